@@ -1,0 +1,7 @@
+//! Attestation: parse and verify (pure), fetch from Venice, cache per model, refresh.
+
+pub mod quote;
+pub mod store;
+pub mod verify;
+
+pub use verify::{AttestationError, Check, Policy, VerifiedKey};

@@ -1,0 +1,156 @@
+//! Verified model keys per model. Reads are lock-free (`ArcSwap` of an immutable map); a
+//! cold model is fetched once for all concurrent waiters; the background service refreshes
+//! entries before they age out. A failed refresh keeps the old key only until `max_age`.
+
+use super::verify::{self, AttestationError, Check, Policy, VerifiedKey};
+use crate::venice::client::VeniceClient;
+use arc_swap::ArcSwap;
+use rand::RngCore;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+pub struct Entry {
+    pub key: VerifiedKey,
+    pub verified_at: Instant,
+    pub verified_unix: u64,
+}
+
+impl Entry {
+    pub fn age(&self) -> Duration {
+        self.verified_at.elapsed()
+    }
+}
+
+#[derive(Default)]
+struct Flight {
+    lock: tokio::sync::Mutex<()>,
+    /// The last failure and when it happened, so waiters queued behind a failing fetch share
+    /// its result instead of each fetching again.
+    last_failure: Mutex<Option<(Instant, AttestationError)>>,
+}
+
+pub struct AttestationStore {
+    client: Arc<VeniceClient>,
+    policy: Policy,
+    max_age: Duration,
+    refresh_lead: Duration,
+    entries: ArcSwap<HashMap<String, Arc<Entry>>>,
+    flights: Mutex<HashMap<String, Arc<Flight>>>,
+}
+
+impl AttestationStore {
+    pub fn new(client: Arc<VeniceClient>, policy: Policy, max_age: Duration, refresh_lead: Duration) -> Self {
+        AttestationStore {
+            client,
+            policy,
+            max_age,
+            refresh_lead,
+            entries: ArcSwap::default(),
+            flights: Mutex::default(),
+        }
+    }
+
+    /// A verified key young enough to use, without waiting on anything.
+    pub fn cached(&self, model: &str) -> Option<Arc<Entry>> {
+        self.entries
+            .load()
+            .get(model)
+            .filter(|e| e.age() < self.max_age)
+            .cloned()
+    }
+
+    pub fn models(&self) -> Vec<String> {
+        self.entries.load().keys().cloned().collect()
+    }
+
+    fn flight(&self, model: &str) -> Arc<Flight> {
+        let mut flights = self.flights.lock().expect("flight map poisoned");
+        flights.entry(model.to_string()).or_default().clone()
+    }
+
+    /// The key to encrypt to. Waits only when no usable key is cached.
+    pub async fn get(&self, model: &str) -> Result<Arc<Entry>, AttestationError> {
+        if let Some(e) = self.cached(model) {
+            return Ok(e);
+        }
+        self.fetch_once(model, |s| s.cached(model).is_none()).await
+    }
+
+    /// Refreshes `model` if its entry is missing or within `refresh_lead` of `max_age`.
+    pub async fn refresh_if_due(&self, model: &str) -> Result<Arc<Entry>, AttestationError> {
+        let due = |s: &Self| {
+            s.entries
+                .load()
+                .get(model)
+                .is_none_or(|e| e.age() + s.refresh_lead >= s.max_age)
+        };
+        if !due(self) {
+            return Ok(self.entries.load().get(model).cloned().expect("present when not due"));
+        }
+        self.fetch_once(model, due).await
+    }
+
+    /// Runs one fetch for all callers that arrive while it is in flight.
+    async fn fetch_once(
+        &self,
+        model: &str,
+        still_needed: impl Fn(&Self) -> bool,
+    ) -> Result<Arc<Entry>, AttestationError> {
+        let flight = self.flight(model);
+        let queued_at = Instant::now();
+        let _only_fetcher = flight.lock.lock().await;
+        if !still_needed(self) {
+            if let Some(e) = self.entries.load().get(model) {
+                return Ok(e.clone());
+            }
+        }
+        if let Some((at, err)) = flight.last_failure.lock().expect("poisoned").as_ref() {
+            if *at >= queued_at {
+                return Err(err.clone());
+            }
+        }
+        let result = self.fetch_and_verify(model).await;
+        match result {
+            Ok(key) => {
+                let previous = self.entries.load().get(model).map(|e| e.key.key_hex.clone());
+                if previous.as_deref().is_some_and(|p| p != key.key_hex) {
+                    log::warn!(
+                        "model {model}: attested key changed to {} (verified before use)",
+                        key.address_hex()
+                    );
+                }
+                let entry = Arc::new(Entry {
+                    key,
+                    verified_at: Instant::now(),
+                    verified_unix: SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                });
+                self.entries.rcu(|map| {
+                    let mut map = HashMap::clone(map);
+                    map.insert(model.to_string(), entry.clone());
+                    map
+                });
+                *flight.last_failure.lock().expect("poisoned") = None;
+                Ok(entry)
+            }
+            Err(err) => {
+                log::warn!("model {model}: attestation failed: {err}");
+                *flight.last_failure.lock().expect("poisoned") = Some((Instant::now(), err.clone()));
+                Err(err)
+            }
+        }
+    }
+
+    async fn fetch_and_verify(&self, model: &str) -> Result<VerifiedKey, AttestationError> {
+        let mut nonce = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let att = self
+            .client
+            .attestation(model, &nonce)
+            .await
+            .map_err(|e| AttestationError::new(Check::Fetch, e.to_string()))?;
+        verify::verify(&att, model, &nonce, self.policy)
+    }
+}

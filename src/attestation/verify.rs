@@ -1,0 +1,291 @@
+//! Checks on one attestation envelope: Venice's verdict, nonce and model echoes, the signing
+//! key and its address, the TDX quote's shape and DEBUG bit, and the REPORTDATA binding of
+//! key and nonce. Pure: no I/O, no clock beyond what the caller passes.
+
+use super::quote::{self, TdReport};
+use crate::codec;
+use crate::venice::Attestation;
+use k256::PublicKey;
+use std::fmt;
+
+/// Each failing check has its own error code, which is what a client sees in a 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Fetch,
+    Verified,
+    Nonce,
+    Model,
+    SigningAlgo,
+    SigningKey,
+    Address,
+    Quote,
+    Debug,
+    ReportData,
+}
+
+impl Check {
+    pub fn code(self) -> &'static str {
+        match self {
+            Check::Fetch => "attestation_fetch_failed",
+            Check::Verified => "attestation_not_verified",
+            Check::Nonce => "attestation_nonce_mismatch",
+            Check::Model => "attestation_model_mismatch",
+            Check::SigningAlgo => "attestation_signing_algo_unsupported",
+            Check::SigningKey => "attestation_signing_key_invalid",
+            Check::Address => "attestation_address_mismatch",
+            Check::Quote => "attestation_quote_invalid",
+            Check::Debug => "attestation_debug_td",
+            Check::ReportData => "attestation_report_data_mismatch",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationError {
+    pub check: Check,
+    pub message: String,
+}
+
+impl AttestationError {
+    pub fn new(check: Check, message: impl Into<String>) -> Self {
+        AttestationError {
+            check,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for AttestationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.check.code())
+    }
+}
+
+impl std::error::Error for AttestationError {}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy {
+    pub allow_debug: bool,
+}
+
+/// What a passing attestation establishes: this public key belongs to a TDX trust domain
+/// serving `model`, freshly (the quote carries our nonce).
+#[derive(Debug, Clone)]
+pub struct VerifiedKey {
+    pub model: String,
+    pub key: PublicKey,
+    /// Uncompressed lowercase hex, as sent in `X-Venice-TEE-Model-Pub-Key`.
+    pub key_hex: String,
+    pub address: [u8; 20],
+    pub layout: &'static str,
+    pub tee_provider: Option<String>,
+    pub report: TdReport,
+}
+
+impl VerifiedKey {
+    pub fn address_hex(&self) -> String {
+        format!("0x{}", hex::encode(self.address))
+    }
+}
+
+fn strip_0x(s: &str) -> &str {
+    s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s)
+}
+
+pub fn verify(
+    att: &Attestation,
+    model: &str,
+    nonce: &[u8; 32],
+    policy: Policy,
+) -> Result<VerifiedKey, AttestationError> {
+    use Check::*;
+    let fail = |check, msg: String| Err(AttestationError::new(check, msg));
+
+    if att.verified != Some(true) {
+        return fail(Verified, "Venice did not report the attestation as verified".into());
+    }
+
+    // Every nonce echo present must match; at least one must be present.
+    let nonce_hex = hex::encode(nonce);
+    let echoes: Vec<&str> = [att.nonce.as_deref(), att.request_nonce.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if echoes.is_empty() {
+        return fail(Nonce, "attestation does not echo the nonce".into());
+    }
+    if echoes.iter().any(|e| !strip_0x(e).eq_ignore_ascii_case(&nonce_hex)) {
+        return fail(Nonce, "attestation echoes a different nonce".into());
+    }
+
+    match att.model.as_deref() {
+        Some(m) if m == model => {}
+        Some(m) => return fail(Model, format!("attestation is for model `{m}`, not `{model}`")),
+        None => return fail(Model, "attestation does not name its model".into()),
+    }
+
+    if let Some(algo) = att.signing_algo.as_deref() {
+        if !algo.eq_ignore_ascii_case("ecdsa") {
+            return fail(SigningAlgo, format!("signing algorithm `{algo}` is not ecdsa"));
+        }
+    }
+
+    let key_text = match att.signing_key_text() {
+        Some(k) => k,
+        None => return fail(SigningKey, "attestation has no signing key".into()),
+    };
+    // Both key fields, when present, must name the same key.
+    let key = codec::parse_public_key(key_text)
+        .map_err(|_| AttestationError::new(SigningKey, "signing key is not a secp256k1 public key"))?;
+    if let (Some(a), Some(b)) = (att.signing_key.as_deref(), att.signing_public_key.as_deref()) {
+        if codec::parse_public_key(a).ok() != codec::parse_public_key(b).ok() {
+            return fail(SigningKey, "signing_key and signing_public_key differ".into());
+        }
+    }
+
+    let address = codec::address(&key);
+    match att.signing_address.as_deref() {
+        Some(a) if strip_0x(a).eq_ignore_ascii_case(&hex::encode(address)) => {}
+        Some(_) => return fail(Address, "signing address is not derived from the signing key".into()),
+        None => return fail(Address, "attestation has no signing address".into()),
+    }
+
+    let quote_text = att
+        .quote_text()
+        .ok_or_else(|| AttestationError::new(Quote, "attestation has no TDX quote"))?;
+    let quote = quote::decode_quote_text(quote_text)
+        .and_then(quote::parse)
+        .map_err(|e| AttestationError::new(Quote, e.to_string()))?;
+
+    if quote.report.debug() && !policy.allow_debug {
+        return fail(Debug, "the trust domain runs with the DEBUG attribute".into());
+    }
+
+    let mut expected = [0u8; 64];
+    expected[..20].copy_from_slice(&address);
+    expected[32..].copy_from_slice(nonce);
+    if quote.report.report_data != expected {
+        return fail(
+            ReportData,
+            "quote REPORTDATA does not bind the signing address and this nonce".into(),
+        );
+    }
+
+    Ok(VerifiedKey {
+        model: model.to_string(),
+        key_hex: codec::public_key_hex(&key),
+        key,
+        address,
+        layout: att.layout(),
+        tee_provider: att.tee_provider.clone(),
+        report: quote.report,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    const MODEL: &str = "e2ee-qwen3-5-122b-a10b";
+
+    fn captured() -> (Value, [u8; 32]) {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/capture/0001_api.venice.ai_api_v1_tee_attestation.body"
+        ))
+        .unwrap();
+        let manifest: Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/capture/manifest.json")).unwrap(),
+        )
+        .unwrap();
+        let nonce = hex::decode(manifest["nonce_hex"].as_str().unwrap()).unwrap();
+        (serde_json::from_slice(&body).unwrap(), nonce.try_into().unwrap())
+    }
+
+    fn check(v: &Value, nonce: &[u8; 32], policy: Policy) -> Result<VerifiedKey, Check> {
+        let att: Attestation = serde_json::from_value(v.clone()).unwrap();
+        verify(&att, MODEL, nonce, policy).map_err(|e| e.check)
+    }
+
+    fn set_quote_byte(v: &mut Value, at: usize, byte: u8) {
+        let mut raw = hex::decode(v["intel_quote"].as_str().unwrap()).unwrap();
+        raw[at] = byte;
+        v["intel_quote"] = json!(hex::encode(raw));
+    }
+
+    #[test]
+    fn the_real_capture_passes() {
+        let (v, nonce) = captured();
+        let k = check(&v, &nonce, Policy::default()).unwrap();
+        assert_eq!(k.address_hex(), "0x6525e128afcffebf7eed05d485d7be983cdae934");
+        assert_eq!(k.layout, "dstack");
+        assert_eq!(k.key_hex, v["signing_key"].as_str().unwrap());
+    }
+
+    #[test]
+    fn each_check_fails_on_its_own_fault() {
+        let (base, nonce) = captured();
+        let p = Policy::default();
+        let cases: Vec<(Check, Box<dyn Fn(&mut Value)>)> = vec![
+            (Check::Verified, Box::new(|v| v["verified"] = json!(false))),
+            (Check::Verified, Box::new(|v| { v.as_object_mut().unwrap().remove("verified"); })),
+            (Check::Nonce, Box::new(|v| v["nonce"] = json!("00".repeat(32)))),
+            (Check::Nonce, Box::new(|v| v["request_nonce"] = json!("00".repeat(32)))),
+            (Check::Nonce, Box::new(|v| { let o = v.as_object_mut().unwrap(); o.remove("nonce"); o.remove("request_nonce"); })),
+            (Check::Model, Box::new(|v| v["model"] = json!("e2ee-other"))),
+            (Check::SigningAlgo, Box::new(|v| v["signing_algo"] = json!("ed25519"))),
+            (Check::SigningKey, Box::new(|v| v["signing_key"] = json!("04beef"))),
+            (Check::SigningKey, Box::new(|v| {
+                v["signing_key"] = json!(crate::codec::KeyPair::generate().public_hex());
+            })),
+            (Check::Address, Box::new(|v| v["signing_address"] = json!("0x0000000000000000000000000000000000000001"))),
+            (Check::Quote, Box::new(|v| v["intel_quote"] = json!("zz"))),
+            (Check::Quote, Box::new(|v| set_quote_byte(v, 0, 3))),
+            (Check::Debug, Box::new(|v| set_quote_byte(v, 168, 1))),
+            (Check::ReportData, Box::new(|v| set_quote_byte(v, 568 + 40, 0xff))),
+            (Check::ReportData, Box::new(|v| set_quote_byte(v, 568, 0x00))),
+        ];
+        for (expected, mutate) in cases {
+            let mut v = base.clone();
+            mutate(&mut v);
+            assert_eq!(check(&v, &nonce, p).unwrap_err(), expected);
+        }
+        // A different nonce than the one echoed and bound.
+        assert_eq!(check(&base, &[7u8; 32], p).unwrap_err(), Check::Nonce);
+    }
+
+    #[test]
+    fn a_key_swap_with_matching_address_still_fails_the_binding() {
+        // An attacker who replaces key and address consistently still cannot forge REPORTDATA.
+        let (mut v, nonce) = captured();
+        let other = crate::codec::KeyPair::generate();
+        let addr = crate::codec::address(&other.public_key());
+        v["signing_key"] = json!(other.public_hex());
+        v["signing_public_key"] = json!(other.public_hex());
+        v["signing_address"] = json!(format!("0x{}", hex::encode(addr)));
+        assert_eq!(check(&v, &nonce, Policy::default()).unwrap_err(), Check::ReportData);
+    }
+
+    #[test]
+    fn debug_is_allowed_only_by_policy() {
+        let (mut v, nonce) = captured();
+        set_quote_byte(&mut v, 168, 1);
+        assert!(check(&v, &nonce, Policy { allow_debug: true }).is_ok());
+    }
+
+    #[test]
+    fn liberal_in_key_forms_and_layouts() {
+        let (mut v, nonce) = captured();
+        let key = v["signing_key"].as_str().unwrap().to_string();
+        v["signing_key"] = json!(format!("0x{}", &key[2..]));
+        v["signing_address"] = json!(v["signing_address"].as_str().unwrap().to_uppercase().replace("0X", "0x"));
+        let quote = v["intel_quote"].take();
+        v.as_object_mut().unwrap().remove("intel_quote");
+        v["api_version"] = json!("aci/1");
+        v["attestation"] = json!({"tee_type": "tdx", "evidence": {"quote": quote}});
+        let k = check(&v, &nonce, Policy::default()).unwrap();
+        assert_eq!(k.layout, "aci/1");
+        assert_eq!(k.key_hex, key);
+    }
+}

@@ -1,0 +1,294 @@
+//! The Venice E2EE field codec: secp256k1 ECDH → HKDF-SHA256 → AES-256-GCM, packed as
+//! `ephemeral_pub(65) ‖ nonce(12) ‖ ciphertext ‖ tag(16)` in lowercase hex.
+
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use hkdf::Hkdf;
+use k256::elliptic_curve::sec1::ToEncodedPoint;
+use k256::{PublicKey, SecretKey};
+use rand::RngCore;
+use sha2::Sha256;
+use sha3::{Digest, Keccak256};
+use std::fmt;
+use zeroize::Zeroizing;
+
+const HKDF_INFO: &[u8] = b"ecdsa_encryption";
+const PUB_LEN: usize = 65;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+/// Shortest valid packed field: an empty plaintext.
+pub const MIN_PACKED_LEN: usize = PUB_LEN + NONCE_LEN + TAG_LEN;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodecError {
+    NotHex,
+    TooShort,
+    BadEphemeralKey,
+    BadPublicKey,
+    Authentication,
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CodecError::NotHex => "encrypted field is not valid hex",
+            CodecError::TooShort => "encrypted field is shorter than the codec allows",
+            CodecError::BadEphemeralKey => "encrypted field carries an invalid ephemeral key",
+            CodecError::BadPublicKey => "invalid secp256k1 public key",
+            CodecError::Authentication => "encrypted field failed authentication",
+        })
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+/// A secp256k1 key pair. The secret is zeroized on drop (k256's `SecretKey` does so) and never
+/// printed; the public half is kept pre-encoded because it travels in every request header.
+pub struct KeyPair {
+    secret: SecretKey,
+    public_hex: String,
+}
+
+impl KeyPair {
+    pub fn generate() -> Self {
+        Self::from_secret(SecretKey::random(&mut rand::rngs::OsRng))
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
+        SecretKey::from_slice(bytes)
+            .map(Self::from_secret)
+            .map_err(|_| CodecError::BadPublicKey)
+    }
+
+    fn from_secret(secret: SecretKey) -> Self {
+        let public_hex = public_key_hex(&secret.public_key());
+        KeyPair { secret, public_hex }
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.secret.public_key()
+    }
+
+    /// Uncompressed SEC1 public key, lowercase hex (130 chars).
+    pub fn public_hex(&self) -> &str {
+        &self.public_hex
+    }
+
+    /// Decrypts one packed hex field addressed to this key.
+    pub fn decrypt(&self, packed_hex: &str) -> Result<Vec<u8>, CodecError> {
+        decrypt(&self.secret, packed_hex)
+    }
+
+    /// Decrypts to a UTF-8 string; invalid UTF-8 is treated as tampering.
+    pub fn decrypt_str(&self, packed_hex: &str) -> Result<String, CodecError> {
+        String::from_utf8(self.decrypt(packed_hex)?).map_err(|_| CodecError::Authentication)
+    }
+}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("public", &self.public_hex)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+pub fn public_key_hex(key: &PublicKey) -> String {
+    hex::encode(key.to_encoded_point(false).as_bytes())
+}
+
+/// Parses a public key given as 130 hex (`04…`), 128 hex (no prefix) or 66 hex (compressed),
+/// with or without `0x`.
+pub fn parse_public_key(text: &str) -> Result<PublicKey, CodecError> {
+    let text = text.trim();
+    let text = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
+    let mut bytes = hex::decode(text).map_err(|_| CodecError::BadPublicKey)?;
+    if bytes.len() == 64 {
+        bytes.insert(0, 0x04);
+    }
+    if !matches!(bytes.len(), 33 | 65) {
+        return Err(CodecError::BadPublicKey);
+    }
+    PublicKey::from_sec1_bytes(&bytes).map_err(|_| CodecError::BadPublicKey)
+}
+
+/// Ethereum-style address: the last 20 bytes of keccak256 of the uncompressed key without `04`.
+pub fn address(key: &PublicKey) -> [u8; 20] {
+    let point = key.to_encoded_point(false);
+    let hash = Keccak256::digest(&point.as_bytes()[1..]);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&hash[12..]);
+    out
+}
+
+fn aes_key(secret: &SecretKey, peer: &PublicKey) -> Zeroizing<[u8; 32]> {
+    let shared = k256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine());
+    let hk = Hkdf::<Sha256>::new(None, shared.raw_secret_bytes());
+    let mut key = Zeroizing::new([0u8; 32]);
+    hk.expand(HKDF_INFO, key.as_mut())
+        .expect("32 bytes is a valid HKDF-SHA256 length");
+    key
+}
+
+/// Encrypts with a caller-chosen ephemeral key and nonce; only the test vector and the
+/// simulator's deterministic paths need this, everything else uses [`encrypt`].
+pub fn encrypt_with(
+    recipient: &PublicKey,
+    ephemeral: &SecretKey,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+) -> String {
+    let key = aes_key(ephemeral, recipient);
+    let cipher = Aes256Gcm::new_from_slice(key.as_ref()).expect("32-byte key");
+    let sealed = cipher
+        .encrypt(Nonce::from_slice(nonce), plaintext)
+        .expect("AES-GCM encryption of in-memory data cannot fail");
+    let eph_pub = ephemeral.public_key().to_encoded_point(false);
+    let mut packed = Vec::with_capacity(PUB_LEN + NONCE_LEN + sealed.len());
+    packed.extend_from_slice(eph_pub.as_bytes());
+    packed.extend_from_slice(nonce);
+    packed.extend_from_slice(&sealed);
+    hex::encode(packed)
+}
+
+/// Encrypts one field to `recipient` with a fresh ephemeral key and nonce.
+pub fn encrypt(recipient: &PublicKey, plaintext: &[u8]) -> String {
+    let ephemeral = SecretKey::random(&mut rand::rngs::OsRng);
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    encrypt_with(recipient, &ephemeral, &nonce, plaintext)
+}
+
+pub fn decrypt(secret: &SecretKey, packed_hex: &str) -> Result<Vec<u8>, CodecError> {
+    if packed_hex.len() < MIN_PACKED_LEN * 2 {
+        return Err(CodecError::TooShort);
+    }
+    let mut packed = hex::decode(packed_hex).map_err(|_| CodecError::NotHex)?;
+    let eph = PublicKey::from_sec1_bytes(&packed[..PUB_LEN]).map_err(|_| CodecError::BadEphemeralKey)?;
+    let key = aes_key(secret, &eph);
+    let cipher = Aes256Gcm::new_from_slice(key.as_ref()).expect("32-byte key");
+    let nonce = *Nonce::from_slice(&packed[PUB_LEN..PUB_LEN + NONCE_LEN]);
+    // Decrypt in place over the ciphertext part to avoid a second buffer.
+    let mut body = packed.split_off(PUB_LEN + NONCE_LEN);
+    let tag_at = body.len() - TAG_LEN;
+    let tag = aes_gcm::Tag::clone_from_slice(&body[tag_at..]);
+    body.truncate(tag_at);
+    cipher
+        .decrypt_in_place_detached(&nonce, b"", &mut body, &tag)
+        .map_err(|_| CodecError::Authentication)?;
+    Ok(body)
+}
+
+/// True when `text` looks like a packed field (hex of at least the minimum length). Used to
+/// tell ciphertext from plaintext without attempting a decryption.
+pub fn looks_packed(text: &str) -> bool {
+    text.len() >= MIN_PACKED_LEN * 2
+        && text.len() % 2 == 0
+        && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn vector() -> Value {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/e2ee-vector.json"
+        ))
+        .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn key(v: &Value, field: &str) -> SecretKey {
+        SecretKey::from_slice(&hex::decode(v[field].as_str().unwrap()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn reproduces_the_fixture_vector_byte_for_byte() {
+        let v = vector();
+        let recipient = key(&v, "recipient_private_key");
+        let eph = key(&v, "ephemeral_private_key");
+        let nonce: [u8; 12] = hex::decode(v["nonce"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let packed = encrypt_with(
+            &recipient.public_key(),
+            &eph,
+            &nonce,
+            v["plaintext"].as_str().unwrap().as_bytes(),
+        );
+        assert_eq!(packed, v["packed_hex"].as_str().unwrap());
+        let plain = decrypt(&recipient, &packed).unwrap();
+        assert_eq!(plain, v["plaintext"].as_str().unwrap().as_bytes());
+    }
+
+    #[test]
+    fn round_trips_and_rejects_tampering() {
+        let pair = KeyPair::generate();
+        let packed = encrypt(&pair.public_key(), "héllo ✓".as_bytes());
+        assert!(looks_packed(&packed));
+        assert_eq!(pair.decrypt_str(&packed).unwrap(), "héllo ✓");
+        // Flip one ciphertext nibble.
+        let mut bad = packed.clone().into_bytes();
+        let i = bad.len() - 40;
+        bad[i] = if bad[i] == b'0' { b'1' } else { b'0' };
+        assert_eq!(
+            pair.decrypt(std::str::from_utf8(&bad).unwrap()),
+            Err(CodecError::Authentication)
+        );
+        assert_eq!(pair.decrypt("zz"), Err(CodecError::TooShort));
+        assert_eq!(pair.decrypt(&"zz".repeat(100)), Err(CodecError::NotHex));
+        // Another recipient cannot open it.
+        assert_eq!(
+            KeyPair::generate().decrypt(&packed),
+            Err(CodecError::Authentication)
+        );
+    }
+
+    #[test]
+    fn empty_plaintext_is_the_minimum_length() {
+        let pair = KeyPair::generate();
+        let packed = encrypt(&pair.public_key(), b"");
+        assert_eq!(packed.len(), MIN_PACKED_LEN * 2);
+        assert_eq!(pair.decrypt(&packed).unwrap(), b"");
+    }
+
+    #[test]
+    fn public_keys_parse_in_every_accepted_form() {
+        let pair = KeyPair::generate();
+        let full = pair.public_hex().to_string();
+        let compressed = hex::encode(pair.public_key().to_encoded_point(true).as_bytes());
+        for form in [
+            full.clone(),
+            format!("0x{full}"),
+            full[2..].to_string(),
+            compressed.clone(),
+            format!("0x{}", compressed.to_uppercase()),
+        ] {
+            assert_eq!(public_key_hex(&parse_public_key(&form).unwrap()), full, "{form}");
+        }
+        assert!(parse_public_key("04abcd").is_err());
+        assert!(parse_public_key(&"0".repeat(130)).is_err());
+    }
+
+    #[test]
+    fn address_matches_the_captured_attestation() {
+        let key = parse_public_key("041d9bbc96671c3fbc983867bd7a6b5c83298e040801764b7085352d84f3f095125db36956caed8c84bfefca635c3c455f409c79a3889d679af688f4aded542fd5").unwrap();
+        assert_eq!(
+            hex::encode(address(&key)),
+            "6525e128afcffebf7eed05d485d7be983cdae934"
+        );
+    }
+
+    #[test]
+    fn debug_output_is_redacted() {
+        let pair = KeyPair::from_bytes(&[0x11; 32]).unwrap();
+        let shown = format!("{pair:?}");
+        assert!(shown.contains("redacted"));
+        assert!(!shown.contains("1111111111"));
+    }
+}

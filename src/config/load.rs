@@ -1,0 +1,188 @@
+//! File + environment → `Config`. The YAML is read into a tree, environment overrides are
+//! written into that tree, and only then is it deserialized, so every field has one parser
+//! and every error names its field.
+
+use super::{Config, Secret};
+use serde_yaml::{Mapping, Value};
+use std::fmt;
+use std::path::Path;
+
+pub const ENV_PREFIX: &str = "VENICE_E2EE_PROXY__";
+
+#[derive(Debug)]
+pub enum ConfigError {
+    Io(String),
+    Invalid { field: String, message: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Io(m) => write!(f, "{m}"),
+            ConfigError::Invalid { field, message } => write!(f, "config field `{field}`: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Loads `path` (or the defaults when `None`) and applies the process environment.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| ConfigError::Io(format!("cannot read {}: {e}", p.display())))?,
+        None => String::new(),
+    };
+    load_from_str(&text, std::env::vars())
+}
+
+pub fn load_from_str(
+    yaml: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let mut tree: Value = if yaml.trim().is_empty() {
+        Value::Mapping(Mapping::new())
+    } else {
+        serde_yaml::from_str(yaml).map_err(|e| ConfigError::Invalid {
+            field: "<file>".into(),
+            message: e.to_string(),
+        })?
+    };
+    if tree.is_null() {
+        tree = Value::Mapping(Mapping::new());
+    }
+    if lookup(&tree, &["venice", "api_key"]).is_some_and(|v| !v.is_null()) {
+        return Err(ConfigError::Invalid {
+            field: "venice.api_key".into(),
+            message: "must not be in a config file; set VENICE_API_KEY".into(),
+        });
+    }
+    let mut api_key = None;
+    for (name, value) in env {
+        if name == "VENICE_API_KEY" {
+            api_key.get_or_insert(value);
+            continue;
+        }
+        let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let path: Vec<String> = path.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        if path == ["venice", "api_key"] {
+            api_key = Some(value);
+            continue;
+        }
+        set(&mut tree, &path, &value).map_err(|message| ConfigError::Invalid {
+            field: path.join("."),
+            message,
+        })?;
+    }
+    let mut config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
+        let field = e.path().to_string();
+        ConfigError::Invalid {
+            field,
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    if let Some(key) = api_key {
+        config.venice.api_key = Secret::new(key.trim());
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn lookup<'a>(tree: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(tree, |node, key| node.get(*key))
+}
+
+/// Writes an environment value into the tree. The value is read as YAML so `true`, `30s`,
+/// `[a, b]` and numbers mean what they would in the file.
+fn set(tree: &mut Value, path: &[String], raw: &str) -> Result<(), String> {
+    let value: Value = serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
+    let mut node = tree;
+    for (i, key) in path.iter().enumerate() {
+        let map = node
+            .as_mapping_mut()
+            .ok_or_else(|| "overrides a value that is not a section".to_string())?;
+        let key = Value::String(key.clone());
+        if i + 1 == path.len() {
+            map.insert(key, value);
+            return Ok(());
+        }
+        node = map
+            .entry(key)
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+    }
+    Err("empty override name".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = load_from_str("", env(&[])).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.venice.base_url, "https://api.venice.ai/api/v1");
+        assert!(!c.attestation.allow_debug);
+        assert!(c.venice.api_key.is_empty());
+    }
+
+    #[test]
+    fn the_shipped_config_parses() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/proxy.yaml")).unwrap();
+        load_from_str(&text, env(&[])).unwrap();
+    }
+
+    #[test]
+    fn env_overrides_any_field() {
+        let c = load_from_str(
+            "venice:\n  idle_timeout: 5s\n",
+            env(&[
+                ("VENICE_E2EE_PROXY__VENICE__BASE_URL", "http://127.0.0.1:9999/api/v1"),
+                ("VENICE_E2EE_PROXY__ATTESTATION__PREWARM", "[e2ee-a, e2ee-b]"),
+                ("VENICE_E2EE_PROXY__ATTESTATION__MAX_AGE", "20m"),
+                ("VENICE_API_KEY", "sk-test"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.venice.base_url, "http://127.0.0.1:9999/api/v1");
+        assert_eq!(c.venice.idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.attestation.prewarm, vec!["e2ee-a", "e2ee-b"]);
+        assert_eq!(c.attestation.max_age, Duration::from_secs(1200));
+        assert_eq!(c.venice.api_key.expose(), "sk-test");
+        assert_eq!(format!("{:?}", c.venice.api_key), "<redacted>");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = load_from_str("server:\n  listen: nowhere\n", env(&[])).unwrap_err();
+        assert!(e.to_string().contains("server.listen"), "{e}");
+        let e = load_from_str("venice:\n  idle_timeout: 3 weeks\n", env(&[])).unwrap_err();
+        assert!(e.to_string().contains("venice.idle_timeout"), "{e}");
+        let e = load_from_str("venice:\n  colour: red\n", env(&[])).unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
+        let e = load_from_str("venice:\n  api_key: sk-live\n", env(&[])).unwrap_err();
+        assert!(e.to_string().contains("venice.api_key"), "{e}");
+        let e = load_from_str("venice:\n  base_url: http://example.com/api/v1\n", env(&[])).unwrap_err();
+        assert!(e.to_string().contains("venice.base_url"), "{e}");
+        let e = load_from_str("", env(&[("VENICE_E2EE_PROXY__ATTESTATION__REFRESH_LEAD", "1h")])).unwrap_err();
+        assert!(e.to_string().contains("attestation.refresh_lead"), "{e}");
+    }
+
+    #[test]
+    fn upstream_url_parts() {
+        let u = super::super::UpstreamUrl::parse("https://api.venice.ai/api/v1/").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port, u.path.as_str()), (true, "api.venice.ai", 443, "/api/v1"));
+        assert_eq!(u.authority(), "api.venice.ai");
+        let u = super::super::UpstreamUrl::parse("http://127.0.0.1:7000/api/v1").unwrap();
+        assert_eq!((u.tls, u.port), (false, 7000));
+        assert!(u.is_loopback());
+        assert_eq!(u.authority(), "127.0.0.1:7000");
+    }
+}

@@ -1,0 +1,267 @@
+//! One internal configuration, built from `conf/proxy.yaml` plus `VENICE_E2EE_PROXY__*`
+//! environment overrides (see `load`).
+
+mod load;
+pub mod units;
+
+pub use load::{load, load_from_str, ConfigError, ENV_PREFIX};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerSection,
+    pub venice: VeniceSection,
+    pub attestation: AttestationSection,
+    pub keys: KeysSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address the OpenAI-compatible listener binds.
+    pub listen: SocketAddr,
+    /// Largest request body accepted (413 beyond it).
+    #[serde(with = "units::size")]
+    pub body_limit: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VeniceSection {
+    pub base_url: String,
+    /// Never read from a file: only from `VENICE_API_KEY` or the override variable.
+    #[serde(skip_serializing)]
+    pub api_key: Secret,
+    /// PEM bundle trusted for the upstream instead of the system roots (tests, private PKI).
+    pub ca_file: Option<PathBuf>,
+    #[serde(with = "units::duration")]
+    pub connect_timeout: Duration,
+    /// Wait for the upstream's response headers.
+    #[serde(with = "units::duration")]
+    pub first_byte_timeout: Duration,
+    /// Longest silence between two stream chunks.
+    #[serde(with = "units::duration")]
+    pub idle_timeout: Duration,
+    /// Whole-call limit for the model list and attestation fetches.
+    #[serde(with = "units::duration")]
+    pub request_timeout: Duration,
+    /// How long the upstream model list is cached.
+    #[serde(with = "units::duration")]
+    pub models_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttestationSection {
+    /// A verified attestation older than this is never used.
+    #[serde(with = "units::duration")]
+    pub max_age: Duration,
+    /// Refresh starts this long before `max_age` runs out.
+    #[serde(with = "units::duration")]
+    pub refresh_lead: Duration,
+    /// Models attested at start-up; `/readyz` waits for them.
+    pub prewarm: Vec<String>,
+    /// Accept TDs with the DEBUG attribute (never in production).
+    pub allow_debug: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysSection {
+    /// The client key pair is replaced this often; streams keep the key they began with.
+    #[serde(with = "units::duration")]
+    pub client_key_rotation: Duration,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit: 32 << 20,
+        }
+    }
+}
+
+impl Default for VeniceSection {
+    fn default() -> Self {
+        VeniceSection {
+            base_url: "https://api.venice.ai/api/v1".into(),
+            api_key: Secret::default(),
+            ca_file: None,
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
+            models_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Default for AttestationSection {
+    fn default() -> Self {
+        AttestationSection {
+            max_age: Duration::from_secs(600),
+            refresh_lead: Duration::from_secs(120),
+            prewarm: Vec::new(),
+            allow_debug: false,
+        }
+    }
+}
+
+impl Default for KeysSection {
+    fn default() -> Self {
+        KeysSection {
+            client_key_rotation: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerSection::default(),
+            venice: VeniceSection::default(),
+            attestation: AttestationSection::default(),
+            keys: KeysSection::default(),
+        }
+    }
+}
+
+/// A string that never shows up in debug output or logs.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "<unset>" } else { "<redacted>" })
+    }
+}
+
+/// The parts of the upstream base URL the proxy needs on the hot path, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix without a trailing slash, e.g. `/api/v1`.
+    pub path: String,
+}
+
+impl UpstreamUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!("`{url}` must start with https:// or http://"));
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
+                h.trim_matches(|c| c == '[' || c == ']'),
+                p.parse().map_err(|_| format!("bad port in `{url}`"))?,
+            ),
+            _ => (authority, if tls { 443 } else { 80 }),
+        };
+        if host.is_empty() {
+            return Err(format!("no host in `{url}`"));
+        }
+        Ok(UpstreamUrl {
+            tls,
+            host: host.to_string(),
+            port,
+            path: path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// `Host` header value.
+    pub fn authority(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+impl Config {
+    /// Checks that cannot be expressed in the types. Messages name the field.
+    pub fn validate(&self) -> Result<UpstreamUrl, ConfigError> {
+        let bad = |field: &str, msg: String| ConfigError::Invalid {
+            field: field.into(),
+            message: msg,
+        };
+        let url = UpstreamUrl::parse(&self.venice.base_url).map_err(|m| bad("venice.base_url", m))?;
+        if !url.tls && !url.is_loopback() {
+            return Err(bad(
+                "venice.base_url",
+                "plain http is only allowed for a loopback upstream (the simulator)".into(),
+            ));
+        }
+        if self.server.body_limit == 0 {
+            return Err(bad("server.body_limit", "must be above 0".into()));
+        }
+        if self.attestation.max_age.is_zero() {
+            return Err(bad("attestation.max_age", "must be above 0".into()));
+        }
+        if self.attestation.refresh_lead >= self.attestation.max_age {
+            return Err(bad(
+                "attestation.refresh_lead",
+                "must be shorter than attestation.max_age".into(),
+            ));
+        }
+        if self.keys.client_key_rotation < Duration::from_secs(1) {
+            return Err(bad("keys.client_key_rotation", "must be at least 1s".into()));
+        }
+        for (field, d) in [
+            ("venice.connect_timeout", self.venice.connect_timeout),
+            ("venice.first_byte_timeout", self.venice.first_byte_timeout),
+            ("venice.idle_timeout", self.venice.idle_timeout),
+            ("venice.request_timeout", self.venice.request_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(bad(field, "must be above 0".into()));
+            }
+        }
+        if let Some(path) = &self.venice.ca_file {
+            if !path.is_file() {
+                return Err(bad("venice.ca_file", format!("{} is not a file", path.display())));
+            }
+        }
+        Ok(url)
+    }
+}

@@ -1,0 +1,12 @@
+//! venice-e2ee-proxy: a Pingora sidecar that serves Venice.ai's end-to-end-encrypted models
+//! as a plain OpenAI endpoint. Pure logic lives in plain modules; `proxy` wires it into
+//! Pingora's hooks.
+
+pub mod attestation;
+pub mod codec;
+pub mod config;
+pub mod keys;
+pub mod openai;
+pub mod sse;
+pub mod stream;
+pub mod venice;

@@ -1,0 +1,98 @@
+//! OpenAI-shaped errors: `{"error":{"message","type","code","param"}}` with an HTTP status,
+//! or the same object as one SSE event once a stream has started.
+
+use bytes::Bytes;
+use serde_json::json;
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+    pub kind: &'static str,
+    pub code: Cow<'static, str>,
+    pub param: Option<String>,
+    pub retry_after: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, kind: &'static str, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            kind,
+            code: code.into(),
+            param: None,
+            retry_after: None,
+        }
+    }
+
+    /// 400 for a client mistake in `param`.
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut e = Self::new(400, "invalid_request_error", "invalid_request", message);
+        e.param = Some(param.into());
+        e
+    }
+
+    /// 400 for a field that is valid OpenAI but cannot be honoured over E2EE.
+    pub fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut e = Self::invalid(param, message);
+        e.code = Cow::Borrowed("unsupported_parameter");
+        e
+    }
+
+    pub fn with_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
+        self.code = code.into();
+        self
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(404, "invalid_request_error", code, message)
+    }
+
+    pub fn upstream(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(status, "upstream_error", code, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "server_error", "internal_error", message)
+    }
+
+    fn object(&self) -> serde_json::Value {
+        json!({"error": {
+            "message": self.message,
+            "type": self.kind,
+            "code": self.code,
+            "param": self.param,
+        }})
+    }
+
+    pub fn body(&self) -> Bytes {
+        Bytes::from(serde_json::to_vec(&self.object()).expect("error JSON serializes"))
+    }
+
+    /// The error as one SSE event; the stream is closed after it.
+    pub fn sse_event(&self) -> Bytes {
+        let mut out = b"data: ".to_vec();
+        serde_json::to_writer(&mut out, &self.object()).expect("error JSON serializes");
+        out.extend_from_slice(b"\n\n");
+        Bytes::from(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        let e = ApiError::invalid("messages[0].role", "bad role");
+        let v: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
+        assert_eq!(v["error"]["param"], "messages[0].role");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["code"], "invalid_request");
+        let ev = e.sse_event();
+        assert!(ev.starts_with(b"data: {\"error\""));
+        assert!(ev.ends_with(b"\n\n"));
+    }
+}

@@ -1,0 +1,5 @@
+//! The OpenAI side: request parsing and normalization, response shapes, errors.
+
+pub mod error;
+pub mod request;
+pub mod response;

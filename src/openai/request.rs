@@ -1,0 +1,429 @@
+//! OpenAI chat request → validated, normalized request → encrypted Venice body.
+//!
+//! Every top-level field is handled by exactly one arm of `apply_field`; that match is the
+//! field table the README documents.
+
+use super::error::ApiError;
+use crate::codec;
+use k256::PublicKey;
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Role as Venice receives it (`developer` folds into `system`, `tool` into `user`).
+    pub role: &'static str,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<Message>,
+    /// The client asked for SSE; Venice is always asked to stream.
+    pub stream: bool,
+    /// The client asked for the usage chunk (`stream_options.include_usage`).
+    pub include_usage: bool,
+    /// Generation fields forwarded verbatim (validated).
+    pub forwarded: Map<String, Value>,
+    /// Venice flags the client may set (`strip_thinking_response`, `disable_thinking`).
+    pub venice_flags: Map<String, Value>,
+}
+
+pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::invalid("body", "request body is not valid UTF-8"))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::invalid("body", format!("request body is not valid JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(ApiError::invalid("body", "request body must be a JSON object"));
+    };
+    let mut req = ChatRequest {
+        model: String::new(),
+        messages: Vec::new(),
+        stream: false,
+        include_usage: false,
+        forwarded: Map::new(),
+        venice_flags: Map::new(),
+    };
+    let mut saw_messages = false;
+    for (name, value) in fields {
+        saw_messages |= name == "messages";
+        apply_field(&mut req, &name, value)?;
+    }
+    if req.model.is_empty() {
+        return Err(ApiError::invalid("model", "`model` is required"));
+    }
+    if !saw_messages {
+        return Err(ApiError::invalid("messages", "`messages` is required"));
+    }
+    Ok(req)
+}
+
+fn is_null_or(v: &Value, ok: impl Fn(&Value) -> bool) -> bool {
+    v.is_null() || ok(v)
+}
+
+fn number_in(v: &Value, lo: f64, hi: f64) -> bool {
+    v.as_f64().is_some_and(|x| (lo..=hi).contains(&x))
+}
+
+fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), ApiError> {
+    let invalid = |msg: &str| Err(ApiError::invalid(name, format!("`{name}` {msg}")));
+    let unsupported = |msg: &str| Err(ApiError::unsupported(name, format!("`{name}` {msg}")));
+    match name {
+        "model" => match value {
+            Value::String(s) if !s.is_empty() => req.model = s,
+            _ => return invalid("must be a non-empty string"),
+        },
+        "messages" => req.messages = parse_messages(value)?,
+        "stream" => match value {
+            Value::Bool(b) => req.stream = b,
+            Value::Null => {}
+            _ => return invalid("must be a boolean"),
+        },
+        "stream_options" => match &value {
+            Value::Null => {}
+            Value::Object(o) => match o.get("include_usage") {
+                None | Some(Value::Null) => {}
+                Some(Value::Bool(b)) => req.include_usage = *b,
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        "stream_options.include_usage",
+                        "`stream_options.include_usage` must be a boolean",
+                    ))
+                }
+            },
+            _ => return invalid("must be an object"),
+        },
+        // Generation fields Venice honours under E2EE: validated, then forwarded.
+        "temperature" if is_null_or(&value, |v| number_in(v, 0.0, 2.0)) => forward(req, name, value),
+        "top_p" if is_null_or(&value, |v| number_in(v, 0.0, 1.0)) => forward(req, name, value),
+        "frequency_penalty" | "presence_penalty" if is_null_or(&value, |v| number_in(v, -2.0, 2.0)) => {
+            forward(req, name, value)
+        }
+        "max_tokens" | "max_completion_tokens" | "seed"
+            if is_null_or(&value, |v| v.as_u64().is_some_and(|n| name == "seed" || n > 0)) =>
+        {
+            forward(req, name, value)
+        }
+        "stop" if is_null_or(&value, valid_stop) => forward(req, name, value),
+        "reasoning" if is_null_or(&value, Value::is_object) => forward(req, name, value),
+        "reasoning_effort" if is_null_or(&value, Value::is_string) => forward(req, name, value),
+        "temperature" | "top_p" | "frequency_penalty" | "presence_penalty" | "max_tokens"
+        | "max_completion_tokens" | "seed" | "stop" | "reasoning" | "reasoning_effort" => {
+            return invalid("has an invalid value")
+        }
+        "venice_parameters" => apply_venice_parameters(req, value)?,
+        // Harmless fields real clients send: accepted, not forwarded.
+        "user" | "metadata" | "store" | "service_tier" | "parallel_tool_calls" | "logit_bias"
+        | "tool_choice" | "prompt_cache_key" | "safety_identifier" => {}
+        "n" if is_null_or(&value, |v| v.as_u64() == Some(1)) => {}
+        "n" => return unsupported("must be 1: only one choice can be generated over E2EE"),
+        "logprobs" if is_null_or(&value, |v| v == &Value::Bool(false)) => {}
+        "logprobs" => return unsupported("is not available over E2EE"),
+        "top_logprobs" if is_null_or(&value, |v| v.as_u64() == Some(0)) => {}
+        "top_logprobs" => return unsupported("is not available over E2EE"),
+        "modalities" if is_null_or(&value, |v| v == &json!(["text"])) => {}
+        "modalities" => return unsupported("supports only [\"text\"] over E2EE"),
+        "response_format" if is_null_or(&value, |v| v.get("type") == Some(&json!("text"))) => {}
+        "response_format" => return unsupported("other than {\"type\":\"text\"} is not supported over E2EE"),
+        "tools" if is_null_or(&value, |v| v.as_array().is_some_and(Vec::is_empty)) => {}
+        "tools" => return unsupported("are not supported yet: Venice cannot see encrypted tool definitions"),
+        "audio" | "web_search_options" | "prediction" | "functions" | "function_call" => {
+            if !value.is_null() {
+                return unsupported("is not supported over E2EE");
+            }
+        }
+        // Unknown fields are ignored, as OpenAI-compatible servers commonly do.
+        _ => log::debug!("ignoring unknown request field `{name}`"),
+    }
+    Ok(())
+}
+
+fn forward(req: &mut ChatRequest, name: &str, value: Value) {
+    if !value.is_null() {
+        req.forwarded.insert(name.to_string(), value);
+    }
+}
+
+fn valid_stop(v: &Value) -> bool {
+    match v {
+        Value::String(_) => true,
+        Value::Array(a) => a.len() <= 4 && a.iter().all(Value::is_string),
+        _ => false,
+    }
+}
+
+/// Only flags that keep E2EE intact are accepted; anything that would turn on a feature
+/// that sees plaintext is refused rather than silently dropped.
+fn apply_venice_parameters(req: &mut ChatRequest, value: Value) -> Result<(), ApiError> {
+    let Value::Object(params) = value else {
+        if value.is_null() {
+            return Ok(());
+        }
+        return Err(ApiError::invalid("venice_parameters", "`venice_parameters` must be an object"));
+    };
+    for (key, v) in params {
+        let param = format!("venice_parameters.{key}");
+        let refuse = |msg: &str| Err(ApiError::unsupported(param.clone(), format!("`{param}` {msg}")));
+        match key.as_str() {
+            "strip_thinking_response" | "disable_thinking" => match v {
+                Value::Bool(_) => {
+                    req.venice_flags.insert(key, v);
+                }
+                Value::Null => {}
+                _ => return Err(ApiError::invalid(param.clone(), format!("`{param}` must be a boolean"))),
+            },
+            "enable_e2ee" if v == json!(true) || v.is_null() => {}
+            "enable_e2ee" => return refuse("cannot be turned off: this proxy only speaks E2EE"),
+            "include_venice_system_prompt" if v == json!(false) || v.is_null() => {}
+            "include_venice_system_prompt" => return refuse("is not supported over E2EE"),
+            "enable_web_search" if v == json!("off") || v == json!(false) || v.is_null() => {}
+            "enable_web_search" => return refuse("is not supported over E2EE"),
+            _ => return refuse("is not supported over E2EE"),
+        }
+    }
+    Ok(())
+}
+
+fn parse_messages(value: Value) -> Result<Vec<Message>, ApiError> {
+    let Value::Array(items) = value else {
+        return Err(ApiError::invalid("messages", "`messages` must be an array"));
+    };
+    if items.is_empty() {
+        return Err(ApiError::invalid("messages", "`messages` must not be empty"));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| parse_message(i, item))
+        .collect()
+}
+
+fn parse_message(i: usize, item: Value) -> Result<Message, ApiError> {
+    let at = |field: &str| format!("messages[{i}].{field}");
+    let Value::Object(mut m) = item else {
+        return Err(ApiError::invalid(format!("messages[{i}]"), "each message must be an object"));
+    };
+    let role = match m.get("role").and_then(Value::as_str) {
+        Some("system") | Some("developer") => "system",
+        Some("user") => "user",
+        Some("assistant") => "assistant",
+        Some("tool") => "tool",
+        Some(other) => {
+            return Err(ApiError::invalid(at("role"), format!("unsupported role `{other}`")));
+        }
+        None => return Err(ApiError::invalid(at("role"), "`role` is required")),
+    };
+    let content = content_text(i, m.remove("content").unwrap_or(Value::Null))?;
+    let tool_calls = m.remove("tool_calls").filter(|v| !v.is_null());
+    match role {
+        "tool" => {
+            let text = content.ok_or_else(|| ApiError::invalid(at("content"), "tool messages need `content`"))?;
+            // Rendered the way Hermes-style models read tool results.
+            Ok(Message {
+                role: "user",
+                content: format!("<tool_response>\n{text}\n</tool_response>"),
+            })
+        }
+        "assistant" => {
+            let mut text = content.unwrap_or_default();
+            if let Some(calls) = tool_calls {
+                render_tool_calls(i, &calls, &mut text)?;
+            }
+            Ok(Message { role, content: text })
+        }
+        _ => {
+            let text = content.ok_or_else(|| ApiError::invalid(at("content"), "`content` is required"))?;
+            Ok(Message { role, content: text })
+        }
+    }
+}
+
+fn render_tool_calls(i: usize, calls: &Value, out: &mut String) -> Result<(), ApiError> {
+    let param = format!("messages[{i}].tool_calls");
+    let calls = calls
+        .as_array()
+        .ok_or_else(|| ApiError::invalid(param.clone(), "`tool_calls` must be an array"))?;
+    for call in calls {
+        let f = call.get("function").unwrap_or(&Value::Null);
+        let name = f.get("name").and_then(Value::as_str);
+        let args = f.get("arguments").and_then(Value::as_str).unwrap_or("{}");
+        let Some(name) = name else {
+            return Err(ApiError::invalid(param, "each tool call needs `function.name`"));
+        };
+        let args: Value = serde_json::from_str(args).unwrap_or_else(|_| Value::String(args.into()));
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str("<tool_call>\n");
+        out.push_str(&json!({"name": name, "arguments": args}).to_string());
+        out.push_str("\n</tool_call>");
+    }
+    Ok(())
+}
+
+/// String content, or text parts joined into one string. `None` for null/absent content.
+fn content_text(i: usize, content: Value) -> Result<Option<String>, ApiError> {
+    match content {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        Value::Array(parts) => {
+            let mut text = String::new();
+            for (j, part) in parts.iter().enumerate() {
+                let param = format!("messages[{i}].content[{j}]");
+                match part.get("type").and_then(Value::as_str) {
+                    Some("text") | Some("refusal") => {
+                        let t = part
+                            .get("text")
+                            .or_else(|| part.get("refusal"))
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| ApiError::invalid(format!("{param}.text"), "text parts need `text`"))?;
+                        if !text.is_empty() {
+                            text.push('\n');
+                        }
+                        text.push_str(t);
+                    }
+                    Some(other) => {
+                        return Err(ApiError::unsupported(
+                            format!("{param}.type"),
+                            format!("content parts of type `{other}` are not supported over E2EE (text only)"),
+                        ))
+                    }
+                    None => return Err(ApiError::invalid(format!("{param}.type"), "content parts need `type`")),
+                }
+            }
+            Ok(Some(text))
+        }
+        _ => Err(ApiError::invalid(
+            format!("messages[{i}].content"),
+            "`content` must be a string or an array of content parts",
+        )),
+    }
+}
+
+impl ChatRequest {
+    /// The Venice request body: every message's content encrypted to the attested model key,
+    /// streaming forced on, and the Venice flags that keep E2EE intact.
+    pub fn encrypted_body(&self, model_key: &PublicKey) -> Vec<u8> {
+        let messages: Vec<Value> = self
+            .messages
+            .iter()
+            .map(|m| {
+                json!({
+                    "role": if m.role == "tool" { "user" } else { m.role },
+                    "content": codec::encrypt(model_key, m.content.as_bytes()),
+                })
+            })
+            .collect();
+        let mut venice = self.venice_flags.clone();
+        venice.insert("enable_e2ee".into(), json!(true));
+        venice.insert("include_venice_system_prompt".into(), json!(false));
+        venice.insert("enable_web_search".into(), json!("off"));
+        let mut body = self.forwarded.clone();
+        body.insert("model".into(), json!(self.model));
+        body.insert("messages".into(), Value::Array(messages));
+        body.insert("stream".into(), json!(true));
+        // Always ask for usage: non-streaming answers need it; streams drop it unless asked.
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+        body.insert("venice_parameters".into(), Value::Object(venice));
+        serde_json::to_vec(&body).expect("request JSON serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_json(v: Value) -> Result<ChatRequest, ApiError> {
+        parse(v.to_string().as_bytes())
+    }
+
+    fn param_of(v: Value) -> String {
+        parse_json(v).unwrap_err().param.unwrap()
+    }
+
+    #[test]
+    fn normalizes_roles_and_parts() {
+        let r = parse_json(json!({
+            "model": "e2ee-x", "stream": true, "stream_options": {"include_usage": true},
+            "temperature": 0.2, "max_tokens": 10, "n": 1, "user": "u", "logprobs": false,
+            "messages": [
+                {"role": "developer", "content": "be brief"},
+                {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"x\":1}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "42"},
+            ]
+        }))
+        .unwrap();
+        assert!(r.stream && r.include_usage);
+        let roles: Vec<_> = r.messages.iter().map(|m| m.role).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"]);
+        assert_eq!(r.messages[1].content, "a\nb");
+        assert!(r.messages[2].content.contains("{\"arguments\":{\"x\":1},\"name\":\"f\"}"));
+        assert_eq!(r.messages[3].content, "<tool_response>\n42\n</tool_response>");
+        assert_eq!(r.forwarded.get("temperature"), Some(&json!(0.2)));
+        assert!(!r.forwarded.contains_key("user"));
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        assert_eq!(parse(b"\xff\xfe").unwrap_err().param.unwrap(), "body");
+        assert_eq!(parse(b"{nope").unwrap_err().param.unwrap(), "body");
+        assert_eq!(parse(b"[]").unwrap_err().param.unwrap(), "body");
+        let m = json!([{"role": "user", "content": "hi"}]);
+        assert_eq!(param_of(json!({"messages": m})), "model");
+        assert_eq!(param_of(json!({"model": "x"})), "messages");
+        assert_eq!(param_of(json!({"model": "x", "messages": []})), "messages");
+        assert_eq!(param_of(json!({"model": "x", "messages": m, "n": 2})), "n");
+        assert_eq!(param_of(json!({"model": "x", "messages": m, "logprobs": true})), "logprobs");
+        assert_eq!(param_of(json!({"model": "x", "messages": m, "temperature": 9})), "temperature");
+        assert_eq!(param_of(json!({"model": "x", "messages": m, "stop": 3})), "stop");
+        assert_eq!(param_of(json!({"model": "x", "messages": m, "stream": "yes"})), "stream");
+        assert_eq!(
+            param_of(json!({"model": "x", "messages": m, "venice_parameters": {"enable_web_search": "on"}})),
+            "venice_parameters.enable_web_search"
+        );
+        assert_eq!(
+            param_of(json!({"model": "x", "messages": m, "venice_parameters": {"include_venice_system_prompt": true}})),
+            "venice_parameters.include_venice_system_prompt"
+        );
+        assert_eq!(
+            param_of(json!({"model": "x", "messages": m, "venice_parameters": {"enable_e2ee": false}})),
+            "venice_parameters.enable_e2ee"
+        );
+        assert_eq!(
+            param_of(json!({"model": "x", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]})),
+            "messages[0].content[0].type"
+        );
+        assert_eq!(param_of(json!({"model": "x", "messages": [{"role": "wizard", "content": "x"}]})), "messages[0].role");
+        assert_eq!(param_of(json!({"model": "x", "messages": [{"role": "user"}]})), "messages[0].content");
+    }
+
+    #[test]
+    fn encrypted_body_hides_every_message() {
+        let model = crate::codec::KeyPair::generate();
+        let r = parse_json(json!({
+            "model": "e2ee-x", "stop": ["END"],
+            "venice_parameters": {"disable_thinking": true},
+            "messages": [{"role": "system", "content": "secret system"}, {"role": "user", "content": "secret user"}, {"role": "assistant", "content": "secret reply"}]
+        }))
+        .unwrap();
+        let body = r.encrypted_body(&model.public_key());
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(!text.contains("secret"));
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["stream"], true);
+        assert_eq!(v["stop"], json!(["END"]));
+        assert_eq!(v["venice_parameters"]["enable_e2ee"], true);
+        assert_eq!(v["venice_parameters"]["disable_thinking"], true);
+        assert_eq!(v["venice_parameters"]["enable_web_search"], "off");
+        let contents: Vec<String> = v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| model.decrypt_str(m["content"].as_str().unwrap()).unwrap())
+            .collect();
+        assert_eq!(contents, ["secret system", "secret user", "secret reply"]);
+    }
+}

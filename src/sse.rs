@@ -1,0 +1,167 @@
+//! Incremental Server-Sent Events parser. Bytes arrive split at any position; lines end in
+//! LF or CRLF. Only `data` and `event` fields matter here; comments and other fields are
+//! skipped.
+
+#[derive(Default)]
+pub struct SseParser {
+    buf: Vec<u8>,
+    data: String,
+    event: String,
+    has_data: bool,
+}
+
+/// One dispatched event; borrowed from the parser to avoid a copy per event.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Event<'a> {
+    /// `event:` field, empty for the default `message` type.
+    pub event: &'a str,
+    pub data: &'a str,
+}
+
+impl SseParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes and calls `on_event` for every event completed by them.
+    pub fn push<E>(
+        &mut self,
+        input: &[u8],
+        mut on_event: impl FnMut(Event<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.buf.extend_from_slice(input);
+        let mut start = 0;
+        while let Some(nl) = self.buf[start..].iter().position(|&b| b == b'\n') {
+            let end = start + nl;
+            let line_end = if end > start && self.buf[end - 1] == b'\r' { end - 1 } else { end };
+            let line = std::mem::take(&mut self.buf);
+            let result = self.line(&line[start..line_end], &mut on_event);
+            self.buf = line;
+            start = end + 1;
+            result?;
+        }
+        self.buf.drain(..start);
+        Ok(())
+    }
+
+    /// End of input: a last line without a newline and a last event without a blank line
+    /// are still delivered (liberal in what we accept).
+    pub fn finish<E>(&mut self, mut on_event: impl FnMut(Event<'_>) -> Result<(), E>) -> Result<(), E> {
+        if !self.buf.is_empty() {
+            let mut line = std::mem::take(&mut self.buf);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            self.line(&line, &mut on_event)?;
+        }
+        self.line(b"", &mut on_event)
+    }
+
+    fn line<E>(&mut self, line: &[u8], on_event: &mut impl FnMut(Event<'_>) -> Result<(), E>) -> Result<(), E> {
+        if line.is_empty() {
+            if self.has_data {
+                let result = on_event(Event {
+                    event: &self.event,
+                    data: &self.data,
+                });
+                self.data.clear();
+                self.event.clear();
+                self.has_data = false;
+                return result;
+            }
+            self.event.clear();
+            return Ok(());
+        }
+        if line[0] == b':' {
+            return Ok(());
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &b""[..]),
+        };
+        let value = String::from_utf8_lossy(value);
+        match field {
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(&value);
+                self.has_data = true;
+            }
+            b"event" => {
+                self.event.clear();
+                self.event.push_str(&value);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(chunks: &[&[u8]]) -> Vec<(String, String)> {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            p.push(c, |e| {
+                out.push((e.event.to_string(), e.data.to_string()));
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        }
+        p.finish(|e| {
+            out.push((e.event.to_string(), e.data.to_string()));
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        out
+    }
+
+    const STREAM: &[u8] = b": keepalive\r\ndata: {\"a\":1}\r\n\r\nevent: error\ndata: line1\ndata: line2\n\ndata:{\"b\":\"\xc3\xa9\"}\n\nid: 7\nretry: 10\n\ndata: [DONE]\n\n";
+
+    fn expected() -> Vec<(String, String)> {
+        vec![
+            ("".into(), "{\"a\":1}".into()),
+            ("error".into(), "line1\nline2".into()),
+            ("".into(), "{\"b\":\"é\"}".into()),
+            ("".into(), "[DONE]".into()),
+        ]
+    }
+
+    #[test]
+    fn whole_input() {
+        assert_eq!(collect(&[STREAM]), expected());
+    }
+
+    #[test]
+    fn every_split_position() {
+        for i in 0..=STREAM.len() {
+            let (a, b) = STREAM.split_at(i);
+            assert_eq!(collect(&[a, b]), expected(), "split at {i}");
+        }
+        for i in 0..STREAM.len() {
+            for j in i..=STREAM.len() {
+                let parts = [&STREAM[..i], &STREAM[i..j], &STREAM[j..]];
+                assert_eq!(collect(&parts), expected(), "split at {i},{j}");
+            }
+        }
+    }
+
+    #[test]
+    fn byte_by_byte() {
+        let parts: Vec<&[u8]> = STREAM.chunks(1).collect();
+        assert_eq!(collect(&parts), expected());
+    }
+
+    #[test]
+    fn unterminated_last_event_is_delivered() {
+        assert_eq!(collect(&[b"data: [DONE]"]), vec![("".into(), "[DONE]".into())]);
+        assert_eq!(collect(&[b"data: x\r"]), vec![("".into(), "x".into())]);
+    }
+}

@@ -1,0 +1,81 @@
+//! The upstream model list, cached for `venice.models_ttl` and fetched once for many waiters.
+
+use super::client::{UpstreamError, VeniceClient};
+use super::Model;
+use arc_swap::ArcSwapOption;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Snapshot {
+    pub fetched_at: Instant,
+    /// Usable (E2EE text) models only, in upstream order.
+    pub models: Vec<Model>,
+    index: HashMap<String, usize>,
+}
+
+impl Snapshot {
+    fn new(all: Vec<Model>) -> Self {
+        let models: Vec<Model> = all.into_iter().filter(Model::is_e2ee_text).collect();
+        let index = models.iter().enumerate().map(|(i, m)| (m.id.clone(), i)).collect();
+        Snapshot {
+            fetched_at: Instant::now(),
+            models,
+            index,
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Model> {
+        self.index.get(id).map(|&i| &self.models[i])
+    }
+}
+
+pub struct Catalog {
+    client: Arc<VeniceClient>,
+    ttl: Duration,
+    current: ArcSwapOption<Snapshot>,
+    flight: tokio::sync::Mutex<()>,
+}
+
+impl Catalog {
+    pub fn new(client: Arc<VeniceClient>, ttl: Duration) -> Self {
+        Catalog {
+            client,
+            ttl,
+            current: ArcSwapOption::empty(),
+            flight: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn fresh(&self) -> Option<Arc<Snapshot>> {
+        self.current
+            .load_full()
+            .filter(|s| s.fetched_at.elapsed() < self.ttl)
+    }
+
+    /// The cached list, refetched when older than the TTL. When a refetch fails, a stale list
+    /// is still served: it only decides which ids are worth attesting, never trust.
+    pub async fn get(&self) -> Result<Arc<Snapshot>, UpstreamError> {
+        if let Some(s) = self.fresh() {
+            return Ok(s);
+        }
+        let _one_fetch = self.flight.lock().await;
+        if let Some(s) = self.fresh() {
+            return Ok(s);
+        }
+        match self.client.models().await {
+            Ok(list) => {
+                let snap = Arc::new(Snapshot::new(list.data));
+                self.current.store(Some(snap.clone()));
+                Ok(snap)
+            }
+            Err(e) => match self.current.load_full() {
+                Some(stale) => {
+                    log::warn!("model list refresh failed, serving the cached list: {e}");
+                    Ok(stale)
+                }
+                None => Err(e),
+            },
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Venice's JSON endpoints (model list, attestation) over reqwest. Chat completions do not go
+//! through here: Pingora proxies them.
+
+use super::{Attestation, ModelList};
+use crate::config::Config;
+use std::fmt;
+
+#[derive(Debug, Clone)]
+pub enum UpstreamError {
+    /// The upstream answered with an error status.
+    Status { status: u16, message: String, retry_after: Option<String> },
+    Timeout,
+    Transport(String),
+    Body(String),
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpstreamError::Status { status, message, .. } => write!(f, "upstream answered {status}: {message}"),
+            UpstreamError::Timeout => write!(f, "upstream did not answer in time"),
+            UpstreamError::Transport(m) => write!(f, "upstream unreachable: {m}"),
+            UpstreamError::Body(m) => write!(f, "upstream sent an unreadable body: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for UpstreamError {}
+
+pub struct VeniceClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl VeniceClient {
+    pub fn new(config: &Config) -> Result<Self, String> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if !config.venice.api_key.is_empty() {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!(
+                "Bearer {}",
+                config.venice.api_key.expose()
+            ))
+            .map_err(|_| "venice.api_key contains characters not allowed in a header".to_string())?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(config.venice.connect_timeout)
+            .timeout(config.venice.request_timeout)
+            .user_agent(concat!("venice-e2ee-proxy/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.venice.ca_file {
+            let pem = std::fs::read(path).map_err(|e| format!("venice.ca_file: {e}"))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("venice.ca_file: {e}"))?;
+            // A configured CA replaces the public roots: trust exactly what was asked.
+            builder = builder.tls_built_in_root_certs(false);
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        Ok(VeniceClient {
+            http: builder.build().map_err(|e| e.to_string())?,
+            base: config.venice.base_url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, UpstreamError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .query(query)
+            .send()
+            .await
+            .map_err(classify)?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.bytes().await.map_err(classify)?;
+        if !status.is_success() {
+            return Err(UpstreamError::Status {
+                status: status.as_u16(),
+                message: super::error_message(&body),
+                retry_after,
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| UpstreamError::Body(e.to_string()))
+    }
+
+    pub async fn models(&self) -> Result<ModelList, UpstreamError> {
+        self.get_json("/models", &[]).await
+    }
+
+    pub async fn attestation(&self, model: &str, nonce: &[u8; 32]) -> Result<Attestation, UpstreamError> {
+        let nonce = hex::encode(nonce);
+        self.get_json("/tee/attestation", &[("model", model), ("nonce", &nonce)])
+            .await
+    }
+}
+
+fn classify(e: reqwest::Error) -> UpstreamError {
+    if e.is_timeout() {
+        UpstreamError::Timeout
+    } else if e.is_decode() || e.is_body() {
+        UpstreamError::Body(e.to_string())
+    } else {
+        // The source chain carries the useful part (e.g. the certificate error).
+        let mut msg = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            source = s.source();
+        }
+        UpstreamError::Transport(msg)
+    }
+}

@@ -1,0 +1,186 @@
+//! Venice's wire types: the model list, the attestation envelope, streamed chat chunks.
+
+pub mod catalog;
+pub mod client;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const HEADER_CLIENT_PUB_KEY: &str = "X-Venice-TEE-Client-Pub-Key";
+pub const HEADER_MODEL_PUB_KEY: &str = "X-Venice-TEE-Model-Pub-Key";
+pub const HEADER_SIGNING_ALGO: &str = "X-Venice-TEE-Signing-Algo";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelList {
+    pub data: Vec<Model>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Model {
+    pub id: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub created: i64,
+    #[serde(default)]
+    pub owned_by: Option<String>,
+    #[serde(default)]
+    pub model_spec: Value,
+}
+
+impl Model {
+    pub fn capabilities(&self) -> Option<&serde_json::Map<String, Value>> {
+        self.model_spec.get("capabilities")?.as_object()
+    }
+
+    fn capability(&self, name: &str) -> bool {
+        self.capabilities()
+            .and_then(|c| c.get(name))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// Usable through the proxy: a text model with E2EE and TEE attestation.
+    pub fn is_e2ee_text(&self) -> bool {
+        self.kind == "text"
+            && self.capability("supportsE2EE")
+            && self.capability("supportsTeeAttestation")
+    }
+}
+
+/// The attestation envelope in both known layouts (dstack/NEAR at the root, or "aci/1" with
+/// the evidence nested); every field optional so the verifier decides what is missing.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Attestation {
+    pub verified: Option<bool>,
+    pub nonce: Option<String>,
+    pub request_nonce: Option<String>,
+    pub model: Option<String>,
+    pub signing_algo: Option<String>,
+    pub signing_key: Option<String>,
+    pub signing_public_key: Option<String>,
+    pub signing_address: Option<String>,
+    pub intel_quote: Option<String>,
+    pub tee_provider: Option<String>,
+    pub tee_hardware: Option<String>,
+    pub upstream_model: Option<String>,
+    pub api_version: Option<String>,
+    pub attestation: Option<AciAttestation>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AciAttestation {
+    pub tee_type: Option<String>,
+    pub evidence: Option<AciEvidence>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AciEvidence {
+    pub quote: Option<String>,
+}
+
+impl Attestation {
+    pub fn layout(&self) -> &'static str {
+        if self.api_version.as_deref() == Some("aci/1") || self.attestation.is_some() {
+            "aci/1"
+        } else {
+            "dstack"
+        }
+    }
+
+    pub fn quote_text(&self) -> Option<&str> {
+        self.intel_quote.as_deref().or_else(|| {
+            self.attestation
+                .as_ref()?
+                .evidence
+                .as_ref()?
+                .quote
+                .as_deref()
+        })
+    }
+
+    pub fn signing_key_text(&self) -> Option<&str> {
+        self.signing_key
+            .as_deref()
+            .or(self.signing_public_key.as_deref())
+    }
+}
+
+/// One streamed chat chunk as Venice sends it. Only the fields the proxy re-emits are kept.
+#[derive(Debug, Deserialize)]
+pub struct ChatChunk {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub created: Option<i64>,
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    pub usage: Option<Value>,
+    /// Venice reports mid-stream failures as an `error` member.
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChunkChoice {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub delta: Delta,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Delta {
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
+}
+
+/// Pulls a human-readable message out of an upstream error body, whatever its shape
+/// (`{"error":"…"}`, `{"error":{"message":"…"}}`, `{"message":"…"}` or plain text).
+pub fn error_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let found = parsed.as_ref().and_then(|v| {
+        let e = v.get("error").unwrap_or(v);
+        e.as_str()
+            .or_else(|| e.get("message").and_then(Value::as_str))
+            .or_else(|| v.get("message").and_then(Value::as_str))
+            .or_else(|| v.get("details").and_then(Value::as_str))
+            .map(str::to_string)
+    });
+    let msg = found.unwrap_or_else(|| text.trim().to_string());
+    // Bound what an upstream can make us echo.
+    msg.chars().take(500).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_in_every_shape() {
+        assert_eq!(error_message(br#"{"error":"E2EE requires streaming"}"#), "E2EE requires streaming");
+        assert_eq!(error_message(br#"{"error":{"message":"slow down"}}"#), "slow down");
+        assert_eq!(error_message(b"Bad Gateway"), "Bad Gateway");
+    }
+
+    #[test]
+    fn the_captured_envelope_parses() {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/capture/0001_api.venice.ai_api_v1_tee_attestation.body"
+        ))
+        .unwrap();
+        let a: Attestation = serde_json::from_slice(&body).unwrap();
+        assert_eq!(a.layout(), "dstack");
+        assert_eq!(a.model.as_deref(), Some("e2ee-qwen3-5-122b-a10b"));
+        assert_eq!(a.quote_text().unwrap().len(), 10020);
+    }
+}
