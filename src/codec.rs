@@ -168,7 +168,8 @@ pub fn decrypt(secret: &SecretKey, packed_hex: &str) -> Result<Vec<u8>, CodecErr
         return Err(CodecError::TooShort);
     }
     let mut packed = hex::decode(packed_hex).map_err(|_| CodecError::NotHex)?;
-    let eph = PublicKey::from_sec1_bytes(&packed[..PUB_LEN]).map_err(|_| CodecError::BadEphemeralKey)?;
+    let eph =
+        PublicKey::from_sec1_bytes(&packed[..PUB_LEN]).map_err(|_| CodecError::BadEphemeralKey)?;
     let key = aes_key(secret, &eph);
     let cipher = Aes256Gcm::new_from_slice(key.as_ref()).expect("32-byte key");
     let nonce = *Nonce::from_slice(&packed[PUB_LEN..PUB_LEN + NONCE_LEN]);
@@ -214,7 +215,10 @@ mod tests {
         let v = vector();
         let recipient = key(&v, "recipient_private_key");
         let eph = key(&v, "ephemeral_private_key");
-        let nonce: [u8; 12] = hex::decode(v["nonce"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let nonce: [u8; 12] = hex::decode(v["nonce"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
         let packed = encrypt_with(
             &recipient.public_key(),
             &eph,
@@ -269,7 +273,11 @@ mod tests {
             compressed.clone(),
             format!("0x{}", compressed.to_uppercase()),
         ] {
-            assert_eq!(public_key_hex(&parse_public_key(&form).unwrap()), full, "{form}");
+            assert_eq!(
+                public_key_hex(&parse_public_key(&form).unwrap()),
+                full,
+                "{form}"
+            );
         }
         assert!(parse_public_key("04abcd").is_err());
         assert!(parse_public_key(&"0".repeat(130)).is_err());

@@ -3,10 +3,15 @@
 //! Pingora's hooks.
 
 pub mod attestation;
+pub mod background;
 pub mod codec;
 pub mod config;
 pub mod keys;
 pub mod openai;
+pub mod proxy;
+pub mod server;
+pub mod sim;
 pub mod sse;
+pub mod state;
 pub mod stream;
 pub mod venice;

@@ -1,1 +1,166 @@
-fn main() {}
+//! Command line: `serve` (default), `demo`, `sim`, `check-config`.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use venice_e2ee_proxy::config::{self, Config, Secret};
+use venice_e2ee_proxy::server;
+use venice_e2ee_proxy::sim::{SimOptions, Simulator};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "OpenAI-compatible sidecar for Venice.ai end-to-end-encrypted models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Args, Clone)]
+struct ServeArgs {
+    /// Proxy configuration (YAML).
+    #[arg(short = 'c', long = "config", global = true)]
+    config: Option<PathBuf>,
+    /// Pingora server settings (YAML): threads, grace period.
+    #[arg(long = "pingora-conf", global = true)]
+    pingora_conf: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the sidecar against Venice (the default).
+    Serve,
+    /// Run the sidecar against a built-in simulated Venice: no API key needed.
+    Demo,
+    /// Run the simulated Venice alone.
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "sim-key")]
+        api_key: String,
+    },
+    /// Load and validate the configuration, print it (without secrets), and exit.
+    CheckConfig,
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.serve),
+        Command::Demo => demo(&cli.serve),
+        Command::Sim { listen, api_key } => sim(listen, api_key),
+        Command::CheckConfig => check_config(&cli.serve),
+    };
+    if let Err(message) = result {
+        eprintln!("venice-e2ee-proxy: {message}");
+        std::process::exit(2);
+    }
+}
+
+fn load(args: &ServeArgs) -> Result<Config, String> {
+    config::load(args.config.as_deref()).map_err(|e| e.to_string())
+}
+
+fn run(config: Config, args: &ServeArgs) -> Result<(), String> {
+    let conf = server::pingora_conf(args.pingora_conf.as_deref(), &config)?;
+    let (server, _) = server::build(config, conf)?;
+    server.run_forever()
+}
+
+fn serve(args: &ServeArgs) -> Result<(), String> {
+    let config = load(args)?;
+    if config.venice.api_key.is_empty() {
+        return Err(
+            "no Venice API key: set VENICE_API_KEY (or run `demo` to try it without one)".into(),
+        );
+    }
+    log::info!(
+        "listening on http://{}/v1, upstream {}",
+        config.server.listen,
+        config.venice.base_url
+    );
+    run(config, args)
+}
+
+/// Starts the simulator on its own runtime thread and returns it.
+fn start_sim(opts: SimOptions) -> Result<Simulator, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("simulated-venice".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+            rt.block_on(async move {
+                let started = Simulator::start(opts).await;
+                let ok = started.is_ok();
+                let _ = tx.send(started);
+                if ok {
+                    std::future::pending::<()>().await;
+                }
+            });
+        })
+        .map_err(|e| e.to_string())?;
+    rx.recv()
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+fn demo(args: &ServeArgs) -> Result<(), String> {
+    let mut config = load(args)?;
+    let key = "sim-demo-key";
+    let sim = start_sim(SimOptions {
+        api_key: key.into(),
+        ..SimOptions::default()
+    })?;
+    config.venice.base_url = sim.base_url();
+    config.venice.api_key = Secret::new(key);
+    config.venice.ca_file = None;
+    let model = "e2ee-qwen3-5-122b-a10b";
+    if config.attestation.prewarm.is_empty() {
+        config.attestation.prewarm = vec![model.into()];
+    }
+    let base = format!("http://{}/v1", config.server.listen);
+    println!(
+        "venice-e2ee-proxy demo: simulated Venice at {}",
+        sim.base_url()
+    );
+    println!("OpenAI base URL: {base}  (any API key)");
+    println!("Try:");
+    println!(
+        "  curl -sN {base}/chat/completions -H 'Content-Type: application/json' \\\n    -d '{{\"model\":\"{model}\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello through the enclave\"}}]}}'"
+    );
+    run(config, args)
+}
+
+fn sim(listen: SocketAddr, api_key: String) -> Result<(), String> {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let sim = Simulator::start(SimOptions {
+            api_key,
+            listen,
+            tls: false,
+        })
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        println!("simulated Venice at {}", sim.base_url());
+        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
+    })
+}
+
+fn check_config(args: &ServeArgs) -> Result<(), String> {
+    let config = load(args)?;
+    let yaml = serde_yaml::to_string(&config).map_err(|e| e.to_string())?;
+    print!("{yaml}");
+    println!(
+        "# venice.api_key: {}",
+        if config.venice.api_key.is_empty() {
+            "not set"
+        } else {
+            "set (hidden)"
+        }
+    );
+    Ok(())
+}

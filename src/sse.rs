@@ -33,7 +33,11 @@ impl SseParser {
         let mut start = 0;
         while let Some(nl) = self.buf[start..].iter().position(|&b| b == b'\n') {
             let end = start + nl;
-            let line_end = if end > start && self.buf[end - 1] == b'\r' { end - 1 } else { end };
+            let line_end = if end > start && self.buf[end - 1] == b'\r' {
+                end - 1
+            } else {
+                end
+            };
             let line = std::mem::take(&mut self.buf);
             let result = self.line(&line[start..line_end], &mut on_event);
             self.buf = line;
@@ -46,7 +50,10 @@ impl SseParser {
 
     /// End of input: a last line without a newline and a last event without a blank line
     /// are still delivered (liberal in what we accept).
-    pub fn finish<E>(&mut self, mut on_event: impl FnMut(Event<'_>) -> Result<(), E>) -> Result<(), E> {
+    pub fn finish<E>(
+        &mut self,
+        mut on_event: impl FnMut(Event<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         if !self.buf.is_empty() {
             let mut line = std::mem::take(&mut self.buf);
             if line.last() == Some(&b'\r') {
@@ -57,7 +64,11 @@ impl SseParser {
         self.line(b"", &mut on_event)
     }
 
-    fn line<E>(&mut self, line: &[u8], on_event: &mut impl FnMut(Event<'_>) -> Result<(), E>) -> Result<(), E> {
+    fn line<E>(
+        &mut self,
+        line: &[u8],
+        on_event: &mut impl FnMut(Event<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         if line.is_empty() {
             if self.has_data {
                 let result = on_event(Event {
@@ -161,7 +172,10 @@ mod tests {
 
     #[test]
     fn unterminated_last_event_is_delivered() {
-        assert_eq!(collect(&[b"data: [DONE]"]), vec![("".into(), "[DONE]".into())]);
+        assert_eq!(
+            collect(&[b"data: [DONE]"]),
+            vec![("".into(), "[DONE]".into())]
+        );
         assert_eq!(collect(&[b"data: x\r"]), vec![("".into(), "x".into())]);
     }
 }

@@ -26,7 +26,10 @@ pub enum StreamError {
 impl fmt::Display for StreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StreamError::Decrypt(e) => write!(f, "upstream sent a field that does not decrypt ({e}); stream stopped"),
+            StreamError::Decrypt(e) => write!(
+                f,
+                "upstream sent a field that does not decrypt ({e}); stream stopped"
+            ),
             StreamError::Malformed(m) => write!(f, "upstream sent a malformed chunk: {m}"),
             StreamError::Upstream(m) => write!(f, "upstream error: {m}"),
             StreamError::Truncated => write!(f, "upstream stream ended before completion"),
@@ -81,7 +84,10 @@ fn now_unix() -> i64 {
 
 fn open(key: &KeyPair, field: Option<String>) -> Result<Option<String>, StreamError> {
     match field {
-        Some(text) if !text.is_empty() => key.decrypt_str(&text).map(Some).map_err(StreamError::Decrypt),
+        Some(text) if !text.is_empty() => key
+            .decrypt_str(&text)
+            .map(Some)
+            .map_err(StreamError::Decrypt),
         other => Ok(other),
     }
 }
@@ -101,6 +107,10 @@ impl Transformer {
             usage: None,
             chunks: 0,
         }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// Feeds upstream bytes; OpenAI SSE for complete events is appended to `out`.
@@ -139,11 +149,18 @@ impl Transformer {
         let chunk: ChatChunk =
             serde_json::from_str(data).map_err(|e| StreamError::Malformed(e.to_string()))?;
         if let Some(err) = chunk.error {
-            return Err(StreamError::Upstream(crate::venice::error_message(err.to_string().as_bytes())));
+            return Err(StreamError::Upstream(crate::venice::error_message(
+                err.to_string().as_bytes(),
+            )));
         }
         self.chunks += 1;
         if self.id.is_none() {
-            self.id = Some(chunk.id.clone().unwrap_or_else(|| format!("chatcmpl-{:032x}", rand::random::<u128>())));
+            self.id = Some(
+                chunk
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("chatcmpl-{:032x}", rand::random::<u128>())),
+            );
             if let Some(c) = chunk.created {
                 self.created = c;
             }
@@ -164,16 +181,18 @@ impl Transformer {
                 }
                 let choices = opened
                     .iter()
-                    .map(|(index, role, content, reasoning, finish)| out::ChunkChoice {
-                        index: *index,
-                        delta: out::Delta {
-                            role: role.as_deref(),
-                            content: content.as_deref(),
-                            reasoning_content: reasoning.as_deref(),
+                    .map(
+                        |(index, role, content, reasoning, finish)| out::ChunkChoice {
+                            index: *index,
+                            delta: out::Delta {
+                                role: role.as_deref(),
+                                content: content.as_deref(),
+                                reasoning_content: reasoning.as_deref(),
+                            },
+                            logprobs: None,
+                            finish_reason: finish.as_deref(),
                         },
-                        logprobs: None,
-                        finish_reason: finish.as_deref(),
-                    })
+                    )
                     .collect();
                 let id = self.id.as_deref().unwrap_or_default();
                 let event = out::Chunk {
@@ -197,7 +216,8 @@ impl Transformer {
                     }
                     let c = &mut self.choices[i];
                     c.content.push_str(content.as_deref().unwrap_or_default());
-                    c.reasoning.push_str(reasoning.as_deref().unwrap_or_default());
+                    c.reasoning
+                        .push_str(reasoning.as_deref().unwrap_or_default());
                     if finish.is_some() {
                         c.finish_reason = finish;
                     }
@@ -279,13 +299,21 @@ mod tests {
         let enc = |t: &str| codec::encrypt(&key.pair.public_key(), t.as_bytes());
         let mut s = String::new();
         let mut push = |v: Value| s.push_str(&format!("data: {v}\n\n"));
-        push(json!({"id": "chatcmpl-1", "created": 5, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}));
+        push(
+            json!({"id": "chatcmpl-1", "created": 5, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}),
+        );
         for (field, text) in parts {
-            push(json!({"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {*field: enc(text)}}]}));
+            push(
+                json!({"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {*field: enc(text)}}]}),
+            );
         }
-        push(json!({"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
+        push(
+            json!({"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+        );
         if usage {
-            push(json!({"id": "chatcmpl-1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}));
+            push(
+                json!({"id": "chatcmpl-1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}),
+            );
         }
         s.push_str("data: [DONE]\n\n");
         s.into_bytes()
@@ -311,9 +339,23 @@ mod tests {
     #[test]
     fn streams_decrypted_chunks() {
         let k = key();
-        let input = upstream(&k, &[("reasoning_content", "hmm"), ("content", "Hel"), ("content", "lo")], true);
+        let input = upstream(
+            &k,
+            &[
+                ("reasoning_content", "hmm"),
+                ("content", "Hel"),
+                ("content", "lo"),
+            ],
+            true,
+        );
         for split in [1, 7, 100, input.len()] {
-            let mut t = Transformer::new(k.clone(), "e2ee-m".into(), Mode::Stream { include_usage: false });
+            let mut t = Transformer::new(
+                k.clone(),
+                "e2ee-m".into(),
+                Mode::Stream {
+                    include_usage: false,
+                },
+            );
             let text = run(&mut t, &input, split).unwrap();
             assert!(text.ends_with("data: [DONE]\n\n"));
             let evs = events(&text);
@@ -325,7 +367,13 @@ mod tests {
             assert_eq!(evs[2]["choices"][0]["delta"]["content"], "Hel");
             assert_eq!(evs[4]["choices"][0]["finish_reason"], "stop");
         }
-        let mut t = Transformer::new(k.clone(), "e2ee-m".into(), Mode::Stream { include_usage: true });
+        let mut t = Transformer::new(
+            k.clone(),
+            "e2ee-m".into(),
+            Mode::Stream {
+                include_usage: true,
+            },
+        );
         let evs = events(&run(&mut t, &input, 13).unwrap());
         assert_eq!(evs.last().unwrap()["usage"]["total_tokens"], 5);
         assert_eq!(evs.last().unwrap()["choices"], json!([]));
@@ -334,7 +382,15 @@ mod tests {
     #[test]
     fn aggregates_one_completion() {
         let k = key();
-        let input = upstream(&k, &[("reasoning_content", "think"), ("content", "Hel"), ("content", "lo")], true);
+        let input = upstream(
+            &k,
+            &[
+                ("reasoning_content", "think"),
+                ("content", "Hel"),
+                ("content", "lo"),
+            ],
+            true,
+        );
         let mut t = Transformer::new(k, "e2ee-m".into(), Mode::Aggregate);
         let v: Value = serde_json::from_str(&run(&mut t, &input, 5).unwrap()).unwrap();
         assert_eq!(v["object"], "chat.completion");
@@ -349,10 +405,20 @@ mod tests {
     #[test]
     fn plaintext_and_tampering_fail_closed() {
         let k = key();
-        let plain = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hello in clear\"}}]}\n\n";
-        let mut t = Transformer::new(k.clone(), "m".into(), Mode::Stream { include_usage: false });
+        let plain =
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hello in clear\"}}]}\n\n";
+        let mut t = Transformer::new(
+            k.clone(),
+            "m".into(),
+            Mode::Stream {
+                include_usage: false,
+            },
+        );
         let mut out = BytesMut::new();
-        assert!(matches!(t.push(plain, &mut out), Err(StreamError::Decrypt(_))));
+        assert!(matches!(
+            t.push(plain, &mut out),
+            Err(StreamError::Decrypt(_))
+        ));
         assert!(out.is_empty(), "nothing of the bad chunk is emitted");
 
         let mut packed = codec::encrypt(&k.pair.public_key(), b"hi").into_bytes();
@@ -380,10 +446,21 @@ mod tests {
         let k = key();
         let input = upstream(&k, &[("content", "partial")], false);
         let cut = &input[..input.len() / 2];
-        let mut t = Transformer::new(k.clone(), "m".into(), Mode::Stream { include_usage: false });
+        let mut t = Transformer::new(
+            k.clone(),
+            "m".into(),
+            Mode::Stream {
+                include_usage: false,
+            },
+        );
         assert_eq!(run(&mut t, cut, 9), Err(StreamError::Truncated));
         let mut t = Transformer::new(k, "m".into(), Mode::Aggregate);
-        let err = run(&mut t, b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n", 4).unwrap_err();
+        let err = run(
+            &mut t,
+            b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n",
+            4,
+        )
+        .unwrap_err();
         assert_eq!(err, StreamError::Upstream("overloaded".into()));
     }
 }

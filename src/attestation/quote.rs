@@ -21,7 +21,11 @@ impl fmt::Display for QuoteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             QuoteError::Encoding => write!(f, "quote is neither hex nor base64"),
-            QuoteError::TooShort(n) => write!(f, "quote has {n} bytes, a TDX v4 quote has at least {}", HEADER_LEN + BODY_LEN),
+            QuoteError::TooShort(n) => write!(
+                f,
+                "quote has {n} bytes, a TDX v4 quote has at least {}",
+                HEADER_LEN + BODY_LEN
+            ),
             QuoteError::Version(v) => write!(f, "quote version {v}, expected 4"),
             QuoteError::TeeType(t) => write!(f, "quote TEE type {t:#x}, expected TDX (0x81)"),
         }
@@ -90,7 +94,12 @@ pub fn parse(raw: Vec<u8>) -> Result<Quote, QuoteError> {
         td_attributes: u64::from_le_bytes(array(&raw, 168)),
         mr_td: array(&raw, 184),
         mr_config_id: array(&raw, 232),
-        rtmr: [array(&raw, 376), array(&raw, 424), array(&raw, 472), array(&raw, 520)],
+        rtmr: [
+            array(&raw, 376),
+            array(&raw, 424),
+            array(&raw, 472),
+            array(&raw, 520),
+        ],
         report_data: array(&raw, 568),
     };
     Ok(Quote {
@@ -152,13 +161,19 @@ mod tests {
     #[test]
     fn rejects_wrong_shapes() {
         let raw = decode_quote_text(captured().quote_text().unwrap()).unwrap();
-        assert_eq!(parse(raw[..600].to_vec()).unwrap_err(), QuoteError::TooShort(600));
+        assert_eq!(
+            parse(raw[..600].to_vec()).unwrap_err(),
+            QuoteError::TooShort(600)
+        );
         let mut v3 = raw.clone();
         v3[0] = 3;
         assert_eq!(parse(v3).unwrap_err(), QuoteError::Version(3));
         let mut sgx = raw.clone();
         sgx[4] = 0;
         assert_eq!(parse(sgx).unwrap_err(), QuoteError::TeeType(0));
-        assert_eq!(decode_quote_text("not a quote!").unwrap_err(), QuoteError::Encoding);
+        assert_eq!(
+            decode_quote_text("not a quote!").unwrap_err(),
+            QuoteError::Encoding
+        );
     }
 }

@@ -40,7 +40,12 @@ pub struct AttestationStore {
 }
 
 impl AttestationStore {
-    pub fn new(client: Arc<VeniceClient>, policy: Policy, max_age: Duration, refresh_lead: Duration) -> Self {
+    pub fn new(
+        client: Arc<VeniceClient>,
+        policy: Policy,
+        max_age: Duration,
+        refresh_lead: Duration,
+    ) -> Self {
         AttestationStore {
             client,
             policy,
@@ -86,7 +91,12 @@ impl AttestationStore {
                 .is_none_or(|e| e.age() + s.refresh_lead >= s.max_age)
         };
         if !due(self) {
-            return Ok(self.entries.load().get(model).cloned().expect("present when not due"));
+            return Ok(self
+                .entries
+                .load()
+                .get(model)
+                .cloned()
+                .expect("present when not due"));
         }
         self.fetch_once(model, due).await
     }
@@ -113,7 +123,11 @@ impl AttestationStore {
         let result = self.fetch_and_verify(model).await;
         match result {
             Ok(key) => {
-                let previous = self.entries.load().get(model).map(|e| e.key.key_hex.clone());
+                let previous = self
+                    .entries
+                    .load()
+                    .get(model)
+                    .map(|e| e.key.key_hex.clone());
                 if previous.as_deref().is_some_and(|p| p != key.key_hex) {
                     log::warn!(
                         "model {model}: attested key changed to {} (verified before use)",
@@ -137,7 +151,8 @@ impl AttestationStore {
             }
             Err(err) => {
                 log::warn!("model {model}: attestation failed: {err}");
-                *flight.last_failure.lock().expect("poisoned") = Some((Instant::now(), err.clone()));
+                *flight.last_failure.lock().expect("poisoned") =
+                    Some((Instant::now(), err.clone()));
                 Err(err)
             }
         }

@@ -89,7 +89,9 @@ impl VerifiedKey {
 }
 
 fn strip_0x(s: &str) -> &str {
-    s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s)
+    s.strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s)
 }
 
 pub fn verify(
@@ -102,7 +104,10 @@ pub fn verify(
     let fail = |check, msg: String| Err(AttestationError::new(check, msg));
 
     if att.verified != Some(true) {
-        return fail(Verified, "Venice did not report the attestation as verified".into());
+        return fail(
+            Verified,
+            "Venice did not report the attestation as verified".into(),
+        );
     }
 
     // Every nonce echo present must match; at least one must be present.
@@ -114,19 +119,30 @@ pub fn verify(
     if echoes.is_empty() {
         return fail(Nonce, "attestation does not echo the nonce".into());
     }
-    if echoes.iter().any(|e| !strip_0x(e).eq_ignore_ascii_case(&nonce_hex)) {
+    if echoes
+        .iter()
+        .any(|e| !strip_0x(e).eq_ignore_ascii_case(&nonce_hex))
+    {
         return fail(Nonce, "attestation echoes a different nonce".into());
     }
 
     match att.model.as_deref() {
         Some(m) if m == model => {}
-        Some(m) => return fail(Model, format!("attestation is for model `{m}`, not `{model}`")),
+        Some(m) => {
+            return fail(
+                Model,
+                format!("attestation is for model `{m}`, not `{model}`"),
+            )
+        }
         None => return fail(Model, "attestation does not name its model".into()),
     }
 
     if let Some(algo) = att.signing_algo.as_deref() {
         if !algo.eq_ignore_ascii_case("ecdsa") {
-            return fail(SigningAlgo, format!("signing algorithm `{algo}` is not ecdsa"));
+            return fail(
+                SigningAlgo,
+                format!("signing algorithm `{algo}` is not ecdsa"),
+            );
         }
     }
 
@@ -135,18 +151,30 @@ pub fn verify(
         None => return fail(SigningKey, "attestation has no signing key".into()),
     };
     // Both key fields, when present, must name the same key.
-    let key = codec::parse_public_key(key_text)
-        .map_err(|_| AttestationError::new(SigningKey, "signing key is not a secp256k1 public key"))?;
-    if let (Some(a), Some(b)) = (att.signing_key.as_deref(), att.signing_public_key.as_deref()) {
+    let key = codec::parse_public_key(key_text).map_err(|_| {
+        AttestationError::new(SigningKey, "signing key is not a secp256k1 public key")
+    })?;
+    if let (Some(a), Some(b)) = (
+        att.signing_key.as_deref(),
+        att.signing_public_key.as_deref(),
+    ) {
         if codec::parse_public_key(a).ok() != codec::parse_public_key(b).ok() {
-            return fail(SigningKey, "signing_key and signing_public_key differ".into());
+            return fail(
+                SigningKey,
+                "signing_key and signing_public_key differ".into(),
+            );
         }
     }
 
     let address = codec::address(&key);
     match att.signing_address.as_deref() {
         Some(a) if strip_0x(a).eq_ignore_ascii_case(&hex::encode(address)) => {}
-        Some(_) => return fail(Address, "signing address is not derived from the signing key".into()),
+        Some(_) => {
+            return fail(
+                Address,
+                "signing address is not derived from the signing key".into(),
+            )
+        }
         None => return fail(Address, "attestation has no signing address".into()),
     }
 
@@ -158,7 +186,10 @@ pub fn verify(
         .map_err(|e| AttestationError::new(Quote, e.to_string()))?;
 
     if quote.report.debug() && !policy.allow_debug {
-        return fail(Debug, "the trust domain runs with the DEBUG attribute".into());
+        return fail(
+            Debug,
+            "the trust domain runs with the DEBUG attribute".into(),
+        );
     }
 
     let mut expected = [0u8; 64];
@@ -196,11 +227,18 @@ mod tests {
         ))
         .unwrap();
         let manifest: Value = serde_json::from_str(
-            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/capture/manifest.json")).unwrap(),
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/capture/manifest.json"
+            ))
+            .unwrap(),
         )
         .unwrap();
         let nonce = hex::decode(manifest["nonce_hex"].as_str().unwrap()).unwrap();
-        (serde_json::from_slice(&body).unwrap(), nonce.try_into().unwrap())
+        (
+            serde_json::from_slice(&body).unwrap(),
+            nonce.try_into().unwrap(),
+        )
     }
 
     fn check(v: &Value, nonce: &[u8; 32], policy: Policy) -> Result<VerifiedKey, Check> {
@@ -218,7 +256,10 @@ mod tests {
     fn the_real_capture_passes() {
         let (v, nonce) = captured();
         let k = check(&v, &nonce, Policy::default()).unwrap();
-        assert_eq!(k.address_hex(), "0x6525e128afcffebf7eed05d485d7be983cdae934");
+        assert_eq!(
+            k.address_hex(),
+            "0x6525e128afcffebf7eed05d485d7be983cdae934"
+        );
         assert_eq!(k.layout, "dstack");
         assert_eq!(k.key_hex, v["signing_key"].as_str().unwrap());
     }
@@ -229,22 +270,60 @@ mod tests {
         let p = Policy::default();
         let cases: Vec<(Check, Box<dyn Fn(&mut Value)>)> = vec![
             (Check::Verified, Box::new(|v| v["verified"] = json!(false))),
-            (Check::Verified, Box::new(|v| { v.as_object_mut().unwrap().remove("verified"); })),
-            (Check::Nonce, Box::new(|v| v["nonce"] = json!("00".repeat(32)))),
-            (Check::Nonce, Box::new(|v| v["request_nonce"] = json!("00".repeat(32)))),
-            (Check::Nonce, Box::new(|v| { let o = v.as_object_mut().unwrap(); o.remove("nonce"); o.remove("request_nonce"); })),
+            (
+                Check::Verified,
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("verified");
+                }),
+            ),
+            (
+                Check::Nonce,
+                Box::new(|v| v["nonce"] = json!("00".repeat(32))),
+            ),
+            (
+                Check::Nonce,
+                Box::new(|v| v["request_nonce"] = json!("00".repeat(32))),
+            ),
+            (
+                Check::Nonce,
+                Box::new(|v| {
+                    let o = v.as_object_mut().unwrap();
+                    o.remove("nonce");
+                    o.remove("request_nonce");
+                }),
+            ),
             (Check::Model, Box::new(|v| v["model"] = json!("e2ee-other"))),
-            (Check::SigningAlgo, Box::new(|v| v["signing_algo"] = json!("ed25519"))),
-            (Check::SigningKey, Box::new(|v| v["signing_key"] = json!("04beef"))),
-            (Check::SigningKey, Box::new(|v| {
-                v["signing_key"] = json!(crate::codec::KeyPair::generate().public_hex());
-            })),
-            (Check::Address, Box::new(|v| v["signing_address"] = json!("0x0000000000000000000000000000000000000001"))),
+            (
+                Check::SigningAlgo,
+                Box::new(|v| v["signing_algo"] = json!("ed25519")),
+            ),
+            (
+                Check::SigningKey,
+                Box::new(|v| v["signing_key"] = json!("04beef")),
+            ),
+            (
+                Check::SigningKey,
+                Box::new(|v| {
+                    v["signing_key"] = json!(crate::codec::KeyPair::generate().public_hex());
+                }),
+            ),
+            (
+                Check::Address,
+                Box::new(|v| {
+                    v["signing_address"] = json!("0x0000000000000000000000000000000000000001")
+                }),
+            ),
             (Check::Quote, Box::new(|v| v["intel_quote"] = json!("zz"))),
             (Check::Quote, Box::new(|v| set_quote_byte(v, 0, 3))),
             (Check::Debug, Box::new(|v| set_quote_byte(v, 168, 1))),
-            (Check::ReportData, Box::new(|v| set_quote_byte(v, 568 + 40, 0xff))),
-            (Check::ReportData, Box::new(|v| set_quote_byte(v, 568, 0x00))),
+            (
+                Check::ReportData,
+                Box::new(|v| set_quote_byte(v, 568 + 40, 0xff)),
+            ),
+            (
+                Check::ReportData,
+                Box::new(|v| set_quote_byte(v, 568, 0x00)),
+            ),
         ];
         for (expected, mutate) in cases {
             let mut v = base.clone();
@@ -264,7 +343,10 @@ mod tests {
         v["signing_key"] = json!(other.public_hex());
         v["signing_public_key"] = json!(other.public_hex());
         v["signing_address"] = json!(format!("0x{}", hex::encode(addr)));
-        assert_eq!(check(&v, &nonce, Policy::default()).unwrap_err(), Check::ReportData);
+        assert_eq!(
+            check(&v, &nonce, Policy::default()).unwrap_err(),
+            Check::ReportData
+        );
     }
 
     #[test]
@@ -279,7 +361,11 @@ mod tests {
         let (mut v, nonce) = captured();
         let key = v["signing_key"].as_str().unwrap().to_string();
         v["signing_key"] = json!(format!("0x{}", &key[2..]));
-        v["signing_address"] = json!(v["signing_address"].as_str().unwrap().to_uppercase().replace("0X", "0x"));
+        v["signing_address"] = json!(v["signing_address"]
+            .as_str()
+            .unwrap()
+            .to_uppercase()
+            .replace("0X", "0x"));
         let quote = v["intel_quote"].take();
         v.as_object_mut().unwrap().remove("intel_quote");
         v["api_version"] = json!("aci/1");

@@ -19,7 +19,9 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Io(m) => write!(f, "{m}"),
-            ConfigError::Invalid { field, message } => write!(f, "config field `{field}`: {message}"),
+            ConfigError::Invalid { field, message } => {
+                write!(f, "config field `{field}`: {message}")
+            }
         }
     }
 }
@@ -121,7 +123,10 @@ mod tests {
     use std::time::Duration;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -135,7 +140,8 @@ mod tests {
 
     #[test]
     fn the_shipped_config_parses() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/proxy.yaml")).unwrap();
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/proxy.yaml"))
+            .unwrap();
         load_from_str(&text, env(&[])).unwrap();
     }
 
@@ -144,8 +150,14 @@ mod tests {
         let c = load_from_str(
             "venice:\n  idle_timeout: 5s\n",
             env(&[
-                ("VENICE_E2EE_PROXY__VENICE__BASE_URL", "http://127.0.0.1:9999/api/v1"),
-                ("VENICE_E2EE_PROXY__ATTESTATION__PREWARM", "[e2ee-a, e2ee-b]"),
+                (
+                    "VENICE_E2EE_PROXY__VENICE__BASE_URL",
+                    "http://127.0.0.1:9999/api/v1",
+                ),
+                (
+                    "VENICE_E2EE_PROXY__ATTESTATION__PREWARM",
+                    "[e2ee-a, e2ee-b]",
+                ),
                 ("VENICE_E2EE_PROXY__ATTESTATION__MAX_AGE", "20m"),
                 ("VENICE_API_KEY", "sk-test"),
             ]),
@@ -169,16 +181,24 @@ mod tests {
         assert!(e.to_string().contains("colour"), "{e}");
         let e = load_from_str("venice:\n  api_key: sk-live\n", env(&[])).unwrap_err();
         assert!(e.to_string().contains("venice.api_key"), "{e}");
-        let e = load_from_str("venice:\n  base_url: http://example.com/api/v1\n", env(&[])).unwrap_err();
+        let e = load_from_str("venice:\n  base_url: http://example.com/api/v1\n", env(&[]))
+            .unwrap_err();
         assert!(e.to_string().contains("venice.base_url"), "{e}");
-        let e = load_from_str("", env(&[("VENICE_E2EE_PROXY__ATTESTATION__REFRESH_LEAD", "1h")])).unwrap_err();
+        let e = load_from_str(
+            "",
+            env(&[("VENICE_E2EE_PROXY__ATTESTATION__REFRESH_LEAD", "1h")]),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("attestation.refresh_lead"), "{e}");
     }
 
     #[test]
     fn upstream_url_parts() {
         let u = super::super::UpstreamUrl::parse("https://api.venice.ai/api/v1/").unwrap();
-        assert_eq!((u.tls, u.host.as_str(), u.port, u.path.as_str()), (true, "api.venice.ai", 443, "/api/v1"));
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port, u.path.as_str()),
+            (true, "api.venice.ai", 443, "/api/v1")
+        );
         assert_eq!(u.authority(), "api.venice.ai");
         let u = super::super::UpstreamUrl::parse("http://127.0.0.1:7000/api/v1").unwrap();
         assert_eq!((u.tls, u.port), (false, 7000));

@@ -152,7 +152,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "<unset>" } else { "<redacted>" })
+        f.write_str(if self.0.is_empty() {
+            "<unset>"
+        } else {
+            "<redacted>"
+        })
     }
 }
 
@@ -225,7 +229,8 @@ impl Config {
             field: field.into(),
             message: msg,
         };
-        let url = UpstreamUrl::parse(&self.venice.base_url).map_err(|m| bad("venice.base_url", m))?;
+        let url =
+            UpstreamUrl::parse(&self.venice.base_url).map_err(|m| bad("venice.base_url", m))?;
         if !url.tls && !url.is_loopback() {
             return Err(bad(
                 "venice.base_url",
@@ -245,7 +250,10 @@ impl Config {
             ));
         }
         if self.keys.client_key_rotation < Duration::from_secs(1) {
-            return Err(bad("keys.client_key_rotation", "must be at least 1s".into()));
+            return Err(bad(
+                "keys.client_key_rotation",
+                "must be at least 1s".into(),
+            ));
         }
         for (field, d) in [
             ("venice.connect_timeout", self.venice.connect_timeout),
@@ -259,7 +267,10 @@ impl Config {
         }
         if let Some(path) = &self.venice.ca_file {
             if !path.is_file() {
-                return Err(bad("venice.ca_file", format!("{} is not a file", path.display())));
+                return Err(bad(
+                    "venice.ca_file",
+                    format!("{} is not a file", path.display()),
+                ));
             }
         }
         Ok(url)

@@ -17,7 +17,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        other => return Err(format!("unknown duration unit `{other}` (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` (use ms, s, m or h)"
+            ))
+        }
     };
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -32,7 +36,9 @@ pub fn format_duration(d: Duration) -> String {
 
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number
         .parse()
@@ -42,7 +48,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "KiB" | "K" | "KB" => 1 << 10,
         "MiB" | "M" | "MB" => 1 << 20,
         "GiB" | "G" | "GB" => 1 << 30,
-        other => return Err(format!("unknown size unit `{other}` (use B, KiB, MiB or GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use B, KiB, MiB or GiB)"
+            ))
+        }
     };
     value
         .checked_mul(factor)

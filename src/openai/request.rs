@@ -35,7 +35,10 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| ApiError::invalid("body", format!("request body is not valid JSON: {e}")))?;
     let Value::Object(fields) = value else {
-        return Err(ApiError::invalid("body", "request body must be a JSON object"));
+        return Err(ApiError::invalid(
+            "body",
+            "request body must be a JSON object",
+        ));
     };
     let mut req = ChatRequest {
         model: String::new(),
@@ -96,27 +99,46 @@ fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), Ap
             _ => return invalid("must be an object"),
         },
         // Generation fields Venice honours under E2EE: validated, then forwarded.
-        "temperature" if is_null_or(&value, |v| number_in(v, 0.0, 2.0)) => forward(req, name, value),
+        "temperature" if is_null_or(&value, |v| number_in(v, 0.0, 2.0)) => {
+            forward(req, name, value)
+        }
         "top_p" if is_null_or(&value, |v| number_in(v, 0.0, 1.0)) => forward(req, name, value),
-        "frequency_penalty" | "presence_penalty" if is_null_or(&value, |v| number_in(v, -2.0, 2.0)) => {
+        "frequency_penalty" | "presence_penalty"
+            if is_null_or(&value, |v| number_in(v, -2.0, 2.0)) =>
+        {
             forward(req, name, value)
         }
         "max_tokens" | "max_completion_tokens" | "seed"
-            if is_null_or(&value, |v| v.as_u64().is_some_and(|n| name == "seed" || n > 0)) =>
+            if is_null_or(&value, |v| {
+                v.as_u64().is_some_and(|n| name == "seed" || n > 0)
+            }) =>
         {
             forward(req, name, value)
         }
         "stop" if is_null_or(&value, valid_stop) => forward(req, name, value),
         "reasoning" if is_null_or(&value, Value::is_object) => forward(req, name, value),
         "reasoning_effort" if is_null_or(&value, Value::is_string) => forward(req, name, value),
-        "temperature" | "top_p" | "frequency_penalty" | "presence_penalty" | "max_tokens"
-        | "max_completion_tokens" | "seed" | "stop" | "reasoning" | "reasoning_effort" => {
-            return invalid("has an invalid value")
-        }
+        "temperature"
+        | "top_p"
+        | "frequency_penalty"
+        | "presence_penalty"
+        | "max_tokens"
+        | "max_completion_tokens"
+        | "seed"
+        | "stop"
+        | "reasoning"
+        | "reasoning_effort" => return invalid("has an invalid value"),
         "venice_parameters" => apply_venice_parameters(req, value)?,
         // Harmless fields real clients send: accepted, not forwarded.
-        "user" | "metadata" | "store" | "service_tier" | "parallel_tool_calls" | "logit_bias"
-        | "tool_choice" | "prompt_cache_key" | "safety_identifier" => {}
+        "user"
+        | "metadata"
+        | "store"
+        | "service_tier"
+        | "parallel_tool_calls"
+        | "logit_bias"
+        | "tool_choice"
+        | "prompt_cache_key"
+        | "safety_identifier" => {}
         "n" if is_null_or(&value, |v| v.as_u64() == Some(1)) => {}
         "n" => return unsupported("must be 1: only one choice can be generated over E2EE"),
         "logprobs" if is_null_or(&value, |v| v == &Value::Bool(false)) => {}
@@ -126,9 +148,15 @@ fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), Ap
         "modalities" if is_null_or(&value, |v| v == &json!(["text"])) => {}
         "modalities" => return unsupported("supports only [\"text\"] over E2EE"),
         "response_format" if is_null_or(&value, |v| v.get("type") == Some(&json!("text"))) => {}
-        "response_format" => return unsupported("other than {\"type\":\"text\"} is not supported over E2EE"),
+        "response_format" => {
+            return unsupported("other than {\"type\":\"text\"} is not supported over E2EE")
+        }
         "tools" if is_null_or(&value, |v| v.as_array().is_some_and(Vec::is_empty)) => {}
-        "tools" => return unsupported("are not supported yet: Venice cannot see encrypted tool definitions"),
+        "tools" => {
+            return unsupported(
+                "are not supported yet: Venice cannot see encrypted tool definitions",
+            )
+        }
         "audio" | "web_search_options" | "prediction" | "functions" | "function_call" => {
             if !value.is_null() {
                 return unsupported("is not supported over E2EE");
@@ -161,18 +189,31 @@ fn apply_venice_parameters(req: &mut ChatRequest, value: Value) -> Result<(), Ap
         if value.is_null() {
             return Ok(());
         }
-        return Err(ApiError::invalid("venice_parameters", "`venice_parameters` must be an object"));
+        return Err(ApiError::invalid(
+            "venice_parameters",
+            "`venice_parameters` must be an object",
+        ));
     };
     for (key, v) in params {
         let param = format!("venice_parameters.{key}");
-        let refuse = |msg: &str| Err(ApiError::unsupported(param.clone(), format!("`{param}` {msg}")));
+        let refuse = |msg: &str| {
+            Err(ApiError::unsupported(
+                param.clone(),
+                format!("`{param}` {msg}"),
+            ))
+        };
         match key.as_str() {
             "strip_thinking_response" | "disable_thinking" => match v {
                 Value::Bool(_) => {
                     req.venice_flags.insert(key, v);
                 }
                 Value::Null => {}
-                _ => return Err(ApiError::invalid(param.clone(), format!("`{param}` must be a boolean"))),
+                _ => {
+                    return Err(ApiError::invalid(
+                        param.clone(),
+                        format!("`{param}` must be a boolean"),
+                    ))
+                }
             },
             "enable_e2ee" if v == json!(true) || v.is_null() => {}
             "enable_e2ee" => return refuse("cannot be turned off: this proxy only speaks E2EE"),
@@ -191,7 +232,10 @@ fn parse_messages(value: Value) -> Result<Vec<Message>, ApiError> {
         return Err(ApiError::invalid("messages", "`messages` must be an array"));
     };
     if items.is_empty() {
-        return Err(ApiError::invalid("messages", "`messages` must not be empty"));
+        return Err(ApiError::invalid(
+            "messages",
+            "`messages` must not be empty",
+        ));
     }
     items
         .into_iter()
@@ -203,7 +247,10 @@ fn parse_messages(value: Value) -> Result<Vec<Message>, ApiError> {
 fn parse_message(i: usize, item: Value) -> Result<Message, ApiError> {
     let at = |field: &str| format!("messages[{i}].{field}");
     let Value::Object(mut m) = item else {
-        return Err(ApiError::invalid(format!("messages[{i}]"), "each message must be an object"));
+        return Err(ApiError::invalid(
+            format!("messages[{i}]"),
+            "each message must be an object",
+        ));
     };
     let role = match m.get("role").and_then(Value::as_str) {
         Some("system") | Some("developer") => "system",
@@ -211,7 +258,10 @@ fn parse_message(i: usize, item: Value) -> Result<Message, ApiError> {
         Some("assistant") => "assistant",
         Some("tool") => "tool",
         Some(other) => {
-            return Err(ApiError::invalid(at("role"), format!("unsupported role `{other}`")));
+            return Err(ApiError::invalid(
+                at("role"),
+                format!("unsupported role `{other}`"),
+            ));
         }
         None => return Err(ApiError::invalid(at("role"), "`role` is required")),
     };
@@ -219,7 +269,8 @@ fn parse_message(i: usize, item: Value) -> Result<Message, ApiError> {
     let tool_calls = m.remove("tool_calls").filter(|v| !v.is_null());
     match role {
         "tool" => {
-            let text = content.ok_or_else(|| ApiError::invalid(at("content"), "tool messages need `content`"))?;
+            let text = content
+                .ok_or_else(|| ApiError::invalid(at("content"), "tool messages need `content`"))?;
             // Rendered the way Hermes-style models read tool results.
             Ok(Message {
                 role: "user",
@@ -231,11 +282,18 @@ fn parse_message(i: usize, item: Value) -> Result<Message, ApiError> {
             if let Some(calls) = tool_calls {
                 render_tool_calls(i, &calls, &mut text)?;
             }
-            Ok(Message { role, content: text })
+            Ok(Message {
+                role,
+                content: text,
+            })
         }
         _ => {
-            let text = content.ok_or_else(|| ApiError::invalid(at("content"), "`content` is required"))?;
-            Ok(Message { role, content: text })
+            let text =
+                content.ok_or_else(|| ApiError::invalid(at("content"), "`content` is required"))?;
+            Ok(Message {
+                role,
+                content: text,
+            })
         }
     }
 }
@@ -250,7 +308,10 @@ fn render_tool_calls(i: usize, calls: &Value, out: &mut String) -> Result<(), Ap
         let name = f.get("name").and_then(Value::as_str);
         let args = f.get("arguments").and_then(Value::as_str).unwrap_or("{}");
         let Some(name) = name else {
-            return Err(ApiError::invalid(param, "each tool call needs `function.name`"));
+            return Err(ApiError::invalid(
+                param,
+                "each tool call needs `function.name`",
+            ));
         };
         let args: Value = serde_json::from_str(args).unwrap_or_else(|_| Value::String(args.into()));
         if !out.is_empty() {
@@ -360,8 +421,13 @@ mod tests {
         let roles: Vec<_> = r.messages.iter().map(|m| m.role).collect();
         assert_eq!(roles, ["system", "user", "assistant", "user"]);
         assert_eq!(r.messages[1].content, "a\nb");
-        assert!(r.messages[2].content.contains("{\"arguments\":{\"x\":1},\"name\":\"f\"}"));
-        assert_eq!(r.messages[3].content, "<tool_response>\n42\n</tool_response>");
+        assert!(r.messages[2]
+            .content
+            .contains("{\"arguments\":{\"x\":1},\"name\":\"f\"}"));
+        assert_eq!(
+            r.messages[3].content,
+            "<tool_response>\n42\n</tool_response>"
+        );
         assert_eq!(r.forwarded.get("temperature"), Some(&json!(0.2)));
         assert!(!r.forwarded.contains_key("user"));
     }
@@ -376,28 +442,54 @@ mod tests {
         assert_eq!(param_of(json!({"model": "x"})), "messages");
         assert_eq!(param_of(json!({"model": "x", "messages": []})), "messages");
         assert_eq!(param_of(json!({"model": "x", "messages": m, "n": 2})), "n");
-        assert_eq!(param_of(json!({"model": "x", "messages": m, "logprobs": true})), "logprobs");
-        assert_eq!(param_of(json!({"model": "x", "messages": m, "temperature": 9})), "temperature");
-        assert_eq!(param_of(json!({"model": "x", "messages": m, "stop": 3})), "stop");
-        assert_eq!(param_of(json!({"model": "x", "messages": m, "stream": "yes"})), "stream");
         assert_eq!(
-            param_of(json!({"model": "x", "messages": m, "venice_parameters": {"enable_web_search": "on"}})),
+            param_of(json!({"model": "x", "messages": m, "logprobs": true})),
+            "logprobs"
+        );
+        assert_eq!(
+            param_of(json!({"model": "x", "messages": m, "temperature": 9})),
+            "temperature"
+        );
+        assert_eq!(
+            param_of(json!({"model": "x", "messages": m, "stop": 3})),
+            "stop"
+        );
+        assert_eq!(
+            param_of(json!({"model": "x", "messages": m, "stream": "yes"})),
+            "stream"
+        );
+        assert_eq!(
+            param_of(
+                json!({"model": "x", "messages": m, "venice_parameters": {"enable_web_search": "on"}})
+            ),
             "venice_parameters.enable_web_search"
         );
         assert_eq!(
-            param_of(json!({"model": "x", "messages": m, "venice_parameters": {"include_venice_system_prompt": true}})),
+            param_of(
+                json!({"model": "x", "messages": m, "venice_parameters": {"include_venice_system_prompt": true}})
+            ),
             "venice_parameters.include_venice_system_prompt"
         );
         assert_eq!(
-            param_of(json!({"model": "x", "messages": m, "venice_parameters": {"enable_e2ee": false}})),
+            param_of(
+                json!({"model": "x", "messages": m, "venice_parameters": {"enable_e2ee": false}})
+            ),
             "venice_parameters.enable_e2ee"
         );
         assert_eq!(
-            param_of(json!({"model": "x", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]})),
+            param_of(
+                json!({"model": "x", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]})
+            ),
             "messages[0].content[0].type"
         );
-        assert_eq!(param_of(json!({"model": "x", "messages": [{"role": "wizard", "content": "x"}]})), "messages[0].role");
-        assert_eq!(param_of(json!({"model": "x", "messages": [{"role": "user"}]})), "messages[0].content");
+        assert_eq!(
+            param_of(json!({"model": "x", "messages": [{"role": "wizard", "content": "x"}]})),
+            "messages[0].role"
+        );
+        assert_eq!(
+            param_of(json!({"model": "x", "messages": [{"role": "user"}]})),
+            "messages[0].content"
+        );
     }
 
     #[test]

@@ -17,7 +17,11 @@ pub struct Snapshot {
 impl Snapshot {
     fn new(all: Vec<Model>) -> Self {
         let models: Vec<Model> = all.into_iter().filter(Model::is_e2ee_text).collect();
-        let index = models.iter().enumerate().map(|(i, m)| (m.id.clone(), i)).collect();
+        let index = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
         Snapshot {
             fetched_at: Instant::now(),
             models,

@@ -8,7 +8,11 @@ use std::fmt;
 #[derive(Debug, Clone)]
 pub enum UpstreamError {
     /// The upstream answered with an error status.
-    Status { status: u16, message: String, retry_after: Option<String> },
+    Status {
+        status: u16,
+        message: String,
+        retry_after: Option<String>,
+    },
     Timeout,
     Transport(String),
     Body(String),
@@ -17,7 +21,9 @@ pub enum UpstreamError {
 impl fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            UpstreamError::Status { status, message, .. } => write!(f, "upstream answered {status}: {message}"),
+            UpstreamError::Status {
+                status, message, ..
+            } => write!(f, "upstream answered {status}: {message}"),
             UpstreamError::Timeout => write!(f, "upstream did not answer in time"),
             UpstreamError::Transport(m) => write!(f, "upstream unreachable: {m}"),
             UpstreamError::Body(m) => write!(f, "upstream sent an unreadable body: {m}"),
@@ -40,7 +46,9 @@ impl VeniceClient {
                 "Bearer {}",
                 config.venice.api_key.expose()
             ))
-            .map_err(|_| "venice.api_key contains characters not allowed in a header".to_string())?;
+            .map_err(|_| {
+                "venice.api_key contains characters not allowed in a header".to_string()
+            })?;
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
@@ -98,7 +106,11 @@ impl VeniceClient {
         self.get_json("/models", &[]).await
     }
 
-    pub async fn attestation(&self, model: &str, nonce: &[u8; 32]) -> Result<Attestation, UpstreamError> {
+    pub async fn attestation(
+        &self,
+        model: &str,
+        nonce: &[u8; 32],
+    ) -> Result<Attestation, UpstreamError> {
         let nonce = hex::encode(nonce);
         self.get_json("/tee/attestation", &[("model", model), ("nonce", &nonce)])
             .await

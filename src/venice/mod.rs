@@ -166,8 +166,14 @@ mod tests {
 
     #[test]
     fn error_messages_in_every_shape() {
-        assert_eq!(error_message(br#"{"error":"E2EE requires streaming"}"#), "E2EE requires streaming");
-        assert_eq!(error_message(br#"{"error":{"message":"slow down"}}"#), "slow down");
+        assert_eq!(
+            error_message(br#"{"error":"E2EE requires streaming"}"#),
+            "E2EE requires streaming"
+        );
+        assert_eq!(
+            error_message(br#"{"error":{"message":"slow down"}}"#),
+            "slow down"
+        );
         assert_eq!(error_message(b"Bad Gateway"), "Bad Gateway");
     }
 

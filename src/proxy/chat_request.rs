@@ -1,0 +1,156 @@
+//! Request side of a chat completion, run in `request_filter` before any upstream connection
+//! exists: read the whole body, validate and normalize it, look the model up, get its
+//! attested key, and encrypt. A bad request is answered here and never reaches Venice.
+
+use super::routes::{model_not_found, upstream_error};
+use crate::attestation::store::Entry;
+use crate::attestation::AttestationError;
+use crate::keys::ClientKey;
+use crate::openai::error::ApiError;
+use crate::openai::request;
+use crate::state::AppState;
+use crate::stream::Mode;
+use bytes::Bytes;
+use pingora::proxy::Session;
+use std::sync::Arc;
+
+/// Pingora replays at most this much of a request body it has already read (its retry
+/// buffer). See `read_body`.
+const PINGORA_REPLAY_LIMIT: u64 = 64 * 1024;
+
+/// A chat request ready to go upstream.
+pub struct Prepared {
+    /// The encrypted Venice body, swapped in by `request_body_filter`.
+    pub body: Bytes,
+    pub client_key: Arc<ClientKey>,
+    pub attested: Arc<Entry>,
+    pub model: String,
+    pub mode: Mode,
+}
+
+pub fn attestation_error(e: &AttestationError) -> ApiError {
+    ApiError::new(
+        503,
+        "attestation_error",
+        e.check.code(),
+        format!(
+            "the model's enclave could not be verified, nothing was sent: {}",
+            e.message
+        ),
+    )
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        413,
+        "invalid_request_error",
+        "request_too_large",
+        format!("request body exceeds the {limit}-byte limit"),
+    )
+}
+
+/// Reads the whole request body.
+///
+/// Pingora sends upstream only what it can replay from its retry buffer once
+/// `request_filter` has consumed the body, and that buffer keeps at most 64 KiB: it records
+/// from the moment it is enabled and gives up when it overflows. So it is enabled only for
+/// the last ≤64 KiB of a body of known length; that tail is what Pingora replays into
+/// `request_body_filter`, where the encrypted body replaces it. Bodies of any size work.
+async fn read_body(session: &mut Session, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let declared = match session.req_header().headers.get("content-length") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::invalid("content-length", "invalid Content-Length header")
+                })?,
+        ),
+        None => None,
+    };
+    if declared.is_some_and(|d| d > limit) {
+        // The unread body makes the connection unusable for another request.
+        session.set_keepalive(None);
+        return Err(too_large(limit));
+    }
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get("expect")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        session
+            .as_downstream_mut()
+            .write_continue_response()
+            .await
+            .map_err(|_| ApiError::invalid("body", "client went away"))?;
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    loop {
+        let remaining = declared.map(|d| d.saturating_sub(body.len() as u64));
+        if remaining.is_none_or(|r| r <= PINGORA_REPLAY_LIMIT) {
+            session.as_downstream_mut().enable_retry_buffering();
+        }
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() as u64 > limit {
+                    session.set_keepalive(None);
+                    return Err(too_large(limit));
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return Err(ApiError::invalid("body", "could not read the request body")),
+        }
+    }
+    if declared.is_none() && session.as_downstream().retry_buffer_truncated() {
+        // A chunked body past 64 KiB cannot be replayed by Pingora (see above).
+        return Err(ApiError::new(
+            411,
+            "invalid_request_error",
+            "length_required",
+            "send Content-Length for request bodies over 64 KiB",
+        ));
+    }
+    Ok(body)
+}
+
+pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared, ApiError> {
+    let raw = read_body(session, state.config.server.body_limit).await?;
+    let req = request::parse(&raw)?;
+    drop(raw);
+    let catalog = state.catalog.get().await.map_err(|e| upstream_error(&e))?;
+    if catalog.get(&req.model).is_none() {
+        return Err(model_not_found(&req.model));
+    }
+    let attested = state
+        .attestations
+        .get(&req.model)
+        .await
+        .map_err(|e| attestation_error(&e))?;
+    let client_key = state.keys.current();
+    let mode = if req.stream {
+        Mode::Stream {
+            include_usage: req.include_usage,
+        }
+    } else {
+        Mode::Aggregate
+    };
+    let model = req.model.clone();
+    // One ECDH per message: long histories are encrypted off the proxy's worker threads.
+    let body = if req.messages.len() <= 8 {
+        req.encrypted_body(&attested.key.key)
+    } else {
+        let key = attested.key.key;
+        tokio::task::spawn_blocking(move || req.encrypted_body(&key))
+            .await
+            .map_err(|_| ApiError::internal("encryption task failed"))?
+    };
+    Ok(Prepared {
+        body: Bytes::from(body),
+        client_key,
+        attested,
+        model,
+        mode,
+    })
+}

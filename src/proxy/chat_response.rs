@@ -1,0 +1,209 @@
+//! Response side of a chat completion: the client-facing header for Venice's answer, and
+//! the body transformation (decrypting SSE relay, aggregation, or upstream error rewrite).
+
+use super::chat_request::Prepared;
+use crate::openai::error::ApiError;
+use crate::stream::{Mode, StreamError, Transformer};
+use bytes::{Bytes, BytesMut};
+use pingora::http::ResponseHeader;
+
+/// Upstream error bodies are short JSON; anything past this is not kept.
+const ERROR_BODY_LIMIT: usize = 16 * 1024;
+
+pub enum Phase {
+    /// Venice answered 200: decrypt and relay (or aggregate).
+    Relay(Box<Transformer>),
+    /// Venice answered an error: collect its body, answer an OpenAI error at the end.
+    UpstreamError {
+        status: u16,
+        retry_after: Option<String>,
+        body: Vec<u8>,
+    },
+    /// A stream was stopped after an SSE error event: drop whatever still arrives.
+    Closed,
+}
+
+/// How an upstream error status reaches the client.
+pub fn map_upstream_status(status: u16, message: &str, retry_after: Option<String>) -> ApiError {
+    let mut err = match status {
+        401 | 403 => ApiError::upstream(
+            502,
+            "upstream_authentication_failed",
+            format!("Venice rejected the proxy's API key: {message}"),
+        ),
+        429 => ApiError::new(
+            429,
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            format!("Venice rate limit: {message}"),
+        ),
+        404 => ApiError::not_found("model_not_found", format!("Venice: {message}")),
+        // Venice refusing our E2EE framing is the proxy's problem, not the client's.
+        400 if is_e2ee_protocol_error(message) => ApiError::upstream(
+            502,
+            "upstream_e2ee_rejected",
+            format!("Venice rejected the encrypted request: {message}"),
+        ),
+        // Other client errors (context too long, bad parameter) are the client's to fix; a
+        // 5xx here would make SDKs retry a request that cannot succeed.
+        400 | 413 | 422 => ApiError::new(
+            400,
+            "invalid_request_error",
+            "upstream_rejected_request",
+            format!("Venice: {message}"),
+        ),
+        504 => ApiError::upstream(504, "upstream_timeout", format!("Venice: {message}")),
+        _ => ApiError::upstream(
+            502,
+            "upstream_error",
+            format!("Venice answered {status}: {message}"),
+        ),
+    };
+    err.retry_after = retry_after;
+    err
+}
+
+fn is_e2ee_protocol_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["encrypted field", "decrypt", "public key", "e2ee", "tee"]
+        .iter()
+        .any(|k| m.contains(k))
+}
+
+/// Builds the client's response header from Venice's, and the phase for the body. Venice's
+/// own headers (cookies, CDN headers) are not passed on.
+pub fn begin(
+    prepared: &Prepared,
+    upstream: &ResponseHeader,
+    downstream_h2: bool,
+) -> pingora::Result<(ResponseHeader, Phase)> {
+    let status = upstream.status.as_u16();
+    let (client_status, content_type, phase) = if status == 200 {
+        let ct = match prepared.mode {
+            Mode::Stream { .. } => "text/event-stream",
+            Mode::Aggregate => "application/json",
+        };
+        let t = Transformer::new(
+            prepared.client_key.clone(),
+            prepared.model.clone(),
+            prepared.mode,
+        );
+        (200, ct, Phase::Relay(Box::new(t)))
+    } else {
+        let retry_after = upstream
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mapped = map_upstream_status(status, "", None).status;
+        (
+            mapped,
+            "application/json",
+            Phase::UpstreamError {
+                status,
+                retry_after,
+                body: Vec::new(),
+            },
+        )
+    };
+    let mut header = ResponseHeader::build(client_status, Some(6))?;
+    header.insert_header("content-type", content_type)?;
+    header.insert_header("cache-control", "no-cache")?;
+    if !downstream_h2 {
+        // The body length changes: Pingora must re-frame it (see PINGORA_NOTES.md).
+        header.insert_header("transfer-encoding", "chunked")?;
+    }
+    if let Phase::UpstreamError {
+        retry_after: Some(ra),
+        ..
+    } = &phase
+    {
+        header.insert_header("retry-after", ra.as_str())?;
+    }
+    if status == 200 {
+        let key = &prepared.attested.key;
+        header.insert_header("x-venice-e2ee-signing-address", key.address_hex())?;
+        header.insert_header(
+            "x-venice-e2ee-attestation-age",
+            prepared.attested.age().as_secs().to_string(),
+        )?;
+    }
+    Ok((header, phase))
+}
+
+/// What the hook should do after a body step.
+pub enum Step {
+    Continue,
+    /// An aggregated (non-streaming) answer failed after its 200 header went out: the only
+    /// safe move left is to abort the connection.
+    Abort(StreamError),
+}
+
+/// Transforms one upstream body piece in place.
+pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> Step {
+    let mut out = BytesMut::new();
+    let mut step = Step::Continue;
+    match phase {
+        Phase::Relay(t) => {
+            let mut result = match body.as_deref() {
+                Some(input) => t.push(input, &mut out),
+                None => Ok(()),
+            };
+            if result.is_ok() && end {
+                result = t.finish(&mut out);
+            }
+            if let Err(e) = result {
+                match t.mode() {
+                    Mode::Stream { .. } => {
+                        log::warn!("stream stopped: {e}");
+                        out.extend_from_slice(&e.to_api_error().sse_event());
+                        *phase = Phase::Closed;
+                    }
+                    Mode::Aggregate => step = Step::Abort(e),
+                }
+            }
+        }
+        Phase::UpstreamError {
+            status,
+            retry_after,
+            body: collected,
+        } => {
+            if let Some(b) = body.as_deref() {
+                let room = ERROR_BODY_LIMIT.saturating_sub(collected.len());
+                collected.extend_from_slice(&b[..b.len().min(room)]);
+            }
+            if end {
+                let message = crate::venice::error_message(collected);
+                let err = map_upstream_status(*status, &message, retry_after.clone());
+                out.extend_from_slice(&err.body());
+            }
+        }
+        Phase::Closed => {}
+    }
+    // An empty piece, not None: None would end the response early.
+    *body = Some(out.freeze());
+    step
+}
+
+/// The SSE error event for a failure Pingora reports after the stream began (drop, timeout).
+pub fn late_failure_event(phase: &Phase, message: &str, timeout: bool) -> Option<Bytes> {
+    match phase {
+        Phase::Relay(t) if matches!(t.mode(), Mode::Stream { .. }) => {
+            let err = if timeout {
+                ApiError::upstream(
+                    504,
+                    "upstream_timeout",
+                    format!("Venice stopped sending: {message}"),
+                )
+            } else {
+                ApiError::upstream(
+                    502,
+                    "upstream_stream_interrupted",
+                    format!("the upstream stream broke off: {message}"),
+                )
+            };
+            Some(err.sse_event())
+        }
+        _ => None,
+    }
+}

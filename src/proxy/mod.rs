@@ -1,0 +1,276 @@
+//! The Pingora glue: each hook does one thing and delegates to the modules that hold the
+//! logic (`chat_request`, `chat_response`, `routes`).
+
+mod chat_request;
+mod chat_response;
+mod respond;
+pub mod routes;
+
+use crate::state::AppState;
+use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
+use async_trait::async_trait;
+use bytes::Bytes;
+use chat_request::Prepared;
+use chat_response::{Phase, Step};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType};
+use routes::Route;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct VeniceProxy {
+    state: Arc<AppState>,
+}
+
+impl VeniceProxy {
+    pub fn new(state: Arc<AppState>) -> Self {
+        VeniceProxy { state }
+    }
+}
+
+pub struct Ctx {
+    route: Route,
+    prepared: Option<Prepared>,
+    phase: Option<Phase>,
+    started: Instant,
+    first_byte: Option<Duration>,
+}
+
+fn is_timeout(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ConnectTimedout
+            | ErrorType::ReadTimedout
+            | ErrorType::WriteTimedout
+            | ErrorType::TLSHandshakeTimedout
+    )
+}
+
+#[async_trait]
+impl ProxyHttp for VeniceProxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            route: Route::NotFound,
+            prepared: None,
+            phase: None,
+            started: Instant::now(),
+            first_byte: None,
+        }
+    }
+
+    /// Routes the request; everything but chat is answered here. Chat requests are read,
+    /// validated, attested and encrypted here, before any upstream connection exists.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> pingora::Result<bool> {
+        let header = session.req_header();
+        ctx.route = Route::classify(header.method.as_str(), header.uri.path());
+        if ctx.route != Route::ChatCompletions {
+            routes::answer(&self.state, session, &ctx.route).await?;
+            return Ok(true);
+        }
+        match chat_request::prepare(&self.state, session).await {
+            Ok(prepared) => {
+                ctx.prepared = Some(prepared);
+                Ok(false)
+            }
+            Err(e) => {
+                respond::error(session, &e).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut Ctx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        let addr =
+            self.state.upstream_addr().await.map_err(|e| {
+                Error::because(ErrorType::ConnectError, "resolving the Venice host", e)
+            })?;
+        let upstream = &self.state.upstream;
+        let venice = &self.state.config.venice;
+        let mut peer = HttpPeer::new(addr, upstream.tls, upstream.host.clone());
+        peer.options.connection_timeout = Some(venice.connect_timeout);
+        peer.options.total_connection_timeout = Some(venice.connect_timeout * 2);
+        // Pingora has one read timeout for every upstream read, headers and body alike.
+        peer.options.read_timeout = Some(venice.first_byte_timeout.max(venice.idle_timeout));
+        peer.options.write_timeout = Some(venice.idle_timeout);
+        if upstream.tls {
+            peer.options.set_http_version(2, 1);
+        }
+        Ok(Box::new(peer))
+    }
+
+    /// Replaces the client's request line and headers: nothing of the client's headers
+    /// (its token, cookies, user agent) travels upstream.
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> pingora::Result<()> {
+        let prepared = ctx.prepared.as_ref().expect("set by request_filter");
+        let path = format!("{}/chat/completions", self.state.upstream.path);
+        let mut req = RequestHeader::build("POST", path.as_bytes(), Some(10))?;
+        req.insert_header("host", self.state.upstream.authority())?;
+        req.insert_header("authorization", self.state.authorization.as_str())?;
+        req.insert_header("content-type", "application/json")?;
+        req.insert_header("content-length", prepared.body.len().to_string())?;
+        req.insert_header("accept", "text/event-stream")?;
+        // The proxy must read the SSE to decrypt it.
+        req.insert_header("accept-encoding", "identity")?;
+        req.insert_header(
+            "user-agent",
+            concat!("venice-e2ee-proxy/", env!("CARGO_PKG_VERSION")),
+        )?;
+        req.insert_header(HEADER_CLIENT_PUB_KEY, prepared.client_key.pair.public_hex())?;
+        req.insert_header(HEADER_MODEL_PUB_KEY, prepared.attested.key.key_hex.as_str())?;
+        req.insert_header(HEADER_SIGNING_ALGO, "ecdsa")?;
+        *upstream_request = req;
+        Ok(())
+    }
+
+    /// Swaps the client's body for the encrypted one (see `chat_request::read_body`).
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> pingora::Result<()> {
+        let prepared = ctx.prepared.as_ref().expect("set by request_filter");
+        *body = Some(if end_of_stream {
+            prepared.body.clone()
+        } else {
+            Bytes::new()
+        });
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> pingora::Result<()> {
+        ctx.first_byte = Some(ctx.started.elapsed());
+        let prepared = ctx.prepared.as_ref().expect("set by request_filter");
+        let (header, phase) = chat_response::begin(
+            prepared,
+            upstream_response,
+            session.as_downstream().is_http2(),
+        )?;
+        *upstream_response = header;
+        ctx.phase = Some(phase);
+        Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> pingora::Result<Option<Duration>> {
+        let Some(phase) = ctx.phase.as_mut() else {
+            return Ok(None);
+        };
+        match chat_response::body(phase, body, end_of_stream) {
+            Step::Continue => Ok(None),
+            Step::Abort(e) => Error::e_explain(
+                ErrorType::InternalError,
+                format!("aborting non-streaming answer: {e}"),
+            ),
+        }
+    }
+
+    /// The encrypted body is held in memory, so a request that failed on a reused pooled
+    /// connection can be sent again safely, POST or not.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        _session: &mut Session,
+        e: Box<Error>,
+        _ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        e.retry.decide_reuse(client_reused);
+        e
+    }
+
+    /// Every failure the client sees is OpenAI-shaped: a JSON error before the response
+    /// began, one SSE error event after a stream began.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let timeout = is_timeout(e);
+        let code = if session.response_written().is_some() {
+            let reason = e.etype().as_str();
+            if let Some(event) = ctx
+                .phase
+                .as_ref()
+                .and_then(|p| chat_response::late_failure_event(p, reason, timeout))
+            {
+                let _ = session.write_response_body(Some(event), true).await;
+            }
+            502
+        } else if e.esource() == &ErrorSource::Downstream {
+            0
+        } else {
+            let err = if timeout {
+                crate::openai::error::ApiError::upstream(
+                    504,
+                    "upstream_timeout",
+                    "Venice did not answer in time",
+                )
+            } else if let ErrorType::HTTPStatus(code) = e.etype() {
+                crate::openai::error::ApiError::new(
+                    *code,
+                    "invalid_request_error",
+                    "http_error",
+                    "the request could not be processed",
+                )
+            } else if e.esource() == &ErrorSource::Upstream {
+                crate::openai::error::ApiError::upstream(
+                    502,
+                    "upstream_unreachable",
+                    format!("could not reach Venice: {}", e.etype().as_str()),
+                )
+            } else {
+                crate::openai::error::ApiError::internal("the proxy failed to handle the request")
+            };
+            let _ = respond::error(session, &err).await;
+            err.status
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    /// One access-log line. Never message text, keys or tokens.
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let model = ctx.prepared.as_ref().map_or("-", |p| p.model.as_str());
+        let stream = ctx
+            .prepared
+            .as_ref()
+            .is_some_and(|p| matches!(p.mode, crate::stream::Mode::Stream { .. }));
+        log::info!(
+            target: "access",
+            "{} {} model={} status={} stream={} duration_ms={} ttfb_ms={}{}",
+            session.req_header().method,
+            ctx.route.label(),
+            model,
+            status,
+            stream,
+            ctx.started.elapsed().as_millis(),
+            ctx.first_byte.map_or(-1, |d| d.as_millis() as i64),
+            e.map(|e| format!(" error={}", e.etype().as_str())).unwrap_or_default(),
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! Answering the client directly from a hook: JSON bodies and OpenAI errors.
+
+use crate::openai::error::ApiError;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+pub async fn json(
+    session: &mut Session,
+    status: u16,
+    body: Bytes,
+    extra: &[(&str, String)],
+) -> pingora::Result<()> {
+    let mut header = ResponseHeader::build(status, Some(4 + extra.len()))?;
+    header.insert_header("content-type", "application/json")?;
+    header.insert_header("content-length", body.len().to_string())?;
+    header.insert_header("cache-control", "no-store")?;
+    for (name, value) in extra {
+        header.insert_header(name.to_string(), value.as_str())?;
+    }
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session.write_response_body(Some(body), true).await
+}
+
+pub async fn error(session: &mut Session, err: &ApiError) -> pingora::Result<()> {
+    let extra: Vec<(&str, String)> = err
+        .retry_after
+        .iter()
+        .map(|r| ("retry-after", r.clone()))
+        .collect();
+    json(session, err.status, err.body(), &extra).await
+}

@@ -1,0 +1,167 @@
+//! Which endpoint a request is for, and the endpoints answered locally (health, readiness,
+//! model list).
+
+use super::respond;
+use crate::openai::error::ApiError;
+use crate::state::AppState;
+use crate::venice::client::UpstreamError;
+use crate::venice::Model;
+use bytes::Bytes;
+use pingora::proxy::Session;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    ChatCompletions,
+    Models,
+    Model(String),
+    Health,
+    Ready,
+    MethodNotAllowed(&'static str),
+    NotFound,
+}
+
+impl Route {
+    pub fn classify(method: &str, path: &str) -> Route {
+        let path = path.trim_end_matches('/');
+        let (route, allowed) = match path {
+            "/v1/chat/completions" => (Route::ChatCompletions, "POST"),
+            "/v1/models" => (Route::Models, "GET"),
+            "/healthz" => (Route::Health, "GET"),
+            "/readyz" => (Route::Ready, "GET"),
+            _ => match path.strip_prefix("/v1/models/") {
+                Some(id) if !id.is_empty() => (Route::Model(id.to_string()), "GET"),
+                _ => return Route::NotFound,
+            },
+        };
+        if method == allowed || (allowed == "GET" && method == "HEAD") {
+            route
+        } else {
+            Route::MethodNotAllowed(allowed)
+        }
+    }
+
+    /// Label for logs and metrics: never the model id from a path.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Route::ChatCompletions => "chat_completions",
+            Route::Models => "models",
+            Route::Model(_) => "model",
+            Route::Health => "healthz",
+            Route::Ready => "readyz",
+            Route::MethodNotAllowed(_) => "method_not_allowed",
+            Route::NotFound => "not_found",
+        }
+    }
+}
+
+/// The OpenAI-facing error for a failed call to one of Venice's JSON endpoints.
+pub fn upstream_error(e: &UpstreamError) -> ApiError {
+    match e {
+        UpstreamError::Status {
+            status: 401 | 403,
+            message,
+            ..
+        } => ApiError::upstream(
+            502,
+            "upstream_authentication_failed",
+            format!("Venice rejected the proxy's API key: {message}"),
+        ),
+        UpstreamError::Status {
+            status: 429,
+            message,
+            retry_after,
+        } => {
+            let mut err = ApiError::new(
+                429,
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                format!("Venice rate limit: {message}"),
+            );
+            err.retry_after = retry_after.clone();
+            err
+        }
+        UpstreamError::Timeout => ApiError::upstream(504, "upstream_timeout", e.to_string()),
+        _ => ApiError::upstream(502, "upstream_error", e.to_string()),
+    }
+}
+
+fn openai_model(m: &Model) -> Value {
+    json!({
+        "id": m.id,
+        "object": "model",
+        "created": m.created,
+        "owned_by": m.owned_by.as_deref().unwrap_or("venice.ai"),
+        "capabilities": m.capabilities(),
+    })
+}
+
+/// Answers a local route. Returns `Ok(())` once the response is written.
+pub async fn answer(state: &AppState, session: &mut Session, route: &Route) -> pingora::Result<()> {
+    let result: Result<(u16, Value), ApiError> = match route {
+        Route::Health => Ok((200, json!({"status": "ok"}))),
+        Route::Ready => Ok(match state.ready() {
+            Ok(()) => (200, json!({"status": "ready"})),
+            Err(missing) => (503, json!({"status": "not_ready", "waiting_for_attestation": missing})),
+        }),
+        Route::Models => state
+            .catalog
+            .get()
+            .await
+            .map(|snap| (200, json!({"object": "list", "data": snap.models.iter().map(openai_model).collect::<Vec<_>>()})))
+            .map_err(|e| upstream_error(&e)),
+        Route::Model(id) => match state.catalog.get().await {
+            Ok(snap) => snap
+                .get(id)
+                .map(|m| (200, openai_model(m)))
+                .ok_or_else(|| model_not_found(id)),
+            Err(e) => Err(upstream_error(&e)),
+        },
+        Route::MethodNotAllowed(allowed) => {
+            let mut e = ApiError::new(405, "invalid_request_error", "method_not_allowed", format!("use {allowed} for this endpoint"));
+            e.param = None;
+            Err(e)
+        }
+        Route::NotFound => Err(ApiError::not_found("unknown_url", "no such endpoint on this proxy")),
+        Route::ChatCompletions => Err(ApiError::internal("chat is proxied, not answered locally")),
+    };
+    match result {
+        Ok((status, body)) => {
+            respond::json(session, status, Bytes::from(body.to_string()), &[]).await
+        }
+        Err(e) => respond::error(session, &e).await,
+    }
+}
+
+pub fn model_not_found(id: &str) -> ApiError {
+    let mut e = ApiError::not_found(
+        "model_not_found",
+        format!("The model `{id}` does not exist or cannot be used over end-to-end encryption"),
+    );
+    e.param = Some("model".into());
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            Route::classify("POST", "/v1/chat/completions"),
+            Route::ChatCompletions
+        );
+        assert_eq!(
+            Route::classify("GET", "/v1/chat/completions"),
+            Route::MethodNotAllowed("POST")
+        );
+        assert_eq!(Route::classify("GET", "/v1/models/"), Route::Models);
+        assert_eq!(
+            Route::classify("GET", "/v1/models/e2ee-x"),
+            Route::Model("e2ee-x".into())
+        );
+        assert_eq!(Route::classify("GET", "/v2/else"), Route::NotFound);
+        assert_eq!(Route::classify("HEAD", "/healthz"), Route::Health);
+    }
+}

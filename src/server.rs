@@ -1,0 +1,51 @@
+//! Assembles the Pingora server: the proxy listener and the refresh background service.
+
+use crate::background::Refresher;
+use crate::config::Config;
+use crate::proxy::VeniceProxy;
+use crate::state::AppState;
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use std::sync::Arc;
+
+/// Pingora's own settings: from `conf/pingora.yaml` when given, else defaults with a short
+/// grace period (Pingora's 300 s default outlives Kubernetes' 30 s).
+pub fn pingora_conf(path: Option<&std::path::Path>, config: &Config) -> Result<ServerConf, String> {
+    let mut conf = match path {
+        Some(p) => ServerConf::load_from_yaml(p.to_string_lossy().as_ref())
+            .map_err(|e| format!("{}: {e}", p.display()))?,
+        None => ServerConf {
+            grace_period_seconds: Some(20),
+            graceful_shutdown_timeout_seconds: Some(5),
+            threads: 2,
+            ..ServerConf::default()
+        },
+    };
+    conf.ca_file = config
+        .venice
+        .ca_file
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    Ok(conf)
+}
+
+/// A ready-to-run server and the state its services share.
+pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>), String> {
+    let listen = config.server.listen;
+    // Pingora retries a taken port for half a minute and then panics in a service thread
+    // while the process lives on; fail at once instead.
+    std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let state = AppState::new(config)?;
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut proxy =
+        pingora::proxy::http_proxy_service(&server.configuration, VeniceProxy::new(state.clone()));
+    proxy.add_tcp(&listen.to_string());
+    server.add_service(proxy);
+    server.add_service(background_service(
+        "attestation refresh",
+        Refresher::new(state.clone()),
+    ));
+    Ok((server, state))
+}

@@ -1,0 +1,552 @@
+//! The simulator's HTTP surface (HTTP/1.1 and HTTP/2, plain or TLS) and its handlers.
+
+use super::quote::{self, QuoteParams};
+use super::script::{AttestationFault, ChatFault, ChatRecord, Reply};
+use super::{SimState, MODELS};
+use crate::codec::{self, KeyPair};
+use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+pub(super) async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<SimState>,
+) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let state = state.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let _ = match tls {
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(stream) => {
+                        builder
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(_) => return,
+                },
+                None => {
+                    builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                        .await
+                }
+            };
+        });
+    }
+}
+
+fn full(status: StatusCode, body: impl Into<Bytes>, content_type: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(
+            Full::new(body.into())
+                .map_err(|never| match never {})
+                .boxed(),
+        )
+        .expect("valid response")
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
+    full(status, v.to_string(), "application/json")
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, &json!({ "error": message }))
+}
+
+async fn handle(
+    state: Arc<SimState>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::io::Error> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let method = req.method().clone();
+    let response = match (method.as_str(), path.as_str()) {
+        ("POST", "/_sim/script") => control_script(&state, req).await,
+        ("GET", "/_sim/record") => {
+            let record = state.record.lock().expect("poisoned").clone();
+            json_response(
+                StatusCode::OK,
+                &serde_json::to_value(record).expect("record serializes"),
+            )
+        }
+        _ if !authorized(&state, &req) => error(StatusCode::UNAUTHORIZED, "Authentication failed"),
+        ("GET", "/api/v1/models") => models(&state),
+        ("GET", "/api/v1/tee/attestation") => attestation(&state, &query),
+        ("POST", "/api/v1/chat/completions") => chat(&state, req).await,
+        _ => error(StatusCode::NOT_FOUND, "Not found"),
+    };
+    Ok(response)
+}
+
+fn authorized(state: &SimState, req: &Request<Incoming>) -> bool {
+    let expected = format!("Bearer {}", state.api_key);
+    req.headers()
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes())
+}
+
+async fn control_script(state: &SimState, req: Request<Incoming>) -> Response<Body> {
+    let Ok(body) = req.into_body().collect().await else {
+        return error(StatusCode::BAD_REQUEST, "unreadable body");
+    };
+    match serde_json::from_slice(&body.to_bytes()) {
+        Ok(script) => {
+            *state.script.lock().expect("poisoned") = script;
+            json_response(StatusCode::OK, &json!({"ok": true}))
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+fn models(state: &SimState) -> Response<Body> {
+    state.record.lock().expect("poisoned").model_lists += 1;
+    let data: Vec<Value> = MODELS
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id,
+                "type": m.kind,
+                "object": "model",
+                "created": 1_760_000_000,
+                "owned_by": "venice.ai",
+                "model_spec": {
+                    "name": m.id,
+                    "capabilities": {
+                        "supportsE2EE": m.e2ee,
+                        "supportsTeeAttestation": m.tee,
+                        "supportsFunctionCalling": true,
+                        "supportsReasoning": m.id.contains("qwen") || m.id.contains("glm"),
+                        "supportsVision": false,
+                        "supportsWebSearch": !m.e2ee,
+                    }
+                }
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn attestation(state: &SimState, query: &str) -> Response<Body> {
+    let model = query_param(query, "model").unwrap_or_default().to_string();
+    let nonce_hex = query_param(query, "nonce")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    state
+        .record
+        .lock()
+        .expect("poisoned")
+        .attestations
+        .push((model.clone(), nonce_hex.clone()));
+    let nonce: [u8; 32] = match hex::decode(&nonce_hex).ok().and_then(|n| n.try_into().ok()) {
+        Some(n) => n,
+        None => return error(StatusCode::BAD_GATEWAY, "Nonce must be exactly 32 bytes"),
+    };
+    let Some(key) = state.model_key(&model) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "Model not found or does not support TEE attestation",
+        );
+    };
+    let fault = state.script.lock().expect("poisoned").attestation_fault;
+    if fault == Some(AttestationFault::ServerError) {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "attestation service unavailable",
+        );
+    }
+    let address = codec::address(&key.public_key());
+    let bound_address = if fault == Some(AttestationFault::KeyNotBound) {
+        codec::address(&KeyPair::generate().public_key())
+    } else {
+        address
+    };
+    let echoed = if fault == Some(AttestationFault::WrongNonce) {
+        hex::encode(rand::random::<[u8; 32]>())
+    } else {
+        nonce_hex
+    };
+    let quote = quote::build(&QuoteParams {
+        model: &model,
+        address: bound_address,
+        nonce,
+        debug: fault == Some(AttestationFault::DebugBit),
+    });
+    let reported_model = if fault == Some(AttestationFault::WrongModel) {
+        "e2ee-some-other-model".to_string()
+    } else {
+        model.clone()
+    };
+    let nvidia = json!({"arch": "HOPPER", "nonce": echoed, "evidence_list": []}).to_string();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "model_name": format!("simulated/{model}"),
+            "signing_address": format!("0x{}", hex::encode(address)),
+            "signing_algo": "ecdsa",
+            "signing_public_key": key.public_hex(),
+            "signing_key": key.public_hex(),
+            "request_nonce": echoed,
+            "nonce": echoed,
+            "nonce_source": "client",
+            "intel_quote": hex::encode(quote),
+            "nvidia_payload": nvidia,
+            "event_log": [],
+            "info": {"app_id": "simulated", "tcb_info": {}},
+            "verified": fault != Some(AttestationFault::Unverified),
+            "model": reported_model,
+            "tee_provider": "simulated",
+            "tee_hardware": "intel-tdx",
+            "upstream_model": format!("simulated/{model}"),
+        }),
+    )
+}
+
+/// Validates a chat request as Venice does. Returns the decrypted messages and the client key
+/// to encrypt the answer to, or the error response Venice would give.
+fn check_chat(
+    state: &SimState,
+    headers: &hyper::HeaderMap,
+    body: &Value,
+) -> Result<(Vec<String>, k256::PublicKey), (StatusCode, &'static str)> {
+    let bad = |m| Err((StatusCode::BAD_REQUEST, m));
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(spec) = MODELS.iter().find(|m| m.id == model) else {
+        return Err((StatusCode::NOT_FOUND, "Model not found"));
+    };
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let (Some(client), Some(model_pub), Some(algo)) = (
+        header(HEADER_CLIENT_PUB_KEY),
+        header(HEADER_MODEL_PUB_KEY),
+        header(HEADER_SIGNING_ALGO),
+    ) else {
+        return bad("E2EE models require the X-Venice-TEE-* headers");
+    };
+    if !spec.e2ee {
+        return bad("Model does not support E2EE");
+    }
+    if algo != "ecdsa" {
+        return bad("Unsupported signing algorithm");
+    }
+    let Ok(client_key) = codec::parse_public_key(client) else {
+        return bad("Invalid public key");
+    };
+    let enclave = state.model_key(model).expect("e2ee models have keys");
+    if codec::parse_public_key(model_pub).ok() != Some(enclave.public_key()) {
+        return bad("Model public key does not match the enclave key");
+    }
+    if body.get("stream") != Some(&Value::Bool(true)) {
+        return bad("E2EE requires streaming");
+    }
+    if body.get("tools").is_some_and(|t| !t.is_null()) {
+        return bad("Function calling is not supported with E2EE");
+    }
+    let vp = body.get("venice_parameters");
+    let vp_get = |k: &str| vp.and_then(|v| v.get(k));
+    if vp_get("enable_web_search").is_some_and(|v| v != "off" && v != &Value::Bool(false)) {
+        return bad("Web search is not supported with E2EE");
+    }
+    if vp_get("include_venice_system_prompt") == Some(&Value::Bool(true)) {
+        return bad("Venice system prompt is not supported with E2EE");
+    }
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return bad("messages is required");
+    };
+    let mut plain = Vec::with_capacity(messages.len());
+    for m in messages {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
+        let content = m.get("content").and_then(Value::as_str).unwrap_or_default();
+        let must_encrypt = role == "user" || role == "system";
+        if must_encrypt && !content.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad("Encrypted field is not valid hex");
+        }
+        if must_encrypt || codec::looks_packed(content) {
+            match enclave.decrypt_str(content) {
+                Ok(text) => plain.push(text),
+                Err(_) => return bad("Failed to decrypt field"),
+            }
+        } else {
+            plain.push(content.to_string());
+        }
+    }
+    Ok((plain, client_key))
+}
+
+async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
+    let http_version = format!("{:?}", req.version());
+    let headers = req.headers().clone();
+    let recorded_headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| {
+            let value = if k == "authorization" {
+                "<present>".into()
+            } else {
+                v.to_str().unwrap_or("").to_string()
+            };
+            (k.as_str().to_string(), value)
+        })
+        .collect();
+    let bytes = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return error(StatusCode::BAD_REQUEST, "unreadable body"),
+    };
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let outcome = if body.is_null() {
+        Err((StatusCode::BAD_REQUEST, "Invalid JSON body"))
+    } else {
+        check_chat(state, &headers, &body)
+    };
+    let (fault, pacing, reply) = {
+        let mut script = state.script.lock().expect("poisoned");
+        let reply = if outcome.is_ok() {
+            script.replies.pop_front()
+        } else {
+            None
+        };
+        (script.chat_fault.clone(), script.pacing, reply)
+    };
+    let status = match (&outcome, &fault) {
+        (Err((s, _)), _) => *s,
+        (Ok(_), Some(ChatFault::Status { status, .. })) => {
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+        }
+        _ => StatusCode::OK,
+    };
+    state
+        .record
+        .lock()
+        .expect("poisoned")
+        .chats
+        .push(ChatRecord {
+            http_version,
+            headers: recorded_headers,
+            body: body.clone(),
+            decrypted: outcome.as_ref().map(|(p, _)| p.clone()).unwrap_or_default(),
+            status: status.as_u16(),
+        });
+    let (plain, client_key) = match outcome {
+        Ok(v) => v,
+        Err((status, message)) => return error(status, message),
+    };
+    if let Some(ChatFault::Status {
+        status,
+        message,
+        retry_after,
+    }) = &fault
+    {
+        let mut resp = error(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
+            message,
+        );
+        if let Some(ra) = retry_after {
+            resp.headers_mut()
+                .insert("retry-after", ra.parse().expect("valid header"));
+        }
+        return resp;
+    }
+    if let Some(ChatFault::Stall {
+        after_chunks: None,
+        duration,
+    }) = &fault
+    {
+        tokio::time::sleep(*duration).await;
+    }
+    let reply = reply.unwrap_or_else(|| Reply {
+        content: last_user(&body, &plain),
+        reasoning: None,
+    });
+    let include_usage = body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let prompt_tokens = plain.iter().map(|p| p.len() / 4 + 1).sum::<usize>();
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
+    tokio::spawn(stream_reply(Stream {
+        tx,
+        client_key,
+        reply,
+        fault,
+        pacing,
+        include_usage,
+        prompt_tokens,
+        model: body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    }));
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(BodyExt::boxed(StreamBody::new(stream)))
+        .expect("valid response")
+}
+
+fn last_user(body: &Value, plain: &[String]) -> String {
+    let messages = body.get("messages").and_then(Value::as_array);
+    messages
+        .and_then(|ms| {
+            ms.iter()
+                .zip(plain)
+                .rev()
+                .find(|(m, _)| m.get("role").and_then(Value::as_str) == Some("user"))
+                .map(|(_, p)| p.clone())
+        })
+        .unwrap_or_default()
+}
+
+struct Stream {
+    tx: mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
+    client_key: k256::PublicKey,
+    reply: Reply,
+    fault: Option<ChatFault>,
+    pacing: super::Pacing,
+    include_usage: bool,
+    prompt_tokens: usize,
+    model: String,
+}
+
+/// Splits text into word-sized tokens that keep their whitespace, so joining restores it.
+fn tokens(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() && i > start {
+            out.push(&text[start..i]);
+            start = i;
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+async fn stream_reply(s: Stream) {
+    let id = format!("chatcmpl-{:024x}", rand::random::<u128>() >> 32);
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let event = |choices: Value, usage: Option<Value>| {
+        let mut v = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": s.model, "choices": choices});
+        if let Some(u) = usage {
+            v["usage"] = u;
+        }
+        Bytes::from(format!("data: {v}\n\n"))
+    };
+    let send = |bytes: Bytes| s.tx.send(Ok(Frame::data(bytes)));
+    if send(event(
+        json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
+        None,
+    ))
+    .await
+    .is_err()
+    {
+        return;
+    }
+    if !s.pacing.ttft.is_zero() {
+        tokio::time::sleep(s.pacing.ttft).await;
+    }
+    let gap = (s.pacing.tokens_per_second > 0.0)
+        .then(|| Duration::from_secs_f64(1.0 / s.pacing.tokens_per_second));
+    let reasoning = s.reply.reasoning.as_deref().map(tokens).unwrap_or_default();
+    let content = tokens(&s.reply.content);
+    let pieces = reasoning
+        .iter()
+        .map(|t| ("reasoning_content", *t))
+        .chain(content.iter().map(|t| ("content", *t)));
+    let mut sent = 0usize;
+    for (field, text) in pieces {
+        match &s.fault {
+            Some(ChatFault::Drop { after_chunks }) if sent == *after_chunks => {
+                let _ =
+                    s.tx.send(Err(std::io::Error::other("simulated connection drop")))
+                        .await;
+                return;
+            }
+            Some(ChatFault::Stall {
+                after_chunks: Some(n),
+                duration,
+            }) if sent == *n => tokio::time::sleep(*duration).await,
+            Some(ChatFault::StreamError {
+                after_chunks,
+                message,
+            }) if sent == *after_chunks => {
+                let _ = send(Bytes::from(format!(
+                    "data: {}\n\n",
+                    json!({"error": {"message": message}})
+                )))
+                .await;
+                return;
+            }
+            _ => {}
+        }
+        let value = match &s.fault {
+            Some(ChatFault::Plaintext { at_chunk }) if sent == *at_chunk => text.to_string(),
+            Some(ChatFault::Tamper { at_chunk }) if sent == *at_chunk => {
+                let mut packed = codec::encrypt(&s.client_key, text.as_bytes()).into_bytes();
+                let i = packed.len() - 20;
+                packed[i] = if packed[i] == b'0' { b'1' } else { b'0' };
+                String::from_utf8(packed).expect("hex")
+            }
+            _ => codec::encrypt(&s.client_key, text.as_bytes()),
+        };
+        if let Some(gap) = gap {
+            if sent > 0 {
+                tokio::time::sleep(gap).await;
+            }
+        }
+        if send(event(
+            json!([{"index": 0, "delta": {field: value}, "finish_reason": null}]),
+            None,
+        ))
+        .await
+        .is_err()
+        {
+            return;
+        }
+        sent += 1;
+    }
+    let _ = send(event(
+        json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+        None,
+    ))
+    .await;
+    if s.include_usage {
+        let usage = json!({"prompt_tokens": s.prompt_tokens, "completion_tokens": sent, "total_tokens": s.prompt_tokens + sent});
+        let _ = send(event(json!([]), Some(usage))).await;
+    }
+    let _ = send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+}

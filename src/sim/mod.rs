@@ -1,0 +1,193 @@
+//! A faithful simulated Venice: the model list, dstack-layout attestations with synthetic
+//! TDX quotes, and E2EE chat that enforces the protocol's rules and answers with per-chunk
+//! encrypted SSE. Scriptable (replies, pacing, faults) and recording, for tests, benchmarks
+//! and the keyless `demo`.
+
+mod http;
+pub mod quote;
+pub mod script;
+pub mod tls;
+
+pub use script::{AttestationFault, ChatFault, ChatRecord, Pacing, Record, Reply, Script};
+
+use crate::codec::KeyPair;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// One model in the simulated catalogue.
+#[derive(Debug, Clone)]
+pub struct SimModel {
+    pub id: &'static str,
+    pub kind: &'static str,
+    pub e2ee: bool,
+    pub tee: bool,
+}
+
+/// A mix like Venice's: E2EE text models (usable), a TEE-only model, a plain model and a
+/// non-text model (all unusable through the proxy).
+pub const MODELS: &[SimModel] = &[
+    SimModel {
+        id: "e2ee-qwen3-5-122b-a10b",
+        kind: "text",
+        e2ee: true,
+        tee: true,
+    },
+    SimModel {
+        id: "e2ee-glm-4-6",
+        kind: "text",
+        e2ee: true,
+        tee: true,
+    },
+    SimModel {
+        id: "e2ee-llama-3-3-70b",
+        kind: "text",
+        e2ee: true,
+        tee: true,
+    },
+    SimModel {
+        id: "tee-deepseek-r1",
+        kind: "text",
+        e2ee: false,
+        tee: true,
+    },
+    SimModel {
+        id: "venice-uncensored",
+        kind: "text",
+        e2ee: false,
+        tee: false,
+    },
+    SimModel {
+        id: "e2ee-flux-image",
+        kind: "image",
+        e2ee: true,
+        tee: true,
+    },
+];
+
+pub struct SimState {
+    pub api_key: String,
+    keys: Mutex<HashMap<&'static str, Arc<KeyPair>>>,
+    script: Mutex<Script>,
+    record: Mutex<Record>,
+}
+
+impl SimState {
+    fn new(api_key: String) -> Self {
+        let keys = MODELS
+            .iter()
+            .filter(|m| m.tee)
+            .map(|m| (m.id, Arc::new(KeyPair::generate())))
+            .collect();
+        SimState {
+            api_key,
+            keys: Mutex::new(keys),
+            script: Mutex::default(),
+            record: Mutex::default(),
+        }
+    }
+
+    fn model_key(&self, model: &str) -> Option<Arc<KeyPair>> {
+        self.keys.lock().expect("poisoned").get(model).cloned()
+    }
+}
+
+/// Handle to a running simulator. Dropping it does not stop the listeners; they live as long
+/// as the runtime they were spawned on.
+#[derive(Clone)]
+pub struct Simulator {
+    pub state: Arc<SimState>,
+    pub addr: SocketAddr,
+    /// HTTPS listener and the PEM of the CA that signed its certificate, when started.
+    pub tls: Option<(SocketAddr, String)>,
+}
+
+pub struct SimOptions {
+    pub api_key: String,
+    pub listen: SocketAddr,
+    /// Also serve HTTPS (HTTP/2 via ALPN) on an ephemeral loopback port.
+    pub tls: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            api_key: "sim-key".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: false,
+        }
+    }
+}
+
+impl Simulator {
+    /// Binds and serves on the current tokio runtime.
+    pub async fn start(opts: SimOptions) -> std::io::Result<Simulator> {
+        let state = Arc::new(SimState::new(opts.api_key));
+        let listener = tokio::net::TcpListener::bind(opts.listen).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(http::serve(listener, None, state.clone()));
+        let tls = if opts.tls {
+            let pki = tls::generate(&["localhost", "127.0.0.1"]).map_err(std::io::Error::other)?;
+            let tls_listener =
+                tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            let tls_addr = tls_listener.local_addr()?;
+            let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config);
+            tokio::spawn(http::serve(tls_listener, Some(acceptor), state.clone()));
+            Some((tls_addr, pki.ca_pem))
+        } else {
+            None
+        };
+        Ok(Simulator { state, addr, tls })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v1", self.addr)
+    }
+
+    pub fn script(&self, f: impl FnOnce(&mut Script)) {
+        f(&mut self.state.script.lock().expect("poisoned"));
+    }
+
+    pub fn push_reply(&self, content: &str, reasoning: Option<&str>) {
+        self.script(|s| {
+            s.replies.push_back(Reply {
+                content: content.into(),
+                reasoning: reasoning.map(Into::into),
+            })
+        });
+    }
+
+    pub fn set_chat_fault(&self, fault: Option<ChatFault>) {
+        self.script(|s| s.chat_fault = fault);
+    }
+
+    pub fn set_attestation_fault(&self, fault: Option<AttestationFault>) {
+        self.script(|s| s.attestation_fault = fault);
+    }
+
+    pub fn set_pacing(&self, pacing: Pacing) {
+        self.script(|s| s.pacing = pacing);
+    }
+
+    /// Gives `model` a new key pair, as a redeployed enclave would. Returns the new public key.
+    pub fn rotate_key(&self, model: &str) -> Option<String> {
+        let mut keys = self.state.keys.lock().expect("poisoned");
+        let (_, slot) = keys.iter_mut().find(|(id, _)| **id == model)?;
+        *slot = Arc::new(KeyPair::generate());
+        Some(slot.public_hex().to_string())
+    }
+
+    pub fn model_public_key(&self, model: &str) -> Option<String> {
+        self.state
+            .model_key(model)
+            .map(|k| k.public_hex().to_string())
+    }
+
+    pub fn record(&self) -> Record {
+        self.state.record.lock().expect("poisoned").clone()
+    }
+
+    pub fn clear_record(&self) {
+        *self.state.record.lock().expect("poisoned") = Record::default();
+    }
+}

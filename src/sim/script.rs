@@ -1,0 +1,108 @@
+//! What the simulated Venice will say and do next: scripted replies, pacing, faults; and
+//! the record of what it received, so tests can prove what crossed the wire.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Reply {
+    pub content: String,
+    #[serde(default)]
+    pub reasoning: Option<String>,
+}
+
+/// Streaming pace: time to first token and tokens per second (0 = as fast as possible).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Pacing {
+    #[serde(default, with = "crate::config::units::duration")]
+    pub ttft: Duration,
+    #[serde(default)]
+    pub tokens_per_second: f64,
+}
+
+/// Faults on `POST /chat/completions`. Chunk positions count content-bearing chunks from 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChatFault {
+    Status {
+        status: u16,
+        message: String,
+        #[serde(default)]
+        retry_after: Option<String>,
+    },
+    /// Flip a byte of the ciphertext in this chunk.
+    Tamper { at_chunk: usize },
+    /// Send this chunk's content in clear, as a downgrade would.
+    Plaintext { at_chunk: usize },
+    /// Abort the connection after this many chunks.
+    Drop { after_chunks: usize },
+    /// Go silent after this many chunks (`None`: before the response headers).
+    Stall {
+        after_chunks: Option<usize>,
+        #[serde(with = "crate::config::units::duration")]
+        duration: Duration,
+    },
+    /// Report an error inside the stream after this many chunks.
+    StreamError {
+        after_chunks: usize,
+        message: String,
+    },
+}
+
+/// Faults on `GET /tee/attestation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttestationFault {
+    WrongNonce,
+    WrongModel,
+    DebugBit,
+    KeyNotBound,
+    Unverified,
+    ServerError,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Script {
+    /// Consumed in order; when empty the simulator echoes the last user message.
+    #[serde(default)]
+    pub replies: VecDeque<Reply>,
+    #[serde(default)]
+    pub pacing: Pacing,
+    #[serde(default)]
+    pub chat_fault: Option<ChatFault>,
+    #[serde(default)]
+    pub attestation_fault: Option<AttestationFault>,
+}
+
+/// One request that reached `POST /chat/completions`, whatever the outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatRecord {
+    pub http_version: String,
+    /// Lower-case header names; `authorization` is recorded only as present/absent.
+    pub headers: Vec<(String, String)>,
+    /// The body exactly as received (parsed), ciphertext and all.
+    pub body: Value,
+    /// What the simulated enclave decrypted, in message order (empty when rejected).
+    pub decrypted: Vec<String>,
+    /// The status it answered with.
+    pub status: u16,
+}
+
+impl ChatRecord {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Record {
+    pub chats: Vec<ChatRecord>,
+    /// `(model, nonce)` of every attestation request.
+    pub attestations: Vec<(String, String)>,
+    pub model_lists: usize,
+}

@@ -1,0 +1,85 @@
+//! Everything the proxy hooks and the background service share, built once from `Config`.
+
+use crate::attestation::store::AttestationStore;
+use crate::attestation::Policy;
+use crate::config::{Config, UpstreamUrl};
+use crate::keys::ClientKeys;
+use crate::venice::catalog::Catalog;
+use crate::venice::client::VeniceClient;
+use arc_swap::ArcSwapOption;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DNS_TTL: Duration = Duration::from_secs(60);
+
+pub struct AppState {
+    pub config: Config,
+    pub upstream: UpstreamUrl,
+    /// `Bearer <key>`, formatted once.
+    pub authorization: String,
+    pub catalog: Catalog,
+    pub attestations: AttestationStore,
+    pub keys: ClientKeys,
+    resolved: ArcSwapOption<(SocketAddr, Instant)>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Result<Arc<Self>, String> {
+        let upstream = config.validate().map_err(|e| e.to_string())?;
+        let client = Arc::new(VeniceClient::new(&config)?);
+        let policy = Policy {
+            allow_debug: config.attestation.allow_debug,
+        };
+        Ok(Arc::new(AppState {
+            authorization: format!("Bearer {}", config.venice.api_key.expose()),
+            catalog: Catalog::new(client.clone(), config.venice.models_ttl),
+            attestations: AttestationStore::new(
+                client,
+                policy,
+                config.attestation.max_age,
+                config.attestation.refresh_lead,
+            ),
+            keys: ClientKeys::new(config.keys.client_key_rotation),
+            upstream,
+            config,
+            resolved: ArcSwapOption::empty(),
+        }))
+    }
+
+    /// The upstream's address. Resolved asynchronously and cached, because Pingora's peer
+    /// wants a socket address and its own resolution is synchronous.
+    pub async fn upstream_addr(&self) -> std::io::Result<SocketAddr> {
+        if let Some(hit) = self.resolved.load().as_deref() {
+            if hit.1.elapsed() < DNS_TTL {
+                return Ok(hit.0);
+            }
+        }
+        let target = (self.upstream.host.as_str(), self.upstream.port);
+        let addr = tokio::net::lookup_host(target)
+            .await?
+            .next()
+            .ok_or_else(|| {
+                std::io::Error::other(format!("{} has no address", self.upstream.host))
+            })?;
+        self.resolved.store(Some(Arc::new((addr, Instant::now()))));
+        Ok(addr)
+    }
+
+    /// Ready when every prewarmed model holds a usable verified key.
+    pub fn ready(&self) -> Result<(), Vec<String>> {
+        let missing: Vec<String> = self
+            .config
+            .attestation
+            .prewarm
+            .iter()
+            .filter(|m| self.attestations.cached(m).is_none())
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing)
+        }
+    }
+}
