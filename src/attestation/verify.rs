@@ -268,7 +268,8 @@ mod tests {
     fn each_check_fails_on_its_own_fault() {
         let (base, nonce) = captured();
         let p = Policy::default();
-        let cases: Vec<(Check, Box<dyn Fn(&mut Value)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Check, Mutation)> = vec![
             (Check::Verified, Box::new(|v| v["verified"] = json!(false))),
             (
                 Check::Verified,

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerSection,
@@ -118,17 +118,6 @@ impl Default for KeysSection {
     fn default() -> Self {
         KeysSection {
             client_key_rotation: Duration::from_secs(3600),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerSection::default(),
-            venice: VeniceSection::default(),
-            attestation: AttestationSection::default(),
-            keys: KeysSection::default(),
         }
     }
 }

@@ -23,38 +23,53 @@ pub enum Phase {
     Closed,
 }
 
-/// How an upstream error status reaches the client.
+/// The client status for an upstream error status. It depends on the status alone: the
+/// header goes out before the upstream's error body has arrived.
+pub fn client_status(upstream: u16) -> u16 {
+    match upstream {
+        429 => 429,
+        404 => 404,
+        // Client errors (context too long, bad parameter) are the client's to fix; a 5xx
+        // would make SDKs retry a request that cannot succeed.
+        400 | 413 | 422 => 400,
+        504 => 504,
+        _ => 502,
+    }
+}
+
+/// How an upstream error reaches the client: `client_status`, and a code and message from
+/// the upstream's body.
 pub fn map_upstream_status(status: u16, message: &str, retry_after: Option<String>) -> ApiError {
+    let client = client_status(status);
     let mut err = match status {
         401 | 403 => ApiError::upstream(
-            502,
+            client,
             "upstream_authentication_failed",
             format!("Venice rejected the proxy's API key: {message}"),
         ),
         429 => ApiError::new(
-            429,
+            client,
             "rate_limit_error",
             "rate_limit_exceeded",
             format!("Venice rate limit: {message}"),
         ),
         404 => ApiError::not_found("model_not_found", format!("Venice: {message}")),
-        // Venice refusing our E2EE framing is the proxy's problem, not the client's.
-        400 if is_e2ee_protocol_error(message) => ApiError::upstream(
-            502,
+        // Venice refusing our E2EE framing: the proxy's problem, named as such.
+        _ if client == 400 && is_e2ee_protocol_error(message) => ApiError::new(
+            client,
+            "upstream_error",
             "upstream_e2ee_rejected",
             format!("Venice rejected the encrypted request: {message}"),
         ),
-        // Other client errors (context too long, bad parameter) are the client's to fix; a
-        // 5xx here would make SDKs retry a request that cannot succeed.
-        400 | 413 | 422 => ApiError::new(
-            400,
+        _ if client == 400 => ApiError::new(
+            client,
             "invalid_request_error",
             "upstream_rejected_request",
             format!("Venice: {message}"),
         ),
-        504 => ApiError::upstream(504, "upstream_timeout", format!("Venice: {message}")),
+        504 => ApiError::upstream(client, "upstream_timeout", format!("Venice: {message}")),
         _ => ApiError::upstream(
-            502,
+            client,
             "upstream_error",
             format!("Venice answered {status}: {message}"),
         ),

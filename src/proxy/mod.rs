@@ -117,6 +117,8 @@ impl ProxyHttp for VeniceProxy {
         let prepared = ctx.prepared.as_ref().expect("set by request_filter");
         let path = format!("{}/chat/completions", self.state.upstream.path);
         let mut req = RequestHeader::build("POST", path.as_bytes(), Some(10))?;
+        // Pingora has already set the version for the negotiated upstream protocol (h1/h2).
+        req.set_version(upstream_request.version);
         req.insert_header("host", self.state.upstream.authority())?;
         req.insert_header("authorization", self.state.authorization.as_str())?;
         req.insert_header("content-type", "application/json")?;

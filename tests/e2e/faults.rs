@@ -1,0 +1,217 @@
+//! Every scripted upstream fault produces the documented client-visible result, and nothing
+//! undecrypted reaches the client.
+
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+use venice_e2ee_proxy::sim::ChatFault;
+
+fn status_fault(status: u16, message: &str, retry_after: Option<&str>) -> Option<ChatFault> {
+    Some(ChatFault::Status {
+        status,
+        message: message.into(),
+        retry_after: retry_after.map(Into::into),
+    })
+}
+
+async fn error_of(r: reqwest::Response) -> (u16, Option<String>, Value) {
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (
+        status,
+        retry,
+        r.json::<Value>().await.unwrap()["error"].clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_statuses_map_to_openai_errors() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let cases = [
+        (
+            401,
+            "Authentication failed",
+            None,
+            502,
+            "upstream_authentication_failed",
+        ),
+        (
+            403,
+            "Forbidden",
+            None,
+            502,
+            "upstream_authentication_failed",
+        ),
+        (
+            429,
+            "Too many requests",
+            Some("7"),
+            429,
+            "rate_limit_exceeded",
+        ),
+        (500, "boom in the enclave", None, 502, "upstream_error"),
+        (503, "overloaded", None, 502, "upstream_error"),
+        (
+            400,
+            "Context length exceeded",
+            None,
+            400,
+            "upstream_rejected_request",
+        ),
+        (
+            400,
+            "Failed to decrypt field",
+            None,
+            400,
+            "upstream_e2ee_rejected",
+        ),
+    ];
+    for (upstream, message, retry, status, code) in cases {
+        p.sim.set_chat_fault(status_fault(upstream, message, retry));
+        for stream in [true, false] {
+            let (got, retry_after, e) = error_of(p.post(&chat("hi", stream)).await).await;
+            assert_eq!(
+                (got, e["code"].as_str()),
+                (status, Some(code)),
+                "{upstream} {message}: {e}"
+            );
+            assert!(e["message"].as_str().unwrap().contains(message), "{e}");
+            assert_eq!(retry_after.as_deref(), retry);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_api_key_is_an_upstream_authentication_failure() {
+    let p = Proxy::start(sim().await, |c| {
+        c.venice.api_key = venice_e2ee_proxy::config::Secret::new("wrong")
+    })
+    .await;
+    let (status, _, e) = error_of(p.post(&chat("hi", true)).await).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (502, Some("upstream_authentication_failed"))
+    );
+    let (status, v) = p.get("/models").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (502, Some("upstream_authentication_failed"))
+    );
+    assert!(!v.to_string().contains("wrong"), "the key is never echoed");
+}
+
+/// A stream stopped mid-way: the good chunks before the fault, then one error event, no
+/// `[DONE]`, and no trace of the bad chunk.
+async fn assert_stream_stopped(p: &Proxy, fault: ChatFault, code: &str, forbidden: &str) {
+    p.sim.set_chat_fault(Some(fault));
+    let text = "alpha bravo charlie foxtrot golf";
+    let r = p.post(&chat(text, true)).await;
+    assert_eq!(r.status(), 200);
+    let (events, _) = sse_events(r).await;
+    let last = events.last().unwrap();
+    assert_eq!(last["error"]["code"], code, "{events:?}");
+    assert!(!events.contains(&json!("[DONE]")));
+    let got = content_of(&events);
+    assert!(
+        text.starts_with(&got),
+        "only genuine text before the fault: {got:?}"
+    );
+    assert!(
+        !serde_json::to_string(&events).unwrap().contains(forbidden),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tampering_and_downgrades_stop_the_stream() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    assert_stream_stopped(
+        &p,
+        ChatFault::Tamper { at_chunk: 2 },
+        "e2ee_decryption_failed",
+        "charlie",
+    )
+    .await;
+    assert_stream_stopped(
+        &p,
+        ChatFault::Plaintext { at_chunk: 3 },
+        "e2ee_decryption_failed",
+        "foxtrot",
+    )
+    .await;
+    assert_stream_stopped(
+        &p,
+        ChatFault::Drop { after_chunks: 2 },
+        "upstream_stream_interrupted",
+        "charlie",
+    )
+    .await;
+    assert_stream_stopped(
+        &p,
+        ChatFault::StreamError {
+            after_chunks: 1,
+            message: "engine crashed".into(),
+        },
+        "upstream_error",
+        "bravo",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_streaming_answers_fail_closed() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    for fault in [
+        ChatFault::Tamper { at_chunk: 1 },
+        ChatFault::Plaintext { at_chunk: 1 },
+        ChatFault::Drop { after_chunks: 1 },
+    ] {
+        p.sim.set_chat_fault(Some(fault.clone()));
+        let r = p.post(&chat("alpha bravo charlie", false)).await;
+        // The 200 header is out before the fault: the connection is cut, never a partial body.
+        let body = r.bytes().await;
+        match body {
+            Err(_) => {}
+            Ok(b) => assert!(
+                serde_json::from_slice::<Value>(&b).is_err() || b.is_empty(),
+                "{fault:?}: {b:?}"
+            ),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stalls_time_out() {
+    let p = Proxy::start(sim().await, |c| {
+        c.venice.first_byte_timeout = Duration::from_millis(600);
+        c.venice.idle_timeout = Duration::from_millis(600);
+    })
+    .await;
+    // Warm the attestation so the timing below is the chat's alone.
+    assert_eq!(p.post(&chat("warm", false)).await.status(), 200);
+    p.sim.set_chat_fault(Some(ChatFault::Stall {
+        after_chunks: None,
+        duration: Duration::from_secs(3),
+    }));
+    let started = std::time::Instant::now();
+    let (status, _, e) = error_of(p.post(&chat("hi", true)).await).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (504, Some("upstream_timeout"))
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    p.sim.set_chat_fault(Some(ChatFault::Stall {
+        after_chunks: Some(2),
+        duration: Duration::from_secs(3),
+    }));
+    let (events, _) = sse_events(p.post(&chat("one two three four", true)).await).await;
+    assert_eq!(
+        events.last().unwrap()["error"]["code"],
+        "upstream_timeout",
+        "{events:?}"
+    );
+    assert_eq!(content_of(&events), "one two");
+}

@@ -1,0 +1,195 @@
+//! A real Pingora server on an ephemeral loopback port, wired to a simulated Venice over
+//! HTTP(S), for tests that assert on what clients see.
+
+use async_trait::async_trait;
+use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use venice_e2ee_proxy::config::{Config, Secret};
+use venice_e2ee_proxy::server;
+use venice_e2ee_proxy::sim::{SimOptions, Simulator};
+use venice_e2ee_proxy::state::AppState;
+
+pub const MODEL: &str = "e2ee-qwen3-5-122b-a10b";
+pub const SIM_KEY: &str = "test-upstream-key";
+
+struct Stop(Arc<Notify>);
+
+#[async_trait]
+impl ShutdownSignalWatch for Stop {
+    async fn recv(&self) -> ShutdownSignal {
+        self.0.notified().await;
+        ShutdownSignal::FastShutdown
+    }
+}
+
+pub struct Proxy {
+    pub base: String,
+    pub sim: Simulator,
+    pub state: Arc<AppState>,
+    pub http: reqwest::Client,
+    stop: Arc<Notify>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub async fn sim() -> Simulator {
+    Simulator::start(SimOptions {
+        api_key: SIM_KEY.into(),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Test defaults: short timeouts so fault tests finish quickly.
+pub fn config_for(sim: &Simulator) -> Config {
+    let mut c = Config::default();
+    c.server.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    c.venice.base_url = sim.base_url();
+    c.venice.api_key = Secret::new(SIM_KEY);
+    c.venice.first_byte_timeout = Duration::from_secs(2);
+    c.venice.idle_timeout = Duration::from_secs(2);
+    c.venice.connect_timeout = Duration::from_secs(2);
+    c.venice.request_timeout = Duration::from_secs(5);
+    c
+}
+
+impl Proxy {
+    pub async fn start(sim: Simulator, tweak: impl FnOnce(&mut Config)) -> Proxy {
+        let mut config = config_for(&sim);
+        tweak(&mut config);
+        Self::start_with(sim, config).await
+    }
+
+    pub async fn start_with(sim: Simulator, config: Config) -> Proxy {
+        let listen = config.server.listen;
+        let mut conf = server::pingora_conf(None, &config).unwrap();
+        conf.grace_period_seconds = Some(0);
+        conf.graceful_shutdown_timeout_seconds = Some(0);
+        conf.threads = 2;
+        let (server, state) = server::build(config, conf).unwrap();
+        let stop = Arc::new(Notify::new());
+        let signal = Stop(stop.clone());
+        let thread = std::thread::spawn(move || {
+            server.run(RunArgs {
+                shutdown_signal: Box::new(signal),
+            })
+        });
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let base = format!("http://{listen}/v1");
+        let proxy = Proxy {
+            base,
+            sim,
+            state,
+            http,
+            stop,
+            thread: Some(thread),
+        };
+        for _ in 0..200 {
+            if proxy.http.get(proxy.url("/healthz")).send().await.is_ok() {
+                return proxy;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("proxy did not start on {listen}");
+    }
+
+    /// A path on the proxy; `/v1/...` paths are given without the `/v1`.
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("/healthz") || path.starts_with("/readyz") {
+            self.base.trim_end_matches("/v1").to_string() + path
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    pub async fn post(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/chat/completions"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_raw(&self, body: Vec<u8>) -> reqwest::Response {
+        self.http
+            .post(self.url("/chat/completions"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn chat(content: &str, stream: bool) -> Value {
+    serde_json::json!({
+        "model": MODEL,
+        "stream": stream,
+        "messages": [{"role": "user", "content": content}],
+    })
+}
+
+/// Reads a whole SSE body and returns its data payloads (parsed JSON, or the string
+/// `[DONE]`), plus whether reading ended in a transport error.
+pub async fn sse_events(mut r: reqwest::Response) -> (Vec<Value>, bool) {
+    let mut text = Vec::new();
+    let mut broken = false;
+    loop {
+        match r.chunk().await {
+            Ok(Some(c)) => text.extend_from_slice(&c),
+            Ok(None) => break,
+            Err(_) => {
+                broken = true;
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8(text).unwrap();
+    let events = text
+        .split("\n\n")
+        .filter_map(|e| e.trim().strip_prefix("data:"))
+        .map(|d| {
+            let d = d.trim();
+            serde_json::from_str(d).unwrap_or(Value::String(d.to_string()))
+        })
+        .collect();
+    (events, broken)
+}
+
+/// Concatenated `delta.content` of chat chunks.
+pub fn content_of(events: &[Value]) -> String {
+    events
+        .iter()
+        .filter_map(|e| {
+            e.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .collect()
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: a real Pingora server on loopback, the simulated Venice over HTTP(S),
+//! real HTTP clients (reqwest, and the official OpenAI Python SDK).
+
+mod harness;
+
+mod attestation;
+mod chat;
+mod faults;
+mod requests;
+mod sdk;
+mod tls;

@@ -1,0 +1,177 @@
+//! Every invalid request is answered by the proxy, OpenAI-shaped, before anything reaches
+//! Venice.
+
+use crate::harness::*;
+use serde_json::{json, Value};
+
+async fn expect_error(r: reqwest::Response, status: u16, code: &str, param: Option<&str>) {
+    assert_eq!(r.status().as_u16(), status);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let v: Value = r.json().await.unwrap();
+    let e = &v["error"];
+    assert_eq!(e["code"], code, "{v}");
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(e["type"].is_string());
+    assert_eq!(e["param"].as_str(), param, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_requests_never_reach_venice() {
+    let p = Proxy::start(sim().await, |c| c.server.body_limit = 64 * 1024).await;
+    let user = json!([{"role": "user", "content": "hi"}]);
+    expect_error(
+        p.post_raw(b"not json".to_vec()).await,
+        400,
+        "invalid_request",
+        Some("body"),
+    )
+    .await;
+    expect_error(
+        p.post_raw(b"{\"model\":\"\xff\"}".to_vec()).await,
+        400,
+        "invalid_request",
+        Some("body"),
+    )
+    .await;
+    expect_error(
+        p.post(&json!({"messages": user})).await,
+        400,
+        "invalid_request",
+        Some("model"),
+    )
+    .await;
+    expect_error(
+        p.post(&json!({"model": MODEL, "messages": user, "n": 3}))
+            .await,
+        400,
+        "unsupported_parameter",
+        Some("n"),
+    )
+    .await;
+    expect_error(
+        p.post(&json!({"model": MODEL, "messages": user, "logprobs": true}))
+            .await,
+        400,
+        "unsupported_parameter",
+        Some("logprobs"),
+    )
+    .await;
+    expect_error(
+        p.post(&json!({"model": MODEL, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]})).await,
+        400,
+        "unsupported_parameter",
+        Some("messages[0].content[0].type"),
+    )
+    .await;
+    expect_error(
+        p.post(&json!({"model": MODEL, "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]})).await,
+        400,
+        "unsupported_parameter",
+        Some("messages[0].content[0].type"),
+    )
+    .await;
+    expect_error(
+        p.post(&json!({"model": MODEL, "messages": user, "venice_parameters": {"enable_web_search": "auto"}})).await,
+        400,
+        "unsupported_parameter",
+        Some("venice_parameters.enable_web_search"),
+    )
+    .await;
+    expect_error(
+        p.post(&json!({"model": MODEL, "messages": user, "venice_parameters": {"include_venice_system_prompt": true}})).await,
+        400,
+        "unsupported_parameter",
+        Some("venice_parameters.include_venice_system_prompt"),
+    )
+    .await;
+    for model in [
+        "tee-deepseek-r1",
+        "venice-uncensored",
+        "e2ee-flux-image",
+        "gpt-4o",
+    ] {
+        expect_error(
+            p.post(&json!({"model": model, "messages": user})).await,
+            404,
+            "model_not_found",
+            Some("model"),
+        )
+        .await;
+    }
+    // Over the body limit, told by Content-Length before the body is read.
+    let big =
+        json!({"model": MODEL, "messages": [{"role": "user", "content": "x".repeat(70_000)}]});
+    expect_error(p.post(&big).await, 413, "request_too_large", None).await;
+    // Wrong method and unknown path.
+    let r = p.http.get(p.url("/chat/completions")).send().await.unwrap();
+    expect_error(r, 405, "method_not_allowed", None).await;
+    let r = p
+        .http
+        .post(p.url("/completions"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 404, "unknown_url", None).await;
+
+    let rec = p.sim.record();
+    assert!(
+        rec.chats.is_empty(),
+        "{} requests reached Venice",
+        rec.chats.len()
+    );
+    assert!(
+        rec.attestations.is_empty(),
+        "no attestation for requests that were refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn harmless_client_fields_are_accepted() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let body = json!({
+        "model": MODEL, "n": 1, "user": "u-1", "metadata": {"k": "v"}, "store": false,
+        "logprobs": false, "parallel_tool_calls": true, "service_tier": "auto",
+        "modalities": ["text"], "response_format": {"type": "text"}, "seed": 7,
+        "max_completion_tokens": 100, "stop": ["\n\n"], "top_p": 0.9,
+        "reasoning_effort": "low", "venice_parameters": {"strip_thinking_response": true, "enable_e2ee": true},
+        "some_future_field": {"x": 1},
+        "messages": [{"role": "developer", "content": "be brief"}, {"role": "user", "content": "ok"}]
+    });
+    let r = p.post(&body).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "ok");
+    let sent = &p.sim.record().chats[0].body;
+    assert_eq!(sent["seed"], 7);
+    assert_eq!(sent["reasoning_effort"], "low");
+    assert_eq!(sent["venice_parameters"]["strip_thinking_response"], true);
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert!(
+        sent.get("user").is_none()
+            && sent.get("metadata").is_none()
+            && sent.get("some_future_field").is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chunked_request_bodies_work() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let body = serde_json::to_vec(&chat("sent chunked", false)).unwrap();
+    let stream = futures_util::stream::iter(
+        body.chunks(10)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let r = p
+        .http
+        .post(p.url("/chat/completions"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "sent chunked");
+}
