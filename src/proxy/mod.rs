@@ -210,6 +210,9 @@ impl ProxyHttp for VeniceProxy {
     /// began, one SSE error event after a stream began.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let timeout = is_timeout(e);
+        // The connection is not reused: say so (`Connection: close`), or a client may race
+        // its next request onto a socket that is about to close.
+        session.set_keepalive(None);
         let code = if session.response_written().is_some() {
             let reason = e.etype().as_str();
             if let Some(event) = ctx
