@@ -46,6 +46,7 @@ impl std::error::Error for CodecError {}
 /// printed; the public half is kept pre-encoded because it travels in every request header.
 pub struct KeyPair {
     secret: SecretKey,
+    public: PublicKey,
     public_hex: String,
 }
 
@@ -61,12 +62,16 @@ impl KeyPair {
     }
 
     fn from_secret(secret: SecretKey) -> Self {
-        let public_hex = public_key_hex(&secret.public_key());
-        KeyPair { secret, public_hex }
+        let public = secret.public_key();
+        KeyPair {
+            public_hex: public_key_hex(&public),
+            public,
+            secret,
+        }
     }
 
     pub fn public_key(&self) -> PublicKey {
-        self.secret.public_key()
+        self.public
     }
 
     /// Uncompressed SEC1 public key, lowercase hex (130 chars).

@@ -14,4 +14,5 @@ pub mod sim;
 pub mod sse;
 pub mod state;
 pub mod stream;
+pub mod tools;
 pub mod venice;
