@@ -5,20 +5,44 @@
 
 use super::error::ApiError;
 use crate::codec;
+use crate::tools::defs::ToolSet;
+use crate::tools::prompt::{self, Family};
 use k256::PublicKey;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
 
+/// One conversation turn, normalized (`developer` is a system turn).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    /// Role as Venice receives it (`developer` folds into `system`, `tool` into `user`).
-    pub role: &'static str,
-    pub content: String,
+pub enum Message {
+    System(String),
+    User(String),
+    Assistant {
+        content: String,
+        calls: Vec<PastCall>,
+    },
+    Tool {
+        call_id: String,
+        content: String,
+    },
 }
 
+/// A tool call in the conversation history.
 #[derive(Debug, Clone, PartialEq)]
+pub struct PastCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+#[derive(Debug)]
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<Message>,
+    /// Offered tools, emulated through the prompt.
+    pub tools: Option<Arc<ToolSet>>,
+    /// The prompt and call syntax the model was trained on.
+    pub family: Family,
     /// The client asked for SSE; Venice is always asked to stream.
     pub stream: bool,
     /// The client asked for the usage chunk (`stream_options.include_usage`).
@@ -29,7 +53,24 @@ pub struct ChatRequest {
     pub venice_flags: Map<String, Value>,
 }
 
+/// Raw tool fields, checked together once all fields are read.
+#[derive(Default)]
+struct ToolFields {
+    tools: Value,
+    choice: Value,
+    parallel: Value,
+}
+
+/// Parses with the family chosen from the model id alone.
 pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    parse_with(body, &HashMap::new())
+}
+
+/// Parses; `families` overrides the model family per model id.
+pub fn parse_with(
+    body: &[u8],
+    families: &HashMap<String, Family>,
+) -> Result<ChatRequest, ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::invalid("body", "request body is not valid UTF-8"))?;
     let value: Value = serde_json::from_str(text)
@@ -43,22 +84,33 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let mut req = ChatRequest {
         model: String::new(),
         messages: Vec::new(),
+        tools: None,
+        family: Family::Hermes,
         stream: false,
         include_usage: false,
         forwarded: Map::new(),
         venice_flags: Map::new(),
     };
     let mut saw_messages = false;
+    let mut tool_fields = ToolFields::default();
     for (name, value) in fields {
         saw_messages |= name == "messages";
-        apply_field(&mut req, &name, value)?;
+        match name.as_str() {
+            "tools" => tool_fields.tools = value,
+            "tool_choice" => tool_fields.choice = value,
+            "parallel_tool_calls" => tool_fields.parallel = value,
+            _ => apply_field(&mut req, &name, value)?,
+        }
     }
+    req.tools =
+        ToolSet::parse(tool_fields.tools, tool_fields.choice, tool_fields.parallel)?.map(Arc::new);
     if req.model.is_empty() {
         return Err(ApiError::invalid("model", "`model` is required"));
     }
     if !saw_messages {
         return Err(ApiError::invalid("messages", "`messages` is required"));
     }
+    req.family = Family::for_model(&req.model, families);
     Ok(req)
 }
 
@@ -237,11 +289,22 @@ fn parse_messages(value: Value) -> Result<Vec<Message>, ApiError> {
             "`messages` must not be empty",
         ));
     }
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| parse_message(i, item))
-        .collect()
+    let mut messages = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let m = parse_message(i, item)?;
+        // A tool result must answer a call made earlier in the conversation.
+        if let Message::Tool { call_id, .. } = &m {
+            let known = messages.iter().any(|p| matches!(p, Message::Assistant { calls, .. } if calls.iter().any(|c: &PastCall| &c.id == call_id)));
+            if !known {
+                return Err(ApiError::invalid(
+                    format!("messages[{i}].tool_call_id"),
+                    format!("no earlier assistant tool call has the id `{call_id}`"),
+                ));
+            }
+        }
+        messages.push(m);
+    }
+    Ok(messages)
 }
 
 fn parse_message(i: usize, item: Value) -> Result<Message, ApiError> {
@@ -253,10 +316,7 @@ fn parse_message(i: usize, item: Value) -> Result<Message, ApiError> {
         ));
     };
     let role = match m.get("role").and_then(Value::as_str) {
-        Some("system") | Some("developer") => "system",
-        Some("user") => "user",
-        Some("assistant") => "assistant",
-        Some("tool") => "tool",
+        Some(r @ ("system" | "developer" | "user" | "assistant" | "tool")) => r.to_string(),
         Some(other) => {
             return Err(ApiError::invalid(
                 at("role"),
@@ -266,62 +326,59 @@ fn parse_message(i: usize, item: Value) -> Result<Message, ApiError> {
         None => return Err(ApiError::invalid(at("role"), "`role` is required")),
     };
     let content = content_text(i, m.remove("content").unwrap_or(Value::Null))?;
-    let tool_calls = m.remove("tool_calls").filter(|v| !v.is_null());
-    match role {
-        "tool" => {
-            let text = content
-                .ok_or_else(|| ApiError::invalid(at("content"), "tool messages need `content`"))?;
-            // Rendered the way Hermes-style models read tool results.
-            Ok(Message {
-                role: "user",
-                content: format!("<tool_response>\n{text}\n</tool_response>"),
-            })
-        }
-        "assistant" => {
-            let mut text = content.unwrap_or_default();
-            if let Some(calls) = tool_calls {
-                render_tool_calls(i, &calls, &mut text)?;
-            }
-            Ok(Message {
-                role,
-                content: text,
-            })
-        }
-        _ => {
-            let text =
-                content.ok_or_else(|| ApiError::invalid(at("content"), "`content` is required"))?;
-            Ok(Message {
-                role,
-                content: text,
-            })
-        }
-    }
+    let required = |c: Option<String>| {
+        c.ok_or_else(|| ApiError::invalid(at("content"), "`content` is required"))
+    };
+    Ok(match role.as_str() {
+        "system" | "developer" => Message::System(required(content)?),
+        "user" => Message::User(required(content)?),
+        "tool" => Message::Tool {
+            call_id: m
+                .get("tool_call_id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    ApiError::invalid(at("tool_call_id"), "tool messages need `tool_call_id`")
+                })?
+                .to_string(),
+            content: required(content)?,
+        },
+        _ => Message::Assistant {
+            content: content.unwrap_or_default(),
+            calls: past_calls(i, m.remove("tool_calls").unwrap_or(Value::Null))?,
+        },
+    })
 }
 
-fn render_tool_calls(i: usize, calls: &Value, out: &mut String) -> Result<(), ApiError> {
+fn past_calls(i: usize, calls: Value) -> Result<Vec<PastCall>, ApiError> {
     let param = format!("messages[{i}].tool_calls");
-    let calls = calls
-        .as_array()
-        .ok_or_else(|| ApiError::invalid(param.clone(), "`tool_calls` must be an array"))?;
-    for call in calls {
-        let f = call.get("function").unwrap_or(&Value::Null);
-        let name = f.get("name").and_then(Value::as_str);
-        let args = f.get("arguments").and_then(Value::as_str).unwrap_or("{}");
-        let Some(name) = name else {
-            return Err(ApiError::invalid(
-                param,
-                "each tool call needs `function.name`",
-            ));
-        };
-        let args: Value = serde_json::from_str(args).unwrap_or_else(|_| Value::String(args.into()));
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str("<tool_call>\n");
-        out.push_str(&json!({"name": name, "arguments": args}).to_string());
-        out.push_str("\n</tool_call>");
-    }
-    Ok(())
+    let calls = match calls {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(a) => a,
+        _ => return Err(ApiError::invalid(param, "`tool_calls` must be an array")),
+    };
+    calls
+        .iter()
+        .map(|call| {
+            let f = call.get("function").unwrap_or(&Value::Null);
+            let name = f.get("name").and_then(Value::as_str);
+            let id = call.get("id").and_then(Value::as_str);
+            let (Some(name), Some(id)) = (name, id) else {
+                return Err(ApiError::invalid(
+                    param.clone(),
+                    "each tool call needs `id` and `function.name`",
+                ));
+            };
+            Ok(PastCall {
+                id: id.to_string(),
+                name: name.to_string(),
+                arguments: f
+                    .get("arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or("{}")
+                    .to_string(),
+            })
+        })
+        .collect()
 }
 
 /// String content, or text parts joined into one string. `None` for null/absent content.
@@ -367,15 +424,21 @@ impl ChatRequest {
     /// The Venice request body: every message's content encrypted to the attested model key,
     /// streaming forced on, and the Venice flags that keep E2EE intact.
     pub fn encrypted_body(&self, model_key: &PublicKey) -> Vec<u8> {
-        let messages: Vec<Value> = self
-            .messages
+        self.encrypted_body_with(model_key, &[])
+    }
+
+    /// The same, with `extra` turns appended (a retry's correction).
+    pub fn encrypted_body_with(
+        &self,
+        model_key: &PublicKey,
+        extra: &[(&'static str, String)],
+    ) -> Vec<u8> {
+        let rendered = prompt::render(&self.messages, self.family, self.tools.as_deref());
+        let messages: Vec<Value> = rendered
             .iter()
-            .map(|m| {
-                json!({
-                    "role": if m.role == "tool" { "user" } else { m.role },
-                    "content": codec::encrypt(model_key, m.content.as_bytes()),
-                })
-            })
+            .map(|(role, text)| (*role, text.as_ref()))
+            .chain(extra.iter().map(|(role, text)| (*role, text.as_str())))
+            .map(|(role, text)| json!({"role": role, "content": codec::encrypt(model_key, text.as_bytes())}))
             .collect();
         let mut venice = self.venice_flags.clone();
         venice.insert("enable_e2ee".into(), json!(true));
@@ -418,16 +481,19 @@ mod tests {
         }))
         .unwrap();
         assert!(r.stream && r.include_usage);
-        let roles: Vec<_> = r.messages.iter().map(|m| m.role).collect();
+        assert_eq!(r.messages[0], Message::System("be brief".into()));
+        assert_eq!(r.messages[1], Message::User("a\nb".into()));
+        let rendered = prompt::render(&r.messages, r.family, None);
+        let roles: Vec<_> = rendered.iter().map(|(role, _)| *role).collect();
         assert_eq!(roles, ["system", "user", "assistant", "user"]);
-        assert_eq!(r.messages[1].content, "a\nb");
-        assert!(r.messages[2]
-            .content
-            .contains("{\"arguments\":{\"x\":1},\"name\":\"f\"}"));
-        assert_eq!(
-            r.messages[3].content,
-            "<tool_response>\n42\n</tool_response>"
+        assert!(
+            rendered[2]
+                .1
+                .contains(r#"{"arguments":{"x":1},"name":"f"}"#),
+            "{}",
+            rendered[2].1
         );
+        assert!(rendered[3].1.starts_with("<tool_response>\n"));
         assert_eq!(r.forwarded.get("temperature"), Some(&json!(0.2)));
         assert!(!r.forwarded.contains_key("user"));
     }
@@ -489,6 +555,16 @@ mod tests {
         assert_eq!(
             param_of(json!({"model": "x", "messages": [{"role": "user"}]})),
             "messages[0].content"
+        );
+        assert_eq!(
+            param_of(
+                json!({"model": "x", "messages": [{"role": "tool", "tool_call_id": "nope", "content": "1"}]})
+            ),
+            "messages[0].tool_call_id"
+        );
+        assert_eq!(
+            param_of(json!({"model": "x", "messages": m, "tools": [{"type": "function"}]})),
+            "tools[0].function"
         );
     }
 

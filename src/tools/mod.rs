@@ -2,4 +2,6 @@
 //! the proxy describes the tools in the model family's own prompt format and reads the
 //! calls back out of the decrypted text.
 
+pub mod defs;
 pub mod parser;
+pub mod prompt;

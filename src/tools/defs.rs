@@ -1,0 +1,364 @@
+//! The request's `tools`, `tool_choice` and `parallel_tool_calls`, checked and with each
+//! tool's JSON Schema compiled once per request.
+
+use super::parser::ParamTypes;
+use crate::openai::error::ApiError;
+use serde_json::{json, Value};
+
+pub struct ToolDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub parameters: Value,
+    validator: jsonschema::Validator,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    None,
+    Auto,
+    Required,
+    Named(String),
+}
+
+pub struct ToolSet {
+    pub tools: Vec<ToolDef>,
+    pub choice: ToolChoice,
+    pub parallel: bool,
+}
+
+impl std::fmt::Debug for ToolSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolSet")
+            .field(
+                "tools",
+                &self.tools.iter().map(|t| &t.name).collect::<Vec<_>>(),
+            )
+            .field("choice", &self.choice)
+            .field("parallel", &self.parallel)
+            .finish()
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl ToolSet {
+    /// `None` when the request offers no tools.
+    pub fn parse(
+        tools: Value,
+        choice: Value,
+        parallel: Value,
+    ) -> Result<Option<ToolSet>, ApiError> {
+        let items = match tools {
+            Value::Null => return Ok(None),
+            Value::Array(a) if a.is_empty() => return Ok(None),
+            Value::Array(a) => a,
+            _ => return Err(ApiError::invalid("tools", "`tools` must be an array")),
+        };
+        let mut defs: Vec<ToolDef> = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let at = |p: &str| format!("tools[{i}].{p}");
+            if item.get("type").and_then(Value::as_str) != Some("function") {
+                return Err(ApiError::unsupported(
+                    at("type"),
+                    "only tools of type `function` are supported",
+                ));
+            }
+            let f = item
+                .get("function")
+                .filter(|f| f.is_object())
+                .ok_or_else(|| ApiError::invalid(at("function"), "`function` must be an object"))?;
+            let name = f.get("name").and_then(Value::as_str).unwrap_or_default();
+            if !valid_name(name) {
+                return Err(ApiError::invalid(
+                    at("function.name"),
+                    "function names are 1-64 characters of a-z, A-Z, 0-9, _ and -",
+                ));
+            }
+            if defs.iter().any(|d| d.name == name) {
+                return Err(ApiError::invalid(
+                    at("function.name"),
+                    format!("duplicate function name `{name}`"),
+                ));
+            }
+            let parameters = match f.get("parameters") {
+                None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
+                Some(p @ Value::Object(_)) => p.clone(),
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        at("function.parameters"),
+                        "`parameters` must be a JSON Schema object",
+                    ))
+                }
+            };
+            if parameters.get("type").is_some_and(|t| t != "object") {
+                return Err(ApiError::invalid(
+                    at("function.parameters"),
+                    "`parameters` must describe an object",
+                ));
+            }
+            let validator = jsonschema::validator_for(&parameters).map_err(|e| {
+                ApiError::invalid(
+                    at("function.parameters"),
+                    format!("invalid JSON Schema: {e}"),
+                )
+            })?;
+            defs.push(ToolDef {
+                name: name.to_string(),
+                description: f
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                parameters,
+                validator,
+            });
+        }
+        let choice = match choice {
+            Value::Null => ToolChoice::Auto,
+            Value::String(s) if s == "auto" => ToolChoice::Auto,
+            Value::String(s) if s == "none" => ToolChoice::None,
+            Value::String(s) if s == "required" => ToolChoice::Required,
+            Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
+                let name = o
+                    .get("function")
+                    .and_then(|f| f.get("name"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "tool_choice.function.name",
+                            "a forced tool needs `function.name`",
+                        )
+                    })?;
+                if !defs.iter().any(|d| d.name == name) {
+                    return Err(ApiError::invalid(
+                        "tool_choice.function.name",
+                        format!("`{name}` is not among the tools"),
+                    ));
+                }
+                ToolChoice::Named(name.to_string())
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "tool_choice",
+                    "`tool_choice` must be none, auto, required or a function",
+                ))
+            }
+        };
+        let parallel = match parallel {
+            Value::Null => true,
+            Value::Bool(b) => b,
+            _ => {
+                return Err(ApiError::invalid(
+                    "parallel_tool_calls",
+                    "`parallel_tool_calls` must be a boolean",
+                ))
+            }
+        };
+        Ok(Some(ToolSet {
+            tools: defs,
+            choice,
+            parallel,
+        }))
+    }
+
+    /// Tools the model is told about (none under `tool_choice: none`; only the forced one when
+    /// a function is named).
+    pub fn offered(&self) -> impl Iterator<Item = &ToolDef> {
+        self.tools.iter().filter(move |t| match &self.choice {
+            ToolChoice::None => false,
+            ToolChoice::Named(n) => &t.name == n,
+            _ => true,
+        })
+    }
+
+    pub fn must_call(&self) -> bool {
+        matches!(self.choice, ToolChoice::Required | ToolChoice::Named(_))
+    }
+
+    /// Checks one call the model made: a tool it was offered, JSON object arguments valid
+    /// against that tool's schema.
+    pub fn validate_call(&self, name: &str, arguments: &str) -> Result<(), String> {
+        let Some(tool) = self.offered().find(|t| t.name == name) else {
+            let offered: Vec<&str> = self.offered().map(|t| t.name.as_str()).collect();
+            return Err(format!(
+                "`{name}` is not one of the offered tools ({})",
+                offered.join(", ")
+            ));
+        };
+        let args: Value = serde_json::from_str(arguments)
+            .map_err(|e| format!("arguments of `{name}` are not valid JSON: {e}"))?;
+        if !args.is_object() {
+            return Err(format!("arguments of `{name}` must be a JSON object"));
+        }
+        let problems: Vec<String> = tool
+            .validator
+            .iter_errors(&args)
+            .take(3)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                if path.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{path}: {e}")
+                }
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "arguments of `{name}` do not match its schema: {}",
+                problems.join("; ")
+            ))
+        }
+    }
+
+    /// Checks the set of calls in one answer against `tool_choice` and `parallel_tool_calls`.
+    pub fn validate_count(&self, calls: usize) -> Result<(), String> {
+        if calls == 0 && self.must_call() {
+            return Err(match &self.choice {
+                ToolChoice::Named(n) => format!("the reply had to call `{n}` and did not"),
+                _ => "the reply had to call a tool and did not".into(),
+            });
+        }
+        if calls > 1 && !self.parallel {
+            return Err(format!(
+                "the reply made {calls} calls but parallel_tool_calls is false"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ParamTypes for ToolSet {
+    fn param_type(&self, tool: &str, param: &str) -> Option<String> {
+        let t = self.tools.iter().find(|t| t.name == tool)?;
+        let ty = t.parameters.get("properties")?.get(param)?.get("type")?;
+        match ty {
+            Value::String(s) => Some(s.clone()),
+            // ["string", "null"]: a string if it may be one.
+            Value::Array(a) if a.iter().any(|v| v == "string") => Some("string".into()),
+            Value::Array(a) => a.iter().find_map(|v| v.as_str().map(str::to_string)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weather() -> Value {
+        json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1}},
+                           "required": ["city"], "additionalProperties": false}}},
+               {"type": "function", "function": {"name": "now"}}])
+    }
+
+    fn set(choice: Value) -> ToolSet {
+        ToolSet::parse(weather(), choice, Value::Null)
+            .unwrap()
+            .unwrap()
+    }
+
+    fn param_of(tools: Value, choice: Value) -> String {
+        ToolSet::parse(tools, choice, Value::Null)
+            .unwrap_err()
+            .param
+            .unwrap()
+    }
+
+    #[test]
+    fn schema_validation_passes_and_fails() {
+        let s = set(Value::Null);
+        assert!(s
+            .validate_call("get_weather", r#"{"city":"Paris","days":2}"#)
+            .is_ok());
+        assert!(s.validate_call("now", "{}").is_ok());
+        let e = s.validate_call("get_weather", r#"{"days":0}"#).unwrap_err();
+        assert!(e.contains("city") && e.contains("/days"), "{e}");
+        assert!(s
+            .validate_call("get_weather", r#"{"city":"P","extra":1}"#)
+            .is_err());
+        assert!(s.validate_call("get_weather", r#"{"city":3}"#).is_err());
+        assert!(s.validate_call("get_weather", "[1]").is_err());
+        assert!(s.validate_call("get_weather", "{nope").is_err());
+        assert!(s
+            .validate_call("launch", "{}")
+            .unwrap_err()
+            .contains("not one of"));
+    }
+
+    #[test]
+    fn tool_choice_shapes_what_is_offered_and_required() {
+        assert_eq!(set(json!("none")).offered().count(), 0);
+        assert!(set(json!("none")).validate_call("now", "{}").is_err());
+        let named = set(json!({"type": "function", "function": {"name": "now"}}));
+        assert_eq!(
+            named.offered().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["now"]
+        );
+        assert!(named.validate_count(0).is_err());
+        assert!(set(json!("required")).validate_count(0).is_err());
+        assert!(set(json!("auto")).validate_count(0).is_ok());
+        let single = ToolSet::parse(weather(), Value::Null, json!(false))
+            .unwrap()
+            .unwrap();
+        assert!(single.validate_count(2).is_err());
+        assert!(single.validate_count(1).is_ok());
+    }
+
+    #[test]
+    fn malformed_definitions_name_the_path() {
+        let dup = json!([{"type": "function", "function": {"name": "a"}}, {"type": "function", "function": {"name": "a"}}]);
+        assert_eq!(param_of(dup, Value::Null), "tools[1].function.name");
+        let bad_schema =
+            json!([{"type": "function", "function": {"name": "a", "parameters": "x"}}]);
+        assert_eq!(
+            param_of(bad_schema, Value::Null),
+            "tools[0].function.parameters"
+        );
+        let not_object = json!([{"type": "function", "function": {"name": "a", "parameters": {"type": "array"}}}]);
+        assert_eq!(
+            param_of(not_object, Value::Null),
+            "tools[0].function.parameters"
+        );
+        let invalid_schema = json!([{"type": "function", "function": {"name": "a", "parameters": {"type": "object", "properties": {"x": {"type": 5}}}}}]);
+        assert_eq!(
+            param_of(invalid_schema, Value::Null),
+            "tools[0].function.parameters"
+        );
+        let bad_type = json!([{"type": "retrieval"}]);
+        assert_eq!(param_of(bad_type, Value::Null), "tools[0].type");
+        assert_eq!(
+            param_of(
+                weather(),
+                json!({"type": "function", "function": {"name": "launch"}})
+            ),
+            "tool_choice.function.name"
+        );
+        assert_eq!(param_of(weather(), json!("sometimes")), "tool_choice");
+        assert!(ToolSet::parse(json!([]), Value::Null, Value::Null)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn parameter_types_for_glm() {
+        let s = set(Value::Null);
+        assert_eq!(
+            s.param_type("get_weather", "city").as_deref(),
+            Some("string")
+        );
+        assert_eq!(
+            s.param_type("get_weather", "days").as_deref(),
+            Some("integer")
+        );
+        assert_eq!(s.param_type("get_weather", "nope"), None);
+    }
+}
