@@ -21,6 +21,8 @@ pub struct AppState {
     pub catalog: Catalog,
     pub attestations: AttestationStore,
     pub keys: ClientKeys,
+    /// Venice's JSON endpoints, and chat for answers the proxy must see whole.
+    pub client: Arc<VeniceClient>,
     resolved: ArcSwapOption<(SocketAddr, Instant)>,
 }
 
@@ -35,12 +37,13 @@ impl AppState {
             authorization: format!("Bearer {}", config.venice.api_key.expose()),
             catalog: Catalog::new(client.clone(), config.venice.models_ttl),
             attestations: AttestationStore::new(
-                client,
+                client.clone(),
                 policy,
                 config.attestation.max_age,
                 config.attestation.refresh_lead,
             ),
             keys: ClientKeys::new(config.keys.client_key_rotation),
+            client,
             upstream,
             config,
             resolved: ArcSwapOption::empty(),

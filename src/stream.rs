@@ -1,13 +1,15 @@
 //! Venice's encrypted SSE → OpenAI SSE (one chunk out per chunk in) or one aggregated
-//! `chat.completion`. Every non-empty `content` / `reasoning_content` must decrypt under the
-//! client key; anything else (plaintext, tampering) stops the stream.
+//! answer. Every non-empty `content` / `reasoning_content` must decrypt under the client
+//! key; anything else (plaintext, tampering) stops the stream. With emulated tools, streamed
+//! content goes through the tool-call parser on its way out.
 
 use crate::codec::{CodecError, KeyPair};
 use crate::openai::error::ApiError;
 use crate::openai::response::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
 use crate::sse::SseParser;
+use crate::tools::emulate::{Call, CallDelta, Piece, ToolStream};
 use crate::venice::ChatChunk;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 use std::fmt;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ pub enum StreamError {
     Upstream(String),
     /// The stream ended before `[DONE]` or a finish reason.
     Truncated,
+    /// The model's tool call failed validation after the stream began.
+    ToolCall(String),
 }
 
 impl fmt::Display for StreamError {
@@ -33,6 +37,7 @@ impl fmt::Display for StreamError {
             StreamError::Malformed(m) => write!(f, "upstream sent a malformed chunk: {m}"),
             StreamError::Upstream(m) => write!(f, "upstream error: {m}"),
             StreamError::Truncated => write!(f, "upstream stream ended before completion"),
+            StreamError::ToolCall(m) => write!(f, "the model produced an invalid tool call: {m}"),
         }
     }
 }
@@ -44,6 +49,7 @@ impl StreamError {
             StreamError::Malformed(_) => "upstream_malformed",
             StreamError::Upstream(_) => "upstream_error",
             StreamError::Truncated => "upstream_stream_truncated",
+            StreamError::ToolCall(_) => "tool_call_invalid",
         };
         ApiError::upstream(502, code, self.to_string())
     }
@@ -55,11 +61,15 @@ pub enum Mode {
     Aggregate,
 }
 
-#[derive(Default)]
-struct Choice {
-    content: String,
-    reasoning: String,
-    finish_reason: Option<String>,
+/// A whole decrypted answer (aggregate mode).
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub id: String,
+    pub created: i64,
+    pub content: String,
+    pub reasoning: String,
+    pub finish_reason: Option<String>,
+    pub usage: Option<Value>,
 }
 
 pub struct Transformer {
@@ -67,12 +77,10 @@ pub struct Transformer {
     model: String,
     mode: Mode,
     parser: SseParser,
-    id: Option<String>,
-    created: i64,
+    tools: Option<ToolStream>,
     done: bool,
     finished: bool,
-    choices: Vec<Choice>,
-    usage: Option<Value>,
+    answer: Answer,
     pub chunks: u64,
 }
 
@@ -92,19 +100,46 @@ fn open(key: &KeyPair, field: Option<String>) -> Result<Option<String>, StreamEr
     }
 }
 
+fn call_deltas(calls: &[CallDelta]) -> Option<Vec<out::ToolCallDelta<'_>>> {
+    if calls.is_empty() {
+        return None;
+    }
+    Some(
+        calls
+            .iter()
+            .map(|c| out::ToolCallDelta {
+                index: c.index,
+                id: c.id.as_deref(),
+                kind: c.id.as_ref().map(|_| "function"),
+                function: out::FunctionDelta {
+                    name: c.name.as_deref(),
+                    arguments: &c.arguments,
+                },
+            })
+            .collect(),
+    )
+}
+
 impl Transformer {
-    pub fn new(key: Arc<crate::keys::ClientKey>, model: String, mode: Mode) -> Self {
+    /// `tools`: emulated tool calls to read out of streamed content (stream mode only).
+    pub fn new(
+        key: Arc<crate::keys::ClientKey>,
+        model: String,
+        mode: Mode,
+        tools: Option<ToolStream>,
+    ) -> Self {
         Transformer {
             key,
             model,
             mode,
             parser: SseParser::new(),
-            id: None,
-            created: now_unix(),
+            tools,
             done: false,
             finished: false,
-            choices: Vec::new(),
-            usage: None,
+            answer: Answer {
+                created: now_unix(),
+                ..Answer::default()
+            },
             chunks: 0,
         }
     }
@@ -121,20 +156,41 @@ impl Transformer {
         result
     }
 
-    /// Upstream ended. Checks the stream completed; in aggregate mode writes the completion.
+    /// Upstream ended: checks the stream completed. Streams get `[DONE]`; aggregate mode
+    /// writes the completion.
     pub fn finish(&mut self, out: &mut BytesMut) -> Result<(), StreamError> {
+        match self.mode {
+            Mode::Stream { .. } => {
+                self.end_of_input(out)?;
+                out.extend_from_slice(b"data: [DONE]\n\n");
+            }
+            Mode::Aggregate => {
+                let answer = self.finish_answer()?;
+                out.extend_from_slice(&completion_json(
+                    &self.model,
+                    &answer,
+                    Some(&answer.content),
+                    &[],
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Aggregate mode: the whole answer, once upstream has ended.
+    pub fn finish_answer(&mut self) -> Result<Answer, StreamError> {
+        self.end_of_input(&mut BytesMut::new())?;
+        Ok(std::mem::take(&mut self.answer))
+    }
+
+    fn end_of_input(&mut self, out: &mut BytesMut) -> Result<(), StreamError> {
         let mut parser = std::mem::take(&mut self.parser);
         let tail = parser.finish(|ev| self.event(ev.data, out));
         // A cut inside the last event is a truncation, whatever that fragment looks like.
         if !(self.done || self.finished) {
             return Err(StreamError::Truncated);
         }
-        tail?;
-        match self.mode {
-            Mode::Stream { .. } => out.extend_from_slice(b"data: [DONE]\n\n"),
-            Mode::Aggregate => self.write_completion(out),
-        }
-        Ok(())
+        tail
     }
 
     fn event(&mut self, data: &str, out: &mut BytesMut) -> Result<(), StreamError> {
@@ -154,51 +210,62 @@ impl Transformer {
             )));
         }
         self.chunks += 1;
-        if self.id.is_none() {
-            self.id = Some(
-                chunk
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("chatcmpl-{:032x}", rand::random::<u128>())),
-            );
+        if self.answer.id.is_empty() {
+            self.answer.id = chunk
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("chatcmpl-{:032x}", rand::random::<u128>()));
             if let Some(c) = chunk.created {
-                self.created = c;
+                self.answer.created = c;
             }
         }
-        // Decrypt everything first: nothing from a chunk is emitted unless all of it is sound.
-        let mut opened = Vec::with_capacity(chunk.choices.len());
-        for c in chunk.choices {
-            let content = open(&self.key.pair, c.delta.content)?;
-            let reasoning = open(&self.key.pair, c.delta.reasoning_content)?;
-            self.finished |= c.finish_reason.is_some();
-            opened.push((c.index, c.delta.role, content, reasoning, c.finish_reason));
+        // Only one choice is ever requested (`n` must be 1).
+        if let Some(c) = chunk.choices.iter().find(|c| c.index != 0) {
+            return Err(StreamError::Malformed(format!(
+                "unexpected choice index {}",
+                c.index
+            )));
         }
+        let choice = chunk.choices.into_iter().next();
+        // Decrypt everything first: nothing from a chunk is emitted unless all of it is sound.
+        let (role, content, reasoning, finish) = match choice {
+            Some(c) => (
+                c.delta.role,
+                open(&self.key.pair, c.delta.content)?,
+                open(&self.key.pair, c.delta.reasoning_content)?,
+                c.finish_reason,
+            ),
+            None => (None, None, None, None),
+        };
+        self.finished |= finish.is_some();
         match self.mode {
             Mode::Stream { include_usage } => {
                 let usage = chunk.usage.as_ref().filter(|_| include_usage);
-                if opened.is_empty() && usage.is_none() {
+                let has_choice =
+                    role.is_some() || content.is_some() || reasoning.is_some() || finish.is_some();
+                if !has_choice && usage.is_none() {
                     return Ok(());
                 }
-                let choices = opened
-                    .iter()
-                    .map(
-                        |(index, role, content, reasoning, finish)| out::ChunkChoice {
-                            index: *index,
-                            delta: out::Delta {
-                                role: role.as_deref(),
-                                content: content.as_deref(),
-                                reasoning_content: reasoning.as_deref(),
-                            },
-                            logprobs: None,
-                            finish_reason: finish.as_deref(),
+                let (content, piece, finish) = self.through_tools(content, finish)?;
+                let choices = if has_choice {
+                    vec![out::ChunkChoice {
+                        index: 0,
+                        delta: out::Delta {
+                            role: role.as_deref(),
+                            content: content.as_deref(),
+                            reasoning_content: reasoning.as_deref(),
+                            tool_calls: call_deltas(&piece.calls),
                         },
-                    )
-                    .collect();
-                let id = self.id.as_deref().unwrap_or_default();
+                        logprobs: None,
+                        finish_reason: finish.as_deref(),
+                    }]
+                } else {
+                    Vec::new()
+                };
                 let event = out::Chunk {
-                    id,
+                    id: &self.answer.id,
                     object: CHUNK_OBJECT,
-                    created: self.created,
+                    created: self.answer.created,
                     model: &self.model,
                     choices,
                     usage,
@@ -206,61 +273,105 @@ impl Transformer {
                 write_event(out, &event);
             }
             Mode::Aggregate => {
-                for (index, _, content, reasoning, finish) in opened {
-                    let i = index as usize;
-                    if i >= 16 {
-                        return Err(StreamError::Malformed(format!("choice index {index}")));
-                    }
-                    if self.choices.len() <= i {
-                        self.choices.resize_with(i + 1, Choice::default);
-                    }
-                    let c = &mut self.choices[i];
-                    c.content.push_str(content.as_deref().unwrap_or_default());
-                    c.reasoning
-                        .push_str(reasoning.as_deref().unwrap_or_default());
-                    if finish.is_some() {
-                        c.finish_reason = finish;
-                    }
+                self.answer
+                    .content
+                    .push_str(content.as_deref().unwrap_or_default());
+                self.answer
+                    .reasoning
+                    .push_str(reasoning.as_deref().unwrap_or_default());
+                if finish.is_some() {
+                    self.answer.finish_reason = finish;
                 }
                 if chunk.usage.is_some() {
-                    self.usage = chunk.usage;
+                    self.answer.usage = chunk.usage;
                 }
             }
         }
         Ok(())
     }
 
-    fn write_completion(&mut self, out: &mut BytesMut) {
-        if self.choices.is_empty() {
-            self.choices.push(Choice::default());
-        }
-        let choices = self
-            .choices
-            .iter()
-            .enumerate()
-            .map(|(i, c)| out::CompletionChoice {
-                index: i as u32,
-                message: out::Message {
-                    role: "assistant",
-                    content: Some(c.content.as_str()),
-                    reasoning_content: Some(c.reasoning.as_str()).filter(|r| !r.is_empty()),
-                    refusal: None,
-                },
-                logprobs: None,
-                finish_reason: c.finish_reason.as_deref().unwrap_or("stop"),
-            })
-            .collect();
-        let completion = out::Completion {
-            id: self.id.as_deref().unwrap_or("chatcmpl-empty"),
-            object: COMPLETION_OBJECT,
-            created: self.created,
-            model: &self.model,
-            choices,
-            usage: self.usage.as_ref(),
+    /// With emulated tools, content becomes text and call deltas; the finish reason becomes
+    /// `tool_calls` when the answer called one.
+    fn through_tools(
+        &mut self,
+        content: Option<String>,
+        finish: Option<String>,
+    ) -> Result<(Option<String>, Piece, Option<String>), StreamError> {
+        let Some(tools) = self.tools.as_mut() else {
+            return Ok((content, Piece::default(), finish));
         };
-        let mut writer = BytesMutWriter(out);
-        serde_json::to_writer(&mut writer, &completion).expect("completion serializes");
+        let mut piece = match content.as_deref() {
+            Some(text) => tools.push(text).map_err(StreamError::ToolCall)?,
+            None => Piece::default(),
+        };
+        let mut finish = finish;
+        if finish.is_some() {
+            let last = tools.finish().map_err(StreamError::ToolCall)?;
+            piece.text.push_str(&last.text);
+            piece.calls.extend(last.calls);
+            if tools.called() {
+                finish = Some("tool_calls".into());
+            }
+        }
+        let text = if piece.text.is_empty() && content.as_deref() != Some("") {
+            None
+        } else {
+            Some(std::mem::take(&mut piece.text))
+        };
+        Ok((text, piece, finish))
     }
+}
+
+/// One `chat.completion` body for a whole answer, with `content` (null when `None`) and any
+/// tool calls.
+pub fn completion_json(
+    model: &str,
+    answer: &Answer,
+    content: Option<&str>,
+    calls: &[Call],
+) -> Bytes {
+    let tool_calls = (!calls.is_empty()).then(|| {
+        calls
+            .iter()
+            .map(|c| out::ToolCall {
+                id: &c.id,
+                kind: "function",
+                function: out::Function {
+                    name: &c.name,
+                    arguments: &c.arguments,
+                },
+            })
+            .collect()
+    });
+    let finish_reason = if calls.is_empty() {
+        answer.finish_reason.as_deref().unwrap_or("stop")
+    } else {
+        "tool_calls"
+    };
+    let completion = out::Completion {
+        id: if answer.id.is_empty() {
+            "chatcmpl-empty"
+        } else {
+            &answer.id
+        },
+        object: COMPLETION_OBJECT,
+        created: answer.created,
+        model,
+        choices: vec![out::CompletionChoice {
+            index: 0,
+            message: out::Message {
+                role: "assistant",
+                content,
+                reasoning_content: Some(answer.reasoning.as_str()).filter(|r| !r.is_empty()),
+                tool_calls,
+                refusal: None,
+            },
+            logprobs: None,
+            finish_reason,
+        }],
+        usage: answer.usage.as_ref(),
+    };
+    Bytes::from(serde_json::to_vec(&completion).expect("completion serializes"))
 }
 
 struct BytesMutWriter<'a>(&'a mut BytesMut);
@@ -275,7 +386,8 @@ impl std::io::Write for BytesMutWriter<'_> {
     }
 }
 
-fn write_event(out: &mut BytesMut, value: &impl serde::Serialize) {
+/// Writes one SSE `data:` event.
+pub fn write_event(out: &mut BytesMut, value: &impl serde::Serialize) {
     out.extend_from_slice(b"data: ");
     serde_json::to_writer(BytesMutWriter(out), value).expect("chunk serializes");
     out.extend_from_slice(b"\n\n");
@@ -355,6 +467,7 @@ mod tests {
                 Mode::Stream {
                     include_usage: false,
                 },
+                None,
             );
             let text = run(&mut t, &input, split).unwrap();
             assert!(text.ends_with("data: [DONE]\n\n"));
@@ -373,6 +486,7 @@ mod tests {
             Mode::Stream {
                 include_usage: true,
             },
+            None,
         );
         let evs = events(&run(&mut t, &input, 13).unwrap());
         assert_eq!(evs.last().unwrap()["usage"]["total_tokens"], 5);
@@ -391,7 +505,7 @@ mod tests {
             ],
             true,
         );
-        let mut t = Transformer::new(k, "e2ee-m".into(), Mode::Aggregate);
+        let mut t = Transformer::new(k, "e2ee-m".into(), Mode::Aggregate, None);
         let v: Value = serde_json::from_str(&run(&mut t, &input, 5).unwrap()).unwrap();
         assert_eq!(v["object"], "chat.completion");
         assert_eq!(v["id"], "chatcmpl-1");
@@ -413,6 +527,7 @@ mod tests {
             Mode::Stream {
                 include_usage: false,
             },
+            None,
         );
         let mut out = BytesMut::new();
         assert!(matches!(
@@ -428,7 +543,7 @@ mod tests {
             "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
             String::from_utf8(packed).unwrap()
         );
-        let mut t = Transformer::new(k.clone(), "m".into(), Mode::Aggregate);
+        let mut t = Transformer::new(k.clone(), "m".into(), Mode::Aggregate, None);
         assert_eq!(
             t.push(tampered.as_bytes(), &mut out),
             Err(StreamError::Decrypt(CodecError::Authentication))
@@ -437,7 +552,7 @@ mod tests {
         // Encrypted to someone else.
         let other = codec::encrypt(&KeyPair::generate().public_key(), b"hi");
         let foreign = format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"reasoning_content\":\"{other}\"}}}}]}}\n\n");
-        let mut t = Transformer::new(k, "m".into(), Mode::Aggregate);
+        let mut t = Transformer::new(k, "m".into(), Mode::Aggregate, None);
         assert!(t.push(foreign.as_bytes(), &mut out).is_err());
     }
 
@@ -452,9 +567,10 @@ mod tests {
             Mode::Stream {
                 include_usage: false,
             },
+            None,
         );
         assert_eq!(run(&mut t, cut, 9), Err(StreamError::Truncated));
-        let mut t = Transformer::new(k, "m".into(), Mode::Aggregate);
+        let mut t = Transformer::new(k, "m".into(), Mode::Aggregate, None);
         let err = run(
             &mut t,
             b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n",

@@ -19,6 +19,7 @@ pub struct Config {
     pub venice: VeniceSection,
     pub attestation: AttestationSection,
     pub keys: KeysSection,
+    pub tools: ToolsSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +78,49 @@ pub struct KeysSection {
     /// The client key pair is replaced this often; streams keep the key they began with.
     #[serde(with = "units::duration")]
     pub client_key_rotation: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolsSection {
+    /// Upstream retries, with a correction prompt, after an invalid tool call (buffered
+    /// answers only: a stream cannot take back what it sent).
+    pub max_retries: u32,
+    /// When a call is still invalid after the retries: `error` (502 `tool_call_invalid`) or
+    /// `content` (return the model's raw text as content).
+    pub on_invalid: OnInvalid,
+    /// Streams with tools: `error` streams as it goes and ends with an error event on an
+    /// invalid call; `buffer` validates the whole answer first (so it can retry), then
+    /// streams it.
+    pub stream_validation: StreamValidation,
+    /// Prompt/call format per model id (`glm`, `qwen`, `hermes`), overriding the guess from
+    /// the id.
+    pub families: std::collections::HashMap<String, crate::tools::prompt::Family>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInvalid {
+    Error,
+    Content,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamValidation {
+    Error,
+    Buffer,
+}
+
+impl Default for ToolsSection {
+    fn default() -> Self {
+        ToolsSection {
+            max_retries: 2,
+            on_invalid: OnInvalid::Error,
+            stream_validation: StreamValidation::Error,
+            families: Default::default(),
+        }
+    }
 }
 
 impl Default for ServerSection {

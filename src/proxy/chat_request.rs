@@ -5,12 +5,15 @@
 use super::routes::{model_not_found, upstream_error};
 use crate::attestation::store::Entry;
 use crate::attestation::AttestationError;
+use crate::config::StreamValidation;
 use crate::keys::ClientKey;
 use crate::openai::error::ApiError;
-use crate::openai::request;
+use crate::openai::request::{self, ChatRequest};
 use crate::state::AppState;
 use crate::stream::Mode;
+use crate::tools::emulate::ToolStream;
 use bytes::Bytes;
+use k256::PublicKey;
 use pingora::proxy::Session;
 use std::sync::Arc;
 
@@ -26,6 +29,11 @@ pub struct Prepared {
     pub attested: Arc<Entry>,
     pub model: String,
     pub mode: Mode,
+    /// Emulated tool calls read out of a stream as it passes.
+    pub tool_stream: Option<ToolStream>,
+    /// Kept when the answer must be seen whole (tool calls to validate and maybe retry):
+    /// such requests are answered by `buffered`, not proxied.
+    pub request: Option<ChatRequest>,
 }
 
 pub fn attestation_error(e: &AttestationError) -> ApiError {
@@ -115,9 +123,37 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Vec<u8>, ApiErro
     Ok(body)
 }
 
+/// Encrypts the request (plus any `extra` turns). One ECDH per message: long histories are
+/// encrypted off the proxy's worker threads.
+pub async fn encrypt(
+    req: &ChatRequest,
+    key: &PublicKey,
+    extra: &[(&'static str, String)],
+) -> Result<Bytes, ApiError> {
+    if req.messages.len() + extra.len() <= 8 {
+        return Ok(Bytes::from(req.encrypted_body_with(key, extra)));
+    }
+    let (key, extra) = (*key, extra.to_vec());
+    // The request is borrowed, so the blocking task works on its own copy of what it needs.
+    let messages = req.messages.clone();
+    let shell = ChatRequest {
+        model: req.model.clone(),
+        messages,
+        tools: req.tools.clone(),
+        family: req.family,
+        stream: req.stream,
+        include_usage: req.include_usage,
+        forwarded: req.forwarded.clone(),
+        venice_flags: req.venice_flags.clone(),
+    };
+    tokio::task::spawn_blocking(move || Bytes::from(shell.encrypted_body_with(&key, &extra)))
+        .await
+        .map_err(|_| ApiError::internal("encryption task failed"))
+}
+
 pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared, ApiError> {
     let raw = read_body(session, state.config.server.body_limit).await?;
-    let req = request::parse(&raw)?;
+    let req = request::parse_with(&raw, &state.config.tools.families)?;
     drop(raw);
     let catalog = state.catalog.get().await.map_err(|e| upstream_error(&e))?;
     if catalog.get(&req.model).is_none() {
@@ -136,21 +172,23 @@ pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared
     } else {
         Mode::Aggregate
     };
-    let model = req.model.clone();
-    // One ECDH per message: long histories are encrypted off the proxy's worker threads.
-    let body = if req.messages.len() <= 8 {
-        req.encrypted_body(&attested.key.key)
-    } else {
-        let key = attested.key.key;
-        tokio::task::spawn_blocking(move || req.encrypted_body(&key))
-            .await
-            .map_err(|_| ApiError::internal("encryption task failed"))?
+    // Tools under `tool_choice: none` are not offered: the answer is plain text.
+    let tools = req.tools.clone().filter(|t| t.offered().next().is_some());
+    let buffered = tools.is_some()
+        && (mode == Mode::Aggregate
+            || state.config.tools.stream_validation == StreamValidation::Buffer);
+    let tool_stream = match (&tools, buffered) {
+        (Some(set), false) => Some(ToolStream::new(req.family, set.clone())),
+        _ => None,
     };
+    let body = encrypt(&req, &attested.key.key, &[]).await?;
     Ok(Prepared {
-        body: Bytes::from(body),
+        body,
         client_key,
         attested,
-        model,
+        model: req.model.clone(),
         mode,
+        tool_stream,
+        request: buffered.then_some(req),
     })
 }

@@ -88,7 +88,7 @@ fn is_e2ee_protocol_error(message: &str) -> bool {
 /// Builds the client's response header from Venice's, and the phase for the body. Venice's
 /// own headers (cookies, CDN headers) are not passed on.
 pub fn begin(
-    prepared: &Prepared,
+    prepared: &mut Prepared,
     upstream: &ResponseHeader,
     downstream_h2: bool,
 ) -> pingora::Result<(ResponseHeader, Phase)> {
@@ -102,6 +102,7 @@ pub fn begin(
             prepared.client_key.clone(),
             prepared.model.clone(),
             prepared.mode,
+            prepared.tool_stream.take(),
         );
         (200, ct, Phase::Relay(Box::new(t)))
     } else {
@@ -144,6 +145,20 @@ pub fn begin(
         )?;
     }
     Ok((header, phase))
+}
+
+/// The attested key's address and the attestation's age, for the client to see.
+pub fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "x-venice-e2ee-signing-address",
+            prepared.attested.key.address_hex(),
+        ),
+        (
+            "x-venice-e2ee-attestation-age",
+            prepared.attested.age().as_secs().to_string(),
+        ),
+    ]
 }
 
 /// What the hook should do after a body step.

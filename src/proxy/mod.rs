@@ -1,6 +1,7 @@
 //! The Pingora glue: each hook does one thing and delegates to the modules that hold the
 //! logic (`chat_request`, `chat_response`, `routes`).
 
+mod buffered;
 mod chat_request;
 mod chat_response;
 mod respond;
@@ -27,6 +28,13 @@ pub struct VeniceProxy {
 impl VeniceProxy {
     pub fn new(state: Arc<AppState>) -> Self {
         VeniceProxy { state }
+    }
+
+    /// Headers every successful chat answer carries: which attested key served it.
+    fn chat_headers(&self, ctx: &Ctx) -> Vec<(&'static str, String)> {
+        ctx.prepared
+            .as_ref()
+            .map_or_else(Vec::new, |p| chat_response::attestation_headers(p))
     }
 }
 
@@ -72,6 +80,24 @@ impl ProxyHttp for VeniceProxy {
             return Ok(true);
         }
         match chat_request::prepare(&self.state, session).await {
+            Ok(prepared) if prepared.request.is_some() => {
+                let reply = buffered::run(&self.state, &prepared).await;
+                ctx.prepared = Some(prepared);
+                match reply {
+                    Ok(r) => {
+                        respond::body(
+                            session,
+                            200,
+                            r.body,
+                            r.content_type,
+                            &self.chat_headers(ctx),
+                        )
+                        .await?
+                    }
+                    Err(e) => respond::error(session, &e).await?,
+                }
+                Ok(true)
+            }
             Ok(prepared) => {
                 ctx.prepared = Some(prepared);
                 Ok(false)
@@ -161,7 +187,7 @@ impl ProxyHttp for VeniceProxy {
         ctx: &mut Ctx,
     ) -> pingora::Result<()> {
         ctx.first_byte = Some(ctx.started.elapsed());
-        let prepared = ctx.prepared.as_ref().expect("set by request_filter");
+        let prepared = ctx.prepared.as_mut().expect("set by request_filter");
         let (header, phase) = chat_response::begin(
             prepared,
             upstream_response,

@@ -1,18 +1,20 @@
-//! Answering the client directly from a hook: JSON bodies and OpenAI errors.
+//! Answering the client directly from a hook: whole bodies and OpenAI errors.
 
 use crate::openai::error::ApiError;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
-pub async fn json(
+/// A whole body with its content type and extra headers.
+pub async fn body(
     session: &mut Session,
     status: u16,
     body: Bytes,
+    content_type: &str,
     extra: &[(&str, String)],
 ) -> pingora::Result<()> {
     let mut header = ResponseHeader::build(status, Some(4 + extra.len()))?;
-    header.insert_header("content-type", "application/json")?;
+    header.insert_header("content-type", content_type.to_string())?;
     header.insert_header("content-length", body.len().to_string())?;
     header.insert_header("cache-control", "no-store")?;
     for (name, value) in extra {
@@ -24,11 +26,15 @@ pub async fn json(
     session.write_response_body(Some(body), true).await
 }
 
+pub async fn json(session: &mut Session, status: u16, json: Bytes) -> pingora::Result<()> {
+    body(session, status, json, "application/json", &[]).await
+}
+
 pub async fn error(session: &mut Session, err: &ApiError) -> pingora::Result<()> {
     let extra: Vec<(&str, String)> = err
         .retry_after
         .iter()
         .map(|r| ("retry-after", r.clone()))
         .collect();
-    json(session, err.status, err.body(), &extra).await
+    body(session, err.status, err.body(), "application/json", &extra).await
 }

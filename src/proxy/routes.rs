@@ -126,9 +126,7 @@ pub async fn answer(state: &AppState, session: &mut Session, route: &Route) -> p
         Route::ChatCompletions => Err(ApiError::internal("chat is proxied, not answered locally")),
     };
     match result {
-        Ok((status, body)) => {
-            respond::json(session, status, Bytes::from(body.to_string()), &[]).await
-        }
+        Ok((status, body)) => respond::json(session, status, Bytes::from(body.to_string())).await,
         Err(e) => respond::error(session, &e).await,
     }
 }

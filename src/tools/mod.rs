@@ -3,5 +3,6 @@
 //! calls back out of the decrypted text.
 
 pub mod defs;
+pub mod emulate;
 pub mod parser;
 pub mod prompt;

@@ -106,6 +106,49 @@ impl VeniceClient {
         self.get_json("/models", &[]).await
     }
 
+    /// Starts an E2EE chat completion and returns the streaming response once its status
+    /// is 200 (an error status becomes `UpstreamError::Status`). Used for answers the proxy
+    /// must see whole before replying; streamed answers go through Pingora.
+    pub async fn chat(
+        &self,
+        body: bytes::Bytes,
+        client_pub: &str,
+        model_pub: &str,
+        first_byte: std::time::Duration,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let send = self
+            .http
+            .post(format!("{}/chat/completions", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .header(super::HEADER_CLIENT_PUB_KEY, client_pub)
+            .header(super::HEADER_MODEL_PUB_KEY, model_pub)
+            .header(super::HEADER_SIGNING_ALGO, "ecdsa")
+            // The body is read chunk by chunk under the idle timeout instead.
+            .timeout(std::time::Duration::from_secs(24 * 3600))
+            .body(body)
+            .send();
+        let response = tokio::time::timeout(first_byte, send)
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(classify)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.bytes().await.unwrap_or_default();
+        Err(UpstreamError::Status {
+            status: status.as_u16(),
+            message: super::error_message(&body),
+            retry_after,
+        })
+    }
+
     pub async fn attestation(
         &self,
         model: &str,

@@ -95,7 +95,8 @@ async fn only_ciphertext_crosses_to_venice() {
         "messages": [
             {"role": "system", "content": secrets[0]},
             {"role": "user", "content": [{"type": "text", "text": secrets[1]}]},
-            {"role": "assistant", "content": secrets[2]},
+            {"role": "assistant", "content": secrets[2], "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "lookup", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": "call_1", "content": secrets[3]},
             {"role": "user", "content": "and now?"},
         ]

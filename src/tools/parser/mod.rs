@@ -32,7 +32,7 @@ pub enum ParseEvent {
     Invalid { reason: String },
 }
 
-pub trait ToolCallParser: Send {
+pub trait ToolCallParser: Send + Sync {
     fn push(&mut self, text: &str, out: &mut Vec<ParseEvent>);
     fn finish(&mut self, out: &mut Vec<ParseEvent>);
 }

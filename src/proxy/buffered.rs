@@ -1,0 +1,223 @@
+//! Answers the proxy must see whole before replying: tool calls for non-streaming clients
+//! (and streams with `tools.stream_validation: buffer`). The exchange with Venice runs here,
+//! so an invalid call can be retried with a correction prompt before the client sees
+//! anything; Pingora's proxying cannot re-send after its response has begun.
+
+use super::chat_request::{encrypt, Prepared};
+use super::chat_response::map_upstream_status;
+use super::routes::upstream_error;
+use crate::config::OnInvalid;
+use crate::openai::error::ApiError;
+use crate::openai::response::{self as out, CHUNK_OBJECT};
+use crate::state::AppState;
+use crate::stream::{completion_json, write_event, Answer, Mode, StreamError, Transformer};
+use crate::tools::emulate::{parse_answer, Call};
+use crate::tools::prompt::correction;
+use crate::venice::client::UpstreamError;
+use bytes::{Bytes, BytesMut};
+
+/// The reply: body and content type.
+pub struct Reply {
+    pub body: Bytes,
+    pub content_type: &'static str,
+}
+
+pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiError> {
+    let req = prepared
+        .request
+        .as_ref()
+        .expect("buffered answers keep their request");
+    let tools = req.tools.clone().expect("buffered answers have tools");
+    let mut extra: Vec<(&'static str, String)> = Vec::new();
+    let max_retries = state.config.tools.max_retries;
+    let mut attempt = 0;
+    loop {
+        let body = if attempt == 0 {
+            prepared.body.clone()
+        } else {
+            encrypt(req, &prepared.attested.key.key, &extra).await?
+        };
+        let answer = exchange(state, prepared, body).await?;
+        match parse_answer(req.family, &tools, &answer.content) {
+            Ok((content, calls)) => {
+                return Ok(reply(prepared, &answer, content.as_deref(), &calls))
+            }
+            Err(reason) if attempt < max_retries => {
+                log::info!(
+                    "model {}: invalid tool call, retrying ({}/{max_retries})",
+                    prepared.model,
+                    attempt + 1
+                );
+                extra.push(("assistant", answer.content));
+                extra.push(("user", correction(&reason)));
+                attempt += 1;
+            }
+            Err(reason) => {
+                return match state.config.tools.on_invalid {
+                    OnInvalid::Content => Ok(reply(prepared, &answer, Some(&answer.content), &[])),
+                    OnInvalid::Error => Err(ApiError::upstream(
+                        502,
+                        "tool_call_invalid",
+                        format!(
+                            "the model produced no valid tool call after {} attempts: {reason}",
+                            attempt + 1
+                        ),
+                    )),
+                };
+            }
+        }
+    }
+}
+
+/// One request to Venice, read to the end under the idle timeout, decrypted.
+async fn exchange(state: &AppState, prepared: &Prepared, body: Bytes) -> Result<Answer, ApiError> {
+    let venice = &state.config.venice;
+    let mut response = state
+        .client
+        .chat(
+            body,
+            prepared.client_key.pair.public_hex(),
+            &prepared.attested.key.key_hex,
+            venice.first_byte_timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            UpstreamError::Status {
+                status,
+                message,
+                retry_after,
+            } => map_upstream_status(status, &message, retry_after),
+            other => upstream_error(&other),
+        })?;
+    let mut t = Transformer::new(
+        prepared.client_key.clone(),
+        prepared.model.clone(),
+        Mode::Aggregate,
+        None,
+    );
+    let mut sink = BytesMut::new();
+    let stream_error = |e: StreamError| e.to_api_error();
+    loop {
+        let chunk = tokio::time::timeout(venice.idle_timeout, response.chunk())
+            .await
+            .map_err(|_| ApiError::upstream(504, "upstream_timeout", "Venice stopped sending"))?
+            .map_err(|e| {
+                ApiError::upstream(
+                    502,
+                    "upstream_stream_interrupted",
+                    format!("the upstream stream broke off: {e}"),
+                )
+            })?;
+        match chunk {
+            Some(bytes) => t.push(&bytes, &mut sink).map_err(stream_error)?,
+            None => return t.finish_answer().map_err(stream_error),
+        }
+    }
+}
+
+fn reply(prepared: &Prepared, answer: &Answer, content: Option<&str>, calls: &[Call]) -> Reply {
+    match prepared.mode {
+        Mode::Aggregate => Reply {
+            body: completion_json(&prepared.model, answer, content, calls),
+            content_type: "application/json",
+        },
+        Mode::Stream { include_usage } => Reply {
+            body: as_sse(&prepared.model, answer, content, calls, include_usage),
+            content_type: "text/event-stream",
+        },
+    }
+}
+
+/// A validated whole answer replayed as an OpenAI stream.
+fn as_sse(
+    model: &str,
+    answer: &Answer,
+    content: Option<&str>,
+    calls: &[Call],
+    include_usage: bool,
+) -> Bytes {
+    let mut out = BytesMut::new();
+    let mut chunk =
+        |delta: out::Delta<'_>, finish: Option<&str>, usage: Option<&serde_json::Value>| {
+            let choices = if usage.is_some() {
+                Vec::new()
+            } else {
+                vec![out::ChunkChoice {
+                    index: 0,
+                    delta,
+                    logprobs: None,
+                    finish_reason: finish,
+                }]
+            };
+            let c = out::Chunk {
+                id: &answer.id,
+                object: CHUNK_OBJECT,
+                created: answer.created,
+                model,
+                choices,
+                usage,
+            };
+            write_event(&mut out, &c);
+        };
+    chunk(
+        out::Delta {
+            role: Some("assistant"),
+            content: Some(""),
+            ..Default::default()
+        },
+        None,
+        None,
+    );
+    if !answer.reasoning.is_empty() {
+        chunk(
+            out::Delta {
+                reasoning_content: Some(&answer.reasoning),
+                ..Default::default()
+            },
+            None,
+            None,
+        );
+    }
+    if let Some(text) = content {
+        chunk(
+            out::Delta {
+                content: Some(text),
+                ..Default::default()
+            },
+            None,
+            None,
+        );
+    }
+    for (i, c) in calls.iter().enumerate() {
+        let call = out::ToolCallDelta {
+            index: i as u32,
+            id: Some(&c.id),
+            kind: Some("function"),
+            function: out::FunctionDelta {
+                name: Some(&c.name),
+                arguments: &c.arguments,
+            },
+        };
+        chunk(
+            out::Delta {
+                tool_calls: Some(vec![call]),
+                ..Default::default()
+            },
+            None,
+            None,
+        );
+    }
+    let finish = if calls.is_empty() {
+        answer.finish_reason.as_deref().unwrap_or("stop")
+    } else {
+        "tool_calls"
+    };
+    chunk(out::Delta::default(), Some(finish), None);
+    if include_usage {
+        if let Some(u) = &answer.usage {
+            chunk(out::Delta::default(), None, Some(u));
+        }
+    }
+    out.extend_from_slice(b"data: [DONE]\n\n");
+    out.freeze()
+}
