@@ -65,6 +65,7 @@ fn per_chunk() {
         Mode::Stream {
             include_usage: false,
         },
+        None,
     );
     let mut out = BytesMut::with_capacity(1024);
     let measured = time_per_iter(15, 400, || {

@@ -237,3 +237,25 @@ pub fn late_failure_event(phase: &Phase, message: &str, timeout: bool) -> Option
         _ => None,
     }
 }
+
+/// The OpenAI error for a Pingora failure before the response began.
+pub fn proxy_failure(e: &pingora::Error, timeout: bool) -> ApiError {
+    if timeout {
+        ApiError::upstream(504, "upstream_timeout", "Venice did not answer in time")
+    } else if let pingora::ErrorType::HTTPStatus(code) = e.etype() {
+        ApiError::new(
+            *code,
+            "invalid_request_error",
+            "http_error",
+            "the request could not be processed",
+        )
+    } else if e.esource() == &pingora::ErrorSource::Upstream {
+        ApiError::upstream(
+            502,
+            "upstream_unreachable",
+            format!("could not reach Venice: {}", e.etype().as_str()),
+        )
+    } else {
+        ApiError::internal("the proxy failed to handle the request")
+    }
+}

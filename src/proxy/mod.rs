@@ -44,6 +44,8 @@ pub struct Ctx {
     phase: Option<Phase>,
     started: Instant,
     first_byte: Option<Duration>,
+    /// Why our own body filter stopped the response, for `fail_to_proxy`.
+    failure: Option<crate::openai::error::ApiError>,
 }
 
 fn is_timeout(e: &Error) -> bool {
@@ -67,6 +69,7 @@ impl ProxyHttp for VeniceProxy {
             phase: None,
             started: Instant::now(),
             first_byte: None,
+            failure: None,
         }
     }
 
@@ -210,10 +213,13 @@ impl ProxyHttp for VeniceProxy {
         };
         match chat_response::body(phase, body, end_of_stream) {
             Step::Continue => Ok(None),
-            Step::Abort(e) => Error::e_explain(
-                ErrorType::InternalError,
-                format!("aborting non-streaming answer: {e}"),
-            ),
+            Step::Abort(e) => {
+                ctx.failure = Some(e.to_api_error());
+                Error::e_explain(
+                    ErrorType::InternalError,
+                    format!("aborting non-streaming answer: {e}"),
+                )
+            }
         }
     }
 
@@ -236,49 +242,44 @@ impl ProxyHttp for VeniceProxy {
     /// began, one SSE error event after a stream began.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let timeout = is_timeout(e);
+        if session.response_written().is_some() {
+            // A stream that began: end it cleanly with one error event. Pingora then closes
+            // the connection (an upstream failure never leaves it reusable).
+            let event = ctx
+                .phase
+                .as_ref()
+                .and_then(|p| chat_response::late_failure_event(p, e.etype().as_str(), timeout));
+            let ended = match event {
+                Some(event) => session
+                    .write_response_body(Some(event), false)
+                    .await
+                    .is_ok(),
+                None => false,
+            };
+            if !ended {
+                log::debug!("could not end the stream with an error event");
+            }
+            return FailToProxy {
+                error_code: 502,
+                can_reuse_downstream: false,
+            };
+        }
+        if e.esource() == &ErrorSource::Downstream {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         // The connection is not reused: say so (`Connection: close`), or a client may race
         // its next request onto a socket that is about to close.
         session.set_keepalive(None);
-        let code = if session.response_written().is_some() {
-            let reason = e.etype().as_str();
-            if let Some(event) = ctx
-                .phase
-                .as_ref()
-                .and_then(|p| chat_response::late_failure_event(p, reason, timeout))
-            {
-                let _ = session.write_response_body(Some(event), true).await;
-            }
-            502
-        } else if e.esource() == &ErrorSource::Downstream {
-            0
-        } else {
-            let err = if timeout {
-                crate::openai::error::ApiError::upstream(
-                    504,
-                    "upstream_timeout",
-                    "Venice did not answer in time",
-                )
-            } else if let ErrorType::HTTPStatus(code) = e.etype() {
-                crate::openai::error::ApiError::new(
-                    *code,
-                    "invalid_request_error",
-                    "http_error",
-                    "the request could not be processed",
-                )
-            } else if e.esource() == &ErrorSource::Upstream {
-                crate::openai::error::ApiError::upstream(
-                    502,
-                    "upstream_unreachable",
-                    format!("could not reach Venice: {}", e.etype().as_str()),
-                )
-            } else {
-                crate::openai::error::ApiError::internal("the proxy failed to handle the request")
-            };
-            let _ = respond::error(session, &err).await;
-            err.status
-        };
+        let err = ctx
+            .failure
+            .take()
+            .unwrap_or_else(|| chat_response::proxy_failure(e, timeout));
+        let _ = respond::error(session, &err).await;
         FailToProxy {
-            error_code: code,
+            error_code: err.status,
             can_reuse_downstream: false,
         }
     }

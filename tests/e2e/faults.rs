@@ -105,12 +105,37 @@ async fn wrong_api_key_is_an_upstream_authentication_failure() {
 
 /// A stream stopped mid-way: the good chunks before the fault, then one error event, no
 /// `[DONE]`, and no trace of the bad chunk.
-async fn assert_stream_stopped(p: &Proxy, fault: ChatFault, code: &str, forbidden: &str) {
+/// `clean`: the proxy saw the fault inside the data and ends the body properly; after a
+/// transport failure (a drop) the connection is closed right after the event.
+async fn assert_stream_stopped(
+    p: &Proxy,
+    fault: ChatFault,
+    code: &str,
+    forbidden: &str,
+    clean: bool,
+) {
+    let fault_name = format!("{fault:?}");
     p.sim.set_chat_fault(Some(fault));
     let text = "alpha bravo charlie foxtrot golf";
-    let r = p.post(&chat(text, true)).await;
+    // After an upstream failure the proxy closes the connection once the error event is
+    // out; a pooled client could race its next request onto that socket, so use a fresh one.
+    let fresh = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let r = fresh
+        .post(p.url("/chat/completions"))
+        .json(&chat(text, true))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let (events, _) = sse_events(r).await;
+    let (events, broken) = sse_events(r).await;
+    assert!(
+        !clean || !broken,
+        "the stream ends cleanly after its error event: {fault_name} {events:?}"
+    );
     let last = events.last().unwrap();
     assert_eq!(last["error"]["code"], code, "{events:?}");
     assert!(!events.contains(&json!("[DONE]")));
@@ -133,6 +158,7 @@ async fn tampering_and_downgrades_stop_the_stream() {
         ChatFault::Tamper { at_chunk: 2 },
         "e2ee_decryption_failed",
         "charlie",
+        true,
     )
     .await;
     assert_stream_stopped(
@@ -140,6 +166,7 @@ async fn tampering_and_downgrades_stop_the_stream() {
         ChatFault::Plaintext { at_chunk: 3 },
         "e2ee_decryption_failed",
         "foxtrot",
+        true,
     )
     .await;
     assert_stream_stopped(
@@ -147,6 +174,7 @@ async fn tampering_and_downgrades_stop_the_stream() {
         ChatFault::Drop { after_chunks: 2 },
         "upstream_stream_interrupted",
         "charlie",
+        false,
     )
     .await;
     assert_stream_stopped(
@@ -157,6 +185,7 @@ async fn tampering_and_downgrades_stop_the_stream() {
         },
         "upstream_error",
         "bravo",
+        true,
     )
     .await;
 }

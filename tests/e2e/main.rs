@@ -9,3 +9,4 @@ mod faults;
 mod requests;
 mod sdk;
 mod tls;
+mod tools;

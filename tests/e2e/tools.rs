@@ -1,0 +1,330 @@
+//! Emulated tool calls through the real server, with the simulated Venice scripted to answer
+//! in each model family's call syntax.
+
+use crate::harness::*;
+use serde_json::{json, Value};
+use venice_e2ee_proxy::config::{OnInvalid, StreamValidation};
+
+const QWEN: &str = "e2ee-qwen3-5-122b-a10b";
+const GLM: &str = "e2ee-glm-4-6";
+const HERMES: &str = "e2ee-llama-3-3-70b";
+
+fn tools() -> Value {
+    json!([
+        {"type": "function", "function": {"name": "get_weather", "description": "Current weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1}},
+                "required": ["city"], "additionalProperties": false}}},
+        {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
+    ])
+}
+
+fn ask(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "tools": tools(),
+           "messages": [{"role": "user", "content": "What's the weather in Paris?"}]})
+}
+
+const QWEN_CALL: &str = "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2}}\n</tool_call>";
+const GLM_CALL: &str = "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n<arg_key>days</arg_key>\n<arg_value>2</arg_value>\n</tool_call>";
+
+fn call_of(v: &Value, i: usize) -> (&str, Value) {
+    let c = &v["choices"][0]["message"]["tool_calls"][i];
+    assert_eq!(c["type"], "function");
+    assert!(c["id"].as_str().unwrap().starts_with("call_"));
+    (
+        c["function"]["name"].as_str().unwrap(),
+        serde_json::from_str(c["function"]["arguments"].as_str().unwrap()).unwrap(),
+    )
+}
+
+/// Folds streamed tool-call deltas into (name, arguments text) per index.
+fn streamed_calls(events: &[Value]) -> Vec<(String, String)> {
+    let mut calls: Vec<(String, String)> = Vec::new();
+    for e in events {
+        for d in e
+            .pointer("/choices/0/delta/tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let i = d["index"].as_u64().unwrap() as usize;
+            if let Some(name) = d.pointer("/function/name").and_then(Value::as_str) {
+                assert!(
+                    d["id"].as_str().unwrap().starts_with("call_"),
+                    "first delta carries the id"
+                );
+                assert_eq!(d["type"], "function");
+                assert_eq!(calls.len(), i, "indexes are 0, 1, …");
+                calls.push((name.to_string(), String::new()));
+            }
+            calls[i].1.push_str(
+                d.pointer("/function/arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+            );
+        }
+    }
+    calls
+}
+
+fn finish_reason(events: &[Value]) -> Option<String> {
+    events.iter().find_map(|e| {
+        e.pointer("/choices/0/finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_streaming_calls_in_each_family() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    for (model, reply, content) in [
+        (QWEN, QWEN_CALL, Some("Let me check.")),
+        (GLM, GLM_CALL, None),
+        (HERMES, "<tool_call>\n{\"arguments\": {\"city\": \"Paris\", \"days\": 2}, \"name\": \"get_weather\"}\n</tool_call>", None),
+    ] {
+        p.sim.push_reply(reply, None);
+        let r = p.post(&ask(model, false)).await;
+        assert_eq!(r.status(), 200, "{model}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["choices"][0]["finish_reason"], "tool_calls", "{model}: {v}");
+        assert_eq!(v["choices"][0]["message"]["content"].as_str(), content, "{model}");
+        let (name, args) = call_of(&v, 0);
+        assert_eq!((name, args), ("get_weather", json!({"city": "Paris", "days": 2})), "{model}");
+    }
+    // The tools travelled inside the encrypted system prompt, in each family's format.
+    let rec = p.sim.record();
+    assert!(rec.chats[0].decrypted[0].contains("<tool_call>\n{\"name\": <function-name>"));
+    assert!(rec.chats[1].decrypted[0].contains("<arg_key>{arg-key-1}</arg_key>"));
+    assert!(rec.chats[2].decrypted[0].contains("You are a function calling AI model"));
+    for c in &rec.chats {
+        assert!(c.body.get("tools").is_none());
+        assert!(
+            !c.body.to_string().contains("get_weather"),
+            "tool definitions never cross in clear"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streaming_calls_arrive_as_deltas() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    for (model, reply) in [(QWEN, QWEN_CALL), (GLM, GLM_CALL)] {
+        p.sim.push_reply(reply, None);
+        let r = p.post(&ask(model, true)).await;
+        assert_eq!(r.status(), 200);
+        let (events, _) = sse_events(r).await;
+        assert_eq!(events.last().unwrap(), &json!("[DONE]"), "{events:?}");
+        let calls = streamed_calls(&events);
+        assert_eq!(calls.len(), 1, "{model}: {events:?}");
+        assert_eq!(calls[0].0, "get_weather");
+        assert_eq!(
+            serde_json::from_str::<Value>(&calls[0].1).unwrap(),
+            json!({"city": "Paris", "days": 2})
+        );
+        assert_eq!(finish_reason(&events).as_deref(), Some("tool_calls"));
+        let text = content_of(&events);
+        assert!(
+            !text.contains("<tool_c") && !text.contains("arg_key"),
+            "{text:?}"
+        );
+    }
+    // Qwen's arguments streamed in more than one fragment, before the call closed.
+    p.sim.push_reply(QWEN_CALL, None);
+    let (events, _) = sse_events(p.post(&ask(QWEN, true)).await).await;
+    let fragments = events
+        .iter()
+        .filter(|e| {
+            e.pointer("/choices/0/delta/tool_calls/0/function/arguments")
+                .is_some()
+        })
+        .count();
+    assert!(fragments > 2, "{events:?}");
+    assert_eq!(content_of(&events), "Let me check.\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_calls_get_indexes() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let two = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>";
+    p.sim.push_reply(two, None);
+    let v: Value = p.post(&ask(HERMES, false)).await.json().await.unwrap();
+    assert_eq!(call_of(&v, 0).0, "get_weather");
+    assert_eq!(call_of(&v, 1), ("get_time", json!({})));
+    p.sim.push_reply(two, None);
+    let (events, _) = sse_events(p.post(&ask(HERMES, true)).await).await;
+    let calls = streamed_calls(&events);
+    assert_eq!(
+        calls.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
+        ["get_weather", "get_time"]
+    );
+    // parallel_tool_calls: false makes two calls invalid.
+    p.sim.push_reply(two, None);
+    let mut body = ask(HERMES, true);
+    body["parallel_tool_calls"] = json!(false);
+    let (events, _) = sse_events(p.post(&body).await).await;
+    assert_eq!(events.last().unwrap()["error"]["code"], "tool_call_invalid");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_choice_variants() {
+    let p = Proxy::start(sim().await, |c| c.tools.max_retries = 0).await;
+    // none: no tools offered, the answer is plain text even if it looks like a call.
+    let mut body = ask(QWEN, false);
+    body["tool_choice"] = json!("none");
+    p.sim.push_reply("No tools needed.", None);
+    let v: Value = p.post(&body).await.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "No tools needed.");
+    assert!(v["choices"][0]["message"].get("tool_calls").is_none());
+    assert!(!p.sim.record().chats[0].decrypted[0].contains("<tools>"));
+    // required: an answer without a call is invalid.
+    body["tool_choice"] = json!("required");
+    p.sim.push_reply("I refuse to call anything.", None);
+    let r = p.post(&body).await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "tool_call_invalid"
+    );
+    // named: only that function is offered and must be called.
+    body["tool_choice"] = json!({"type": "function", "function": {"name": "get_time"}});
+    p.sim.push_reply(
+        "<tool_call>{\"name\": \"get_time\", \"arguments\": {}}</tool_call>",
+        None,
+    );
+    let v: Value = p.post(&body).await.json().await.unwrap();
+    assert_eq!(call_of(&v, 0).0, "get_time");
+    let prompt = p.sim.record().chats.last().unwrap().decrypted[0].clone();
+    assert!(
+        prompt.contains("get_time")
+            && !prompt.contains("get_weather")
+            && prompt.contains("You must call the function `get_time`")
+    );
+    // auto with plain text: no calls, finish stop.
+    p.sim.push_reply("It is sunny, I think.", None);
+    let v: Value = p.post(&ask(QWEN, false)).await.json().await.unwrap();
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "It is sunny, I think."
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_calls_are_retried_with_a_correction() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    p.sim.push_reply(
+        "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"town\": \"Paris\"}}</tool_call>",
+        None,
+    );
+    p.sim.push_reply(QWEN_CALL, None);
+    let r = p.post(&ask(QWEN, false)).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(call_of(&v, 0).1, json!({"city": "Paris", "days": 2}));
+    let rec = p.sim.record();
+    assert_eq!(rec.chats.len(), 2);
+    let retry = &rec.chats[1].decrypted;
+    assert!(
+        retry[retry.len() - 2].contains("\"town\""),
+        "the bad answer is in the history"
+    );
+    assert!(
+        retry.last().unwrap().contains("invalid tool call")
+            && retry.last().unwrap().contains("city"),
+        "{retry:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_give_up_with_a_clear_error_or_raw_content() {
+    let bad = "<tool_call>{\"name\": \"launch_rockets\", \"arguments\": {}}</tool_call>";
+    let p = Proxy::start(sim().await, |_| {}).await;
+    for _ in 0..3 {
+        p.sim.push_reply(bad, None);
+    }
+    let r = p.post(&ask(QWEN, false)).await;
+    assert_eq!(r.status(), 502);
+    let e = r.json::<Value>().await.unwrap();
+    assert_eq!(e["error"]["code"], "tool_call_invalid");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("3 attempts"));
+    assert_eq!(
+        p.sim.record().chats.len(),
+        3,
+        "one try and tools.max_retries = 2 retries"
+    );
+
+    let p = Proxy::start(sim().await, |c| {
+        c.tools.max_retries = 0;
+        c.tools.on_invalid = OnInvalid::Content;
+    })
+    .await;
+    p.sim.push_reply(bad, None);
+    let v: Value = p.post(&ask(QWEN, false)).await.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], bad);
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streaming_invalid_calls_end_with_an_error_event_or_are_buffered() {
+    let bad = "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"days\": 0}}</tool_call>";
+    let p = Proxy::start(sim().await, |_| {}).await;
+    p.sim.push_reply(bad, None);
+    let (events, _) = sse_events(p.post(&ask(QWEN, true)).await).await;
+    let last = events.last().unwrap();
+    assert_eq!(last["error"]["code"], "tool_call_invalid", "{events:?}");
+    assert!(last["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("schema"));
+
+    let p = Proxy::start(sim().await, |c| {
+        c.tools.stream_validation = StreamValidation::Buffer
+    })
+    .await;
+    p.sim.push_reply(bad, None);
+    p.sim.push_reply(QWEN_CALL, None);
+    let mut body = ask(QWEN, true);
+    body["stream_options"] = json!({"include_usage": true});
+    let r = p.post(&body).await;
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let (events, _) = sse_events(r).await;
+    assert_eq!(events.last().unwrap(), &json!("[DONE]"));
+    assert_eq!(streamed_calls(&events)[0].0, "get_weather");
+    assert_eq!(finish_reason(&events).as_deref(), Some("tool_calls"));
+    assert!(events
+        .iter()
+        .any(|e| e.get("usage").is_some_and(|u| u.is_object())));
+    assert_eq!(p.sim.record().chats.len(), 2, "retried transparently");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_tool_definitions_are_refused_before_venice() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let cases = [
+        (
+            json!([{"type": "function", "function": {"name": "a"}}, {"type": "function", "function": {"name": "a"}}]),
+            json!(null),
+            "tools[1].function.name",
+        ),
+        (
+            json!([{"type": "function", "function": {"name": "a", "parameters": [1]}}]),
+            json!(null),
+            "tools[0].function.parameters",
+        ),
+        (
+            tools(),
+            json!({"type": "function", "function": {"name": "nope"}}),
+            "tool_choice.function.name",
+        ),
+    ];
+    for (tools, choice, param) in cases {
+        let body = json!({"model": QWEN, "tools": tools, "tool_choice": choice, "messages": [{"role": "user", "content": "x"}]});
+        let r = p.post(&body).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["param"], param);
+    }
+    assert!(p.sim.record().chats.is_empty());
+}

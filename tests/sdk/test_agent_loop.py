@@ -1,0 +1,79 @@
+"""A full agent loop with the official OpenAI Python SDK: the model calls a tool, the
+client runs it and sends the result back, the model answers. The simulated Venice is
+scripted over its control endpoint (SIM_URL) to answer in Qwen's tool-call syntax.
+Run by tests/e2e/sdk.rs with OPENAI_BASE_URL and SIM_URL set."""
+
+import json
+import os
+import urllib.request
+
+from openai import OpenAI
+
+MODEL = "e2ee-qwen3-5-122b-a10b"
+TOOLS = [{
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current temperature for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}]
+
+
+def script(*replies):
+    body = json.dumps({"replies": [{"content": r} for r in replies]}).encode()
+    req = urllib.request.Request(os.environ["SIM_URL"] + "/_sim/script", data=body,
+                                 headers={"content-type": "application/json"})
+    urllib.request.urlopen(req).read()
+
+
+def get_weather(city):
+    return {"city": city, "temp_c": 18}
+
+
+def run_loop(client, stream):
+    messages = [{"role": "user", "content": "How warm is it in Paris?"}]
+    for _ in range(3):
+        if stream:
+            calls, text, finish = {}, "", None
+            for chunk in client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS, stream=True):
+                delta = chunk.choices[0].delta
+                text += delta.content or ""
+                for tc in delta.tool_calls or []:
+                    c = calls.setdefault(tc.index, {"id": tc.id, "name": "", "arguments": ""})
+                    c["name"] += tc.function.name or ""
+                    c["arguments"] += tc.function.arguments or ""
+                finish = chunk.choices[0].finish_reason or finish
+            tool_calls = [{"id": c["id"], "type": "function",
+                           "function": {"name": c["name"], "arguments": c["arguments"]}}
+                          for _, c in sorted(calls.items())]
+        else:
+            r = client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
+            msg = r.choices[0].message
+            text, finish = msg.content, r.choices[0].finish_reason
+            tool_calls = [tc.model_dump() for tc in msg.tool_calls or []]
+        if finish != "tool_calls":
+            return text
+        messages.append({"role": "assistant", "content": text or None, "tool_calls": tool_calls})
+        for tc in tool_calls:
+            args = json.loads(tc["function"]["arguments"])
+            messages.append({"role": "tool", "tool_call_id": tc["id"],
+                             "content": json.dumps(get_weather(**args))})
+    raise AssertionError("the loop did not finish")
+
+
+CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+
+
+def test_agent_loop_non_streaming():
+    script(CALL, "It is 18 °C in Paris.")
+    assert run_loop(OpenAI(max_retries=0), stream=False) == "It is 18 °C in Paris."
+
+
+def test_agent_loop_streaming():
+    script(CALL, "Paris: 18 °C right now.")
+    assert run_loop(OpenAI(max_retries=0), stream=True) == "Paris: 18 °C right now."
