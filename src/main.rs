@@ -44,6 +44,19 @@ enum Command {
     },
     /// Load and validate the configuration, print it (without secrets), and exit.
     CheckConfig,
+    /// Verify an attestation fully and print the report.
+    Verify {
+        /// Verify a saved capture directory (manifest.json, the attestation response and Intel
+        /// collateral) at its capture time, with no network.
+        #[arg(long)]
+        offline: Option<PathBuf>,
+        /// Verify a live model (not available yet: needs Intel PCS collateral fetching).
+        #[arg(long)]
+        model: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -54,6 +67,11 @@ fn main() {
         Command::Demo => demo(&cli.serve),
         Command::Sim { listen, api_key } => sim(listen, api_key),
         Command::CheckConfig => check_config(&cli.serve),
+        Command::Verify {
+            offline,
+            model,
+            json,
+        } => verify(offline, model, json),
     };
     if let Err(message) = result {
         eprintln!("venice-e2ee-proxy: {message}");
@@ -163,4 +181,44 @@ fn check_config(args: &ServeArgs) -> Result<(), String> {
         }
     );
     Ok(())
+}
+
+fn verify(offline: Option<PathBuf>, model: Option<String>, json: bool) -> Result<(), String> {
+    use venice_e2ee_proxy::attestation::evidence::{capture, report, trust_roots};
+    let Some(dir) = offline else {
+        return Err(match model {
+            Some(m) => format!(
+                "online verification of `{m}` needs Intel PCS collateral fetching, which this version does not have yet; use --offline DIR"
+            ),
+            None => "give --offline DIR (or --model M)".into(),
+        });
+    };
+    let c = capture::load(&dir)?;
+    let roots = trust_roots::pinned()?;
+    let statuses: Vec<String> = report::DEFAULT_TCB_STATUSES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let trust = report::Trust {
+        intel_root_der: &roots.intel_der,
+        nvidia_root: &roots.nvidia,
+        collateral: Some(&c.collateral),
+        tcb_statuses: &statuses,
+        policy: Default::default(),
+        now: c.captured_at,
+    };
+    let r = report::verify_all(&c.attestation, &c.model, &c.nonce, &trust);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", report::render_text(&r));
+    }
+    if r.verified {
+        Ok(())
+    } else {
+        Err("attestation NOT verified".into())
+    }
 }

@@ -5,3 +5,4 @@ pub mod store;
 pub mod verify;
 
 pub use verify::{AttestationError, Check, Policy, VerifiedKey};
+pub mod evidence;

@@ -238,7 +238,7 @@ fn glm_call_typed_by_schema() {
     check(
         &glm_parser,
         "I'll look.\n<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n<arg_key>zip</arg_key>\n<arg_value>75001</arg_value>\n<arg_key>days</arg_key>\n<arg_value>3</arg_value>\n<arg_key>opts</arg_key>\n<arg_value>{\"units\": \"C\"}</arg_value>\n</tool_call>",
-        &[text("I'll look.\n"), call("get_weather", r#"{"city":"Paris","days":3,"opts":{"units":"C"},"zip":"75001"}"#)],
+        &[text("I'll look.\n"), call("get_weather", r#"{"city":"Paris","zip":"75001","days":3,"opts":{"units":"C"}}"#)],
     );
 }
 

@@ -1,0 +1,179 @@
+//! A saved exchange (like `fixtures/venice-capture-2026-04-24/`): the attestation response,
+//! the client nonce and capture time, and the Intel collateral fetched alongside it. Used
+//! by `verify --offline` and the tests.
+
+use super::dcap::{split_signed, Collateral};
+use serde_json::Value;
+use std::path::Path;
+
+pub struct Capture {
+    pub model: String,
+    pub nonce: [u8; 32],
+    /// Capture time, Unix seconds: the time the evidence is verified at.
+    pub captured_at: u64,
+    pub attestation: Value,
+    pub collateral: Collateral,
+}
+
+/// Seconds since the Unix epoch for an RFC 3339 UTC time (`2026-04-24T01:58:41.5Z`).
+pub fn unix_time(text: &str) -> Option<u64> {
+    let (date, time) = text.trim().split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.trim_end_matches('Z');
+    let mut t = time.split(':');
+    let (h, min) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let sec = t.next()?.split('.').next()?.parse::<i64>().ok()?;
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + min * 60 + sec).ok()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One saved request: its metadata (`NNNN_*.json`) and body (`NNNN_*.body`), found by a
+/// fragment of its URL.
+struct Entry {
+    meta: Value,
+    body: Vec<u8>,
+}
+
+fn find(dir: &Path, url_part: &str) -> Result<Entry, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().and_then(|x| x.to_str()) != Some("json")
+            || path.file_name().is_some_and(|n| n == "manifest.json")
+        {
+            continue;
+        }
+        let meta: Value = serde_json::from_slice(&std::fs::read(&path).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        if meta
+            .get("url")
+            .and_then(Value::as_str)
+            .is_some_and(|u| u.contains(url_part))
+        {
+            let body = std::fs::read(path.with_extension("body"))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            return Ok(Entry { meta, body });
+        }
+    }
+    Err(format!(
+        "no saved request for `{url_part}` in {}",
+        dir.display()
+    ))
+}
+
+impl Entry {
+    fn header(&self, name: &str) -> Result<String, String> {
+        let headers = self
+            .meta
+            .get("headers")
+            .and_then(Value::as_object)
+            .ok_or("no headers")?;
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.get(0).and_then(Value::as_str).or(v.as_str()))
+            .map(percent_decode)
+            .ok_or_else(|| format!("missing header {name}"))
+    }
+
+    fn text(&self) -> Result<&str, String> {
+        std::str::from_utf8(&self.body).map_err(|_| "body is not UTF-8".to_string())
+    }
+}
+
+pub fn load(dir: &Path) -> Result<Capture, String> {
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("manifest.json")).map_err(|e| format!("manifest.json: {e}"))?,
+    )
+    .map_err(|e| format!("manifest.json: {e}"))?;
+    let field = |k: &str| {
+        manifest
+            .get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("manifest.json has no `{k}`"))
+    };
+    let nonce: [u8; 32] = hex::decode(field("nonce_hex")?)
+        .ok()
+        .and_then(|n| n.try_into().ok())
+        .ok_or("manifest nonce is not 32 bytes of hex")?;
+    let captured_at =
+        unix_time(field("captured_at")?).ok_or("manifest captured_at is not an RFC 3339 time")?;
+    let attestation = serde_json::from_slice(&find(dir, "/tee/attestation")?.body)
+        .map_err(|e| format!("attestation: {e}"))?;
+    let tcb = find(dir, "/tcb")?;
+    let qe = find(dir, "/qe/identity")?;
+    let pck_crl = find(dir, "pckcrl")?;
+    let root_crl = find(dir, "IntelSGXRootCA")
+        .or_else(|_| find(dir, "intelsgxrootca"))
+        .or_else(|_| find(dir, "rootcacrl"))?;
+    let (tcb_info, tcb_info_signature) = split_signed(tcb.text()?, "tcbInfo")?;
+    let (qe_identity, qe_identity_signature) = split_signed(qe.text()?, "enclaveIdentity")?;
+    Ok(Capture {
+        model: field("model")?.to_string(),
+        nonce,
+        captured_at,
+        attestation,
+        collateral: Collateral {
+            tcb_info,
+            tcb_info_signature,
+            tcb_info_issuer_chain: tcb.header("Tcb-Info-Issuer-Chain")?,
+            qe_identity,
+            qe_identity_signature,
+            qe_identity_issuer_chain: qe.header("Sgx-Enclave-Identity-Issuer-Chain")?,
+            pck_crl: pck_crl.body.clone(),
+            pck_crl_issuer_chain: pck_crl.header("Sgx-Pck-Crl-Issuer-Chain")?,
+            root_ca_crl: root_crl.body,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(unix_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            unix_time("2026-04-24T01:58:41.564682Z"),
+            Some(1_776_995_921)
+        );
+        assert_eq!(unix_time("2000-03-01T00:00:00Z"), Some(951_868_800));
+        assert_eq!(unix_time("yesterday"), None);
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%0Ac%2B"), "a b\nc+");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

@@ -1,0 +1,12 @@
+//! Hardware evidence behind an attestation, verified by the proxy itself: Intel DCAP for the
+//! TDX quote, the dstack workload (event log, compose), and NVIDIA GPU evidence.
+
+pub mod capture;
+pub mod dcap;
+pub mod nvidia;
+pub mod report;
+pub mod trust_roots;
+pub mod workload;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,361 @@
+//! The full verification of one attestation and its report: every check with pass, fail or
+//! skipped, whether it is enforced, and why; the measurements; the workload; the TCB status.
+
+use super::dcap::{self, Collateral, TcbVerdict};
+use super::nvidia::{self, GpuCheck};
+use super::workload::{self, Workload};
+use crate::attestation::quote;
+use crate::attestation::verify::{self, Policy};
+use crate::venice::Attestation;
+use serde::Serialize;
+use serde_json::Value;
+use x509_cert::Certificate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub status: Status,
+    pub enforced: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurements {
+    pub mr_td: String,
+    pub mr_seam: String,
+    pub mr_config_id: String,
+    pub rtmr: [String; 4],
+    pub report_data: String,
+    pub td_attributes: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub model: String,
+    /// Every enforced check passed.
+    pub verified: bool,
+    pub layout: Option<&'static str>,
+    pub signing_address: Option<String>,
+    pub nonce: String,
+    /// The time (Unix seconds) the evidence was verified at.
+    pub verified_at: u64,
+    pub collateral_next_update: Option<String>,
+    pub tcb: Option<TcbVerdict>,
+    pub measurements: Option<Measurements>,
+    pub workload: Option<Workload>,
+    pub gpus: usize,
+    pub checks: Vec<CheckResult>,
+}
+
+/// What the verifier trusts and enforces.
+pub struct Trust<'a> {
+    pub intel_root_der: &'a [u8],
+    pub nvidia_root: &'a Certificate,
+    /// Intel collateral for the quote; `None` skips (and so fails, when enforced) DCAP.
+    pub collateral: Option<&'a Collateral>,
+    /// TCB statuses accepted (default: UpToDate, SWHardeningNeeded).
+    pub tcb_statuses: &'a [String],
+    pub policy: Policy,
+    /// The time to verify at, Unix seconds.
+    pub now: u64,
+}
+
+pub const DEFAULT_TCB_STATUSES: [&str; 2] = ["UpToDate", "SWHardeningNeeded"];
+
+struct Checks(Vec<CheckResult>);
+
+impl Checks {
+    fn record(&mut self, name: &'static str, result: Result<String, String>) {
+        let (status, detail) = match result {
+            Ok(d) => (Status::Pass, d),
+            Err(d) => (Status::Fail, d),
+        };
+        self.0.push(CheckResult {
+            name,
+            status,
+            enforced: true,
+            detail,
+        });
+    }
+
+    fn skip(&mut self, name: &'static str, why: &str) {
+        self.0.push(CheckResult {
+            name,
+            status: Status::Skipped,
+            enforced: true,
+            detail: why.into(),
+        });
+    }
+}
+
+fn hex48(b: &[u8; 48]) -> String {
+    hex::encode(b)
+}
+
+/// Runs every check on `raw` (an attestation response) for `model` and our `nonce`.
+pub fn verify_all(raw: &Value, model: &str, nonce: &[u8; 32], trust: &Trust<'_>) -> Report {
+    let mut checks = Checks(Vec::new());
+    let att: Attestation = serde_json::from_value(raw.clone()).unwrap_or_default();
+    let envelope = verify::verify(&att, model, nonce, trust.policy);
+    let mut report = Report {
+        model: model.to_string(),
+        verified: false,
+        layout: None,
+        signing_address: None,
+        nonce: hex::encode(nonce),
+        verified_at: trust.now,
+        collateral_next_update: trust.collateral.and_then(Collateral::next_update),
+        tcb: None,
+        measurements: None,
+        workload: None,
+        gpus: 0,
+        checks: Vec::new(),
+    };
+    let key = match envelope {
+        Ok(k) => {
+            checks.record(
+                "envelope",
+                Ok("verified flag, nonce and model echoes, signing key and address, TDX quote shape and DEBUG bit, REPORTDATA = address ‖ 0 ‖ nonce".into()),
+            );
+            Some(k)
+        }
+        Err(e) => {
+            checks.record(
+                "envelope",
+                Err(format!("{}: {}", e.check.code(), e.message)),
+            );
+            None
+        }
+    };
+    let raw_quote = att
+        .quote_text()
+        .and_then(|q| quote::decode_quote_text(q).ok());
+    let parsed = raw_quote.clone().and_then(|q| quote::parse(q).ok());
+    if let Some(k) = &key {
+        report.layout = Some(k.layout);
+        report.signing_address = Some(k.address_hex());
+    }
+    if let Some(q) = &parsed {
+        let r = &q.report;
+        report.measurements = Some(Measurements {
+            mr_td: hex48(&r.mr_td),
+            mr_seam: hex48(&r.mr_seam),
+            mr_config_id: hex48(&r.mr_config_id),
+            rtmr: [
+                hex48(&r.rtmr[0]),
+                hex48(&r.rtmr[1]),
+                hex48(&r.rtmr[2]),
+                hex48(&r.rtmr[3]),
+            ],
+            report_data: hex::encode(r.report_data),
+            td_attributes: format!("{:016x}", r.td_attributes),
+        });
+    }
+
+    // Intel DCAP: signature, chain, CRLs, then the TCB status policy.
+    match (&raw_quote, trust.collateral) {
+        (Some(q), Some(c)) => match dcap::verify(q, c, trust.intel_root_der, trust.now) {
+            Ok(verdict) => {
+                checks.record("tdx_quote_signature", Ok("quote, QE report and PCK chain verify to the pinned Intel SGX root; CRLs checked".into()));
+                let accepted = trust.tcb_statuses.iter().any(|s| s == &verdict.status);
+                let detail = format!(
+                    "{} (advisories: {})",
+                    verdict.status,
+                    verdict.advisory_ids.join(", ")
+                );
+                checks.record(
+                    "tdx_tcb_status",
+                    if accepted {
+                        Ok(detail)
+                    } else {
+                        Err(format!("{detail} is not accepted"))
+                    },
+                );
+                report.tcb = Some(verdict);
+            }
+            Err(e) => {
+                checks.record("tdx_quote_signature", Err(e));
+                checks.skip("tdx_tcb_status", "no verified quote");
+            }
+        },
+        (None, _) => {
+            checks.record("tdx_quote_signature", Err("no decodable quote".into()));
+            checks.skip("tdx_tcb_status", "no verified quote");
+        }
+        (Some(_), None) => {
+            checks.skip("tdx_quote_signature", "no Intel collateral available");
+            checks.skip("tdx_tcb_status", "no Intel collateral available");
+        }
+    }
+
+    // Workload: event log → RTMRs, app compose → MRCONFIGID.
+    match &parsed {
+        Some(q) => {
+            let events = raw
+                .get("event_log")
+                .ok_or_else(|| "no event log".to_string())
+                .and_then(workload::parse_event_log);
+            checks.record(
+                "rtmr_replay",
+                events.and_then(|e| {
+                    workload::check_rtmrs(&q.report, &e)
+                        .map(|_| format!("{} events replay to RTMR0-3", e.len()))
+                }),
+            );
+            match raw
+                .get("info")
+                .ok_or_else(|| "no info".to_string())
+                .and_then(workload::describe)
+            {
+                Ok((compose, w)) => {
+                    checks.record(
+                        "mr_config_id",
+                        workload::check_mr_config_id(&q.report, &compose)
+                            .map(|_| format!("binds compose {}", w.compose_hash)),
+                    );
+                    report.workload = Some(w);
+                }
+                Err(e) => checks.record("mr_config_id", Err(e)),
+            }
+        }
+        None => {
+            checks.skip("rtmr_replay", "no quote");
+            checks.skip("mr_config_id", "no quote");
+        }
+    }
+
+    verify_gpus(raw, nonce, trust, &mut checks, &mut report);
+    report.verified = checks
+        .0
+        .iter()
+        .filter(|c| c.enforced)
+        .all(|c| c.status == Status::Pass);
+    report.checks = checks.0;
+    report
+}
+
+fn verify_gpus(
+    raw: &Value,
+    nonce: &[u8; 32],
+    trust: &Trust<'_>,
+    checks: &mut Checks,
+    report: &mut Report,
+) {
+    const NAMES: [(GpuCheck, &str); 3] = [
+        (GpuCheck::CertChain, "gpu_cert_chain"),
+        (GpuCheck::Signature, "gpu_spdm_signature"),
+        (GpuCheck::Nonce, "gpu_nonce"),
+    ];
+    let payload = match raw.get("nvidia_payload").map(nvidia::parse_payload) {
+        Some(Ok(p)) if !p.evidence_list.is_empty() => p,
+        Some(Err(e)) => {
+            for (_, name) in NAMES {
+                checks.record(name, Err(e.clone()));
+            }
+            return;
+        }
+        _ => {
+            for (_, name) in NAMES {
+                checks.record(name, Err("no GPU evidence".into()));
+            }
+            return;
+        }
+    };
+    report.gpus = payload.evidence_list.len();
+    let mut failures: Vec<(GpuCheck, String)> = Vec::new();
+    if payload
+        .nonce
+        .as_deref()
+        .is_some_and(|n| !n.eq_ignore_ascii_case(&hex::encode(nonce)))
+    {
+        failures.push((
+            GpuCheck::Nonce,
+            "nvidia_payload names a different nonce".into(),
+        ));
+    }
+    for (i, gpu) in payload.evidence_list.iter().enumerate() {
+        if let Err((check, why)) = nvidia::verify_gpu(gpu, trust.nvidia_root, nonce, trust.now) {
+            failures.push((check, format!("GPU {i}: {why}")));
+        }
+    }
+    let n = payload.evidence_list.len();
+    for (check, name) in NAMES {
+        let failed: Vec<&str> = failures
+            .iter()
+            .filter(|(c, _)| *c == check)
+            .map(|(_, w)| w.as_str())
+            .collect();
+        // A GPU that failed an earlier check was not examined further.
+        let blocked = failures.iter().any(|(c, _)| (*c as u8) < (check as u8));
+        if !failed.is_empty() {
+            checks.record(name, Err(failed.join("; ")));
+        } else if blocked {
+            checks.skip(name, "an earlier GPU check failed");
+        } else {
+            let detail = match check {
+                GpuCheck::CertChain => format!("{n} device chains lead to the pinned NVIDIA root"),
+                GpuCheck::Signature => {
+                    format!("{n} SPDM measurement reports signed by their device keys")
+                }
+                GpuCheck::Nonce => format!("{n} reports carry our nonce"),
+            };
+            checks.record(name, Ok(detail));
+        }
+    }
+}
+
+/// The report for people: one line per check, then the measurements.
+pub fn render_text(r: &Report) -> String {
+    let mut out = format!(
+        "model {}  {}\nsigning address {}  layout {}  nonce {}\n",
+        r.model,
+        if r.verified {
+            "VERIFIED"
+        } else {
+            "NOT VERIFIED"
+        },
+        r.signing_address.as_deref().unwrap_or("-"),
+        r.layout.unwrap_or("-"),
+        r.nonce,
+    );
+    for c in &r.checks {
+        let status = match c.status {
+            Status::Pass => "pass",
+            Status::Fail => "FAIL",
+            Status::Skipped => "skip",
+        };
+        out.push_str(&format!("  [{status}] {:<20} {}\n", c.name, c.detail));
+    }
+    if let Some(t) = &r.tcb {
+        out.push_str(&format!(
+            "TCB status {}  collateral valid until {}\n",
+            t.status,
+            r.collateral_next_update.as_deref().unwrap_or("-")
+        ));
+    }
+    if let Some(w) = &r.workload {
+        out.push_str(&format!(
+            "app {}  compose {}  os image {}\nimages: {}\n",
+            w.app_id.as_deref().unwrap_or("-"),
+            w.compose_hash,
+            w.os_image_hash.as_deref().unwrap_or("-"),
+            w.images.join(", ")
+        ));
+    }
+    if let Some(m) = &r.measurements {
+        out.push_str(&format!(
+            "MRTD {}\nRTMR0 {}\nRTMR1 {}\nRTMR2 {}\nRTMR3 {}\n",
+            m.mr_td, m.rtmr[0], m.rtmr[1], m.rtmr[2], m.rtmr[3]
+        ));
+    }
+    out.push_str(&format!("GPUs {}  verified at {}\n", r.gpus, r.verified_at));
+    out
+}

@@ -1,0 +1,245 @@
+//! The real captured attestation verifies end to end offline, and each mutation of it fails
+//! the check it should.
+
+use super::capture::{self, Capture};
+use super::nvidia;
+use super::report::{verify_all, Report, Status, Trust, DEFAULT_TCB_STATUSES};
+use crate::attestation::verify::Policy;
+use base64::Engine;
+use serde_json::{json, Value};
+use std::path::Path;
+
+use super::trust_roots::{
+    pem_to_der, INTEL_SGX_ROOT_CA as INTEL_ROOT, NVIDIA_DEVICE_ROOT_CA as NVIDIA_ROOT,
+};
+
+fn capture() -> Capture {
+    capture::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/capture")).unwrap()
+}
+
+fn intel_root_der() -> Vec<u8> {
+    pem_to_der(INTEL_ROOT).unwrap()
+}
+
+fn run(c: &Capture, raw: &Value, now: u64) -> Report {
+    let nvidia_root = nvidia::parse_root(NVIDIA_ROOT).unwrap();
+    let intel = intel_root_der();
+    let statuses: Vec<String> = DEFAULT_TCB_STATUSES.iter().map(|s| s.to_string()).collect();
+    let trust = Trust {
+        intel_root_der: &intel,
+        nvidia_root: &nvidia_root,
+        collateral: Some(&c.collateral),
+        tcb_statuses: &statuses,
+        policy: Policy::default(),
+        now,
+    };
+    verify_all(raw, &c.model, &c.nonce, &trust)
+}
+
+fn status(r: &Report, name: &str) -> Status {
+    r.checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name}"))
+        .status
+}
+
+/// The checks that failed, by name.
+fn failed(r: &Report) -> Vec<&'static str> {
+    r.checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| c.name)
+        .collect()
+}
+
+#[test]
+fn the_real_capture_verifies_end_to_end() {
+    let c = capture();
+    let r = run(&c, &c.attestation, c.captured_at);
+    assert!(r.verified, "{}", serde_json::to_string_pretty(&r).unwrap());
+    for name in [
+        "envelope",
+        "tdx_quote_signature",
+        "tdx_tcb_status",
+        "rtmr_replay",
+        "mr_config_id",
+        "gpu_cert_chain",
+        "gpu_spdm_signature",
+        "gpu_nonce",
+    ] {
+        assert_eq!(status(&r, name), Status::Pass, "{name}");
+    }
+    assert_eq!(r.gpus, 8);
+    assert_eq!(
+        r.signing_address.as_deref(),
+        Some("0x6525e128afcffebf7eed05d485d7be983cdae934")
+    );
+    let w = r.workload.as_ref().unwrap();
+    assert_eq!(
+        Some(w.compose_hash.as_str()),
+        c.attestation
+            .pointer("/info/compose_hash")
+            .and_then(Value::as_str)
+    );
+    assert!(!w.images.is_empty());
+    assert!(r
+        .tcb
+        .as_ref()
+        .is_some_and(|t| t.status == "UpToDate" || t.status == "SWHardeningNeeded"));
+}
+
+fn mutate_quote(v: &mut Value, at: usize) {
+    let mut q = hex::decode(v["intel_quote"].as_str().unwrap()).unwrap();
+    q[at] ^= 0x01;
+    v["intel_quote"] = json!(hex::encode(q));
+}
+
+fn mutate_gpu(v: &mut Value, f: impl FnOnce(&mut Value)) {
+    let mut p: Value = serde_json::from_str(v["nvidia_payload"].as_str().unwrap()).unwrap();
+    f(&mut p);
+    v["nvidia_payload"] = json!(p.to_string());
+}
+
+fn gpu_evidence_byte(p: &mut Value, at: usize) {
+    let e = &mut p["evidence_list"][3]["evidence"];
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(e.as_str().unwrap())
+        .unwrap();
+    bytes[at] ^= 0x01;
+    *e = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+}
+
+#[test]
+fn each_mutation_fails_its_check() {
+    let c = capture();
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation, &[&str])> = vec![
+        // A byte of MRTD: REPORTDATA still binds, the Intel signature does not.
+        (
+            "flipped quote byte",
+            Box::new(|v| mutate_quote(v, 200)),
+            &["tdx_quote_signature"],
+        ),
+        // The nonce inside REPORTDATA: the binding fails, and so does the signature over it.
+        (
+            "REPORTDATA nonce",
+            Box::new(|v| mutate_quote(v, 568 + 40)),
+            &["envelope", "tdx_quote_signature"],
+        ),
+        (
+            "different signing key",
+            Box::new(|v| {
+                let other = crate::codec::KeyPair::generate();
+                v["signing_key"] = json!(other.public_hex());
+                v["signing_public_key"] = json!(other.public_hex());
+                v["signing_address"] = json!(format!(
+                    "0x{}",
+                    hex::encode(crate::codec::address(&other.public_key()))
+                ));
+            }),
+            &["envelope"],
+        ),
+        (
+            "altered event log entry",
+            Box::new(|v| {
+                let d = v["event_log"][5]["digest"].as_str().unwrap().to_string();
+                let first = if d.starts_with('0') { "1" } else { "0" };
+                let flipped = format!("{first}{}", &d[1..]);
+                v["event_log"][5]["digest"] = json!(flipped);
+            }),
+            &["rtmr_replay"],
+        ),
+        (
+            "altered app_compose",
+            Box::new(|v| {
+                let compose = v
+                    .pointer("/info/tcb_info/app_compose")
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .replace("image", "imagE");
+                v["info"]["tcb_info"]["app_compose"] = json!(compose);
+            }),
+            &["mr_config_id"],
+        ),
+        (
+            "GPU evidence byte",
+            Box::new(|v| mutate_gpu(v, |p| gpu_evidence_byte(p, 200))),
+            &["gpu_spdm_signature"],
+        ),
+        (
+            "GPU nonce in the signed request",
+            Box::new(|v| mutate_gpu(v, |p| gpu_evidence_byte(p, 10))),
+            &["gpu_spdm_signature"],
+        ),
+        (
+            "GPU payload nonce",
+            Box::new(|v| mutate_gpu(v, |p| p["nonce"] = json!("00".repeat(32)))),
+            &["gpu_nonce"],
+        ),
+        (
+            "GPU certificate",
+            Box::new(|v| {
+                mutate_gpu(v, |p| {
+                    let chain = base64::engine::general_purpose::STANDARD
+                        .decode(p["evidence_list"][0]["certificate"].as_str().unwrap())
+                        .unwrap();
+                    let text = String::from_utf8(chain).unwrap();
+                    // Drop the device certificate: the SPDM report no longer verifies with the chain's leaf.
+                    let rest = &text[text.find("-----END CERTIFICATE-----").unwrap() + 26..];
+                    p["evidence_list"][0]["certificate"] =
+                        json!(base64::engine::general_purpose::STANDARD.encode(rest));
+                })
+            }),
+            &["gpu_spdm_signature"],
+        ),
+    ];
+    for (what, mutate, expected) in cases {
+        let mut v = c.attestation.clone();
+        mutate(&mut v);
+        let r = run(&c, &v, c.captured_at);
+        assert!(!r.verified, "{what}");
+        assert_eq!(
+            failed(&r),
+            expected,
+            "{what}: {}",
+            serde_json::to_string_pretty(&r.checks).unwrap()
+        );
+    }
+}
+
+#[test]
+fn expired_collateral_fails_dcap() {
+    let c = capture();
+    let later = c.captured_at + 60 * 86_400;
+    let r = run(&c, &c.attestation, later);
+    assert_eq!(
+        status(&r, "tdx_quote_signature"),
+        Status::Fail,
+        "{:?}",
+        r.checks
+    );
+    assert!(!r.verified);
+}
+
+#[test]
+fn missing_collateral_is_skipped_and_not_verified() {
+    let c = capture();
+    let nvidia_root = nvidia::parse_root(NVIDIA_ROOT).unwrap();
+    let intel = intel_root_der();
+    let trust = Trust {
+        intel_root_der: &intel,
+        nvidia_root: &nvidia_root,
+        collateral: None,
+        tcb_statuses: &[],
+        policy: Policy::default(),
+        now: c.captured_at,
+    };
+    let r = verify_all(&c.attestation, &c.model, &c.nonce, &trust);
+    assert_eq!(status(&r, "tdx_quote_signature"), Status::Skipped);
+    assert!(
+        !r.verified,
+        "an enforced check that could not run does not pass"
+    );
+}

@@ -1,0 +1,34 @@
+//! The trust anchors compiled into the binary: Intel's SGX root CA and NVIDIA's device
+//! identity root CA (public certificates, from `conf/trust-roots/`).
+
+use base64::Engine;
+use x509_cert::Certificate;
+
+pub const INTEL_SGX_ROOT_CA: &str = include_str!("../../../conf/trust-roots/intel_sgx_root_ca.pem");
+pub const NVIDIA_DEVICE_ROOT_CA: &str =
+    include_str!("../../../conf/trust-roots/nvidia_device_identity_root_ca.pem");
+
+pub struct Roots {
+    pub intel_der: Vec<u8>,
+    pub nvidia: Certificate,
+}
+
+/// DER of the first certificate in a PEM text.
+pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|_| "trust root is not PEM".to_string())
+}
+
+pub fn pinned() -> Result<Roots, String> {
+    Ok(Roots {
+        intel_der: pem_to_der(INTEL_SGX_ROOT_CA)?,
+        nvidia: super::nvidia::parse_root(NVIDIA_DEVICE_ROOT_CA)?,
+    })
+}
