@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use venice_e2ee_proxy::config::{self, Config, Secret};
+use venice_e2ee_proxy::config::{self, Config};
 use venice_e2ee_proxy::server;
 use venice_e2ee_proxy::sim::{SimOptions, Simulator};
 
@@ -133,9 +133,7 @@ fn demo(args: &ServeArgs) -> Result<(), String> {
         api_key: key.into(),
         ..SimOptions::default()
     })?;
-    config.venice.base_url = sim.base_url();
-    config.venice.api_key = Secret::new(key);
-    config.venice.ca_file = None;
+    sim.configure(&mut config).map_err(|e| e.to_string())?;
     let model = "e2ee-qwen3-5-122b-a10b";
     if config.attestation.prewarm.is_empty() {
         config.attestation.prewarm = vec![model.into()];
@@ -206,8 +204,11 @@ fn verify(offline: Option<PathBuf>, model: Option<String>, json: bool) -> Result
         tcb_statuses: &statuses,
         policy: Default::default(),
         now: c.captured_at,
+        report_only: &[],
+        collateral_error: None,
+        trust_overrides: Vec::new(),
     };
-    let r = report::verify_all(&c.attestation, &c.model, &c.nonce, &trust);
+    let (r, _) = report::verify_all(&c.attestation, &c.model, &c.nonce, &trust);
     if json {
         println!(
             "{}",

@@ -1,7 +1,7 @@
 //! Everything the proxy hooks and the background service share, built once from `Config`.
 
 use crate::attestation::store::AttestationStore;
-use crate::attestation::Policy;
+use crate::attestation::verifier::EvidenceVerifier;
 use crate::config::{Config, UpstreamUrl};
 use crate::keys::ClientKeys;
 use crate::venice::catalog::Catalog;
@@ -30,15 +30,13 @@ impl AppState {
     pub fn new(config: Config) -> Result<Arc<Self>, String> {
         let upstream = config.validate().map_err(|e| e.to_string())?;
         let client = Arc::new(VeniceClient::new(&config)?);
-        let policy = Policy {
-            allow_debug: config.attestation.allow_debug,
-        };
+        let verifier = EvidenceVerifier::from_config(&config.attestation, client.http().clone())?;
         Ok(Arc::new(AppState {
             authorization: format!("Bearer {}", config.venice.api_key.expose()),
             catalog: Catalog::new(client.clone(), config.venice.models_ttl),
             attestations: AttestationStore::new(
                 client.clone(),
-                policy,
+                verifier,
                 config.attestation.max_age,
                 config.attestation.refresh_lead,
             ),

@@ -2,6 +2,7 @@
 
 pub mod quote;
 pub mod store;
+pub mod verifier;
 pub mod verify;
 
 pub use verify::{AttestationError, Check, Policy, VerifiedKey};

@@ -2,7 +2,9 @@
 //! cold model is fetched once for all concurrent waiters; the background service refreshes
 //! entries before they age out. A failed refresh keeps the old key only until `max_age`.
 
-use super::verify::{self, AttestationError, Check, Policy, VerifiedKey};
+use super::evidence::report::Report;
+use super::verifier::EvidenceVerifier;
+use super::verify::{AttestationError, Check, VerifiedKey};
 use crate::venice::client::VeniceClient;
 use arc_swap::ArcSwap;
 use rand::RngCore;
@@ -12,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub struct Entry {
     pub key: VerifiedKey,
+    /// What was checked, for `/v1/attestation`.
+    pub report: Report,
     pub verified_at: Instant,
     pub verified_unix: u64,
 }
@@ -28,11 +32,13 @@ struct Flight {
     /// The last failure and when it happened, so waiters queued behind a failing fetch share
     /// its result instead of each fetching again.
     last_failure: Mutex<Option<(Instant, AttestationError)>>,
+    /// The report of the last failed verification, for `/v1/attestation`.
+    last_failed_report: Mutex<Option<Arc<Report>>>,
 }
 
 pub struct AttestationStore {
     client: Arc<VeniceClient>,
-    policy: Policy,
+    verifier: EvidenceVerifier,
     max_age: Duration,
     refresh_lead: Duration,
     entries: ArcSwap<HashMap<String, Arc<Entry>>>,
@@ -42,13 +48,13 @@ pub struct AttestationStore {
 impl AttestationStore {
     pub fn new(
         client: Arc<VeniceClient>,
-        policy: Policy,
+        verifier: EvidenceVerifier,
         max_age: Duration,
         refresh_lead: Duration,
     ) -> Self {
         AttestationStore {
             client,
-            policy,
+            verifier,
             max_age,
             refresh_lead,
             entries: ArcSwap::default(),
@@ -120,7 +126,7 @@ impl AttestationStore {
                 return Err(err.clone());
             }
         }
-        let result = self.fetch_and_verify(model).await;
+        let (report, result) = self.fetch_and_verify(model).await;
         match result {
             Ok(key) => {
                 let previous = self
@@ -136,6 +142,7 @@ impl AttestationStore {
                 }
                 let entry = Arc::new(Entry {
                     key,
+                    report: report.expect("a verified key has a report"),
                     verified_at: Instant::now(),
                     verified_unix: SystemTime::now()
                         .duration_since(SystemTime::UNIX_EPOCH)
@@ -153,19 +160,48 @@ impl AttestationStore {
                 log::warn!("model {model}: attestation failed: {err}");
                 *flight.last_failure.lock().expect("poisoned") =
                     Some((Instant::now(), err.clone()));
+                if let Some(r) = report {
+                    *flight.last_failed_report.lock().expect("poisoned") = Some(Arc::new(r));
+                }
                 Err(err)
             }
         }
     }
 
-    async fn fetch_and_verify(&self, model: &str) -> Result<VerifiedKey, AttestationError> {
+    /// The report of the last failed verification of `model`, if any.
+    pub fn last_failed_report(&self, model: &str) -> Option<Arc<Report>> {
+        let flight = self
+            .flights
+            .lock()
+            .expect("flight map poisoned")
+            .get(model)
+            .cloned()?;
+        let report = flight.last_failed_report.lock().expect("poisoned").clone();
+        report
+    }
+
+    pub fn trust_overrides(&self) -> &[String] {
+        self.verifier.trust_overrides()
+    }
+
+    /// Fetches with a fresh nonce and verifies. The report is `None` when nothing could be
+    /// fetched.
+    async fn fetch_and_verify(
+        &self,
+        model: &str,
+    ) -> (Option<Report>, Result<VerifiedKey, AttestationError>) {
         let mut nonce = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let att = self
-            .client
-            .attestation(model, &nonce)
-            .await
-            .map_err(|e| AttestationError::new(Check::Fetch, e.to_string()))?;
-        verify::verify(&att, model, &nonce, self.policy)
+        let raw = match self.client.attestation(model, &nonce).await {
+            Ok(raw) => raw,
+            Err(e) => {
+                return (
+                    None,
+                    Err(AttestationError::new(Check::Fetch, e.to_string())),
+                )
+            }
+        };
+        let (report, outcome) = self.verifier.verify(&raw, model, &nonce).await;
+        (Some(report), outcome)
     }
 }

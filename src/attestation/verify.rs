@@ -21,6 +21,13 @@ pub enum Check {
     Quote,
     Debug,
     ReportData,
+    TdxQuoteSignature,
+    TdxTcbStatus,
+    RtmrReplay,
+    MrConfigId,
+    GpuCertChain,
+    GpuSpdmSignature,
+    GpuNonce,
 }
 
 impl Check {
@@ -36,7 +43,28 @@ impl Check {
             Check::Quote => "attestation_quote_invalid",
             Check::Debug => "attestation_debug_td",
             Check::ReportData => "attestation_report_data_mismatch",
+            Check::TdxQuoteSignature => "attestation_tdx_quote_signature",
+            Check::TdxTcbStatus => "attestation_tdx_tcb_status",
+            Check::RtmrReplay => "attestation_rtmr_replay",
+            Check::MrConfigId => "attestation_mr_config_id",
+            Check::GpuCertChain => "attestation_gpu_cert_chain",
+            Check::GpuSpdmSignature => "attestation_gpu_spdm_signature",
+            Check::GpuNonce => "attestation_gpu_nonce",
         }
+    }
+
+    /// The check behind a hardware-evidence report entry.
+    pub fn from_report_name(name: &str) -> Option<Check> {
+        Some(match name {
+            "tdx_quote_signature" => Check::TdxQuoteSignature,
+            "tdx_tcb_status" => Check::TdxTcbStatus,
+            "rtmr_replay" => Check::RtmrReplay,
+            "mr_config_id" => Check::MrConfigId,
+            "gpu_cert_chain" => Check::GpuCertChain,
+            "gpu_spdm_signature" => Check::GpuSpdmSignature,
+            "gpu_nonce" => Check::GpuNonce,
+            _ => return None,
+        })
     }
 }
 

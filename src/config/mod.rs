@@ -70,6 +70,19 @@ pub struct AttestationSection {
     pub prewarm: Vec<String>,
     /// Accept TDs with the DEBUG attribute (never in production).
     pub allow_debug: bool,
+    /// Intel PCS (or a PCCS with the same API) for TCB info, QE identity and the PCK CRL.
+    pub pcs_url: String,
+    /// Where Intel's root CA CRL is fetched from.
+    pub root_ca_crl_url: String,
+    /// TDX TCB statuses accepted.
+    pub tcb_statuses: Vec<String>,
+    /// Checks that are reported but not enforced (names as in the report). Empty: all
+    /// enforced.
+    pub report_only: Vec<String>,
+    /// PEM files replacing the pinned Intel / NVIDIA roots. Only for test PKIs (the demo's
+    /// simulated Venice); reports and response headers say so loudly.
+    pub intel_root_ca: Option<PathBuf>,
+    pub nvidia_root_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,6 +167,13 @@ impl Default for AttestationSection {
             refresh_lead: Duration::from_secs(120),
             prewarm: Vec::new(),
             allow_debug: false,
+            pcs_url: "https://api.trustedservices.intel.com".into(),
+            root_ca_crl_url: "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
+                .into(),
+            tcb_statuses: vec!["UpToDate".into(), "SWHardeningNeeded".into()],
+            report_only: Vec::new(),
+            intel_root_ca: None,
+            nvidia_root_ca: None,
         }
     }
 }
@@ -296,6 +316,16 @@ impl Config {
         ] {
             if d.is_zero() {
                 return Err(bad(field, "must be above 0".into()));
+            }
+        }
+        for check in &self.attestation.report_only {
+            if !crate::attestation::evidence::report::CHECK_NAMES.contains(&check.as_str())
+                || check == "envelope"
+            {
+                return Err(bad(
+                    "attestation.report_only",
+                    format!("`{check}` is not a check that can be relaxed"),
+                ));
             }
         }
         if let Some(path) = &self.venice.ca_file {

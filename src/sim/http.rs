@@ -191,18 +191,38 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
     } else {
         nonce_hex
     };
+    let workload = super::evidence::workload(&model);
     let quote = quote::build(&QuoteParams {
         model: &model,
         address: bound_address,
         nonce,
         debug: fault == Some(AttestationFault::DebugBit),
+        rtmr: &workload.rtmr,
+        mr_config_id: &workload.mr_config_id,
     });
+    let mut events = workload.events;
+    if fault == Some(AttestationFault::BadEventLog) {
+        events[3]["digest"] = json!(hex::encode([0x42u8; 48]));
+    }
+    let app_compose = if fault == Some(AttestationFault::BadCompose) {
+        workload.app_compose.replace("simulated/", "tampered/")
+    } else {
+        workload.app_compose
+    };
+    let gpu_fault = match fault {
+        Some(AttestationFault::GpuNonce) => super::evidence::GpuFault::Nonce,
+        Some(AttestationFault::GpuSignature) => super::evidence::GpuFault::Signature,
+        _ => super::evidence::GpuFault::None,
+    };
     let reported_model = if fault == Some(AttestationFault::WrongModel) {
         "e2ee-some-other-model".to_string()
     } else {
         model.clone()
     };
-    let nvidia = json!({"arch": "HOPPER", "nonce": echoed, "evidence_list": []}).to_string();
+    let nvidia = state.gpus.payload(&nonce, gpu_fault);
+    let compose_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        app_compose.as_bytes(),
+    ));
     json_response(
         StatusCode::OK,
         &json!({
@@ -216,8 +236,13 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             "nonce_source": "client",
             "intel_quote": hex::encode(quote),
             "nvidia_payload": nvidia,
-            "event_log": [],
-            "info": {"app_id": "simulated", "tcb_info": {}},
+            "event_log": events,
+            "info": {
+                "app_id": "simulated",
+                "compose_hash": compose_hash,
+                "os_image_hash": "00".repeat(32),
+                "tcb_info": {"app_compose": app_compose},
+            },
             "verified": fault != Some(AttestationFault::Unverified),
             "model": reported_model,
             "tee_provider": "simulated",

@@ -3,6 +3,7 @@
 //! encrypted SSE. Scriptable (replies, pacing, faults) and recording, for tests, benchmarks
 //! and the keyless `demo`.
 
+pub mod evidence;
 mod http;
 pub mod quote;
 pub mod script;
@@ -67,24 +68,26 @@ pub const MODELS: &[SimModel] = &[
 
 pub struct SimState {
     pub api_key: String,
+    gpus: evidence::GpuPki,
     keys: Mutex<HashMap<&'static str, Arc<KeyPair>>>,
     script: Mutex<Script>,
     record: Mutex<Record>,
 }
 
 impl SimState {
-    fn new(api_key: String) -> Self {
+    fn new(api_key: String) -> std::io::Result<Self> {
         let keys = MODELS
             .iter()
             .filter(|m| m.tee)
             .map(|m| (m.id, Arc::new(KeyPair::generate())))
             .collect();
-        SimState {
+        Ok(SimState {
             api_key,
+            gpus: evidence::gpu_pki().map_err(std::io::Error::other)?,
             keys: Mutex::new(keys),
             script: Mutex::default(),
             record: Mutex::default(),
-        }
+        })
     }
 
     fn model_key(&self, model: &str) -> Option<Arc<KeyPair>> {
@@ -122,7 +125,7 @@ impl Default for SimOptions {
 impl Simulator {
     /// Binds and serves on the current tokio runtime.
     pub async fn start(opts: SimOptions) -> std::io::Result<Simulator> {
-        let state = Arc::new(SimState::new(opts.api_key));
+        let state = Arc::new(SimState::new(opts.api_key)?);
         let listener = tokio::net::TcpListener::bind(opts.listen).await?;
         let addr = listener.local_addr()?;
         tokio::spawn(http::serve(listener, None, state.clone()));
@@ -138,6 +141,30 @@ impl Simulator {
             None
         };
         Ok(Simulator { state, addr, tls })
+    }
+
+    /// The simulated NVIDIA root the GPU evidence chains to (PEM).
+    pub fn nvidia_root_pem(&self) -> &str {
+        &self.state.gpus.root_pem
+    }
+
+    /// Points `config` at this simulator and makes it trust the simulator's test PKI: the
+    /// simulated NVIDIA root, and DCAP reported but not enforced (the simulator's quotes
+    /// carry no Intel signature). Only for the demo and tests; reports say so loudly.
+    pub fn configure(&self, config: &mut crate::config::Config) -> std::io::Result<()> {
+        let root = std::env::temp_dir().join(format!(
+            "venice-e2ee-proxy-sim-nvidia-root-{}-{}.pem",
+            std::process::id(),
+            self.addr.port()
+        ));
+        std::fs::write(&root, self.nvidia_root_pem())?;
+        config.venice.base_url = self.base_url();
+        config.venice.api_key = crate::config::Secret::new(self.state.api_key.clone());
+        config.venice.ca_file = None;
+        config.attestation.nvidia_root_ca = Some(root);
+        config.attestation.report_only =
+            vec!["tdx_quote_signature".into(), "tdx_tcb_status".into()];
+        Ok(())
     }
 
     pub fn base_url(&self) -> String {

@@ -9,6 +9,8 @@ pub struct QuoteParams<'a> {
     pub address: [u8; 20],
     pub nonce: [u8; 32],
     pub debug: bool,
+    pub rtmr: &'a [[u8; 48]; 4],
+    pub mr_config_id: &'a [u8; 48],
 }
 
 /// A measurement that is stable per model, so reports look like one deployment.
@@ -28,11 +30,11 @@ pub fn build(p: &QuoteParams<'_>) -> Vec<u8> {
     q[offsets::TD_ATTRIBUTES..offsets::TD_ATTRIBUTES + 8]
         .copy_from_slice(&attributes.to_le_bytes());
     q[offsets::MR_TD..offsets::MR_TD + 48].copy_from_slice(&measurement(p.model, "mrtd"));
-    for i in 0..4 {
+    for (i, rtmr) in p.rtmr.iter().enumerate() {
         let at = offsets::RTMR0 + 48 * i;
-        q[at..at + 48].copy_from_slice(&measurement(p.model, &format!("rtmr{i}")));
+        q[at..at + 48].copy_from_slice(rtmr);
     }
-    q[offsets::MR_CONFIG_ID] = 0x01;
+    q[offsets::MR_CONFIG_ID..offsets::MR_CONFIG_ID + 48].copy_from_slice(p.mr_config_id);
     let rd = offsets::REPORT_DATA;
     q[rd..rd + 20].copy_from_slice(&p.address);
     q[rd + 32..rd + 64].copy_from_slice(&p.nonce);

@@ -61,6 +61,14 @@ pub enum AttestationFault {
     KeyNotBound,
     Unverified,
     ServerError,
+    /// An event-log entry that does not replay to the quote's RTMRs.
+    BadEventLog,
+    /// An app compose that MRCONFIGID does not bind.
+    BadCompose,
+    /// GPU evidence signed over another nonce.
+    GpuNonce,
+    /// GPU evidence changed after signing.
+    GpuSignature,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

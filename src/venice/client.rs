@@ -1,7 +1,7 @@
 //! Venice's JSON endpoints (model list, attestation) over reqwest. Chat completions do not go
 //! through here: Pingora proxies them.
 
-use super::{Attestation, ModelList};
+use super::ModelList;
 use crate::config::Config;
 use std::fmt;
 
@@ -39,6 +39,11 @@ pub struct VeniceClient {
 }
 
 impl VeniceClient {
+    /// The underlying HTTP client (shared with the Intel collateral fetcher).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn new(config: &Config) -> Result<Self, String> {
         let mut headers = reqwest::header::HeaderMap::new();
         if !config.venice.api_key.is_empty() {
@@ -149,11 +154,12 @@ impl VeniceClient {
         })
     }
 
+    /// The attestation response as JSON (the verifier reads fields beyond `Attestation`).
     pub async fn attestation(
         &self,
         model: &str,
         nonce: &[u8; 32],
-    ) -> Result<Attestation, UpstreamError> {
+    ) -> Result<serde_json::Value, UpstreamError> {
         let nonce = hex::encode(nonce);
         self.get_json("/tee/attestation", &[("model", model), ("nonce", &nonce)])
             .await

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-use venice_e2ee_proxy::config::{Config, Secret};
+use venice_e2ee_proxy::config::Config;
 use venice_e2ee_proxy::server;
 use venice_e2ee_proxy::sim::{SimOptions, Simulator};
 use venice_e2ee_proxy::state::AppState;
@@ -55,8 +55,7 @@ pub async fn sim() -> Simulator {
 pub fn config_for(sim: &Simulator) -> Config {
     let mut c = Config::default();
     c.server.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    c.venice.base_url = sim.base_url();
-    c.venice.api_key = Secret::new(SIM_KEY);
+    sim.configure(&mut c).unwrap();
     c.venice.first_byte_timeout = Duration::from_secs(2);
     c.venice.idle_timeout = Duration::from_secs(2);
     c.venice.connect_timeout = Duration::from_secs(2);

@@ -38,7 +38,7 @@ pub fn unix_time(text: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + h * 3600 + min * 60 + sec).ok()
 }
 
-fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -4,6 +4,7 @@
 pub mod capture;
 pub mod dcap;
 pub mod nvidia;
+pub mod pcs;
 pub mod report;
 pub mod trust_roots;
 pub mod workload;

@@ -5,7 +5,7 @@ use super::dcap::{self, Collateral, TcbVerdict};
 use super::nvidia::{self, GpuCheck};
 use super::workload::{self, Workload};
 use crate::attestation::quote;
-use crate::attestation::verify::{self, Policy};
+use crate::attestation::verify::{self, AttestationError, Check, Policy, VerifiedKey};
 use crate::venice::Attestation;
 use serde::Serialize;
 use serde_json::Value;
@@ -52,7 +52,40 @@ pub struct Report {
     pub measurements: Option<Measurements>,
     pub workload: Option<Workload>,
     pub gpus: usize,
+    /// Trust anchors that are not the pinned production roots (test PKIs), said loudly.
+    pub trust_overrides: Vec<String>,
     pub checks: Vec<CheckResult>,
+}
+
+pub const CHECK_NAMES: [&str; 8] = [
+    "envelope",
+    "tdx_quote_signature",
+    "tdx_tcb_status",
+    "rtmr_replay",
+    "mr_config_id",
+    "gpu_cert_chain",
+    "gpu_spdm_signature",
+    "gpu_nonce",
+];
+
+impl Report {
+    /// The first enforced check that did not pass, as the error a request fails with.
+    pub fn failure(&self) -> Option<AttestationError> {
+        let c = self
+            .checks
+            .iter()
+            .find(|c| c.enforced && c.status != Status::Pass)?;
+        let check = Check::from_report_name(c.name).unwrap_or(Check::Quote);
+        let state = if c.status == Status::Skipped {
+            "could not be checked"
+        } else {
+            "failed"
+        };
+        Some(AttestationError::new(
+            check,
+            format!("{} {state}: {}", c.name, c.detail),
+        ))
+    }
 }
 
 /// What the verifier trusts and enforces.
@@ -66,33 +99,40 @@ pub struct Trust<'a> {
     pub policy: Policy,
     /// The time to verify at, Unix seconds.
     pub now: u64,
+    /// Checks reported but not enforced.
+    pub report_only: &'a [String],
+    /// Why an Intel collateral was not available, when it was not.
+    pub collateral_error: Option<String>,
+    pub trust_overrides: Vec<String>,
 }
 
 pub const DEFAULT_TCB_STATUSES: [&str; 2] = ["UpToDate", "SWHardeningNeeded"];
 
-struct Checks(Vec<CheckResult>);
+struct Checks<'a> {
+    list: Vec<CheckResult>,
+    report_only: &'a [String],
+}
 
-impl Checks {
-    fn record(&mut self, name: &'static str, result: Result<String, String>) {
-        let (status, detail) = match result {
-            Ok(d) => (Status::Pass, d),
-            Err(d) => (Status::Fail, d),
-        };
-        self.0.push(CheckResult {
+impl Checks<'_> {
+    fn push(&mut self, name: &'static str, status: Status, detail: String) {
+        let enforced = !self.report_only.iter().any(|r| r == name);
+        self.list.push(CheckResult {
             name,
             status,
-            enforced: true,
+            enforced,
             detail,
         });
     }
 
+    fn record(&mut self, name: &'static str, result: Result<String, String>) {
+        match result {
+            Ok(d) => self.push(name, Status::Pass, d),
+            Err(d) => self.push(name, Status::Fail, d),
+        }
+    }
+
     fn skip(&mut self, name: &'static str, why: &str) {
-        self.0.push(CheckResult {
-            name,
-            status: Status::Skipped,
-            enforced: true,
-            detail: why.into(),
-        });
+        self.push(name, Status::Skipped, why.into());
     }
 }
 
@@ -100,9 +140,18 @@ fn hex48(b: &[u8; 48]) -> String {
     hex::encode(b)
 }
 
-/// Runs every check on `raw` (an attestation response) for `model` and our `nonce`.
-pub fn verify_all(raw: &Value, model: &str, nonce: &[u8; 32], trust: &Trust<'_>) -> Report {
-    let mut checks = Checks(Vec::new());
+/// Runs every check on `raw` (an attestation response) for `model` and our `nonce`. Returns
+/// the report and the envelope's outcome (the verified key, when the envelope holds).
+pub fn verify_all(
+    raw: &Value,
+    model: &str,
+    nonce: &[u8; 32],
+    trust: &Trust<'_>,
+) -> (Report, Result<VerifiedKey, AttestationError>) {
+    let mut checks = Checks {
+        list: Vec::new(),
+        report_only: trust.report_only,
+    };
     let att: Attestation = serde_json::from_value(raw.clone()).unwrap_or_default();
     let envelope = verify::verify(&att, model, nonce, trust.policy);
     let mut report = Report {
@@ -117,29 +166,22 @@ pub fn verify_all(raw: &Value, model: &str, nonce: &[u8; 32], trust: &Trust<'_>)
         measurements: None,
         workload: None,
         gpus: 0,
+        trust_overrides: trust.trust_overrides.clone(),
         checks: Vec::new(),
     };
-    let key = match envelope {
-        Ok(k) => {
-            checks.record(
-                "envelope",
-                Ok("verified flag, nonce and model echoes, signing key and address, TDX quote shape and DEBUG bit, REPORTDATA = address ‖ 0 ‖ nonce".into()),
-            );
-            Some(k)
-        }
-        Err(e) => {
-            checks.record(
-                "envelope",
-                Err(format!("{}: {}", e.check.code(), e.message)),
-            );
-            None
-        }
-    };
+    match &envelope {
+        Ok(_) => checks.record(
+            "envelope",
+            Ok("verified flag, nonce and model echoes, signing key and address, TDX quote shape and DEBUG bit, REPORTDATA = address ‖ 0 ‖ nonce".into()),
+        ),
+        Err(e) => checks.record("envelope", Err(format!("{}: {}", e.check.code(), e.message))),
+    }
+    let key = envelope.as_ref().ok();
     let raw_quote = att
         .quote_text()
         .and_then(|q| quote::decode_quote_text(q).ok());
     let parsed = raw_quote.clone().and_then(|q| quote::parse(q).ok());
-    if let Some(k) = &key {
+    if let Some(k) = key {
         report.layout = Some(k.layout);
         report.signing_address = Some(k.address_hex());
     }
@@ -191,8 +233,16 @@ pub fn verify_all(raw: &Value, model: &str, nonce: &[u8; 32], trust: &Trust<'_>)
             checks.skip("tdx_tcb_status", "no verified quote");
         }
         (Some(_), None) => {
-            checks.skip("tdx_quote_signature", "no Intel collateral available");
-            checks.skip("tdx_tcb_status", "no Intel collateral available");
+            let why = format!(
+                "no Intel collateral available{}",
+                trust
+                    .collateral_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
+            checks.skip("tdx_quote_signature", &why);
+            checks.skip("tdx_tcb_status", &why);
         }
     }
 
@@ -234,19 +284,19 @@ pub fn verify_all(raw: &Value, model: &str, nonce: &[u8; 32], trust: &Trust<'_>)
 
     verify_gpus(raw, nonce, trust, &mut checks, &mut report);
     report.verified = checks
-        .0
+        .list
         .iter()
         .filter(|c| c.enforced)
         .all(|c| c.status == Status::Pass);
-    report.checks = checks.0;
-    report
+    report.checks = checks.list;
+    (report, envelope)
 }
 
 fn verify_gpus(
     raw: &Value,
     nonce: &[u8; 32],
     trust: &Trust<'_>,
-    checks: &mut Checks,
+    checks: &mut Checks<'_>,
     report: &mut Report,
 ) {
     const NAMES: [(GpuCheck, &str); 3] = [
@@ -314,7 +364,11 @@ fn verify_gpus(
 
 /// The report for people: one line per check, then the measurements.
 pub fn render_text(r: &Report) -> String {
-    let mut out = format!(
+    let mut out = String::new();
+    for o in &r.trust_overrides {
+        out.push_str(&format!("WARNING: {o}\n"));
+    }
+    out.push_str(&format!(
         "model {}  {}\nsigning address {}  layout {}  nonce {}\n",
         r.model,
         if r.verified {
@@ -325,14 +379,15 @@ pub fn render_text(r: &Report) -> String {
         r.signing_address.as_deref().unwrap_or("-"),
         r.layout.unwrap_or("-"),
         r.nonce,
-    );
+    ));
     for c in &r.checks {
         let status = match c.status {
             Status::Pass => "pass",
             Status::Fail => "FAIL",
             Status::Skipped => "skip",
         };
-        out.push_str(&format!("  [{status}] {:<20} {}\n", c.name, c.detail));
+        let note = if c.enforced { "" } else { " (report only)" };
+        out.push_str(&format!("  [{status}] {:<20} {}{note}\n", c.name, c.detail));
     }
     if let Some(t) = &r.tcb {
         out.push_str(&format!(

@@ -32,8 +32,11 @@ fn run(c: &Capture, raw: &Value, now: u64) -> Report {
         tcb_statuses: &statuses,
         policy: Policy::default(),
         now,
+        report_only: &[],
+        collateral_error: None,
+        trust_overrides: Vec::new(),
     };
-    verify_all(raw, &c.model, &c.nonce, &trust)
+    verify_all(raw, &c.model, &c.nonce, &trust).0
 }
 
 fn status(r: &Report, name: &str) -> Status {
@@ -235,8 +238,15 @@ fn missing_collateral_is_skipped_and_not_verified() {
         tcb_statuses: &[],
         policy: Policy::default(),
         now: c.captured_at,
+        report_only: &[],
+        collateral_error: Some("offline".into()),
+        trust_overrides: Vec::new(),
     };
-    let r = verify_all(&c.attestation, &c.model, &c.nonce, &trust);
+    let r = verify_all(&c.attestation, &c.model, &c.nonce, &trust).0;
+    assert_eq!(
+        r.failure().unwrap().check.code(),
+        "attestation_tdx_quote_signature"
+    );
     assert_eq!(status(&r, "tdx_quote_signature"), Status::Skipped);
     assert!(
         !r.verified,

@@ -1,0 +1,130 @@
+//! Intel collateral from Intel PCS (or a PCCS with the same API): TCB info and QE identity
+//! for the quote's FMSPC, the PCK CRL and the root CA CRL. Cached per FMSPC and CA until the
+//! collateral's `nextUpdate`.
+
+use super::capture::unix_time;
+use super::dcap::{split_signed, Collateral};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use x509_cert::Certificate;
+
+pub struct Pcs {
+    http: reqwest::Client,
+    base: String,
+    root_crl_url: String,
+    cache: Mutex<HashMap<(String, &'static str), (u64, Arc<Collateral>)>>,
+}
+
+/// The quote's FMSPC and which PCK CA issued its certificate (`platform` or `processor`).
+pub fn quote_platform(raw_quote: &[u8]) -> Result<(String, &'static str), String> {
+    let quote = dcap_qvl::quote::Quote::parse(raw_quote).map_err(|e| format!("quote: {e:#}"))?;
+    let chain = quote
+        .raw_cert_chain()
+        .map_err(|e| format!("quote certification data: {e:#}"))?;
+    let ext = dcap_qvl::intel::parse_pck_extension_from_pem(chain)
+        .map_err(|e| format!("PCK certificate: {e:#}"))?;
+    let leaf = Certificate::load_pem_chain(chain)
+        .ok()
+        .and_then(|c| c.into_iter().next())
+        .ok_or("no PCK certificate in the quote")?;
+    let ca = if leaf
+        .tbs_certificate()
+        .issuer()
+        .to_string()
+        .contains("Processor")
+    {
+        "processor"
+    } else {
+        "platform"
+    };
+    Ok((hex::encode(ext.fmspc), ca))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Pcs {
+    pub fn new(http: reqwest::Client, base: &str, root_crl_url: &str) -> Self {
+        Pcs {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            root_crl_url: root_crl_url.to_string(),
+            cache: Mutex::default(),
+        }
+    }
+
+    /// Collateral for a quote: cached until its `nextUpdate`, else fetched.
+    pub async fn collateral(&self, raw_quote: &[u8]) -> Result<Arc<Collateral>, String> {
+        let (fmspc, ca) = quote_platform(raw_quote)?;
+        let key = (fmspc.clone(), ca);
+        if let Some((until, c)) = self.cache.lock().expect("poisoned").get(&key) {
+            if now() < *until {
+                return Ok(c.clone());
+            }
+        }
+        let c = Arc::new(self.fetch(&fmspc, ca).await?);
+        let until = c.next_update().as_deref().and_then(unix_time).unwrap_or(0);
+        self.cache
+            .lock()
+            .expect("poisoned")
+            .insert(key, (until, c.clone()));
+        Ok(c)
+    }
+
+    async fn get(&self, url: &str) -> Result<(reqwest::header::HeaderMap, Vec<u8>), String> {
+        let r = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("{url}: HTTP {}", r.status()));
+        }
+        let headers = r.headers().clone();
+        let body = r.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+        Ok((headers, body.to_vec()))
+    }
+
+    fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Result<String, String> {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(super::capture::percent_decode)
+            .ok_or_else(|| format!("collateral response without {name}"))
+    }
+
+    async fn fetch(&self, fmspc: &str, ca: &str) -> Result<Collateral, String> {
+        let base = &self.base;
+        let (tcb_h, tcb) = self
+            .get(&format!("{base}/tdx/certification/v4/tcb?fmspc={fmspc}"))
+            .await?;
+        let (qe_h, qe) = self
+            .get(&format!("{base}/tdx/certification/v4/qe/identity"))
+            .await?;
+        let (crl_h, pck_crl) = self
+            .get(&format!(
+                "{base}/sgx/certification/v4/pckcrl?ca={ca}&encoding=der"
+            ))
+            .await?;
+        let (_, root_ca_crl) = self.get(&self.root_crl_url).await?;
+        let text =
+            |b: Vec<u8>| String::from_utf8(b).map_err(|_| "collateral is not UTF-8".to_string());
+        let (tcb_info, tcb_info_signature) = split_signed(&text(tcb)?, "tcbInfo")?;
+        let (qe_identity, qe_identity_signature) = split_signed(&text(qe)?, "enclaveIdentity")?;
+        Ok(Collateral {
+            tcb_info,
+            tcb_info_signature,
+            tcb_info_issuer_chain: Self::header(&tcb_h, "TCB-Info-Issuer-Chain")?,
+            qe_identity,
+            qe_identity_signature,
+            qe_identity_issuer_chain: Self::header(&qe_h, "SGX-Enclave-Identity-Issuer-Chain")?,
+            pck_crl,
+            pck_crl_issuer_chain: Self::header(&crl_h, "SGX-PCK-CRL-Issuer-Chain")?,
+            root_ca_crl,
+        })
+    }
+}

@@ -1,0 +1,109 @@
+//! The full verifier as the server runs it: pinned (or configured test) trust roots, Intel
+//! collateral from PCS, the TCB and enforcement policy.
+
+use super::evidence::pcs::Pcs;
+use super::evidence::report::{self, Report, Trust};
+use super::evidence::trust_roots::{self, Roots};
+use super::quote;
+use super::verify::{AttestationError, Policy, VerifiedKey};
+use crate::config::AttestationSection;
+use serde_json::Value;
+
+pub struct EvidenceVerifier {
+    roots: Roots,
+    pcs: Pcs,
+    tcb_statuses: Vec<String>,
+    report_only: Vec<String>,
+    policy: Policy,
+    trust_overrides: Vec<String>,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl EvidenceVerifier {
+    pub fn from_config(cfg: &AttestationSection, http: reqwest::Client) -> Result<Self, String> {
+        let mut roots = trust_roots::pinned()?;
+        let mut trust_overrides = Vec::new();
+        if let Some(path) = &cfg.intel_root_ca {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| format!("attestation.intel_root_ca: {e}"))?;
+            roots.intel_der = trust_roots::pem_to_der(&pem)?;
+            trust_overrides.push(format!(
+                "Intel root replaced by {} (simulated root, not Intel's)",
+                path.display()
+            ));
+        }
+        if let Some(path) = &cfg.nvidia_root_ca {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| format!("attestation.nvidia_root_ca: {e}"))?;
+            roots.nvidia = super::evidence::nvidia::parse_root(&pem)?;
+            trust_overrides.push(format!(
+                "NVIDIA root replaced by {} (simulated root, not NVIDIA's)",
+                path.display()
+            ));
+        }
+        for check in &cfg.report_only {
+            trust_overrides.push(format!("{check} is reported but not enforced"));
+        }
+        Ok(EvidenceVerifier {
+            roots,
+            pcs: Pcs::new(http, &cfg.pcs_url, &cfg.root_ca_crl_url),
+            tcb_statuses: cfg.tcb_statuses.clone(),
+            report_only: cfg.report_only.clone(),
+            policy: Policy {
+                allow_debug: cfg.allow_debug,
+            },
+            trust_overrides,
+        })
+    }
+
+    /// Warnings about trust that is not the production default (empty in production).
+    pub fn trust_overrides(&self) -> &[String] {
+        &self.trust_overrides
+    }
+
+    /// Verifies an attestation response: the envelope, then (with Intel collateral fetched
+    /// for the quote) every hardware-evidence check. Fails with the first enforced check
+    /// that did not pass.
+    pub async fn verify(
+        &self,
+        raw: &Value,
+        model: &str,
+        nonce: &[u8; 32],
+    ) -> (Report, Result<VerifiedKey, AttestationError>) {
+        let quote = raw
+            .get("intel_quote")
+            .or_else(|| raw.pointer("/attestation/evidence/quote"))
+            .and_then(Value::as_str)
+            .and_then(|q| quote::decode_quote_text(q).ok());
+        let (collateral, collateral_error) = match &quote {
+            Some(q) => match self.pcs.collateral(q).await {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e)),
+            },
+            None => (None, None),
+        };
+        let trust = Trust {
+            intel_root_der: &self.roots.intel_der,
+            nvidia_root: &self.roots.nvidia,
+            collateral: collateral.as_deref(),
+            tcb_statuses: &self.tcb_statuses,
+            policy: self.policy,
+            now: now(),
+            report_only: &self.report_only,
+            collateral_error,
+            trust_overrides: self.trust_overrides.clone(),
+        };
+        let (report, envelope) = report::verify_all(raw, model, nonce, &trust);
+        let outcome = match (envelope, report.failure()) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Some(e)) => Err(e),
+            (Ok(k), None) => Ok(k),
+        };
+        (report, outcome)
+    }
+}

@@ -1,0 +1,140 @@
+//! The simulated enclave's workload and GPU evidence, in the real formats: a dstack event
+//! log whose replay gives the quote's RTMRs, an app compose bound by MRCONFIGID, and SPDM
+//! GET_MEASUREMENTS reports signed by simulated GPU device keys under a simulated NVIDIA
+//! root (a throw-away PKI; the proxy trusts it only when configured to, and says so).
+
+use base64::Engine;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, PKCS_ECDSA_P384_SHA384};
+use ring::signature::{EcdsaKeyPair, ECDSA_P384_SHA384_FIXED_SIGNING};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256, Sha384};
+
+pub const GPUS: usize = 2;
+
+pub struct GpuPki {
+    pub root_pem: String,
+    devices: Vec<(String, EcdsaKeyPair)>,
+}
+
+pub fn gpu_pki() -> Result<GpuPki, String> {
+    let err = |e: rcgen::Error| e.to_string();
+    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).map_err(err)?;
+    let mut root = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    root.distinguished_name
+        .push(DnType::CommonName, "Simulated NVIDIA Device Identity CA");
+    root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let root_cert = root.self_signed(&root_key).map_err(err)?;
+    let rng = ring::rand::SystemRandom::new();
+    let mut devices = Vec::with_capacity(GPUS);
+    for i in 0..GPUS {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).map_err(err)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("Simulated GH100 {i}"));
+        let cert = params.signed_by(&key, &root_cert, &root_key).map_err(err)?;
+        let signer =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &key.serialize_der(), &rng)
+                .map_err(|e| e.to_string())?;
+        devices.push((format!("{}{}", cert.pem(), root_cert.pem()), signer));
+    }
+    Ok(GpuPki {
+        root_pem: root_cert.pem(),
+        devices,
+    })
+}
+
+/// Which part of the GPU evidence a fault spoils.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum GpuFault {
+    None,
+    /// Signed over a different nonce: a valid signature, the wrong freshness.
+    Nonce,
+    /// A byte changed after signing.
+    Signature,
+}
+
+impl GpuPki {
+    /// `nvidia_payload` for `nonce`.
+    pub fn payload(&self, nonce: &[u8; 32], fault: GpuFault) -> String {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let rng = ring::rand::SystemRandom::new();
+        let signed_nonce = if fault == GpuFault::Nonce {
+            [0x5a; 32]
+        } else {
+            *nonce
+        };
+        let list: Vec<Value> = self
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, (chain, key))| {
+                let mut request = vec![0x11, 0xE0, 0x01, 0xFF];
+                request.extend_from_slice(&signed_nonce);
+                request.push(0x00);
+                let record = Sha384::digest(format!("gpu {i} firmware").as_bytes());
+                let mut response = vec![0x11, 0x60, 0x00, 0x00, 0x01];
+                response.extend_from_slice(&(record.len() as u32).to_le_bytes()[..3]);
+                response.extend_from_slice(&record);
+                response.extend_from_slice(&rand::random::<[u8; 32]>());
+                response.extend_from_slice(&0u16.to_le_bytes());
+                let mut evidence = request;
+                evidence.extend_from_slice(&response);
+                let signature = key.sign(&rng, &evidence).expect("ECDSA signing");
+                evidence.extend_from_slice(signature.as_ref());
+                if fault == GpuFault::Signature {
+                    evidence[50] ^= 0x01;
+                }
+                json!({"arch": "HOPPER", "certificate": b64(chain.as_bytes()), "evidence": b64(&evidence)})
+            })
+            .collect();
+        json!({"arch": "HOPPER", "nonce": hex::encode(nonce), "evidence_list": list}).to_string()
+    }
+}
+
+/// A dstack-style workload: the event log, the RTMRs it replays to, the app compose and the
+/// MRCONFIGID binding it.
+pub struct Workload {
+    pub events: Vec<Value>,
+    pub rtmr: [[u8; 48]; 4],
+    pub app_compose: String,
+    pub mr_config_id: [u8; 48],
+}
+
+pub fn workload(model: &str) -> Workload {
+    let names = [
+        "firmware",
+        "kernel",
+        "initrd",
+        "rootfs",
+        "app-id",
+        "compose-hash",
+        "instance-id",
+        "boot-done",
+    ];
+    let mut rtmr = [[0u8; 48]; 4];
+    let mut events = Vec::new();
+    for (n, name) in names.iter().enumerate() {
+        let imr = (n / 2) as u32;
+        let digest: [u8; 48] = Sha384::digest(format!("{model}:{name}").as_bytes()).into();
+        let mut h = Sha384::new();
+        h.update(rtmr[imr as usize]);
+        h.update(digest);
+        rtmr[imr as usize] = h.finalize().into();
+        events.push(json!({"imr": imr, "event_type": 134217729, "digest": hex::encode(digest), "event": name, "event_payload": ""}));
+    }
+    let compose_yaml = format!(
+        "services:\n  model:\n    image: simulated/{model}@sha256:{}\n",
+        hex::encode(Sha256::digest(model.as_bytes()))
+    );
+    let app_compose = json!({"manifest_version": 2, "name": model, "runner": "docker-compose", "docker_compose_file": compose_yaml}).to_string();
+    let mut mr_config_id = [0u8; 48];
+    mr_config_id[0] = 0x01;
+    mr_config_id[1..33].copy_from_slice(&Sha256::digest(app_compose.as_bytes()));
+    Workload {
+        events,
+        rtmr,
+        app_compose,
+        mr_config_id,
+    }
+}
