@@ -8,11 +8,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use x509_cert::Certificate;
 
+/// Collateral per (FMSPC, CA), with the Unix time it is good until.
+type Cache = HashMap<(String, &'static str), (u64, Arc<Collateral>)>;
+
 pub struct Pcs {
     http: reqwest::Client,
     base: String,
     root_crl_url: String,
-    cache: Mutex<HashMap<(String, &'static str), (u64, Arc<Collateral>)>>,
+    cache: Mutex<Cache>,
 }
 
 /// The quote's FMSPC and which PCK CA issued its certificate (`platform` or `processor`).
