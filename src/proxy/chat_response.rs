@@ -137,19 +137,16 @@ pub fn begin(
         header.insert_header("retry-after", ra.as_str())?;
     }
     if status == 200 {
-        let key = &prepared.attested.key;
-        header.insert_header("x-venice-e2ee-signing-address", key.address_hex())?;
-        header.insert_header(
-            "x-venice-e2ee-attestation-age",
-            prepared.attested.age().as_secs().to_string(),
-        )?;
+        for (name, value) in attestation_headers(prepared) {
+            header.insert_header(name, value)?;
+        }
     }
     Ok((header, phase))
 }
 
 /// The attested key's address and the attestation's age, for the client to see.
 pub fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
-    vec![
+    let mut headers = vec![
         (
             "x-venice-e2ee-signing-address",
             prepared.attested.key.address_hex(),
@@ -158,7 +155,24 @@ pub fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
             "x-venice-e2ee-attestation-age",
             prepared.attested.age().as_secs().to_string(),
         ),
-    ]
+    ];
+    // Test PKIs and relaxed checks are never silent.
+    let warnings = &prepared.attested.report.trust_overrides;
+    if !warnings.is_empty() {
+        let text: String = warnings
+            .join("; ")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        headers.push(("x-venice-e2ee-trust-warning", text));
+    }
+    headers
 }
 
 /// What the hook should do after a body step.

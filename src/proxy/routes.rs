@@ -15,6 +15,9 @@ pub enum Route {
     ChatCompletions,
     Models,
     Model(String),
+    /// Cached attestation reports: all models, or one.
+    Attestations,
+    Attestation(String),
     Health,
     Ready,
     MethodNotAllowed(&'static str),
@@ -29,10 +32,19 @@ impl Route {
             "/v1/models" => (Route::Models, "GET"),
             "/healthz" => (Route::Health, "GET"),
             "/readyz" => (Route::Ready, "GET"),
-            _ => match path.strip_prefix("/v1/models/") {
-                Some(id) if !id.is_empty() => (Route::Model(id.to_string()), "GET"),
-                _ => return Route::NotFound,
-            },
+            "/v1/attestation" => (Route::Attestations, "GET"),
+            _ => {
+                if let Some(id) = path.strip_prefix("/v1/models/").filter(|id| !id.is_empty()) {
+                    (Route::Model(id.to_string()), "GET")
+                } else if let Some(id) = path
+                    .strip_prefix("/v1/attestation/")
+                    .filter(|id| !id.is_empty())
+                {
+                    (Route::Attestation(id.to_string()), "GET")
+                } else {
+                    return Route::NotFound;
+                }
+            }
         };
         if method == allowed || (allowed == "GET" && method == "HEAD") {
             route
@@ -47,6 +59,8 @@ impl Route {
             Route::ChatCompletions => "chat_completions",
             Route::Models => "models",
             Route::Model(_) => "model",
+            Route::Attestations => "attestations",
+            Route::Attestation(_) => "attestation",
             Route::Health => "healthz",
             Route::Ready => "readyz",
             Route::MethodNotAllowed(_) => "method_not_allowed",
@@ -117,6 +131,14 @@ pub async fn answer(state: &AppState, session: &mut Session, route: &Route) -> p
                 .ok_or_else(|| model_not_found(id)),
             Err(e) => Err(upstream_error(&e)),
         },
+        Route::Attestations => Ok((200, attestations(state, None))),
+        Route::Attestation(id) => match state.attestations.cached(id) {
+            Some(_) => Ok((200, attestations(state, Some(id)))),
+            None => match state.attestations.last_failed_report(id) {
+                Some(r) => Ok((200, json!({"model": id, "usable": false, "report": *r}))),
+                None => Err(ApiError::not_found("attestation_not_found", format!("no attestation of `{id}` has been made yet"))),
+            },
+        },
         Route::MethodNotAllowed(allowed) => {
             let mut e = ApiError::new(405, "invalid_request_error", "method_not_allowed", format!("use {allowed} for this endpoint"));
             e.param = None;
@@ -128,6 +150,32 @@ pub async fn answer(state: &AppState, session: &mut Session, route: &Route) -> p
     match result {
         Ok((status, body)) => respond::json(session, status, Bytes::from(body.to_string())).await,
         Err(e) => respond::error(session, &e).await,
+    }
+}
+
+/// Cached verified attestations with their age; one model when `only` is given.
+fn attestations(state: &AppState, only: Option<&str>) -> Value {
+    let models = match only {
+        Some(m) => vec![m.to_string()],
+        None => state.attestations.models(),
+    };
+    let data: Vec<Value> = models
+        .iter()
+        .filter_map(|m| state.attestations.cached(m).map(|e| (m, e)))
+        .map(|(m, e)| {
+            json!({
+                "model": m,
+                "usable": true,
+                "signing_address": e.key.address_hex(),
+                "verified_at": e.verified_unix,
+                "age_seconds": e.age().as_secs(),
+                "report": e.report,
+            })
+        })
+        .collect();
+    match only {
+        Some(_) => data.into_iter().next().unwrap_or(Value::Null),
+        None => json!({"object": "list", "data": data}),
     }
 }
 
@@ -161,5 +209,13 @@ mod tests {
         );
         assert_eq!(Route::classify("GET", "/v2/else"), Route::NotFound);
         assert_eq!(Route::classify("HEAD", "/healthz"), Route::Health);
+        assert_eq!(
+            Route::classify("GET", "/v1/attestation"),
+            Route::Attestations
+        );
+        assert_eq!(
+            Route::classify("GET", "/v1/attestation/m"),
+            Route::Attestation("m".into())
+        );
     }
 }

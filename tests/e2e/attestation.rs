@@ -18,6 +18,13 @@ async fn attestation_faults_fail_closed_with_the_check_named() {
         ),
         (AttestationFault::Unverified, "attestation_not_verified"),
         (AttestationFault::ServerError, "attestation_fetch_failed"),
+        (AttestationFault::BadEventLog, "attestation_rtmr_replay"),
+        (AttestationFault::BadCompose, "attestation_mr_config_id"),
+        (AttestationFault::GpuNonce, "attestation_gpu_nonce"),
+        (
+            AttestationFault::GpuSignature,
+            "attestation_gpu_spdm_signature",
+        ),
     ];
     for (fault, code) in cases {
         p.sim.set_attestation_fault(Some(fault));
@@ -104,4 +111,101 @@ async fn a_failing_refresh_serves_the_old_key_only_until_max_age() {
     let r = p.post(&chat("too old now", false)).await;
     assert_eq!(r.status(), 503);
     assert_eq!(p.get("/readyz").await.0, 503);
+}
+
+fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_reports_every_check_it_ran() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let r = p.post(&chat("report me", false)).await;
+    assert_eq!(r.status(), 200);
+    let warning = r.headers()["x-venice-e2ee-trust-warning"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        warning.contains("simulated root")
+            && warning.contains("tdx_quote_signature is reported but not enforced"),
+        "{warning}"
+    );
+    let (status, v) = p.get(&format!("/attestation/{MODEL}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["usable"], true);
+    let report = &v["report"];
+    assert_eq!(report["verified"], true, "{report}");
+    for name in [
+        "envelope",
+        "rtmr_replay",
+        "mr_config_id",
+        "gpu_cert_chain",
+        "gpu_spdm_signature",
+        "gpu_nonce",
+    ] {
+        assert_eq!(check(report, name)["status"], "pass", "{name}: {report}");
+        assert_eq!(check(report, name)["enforced"], true);
+    }
+    let dcap = check(report, "tdx_quote_signature");
+    assert_eq!(
+        (dcap["status"].as_str(), dcap["enforced"].as_bool()),
+        (Some("skipped"), Some(false))
+    );
+    assert_eq!(report["gpus"], 2);
+    assert!(report["workload"]["images"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("simulated/"));
+    assert!(!report["trust_overrides"].as_array().unwrap().is_empty());
+    let (_, all) = p.get("/attestation").await;
+    assert_eq!(all["data"][0]["model"], MODEL);
+    assert_eq!(p.get("/attestation/e2ee-glm-4-6").await.0, 404);
+
+    // A failed verification is reported too, and the model is not usable.
+    p.sim
+        .set_attestation_fault(Some(AttestationFault::GpuSignature));
+    assert_eq!(
+        p.post(&chat("x", false).tap_model("e2ee-glm-4-6"))
+            .await
+            .status(),
+        503
+    );
+    let (status, v) = p.get("/attestation/e2ee-glm-4-6").await;
+    assert_eq!((status, v["usable"].as_bool()), (200, Some(false)));
+    assert_eq!(check(&v["report"], "gpu_spdm_signature")["status"], "fail");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn production_trust_refuses_the_simulator() {
+    // Without the demo's test-PKI settings the simulator cannot pass: its quotes carry no
+    // Intel signature and its GPUs chain to no NVIDIA root.
+    let p = Proxy::start(sim().await, |c| {
+        c.attestation.report_only.clear();
+        c.attestation.nvidia_root_ca = None;
+    })
+    .await;
+    let r = p.post(&chat("must not leave", true)).await;
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "attestation_tdx_quote_signature", "{v}");
+    let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+    assert_eq!(check(&v["report"], "gpu_cert_chain")["status"], "fail");
+    assert!(p.sim.record().chats.is_empty());
+}
+
+trait TapModel {
+    fn tap_model(self, model: &str) -> Self;
+}
+
+impl TapModel for serde_json::Value {
+    fn tap_model(mut self, model: &str) -> Self {
+        self["model"] = serde_json::json!(model);
+        self
+    }
 }

@@ -159,7 +159,12 @@ fn big_conversation() -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_mebibyte_conversation_streamed_and_not() {
-    let p = Proxy::start(sim().await, |_| {}).await;
+    // 400 decryptions in a debug-build simulator on a loaded 2-core machine take a while.
+    let p = Proxy::start(sim().await, |c| {
+        c.venice.first_byte_timeout = std::time::Duration::from_secs(20);
+        c.venice.idle_timeout = std::time::Duration::from_secs(20);
+    })
+    .await;
     let mut body = big_conversation();
     assert!(
         body.to_string().len() >= 2 << 20,

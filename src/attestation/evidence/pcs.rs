@@ -26,10 +26,16 @@ pub fn quote_platform(raw_quote: &[u8]) -> Result<(String, &'static str), String
         .map_err(|e| format!("quote certification data: {e:#}"))?;
     let ext = dcap_qvl::intel::parse_pck_extension_from_pem(chain)
         .map_err(|e| format!("PCK certificate: {e:#}"))?;
-    let leaf = Certificate::load_pem_chain(chain)
+    // The quote's chain may carry padding after its last certificate: read the first alone.
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let first_end = chain
+        .windows(END.len())
+        .position(|w| w == END)
+        .ok_or("no PCK certificate in the quote")?;
+    let leaf = Certificate::load_pem_chain(&chain[..first_end + END.len()])
         .ok()
         .and_then(|c| c.into_iter().next())
-        .ok_or("no PCK certificate in the quote")?;
+        .ok_or("the quote's PCK certificate does not parse")?;
     let ca = if leaf
         .tbs_certificate()
         .issuer()
@@ -61,10 +67,19 @@ impl Pcs {
 
     /// Collateral for a quote: cached until its `nextUpdate`, else fetched.
     pub async fn collateral(&self, raw_quote: &[u8]) -> Result<Arc<Collateral>, String> {
+        self.collateral_at(raw_quote, now()).await
+    }
+
+    /// The same, as of `now` (Unix seconds).
+    pub async fn collateral_at(
+        &self,
+        raw_quote: &[u8],
+        now: u64,
+    ) -> Result<Arc<Collateral>, String> {
         let (fmspc, ca) = quote_platform(raw_quote)?;
         let key = (fmspc.clone(), ca);
         if let Some((until, c)) = self.cache.lock().expect("poisoned").get(&key) {
-            if now() < *until {
+            if now < *until {
                 return Ok(c.clone());
             }
         }
