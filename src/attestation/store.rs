@@ -3,6 +3,7 @@
 //! entries before they age out. A failed refresh keeps the old key only until `max_age`.
 
 use super::evidence::report::Report;
+use super::pin::Pin;
 use super::verifier::EvidenceVerifier;
 use super::verify::{AttestationError, Check, VerifiedKey};
 use crate::venice::client::VeniceClient;
@@ -43,6 +44,8 @@ pub struct AttestationStore {
     refresh_lead: Duration,
     entries: ArcSwap<HashMap<String, Arc<Entry>>>,
     flights: Mutex<HashMap<String, Arc<Flight>>>,
+    /// The attestation form each model was first verified in (see `pin`).
+    pins: Mutex<HashMap<String, Pin>>,
 }
 
 impl AttestationStore {
@@ -59,6 +62,7 @@ impl AttestationStore {
             refresh_lead,
             entries: ArcSwap::default(),
             flights: Mutex::default(),
+            pins: Mutex::default(),
         }
     }
 
@@ -126,7 +130,12 @@ impl AttestationStore {
                 return Err(err.clone());
             }
         }
-        let (report, result) = self.fetch_and_verify(model).await;
+        let (report, mut result) = self.fetch_and_verify(model).await;
+        if let (Ok(_), Some(r)) = (&result, &report) {
+            if let Err(e) = self.check_pin(model, r) {
+                result = Err(e);
+            }
+        }
         match result {
             Ok(key) => {
                 let previous = self
@@ -166,6 +175,20 @@ impl AttestationStore {
                 Err(err)
             }
         }
+    }
+
+    /// Pins the first verified form of `model`; refuses a weaker one later.
+    fn check_pin(&self, model: &str, report: &Report) -> Result<(), AttestationError> {
+        let next = Pin::of(report);
+        let mut pins = self.pins.lock().expect("pins poisoned");
+        if let Some(why) = pins.get(model).and_then(|p| p.weakened_by(&next)) {
+            return Err(AttestationError::new(
+                Check::Downgrade,
+                format!("{why}; refused (restart the proxy to accept the new form)"),
+            ));
+        }
+        pins.insert(model.to_string(), next);
+        Ok(())
     }
 
     /// The report of the last failed verification of `model`, if any.

@@ -28,6 +28,8 @@ pub enum Check {
     GpuCertChain,
     GpuSpdmSignature,
     GpuNonce,
+    /// A refresh proved less than the model's pinned attestation form.
+    Downgrade,
 }
 
 impl Check {
@@ -50,6 +52,7 @@ impl Check {
             Check::GpuCertChain => "attestation_gpu_cert_chain",
             Check::GpuSpdmSignature => "attestation_gpu_spdm_signature",
             Check::GpuNonce => "attestation_gpu_nonce",
+            Check::Downgrade => "attestation_downgrade",
         }
     }
 

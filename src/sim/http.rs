@@ -223,33 +223,37 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
     let compose_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
         app_compose.as_bytes(),
     ));
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "model_name": format!("simulated/{model}"),
-            "signing_address": format!("0x{}", hex::encode(address)),
-            "signing_algo": "ecdsa",
-            "signing_public_key": key.public_hex(),
-            "signing_key": key.public_hex(),
-            "request_nonce": echoed,
-            "nonce": echoed,
-            "nonce_source": "client",
-            "intel_quote": hex::encode(quote),
-            "nvidia_payload": nvidia,
-            "event_log": events,
-            "info": {
-                "app_id": "simulated",
-                "compose_hash": compose_hash,
-                "os_image_hash": "00".repeat(32),
-                "tcb_info": {"app_compose": app_compose},
-            },
-            "verified": fault != Some(AttestationFault::Unverified),
-            "model": reported_model,
-            "tee_provider": "simulated",
-            "tee_hardware": "intel-tdx",
-            "upstream_model": format!("simulated/{model}"),
-        }),
-    )
+    let mut v = json!({
+        "model_name": format!("simulated/{model}"),
+        "signing_address": format!("0x{}", hex::encode(address)),
+        "signing_algo": "ecdsa",
+        "signing_public_key": key.public_hex(),
+        "signing_key": key.public_hex(),
+        "request_nonce": echoed,
+        "nonce": echoed,
+        "nonce_source": "client",
+        "intel_quote": hex::encode(quote),
+        "nvidia_payload": nvidia,
+        "event_log": events,
+        "info": {
+            "app_id": "simulated",
+            "compose_hash": compose_hash,
+            "os_image_hash": "00".repeat(32),
+            "tcb_info": {"app_compose": app_compose},
+        },
+        "verified": fault != Some(AttestationFault::Unverified),
+        "model": reported_model,
+        "tee_provider": "simulated",
+        "tee_hardware": "intel-tdx",
+        "upstream_model": format!("simulated/{model}"),
+    });
+    if fault == Some(AttestationFault::AciLayout) {
+        let quote = v["intel_quote"].take();
+        v.as_object_mut().expect("object").remove("intel_quote");
+        v["api_version"] = json!("aci/1");
+        v["attestation"] = json!({"tee_type": "tdx", "evidence": {"quote": quote}});
+    }
+    json_response(StatusCode::OK, &v)
 }
 
 /// Validates a chat request as Venice does. Returns the decrypted messages and the client key

@@ -69,6 +69,8 @@ pub enum AttestationFault {
     GpuNonce,
     /// GPU evidence changed after signing.
     GpuSignature,
+    /// The same evidence in the "aci/1" layout (quote nested under `attestation`).
+    AciLayout,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

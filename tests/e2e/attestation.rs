@@ -209,3 +209,34 @@ impl TapModel for serde_json::Value {
         self
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_weaker_attestation_form_is_refused() {
+    let p = Proxy::start(sim().await, |c| {
+        c.attestation.max_age = Duration::from_secs(2);
+        c.attestation.refresh_lead = Duration::from_millis(1500);
+    })
+    .await;
+    assert_eq!(p.post(&chat("first form", false)).await.status(), 200);
+    // The same enclave now answers in another layout: refused on refresh, and once the
+    // old verified key ages out, requests fail closed.
+    p.sim
+        .set_attestation_fault(Some(AttestationFault::AciLayout));
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let r = p.post(&chat("must not leave", false)).await;
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "attestation_downgrade", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("layout"));
+    assert_eq!(p.sim.record().chats.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_first_seen_in_the_aci_layout_verifies() {
+    let s = sim().await;
+    s.set_attestation_fault(Some(AttestationFault::AciLayout));
+    let p = Proxy::start(s, |_| {}).await;
+    assert_eq!(p.post(&chat("aci", false)).await.status(), 200);
+    let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+    assert_eq!(v["report"]["layout"], "aci/1");
+}

@@ -1,0 +1,110 @@
+//! Format pinning: what a model's attestation looked like when first verified (layout,
+//! checks passed, GPUs). A later attestation that is weaker in any of these is refused, so a
+//! model cannot silently slide to a layout or evidence set that proves less. Pins live in
+//! memory: restarting the proxy is the operator's way to accept a new form.
+
+use super::evidence::report::{Report, Status};
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub layout: Option<&'static str>,
+    pub passed: BTreeSet<&'static str>,
+    pub gpus: usize,
+}
+
+impl Pin {
+    pub fn of(report: &Report) -> Pin {
+        Pin {
+            layout: report.layout,
+            passed: report
+                .checks
+                .iter()
+                .filter(|c| c.status == Status::Pass)
+                .map(|c| c.name)
+                .collect(),
+            gpus: report.gpus,
+        }
+    }
+
+    /// Why `next` proves less than this pin, if it does.
+    pub fn weakened_by(&self, next: &Pin) -> Option<String> {
+        if self.layout != next.layout {
+            return Some(format!(
+                "attestation layout changed from {} to {}",
+                self.layout.unwrap_or("-"),
+                next.layout.unwrap_or("-")
+            ));
+        }
+        let lost: Vec<&str> = self.passed.difference(&next.passed).copied().collect();
+        if !lost.is_empty() {
+            return Some(format!(
+                "checks that passed before no longer pass: {}",
+                lost.join(", ")
+            ));
+        }
+        if next.gpus < self.gpus {
+            return Some(format!(
+                "GPU evidence shrank from {} to {} GPUs",
+                self.gpus, next.gpus
+            ));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin(layout: &'static str, passed: &[&'static str], gpus: usize) -> Pin {
+        Pin {
+            layout: Some(layout),
+            passed: passed.iter().copied().collect(),
+            gpus,
+        }
+    }
+
+    #[test]
+    fn weaker_forms_are_named() {
+        let base = pin(
+            "dstack",
+            &["envelope", "tdx_quote_signature", "gpu_nonce"],
+            8,
+        );
+        assert_eq!(base.weakened_by(&base), None);
+        assert_eq!(
+            base.weakened_by(&pin(
+                "dstack",
+                &[
+                    "envelope",
+                    "tdx_quote_signature",
+                    "gpu_nonce",
+                    "rtmr_replay"
+                ],
+                8
+            )),
+            None
+        );
+        assert!(base
+            .weakened_by(&pin(
+                "aci/1",
+                &["envelope", "tdx_quote_signature", "gpu_nonce"],
+                8
+            ))
+            .unwrap()
+            .contains("layout"));
+        assert!(base
+            .weakened_by(&pin("dstack", &["envelope", "gpu_nonce"], 8))
+            .unwrap()
+            .contains("tdx_quote_signature"));
+        assert!(base
+            .weakened_by(&pin(
+                "dstack",
+                &["envelope", "tdx_quote_signature", "gpu_nonce"],
+                4
+            ))
+            .unwrap()
+            .contains("GPU"));
+    }
+}
