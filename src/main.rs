@@ -50,7 +50,7 @@ enum Command {
         /// collateral) at its capture time, with no network.
         #[arg(long)]
         offline: Option<PathBuf>,
-        /// Verify a live model (not available yet: needs Intel PCS collateral fetching).
+        /// Verify a live model once, with a fresh nonce and Intel collateral from PCS.
         #[arg(long)]
         model: Option<String>,
         /// Print the report as JSON.
@@ -71,7 +71,7 @@ fn main() {
             offline,
             model,
             json,
-        } => verify(offline, model, json),
+        } => verify(&cli.serve, offline, model, json),
     };
     if let Err(message) = result {
         eprintln!("venice-e2ee-proxy: {message}");
@@ -181,34 +181,38 @@ fn check_config(args: &ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn verify(offline: Option<PathBuf>, model: Option<String>, json: bool) -> Result<(), String> {
+fn verify(
+    args: &ServeArgs,
+    offline: Option<PathBuf>,
+    model: Option<String>,
+    json: bool,
+) -> Result<(), String> {
     use venice_e2ee_proxy::attestation::evidence::{capture, report, trust_roots};
-    let Some(dir) = offline else {
-        return Err(match model {
-            Some(m) => format!(
-                "online verification of `{m}` needs Intel PCS collateral fetching, which this version does not have yet; use --offline DIR"
-            ),
-            None => "give --offline DIR (or --model M)".into(),
-        });
+    let r = match (offline, model) {
+        (Some(dir), _) => {
+            let c = capture::load(&dir)?;
+            let roots = trust_roots::pinned()?;
+            let statuses: Vec<String> = report::DEFAULT_TCB_STATUSES
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let trust = report::Trust {
+                intel_root_der: &roots.intel_der,
+                nvidia_root: &roots.nvidia,
+                collateral: Some(&c.collateral),
+                tcb_statuses: &statuses,
+                policy: Default::default(),
+                now: c.captured_at,
+                report_only: &[],
+                collateral_error: None,
+                trust_overrides: Vec::new(),
+                allow: &Default::default(),
+            };
+            report::verify_all(&c.attestation, &c.model, &c.nonce, &trust).0
+        }
+        (None, Some(model)) => verify_live(&load(args)?, &model)?,
+        (None, None) => return Err("give --offline DIR or --model M".into()),
     };
-    let c = capture::load(&dir)?;
-    let roots = trust_roots::pinned()?;
-    let statuses: Vec<String> = report::DEFAULT_TCB_STATUSES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let trust = report::Trust {
-        intel_root_der: &roots.intel_der,
-        nvidia_root: &roots.nvidia,
-        collateral: Some(&c.collateral),
-        tcb_statuses: &statuses,
-        policy: Default::default(),
-        now: c.captured_at,
-        report_only: &[],
-        collateral_error: None,
-        trust_overrides: Vec::new(),
-    };
-    let (r, _) = report::verify_all(&c.attestation, &c.model, &c.nonce, &trust);
     if json {
         println!(
             "{}",
@@ -222,4 +226,25 @@ fn verify(offline: Option<PathBuf>, model: Option<String>, json: bool) -> Result
     } else {
         Err("attestation NOT verified".into())
     }
+}
+
+/// One verification of a live model with a fresh nonce, as the server does it.
+fn verify_live(
+    config: &Config,
+    model: &str,
+) -> Result<venice_e2ee_proxy::attestation::evidence::report::Report, String> {
+    use venice_e2ee_proxy::attestation::verifier::EvidenceVerifier;
+    use venice_e2ee_proxy::venice::client::VeniceClient;
+    config.validate().map_err(|e| e.to_string())?;
+    let client = VeniceClient::new(config)?;
+    let verifier = EvidenceVerifier::from_config(&config.attestation, client.http().clone())?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let nonce: [u8; 32] = rand::random();
+        let raw = client
+            .attestation(model, &nonce)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(verifier.verify(&raw, model, &nonce).await.0)
+    })
 }

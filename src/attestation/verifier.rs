@@ -16,6 +16,7 @@ pub struct EvidenceVerifier {
     report_only: Vec<String>,
     policy: Policy,
     trust_overrides: Vec<String>,
+    allow: crate::config::Allowlists,
 }
 
 fn now() -> u64 {
@@ -58,6 +59,7 @@ impl EvidenceVerifier {
                 allow_debug: cfg.allow_debug,
             },
             trust_overrides,
+            allow: cfg.allow.clone(),
         })
     }
 
@@ -97,6 +99,7 @@ impl EvidenceVerifier {
             report_only: &self.report_only,
             collateral_error,
             trust_overrides: self.trust_overrides.clone(),
+            allow: &self.allow,
         };
         let (report, envelope) = report::verify_all(raw, model, nonce, &trust);
         let outcome = match (envelope, report.failure()) {

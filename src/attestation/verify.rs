@@ -28,6 +28,7 @@ pub enum Check {
     GpuCertChain,
     GpuSpdmSignature,
     GpuNonce,
+    WorkloadAllowlist,
     /// A refresh proved less than the model's pinned attestation form.
     Downgrade,
 }
@@ -52,6 +53,7 @@ impl Check {
             Check::GpuCertChain => "attestation_gpu_cert_chain",
             Check::GpuSpdmSignature => "attestation_gpu_spdm_signature",
             Check::GpuNonce => "attestation_gpu_nonce",
+            Check::WorkloadAllowlist => "attestation_workload_not_allowed",
             Check::Downgrade => "attestation_downgrade",
         }
     }
@@ -66,6 +68,7 @@ impl Check {
             "gpu_cert_chain" => Check::GpuCertChain,
             "gpu_spdm_signature" => Check::GpuSpdmSignature,
             "gpu_nonce" => Check::GpuNonce,
+            "workload_allowlist" => Check::WorkloadAllowlist,
             _ => return None,
         })
     }

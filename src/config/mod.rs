@@ -83,6 +83,19 @@ pub struct AttestationSection {
     /// simulated Venice); reports and response headers say so loudly.
     pub intel_root_ca: Option<PathBuf>,
     pub nvidia_root_ca: Option<PathBuf>,
+    /// Allowed workload measurements (hex). An empty list only reports the value.
+    pub allow: Allowlists,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Allowlists {
+    pub mrtd: Vec<String>,
+    pub mrseam: Vec<String>,
+    pub rtmr0: Vec<String>,
+    pub rtmr1: Vec<String>,
+    pub rtmr2: Vec<String>,
+    pub compose_hash: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -174,6 +187,7 @@ impl Default for AttestationSection {
             report_only: Vec::new(),
             intel_root_ca: None,
             nvidia_root_ca: None,
+            allow: Allowlists::default(),
         }
     }
 }

@@ -240,3 +240,40 @@ async fn a_model_first_seen_in_the_aci_layout_verifies() {
     let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
     assert_eq!(v["report"]["layout"], "aci/1");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_subcommand_checks_a_live_model() {
+    let s = sim().await;
+    let mut c = venice_e2ee_proxy::config::Config::default();
+    s.configure(&mut c).unwrap();
+    let run = |model: &'static str| {
+        let root = c.attestation.nvidia_root_ca.clone().unwrap();
+        let base = s.base_url();
+        std::process::Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
+            .args(["verify", "--json", "--model", model])
+            .env("VENICE_API_KEY", SIM_KEY)
+            .env("VENICE_E2EE_PROXY__VENICE__BASE_URL", base)
+            .env("VENICE_E2EE_PROXY__ATTESTATION__NVIDIA_ROOT_CA", root)
+            .env(
+                "VENICE_E2EE_PROXY__ATTESTATION__REPORT_ONLY",
+                "[tdx_quote_signature, tdx_tcb_status]",
+            )
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    };
+    let out = tokio::task::block_in_place(|| run(MODEL));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verified"], true);
+    assert_eq!(check(&report, "gpu_spdm_signature")["status"], "pass");
+    s.set_attestation_fault(Some(AttestationFault::BadEventLog));
+    let out = tokio::task::block_in_place(|| run(MODEL));
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(check(&report, "rtmr_replay")["status"], "fail");
+}

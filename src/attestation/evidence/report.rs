@@ -57,12 +57,13 @@ pub struct Report {
     pub checks: Vec<CheckResult>,
 }
 
-pub const CHECK_NAMES: [&str; 8] = [
+pub const CHECK_NAMES: [&str; 9] = [
     "envelope",
     "tdx_quote_signature",
     "tdx_tcb_status",
     "rtmr_replay",
     "mr_config_id",
+    "workload_allowlist",
     "gpu_cert_chain",
     "gpu_spdm_signature",
     "gpu_nonce",
@@ -99,6 +100,8 @@ pub struct Trust<'a> {
     pub policy: Policy,
     /// The time to verify at, Unix seconds.
     pub now: u64,
+    /// Allowed workload measurements; empty lists allow anything.
+    pub allow: &'a crate::config::Allowlists,
     /// Checks reported but not enforced.
     pub report_only: &'a [String],
     /// Why an Intel collateral was not available, when it was not.
@@ -282,6 +285,12 @@ pub fn verify_all(
         }
     }
 
+    if let Some(m) = &report.measurements {
+        checks.record(
+            "workload_allowlist",
+            allowlisted(trust.allow, m, report.workload.as_ref()),
+        );
+    }
     verify_gpus(raw, nonce, trust, &mut checks, &mut report);
     report.verified = checks
         .list
@@ -290,6 +299,41 @@ pub fn verify_all(
         .all(|c| c.status == Status::Pass);
     report.checks = checks.list;
     (report, envelope)
+}
+
+/// Every measurement with a non-empty allowlist must be on it.
+fn allowlisted(
+    allow: &crate::config::Allowlists,
+    m: &Measurements,
+    w: Option<&Workload>,
+) -> Result<String, String> {
+    let compose = w.map(|w| w.compose_hash.as_str()).unwrap_or("");
+    let pairs = [
+        ("mrtd", &allow.mrtd, m.mr_td.as_str()),
+        ("mrseam", &allow.mrseam, m.mr_seam.as_str()),
+        ("rtmr0", &allow.rtmr0, m.rtmr[0].as_str()),
+        ("rtmr1", &allow.rtmr1, m.rtmr[1].as_str()),
+        ("rtmr2", &allow.rtmr2, m.rtmr[2].as_str()),
+        ("compose_hash", &allow.compose_hash, compose),
+    ];
+    let mut enforced = Vec::new();
+    for (name, list, value) in pairs {
+        if list.is_empty() {
+            continue;
+        }
+        if !list
+            .iter()
+            .any(|a| a.trim_start_matches("0x").eq_ignore_ascii_case(value))
+        {
+            return Err(format!("{name} {value} is not on the allowlist"));
+        }
+        enforced.push(name);
+    }
+    Ok(if enforced.is_empty() {
+        "no allowlist configured (measurements reported only)".into()
+    } else {
+        format!("on the allowlist: {}", enforced.join(", "))
+    })
 }
 
 fn verify_gpus(

@@ -22,6 +22,10 @@ fn intel_root_der() -> Vec<u8> {
 }
 
 fn run(c: &Capture, raw: &Value, now: u64) -> Report {
+    run_allowing(c, raw, now, &Default::default())
+}
+
+fn run_allowing(c: &Capture, raw: &Value, now: u64, allow: &crate::config::Allowlists) -> Report {
     let nvidia_root = nvidia::parse_root(NVIDIA_ROOT).unwrap();
     let intel = intel_root_der();
     let statuses: Vec<String> = DEFAULT_TCB_STATUSES.iter().map(|s| s.to_string()).collect();
@@ -35,6 +39,7 @@ fn run(c: &Capture, raw: &Value, now: u64) -> Report {
         report_only: &[],
         collateral_error: None,
         trust_overrides: Vec::new(),
+        allow,
     };
     verify_all(raw, &c.model, &c.nonce, &trust).0
 }
@@ -67,6 +72,7 @@ fn the_real_capture_verifies_end_to_end() {
         "tdx_tcb_status",
         "rtmr_replay",
         "mr_config_id",
+        "workload_allowlist",
         "gpu_cert_chain",
         "gpu_spdm_signature",
         "gpu_nonce",
@@ -241,6 +247,7 @@ fn missing_collateral_is_skipped_and_not_verified() {
         report_only: &[],
         collateral_error: Some("offline".into()),
         trust_overrides: Vec::new(),
+        allow: &Default::default(),
     };
     let r = verify_all(&c.attestation, &c.model, &c.nonce, &trust).0;
     assert_eq!(
@@ -251,5 +258,31 @@ fn missing_collateral_is_skipped_and_not_verified() {
     assert!(
         !r.verified,
         "an enforced check that could not run does not pass"
+    );
+}
+
+#[test]
+fn workload_allowlists() {
+    let c = capture();
+    let r = run(&c, &c.attestation, c.captured_at);
+    let m = r.measurements.clone().unwrap();
+    let compose = r.workload.clone().unwrap().compose_hash;
+    let allow = crate::config::Allowlists {
+        mrtd: vec![format!("0x{}", m.mr_td.to_uppercase())],
+        rtmr0: vec!["00".repeat(48), m.rtmr[0].clone()],
+        compose_hash: vec![compose],
+        ..Default::default()
+    };
+    let r = run_allowing(&c, &c.attestation, c.captured_at, &allow);
+    assert!(r.verified, "{:?}", r.checks);
+    let other = crate::config::Allowlists {
+        mrtd: vec!["00".repeat(48)],
+        ..Default::default()
+    };
+    let r = run_allowing(&c, &c.attestation, c.captured_at, &other);
+    assert_eq!(failed(&r), ["workload_allowlist"]);
+    assert_eq!(
+        r.failure().unwrap().check.code(),
+        "attestation_workload_not_allowed"
     );
 }
