@@ -207,6 +207,7 @@ fn verify(
                 collateral_error: None,
                 trust_overrides: Vec::new(),
                 allow: &Default::default(),
+                nras: c.nras_answer.clone().zip(c.nras_jwks.clone()).map(Ok),
             };
             report::verify_all(&c.attestation, &c.model, &c.nonce, &trust).0
         }

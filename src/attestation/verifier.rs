@@ -1,6 +1,8 @@
 //! The full verifier as the server runs it: pinned (or configured test) trust roots, Intel
 //! collateral from PCS, the TCB and enforcement policy.
 
+use super::evidence::nras::Nras;
+use super::evidence::nvidia;
 use super::evidence::pcs::Pcs;
 use super::evidence::report::{self, Report, Trust};
 use super::evidence::trust_roots::{self, Roots};
@@ -17,6 +19,7 @@ pub struct EvidenceVerifier {
     policy: Policy,
     trust_overrides: Vec<String>,
     allow: crate::config::Allowlists,
+    nras: Option<Nras>,
 }
 
 fn now() -> u64 {
@@ -52,7 +55,7 @@ impl EvidenceVerifier {
         }
         Ok(EvidenceVerifier {
             roots,
-            pcs: Pcs::new(http, &cfg.pcs_url, &cfg.root_ca_crl_url),
+            pcs: Pcs::new(http.clone(), &cfg.pcs_url, &cfg.root_ca_crl_url),
             tcb_statuses: cfg.tcb_statuses.clone(),
             report_only: cfg.report_only.clone(),
             policy: Policy {
@@ -60,6 +63,9 @@ impl EvidenceVerifier {
             },
             trust_overrides,
             allow: cfg.allow.clone(),
+            nras: cfg
+                .nras
+                .then(|| Nras::new(http.clone(), &cfg.nras_url, &cfg.nras_jwks_url)),
         })
     }
 
@@ -89,6 +95,14 @@ impl EvidenceVerifier {
             },
             None => (None, None),
         };
+        let nras = match (
+            &self.nras,
+            raw.get("nvidia_payload").map(nvidia::parse_payload),
+        ) {
+            (None, _) => None,
+            (Some(n), Some(Ok(payload))) => Some(n.attest(&payload, nonce).await),
+            (Some(_), _) => Some(Err("no GPU evidence to submit to NRAS".into())),
+        };
         let trust = Trust {
             intel_root_der: &self.roots.intel_der,
             nvidia_root: &self.roots.nvidia,
@@ -100,6 +114,7 @@ impl EvidenceVerifier {
             collateral_error,
             trust_overrides: self.trust_overrides.clone(),
             allow: &self.allow,
+            nras,
         };
         let (report, envelope) = report::verify_all(raw, model, nonce, &trust);
         let outcome = match (envelope, report.failure()) {

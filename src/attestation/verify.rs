@@ -29,6 +29,7 @@ pub enum Check {
     GpuSpdmSignature,
     GpuNonce,
     WorkloadAllowlist,
+    GpuNras,
     /// A refresh proved less than the model's pinned attestation form.
     Downgrade,
 }
@@ -54,6 +55,7 @@ impl Check {
             Check::GpuSpdmSignature => "attestation_gpu_spdm_signature",
             Check::GpuNonce => "attestation_gpu_nonce",
             Check::WorkloadAllowlist => "attestation_workload_not_allowed",
+            Check::GpuNras => "attestation_gpu_nras",
             Check::Downgrade => "attestation_downgrade",
         }
     }
@@ -69,6 +71,7 @@ impl Check {
             "gpu_spdm_signature" => Check::GpuSpdmSignature,
             "gpu_nonce" => Check::GpuNonce,
             "workload_allowlist" => Check::WorkloadAllowlist,
+            "gpu_nras" => Check::GpuNras,
             _ => return None,
         })
     }

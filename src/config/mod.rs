@@ -85,6 +85,10 @@ pub struct AttestationSection {
     pub nvidia_root_ca: Option<PathBuf>,
     /// Allowed workload measurements (hex). An empty list only reports the value.
     pub allow: Allowlists,
+    /// Also submit GPU evidence to NVIDIA NRAS and verify its token (check `gpu_nras`).
+    pub nras: bool,
+    pub nras_url: String,
+    pub nras_jwks_url: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -188,6 +192,9 @@ impl Default for AttestationSection {
             intel_root_ca: None,
             nvidia_root_ca: None,
             allow: Allowlists::default(),
+            nras: false,
+            nras_url: "https://nras.attestation.nvidia.com/v3/attest/gpu".into(),
+            nras_jwks_url: "https://nras.attestation.nvidia.com/.well-known/jwks.json".into(),
         }
     }
 }

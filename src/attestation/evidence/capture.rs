@@ -13,6 +13,9 @@ pub struct Capture {
     pub captured_at: u64,
     pub attestation: Value,
     pub collateral: Collateral,
+    /// NRAS's answer and JWKS, when the capture has them.
+    pub nras_answer: Option<Value>,
+    pub nras_jwks: Option<Value>,
 }
 
 /// Seconds since the Unix epoch for an RFC 3339 UTC time (`2026-04-24T01:58:41.5Z`).
@@ -137,7 +140,14 @@ pub fn load(dir: &Path) -> Result<Capture, String> {
         .or_else(|_| find(dir, "rootcacrl"))?;
     let (tcb_info, tcb_info_signature) = split_signed(tcb.text()?, "tcbInfo")?;
     let (qe_identity, qe_identity_signature) = split_signed(qe.text()?, "enclaveIdentity")?;
+    let json_of = |part: &str| {
+        find(dir, part)
+            .ok()
+            .and_then(|e| serde_json::from_slice(&e.body).ok())
+    };
     Ok(Capture {
+        nras_answer: json_of("/attest/gpu"),
+        nras_jwks: json_of("jwks"),
         model: field("model")?.to_string(),
         nonce,
         captured_at,

@@ -57,7 +57,7 @@ pub struct Report {
     pub checks: Vec<CheckResult>,
 }
 
-pub const CHECK_NAMES: [&str; 9] = [
+pub const CHECK_NAMES: [&str; 10] = [
     "envelope",
     "tdx_quote_signature",
     "tdx_tcb_status",
@@ -67,6 +67,7 @@ pub const CHECK_NAMES: [&str; 9] = [
     "gpu_cert_chain",
     "gpu_spdm_signature",
     "gpu_nonce",
+    "gpu_nras",
 ];
 
 impl Report {
@@ -102,6 +103,8 @@ pub struct Trust<'a> {
     pub now: u64,
     /// Allowed workload measurements; empty lists allow anything.
     pub allow: &'a crate::config::Allowlists,
+    /// NRAS's answer and JWKS when NRAS is used (`None`: not used).
+    pub nras: Option<Result<(Value, Value), String>>,
     /// Checks reported but not enforced.
     pub report_only: &'a [String],
     /// Why an Intel collateral was not available, when it was not.
@@ -292,6 +295,19 @@ pub fn verify_all(
         );
     }
     verify_gpus(raw, nonce, trust, &mut checks, &mut report);
+    match &trust.nras {
+        None => checks.list.push(CheckResult {
+            name: "gpu_nras",
+            status: Status::Skipped,
+            enforced: false,
+            detail: "NRAS not used (attestation.nras)".into(),
+        }),
+        Some(Err(e)) => checks.record("gpu_nras", Err(e.clone())),
+        Some(Ok((answer, jwks))) => checks.record(
+            "gpu_nras",
+            super::nras::verify_eat(answer, jwks, nonce, trust.now),
+        ),
+    }
     report.verified = checks
         .list
         .iter()

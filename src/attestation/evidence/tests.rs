@@ -40,6 +40,10 @@ fn run_allowing(c: &Capture, raw: &Value, now: u64, allow: &crate::config::Allow
         collateral_error: None,
         trust_overrides: Vec::new(),
         allow,
+        nras: Some(Ok((
+            c.nras_answer.clone().unwrap(),
+            c.nras_jwks.clone().unwrap(),
+        ))),
     };
     verify_all(raw, &c.model, &c.nonce, &trust).0
 }
@@ -76,6 +80,7 @@ fn the_real_capture_verifies_end_to_end() {
         "gpu_cert_chain",
         "gpu_spdm_signature",
         "gpu_nonce",
+        "gpu_nras",
     ] {
         assert_eq!(status(&r, name), Status::Pass, "{name}");
     }
@@ -248,6 +253,7 @@ fn missing_collateral_is_skipped_and_not_verified() {
         collateral_error: Some("offline".into()),
         trust_overrides: Vec::new(),
         allow: &Default::default(),
+        nras: None,
     };
     let r = verify_all(&c.attestation, &c.model, &c.nonce, &trust).0;
     assert_eq!(
