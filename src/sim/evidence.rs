@@ -138,3 +138,90 @@ pub fn workload(model: &str) -> Workload {
         mr_config_id,
     }
 }
+
+/// The simulated NRAS: answers GPU evidence with ES384-signed EAT tokens and publishes its
+/// key as a JWKS, the way NVIDIA's service does.
+pub struct Nras {
+    key: EcdsaKeyPair,
+    kid: String,
+}
+
+fn b64url(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+impl Nras {
+    pub fn new() -> Result<Nras, String> {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+            .map_err(|e| e.to_string())?;
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .map_err(|e| e.to_string())?;
+        Ok(Nras {
+            key,
+            kid: format!("sim-nras-{:016x}", rand::random::<u64>()),
+        })
+    }
+
+    pub fn jwks(&self) -> Value {
+        use ring::signature::KeyPair as _;
+        let point = self.key.public_key().as_ref();
+        json!({"keys": [{"kty": "EC", "crv": "P-384", "kid": self.kid, "x": b64url(&point[1..49]), "y": b64url(&point[49..97])}]})
+    }
+
+    fn token(&self, claims: &Value) -> String {
+        let head = b64url(
+            json!({"kid": self.kid, "alg": "ES384"})
+                .to_string()
+                .as_bytes(),
+        );
+        let body = b64url(claims.to_string().as_bytes());
+        let signed = format!("{head}.{body}");
+        let sig = self
+            .key
+            .sign(&ring::rand::SystemRandom::new(), signed.as_bytes())
+            .expect("ECDSA signing");
+        format!("{signed}.{}", b64url(sig.as_ref()))
+    }
+
+    /// The answer to a submission: each GPU passes when its evidence carries the nonce.
+    pub fn attest(&self, request: &Value) -> Value {
+        let nonce = request["nonce"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut submods = serde_json::Map::new();
+        let mut gpus = serde_json::Map::new();
+        let mut all_ok = true;
+        for (i, gpu) in request["evidence_list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let evidence = base64::engine::general_purpose::STANDARD
+                .decode(gpu["evidence"].as_str().unwrap_or_default())
+                .unwrap_or_default();
+            let ok = evidence.len() > 36 && hex::encode(&evidence[4..36]) == nonce;
+            all_ok &= ok;
+            let token = self.token(
+                &json!({"iss": "https://nras.attestation.nvidia.com", "eat_nonce": nonce,
+                "x-nvidia-gpu-attestation-report-nonce-match": ok, "nbf": now, "exp": now + 3600}),
+            );
+            submods.insert(
+                format!("GPU-{i}"),
+                json!([
+                    "DIGEST",
+                    ["SHA-256", hex::encode(Sha256::digest(token.as_bytes()))]
+                ]),
+            );
+            gpus.insert(format!("GPU-{i}"), json!(token));
+        }
+        let overall = self.token(&json!({"sub": "NVIDIA-PLATFORM-ATTESTATION", "iss": "https://nras.attestation.nvidia.com",
+            "x-nvidia-overall-att-result": all_ok, "eat_nonce": nonce, "nbf": now, "iat": now, "exp": now + 3600, "submods": submods}));
+        json!([["JWT", overall], gpus])
+    }
+}

@@ -87,6 +87,15 @@ async fn handle(
                 &serde_json::to_value(record).expect("record serializes"),
             )
         }
+        // The simulated NVIDIA attestation service (NRAS) shares the listener.
+        ("POST", "/nras/v3/attest/gpu") => match req.into_body().collect().await {
+            Ok(b) => match serde_json::from_slice::<Value>(&b.to_bytes()) {
+                Ok(request) => json_response(StatusCode::OK, &state.nras.attest(&request)),
+                Err(_) => error(StatusCode::BAD_REQUEST, "invalid JSON"),
+            },
+            Err(_) => error(StatusCode::BAD_REQUEST, "unreadable body"),
+        },
+        ("GET", "/nras/.well-known/jwks.json") => json_response(StatusCode::OK, &state.nras.jwks()),
         _ if !authorized(&state, &req) => error(StatusCode::UNAUTHORIZED, "Authentication failed"),
         ("GET", "/api/v1/models") => models(&state),
         ("GET", "/api/v1/tee/attestation") => attestation(&state, &query),

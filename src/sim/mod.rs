@@ -69,6 +69,7 @@ pub const MODELS: &[SimModel] = &[
 pub struct SimState {
     pub api_key: String,
     gpus: evidence::GpuPki,
+    nras: evidence::Nras,
     keys: Mutex<HashMap<&'static str, Arc<KeyPair>>>,
     script: Mutex<Script>,
     record: Mutex<Record>,
@@ -84,6 +85,7 @@ impl SimState {
         Ok(SimState {
             api_key,
             gpus: evidence::gpu_pki().map_err(std::io::Error::other)?,
+            nras: evidence::Nras::new().map_err(std::io::Error::other)?,
             keys: Mutex::new(keys),
             script: Mutex::default(),
             record: Mutex::default(),

@@ -277,3 +277,35 @@ async fn verify_subcommand_checks_a_live_model() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(check(&report, "rtmr_replay")["status"], "fail");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nras_tokens_are_verified_when_enabled() {
+    let s = sim().await;
+    let base = format!("http://{}", s.addr);
+    let p = Proxy::start(s, |c| {
+        c.attestation.nras = true;
+        c.attestation.nras_url = format!("{base}/nras/v3/attest/gpu");
+        c.attestation.nras_jwks_url = format!("{base}/nras/.well-known/jwks.json");
+    })
+    .await;
+    assert_eq!(p.post(&chat("with NRAS", false)).await.status(), 200);
+    let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+    let nras = check(&v["report"], "gpu_nras");
+    assert_eq!(
+        (nras["status"].as_str(), nras["enforced"].as_bool()),
+        (Some("pass"), Some(true)),
+        "{nras}"
+    );
+    // NRAS unreachable: the enforced check fails closed.
+    let p2 = Proxy::start(sim().await, |c| {
+        c.attestation.nras = true;
+        c.attestation.nras_url = "http://127.0.0.1:9/nras".into();
+    })
+    .await;
+    let r = p2.post(&chat("x", false)).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "attestation_gpu_nras"
+    );
+}
