@@ -96,6 +96,36 @@ async fn handle(
             Err(_) => error(StatusCode::BAD_REQUEST, "unreadable body"),
         },
         ("GET", "/nras/.well-known/jwks.json") => json_response(StatusCode::OK, &state.nras.jwks()),
+        // The simulated Intel PCS: collateral for the simulated PKI.
+        ("GET", "/pcs/tdx/certification/v4/tcb") => pcs(
+            &state.intel.tcb_info_body,
+            "tcb-info-issuer-chain",
+            &state.intel.tcb_chain,
+        ),
+        ("GET", "/pcs/tdx/certification/v4/qe/identity") => pcs(
+            &state.intel.qe_identity_body,
+            "sgx-enclave-identity-issuer-chain",
+            &state.intel.tcb_chain,
+        ),
+        ("GET", "/pcs/sgx/certification/v4/pckcrl") => {
+            let mut r = full(
+                StatusCode::OK,
+                state.intel.pck_crl.clone(),
+                "application/pkix-crl",
+            );
+            r.headers_mut().insert(
+                "sgx-pck-crl-issuer-chain",
+                percent_encode(&state.intel.pck_crl_chain)
+                    .parse()
+                    .expect("header"),
+            );
+            r
+        }
+        ("GET", "/pcs/rootcacrl.der") => full(
+            StatusCode::OK,
+            state.intel.root_crl.clone(),
+            "application/pkix-crl",
+        ),
         _ if !authorized(&state, &req) => error(StatusCode::UNAUTHORIZED, "Authentication failed"),
         ("GET", "/api/v1/models") => models(&state),
         ("GET", "/api/v1/tee/attestation") => attestation(&state, &query),
@@ -103,6 +133,25 @@ async fn handle(
         _ => error(StatusCode::NOT_FOUND, "Not found"),
     };
     Ok(response)
+}
+
+/// PEM chains travel percent-encoded in PCS response headers.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn pcs(body: &str, chain_header: &'static str, chain: &str) -> Response<Body> {
+    let mut r = full(StatusCode::OK, body.to_string(), "application/json");
+    r.headers_mut()
+        .insert(chain_header, percent_encode(chain).parse().expect("header"));
+    r
 }
 
 fn authorized(state: &SimState, req: &Request<Incoming>) -> bool {
@@ -201,14 +250,22 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
         nonce_hex
     };
     let workload = super::evidence::workload(&model);
-    let quote = quote::build(&QuoteParams {
-        model: &model,
-        address: bound_address,
-        nonce,
-        debug: fault == Some(AttestationFault::DebugBit),
-        rtmr: &workload.rtmr,
-        mr_config_id: &workload.mr_config_id,
-    });
+    let body = quote::body(
+        &state.intel.template_body(),
+        &QuoteParams {
+            model: &model,
+            address: bound_address,
+            nonce,
+            debug: fault == Some(AttestationFault::DebugBit),
+            rtmr: &workload.rtmr,
+            mr_config_id: &workload.mr_config_id,
+        },
+    );
+    let mut quote = state.intel.quote(&body);
+    if fault == Some(AttestationFault::BadQuoteSignature) {
+        // MRTD: outside REPORTDATA, so only the signature notices.
+        quote[crate::attestation::quote::offsets::MR_TD] ^= 0x01;
+    }
     let mut events = workload.events;
     if fault == Some(AttestationFault::BadEventLog) {
         events[3]["digest"] = json!(hex::encode([0x42u8; 48]));

@@ -3,6 +3,7 @@
 //! encrypted SSE. Scriptable (replies, pacing, faults) and recording, for tests, benchmarks
 //! and the keyless `demo`.
 
+pub mod dcap;
 pub mod evidence;
 mod http;
 pub mod quote;
@@ -69,6 +70,7 @@ pub const MODELS: &[SimModel] = &[
 pub struct SimState {
     pub api_key: String,
     gpus: evidence::GpuPki,
+    intel: dcap::IntelPki,
     nras: evidence::Nras,
     keys: Mutex<HashMap<&'static str, Arc<KeyPair>>>,
     script: Mutex<Script>,
@@ -85,6 +87,7 @@ impl SimState {
         Ok(SimState {
             api_key,
             gpus: evidence::gpu_pki().map_err(std::io::Error::other)?,
+            intel: dcap::IntelPki::generate().map_err(std::io::Error::other)?,
             nras: evidence::Nras::new().map_err(std::io::Error::other)?,
             keys: Mutex::new(keys),
             script: Mutex::default(),
@@ -150,22 +153,27 @@ impl Simulator {
         &self.state.gpus.root_pem
     }
 
-    /// Points `config` at this simulator and makes it trust the simulator's test PKI: the
-    /// simulated NVIDIA root, and DCAP reported but not enforced (the simulator's quotes
-    /// carry no Intel signature). Only for the demo and tests; reports say so loudly.
+    /// Points `config` at this simulator and makes it trust the simulator's test PKIs: the
+    /// simulated Intel root (with the simulator as PCS) and the simulated NVIDIA root. Only for
+    /// the demo and tests; reports and answers say so loudly.
     pub fn configure(&self, config: &mut crate::config::Config) -> std::io::Result<()> {
-        let root = std::env::temp_dir().join(format!(
-            "venice-e2ee-proxy-sim-nvidia-root-{}-{}.pem",
-            std::process::id(),
-            self.addr.port()
-        ));
-        std::fs::write(&root, self.nvidia_root_pem())?;
+        let write_root = |name: &str, pem: &str| -> std::io::Result<std::path::PathBuf> {
+            let path = std::env::temp_dir().join(format!(
+                "venice-e2ee-proxy-sim-{name}-root-{}-{}.pem",
+                std::process::id(),
+                self.addr.port()
+            ));
+            std::fs::write(&path, pem)?;
+            Ok(path)
+        };
         config.venice.base_url = self.base_url();
         config.venice.api_key = crate::config::Secret::new(self.state.api_key.clone());
         config.venice.ca_file = None;
-        config.attestation.nvidia_root_ca = Some(root);
-        config.attestation.report_only =
-            vec!["tdx_quote_signature".into(), "tdx_tcb_status".into()];
+        config.attestation.nvidia_root_ca = Some(write_root("nvidia", self.nvidia_root_pem())?);
+        config.attestation.intel_root_ca = Some(write_root("intel", &self.state.intel.root_pem)?);
+        config.attestation.pcs_url = format!("http://{}/pcs", self.addr);
+        config.attestation.root_ca_crl_url = format!("http://{}/pcs/rootcacrl.der", self.addr);
+        config.attestation.report_only.clear();
         Ok(())
     }
 

@@ -1,7 +1,7 @@
-//! Synthetic TDX v4 quotes in the real layout, with REPORTDATA binding a key address and a
-//! nonce. Not signed yet: a verifier that checks Intel signatures rejects them.
+//! The simulated enclave's TD report: REPORTDATA binding a key address and a nonce, and the
+//! workload's measurements. `dcap` signs it into a quote.
 
-use crate::attestation::quote::{offsets, BODY_LEN, HEADER_LEN, TEE_TYPE_TDX};
+use crate::attestation::quote::{offsets, HEADER_LEN};
 use sha2::{Digest, Sha384};
 
 pub struct QuoteParams<'a> {
@@ -21,23 +21,28 @@ fn measurement(model: &str, what: &str) -> [u8; 48] {
     h.finalize().into()
 }
 
-pub fn build(p: &QuoteParams<'_>) -> Vec<u8> {
-    let mut q = vec![0u8; HEADER_LEN + BODY_LEN + 4];
-    q[0..2].copy_from_slice(&4u16.to_le_bytes());
-    q[2..4].copy_from_slice(&2u16.to_le_bytes());
-    q[4..8].copy_from_slice(&TEE_TYPE_TDX.to_le_bytes());
-    let attributes: u64 = if p.debug { 1 } else { 0 };
-    q[offsets::TD_ATTRIBUTES..offsets::TD_ATTRIBUTES + 8]
-        .copy_from_slice(&attributes.to_le_bytes());
-    q[offsets::MR_TD..offsets::MR_TD + 48].copy_from_slice(&measurement(p.model, "mrtd"));
+/// The TD report body (584 bytes): `template` (a real report, for its TCB SVNs and SEAM
+/// measurements) with this enclave's attributes, MRTD, MRCONFIGID, RTMRs and REPORTDATA.
+pub fn body(template: &[u8], p: &QuoteParams<'_>) -> Vec<u8> {
+    let mut b = template.to_vec();
+    // Offsets in `offsets` count from the start of the quote; the body starts after the header.
+    let at = |offset: usize| offset - HEADER_LEN;
+    // Keep the template's attributes (e.g. SEPT_VE_DISABLE, which DCAP policy requires); only
+    // the DEBUG bit is ours to set.
+    let attr_at = at(offsets::TD_ATTRIBUTES);
+    let template_attributes =
+        u64::from_le_bytes(b[attr_at..attr_at + 8].try_into().expect("8 bytes"));
+    let attributes = (template_attributes & !1) | u64::from(p.debug);
+    b[attr_at..attr_at + 8].copy_from_slice(&attributes.to_le_bytes());
+    b[at(offsets::MR_TD)..at(offsets::MR_TD) + 48].copy_from_slice(&measurement(p.model, "mrtd"));
+    b[at(offsets::MR_CONFIG_ID)..at(offsets::MR_CONFIG_ID) + 48].copy_from_slice(p.mr_config_id);
     for (i, rtmr) in p.rtmr.iter().enumerate() {
-        let at = offsets::RTMR0 + 48 * i;
-        q[at..at + 48].copy_from_slice(rtmr);
+        let o = at(offsets::RTMR0) + 48 * i;
+        b[o..o + 48].copy_from_slice(rtmr);
     }
-    q[offsets::MR_CONFIG_ID..offsets::MR_CONFIG_ID + 48].copy_from_slice(p.mr_config_id);
-    let rd = offsets::REPORT_DATA;
-    q[rd..rd + 20].copy_from_slice(&p.address);
-    q[rd + 32..rd + 64].copy_from_slice(&p.nonce);
-    // Signature data length 0: no signature yet.
-    q
+    let rd = at(offsets::REPORT_DATA);
+    b[rd..rd + 64].fill(0);
+    b[rd..rd + 20].copy_from_slice(&p.address);
+    b[rd + 32..rd + 64].copy_from_slice(&p.nonce);
+    b
 }

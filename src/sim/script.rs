@@ -71,6 +71,8 @@ pub enum AttestationFault {
     GpuSignature,
     /// The same evidence in the "aci/1" layout (quote nested under `attestation`).
     AciLayout,
+    /// A quote changed after the attestation key signed it.
+    BadQuoteSignature,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -132,8 +132,7 @@ async fn the_server_reports_every_check_it_ran() {
         .unwrap()
         .to_string();
     assert!(
-        warning.contains("simulated root")
-            && warning.contains("tdx_quote_signature is reported but not enforced"),
+        warning.contains("Intel root replaced") && warning.contains("NVIDIA root replaced"),
         "{warning}"
     );
     let (status, v) = p.get(&format!("/attestation/{MODEL}")).await;
@@ -152,11 +151,7 @@ async fn the_server_reports_every_check_it_ran() {
         assert_eq!(check(report, name)["status"], "pass", "{name}: {report}");
         assert_eq!(check(report, name)["enforced"], true);
     }
-    let dcap = check(report, "tdx_quote_signature");
-    assert_eq!(
-        (dcap["status"].as_str(), dcap["enforced"].as_bool()),
-        (Some("skipped"), Some(false))
-    );
+    assert_eq!(report["tcb"]["status"], "UpToDate");
     assert_eq!(report["gpus"], 2);
     assert!(report["workload"]["images"][0]
         .as_str()
@@ -183,10 +178,10 @@ async fn the_server_reports_every_check_it_ran() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn production_trust_refuses_the_simulator() {
-    // Without the demo's test-PKI settings the simulator cannot pass: its quotes carry no
-    // Intel signature and its GPUs chain to no NVIDIA root.
+    // Without the demo's test-PKI roots the simulator cannot pass: its quotes and GPUs
+    // chain to no Intel or NVIDIA root.
     let p = Proxy::start(sim().await, |c| {
-        c.attestation.report_only.clear();
+        c.attestation.intel_root_ca = None;
         c.attestation.nvidia_root_ca = None;
     })
     .await;
@@ -308,4 +303,17 @@ async fn nras_tokens_are_verified_when_enabled() {
         r.json::<serde_json::Value>().await.unwrap()["error"]["code"],
         "attestation_gpu_nras"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tcb_status_policy_is_enforced() {
+    let p = Proxy::start(sim().await, |c| {
+        c.attestation.tcb_statuses = vec!["OutOfDate".into()]
+    })
+    .await;
+    let r = p.post(&chat("x", false)).await;
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "attestation_tdx_tcb_status", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("UpToDate"));
 }

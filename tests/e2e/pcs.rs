@@ -95,7 +95,8 @@ async fn collateral_is_fetched_verified_and_cached() {
         "TCB info, QE identity, PCK CRL, root CA CRL"
     );
     let roots = trust_roots::pinned().unwrap();
-    let verdict = dcap::verify(&raw_quote, &fetched, &roots.intel_der, c.captured_at).unwrap();
+    let verdict =
+        dcap::verify(&raw_quote, &fetched, &roots.intel_der, c.captured_at, false).unwrap();
     assert_eq!(verdict.status, "UpToDate");
 
     // Cached until nextUpdate; fetched again after it.

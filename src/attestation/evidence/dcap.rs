@@ -79,14 +79,16 @@ pub struct TcbVerdict {
     pub advisory_ids: Vec<String>,
 }
 
-/// Verifies the quote against the collateral and the pinned root at `now` (Unix seconds).
+/// Verifies the quote against the collateral and the trusted root at `now` (Unix seconds).
 pub fn verify(
     raw_quote: &[u8],
     collateral: &Collateral,
     root_der: &[u8],
     now: u64,
+    allow_debug: bool,
 ) -> Result<TcbVerdict, String> {
-    let verifier = dcap_qvl::verify::QuoteVerifier::new(root_der.to_vec());
+    // A DEBUG trust domain passes only when the policy allows it.
+    let verifier = dcap_qvl::verify::QuoteVerifier::new(root_der.to_vec()).allow_debug(allow_debug);
     let report = verifier
         .verify(raw_quote, &collateral.to_qvl(), now)
         .map_err(|e| format!("{e:#}"))?;

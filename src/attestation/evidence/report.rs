@@ -210,9 +210,15 @@ pub fn verify_all(
 
     // Intel DCAP: signature, chain, CRLs, then the TCB status policy.
     match (&raw_quote, trust.collateral) {
-        (Some(q), Some(c)) => match dcap::verify(q, c, trust.intel_root_der, trust.now) {
+        (Some(q), Some(c)) => match dcap::verify(
+            q,
+            c,
+            trust.intel_root_der,
+            trust.now,
+            trust.policy.allow_debug,
+        ) {
             Ok(verdict) => {
-                checks.record("tdx_quote_signature", Ok("quote, QE report and PCK chain verify to the pinned Intel SGX root; CRLs checked".into()));
+                checks.record("tdx_quote_signature", Ok("quote, QE report and PCK chain verify to the trusted Intel SGX root; CRLs checked".into()));
                 let accepted = trust.tcb_statuses.iter().any(|s| s == &verdict.status);
                 let detail = format!(
                     "{} (advisories: {})",
