@@ -205,6 +205,7 @@ fn verify(
                 now: c.captured_at,
                 report_only: &[],
                 collateral_error: None,
+                dcap_at: None,
                 trust_overrides: Vec::new(),
                 allow: &Default::default(),
                 nras: c.nras_answer.clone().zip(c.nras_jwks.clone()).map(Ok),

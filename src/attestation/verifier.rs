@@ -55,7 +55,12 @@ impl EvidenceVerifier {
         }
         Ok(EvidenceVerifier {
             roots,
-            pcs: Pcs::new(http.clone(), &cfg.pcs_url, &cfg.root_ca_crl_url),
+            pcs: Pcs::new(
+                http.clone(),
+                &cfg.pcs_url,
+                &cfg.root_ca_crl_url,
+                cfg.collateral_grace,
+            ),
             tcb_statuses: cfg.tcb_statuses.clone(),
             report_only: cfg.report_only.clone(),
             policy: Policy {
@@ -88,9 +93,9 @@ impl EvidenceVerifier {
             .or_else(|| raw.pointer("/attestation/evidence/quote"))
             .and_then(Value::as_str)
             .and_then(|q| quote::decode_quote_text(q).ok());
-        let (collateral, collateral_error) = match &quote {
+        let (fetched, collateral_error) = match &quote {
             Some(q) => match self.pcs.collateral(q).await {
-                Ok(c) => (Some(c), None),
+                Ok(f) => (Some(f), None),
                 Err(e) => (None, Some(e)),
             },
             None => (None, None),
@@ -106,7 +111,8 @@ impl EvidenceVerifier {
         let trust = Trust {
             intel_root_der: &self.roots.intel_der,
             nvidia_root: &self.roots.nvidia,
-            collateral: collateral.as_deref(),
+            collateral: fetched.as_ref().map(|f| f.collateral.as_ref()),
+            dcap_at: fetched.as_ref().and_then(|f| f.stale_verify_at),
             tcb_statuses: &self.tcb_statuses,
             policy: self.policy,
             now: now(),

@@ -74,6 +74,10 @@ pub struct AttestationSection {
     pub pcs_url: String,
     /// Where Intel's root CA CRL is fetched from.
     pub root_ca_crl_url: String,
+    /// While PCS is unreachable, cached collateral may be used this long past its
+    /// nextUpdate (0: never; an outage then fails closed).
+    #[serde(with = "units::duration")]
+    pub collateral_grace: Duration,
     /// TDX TCB statuses accepted.
     pub tcb_statuses: Vec<String>,
     /// Checks that are reported but not enforced (names as in the report). Empty: all
@@ -187,6 +191,7 @@ impl Default for AttestationSection {
             pcs_url: "https://api.trustedservices.intel.com".into(),
             root_ca_crl_url: "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der"
                 .into(),
+            collateral_grace: Duration::ZERO,
             tcb_statuses: vec!["UpToDate".into(), "SWHardeningNeeded".into()],
             report_only: Vec::new(),
             intel_root_ca: None,

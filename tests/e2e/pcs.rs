@@ -5,28 +5,36 @@
 use http_body_util::Full;
 use hyper::body::Bytes;
 use serde_json::Value;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use venice_e2ee_proxy::attestation::evidence::{capture, dcap, pcs::Pcs, trust_roots};
 use venice_e2ee_proxy::attestation::quote;
 
 const CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/capture");
 
 /// Serves `NNNN_*.body` for a request whose path matches the saved URL's path, with the
-/// saved response headers.
-async fn replay_server(hits: Arc<AtomicUsize>) -> std::net::SocketAddr {
+/// saved response headers; answers 503 while `down` is set.
+async fn replay_server(hits: Arc<AtomicUsize>, down: Arc<AtomicBool>) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
-            let hits = hits.clone();
+            let (hits, down) = (hits.clone(), down.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         hits.fetch_add(1, Ordering::SeqCst);
-                        let path = req.uri().path().to_string();
-                        async move { Ok::<_, std::convert::Infallible>(answer(&path)) }
+                        let response = if down.load(Ordering::SeqCst) {
+                            hyper::Response::builder()
+                                .status(503)
+                                .body(Full::new(Bytes::new()))
+                                .unwrap()
+                        } else {
+                            answer(req.uri().path())
+                        };
+                        async move { Ok::<_, std::convert::Infallible>(response) }
                     },
                 );
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -74,19 +82,29 @@ fn answer(path: &str) -> hyper::Response<Full<Bytes>> {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn collateral_is_fetched_verified_and_cached() {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let addr = replay_server(hits.clone()).await;
+fn setup() -> (capture::Capture, Vec<u8>) {
     let c = capture::load(std::path::Path::new(CAPTURE)).unwrap();
     let raw_quote =
         quote::decode_quote_text(c.attestation["intel_quote"].as_str().unwrap()).unwrap();
+    (c, raw_quote)
+}
+
+fn pcs_at(addr: std::net::SocketAddr, grace: Duration) -> Pcs {
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let pcs = Pcs::new(
+    Pcs::new(
         http,
         &format!("http://{addr}"),
         &format!("http://{addr}/IntelSGXRootCA.der"),
-    );
+        grace,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn collateral_is_fetched_verified_and_cached() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let addr = replay_server(hits.clone(), Arc::default()).await;
+    let (c, raw_quote) = setup();
+    let pcs = pcs_at(addr, Duration::ZERO);
 
     let fetched = pcs.collateral_at(&raw_quote, c.captured_at).await.unwrap();
     assert_eq!(
@@ -94,9 +112,16 @@ async fn collateral_is_fetched_verified_and_cached() {
         4,
         "TCB info, QE identity, PCK CRL, root CA CRL"
     );
+    assert_eq!(fetched.stale_verify_at, None);
     let roots = trust_roots::pinned().unwrap();
-    let verdict =
-        dcap::verify(&raw_quote, &fetched, &roots.intel_der, c.captured_at, false).unwrap();
+    let verdict = dcap::verify(
+        &raw_quote,
+        &fetched.collateral,
+        &roots.intel_der,
+        c.captured_at,
+        false,
+    )
+    .unwrap();
     assert_eq!(verdict.status, "UpToDate");
 
     // Cached until nextUpdate; fetched again after it.
@@ -108,4 +133,37 @@ async fn collateral_is_fetched_verified_and_cached() {
         .await
         .unwrap();
     assert_eq!(hits.load(Ordering::SeqCst), 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pcs_outage_fails_closed_unless_within_the_grace_period() {
+    let down = Arc::new(AtomicBool::new(false));
+    let addr = replay_server(Arc::default(), down.clone()).await;
+    let (c, raw_quote) = setup();
+    let strict = pcs_at(addr, Duration::ZERO);
+    let lenient = pcs_at(addr, Duration::from_secs(10 * 86_400));
+    for p in [&strict, &lenient] {
+        p.collateral_at(&raw_quote, c.captured_at).await.unwrap();
+    }
+    down.store(true, Ordering::SeqCst);
+    // The collateral is valid until 2026-05-24 (its PCK CRL's nextUpdate): a day later, PCS
+    // is down.
+    let after = unix("2026-05-25T00:00:00Z");
+    assert!(
+        strict.collateral_at(&raw_quote, after).await.is_err(),
+        "no grace: fail closed"
+    );
+    let stale = lenient.collateral_at(&raw_quote, after).await.unwrap();
+    let at = stale.stale_verify_at.expect("marked stale");
+    let roots = trust_roots::pinned().unwrap();
+    assert!(dcap::verify(&raw_quote, &stale.collateral, &roots.intel_der, at, false).is_ok());
+    // Beyond the grace period it fails closed too.
+    assert!(lenient
+        .collateral_at(&raw_quote, after + 20 * 86_400)
+        .await
+        .is_err());
+}
+
+fn unix(t: &str) -> u64 {
+    capture::unix_time(t).unwrap()
 }

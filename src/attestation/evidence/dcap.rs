@@ -56,20 +56,28 @@ impl Collateral {
         }
     }
 
-    /// The earliest `nextUpdate` of the TCB info and QE identity: the collateral is good
-    /// until then.
-    pub fn next_update(&self) -> Option<String> {
-        let next = |json: &str| -> Option<String> {
-            serde_json::from_str::<serde_json::Value>(json)
-                .ok()?
-                .get("nextUpdate")?
-                .as_str()
-                .map(str::to_string)
+    /// Until when (Unix seconds) every part is valid: the earliest `nextUpdate` of the TCB
+    /// info, the QE identity and both CRLs. `None` when one cannot be read.
+    pub fn valid_until(&self) -> Option<u64> {
+        use der::Decode;
+        let json_next = |json: &str| -> Option<u64> {
+            let v: serde_json::Value = serde_json::from_str(json).ok()?;
+            super::capture::unix_time(v.get("nextUpdate")?.as_str()?)
         };
-        match (next(&self.tcb_info), next(&self.qe_identity)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let crl_next = |der: &[u8]| -> Option<u64> {
+            let crl =
+                x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
+                    .ok()?;
+            Some(crl.tbs_cert_list.next_update?.to_unix_duration().as_secs())
+        };
+        [
+            json_next(&self.tcb_info),
+            json_next(&self.qe_identity),
+            crl_next(&self.pck_crl),
+            crl_next(&self.root_ca_crl),
+        ]
+        .into_iter()
+        .try_fold(u64::MAX, |min, t| t.map(|t| min.min(t)))
     }
 }
 

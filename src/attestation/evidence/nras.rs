@@ -108,12 +108,15 @@ pub fn verify_eat(
     ))
 }
 
-/// Submits GPU evidence to NRAS and fetches its JWKS.
+/// Submits GPU evidence to NRAS; its JWKS is cached for `JWKS_TTL`.
 pub struct Nras {
     http: reqwest::Client,
     url: String,
     jwks_url: String,
+    jwks: std::sync::Mutex<Option<(std::time::Instant, Value)>>,
 }
+
+const JWKS_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Nras {
     pub fn new(http: reqwest::Client, url: &str, jwks_url: &str) -> Self {
@@ -121,6 +124,7 @@ impl Nras {
             http,
             url: url.to_string(),
             jwks_url: jwks_url.to_string(),
+            jwks: std::sync::Mutex::default(),
         }
     }
 
@@ -137,7 +141,16 @@ impl Nras {
             .collect();
         let body = json!({"nonce": hex::encode(nonce), "arch": payload.arch.as_deref().unwrap_or("HOPPER"), "evidence_list": evidence});
         let answer = self.json(self.http.post(&self.url).json(&body)).await?;
-        let jwks = self.json(self.http.get(&self.jwks_url)).await?;
+        let cached = self.jwks.lock().expect("poisoned").clone();
+        let jwks = match cached {
+            Some((at, jwks)) if at.elapsed() < JWKS_TTL => jwks,
+            _ => {
+                let jwks = self.json(self.http.get(&self.jwks_url)).await?;
+                *self.jwks.lock().expect("poisoned") =
+                    Some((std::time::Instant::now(), jwks.clone()));
+                jwks
+            }
+        };
         Ok((answer, jwks))
     }
 

@@ -2,7 +2,6 @@
 //! for the quote's FMSPC, the PCK CRL and the root CA CRL. Cached per FMSPC and CA until the
 //! collateral's `nextUpdate`.
 
-use super::capture::unix_time;
 use super::dcap::{split_signed, Collateral};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,7 +14,16 @@ pub struct Pcs {
     http: reqwest::Client,
     base: String,
     root_crl_url: String,
+    /// How long past its nextUpdate cached collateral may stand in while PCS is unreachable.
+    grace: u64,
     cache: Mutex<Cache>,
+}
+
+/// Collateral for a quote, and the time to verify it at when it is stale (used within the
+/// grace period while PCS cannot be reached).
+pub struct Fetched {
+    pub collateral: Arc<Collateral>,
+    pub stale_verify_at: Option<u64>,
 }
 
 /// The quote's FMSPC and which PCK CA issued its certificate (`platform` or `processor`).
@@ -56,40 +64,65 @@ fn now() -> u64 {
 }
 
 impl Pcs {
-    pub fn new(http: reqwest::Client, base: &str, root_crl_url: &str) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        root_crl_url: &str,
+        grace: std::time::Duration,
+    ) -> Self {
         Pcs {
             http,
             base: base.trim_end_matches('/').to_string(),
             root_crl_url: root_crl_url.to_string(),
+            grace: grace.as_secs(),
             cache: Mutex::default(),
         }
     }
 
     /// Collateral for a quote: cached until its `nextUpdate`, else fetched.
-    pub async fn collateral(&self, raw_quote: &[u8]) -> Result<Arc<Collateral>, String> {
+    pub async fn collateral(&self, raw_quote: &[u8]) -> Result<Fetched, String> {
         self.collateral_at(raw_quote, now()).await
     }
 
-    /// The same, as of `now` (Unix seconds).
-    pub async fn collateral_at(
-        &self,
-        raw_quote: &[u8],
-        now: u64,
-    ) -> Result<Arc<Collateral>, String> {
+    /// The same, as of `now` (Unix seconds). When a refetch fails, collateral past its
+    /// nextUpdate by less than the grace period is still used (verified as of its last valid
+    /// second); beyond that, or without a grace period, the failure stands (fail closed).
+    pub async fn collateral_at(&self, raw_quote: &[u8], now: u64) -> Result<Fetched, String> {
         let (fmspc, ca) = quote_platform(raw_quote)?;
         let key = (fmspc.clone(), ca);
-        if let Some((until, c)) = self.cache.lock().expect("poisoned").get(&key) {
+        let cached = self.cache.lock().expect("poisoned").get(&key).cloned();
+        if let Some((until, c)) = &cached {
             if now < *until {
-                return Ok(c.clone());
+                return Ok(Fetched {
+                    collateral: c.clone(),
+                    stale_verify_at: None,
+                });
             }
         }
-        let c = Arc::new(self.fetch(&fmspc, ca).await?);
-        let until = c.next_update().as_deref().and_then(unix_time).unwrap_or(0);
-        self.cache
-            .lock()
-            .expect("poisoned")
-            .insert(key, (until, c.clone()));
-        Ok(c)
+        match self.fetch(&fmspc, ca).await {
+            Ok(c) => {
+                let c = Arc::new(c);
+                let until = c.valid_until().unwrap_or(0);
+                self.cache
+                    .lock()
+                    .expect("poisoned")
+                    .insert(key, (until, c.clone()));
+                Ok(Fetched {
+                    collateral: c,
+                    stale_verify_at: None,
+                })
+            }
+            Err(e) => match cached {
+                Some((until, c)) if self.grace > 0 && now < until + self.grace => {
+                    log::warn!("Intel collateral refresh failed ({e}); using collateral expired at {until}, within the grace period");
+                    Ok(Fetched {
+                        collateral: c,
+                        stale_verify_at: Some(until.saturating_sub(1)),
+                    })
+                }
+                _ => Err(e),
+            },
+        }
     }
 
     async fn get(&self, url: &str) -> Result<(reqwest::header::HeaderMap, Vec<u8>), String> {

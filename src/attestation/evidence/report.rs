@@ -47,7 +47,8 @@ pub struct Report {
     pub nonce: String,
     /// The time (Unix seconds) the evidence was verified at.
     pub verified_at: u64,
-    pub collateral_next_update: Option<String>,
+    /// Until when (Unix seconds) the Intel collateral used is valid.
+    pub collateral_valid_until: Option<u64>,
     pub tcb: Option<TcbVerdict>,
     pub measurements: Option<Measurements>,
     pub workload: Option<Workload>,
@@ -109,6 +110,8 @@ pub struct Trust<'a> {
     pub report_only: &'a [String],
     /// Why an Intel collateral was not available, when it was not.
     pub collateral_error: Option<String>,
+    /// Verify DCAP as of this time instead of `now` (stale collateral within its grace).
+    pub dcap_at: Option<u64>,
     pub trust_overrides: Vec<String>,
 }
 
@@ -167,7 +170,7 @@ pub fn verify_all(
         signing_address: None,
         nonce: hex::encode(nonce),
         verified_at: trust.now,
-        collateral_next_update: trust.collateral.and_then(Collateral::next_update),
+        collateral_valid_until: trust.collateral.and_then(Collateral::valid_until),
         tcb: None,
         measurements: None,
         workload: None,
@@ -218,7 +221,16 @@ pub fn verify_all(
             trust.policy.allow_debug,
         ) {
             Ok(verdict) => {
-                checks.record("tdx_quote_signature", Ok("quote, QE report and PCK chain verify to the trusted Intel SGX root; CRLs checked".into()));
+                let stale = trust
+                    .dcap_at
+                    .map(|t| {
+                        format!(" (collateral expired, used within its grace period as of {t})")
+                    })
+                    .unwrap_or_default();
+                checks.record(
+                    "tdx_quote_signature",
+                    Ok(format!("quote, QE report and PCK chain verify to the trusted Intel SGX root; CRLs checked{stale}")),
+                );
                 let accepted = trust.tcb_statuses.iter().any(|s| s == &verdict.status);
                 let detail = format!(
                     "{} (advisories: {})",
@@ -459,7 +471,8 @@ pub fn render_text(r: &Report) -> String {
         out.push_str(&format!(
             "TCB status {}  collateral valid until {}\n",
             t.status,
-            r.collateral_next_update.as_deref().unwrap_or("-")
+            r.collateral_valid_until
+                .map_or("-".to_string(), |t| t.to_string())
         ));
     }
     if let Some(w) = &r.workload {

@@ -38,6 +38,7 @@ fn run_allowing(c: &Capture, raw: &Value, now: u64, allow: &crate::config::Allow
         now,
         report_only: &[],
         collateral_error: None,
+        dcap_at: None,
         trust_overrides: Vec::new(),
         allow,
         nras: Some(Ok((
@@ -251,6 +252,7 @@ fn missing_collateral_is_skipped_and_not_verified() {
         now: c.captured_at,
         report_only: &[],
         collateral_error: Some("offline".into()),
+        dcap_at: None,
         trust_overrides: Vec::new(),
         allow: &Default::default(),
         nras: None,
