@@ -8,6 +8,7 @@ use crate::venice::catalog::Catalog;
 use crate::venice::client::VeniceClient;
 use arc_swap::ArcSwapOption;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,16 @@ pub struct AppState {
     /// Venice's JSON endpoints, and chat for answers the proxy must see whole.
     pub client: Arc<VeniceClient>,
     resolved: ArcSwapOption<(SocketAddr, Instant)>,
+    chats_in_flight: AtomicUsize,
+}
+
+/// One chat completion's place under `server.max_concurrent_chats`, given back on drop.
+pub struct ChatPermit(Arc<AppState>);
+
+impl Drop for ChatPermit {
+    fn drop(&mut self) {
+        self.0.chats_in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl AppState {
@@ -45,6 +56,7 @@ impl AppState {
             upstream,
             config,
             resolved: ArcSwapOption::empty(),
+            chats_in_flight: AtomicUsize::new(0),
         }))
     }
 
@@ -65,6 +77,36 @@ impl AppState {
             })?;
         self.resolved.store(Some(Arc::new((addr, Instant::now()))));
         Ok(addr)
+    }
+
+    /// A place for one more chat completion, unless `server.max_concurrent_chats` are in
+    /// flight.
+    pub fn chat_permit(self: &Arc<Self>) -> Option<ChatPermit> {
+        let limit = self.config.server.max_concurrent_chats;
+        if self.chats_in_flight.fetch_add(1, Ordering::AcqRel) >= limit {
+            self.chats_in_flight.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(ChatPermit(self.clone()))
+    }
+
+    /// Whether a client's `Authorization` header carries one of the configured tokens
+    /// (always true when none are configured). Compared in constant time.
+    pub fn client_authorized(&self, authorization: Option<&[u8]>) -> bool {
+        use subtle::ConstantTimeEq;
+        let tokens = &self.config.server.auth_tokens;
+        if tokens.is_empty() {
+            return true;
+        }
+        let Some(given) = authorization.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+            return false;
+        };
+        tokens
+            .iter()
+            .fold(subtle::Choice::from(0), |ok, t| {
+                ok | t.expose().as_bytes().ct_eq(given)
+            })
+            .into()
     }
 
     /// Ready when every prewarmed model holds a usable verified key.

@@ -88,6 +88,25 @@ pub fn load_from_str(
     if let Some(key) = api_key {
         config.venice.api_key = Secret::new(key.trim());
     }
+    if let Some(path) = config.server.auth_tokens_file.clone() {
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+            field: "server.auth_tokens_file".into(),
+            message: format!("{}: {e}", path.display()),
+        })?;
+        let tokens: Vec<Secret> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(Secret::new)
+            .collect();
+        if tokens.is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "server.auth_tokens_file".into(),
+                message: format!("{} holds no token", path.display()),
+            });
+        }
+        config.server.auth_tokens.extend(tokens);
+    }
     config.validate()?;
     Ok(config)
 }
@@ -190,6 +209,38 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("attestation.refresh_lead"), "{e}");
+    }
+
+    #[test]
+    fn client_tokens() {
+        let e = load_from_str("server:\n  listen: 0.0.0.0:8080\n", env(&[])).unwrap_err();
+        assert!(e.to_string().contains("server.auth_tokens"), "{e}");
+        let c = load_from_str(
+            "server:\n  listen: 0.0.0.0:8080\n",
+            env(&[("VENICE_E2EE_PROXY__SERVER__AUTH_TOKENS", "[tok-a, tok-b]")]),
+        )
+        .unwrap();
+        assert_eq!(c.server.auth_tokens.len(), 2);
+        assert!(
+            !serde_yaml::to_string(&c).unwrap().contains("tok-a"),
+            "tokens are never printed"
+        );
+        let file =
+            std::env::temp_dir().join(format!("venice-e2ee-proxy-tokens-{}", std::process::id()));
+        std::fs::write(&file, "t1\n\n t2 \n").unwrap();
+        let c = load_from_str(
+            &format!("server:\n  auth_tokens_file: {}\n", file.display()),
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.server
+                .auth_tokens
+                .iter()
+                .map(|t| t.expose())
+                .collect::<Vec<_>>(),
+            ["t1", "t2"]
+        );
     }
 
     #[test]

@@ -30,6 +30,15 @@ pub struct ServerSection {
     /// Largest request body accepted (413 beyond it).
     #[serde(with = "units::size")]
     pub body_limit: u64,
+    /// Chat completions in flight at once; more get 429.
+    pub max_concurrent_chats: usize,
+    /// Bearer tokens clients must present (empty: no client auth). Required whenever
+    /// `listen` is not a loopback address. Never printed.
+    #[serde(skip_serializing)]
+    pub auth_tokens: Vec<Secret>,
+    /// A file with one client token per line (e.g. a mounted Kubernetes Secret), added to
+    /// `auth_tokens` at start-up.
+    pub auth_tokens_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -162,6 +171,9 @@ impl Default for ServerSection {
         ServerSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit: 32 << 20,
+            max_concurrent_chats: 256,
+            auth_tokens: Vec::new(),
+            auth_tokens_file: None,
         }
     }
 }
@@ -315,6 +327,21 @@ impl Config {
                 "venice.base_url",
                 "plain http is only allowed for a loopback upstream (the simulator)".into(),
             ));
+        }
+        if !self.server.listen.ip().is_loopback()
+            && self.server.auth_tokens.is_empty()
+            && self.server.auth_tokens_file.is_none()
+        {
+            return Err(bad(
+                "server.auth_tokens",
+                format!(
+                    "listening on {} (not loopback) requires client tokens",
+                    self.server.listen
+                ),
+            ));
+        }
+        if self.server.max_concurrent_chats == 0 {
+            return Err(bad("server.max_concurrent_chats", "must be above 0".into()));
         }
         if self.server.body_limit == 0 {
             return Err(bad("server.body_limit", "must be above 0".into()));

@@ -4,6 +4,7 @@
 mod buffered;
 mod chat_request;
 mod chat_response;
+mod gate;
 mod respond;
 pub mod routes;
 
@@ -46,6 +47,8 @@ pub struct Ctx {
     first_byte: Option<Duration>,
     /// Why our own body filter stopped the response, for `fail_to_proxy`.
     failure: Option<crate::openai::error::ApiError>,
+    /// Held while a chat completion is in flight (`server.max_concurrent_chats`).
+    _permit: Option<crate::state::ChatPermit>,
 }
 
 fn is_timeout(e: &Error) -> bool {
@@ -70,6 +73,7 @@ impl ProxyHttp for VeniceProxy {
             started: Instant::now(),
             first_byte: None,
             failure: None,
+            _permit: None,
         }
     }
 
@@ -78,6 +82,16 @@ impl ProxyHttp for VeniceProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> pingora::Result<bool> {
         let header = session.req_header();
         ctx.route = Route::classify(header.method.as_str(), header.uri.path());
+        let authorization = header.headers.get("authorization").map(|v| v.as_bytes());
+        match gate::admit(&self.state, &ctx.route, authorization) {
+            Ok(permit) => ctx._permit = permit,
+            Err(e) => {
+                // The body is left unread: the connection cannot serve another request.
+                session.set_keepalive(None);
+                respond::error(session, &e).await?;
+                return Ok(true);
+            }
+        }
         if ctx.route != Route::ChatCompletions {
             routes::answer(&self.state, session, &ctx.route).await?;
             return Ok(true);

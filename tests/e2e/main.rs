@@ -6,6 +6,7 @@ mod harness;
 mod attestation;
 mod chat;
 mod faults;
+mod ops;
 mod pcs;
 mod requests;
 mod sdk;

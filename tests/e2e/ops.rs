@@ -1,0 +1,172 @@
+//! Operations: client tokens, the non-loopback rule, the cap on chats in flight, and
+//! graceful shutdown of the real binary on SIGTERM.
+
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use venice_e2ee_proxy::config::Secret;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_tokens_are_required_when_configured() {
+    let p = Proxy::start(sim().await, |c| {
+        c.server.auth_tokens = vec![Secret::new("good-token")]
+    })
+    .await;
+    let models = p.url("/models");
+    let get = |token: Option<&'static str>| {
+        let mut r = p.http.get(&models);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    for token in [None, Some("bad-token"), Some("good-token-but-longer")] {
+        let r = get(token).await.unwrap();
+        assert_eq!(r.status(), 401, "{token:?}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"]["code"],
+            "invalid_api_key"
+        );
+    }
+    assert_eq!(get(Some("good-token")).await.unwrap().status(), 200);
+    assert_eq!(p.get("/healthz").await.0, 200, "probes need no token");
+    let r = p
+        .http
+        .post(p.url("/chat/completions"))
+        .bearer_auth("good-token")
+        .json(&chat("hi", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = p.post(&chat("no token", false)).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(p.sim.record().chats.len(), 1);
+}
+
+#[test]
+fn a_non_loopback_listener_without_tokens_refuses_to_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
+        .arg("serve")
+        .env("VENICE_API_KEY", "k")
+        .env(
+            "VENICE_E2EE_PROXY__SERVER__LISTEN",
+            format!("0.0.0.0:{}", free_port()),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.auth_tokens"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chats_beyond_the_cap_get_429() {
+    let s = sim().await;
+    s.set_pacing(venice_e2ee_proxy::sim::Pacing {
+        ttft: Duration::ZERO,
+        tokens_per_second: 10.0,
+    });
+    let p = Proxy::start(s, |c| c.server.max_concurrent_chats = 2).await;
+    let slow = "one two three four five six seven eight";
+    let a = p.post(&chat(slow, true)).await;
+    let b = p.post(&chat(slow, true)).await;
+    let r = p.post(&chat("third", true)).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "too_many_concurrent_requests"
+    );
+    assert_eq!(content_of(&sse_events(a).await.0), slow);
+    assert_eq!(content_of(&sse_events(b).await.0), slow);
+    // Places are given back when streams end.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(p.post(&chat("again", false)).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_streams_finish_and_exits_zero() {
+    let port = free_port();
+    let conf = std::env::temp_dir().join(format!("venice-e2ee-proxy-pingora-{port}.yaml"));
+    std::fs::write(
+        &conf,
+        "version: 1\nthreads: 2\ngrace_period_seconds: 4\ngraceful_shutdown_timeout_seconds: 1\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
+        .args(["demo", "--pingora-conf", conf.to_str().unwrap()])
+        .env(
+            "VENICE_E2EE_PROXY__SERVER__LISTEN",
+            format!("127.0.0.1:{port}"),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let sim_base = lines.next().unwrap().unwrap();
+    let sim_base = sim_base
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches("/api/v1")
+        .to_string();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A stream that takes about 1.5 s.
+    http.post(format!("{sim_base}/_sim/script"))
+        .json(&json!({"pacing": {"ttft": "0s", "tokens_per_second": 8.0}}))
+        .send()
+        .await
+        .unwrap();
+    let text = "a b c d e f g h i j k l";
+    let stream = http
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&json!({"model": MODEL, "stream": true, "messages": [{"role": "user", "content": text}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let started = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let (events, broken) = sse_events(stream).await;
+    assert!(!broken, "the stream in flight completes");
+    assert_eq!(content_of(&events), text);
+    assert_eq!(events.last().unwrap(), &json!("[DONE]"));
+    // New connections are refused once the listener has closed.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fresh = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    assert!(
+        fresh.get(format!("{base}/healthz")).send().await.is_err(),
+        "listener closed"
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "exited within the grace period"
+    );
+}
