@@ -132,6 +132,7 @@ fn through_server() {
     config.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
     config.venice.base_url = sim.base_url();
     config.venice.api_key = Secret::new("sim-key");
+    config.server.admin_listen = None;
     let mut conf = venice_e2ee_proxy::server::pingora_conf(None, &config).unwrap();
     conf.grace_period_seconds = Some(0);
     let (server, _) = venice_e2ee_proxy::server::build(config, conf).unwrap();

@@ -2,11 +2,13 @@
 //! as a plain OpenAI endpoint. Pure logic lives in plain modules; `proxy` wires it into
 //! Pingora's hooks.
 
+pub mod admin;
 pub mod attestation;
 pub mod background;
 pub mod codec;
 pub mod config;
 pub mod keys;
+pub mod metrics;
 pub mod openai;
 pub mod proxy;
 pub mod server;

@@ -1,5 +1,6 @@
 //! Assembles the Pingora server: the proxy listener and the refresh background service.
 
+use crate::admin::AdminApp;
 use crate::background::Refresher;
 use crate::config::Config;
 use crate::proxy::VeniceProxy;
@@ -33,9 +34,12 @@ pub fn pingora_conf(path: Option<&std::path::Path>, config: &Config) -> Result<S
 /// A ready-to-run server and the state its services share.
 pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>), String> {
     let listen = config.server.listen;
+    let admin = config.server.admin_listen;
     // Pingora retries a taken port for half a minute and then panics in a service thread
     // while the process lives on; fail at once instead.
-    std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    for addr in std::iter::once(listen).chain(admin) {
+        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    }
     let state = AppState::new(config)?;
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
@@ -43,6 +47,14 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
         pingora::proxy::http_proxy_service(&server.configuration, VeniceProxy::new(state.clone()));
     proxy.add_tcp(&listen.to_string());
     server.add_service(proxy);
+    if let Some(addr) = admin {
+        let mut service = pingora::services::listening::Service::new(
+            "admin".into(),
+            AdminApp::new(state.clone()),
+        );
+        service.add_tcp(&addr.to_string());
+        server.add_service(service);
+    }
     server.add_service(background_service(
         "attestation refresh",
         Refresher::new(state.clone()),

@@ -34,6 +34,7 @@ pub struct ChatPermit(Arc<AppState>);
 impl Drop for ChatPermit {
     fn drop(&mut self) {
         self.0.chats_in_flight.fetch_sub(1, Ordering::AcqRel);
+        crate::metrics::METRICS.active_chats.dec();
     }
 }
 
@@ -87,6 +88,7 @@ impl AppState {
             self.chats_in_flight.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
+        crate::metrics::METRICS.active_chats.inc();
         Some(ChatPermit(self.clone()))
     }
 

@@ -163,10 +163,18 @@ impl AttestationStore {
                     map
                 });
                 *flight.last_failure.lock().expect("poisoned") = None;
+                crate::metrics::METRICS
+                    .attestation_refreshes
+                    .with_label_values(&[model, "verified"])
+                    .inc();
                 Ok(entry)
             }
             Err(err) => {
                 log::warn!("model {model}: attestation failed: {err}");
+                crate::metrics::METRICS
+                    .attestation_refreshes
+                    .with_label_values(&[model, err.check.code()])
+                    .inc();
                 *flight.last_failure.lock().expect("poisoned") =
                     Some((Instant::now(), err.clone()));
                 if let Some(r) = report {

@@ -30,6 +30,8 @@ pub struct ServerSection {
     /// Largest request body accepted (413 beyond it).
     #[serde(with = "units::size")]
     pub body_limit: u64,
+    /// Admin listener: Prometheus `/metrics` and the probes (null: none).
+    pub admin_listen: Option<SocketAddr>,
     /// Chat completions in flight at once; more get 429.
     pub max_concurrent_chats: usize,
     /// Bearer tokens clients must present (empty: no client auth). Required whenever
@@ -171,6 +173,7 @@ impl Default for ServerSection {
         ServerSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit: 32 << 20,
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
             max_concurrent_chats: 256,
             auth_tokens: Vec::new(),
             auth_tokens_file: None,

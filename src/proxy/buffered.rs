@@ -7,6 +7,7 @@ use super::chat_request::{encrypt, Prepared};
 use super::chat_response::map_upstream_status;
 use super::routes::upstream_error;
 use crate::config::OnInvalid;
+use crate::metrics::METRICS;
 use crate::openai::error::ApiError;
 use crate::openai::response::{self as out, CHUNK_OBJECT};
 use crate::state::AppState;
@@ -38,7 +39,10 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
             encrypt(req, &prepared.attested.key.key, &extra).await?
         };
         let answer = exchange(state, prepared, body).await?;
-        match parse_answer(req.family, &tools, &answer.content) {
+        let parsed = parse_answer(req.family, &tools, &answer.content);
+        let outcome = if parsed.is_ok() { "valid" } else { "invalid" };
+        METRICS.tool_calls.with_label_values(&[outcome]).inc();
+        match parsed {
             Ok((content, calls)) => {
                 return Ok(reply(prepared, &answer, content.as_deref(), &calls))
             }
@@ -48,6 +52,7 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
                     prepared.model,
                     attempt + 1
                 );
+                METRICS.tool_retries.inc();
                 extra.push(("assistant", answer.content));
                 extra.push(("user", correction(&reason)));
                 attempt += 1;

@@ -200,6 +200,12 @@ pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> Step {
                 match t.mode() {
                     Mode::Stream { .. } => {
                         log::warn!("stream stopped: {e}");
+                        if matches!(e, StreamError::ToolCall(_)) {
+                            crate::metrics::METRICS
+                                .tool_calls
+                                .with_label_values(&["invalid"])
+                                .inc();
+                        }
                         out.extend_from_slice(&e.to_api_error().sse_event());
                         *phase = Phase::Closed;
                     }
@@ -271,5 +277,13 @@ pub fn proxy_failure(e: &pingora::Error, timeout: bool) -> ApiError {
         )
     } else {
         ApiError::internal("the proxy failed to handle the request")
+    }
+}
+
+/// How many upstream chunks a relay decrypted.
+pub fn decrypted_chunks(phase: &Phase) -> Option<u64> {
+    match phase {
+        Phase::Relay(t) => Some(t.chunks),
+        _ => None,
     }
 }

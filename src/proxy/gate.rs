@@ -14,6 +14,7 @@ pub fn admit(
 ) -> Result<Option<ChatPermit>, ApiError> {
     let public = matches!(route, Route::Health | Route::Ready);
     if !public && !state.client_authorized(authorization) {
+        crate::metrics::METRICS.client_auth_failures.inc();
         return Err(ApiError::new(
             401,
             "invalid_request_error",

@@ -8,6 +8,7 @@ mod gate;
 mod respond;
 pub mod routes;
 
+use crate::metrics::METRICS;
 use crate::state::AppState;
 use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
 use async_trait::async_trait;
@@ -298,7 +299,7 @@ impl ProxyHttp for VeniceProxy {
         }
     }
 
-    /// One access-log line. Never message text, keys or tokens.
+    /// One access-log line and the request's metrics. Never message text, keys or tokens.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let model = ctx.prepared.as_ref().map_or("-", |p| p.model.as_str());
@@ -306,6 +307,7 @@ impl ProxyHttp for VeniceProxy {
             .prepared
             .as_ref()
             .is_some_and(|p| matches!(p.mode, crate::stream::Mode::Stream { .. }));
+        let elapsed = ctx.started.elapsed();
         log::info!(
             target: "access",
             "{} {} model={} status={} stream={} duration_ms={} ttfb_ms={}{}",
@@ -314,9 +316,33 @@ impl ProxyHttp for VeniceProxy {
             model,
             status,
             stream,
-            ctx.started.elapsed().as_millis(),
+            elapsed.as_millis(),
             ctx.first_byte.map_or(-1, |d| d.as_millis() as i64),
             e.map(|e| format!(" error={}", e.etype().as_str())).unwrap_or_default(),
         );
+        let m = &METRICS;
+        let route = ctx.route.label();
+        m.requests
+            .with_label_values(&[route, model, &status.to_string()])
+            .inc();
+        m.duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+        if let Some(ttfb) = ctx.first_byte {
+            m.ttft
+                .with_label_values(&[model])
+                .observe(ttfb.as_secs_f64());
+        }
+        if let Some(p) = &ctx.prepared {
+            m.bytes
+                .with_label_values(&["upstream_request"])
+                .inc_by(p.body.len() as u64);
+        }
+        m.bytes
+            .with_label_values(&["client_response"])
+            .inc_by(session.body_bytes_sent() as u64);
+        if let Some(chunks) = ctx.phase.as_ref().and_then(chat_response::decrypted_chunks) {
+            m.decrypted_chunks.inc_by(chunks);
+        }
     }
 }

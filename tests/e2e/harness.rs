@@ -55,6 +55,7 @@ pub async fn sim() -> Simulator {
 pub fn config_for(sim: &Simulator) -> Config {
     let mut c = Config::default();
     c.server.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    c.server.admin_listen = Some(format!("127.0.0.1:{}", free_port()).parse().unwrap());
     sim.configure(&mut c).unwrap();
     c.venice.first_byte_timeout = Duration::from_secs(2);
     c.venice.idle_timeout = Duration::from_secs(2);

@@ -170,3 +170,112 @@ async fn sigterm_lets_streams_finish_and_exits_zero() {
         "exited within the grace period"
     );
 }
+
+/// A metric's value summed over the label sets that contain all of `labels`.
+fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter(|l| labels.iter().all(|lab| l.contains(lab)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_pass_promtool_and_move_with_traffic() {
+    let p = Proxy::start(sim().await, |c| {
+        c.server.auth_tokens = vec![Secret::new("t")]
+    })
+    .await;
+    let admin = format!("http://{}", p.state.config.server.admin_listen.unwrap());
+    let scrape = || async {
+        p.http
+            .get(format!("{admin}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = scrape().await;
+    let post = |stream: bool| {
+        p.http
+            .post(p.url("/chat/completions"))
+            .bearer_auth("t")
+            .json(&chat("count these words", stream))
+            .send()
+    };
+    assert_eq!(post(false).await.unwrap().status(), 200);
+    let (events, _) = sse_events(post(true).await.unwrap()).await;
+    assert_eq!(content_of(&events), "count these words");
+    assert_eq!(p.post(&chat("no token", false)).await.status(), 401);
+    let after = scrape().await;
+
+    let chats = [
+        "venice_e2ee_proxy_requests_total",
+        "route=\"chat_completions\"",
+        "status=\"200\"",
+    ];
+    assert!(
+        metric(&after, chats[0], &chats[1..]) >= metric(&before, chats[0], &chats[1..]) + 2.0,
+        "{after}"
+    );
+    assert!(
+        metric(&after, "venice_e2ee_proxy_decrypted_chunks_total", &[])
+            >= metric(&before, "venice_e2ee_proxy_decrypted_chunks_total", &[]) + 6.0
+    );
+    assert!(metric(&after, "venice_e2ee_proxy_client_auth_failures_total", &[]) >= 1.0);
+    assert!(
+        metric(
+            &after,
+            "venice_e2ee_proxy_attestation_refreshes_total",
+            &["outcome=\"verified\""]
+        ) >= 1.0
+    );
+    assert!(
+        metric(
+            &after,
+            "venice_e2ee_proxy_upstream_first_byte_seconds_count",
+            &[]
+        ) >= 2.0
+    );
+    assert!(after
+        .contains("venice_e2ee_proxy_attestation_age_seconds{model=\"e2ee-qwen3-5-122b-a10b\"}"));
+    assert!(
+        !after.contains("count these words"),
+        "no message text in metrics"
+    );
+
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/setup installs Debian's prometheus package)");
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(after.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The admin listener also serves the probes, without a token.
+    assert_eq!(
+        p.http
+            .get(format!("{admin}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

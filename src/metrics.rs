@@ -1,0 +1,122 @@
+//! Prometheus metrics, served on the admin listener. Labels never carry message text, keys
+//! or tokens: routes are fixed names and models are ids from the upstream catalogue.
+
+use once_cell::sync::Lazy;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub ttft: HistogramVec,
+    pub active_chats: IntGauge,
+    pub decrypted_chunks: IntCounter,
+    pub bytes: IntCounterVec,
+    pub attestation_refreshes: IntCounterVec,
+    pub attestation_age: IntGaugeVec,
+    pub tool_calls: IntCounterVec,
+    pub tool_retries: IntCounter,
+    pub client_auth_failures: IntCounter,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new();
+    let name = |n: &str, h: &str| Opts::new(format!("venice_e2ee_proxy_{n}"), h);
+    let hist = |n: &str, h: &str| {
+        HistogramOpts::new(format!("venice_e2ee_proxy_{n}"), h).buckets(LATENCY_BUCKETS.to_vec())
+    };
+    let m = Metrics {
+        requests: IntCounterVec::new(
+            name("requests_total", "Requests by route, model and status."),
+            &["route", "model", "status"],
+        )?,
+        duration: HistogramVec::new(
+            hist("request_duration_seconds", "Whole request time, by route."),
+            &["route"],
+        )?,
+        ttft: HistogramVec::new(
+            hist(
+                "upstream_first_byte_seconds",
+                "Time to Venice's first response byte (TTFT), by model.",
+            ),
+            &["model"],
+        )?,
+        active_chats: IntGauge::with_opts(name("active_chats", "Chat completions in flight."))?,
+        decrypted_chunks: IntCounter::with_opts(name(
+            "decrypted_chunks_total",
+            "Encrypted SSE chunks decrypted.",
+        ))?,
+        bytes: IntCounterVec::new(
+            name(
+                "bytes_total",
+                "Body bytes, by direction (upstream_request, client_response).",
+            ),
+            &["direction"],
+        )?,
+        attestation_refreshes: IntCounterVec::new(
+            name(
+                "attestation_refreshes_total",
+                "Attestation fetches and verifications, by model and outcome.",
+            ),
+            &["model", "outcome"],
+        )?,
+        attestation_age: IntGaugeVec::new(
+            name(
+                "attestation_age_seconds",
+                "Age of the verified attestation in use, by model.",
+            ),
+            &["model"],
+        )?,
+        tool_calls: IntCounterVec::new(
+            name(
+                "tool_call_parses_total",
+                "Emulated tool-call answers parsed, by outcome.",
+            ),
+            &["outcome"],
+        )?,
+        tool_retries: IntCounter::with_opts(name(
+            "tool_call_retries_total",
+            "Upstream retries after an invalid tool call.",
+        ))?,
+        client_auth_failures: IntCounter::with_opts(name(
+            "client_auth_failures_total",
+            "Requests refused for a missing or wrong client token.",
+        ))?,
+        registry,
+    };
+    m.registry.register(Box::new(m.requests.clone()))?;
+    m.registry.register(Box::new(m.duration.clone()))?;
+    m.registry.register(Box::new(m.ttft.clone()))?;
+    m.registry.register(Box::new(m.active_chats.clone()))?;
+    m.registry.register(Box::new(m.decrypted_chunks.clone()))?;
+    m.registry.register(Box::new(m.bytes.clone()))?;
+    m.registry
+        .register(Box::new(m.attestation_refreshes.clone()))?;
+    m.registry.register(Box::new(m.attestation_age.clone()))?;
+    m.registry.register(Box::new(m.tool_calls.clone()))?;
+    m.registry.register(Box::new(m.tool_retries.clone()))?;
+    m.registry
+        .register(Box::new(m.client_auth_failures.clone()))?;
+    Ok(m)
+}
+
+/// The process's metrics (one registry per process, like the client key).
+pub static METRICS: Lazy<Metrics> = Lazy::new(|| build().expect("metric definitions are valid"));
+
+impl Metrics {
+    /// The text exposition format.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding of gathered metrics");
+        out
+    }
+}
