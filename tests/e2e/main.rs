@@ -3,6 +3,8 @@
 
 mod harness;
 
+mod k8s;
+
 mod attestation;
 mod chat;
 mod faults;

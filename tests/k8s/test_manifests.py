@@ -1,0 +1,136 @@
+"""The Kubernetes overlays render offline with `kubectl kustomize`, validate against the
+Kubernetes 1.30 schemas (kubernetes-validate, strict), and every pod meets the security,
+probe, resource and network policy. Run by tests/e2e/k8s.rs (PROXY_BIN is the binary)."""
+
+import os
+import subprocess
+import tempfile
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+OVERLAYS = ["sidecar", "egress"]
+
+
+def render(overlay):
+    out = subprocess.run(
+        ["kubectl", "kustomize", os.path.join(ROOT, "k8s", "overlays", overlay)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def kinds(docs, kind):
+    return [d for d in docs if d["kind"] == kind]
+
+
+def pod_specs(docs):
+    return [d["spec"]["template"]["spec"] for d in kinds(docs, "Deployment")]
+
+
+def proxy_container(spec):
+    for c in spec.get("initContainers", []) + spec["containers"]:
+        if c["name"] == "venice-e2ee-proxy":
+            return c
+    raise AssertionError("no proxy container")
+
+
+def env(container):
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_validates_against_kubernetes_1_30(overlay):
+    for doc in render(overlay):
+        kubernetes_validate.validate(doc, "1.30.0", strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_is_locked_down(overlay):
+    for spec in pod_specs(render(overlay)):
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert spec["automountServiceAccountToken"] is False
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["runAsNonRoot"] is True, c["name"]
+            assert sc["readOnlyRootFilesystem"] is True, c["name"]
+            assert sc["allowPrivilegeEscalation"] is False, c["name"]
+            assert sc["capabilities"]["drop"] == ["ALL"], c["name"]
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault", c["name"]
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(c["resources"][kind]), (c["name"], kind)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_probes_mean_something(overlay):
+    for spec in pod_specs(render(overlay)):
+        c = proxy_container(spec)
+        assert c["startupProbe"]["httpGet"]["path"] == "/readyz"
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert "preStop" in c["lifecycle"]
+        assert spec["terminationGracePeriodSeconds"] >= 25
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_egress_is_only_dns_and_https(overlay):
+    policies = kinds(render(overlay), "NetworkPolicy")
+    assert policies
+    for p in policies:
+        assert "Egress" in p["spec"]["policyTypes"]
+        ports = {(port["protocol"], port["port"]) for rule in p["spec"]["egress"] for port in rule["ports"]}
+        assert ports == {("UDP", 53), ("TCP", 53), ("TCP", 443)}
+
+
+def test_sidecar_is_native_and_loopback_only():
+    spec = pod_specs(render("sidecar"))[0]
+    c = proxy_container(spec)
+    assert c in spec["initContainers"] and c["restartPolicy"] == "Always"
+    assert env(c)["VENICE_E2EE_PROXY__SERVER__LISTEN"].startswith("127.0.0.1:")
+
+
+def test_egress_requires_tokens_and_admits_only_labelled_pods():
+    docs = render("egress")
+    c = proxy_container(pod_specs(docs)[0])
+    assert env(c)["VENICE_E2EE_PROXY__SERVER__AUTH_TOKENS_FILE"]
+    assert kinds(docs, "Service")[0]["spec"]["type"] == "ClusterIP"
+    policy = kinds(docs, "NetworkPolicy")[0]
+    assert "Ingress" in policy["spec"]["policyTypes"]
+    labels = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    assert labels == {"venice-e2ee-proxy/client": "true"}
+
+
+def test_values_are_applied_and_not_deployed():
+    for overlay in OVERLAYS:
+        docs = render(overlay)
+        assert not [d for d in kinds(docs, "ConfigMap") if d["metadata"]["name"] == "values"]
+        c = proxy_container(pod_specs(docs)[0])
+        assert c["image"].endswith("venice-e2ee-proxy:0.1.0")
+        assert env(c)["VENICE_E2EE_PROXY__ATTESTATION__PREWARM"] == "[e2ee-qwen3-5-122b-a10b]"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_proxy_accepts_the_rendered_configuration(overlay):
+    docs = render(overlay)
+    c = proxy_container(pod_specs(docs)[0])
+    config = kinds(docs, "ConfigMap")[0]["data"]
+    with tempfile.TemporaryDirectory() as d:
+        for name, text in config.items():
+            with open(os.path.join(d, name), "w") as f:
+                f.write(text)
+        tokens = os.path.join(d, "tokens")
+        with open(tokens, "w") as f:
+            f.write("token-a\n")
+        e = {k: v for k, v in env(c).items() if v is not None}
+        if "VENICE_E2EE_PROXY__SERVER__AUTH_TOKENS_FILE" in e:
+            e["VENICE_E2EE_PROXY__SERVER__AUTH_TOKENS_FILE"] = tokens
+        out = subprocess.run(
+            [os.environ["PROXY_BIN"], "check-config", "-c", os.path.join(d, "proxy.yaml")],
+            env={**e, "PATH": os.environ["PATH"], "VENICE_API_KEY": "k"},
+            capture_output=True, text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        assert "token-a" not in out.stdout
