@@ -4,6 +4,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY benches ./benches
 COPY conf ./conf
 RUN cargo build --release --locked && cp target/release/venice-e2ee-proxy /venice-e2ee-proxy
 
