@@ -35,7 +35,7 @@ pub struct PastCall {
     pub arguments: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<Message>,

@@ -36,7 +36,10 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
         let body = if attempt == 0 {
             prepared.body.clone()
         } else {
-            encrypt(req, &prepared.attested.key.key, &extra).await?
+            // Retries are rare: the request is copied for the encryption task.
+            encrypt(req.clone(), &prepared.attested.key.key, extra.clone())
+                .await?
+                .1
         };
         let answer = exchange(state, prepared, body).await?;
         let parsed = parse_answer(req.family, &tools, &answer.content);

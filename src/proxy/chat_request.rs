@@ -124,31 +124,23 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Vec<u8>, ApiErro
 }
 
 /// Encrypts the request (plus any `extra` turns). One ECDH per message: long histories are
-/// encrypted off the proxy's worker threads.
+/// encrypted off the proxy's worker threads, the request moving there and back uncopied.
 pub async fn encrypt(
-    req: &ChatRequest,
+    req: ChatRequest,
     key: &PublicKey,
-    extra: &[(&'static str, String)],
-) -> Result<Bytes, ApiError> {
+    extra: Vec<(&'static str, String)>,
+) -> Result<(ChatRequest, Bytes), ApiError> {
     if req.messages.len() + extra.len() <= 8 {
-        return Ok(Bytes::from(req.encrypted_body_with(key, extra)));
+        let body = Bytes::from(req.encrypted_body_with(key, &extra));
+        return Ok((req, body));
     }
-    let (key, extra) = (*key, extra.to_vec());
-    // The request is borrowed, so the blocking task works on its own copy of what it needs.
-    let messages = req.messages.clone();
-    let shell = ChatRequest {
-        model: req.model.clone(),
-        messages,
-        tools: req.tools.clone(),
-        family: req.family,
-        stream: req.stream,
-        include_usage: req.include_usage,
-        forwarded: req.forwarded.clone(),
-        venice_flags: req.venice_flags.clone(),
-    };
-    tokio::task::spawn_blocking(move || Bytes::from(shell.encrypted_body_with(&key, &extra)))
-        .await
-        .map_err(|_| ApiError::internal("encryption task failed"))
+    let key = *key;
+    tokio::task::spawn_blocking(move || {
+        let body = Bytes::from(req.encrypted_body_with(&key, &extra));
+        (req, body)
+    })
+    .await
+    .map_err(|_| ApiError::internal("encryption task failed"))
 }
 
 pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared, ApiError> {
@@ -181,7 +173,7 @@ pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared
         (Some(set), false) => Some(ToolStream::new(req.family, set.clone())),
         _ => None,
     };
-    let body = encrypt(&req, &attested.key.key, &[]).await?;
+    let (req, body) = encrypt(req, &attested.key.key, Vec::new()).await?;
     Ok(Prepared {
         body,
         client_key,

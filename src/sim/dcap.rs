@@ -64,7 +64,6 @@ fn ca(name: &str) -> Result<CertificateParams, String> {
 
 /// The SGX extension of the template quote's PCK certificate (FMSPC, TCB SVNs, PCE id…).
 fn template_sgx_extension(quote: &[u8]) -> Result<Vec<u8>, String> {
-    use der::{Decode, Encode};
     let chain = dcap_qvl::quote::Quote::parse(quote)
         .map_err(|e| e.to_string())?
         .raw_cert_chain()
@@ -83,7 +82,6 @@ fn template_sgx_extension(quote: &[u8]) -> Result<Vec<u8>, String> {
         .extensions()
         .and_then(|exts| exts.iter().find(|e| e.extn_id == oid))
         .ok_or("template PCK certificate has no SGX extension")?;
-    let _ = der::asn1::OctetString::from_der(&ext.extn_value.to_der().map_err(|e| e.to_string())?);
     Ok(ext.extn_value.as_bytes().to_vec())
 }
 

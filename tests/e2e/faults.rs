@@ -200,14 +200,21 @@ async fn non_streaming_answers_fail_closed() {
     ] {
         p.sim.set_chat_fault(Some(fault.clone()));
         let r = p.post(&chat("alpha bravo charlie", false)).await;
-        // The 200 header is out before the fault: the connection is cut, never a partial body.
-        let body = r.bytes().await;
-        match body {
-            Err(_) => {}
-            Ok(b) => assert!(
-                serde_json::from_slice::<Value>(&b).is_err() || b.is_empty(),
-                "{fault:?}: {b:?}"
-            ),
+        // Either the fault came before the 200 header went out (an OpenAI error), or after
+        // (the connection is cut): never a partial or made-up completion.
+        let status = r.status().as_u16();
+        match r.bytes().await {
+            Err(_) => assert_eq!(status, 200),
+            Ok(b) => {
+                let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
+                let code = v["error"]["code"].as_str().unwrap_or_default();
+                assert!(
+                    status == 502
+                        && ["e2ee_decryption_failed", "upstream_stream_interrupted"]
+                            .contains(&code),
+                    "{fault:?}: {status} {b:?}"
+                );
+            }
         }
     }
 }

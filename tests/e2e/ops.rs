@@ -101,6 +101,10 @@ async fn sigterm_lets_streams_finish_and_exits_zero() {
             "VENICE_E2EE_PROXY__SERVER__LISTEN",
             format!("127.0.0.1:{port}"),
         )
+        .env(
+            "VENICE_E2EE_PROXY__SERVER__ADMIN_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

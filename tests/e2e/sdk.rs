@@ -43,6 +43,10 @@ async fn openai_python_sdk_against_demo() {
                 "VENICE_E2EE_PROXY__SERVER__LISTEN",
                 format!("127.0.0.1:{port}"),
             )
+            .env(
+                "VENICE_E2EE_PROXY__SERVER__ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            )
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

@@ -71,18 +71,7 @@ fn the_real_capture_verifies_end_to_end() {
     let c = capture();
     let r = run(&c, &c.attestation, c.captured_at);
     assert!(r.verified, "{}", serde_json::to_string_pretty(&r).unwrap());
-    for name in [
-        "envelope",
-        "tdx_quote_signature",
-        "tdx_tcb_status",
-        "rtmr_replay",
-        "mr_config_id",
-        "workload_allowlist",
-        "gpu_cert_chain",
-        "gpu_spdm_signature",
-        "gpu_nonce",
-        "gpu_nras",
-    ] {
+    for name in super::report::CHECK_NAMES {
         assert_eq!(status(&r, name), Status::Pass, "{name}");
     }
     assert_eq!(r.gpus, 8);
