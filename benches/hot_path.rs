@@ -9,30 +9,42 @@
 //! Run: `cargo bench --bench hot_path`.
 
 use bytes::BytesMut;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use venice_e2ee_proxy::codec::{self, KeyPair};
 use venice_e2ee_proxy::keys::ClientKey;
 use venice_e2ee_proxy::openai::request;
 use venice_e2ee_proxy::stream::{Mode, Transformer};
+use venice_e2ee_proxy::tools::defs::ToolSet;
+use venice_e2ee_proxy::tools::emulate::ToolStream;
+use venice_e2ee_proxy::tools::prompt::Family;
 
-/// Median time per iteration over `rounds` rounds of `iters`.
-fn time_per_iter(rounds: usize, iters: usize, mut f: impl FnMut()) -> Duration {
+/// Median time per iteration of the baseline and the measured code, their rounds
+/// interleaved so that machine noise (frequency, neighbours) falls on both alike.
+fn time_pair(
+    rounds: usize,
+    iters: usize,
+    mut baseline: impl FnMut(),
+    mut measured: impl FnMut(),
+) -> (Duration, Duration) {
     for _ in 0..iters / 4 + 1 {
-        f();
+        baseline();
+        measured();
     }
-    let mut samples: Vec<Duration> = (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            t.elapsed() / iters as u32
-        })
-        .collect();
-    samples.sort();
-    samples[rounds / 2]
+    let round = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        t.elapsed() / iters as u32
+    };
+    let (mut b, mut m): (Vec<Duration>, Vec<Duration>) = (0..rounds)
+        .map(|_| (round(&mut baseline), round(&mut measured)))
+        .unzip();
+    b.sort();
+    m.sort();
+    (b[rounds / 2], m[rounds / 2])
 }
 
 fn report(name: &str, measured: Duration, baseline: Duration, target: f64) {
@@ -43,6 +55,25 @@ fn report(name: &str, measured: Duration, baseline: Duration, target: f64) {
         measured.as_secs_f64() * 1e6,
         baseline.as_secs_f64() * 1e6,
     );
+}
+
+/// A transformer for one kind of stream, with or without emulated tools.
+fn transformer(key: &Arc<ClientKey>, with_tools: bool) -> Transformer {
+    let tools = with_tools.then(|| {
+        let defs = json!([{"type": "function", "function": {"name": "f"}}]);
+        let set = ToolSet::parse(defs, Value::Null, Value::Null)
+            .unwrap()
+            .unwrap();
+        ToolStream::new(Family::Qwen, Arc::new(set))
+    });
+    Transformer::new(
+        key.clone(),
+        "e2ee-model".into(),
+        Mode::Stream {
+            include_usage: false,
+        },
+        tools,
+    )
 }
 
 fn per_chunk() {
@@ -56,28 +87,42 @@ fn per_chunk() {
         json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "m",
                "choices": [{"index": 0, "delta": {"content": packed}, "finish_reason": null}]})
     );
-    let baseline = time_per_iter(15, 400, || {
-        std::hint::black_box(key.pair.decrypt(std::hint::black_box(&packed)).unwrap());
-    });
-    let mut t = Transformer::new(
-        key.clone(),
-        "e2ee-model".into(),
-        Mode::Stream {
-            include_usage: false,
-        },
-        None,
-    );
     let mut out = BytesMut::with_capacity(1024);
-    let measured = time_per_iter(15, 400, || {
+    let mut plain = transformer(&key, false);
+    let push = |t: &mut Transformer, out: &mut BytesMut| {
         out.clear();
-        t.push(event.as_bytes(), &mut out).unwrap();
-        std::hint::black_box(&out);
-    });
+        t.push(event.as_bytes(), out).unwrap();
+        std::hint::black_box(&*out);
+    };
+    let (baseline, measured) = time_pair(
+        21,
+        300,
+        || {
+            std::hint::black_box(key.pair.decrypt(std::hint::black_box(&packed)).unwrap());
+        },
+        || push(&mut plain, &mut out),
+    );
     report(
         "stream chunk transform vs one decryption",
         measured,
         baseline,
         1.25,
+    );
+
+    // The same chunk with emulated tools: text passes through the tool-call parser.
+    let mut with_tools = transformer(&key, true);
+    let mut out2 = BytesMut::with_capacity(1024);
+    let (without, with) = time_pair(
+        21,
+        300,
+        || push(&mut plain, &mut out),
+        || push(&mut with_tools, &mut out2),
+    );
+    report(
+        "chunk transform with tool parsing vs without",
+        with,
+        without,
+        1.10,
     );
 }
 
@@ -89,15 +134,19 @@ fn per_message() {
         .collect();
     let body = serde_json::to_vec(&json!({"model": "m", "messages": messages})).unwrap();
     let key = model.public_key();
-    let baseline = time_per_iter(9, 20, || {
-        for _ in 0..32 {
-            std::hint::black_box(codec::encrypt(&key, text.as_bytes()));
-        }
-    });
-    let measured = time_per_iter(9, 20, || {
-        let req = request::parse(&body).unwrap();
-        std::hint::black_box(req.encrypted_body(&key));
-    });
+    let (baseline, measured) = time_pair(
+        9,
+        20,
+        || {
+            for _ in 0..32 {
+                std::hint::black_box(codec::encrypt(&key, text.as_bytes()));
+            }
+        },
+        || {
+            let req = request::parse(&body).unwrap();
+            std::hint::black_box(req.encrypted_body(&key));
+        },
+    );
     report(
         "request parse+encrypt (32 msgs) vs encryptions",
         measured,
@@ -106,18 +155,20 @@ fn per_message() {
     );
 }
 
-async fn read_all(http: &reqwest::Client, req: reqwest::RequestBuilder) -> usize {
-    let _ = http;
+/// Reads a whole streamed answer; a benchmark of a failing request would measure nothing.
+async fn read_all(req: reqwest::RequestBuilder) -> usize {
     let mut r = req.send().await.unwrap();
-    let mut n = 0;
+    assert_eq!(r.status(), 200, "benchmark request failed");
+    let mut body = Vec::new();
     while let Some(c) = r.chunk().await.unwrap() {
-        n += c.len();
+        body.extend_from_slice(&c);
     }
-    n
+    assert!(body.ends_with(b"data: [DONE]\n\n"), "incomplete stream");
+    body.len()
 }
 
 fn through_server() {
-    use venice_e2ee_proxy::config::{Config, Secret};
+    use venice_e2ee_proxy::config::Config;
     use venice_e2ee_proxy::sim::{SimOptions, Simulator};
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt
@@ -130,8 +181,7 @@ fn through_server() {
         .port();
     let mut config = Config::default();
     config.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
-    config.venice.base_url = sim.base_url();
-    config.venice.api_key = Secret::new("sim-key");
+    sim.configure(&mut config).unwrap();
     config.server.admin_listen = None;
     let mut conf = venice_e2ee_proxy::server::pingora_conf(None, &config).unwrap();
     conf.grace_period_seconds = Some(0);
@@ -162,20 +212,20 @@ fn through_server() {
                 .json(&direct_body)
         };
         let via = || http.post(format!("http://127.0.0.1:{port}/v1/chat/completions")).json(&proxy_body);
-        read_all(&http, via()).await; // attest + warm up
+        read_all(via()).await; // attest + warm up
         let mut base = Vec::new();
         let mut prox = Vec::new();
-        for _ in 0..7 {
+        for _ in 0..11 {
             let t = Instant::now();
-            read_all(&http, direct()).await;
+            read_all(direct()).await;
             base.push(t.elapsed());
             let t = Instant::now();
-            read_all(&http, via()).await;
+            read_all(via()).await;
             prox.push(t.elapsed());
         }
         base.sort();
         prox.sort();
-        report("200-chunk stream via proxy vs direct from sim", prox[3], base[3], 2.5);
+        report("200-chunk stream via proxy vs direct from sim", prox[5], base[5], 2.5);
     });
 }
 
