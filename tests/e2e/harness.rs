@@ -193,3 +193,102 @@ pub fn content_of(events: &[Value]) -> String {
         })
         .collect()
 }
+
+/// The real `demo` binary on its own loopback ports; killed on drop unless it has exited.
+pub struct Demo {
+    child: Option<std::process::Child>,
+    /// Kept open: the demo prints after its first line, and a closed pipe would kill it.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// `http://127.0.0.1:PORT` of the proxy.
+    pub base: String,
+    /// `http://127.0.0.1:PORT` of its simulated Venice (for `/_sim/…` control).
+    pub sim_base: String,
+}
+
+impl Demo {
+    /// Starts `demo` with `args` and waits until `/readyz` answers 200.
+    pub async fn start(args: &[&str]) -> Demo {
+        use std::io::{BufRead, BufReader};
+        let port = free_port();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
+            .arg("demo")
+            .args(args)
+            .env(
+                "VENICE_E2EE_PROXY__SERVER__LISTEN",
+                format!("127.0.0.1:{port}"),
+            )
+            .env(
+                "VENICE_E2EE_PROXY__SERVER__ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            )
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("demo starts");
+        // First line: "venice-e2ee-proxy demo: simulated Venice at http://…/api/v1".
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let sim_base = first
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .trim_end_matches("/api/v1")
+            .to_string();
+        let demo = Demo {
+            child: Some(child),
+            _stdout: stdout,
+            base: format!("http://127.0.0.1:{port}"),
+            sim_base,
+        };
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        for _ in 0..200 {
+            if http
+                .get(format!("{}/readyz", demo.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return demo;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("demo did not become ready");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        self.child.take().expect("running").wait().unwrap()
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs one pytest file (path relative to the crate) with `env`; fails with its output.
+pub fn pytest(file: &str, env: &[(&str, String)]) {
+    let script = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3")
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", &script])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("python3 runs (scripts/setup installs the test packages)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{file} failed (scripts/setup installs its packages):\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("passed"), "{stdout}");
+}

@@ -3,7 +3,6 @@
 
 use crate::harness::*;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use venice_e2ee_proxy::config::Secret;
@@ -88,48 +87,15 @@ async fn chats_beyond_the_cap_get_429() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_streams_finish_and_exits_zero() {
-    let port = free_port();
-    let conf = std::env::temp_dir().join(format!("venice-e2ee-proxy-pingora-{port}.yaml"));
+    let conf = std::env::temp_dir().join(format!("venice-e2ee-proxy-pingora-{}.yaml", free_port()));
     std::fs::write(
         &conf,
         "version: 1\nthreads: 2\ngrace_period_seconds: 4\ngraceful_shutdown_timeout_seconds: 1\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
-        .args(["demo", "--pingora-conf", conf.to_str().unwrap()])
-        .env(
-            "VENICE_E2EE_PROXY__SERVER__LISTEN",
-            format!("127.0.0.1:{port}"),
-        )
-        .env(
-            "VENICE_E2EE_PROXY__SERVER__ADMIN_LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let sim_base = lines.next().unwrap().unwrap();
-    let sim_base = sim_base
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim_end_matches("/api/v1")
-        .to_string();
+    let demo = Demo::start(&["--pingora-conf", conf.to_str().unwrap()]).await;
+    let (base, sim_base) = (demo.base.clone(), demo.sim_base.clone());
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     // A stream that takes about 1.5 s.
     http.post(format!("{sim_base}/_sim/script"))
         .json(&json!({"pacing": {"ttft": "0s", "tokens_per_second": 8.0}}))
@@ -146,7 +112,7 @@ async fn sigterm_lets_streams_finish_and_exits_zero() {
     assert_eq!(stream.status(), 200);
     let started = Instant::now();
     assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &demo.pid().to_string()])
         .status()
         .unwrap()
         .success());
@@ -165,7 +131,7 @@ async fn sigterm_lets_streams_finish_and_exits_zero() {
         fresh.get(format!("{base}/healthz")).send().await.is_err(),
         "listener closed"
     );
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+    let status = tokio::task::spawn_blocking(move || demo.wait())
         .await
         .unwrap();
     assert!(status.success(), "{status:?}");
