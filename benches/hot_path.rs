@@ -226,7 +226,48 @@ fn through_server() {
         base.sort();
         prox.sort();
         report("200-chunk stream via proxy vs direct from sim", prox[5], base[5], 2.5);
+
+        // Memory: resident set with many slow streams in flight against the same process
+        // idle (the simulator shares the process, so this is an upper bound for the proxy).
+        sim.set_pacing(venice_e2ee_proxy::sim::Pacing { ttft: Duration::ZERO, tokens_per_second: 20.0 });
+        let slow = json!({"model": "e2ee-qwen3-5-122b-a10b", "stream": true,
+            "messages": [{"role": "user", "content": "token ".repeat(60)}]});
+        let idle = rss_kib();
+        let streams: Vec<_> = (0..STREAMS)
+            .map(|_| tokio::spawn(read_all(http.post(format!("http://127.0.0.1:{port}/v1/chat/completions")).json(&slow))))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let busy = rss_kib();
+        for s in streams {
+            s.await.unwrap();
+        }
+        let ratio = busy as f64 / idle as f64;
+        println!(
+            "{:<44} {:>9} KiB vs idle {:>9} KiB      ratio {ratio:>5.2}  ({} target 2.00; ≈ {} KiB per stream)",
+            format!("RSS with {STREAMS} streams in flight"),
+            busy,
+            idle,
+            if ratio <= 2.0 { "within" } else { "OVER" },
+            busy.saturating_sub(idle) / STREAMS as u64,
+        );
     });
+}
+
+const STREAMS: usize = 64;
+
+/// This process's resident set size, from /proc.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
 }
 
 fn main() {
