@@ -407,6 +407,18 @@ mod tests {
         })
     }
 
+    /// A plain streaming transformer (no usage, no tools).
+    fn streaming(k: &Arc<ClientKey>) -> Transformer {
+        Transformer::new(
+            k.clone(),
+            "m".into(),
+            Mode::Stream {
+                include_usage: false,
+            },
+            None,
+        )
+    }
+
     fn upstream(key: &ClientKey, parts: &[(&str, &str)], usage: bool) -> Vec<u8> {
         let enc = |t: &str| codec::encrypt(&key.pair.public_key(), t.as_bytes());
         let mut s = String::new();
@@ -521,14 +533,7 @@ mod tests {
         let k = key();
         let plain =
             b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hello in clear\"}}]}\n\n";
-        let mut t = Transformer::new(
-            k.clone(),
-            "m".into(),
-            Mode::Stream {
-                include_usage: false,
-            },
-            None,
-        );
+        let mut t = streaming(&k);
         let mut out = BytesMut::new();
         assert!(matches!(
             t.push(plain, &mut out),
@@ -561,14 +566,7 @@ mod tests {
         let k = key();
         let input = upstream(&k, &[("content", "partial")], false);
         let cut = &input[..input.len() / 2];
-        let mut t = Transformer::new(
-            k.clone(),
-            "m".into(),
-            Mode::Stream {
-                include_usage: false,
-            },
-            None,
-        );
+        let mut t = streaming(&k);
         assert_eq!(run(&mut t, cut, 9), Err(StreamError::Truncated));
         let mut t = Transformer::new(k, "m".into(), Mode::Aggregate, None);
         let err = run(

@@ -3,7 +3,7 @@
 //! Schema (strings stay strings; numbers, booleans, objects and arrays are parsed). The
 //! arguments are emitted once the call closes.
 
-use super::scan::take_text;
+use super::scan::text_step;
 use super::{compact, ParamTypes, ParseEvent, ToolCallParser, CLOSE, OPEN};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -43,10 +43,7 @@ impl GlmParser {
     fn step(&mut self, out: &mut Vec<ParseEvent>) -> bool {
         match &self.state {
             State::Text => {
-                let (text, found) = take_text(&mut self.buf);
-                if !text.is_empty() {
-                    out.push(ParseEvent::Text(text));
-                }
+                let found = text_step(&mut self.buf, out);
                 if found {
                     self.state = State::Name;
                 }

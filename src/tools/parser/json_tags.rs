@@ -3,7 +3,7 @@
 //! to compact JSON). Tolerates code fences, `parameters` for `arguments`, arguments given as
 //! a JSON string, a missing closing tag, and `<tool_call>` quoted in prose.
 
-use super::scan::{partial_suffix, take_text};
+use super::scan::{partial_suffix, text_step};
 use super::{compact, ParseEvent, ToolCallParser, CLOSE, OPEN};
 use serde_json::Value;
 
@@ -177,10 +177,7 @@ impl JsonTagParser {
     fn step(&mut self, out: &mut Vec<ParseEvent>) -> bool {
         match &mut self.state {
             State::Text => {
-                let (text, found) = take_text(&mut self.buf);
-                if !text.is_empty() {
-                    out.push(ParseEvent::Text(text));
-                }
+                let found = text_step(&mut self.buf, out);
                 if found {
                     self.state = State::Opening;
                 }

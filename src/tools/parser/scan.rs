@@ -1,7 +1,17 @@
 //! Text-mode scanning shared by the parsers: find the opening marker, and hold back a tail
 //! that could still become one (`<tool_c…`) so it is never streamed as text too early.
 
-use super::OPEN;
+use super::{ParseEvent, OPEN};
+
+/// The text state both parsers share: emits what is safe as text and says whether a
+/// complete marker was consumed (the parser then leaves its text state).
+pub fn text_step(buf: &mut String, out: &mut Vec<ParseEvent>) -> bool {
+    let (text, found) = take_text(buf);
+    if !text.is_empty() {
+        out.push(ParseEvent::Text(text));
+    }
+    found
+}
 
 /// Splits `buf` at the first complete `OPEN` marker: `(text before, Some(after marker))`.
 /// Without a marker, returns the text that is safe to emit now and keeps in `buf` only a
