@@ -1,7 +1,6 @@
 //! TDX quote v4: the header and TD report body fields the verifier reads. Signature
 //! verification against Intel's collateral is a separate step.
 
-use base64::Engine;
 use std::fmt;
 
 pub const HEADER_LEN: usize = 48;
@@ -60,15 +59,11 @@ impl TdReport {
     }
 }
 
-/// Decodes a quote sent as hex (real captures) or base64 (the docs).
+/// Decodes a quote sent as hex (real captures) or base64 (the docs). A wrong guess cannot
+/// pass: the bytes must still parse as a quote and carry Intel's signature.
 pub fn decode_quote_text(text: &str) -> Result<Vec<u8>, QuoteError> {
-    let text = text.trim();
-    let hex_text = text.strip_prefix("0x").unwrap_or(text);
-    if hex_text.len() % 2 == 0 && hex_text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return hex::decode(hex_text).map_err(|_| QuoteError::Encoding);
-    }
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
+    super::framing::hex_bytes(text)
+        .or_else(|_| super::framing::base64_bytes(text))
         .map_err(|_| QuoteError::Encoding)
 }
 
@@ -154,7 +149,10 @@ mod tests {
     #[test]
     fn base64_and_hex_decode_to_the_same_bytes() {
         let raw = decode_quote_text(captured().quote_text().unwrap()).unwrap();
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+        let b64 = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(&raw)
+        };
         assert_eq!(decode_quote_text(&b64).unwrap(), raw);
     }
 

@@ -2,6 +2,7 @@
 //! key and its address, the TDX quote's shape and DEBUG bit, and the REPORTDATA binding of
 //! key and nonce. Pure: no I/O, no clock beyond what the caller passes.
 
+use super::framing::hex_matches;
 use super::quote::{self, TdReport};
 use crate::codec;
 use crate::venice::Attestation;
@@ -12,6 +13,8 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
     Fetch,
+    /// A field of the envelope has a type no reading can accept.
+    Malformed,
     Verified,
     Nonce,
     Model,
@@ -38,6 +41,7 @@ impl Check {
     pub fn code(self) -> &'static str {
         match self {
             Check::Fetch => "attestation_fetch_failed",
+            Check::Malformed => "attestation_malformed",
             Check::Verified => "attestation_not_verified",
             Check::Nonce => "attestation_nonce_mismatch",
             Check::Model => "attestation_model_mismatch",
@@ -125,12 +129,6 @@ impl VerifiedKey {
     }
 }
 
-fn strip_0x(s: &str) -> &str {
-    s.strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s)
-}
-
 pub fn verify(
     att: &Attestation,
     model: &str,
@@ -148,7 +146,6 @@ pub fn verify(
     }
 
     // Every nonce echo present must match; at least one must be present.
-    let nonce_hex = hex::encode(nonce);
     let echoes: Vec<&str> = [att.nonce.as_deref(), att.request_nonce.as_deref()]
         .into_iter()
         .flatten()
@@ -156,10 +153,7 @@ pub fn verify(
     if echoes.is_empty() {
         return fail(Nonce, "attestation does not echo the nonce".into());
     }
-    if echoes
-        .iter()
-        .any(|e| !strip_0x(e).eq_ignore_ascii_case(&nonce_hex))
-    {
+    if echoes.iter().any(|e| !hex_matches(e, nonce)) {
         return fail(Nonce, "attestation echoes a different nonce".into());
     }
 
@@ -205,7 +199,7 @@ pub fn verify(
 
     let address = codec::address(&key);
     match att.signing_address.as_deref() {
-        Some(a) if strip_0x(a).eq_ignore_ascii_case(&hex::encode(address)) => {}
+        Some(a) if hex_matches(a, &address) => {}
         Some(_) => {
             return fail(
                 Address,

@@ -231,7 +231,10 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             "Model not found or does not support TEE attestation",
         );
     };
-    let fault = state.script.lock().expect("poisoned").attestation_fault;
+    let (fault, drift) = {
+        let script = state.script.lock().expect("poisoned");
+        (script.attestation_fault, script.attestation_drift.clone())
+    };
     if fault == Some(AttestationFault::ServerError) {
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -319,6 +322,7 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
         v["api_version"] = json!("aci/1");
         v["attestation"] = json!({"tee_type": "tdx", "evidence": {"quote": quote}});
     }
+    super::drift::apply_all(&mut v, &drift);
     json_response(StatusCode::OK, &v)
 }
 

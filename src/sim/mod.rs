@@ -4,12 +4,14 @@
 //! and the keyless `demo`.
 
 pub mod dcap;
+pub mod drift;
 pub mod evidence;
 mod http;
 pub mod quote;
 pub mod script;
 pub mod tls;
 
+pub use drift::Drift;
 pub use script::{AttestationFault, ChatFault, ChatRecord, Pacing, Record, Reply, Script};
 
 use crate::codec::KeyPair;
@@ -200,6 +202,11 @@ impl Simulator {
 
     pub fn set_attestation_fault(&self, fault: Option<AttestationFault>) {
         self.script(|s| s.attestation_fault = fault);
+    }
+
+    /// Serves attestations in these drifted framings from now on.
+    pub fn set_attestation_drift(&self, drifts: &[Drift]) {
+        self.script(|s| s.attestation_drift = drifts.to_vec());
     }
 
     pub fn set_pacing(&self, pacing: Pacing) {

@@ -86,6 +86,9 @@ pub struct Script {
     pub chat_fault: Option<ChatFault>,
     #[serde(default)]
     pub attestation_fault: Option<AttestationFault>,
+    /// Framings the attestation is served in (benign drift a verifier must accept).
+    #[serde(default)]
+    pub attestation_drift: Vec<super::drift::Drift>,
 }
 
 /// One request that reached `POST /chat/completions`, whatever the outcome.

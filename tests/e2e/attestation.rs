@@ -317,3 +317,63 @@ async fn tcb_status_policy_is_enforced() {
     assert_eq!(v["error"]["code"], "attestation_tdx_tcb_status", "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("UpToDate"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drifted_attestations_verify_with_every_check_enforced() {
+    use venice_e2ee_proxy::sim::Drift;
+    let s = sim().await;
+    s.set_attestation_drift(&Drift::ALL);
+    let base = format!("http://{}", s.addr);
+    // What the simulator serves really is drifted.
+    let served: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/v1/tee/attestation?model={MODEL}&nonce={}",
+            "ab".repeat(32)
+        ))
+        .bearer_auth(SIM_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(served["nvidia_payload"].is_object() && served["info"].is_string());
+    assert!(served["nonce"].as_str().unwrap().starts_with("0xAB"));
+    let p = Proxy::start(s, |c| {
+        c.attestation.nras = true;
+        c.attestation.nras_url = format!("{base}/nras/v3/attest/gpu");
+        c.attestation.nras_jwks_url = format!("{base}/nras/.well-known/jwks.json");
+    })
+    .await;
+    let r = p.post(&chat("through drifted evidence", false)).await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("through drifted evidence"));
+    let (events, broken) = sse_events(p.post(&chat("streamed too", true)).await).await;
+    assert!(!broken && content_of(&events).contains("streamed too"));
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+    let report = &v["report"];
+    assert_eq!(report["verified"], true, "{report}");
+    for c in report["checks"].as_array().unwrap() {
+        assert_eq!(
+            (c["status"].as_str(), c["enforced"].as_bool()),
+            (Some("pass"), Some(true)),
+            "{c}"
+        );
+    }
+    // Drifted framing never hides a changed signature.
+    p.sim
+        .set_attestation_fault(Some(AttestationFault::GpuSignature));
+    let r = p.post(&chat("x", false).tap_model("e2ee-glm-4-6")).await;
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "attestation_gpu_spdm_signature");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("GPU 0"),
+        "the failing GPU is named: {v}"
+    );
+}

@@ -11,4 +11,6 @@ pub mod trust_roots;
 pub mod workload;
 
 #[cfg(test)]
+mod drift_tests;
+#[cfg(test)]
 mod tests;

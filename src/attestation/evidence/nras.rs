@@ -66,7 +66,7 @@ pub fn verify_eat(
     }
     if !claims["eat_nonce"]
         .as_str()
-        .is_some_and(|n| n.eq_ignore_ascii_case(&hex::encode(nonce)))
+        .is_some_and(|n| crate::attestation::framing::hex_matches(n, nonce))
     {
         return Err("the NRAS token is for another nonce".into());
     }
@@ -134,10 +134,19 @@ impl Nras {
         payload: &super::nvidia::Payload,
         nonce: &[u8; 32],
     ) -> Result<(Value, Value), String> {
+        // NRAS gets the evidence in the canonical encoding, whatever framing Venice used;
+        // what cannot be re-encoded is sent as it came (and fails the local checks anyway).
+        use crate::attestation::framing::{canonical_base64, canonical_pem_field};
         let evidence: Vec<Value> = payload
             .evidence_list
             .iter()
-            .map(|g| json!({"arch": g.arch.as_deref().unwrap_or("HOPPER"), "certificate": g.certificate, "evidence": g.evidence}))
+            .map(|g| {
+                let certificate =
+                    canonical_pem_field(&g.certificate).unwrap_or_else(|_| g.certificate.clone());
+                let evidence =
+                    canonical_base64(&g.evidence).unwrap_or_else(|_| g.evidence.clone());
+                json!({"arch": g.arch.as_deref().unwrap_or("HOPPER"), "certificate": certificate, "evidence": evidence})
+            })
             .collect();
         let body = json!({"nonce": hex::encode(nonce), "arch": payload.arch.as_deref().unwrap_or("HOPPER"), "evidence_list": evidence});
         let answer = self.json(self.http.post(&self.url).json(&body)).await?;

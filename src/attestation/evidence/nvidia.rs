@@ -2,7 +2,7 @@
 //! pinned NVIDIA Device Identity root, the SPDM 1.1 GET_MEASUREMENTS signature (ECDSA P-384
 //! over request ‖ response) by the device key, and the request nonce equal to ours.
 
-use base64::Engine;
+use crate::attestation::framing;
 use der::Encode;
 use ring::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_ASN1, ECDSA_P384_SHA384_FIXED};
 use serde::Deserialize;
@@ -34,11 +34,8 @@ pub struct GpuEvidence {
 
 /// `nvidia_payload` is a JSON string (or, liberally, an object).
 pub fn parse_payload(v: &serde_json::Value) -> Result<Payload, String> {
-    let parsed = match v {
-        serde_json::Value::String(s) => serde_json::from_str(s),
-        other => serde_json::from_value(other.clone()),
-    };
-    parsed.map_err(|e| format!("nvidia_payload: {e}"))
+    let v = framing::nested(v, "nvidia_payload")?;
+    Payload::deserialize(v.as_ref()).map_err(|e| format!("nvidia_payload: {e}"))
 }
 
 /// Which GPU check failed.
@@ -51,17 +48,17 @@ pub enum GpuCheck {
 
 pub type GpuResult = Result<(), (GpuCheck, String)>;
 
-fn b64(s: &str) -> Result<Vec<u8>, String> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
-        .map_err(|_| "not base64".to_string())
-}
-
-fn public_key(cert: &Certificate) -> &[u8] {
-    cert.tbs_certificate()
+/// The subject's public key. A bit string with unused bits is not a key encoding (and
+/// would let two encodings name the same key), so it is refused.
+fn public_key(cert: &Certificate) -> Result<&[u8], String> {
+    let key = &cert
+        .tbs_certificate()
         .subject_public_key_info()
-        .subject_public_key
-        .raw_bytes()
+        .subject_public_key;
+    match key.unused_bits() {
+        0 => Ok(key.raw_bytes()),
+        _ => Err("public key bit string has unused bits".into()),
+    }
 }
 
 /// Checks `cert` was signed (ECDSA P-384 / SHA-384) by `issuer` and names it as issuer.
@@ -76,8 +73,11 @@ fn signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
         ));
     }
     let tbs = cert.tbs_certificate().to_der().map_err(|e| e.to_string())?;
+    if cert.signature().unused_bits() != 0 {
+        return Err("signature bit string has unused bits".into());
+    }
     let signature = cert.signature().raw_bytes();
-    UnparsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, public_key(issuer))
+    UnparsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, public_key(issuer)?)
         .verify(&tbs, signature)
         .map_err(|_| "certificate signature does not verify".to_string())
 }
@@ -97,9 +97,11 @@ fn valid_at(cert: &Certificate, now: u64) -> Result<(), String> {
 }
 
 /// The device chain, leaf first, must end at (or be signed by) the pinned root.
-fn verify_chain(chain_pem: &[u8], root: &Certificate, now: u64) -> Result<Certificate, String> {
-    let chain =
-        Certificate::load_pem_chain(chain_pem).map_err(|e| format!("certificate chain: {e}"))?;
+fn verify_chain(
+    chain: Vec<Certificate>,
+    root: &Certificate,
+    now: u64,
+) -> Result<Certificate, String> {
     let leaf = chain.first().ok_or("empty certificate chain")?.clone();
     for (i, pair) in chain.windows(2).enumerate() {
         signed_by(&pair[0], &pair[1]).map_err(|e| format!("certificate {i}: {e}"))?;
@@ -117,8 +119,8 @@ fn verify_chain(chain_pem: &[u8], root: &Certificate, now: u64) -> Result<Certif
 }
 
 pub fn parse_root(pem: &str) -> Result<Certificate, String> {
-    Certificate::load_pem_chain(pem.as_bytes())
-        .map_err(|e| e.to_string())?
+    framing::pem_certificates(pem.as_bytes())
+        .map_err(|e| format!("NVIDIA root file: {e}"))?
         .into_iter()
         .next()
         .ok_or_else(|| "no certificate in the NVIDIA root file".to_string())
@@ -126,11 +128,11 @@ pub fn parse_root(pem: &str) -> Result<Certificate, String> {
 
 /// Verifies one GPU's evidence at `now` (Unix seconds) against our `nonce`.
 pub fn verify_gpu(gpu: &GpuEvidence, root: &Certificate, nonce: &[u8; 32], now: u64) -> GpuResult {
-    let chain =
-        b64(&gpu.certificate).map_err(|e| (GpuCheck::CertChain, format!("certificate {e}")))?;
-    let leaf = verify_chain(&chain, root, now).map_err(|e| (GpuCheck::CertChain, e))?;
-    let evidence =
-        b64(&gpu.evidence).map_err(|e| (GpuCheck::Signature, format!("evidence {e}")))?;
+    let chain = framing::pem_field(&gpu.certificate)
+        .map_err(|e| (GpuCheck::CertChain, format!("certificate chain: {e}")))?;
+    let leaf = verify_chain(chain, root, now).map_err(|e| (GpuCheck::CertChain, e))?;
+    let evidence = framing::base64_bytes(&gpu.evidence)
+        .map_err(|e| (GpuCheck::Signature, format!("evidence is {e}")))?;
     if evidence.len() < REQUEST_LEN + 8 + SIGNATURE_LEN
         || evidence[1] != 0xE0
         || evidence[REQUEST_LEN + 1] != 0x60
@@ -141,7 +143,8 @@ pub fn verify_gpu(gpu: &GpuEvidence, root: &Certificate, nonce: &[u8; 32], now: 
         ));
     }
     let (signed, signature) = evidence.split_at(evidence.len() - SIGNATURE_LEN);
-    UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, public_key(&leaf))
+    let device_key = public_key(&leaf).map_err(|e| (GpuCheck::CertChain, e))?;
+    UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, device_key)
         .verify(signed, signature)
         .map_err(|_| {
             (

@@ -161,8 +161,19 @@ pub fn verify_all(
         list: Vec::new(),
         report_only: trust.report_only,
     };
-    let att: Attestation = serde_json::from_value(raw.clone()).unwrap_or_default();
-    let envelope = verify::verify(&att, model, nonce, trust.policy);
+    let (att, envelope) = match serde_path_to_error::deserialize::<_, Attestation>(raw) {
+        Ok(att) => {
+            let envelope = verify::verify(&att, model, nonce, trust.policy);
+            (att, envelope)
+        }
+        Err(e) => (
+            Attestation::default(),
+            Err(AttestationError::new(
+                Check::Malformed,
+                format!("attestation field `{}`: {}", e.path(), e.inner()),
+            )),
+        ),
+    };
     let mut report = Report {
         model: model.to_string(),
         verified: false,
@@ -273,10 +284,7 @@ pub fn verify_all(
     // Workload: event log → RTMRs, app compose → MRCONFIGID.
     match &parsed {
         Some(q) => {
-            let events = raw
-                .get("event_log")
-                .ok_or_else(|| "no event log".to_string())
-                .and_then(workload::parse_event_log);
+            let events = workload::find_event_log(raw);
             checks.record(
                 "rtmr_replay",
                 events.and_then(|e| {
@@ -287,7 +295,7 @@ pub fn verify_all(
             match raw
                 .get("info")
                 .ok_or_else(|| "no info".to_string())
-                .and_then(workload::describe)
+                .and_then(|info| workload::describe(info, &q.report))
             {
                 Ok((compose, w)) => {
                     checks.record(
@@ -402,7 +410,7 @@ fn verify_gpus(
     if payload
         .nonce
         .as_deref()
-        .is_some_and(|n| !n.eq_ignore_ascii_case(&hex::encode(nonce)))
+        .is_some_and(|n| !crate::attestation::framing::hex_matches(n, nonce))
     {
         failures.push((
             GpuCheck::Nonce,

@@ -13,7 +13,7 @@ use super::trust_roots::{
     pem_to_der, INTEL_SGX_ROOT_CA as INTEL_ROOT, NVIDIA_DEVICE_ROOT_CA as NVIDIA_ROOT,
 };
 
-fn capture() -> Capture {
+pub(super) fn capture() -> Capture {
     capture::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/capture")).unwrap()
 }
 
@@ -21,7 +21,7 @@ fn intel_root_der() -> Vec<u8> {
     pem_to_der(INTEL_ROOT).unwrap()
 }
 
-fn run(c: &Capture, raw: &Value, now: u64) -> Report {
+pub(super) fn run(c: &Capture, raw: &Value, now: u64) -> Report {
     run_allowing(c, raw, now, &Default::default())
 }
 
@@ -49,7 +49,7 @@ fn run_allowing(c: &Capture, raw: &Value, now: u64, allow: &crate::config::Allow
     verify_all(raw, &c.model, &c.nonce, &trust).0
 }
 
-fn status(r: &Report, name: &str) -> Status {
+pub(super) fn status(r: &Report, name: &str) -> Status {
     r.checks
         .iter()
         .find(|c| c.name == name)
@@ -58,7 +58,7 @@ fn status(r: &Report, name: &str) -> Status {
 }
 
 /// The checks that failed, by name.
-fn failed(r: &Report) -> Vec<&'static str> {
+pub(super) fn failed(r: &Report) -> Vec<&'static str> {
     r.checks
         .iter()
         .filter(|c| c.status == Status::Fail)
@@ -183,6 +183,26 @@ fn each_mutation_fails_its_check() {
             &["gpu_nonce"],
         ),
         (
+            "signature byte of GPU 2's intermediate certificate",
+            Box::new(|v| mutate_gpu_cert(v, 2, 1, -3)),
+            &["gpu_cert_chain"],
+        ),
+        (
+            "subject of GPU 5's device certificate",
+            Box::new(|v| mutate_gpu_cert(v, 5, 0, 100)),
+            &["gpu_cert_chain"],
+        ),
+        (
+            "RTMR3 measurement in the quote",
+            Box::new(|v| mutate_quote(v, 520 + 7)),
+            &["tdx_quote_signature", "rtmr_replay"],
+        ),
+        (
+            "nonce echo",
+            Box::new(|v| v["nonce"] = json!("11".repeat(32))),
+            &["envelope"],
+        ),
+        (
             "GPU certificate",
             Box::new(|v| {
                 mutate_gpu(v, |p| {
@@ -202,15 +222,52 @@ fn each_mutation_fails_its_check() {
     for (what, mutate, expected) in cases {
         let mut v = c.attestation.clone();
         mutate(&mut v);
-        let r = run(&c, &v, c.captured_at);
-        assert!(!r.verified, "{what}");
-        assert_eq!(
-            failed(&r),
-            expected,
-            "{what}: {}",
-            serde_json::to_string_pretty(&r.checks).unwrap()
-        );
+        // The same change must fail the same checks when the framing has drifted too.
+        let mut drifted = v.clone();
+        crate::sim::drift::apply_all(&mut drifted, &crate::sim::Drift::ALL);
+        for (form, v) in [("", &v), (" (drifted)", &drifted)] {
+            let r = run(&c, v, c.captured_at);
+            assert!(!r.verified, "{what}{form}");
+            assert_eq!(
+                failed(&r),
+                expected,
+                "{what}{form}: {}",
+                serde_json::to_string_pretty(&r.checks).unwrap()
+            );
+        }
     }
+}
+
+/// Flips a bit in the DER of certificate `index` of GPU `gpu`'s chain, at byte `at` (from
+/// the end when negative).
+pub(super) fn mutate_gpu_cert(v: &mut Value, gpu: usize, index: usize, at: i64) {
+    mutate_gpu(v, |p| {
+        let field = &mut p["evidence_list"][gpu]["certificate"];
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(field.as_str().unwrap())
+            .unwrap();
+        let pem = String::from_utf8(pem).unwrap();
+        let blocks: Vec<&str> = pem.split_inclusive("-----END CERTIFICATE-----\n").collect();
+        let block = blocks[index];
+        let body: String = block.lines().filter(|l| !l.starts_with("-----")).collect();
+        let mut der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        let at = if at < 0 { der.len() as i64 + at } else { at } as usize % der.len();
+        der[at] ^= 0x01;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = encoded
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let rebuilt = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        );
+        let new_pem = pem.replacen(block, &rebuilt, 1);
+        *field = json!(base64::engine::general_purpose::STANDARD.encode(new_pem));
+    });
 }
 
 #[test]

@@ -1,16 +1,18 @@
 //! The workload inside the trust domain (dstack): the event log replayed into RTMR0–3, the
 //! app compose bound by MRCONFIGID, and what the compose pins.
 
+use crate::attestation::framing;
 use crate::attestation::quote::TdReport;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha384};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Event {
-    pub imr: u32,
+    #[serde(deserialize_with = "number_or_string")]
+    pub imr: u64,
     pub digest: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "number_or_string")]
     pub event_type: u64,
     #[serde(default)]
     pub event: String,
@@ -18,28 +20,39 @@ pub struct Event {
     pub event_payload: String,
 }
 
+/// Integers come as JSON numbers or, liberally, as decimal or `0x` strings.
+fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = Value::deserialize(d)?;
+    framing::number(&v)
+        .ok_or_else(|| serde::de::Error::custom(format!("{v} is not a non-negative integer")))
+}
+
 /// The event log: a JSON list, or a string holding one.
 pub fn parse_event_log(v: &Value) -> Result<Vec<Event>, String> {
-    let list = match v {
-        Value::String(s) => {
-            serde_json::from_str(s).map_err(|e| format!("event log string is not JSON: {e}"))?
-        }
-        other => other.clone(),
-    };
-    serde_json::from_value(list).map_err(|e| format!("event log: {e}"))
+    let list = framing::nested(v, "event log")?;
+    Vec::<Event>::deserialize(list.as_ref()).map_err(|e| format!("event log: {e}"))
+}
+
+/// The event log at the root of the attestation or, failing that, inside `info.tcb_info`.
+pub fn find_event_log(raw: &Value) -> Result<Vec<Event>, String> {
+    if let Some(v) = raw.get("event_log") {
+        return parse_event_log(v);
+    }
+    let info = framing::nested(raw.get("info").ok_or("no event log")?, "info")?;
+    let tcb = framing::nested(info.get("tcb_info").ok_or("no event log")?, "tcb_info")?;
+    parse_event_log(tcb.get("event_log").ok_or("no event log")?)
 }
 
 /// RTMR[i] = SHA384(RTMR[i] ‖ digest) for each event of register i, in order, from zero.
 pub fn replay(events: &[Event]) -> Result<[[u8; 48]; 4], String> {
     let mut rtmr = [[0u8; 48]; 4];
     for (n, e) in events.iter().enumerate() {
-        let i = e.imr as usize;
-        if i >= 4 {
-            return Err(format!(
-                "event {n} extends register {i}, which does not exist"
-            ));
-        }
-        let digest = hex::decode(&e.digest).map_err(|_| format!("event {n} digest is not hex"))?;
+        let i = usize::try_from(e.imr)
+            .ok()
+            .filter(|i| *i < 4)
+            .ok_or_else(|| format!("event {n} extends register {}, which does not exist", e.imr))?;
+        let digest =
+            framing::hex_bytes(&e.digest).map_err(|_| format!("event {n} digest is not hex"))?;
         if digest.len() != 48 {
             return Err(format!(
                 "event {n} digest has {} bytes, not 48",
@@ -64,12 +77,16 @@ pub fn check_rtmrs(report: &TdReport, events: &[Event]) -> Result<(), String> {
     }
 }
 
-/// dstack binds the app compose as MRCONFIGID = 0x01 ‖ sha256(app_compose) ‖ zero padding.
+/// dstack's MRCONFIGID for a compose: 0x01 ‖ sha256(app_compose) ‖ zero padding.
+fn mr_config_id(app_compose: &str) -> [u8; 48] {
+    let mut id = [0u8; 48];
+    id[0] = 0x01;
+    id[1..33].copy_from_slice(&Sha256::digest(app_compose.as_bytes()));
+    id
+}
+
 pub fn check_mr_config_id(report: &TdReport, app_compose: &str) -> Result<(), String> {
-    let mut expected = [0u8; 48];
-    expected[0] = 0x01;
-    expected[1..33].copy_from_slice(&Sha256::digest(app_compose.as_bytes()));
-    if report.mr_config_id == expected {
+    if report.mr_config_id == mr_config_id(app_compose) {
         Ok(())
     } else {
         Err("MRCONFIGID does not bind this app compose".into())
@@ -86,20 +103,53 @@ pub struct Workload {
     pub images: Vec<String>,
 }
 
-/// `info` (an object or a JSON string) → the app compose text and the workload summary.
-pub fn describe(info: &Value) -> Result<(String, Workload), String> {
-    let info: Value = match info {
-        Value::String(s) => {
-            serde_json::from_str(s).map_err(|e| format!("info is not JSON: {e}"))?
+/// The texts an `app_compose` may have been hashed as. A string is the text itself; an object
+/// (drifted framing) is tried in the serializations dstack tools write, compact and indented.
+/// Whichever text MRCONFIGID binds is the one used, so an object never weakens the binding:
+/// the bound text parses back to exactly this object.
+fn compose_texts(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Object(_) => {
+            let pretty = |indent: &[u8]| {
+                let mut out = Vec::new();
+                let fmt = serde_json::ser::PrettyFormatter::with_indent(indent);
+                let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+                v.serialize(&mut ser).expect("JSON values serialize");
+                String::from_utf8(out).expect("JSON is UTF-8")
+            };
+            vec![
+                serde_json::to_string(v).expect("JSON values serialize"),
+                pretty(b"    "),
+                pretty(b"  "),
+            ]
         }
-        other => other.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// `info` (an object or a JSON string, its `tcb_info` likewise) → the app compose text that
+/// `report` binds (or the first candidate, which then fails MRCONFIGID) and the workload.
+pub fn describe(info: &Value, report: &TdReport) -> Result<(String, Workload), String> {
+    let info = framing::nested(info, "info")?;
+    let tcb = match info.get("tcb_info") {
+        Some(t) => Some(framing::nested(t, "tcb_info")?),
+        None => None,
     };
-    let compose = info
-        .pointer("/tcb_info/app_compose")
-        .and_then(Value::as_str)
-        .or_else(|| info.get("app_compose").and_then(Value::as_str))
-        .ok_or("attestation info has no app_compose")?
-        .to_string();
+    let field = tcb
+        .as_deref()
+        .and_then(|t| t.get("app_compose"))
+        .or_else(|| info.get("app_compose"))
+        .ok_or("attestation info has no app_compose")?;
+    let mut texts = compose_texts(field);
+    if texts.is_empty() {
+        return Err("app_compose is neither text nor an object".into());
+    }
+    let bound = texts
+        .iter()
+        .position(|t| mr_config_id(t) == report.mr_config_id)
+        .unwrap_or(0);
+    let compose = texts.swap_remove(bound);
     let text = |k: &str| info.get(k).and_then(Value::as_str).map(str::to_string);
     let images = serde_json::from_str::<Value>(&compose)
         .ok()
