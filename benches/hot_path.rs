@@ -18,7 +18,6 @@ use venice_e2ee_proxy::openai::request;
 use venice_e2ee_proxy::stream::{Mode, Transformer};
 use venice_e2ee_proxy::tools::defs::ToolSet;
 use venice_e2ee_proxy::tools::emulate::ToolStream;
-use venice_e2ee_proxy::tools::prompt::Family;
 
 /// Median time per iteration of the baseline and the measured code, their rounds
 /// interleaved so that machine noise (frequency, neighbours) falls on both alike.
@@ -64,7 +63,7 @@ fn transformer(key: &Arc<ClientKey>, with_tools: bool) -> Transformer {
         let set = ToolSet::parse(defs, Value::Null, Value::Null)
             .unwrap()
             .unwrap();
-        ToolStream::new(Family::Qwen, Arc::new(set))
+        ToolStream::new(Arc::new(set))
     });
     Transformer::new(
         key.clone(),

@@ -241,12 +241,20 @@ impl Transformer {
         match self.mode {
             Mode::Stream { include_usage } => {
                 let usage = chunk.usage.as_ref().filter(|_| include_usage);
-                let has_choice =
-                    role.is_some() || content.is_some() || reasoning.is_some() || finish.is_some();
+                let Shown {
+                    content,
+                    reasoning,
+                    calls,
+                    finish,
+                } = self.through_tools(content, reasoning, finish)?;
+                let has_choice = role.is_some()
+                    || content.is_some()
+                    || reasoning.is_some()
+                    || !calls.is_empty()
+                    || finish.is_some();
                 if !has_choice && usage.is_none() {
                     return Ok(());
                 }
-                let (content, piece, finish) = self.through_tools(content, finish)?;
                 let choices = if has_choice {
                     vec![out::ChunkChoice {
                         index: 0,
@@ -254,7 +262,7 @@ impl Transformer {
                             role: role.as_deref(),
                             content: content.as_deref(),
                             reasoning_content: reasoning.as_deref(),
-                            tool_calls: call_deltas(&piece.calls),
+                            tool_calls: call_deltas(&calls),
                         },
                         logprobs: None,
                         finish_reason: finish.as_deref(),
@@ -290,36 +298,60 @@ impl Transformer {
         Ok(())
     }
 
-    /// With emulated tools, content becomes text and call deltas; the finish reason becomes
-    /// `tool_calls` when the answer called one.
+    /// With emulated tools, content becomes text and call deltas, reasoning is held back
+    /// from a possible call on, and the finish reason becomes `tool_calls` when the answer
+    /// called one.
     fn through_tools(
         &mut self,
         content: Option<String>,
+        reasoning: Option<String>,
         finish: Option<String>,
-    ) -> Result<(Option<String>, Piece, Option<String>), StreamError> {
+    ) -> Result<Shown, StreamError> {
         let Some(tools) = self.tools.as_mut() else {
-            return Ok((content, Piece::default(), finish));
+            return Ok(Shown {
+                content,
+                reasoning,
+                calls: Vec::new(),
+                finish,
+            });
         };
         let mut piece = match content.as_deref() {
             Some(text) => tools.push(text).map_err(StreamError::ToolCall)?,
             None => Piece::default(),
+        };
+        let mut shown_reasoning = match reasoning.as_deref() {
+            Some(text) => tools.push_reasoning(text),
+            None => String::new(),
         };
         let mut finish = finish;
         if finish.is_some() {
             let last = tools.finish().map_err(StreamError::ToolCall)?;
             piece.text.push_str(&last.text);
             piece.calls.extend(last.calls);
+            shown_reasoning.push_str(&last.reasoning);
             if tools.called() {
                 finish = Some("tool_calls".into());
             }
         }
-        let text = if piece.text.is_empty() && content.as_deref() != Some("") {
-            None
-        } else {
-            Some(std::mem::take(&mut piece.text))
+        // An empty upstream string stays an empty string; held-back text is simply absent.
+        let keep = |shown: String, upstream: &Option<String>| {
+            (!shown.is_empty() || upstream.as_deref() == Some("")).then_some(shown)
         };
-        Ok((text, piece, finish))
+        Ok(Shown {
+            content: keep(std::mem::take(&mut piece.text), &content),
+            reasoning: keep(shown_reasoning, &reasoning),
+            calls: piece.calls,
+            finish,
+        })
     }
+}
+
+/// What one upstream chunk shows the client once tool calls are read out of it.
+struct Shown {
+    content: Option<String>,
+    reasoning: Option<String>,
+    calls: Vec<CallDelta>,
+    finish: Option<String>,
 }
 
 /// One `chat.completion` body for a whole answer, with `content` (null when `None`) and any

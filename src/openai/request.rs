@@ -489,7 +489,7 @@ mod tests {
         assert!(
             rendered[2]
                 .1
-                .contains(r#"{"name":"f","arguments":{"x":1}}"#),
+                .contains(r#"{"name": "f", "arguments": {"x": 1}}"#),
             "{}",
             rendered[2].1
         );

@@ -41,13 +41,19 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
                 .await?
                 .1
         };
-        let answer = exchange(state, prepared, body).await?;
-        let parsed = parse_answer(req.family, &tools, &answer.content);
+        let mut answer = exchange(state, prepared, body).await?;
+        let parsed = parse_answer(&tools, &answer.content, &answer.reasoning);
         let outcome = if parsed.is_ok() { "valid" } else { "invalid" };
         METRICS.tool_calls.with_label_values(&[outcome]).inc();
         match parsed {
-            Ok((content, calls)) => {
-                return Ok(reply(prepared, &answer, content.as_deref(), &calls))
+            Ok(parsed) => {
+                answer.reasoning = parsed.reasoning;
+                return Ok(reply(
+                    prepared,
+                    &answer,
+                    parsed.content.as_deref(),
+                    &parsed.calls,
+                ));
             }
             Err(reason) if attempt < max_retries => {
                 log::info!(

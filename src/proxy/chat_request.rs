@@ -170,7 +170,7 @@ pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared
         && (mode == Mode::Aggregate
             || state.config.tools.stream_validation == StreamValidation::Buffer);
     let tool_stream = match (&tools, buffered) {
-        (Some(set), false) => Some(ToolStream::new(req.family, set.clone())),
+        (Some(set), false) => Some(ToolStream::new(set.clone())),
         _ => None,
     };
     let (req, body) = encrypt(req, &attested.key.key, Vec::new()).await?;

@@ -28,7 +28,7 @@ pub struct SimModel {
     pub tee: bool,
 }
 
-/// A mix like Venice's: E2EE text models (usable), a TEE-only model, a plain model and a
+/// A mix like Venice's: E2EE text models of every tool-call family (usable), a TEE-only model, a plain model and a
 /// non-text model (all unusable through the proxy).
 pub const MODELS: &[SimModel] = &[
     SimModel {
@@ -45,6 +45,18 @@ pub const MODELS: &[SimModel] = &[
     },
     SimModel {
         id: "e2ee-llama-3-3-70b",
+        kind: "text",
+        e2ee: true,
+        tee: true,
+    },
+    SimModel {
+        id: "e2ee-qwen3-235b-a22b",
+        kind: "text",
+        e2ee: true,
+        tee: true,
+    },
+    SimModel {
+        id: "e2ee-glm-5",
         kind: "text",
         e2ee: true,
         tee: true,

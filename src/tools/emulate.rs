@@ -1,9 +1,10 @@
 //! Reading tool calls out of decrypted model text: incrementally for streams (text held back
-//! only while it could still be a call marker), or over a whole answer.
+//! only while it could still be a call marker), or over a whole answer. A call at the very end
+//! of the reasoning counts when the answer itself has none: thinking models (Qwen3.5) may
+//! open their call inside the thinking block, so Venice delivers it as reasoning.
 
 use super::defs::ToolSet;
-use super::parser::{self, ParseEvent, ToolCallParser};
-use super::prompt::Family;
+use super::parser::{self, scan, AnyParser, ParseEvent, ToolCallParser};
 use std::sync::Arc;
 
 /// A tool-call delta in OpenAI's streaming shape: the first for a call carries `id` and
@@ -21,6 +22,8 @@ pub struct CallDelta {
 pub struct Piece {
     pub text: String,
     pub calls: Vec<CallDelta>,
+    /// Reasoning released at the end (held back while it could have ended in a call).
+    pub reasoning: String,
 }
 
 /// A complete, validated call.
@@ -36,19 +39,24 @@ pub fn new_call_id() -> String {
 }
 
 pub struct ToolStream {
-    parser: Box<dyn ToolCallParser>,
+    parser: AnyParser,
     set: Arc<ToolSet>,
     events: Vec<ParseEvent>,
     calls: u32,
+    /// Reasoning not shown yet: a possible marker's start, or everything from a marker on.
+    reasoning: String,
+    reasoning_held: bool,
 }
 
 impl ToolStream {
-    pub fn new(family: Family, set: Arc<ToolSet>) -> Self {
+    pub fn new(set: Arc<ToolSet>) -> Self {
         ToolStream {
-            parser: family.parser(set.clone()),
+            parser: AnyParser::new(set.clone()),
             set,
             events: Vec::new(),
             calls: 0,
+            reasoning: String::new(),
+            reasoning_held: false,
         }
     }
 
@@ -61,10 +69,39 @@ impl ToolStream {
         self.absorb()
     }
 
-    /// End of the model's text: flushes held-back text and checks `tool_choice`.
+    /// Reasoning text: returns what may be shown now. From a call marker on, reasoning is
+    /// held until the end, when it is either the answer's call or released as reasoning.
+    pub fn push_reasoning(&mut self, text: &str) -> String {
+        self.reasoning.push_str(text);
+        if self.reasoning_held {
+            return String::new();
+        }
+        let (show, found) = scan::hold_from_marker(&mut self.reasoning);
+        self.reasoning_held = found;
+        show
+    }
+
+    /// End of the model's text: flushes held-back text, takes a call the reasoning ended
+    /// with if the answer made none, and checks `tool_choice`.
     pub fn finish(&mut self) -> Result<Piece, String> {
         self.parser.finish(&mut self.events);
-        let piece = self.absorb()?;
+        let mut piece = self.absorb()?;
+        let held = std::mem::take(&mut self.reasoning);
+        match (self.called(), calls_ending(&self.set, &held)) {
+            (false, Some((before, calls))) => {
+                piece.reasoning = before;
+                for c in calls {
+                    piece.calls.push(CallDelta {
+                        index: self.calls,
+                        id: Some(c.id),
+                        name: Some(c.name),
+                        arguments: c.arguments,
+                    });
+                    self.calls += 1;
+                }
+            }
+            _ => piece.reasoning = held,
+        }
         self.set.validate_count(self.calls as usize)?;
         Ok(piece)
     }
@@ -103,17 +140,48 @@ impl ToolStream {
     }
 }
 
-/// Parses and validates a whole answer: the text around the calls (`None` when only
-/// whitespace) and the calls.
-pub fn parse_answer(
-    family: Family,
-    set: &Arc<ToolSet>,
-    text: &str,
-) -> Result<(Option<String>, Vec<Call>), String> {
-    let mut p = family.parser(set.clone());
+/// Calls that `text` ends with, and the text before them: at some marker, one or more
+/// complete calls to offered tools, valid against their schemas, with only whitespace
+/// between and after them. `None` when the text does not end that way.
+fn calls_ending(set: &Arc<ToolSet>, text: &str) -> Option<(String, Vec<Call>)> {
+    scan::marker_positions(text).into_iter().find_map(|at| {
+        let mut p = AnyParser::new(set.clone());
+        let mut calls = Vec::new();
+        for event in parser::parse_all(&mut p, &text[at..]) {
+            match event {
+                ParseEvent::Text(t) if t.trim().is_empty() => {}
+                ParseEvent::End { name, arguments } => {
+                    set.validate_call(&name, &arguments).ok()?;
+                    calls.push(Call {
+                        id: new_call_id(),
+                        name,
+                        arguments,
+                    });
+                }
+                ParseEvent::Start { .. } | ParseEvent::Args(_) => {}
+                ParseEvent::Text(_) | ParseEvent::Invalid { .. } => return None,
+            }
+        }
+        (!calls.is_empty()).then(|| (text[..at].trim_end().to_string(), calls))
+    })
+}
+
+/// A whole answer, parsed and validated.
+#[derive(Debug, PartialEq)]
+pub struct Parsed {
+    /// The text around the calls; `None` when only whitespace.
+    pub content: Option<String>,
+    /// The reasoning, without a call it ended with when that call became the answer's.
+    pub reasoning: String,
+    pub calls: Vec<Call>,
+}
+
+/// Parses and validates a whole answer and its reasoning.
+pub fn parse_answer(set: &Arc<ToolSet>, text: &str, reasoning: &str) -> Result<Parsed, String> {
+    let mut p = AnyParser::new(set.clone());
     let mut content = String::new();
     let mut calls = Vec::new();
-    for event in parser::parse_all(p.as_mut(), text) {
+    for event in parser::parse_all(&mut p, text) {
         match event {
             ParseEvent::Text(t) => content.push_str(&t),
             ParseEvent::End { name, arguments } => {
@@ -128,13 +196,20 @@ pub fn parse_answer(
             ParseEvent::Start { .. } | ParseEvent::Args(_) => {}
         }
     }
+    let mut reasoning = reasoning.to_string();
+    if calls.is_empty() {
+        if let Some((before, found)) = calls_ending(set, &reasoning) {
+            reasoning = before;
+            calls = found;
+        }
+    }
     set.validate_count(calls.len())?;
-    let content = if content.trim().is_empty() {
-        None
-    } else {
-        Some(content.trim().to_string())
-    };
-    Ok((content, calls))
+    let content = Some(content.trim().to_string()).filter(|c| !c.is_empty());
+    Ok(Parsed {
+        content,
+        reasoning,
+        calls,
+    })
 }
 
 #[cfg(test)]
@@ -148,40 +223,80 @@ mod tests {
         Arc::new(ToolSet::parse(tools, choice, Value::Null).unwrap().unwrap())
     }
 
+    fn answer(text: &str, reasoning: &str) -> Result<Parsed, String> {
+        parse_answer(&set(Value::Null), text, reasoning)
+    }
+
     #[test]
-    fn whole_answers() {
-        let s = set(Value::Null);
-        let (content, calls) = parse_answer(
-            Family::Qwen,
-            &s,
+    fn whole_answers_in_every_syntax() {
+        let p = answer(
             "Adding.\n<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 1, \"b\": 2}}\n</tool_call>",
+            "",
         )
         .unwrap();
-        assert_eq!(content.as_deref(), Some("Adding."));
-        assert_eq!(calls.len(), 1);
-        assert_eq!(calls[0].arguments, r#"{"a":1,"b":2}"#);
-        assert!(calls[0].id.starts_with("call_"));
-        let (content, calls) = parse_answer(Family::Glm, &s, "<tool_call>add<arg_key>a</arg_key><arg_value>1</arg_value><arg_key>b</arg_key><arg_value>2</arg_value></tool_call>").unwrap();
-        assert_eq!(
-            (content, calls[0].arguments.as_str()),
-            (None, r#"{"a":1,"b":2}"#)
-        );
-        assert!(parse_answer(
-            Family::Qwen,
-            &s,
-            r#"<tool_call>{"name": "add", "arguments": {"a": "x"}}</tool_call>"#
+        assert_eq!(p.content.as_deref(), Some("Adding."));
+        assert_eq!(p.calls.len(), 1);
+        assert_eq!(p.calls[0].arguments, r#"{"a":1,"b":2}"#);
+        assert!(p.calls[0].id.starts_with("call_"));
+        for text in [
+            "<tool_call>add<arg_key>a</arg_key><arg_value>1</arg_value><arg_key>b</arg_key><arg_value>2</arg_value></tool_call>",
+            "<tool_call>\n<function=add>\n<parameter=a>\n1\n</parameter>\n<parameter=b>\n2\n</parameter>\n</function>\n</tool_call>",
+        ] {
+            let p = answer(text, "").unwrap();
+            assert_eq!((p.content, p.calls[0].arguments.as_str()), (None, r#"{"a":1,"b":2}"#));
+        }
+        assert!(answer(
+            r#"<tool_call>{"name": "add", "arguments": {"a": "x"}}</tool_call>"#,
+            ""
         )
         .is_err());
-        assert!(parse_answer(Family::Qwen, &set(json!("required")), "no call").is_err());
+        assert!(parse_answer(&set(json!("required")), "no call", "").is_err());
+        let p = answer("just text", "").unwrap();
         assert_eq!(
-            parse_answer(Family::Qwen, &s, "just text").unwrap(),
-            (Some("just text".into()), vec![])
+            (p.content.as_deref(), p.calls.len()),
+            (Some("just text"), 0)
+        );
+    }
+
+    #[test]
+    fn a_call_the_reasoning_ends_with_is_the_answers_call() {
+        let call = "<tool_call>\n<function=add>\n<parameter=a>\n1\n</parameter>\n<parameter=b>\n2\n</parameter>\n</function>\n</tool_call>";
+        let p = answer("", &format!("I need the sum.\n{call}\n")).unwrap();
+        assert_eq!(p.calls.len(), 1);
+        assert_eq!(p.reasoning, "I need the sum.");
+        // Unclosed, as Qwen3.5 leaves it when the call opens inside its thinking.
+        let p = answer("", "Sum it. <tool_call>\n<function=add>\n<parameter=a>\n1\n</parameter>\n<parameter=b>\n2\n</parameter>\n").unwrap();
+        assert_eq!(p.calls.len(), 1);
+        // A call the answer makes wins; the reasoning stays whole.
+        let p = answer(
+            "<tool_call>add<arg_key>a</arg_key><arg_value>5</arg_value><arg_key>b</arg_key><arg_value>6</arg_value></tool_call>",
+            &format!("think {call}"),
+        )
+        .unwrap();
+        assert_eq!(p.calls[0].arguments, r#"{"a":5,"b":6}"#);
+        assert!(p.reasoning.ends_with("</tool_call>"));
+        // Not at the end, not offered, or not valid: reasoning, not a call.
+        for reasoning in [
+            format!("{call} and then I decided against it."),
+            call.replace("add", "sub"),
+            call.replace(">\n2\n<", ">\nx\n<"),
+            "I could write <tool_call> here".to_string(),
+        ] {
+            let p = answer("The answer.", &reasoning).unwrap();
+            assert!(p.calls.is_empty(), "{reasoning}");
+            assert_eq!(p.reasoning, reasoning);
+        }
+        // A mention first and a real call at the end.
+        let p = answer("", &format!("Use the <tool_call> syntax. {call}")).unwrap();
+        assert_eq!(
+            (p.calls.len(), p.reasoning.as_str()),
+            (1, "Use the <tool_call> syntax.")
         );
     }
 
     #[test]
     fn streaming_deltas() {
-        let mut t = ToolStream::new(Family::Hermes, set(Value::Null));
+        let mut t = ToolStream::new(set(Value::Null));
         let p = t.push("Sum: <tool_c").unwrap();
         assert_eq!(p.text, "Sum: ");
         let p = t
@@ -201,9 +316,33 @@ mod tests {
         );
         assert!(t.finish().unwrap().text.is_empty());
         assert!(t.called());
-        let mut bad = ToolStream::new(Family::Hermes, set(Value::Null));
+        let mut bad = ToolStream::new(set(Value::Null));
         assert!(bad
             .push(r#"<tool_call>{"name": "sub", "arguments": {}}</tool_call>"#)
             .is_err());
+    }
+
+    #[test]
+    fn streamed_reasoning_holds_back_a_possible_call() {
+        let mut t = ToolStream::new(set(Value::Null));
+        assert_eq!(t.push_reasoning("Let me add. <tool"), "Let me add. ");
+        assert_eq!(
+            t.push_reasoning("_call>\n<function=add>\n<parameter=a>\n1\n</parameter>\n"),
+            ""
+        );
+        assert_eq!(
+            t.push_reasoning("<parameter=b>\n2\n</parameter>\n</function>\n</tool_call>"),
+            ""
+        );
+        let end = t.finish().unwrap();
+        assert_eq!(end.calls.len(), 1);
+        assert_eq!(end.calls[0].arguments, r#"{"a":1,"b":2}"#);
+        assert_eq!(end.reasoning, "");
+        assert!(t.called());
+        // Held reasoning that was not a call comes out at the end, whole.
+        let mut t = ToolStream::new(set(Value::Null));
+        assert_eq!(t.push_reasoning("a <tool_call> b"), "a ");
+        assert_eq!(t.push("done").unwrap().text, "done");
+        assert_eq!(t.finish().unwrap().reasoning, "<tool_call> b");
     }
 }

@@ -1,21 +1,30 @@
-//! The controller prompt and conversation history, in each model family's trained format:
-//! GLM's `<arg_key>/<arg_value>` calls, Qwen's and Hermes' JSON in `<tool_call>` tags, and
-//! tool results as `<tool_response>` turns.
+//! The tool prompt and conversation history, in each model family's trained format, worded
+//! as the family's chat template words it (the tools block, the call syntax, tool results as
+//! `<tool_response>` turns). Venice never sees the tools (they travel inside the encrypted
+//! conversation), so the template's tools branch is reproduced here as text.
+//!
+//! | family | models | call syntax |
+//! |---|---|---|
+//! | `qwen_xml` | Qwen3.5, Qwen3-Coder | `<tool_call>\n<function=F>\n<parameter=K>\nV\n</parameter>\n</function>\n</tool_call>` |
+//! | `qwen` | Qwen2.5, Qwen3 | `<tool_call>\n{"name": F, "arguments": {…}}\n</tool_call>` |
+//! | `glm` | GLM-4.5, GLM-4.6 | `<tool_call>F\n<arg_key>K</arg_key>\n<arg_value>V</arg_value>\n</tool_call>` |
+//! | `glm47` | GLM-4.7, GLM-5.x | `<tool_call>F<arg_key>K</arg_key><arg_value>V</arg_value></tool_call>` |
+//! | `hermes` | everything else (Llama, gpt-oss, DeepSeek, …) | Hermes JSON in `<tool_call>` |
 
-use super::defs::{ToolChoice, ToolSet};
-use super::parser::{GlmParser, JsonTagParser, ToolCallParser};
+use super::defs::{ToolChoice, ToolDef, ToolSet};
 use crate::openai::request::Message;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Family {
     Glm,
+    Glm47,
     Qwen,
+    QwenXml,
     Hermes,
 }
 
@@ -25,65 +34,126 @@ impl Family {
         if let Some(f) = overrides.get(model) {
             return *f;
         }
-        let id = model.to_ascii_lowercase();
-        if id.contains("glm") {
-            Family::Glm
-        } else if id.contains("qwen") {
+        // Version separators vary across ids (`qwen3.5`, `qwen3-5`, `qwen3p5`).
+        let id: String = model
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| {
+                if c == '.' || c == '_' || c == 'p' {
+                    '-'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let has = |s: &str| id.contains(s);
+        if has("glm") {
+            // GLM-4.5 and 4.6 put newlines between the parts; 4.7 and later do not.
+            if has("glm-4-5") || has("glm-4-6") || has("glm4-5") || has("glm4-6") {
+                Family::Glm
+            } else {
+                Family::Glm47
+            }
+        } else if has("qwen3-5") || has("qwen3-6") || has("qwen3-coder") || has("qwen4") {
+            Family::QwenXml
+        } else if has("qwen") {
             Family::Qwen
         } else {
             Family::Hermes
         }
     }
+}
 
-    pub fn parser(self, tools: Arc<ToolSet>) -> Box<dyn ToolCallParser> {
-        match self {
-            Family::Glm => Box::new(GlmParser::new(tools)),
-            Family::Qwen | Family::Hermes => Box::new(JsonTagParser::new()),
+/// JSON as the templates' `tojson` writes it (Python's `json.dumps`: `", "` and `": "`).
+fn tojson(v: &Value) -> String {
+    struct PySeparators;
+    fn item<W: ?Sized + std::io::Write>(w: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
         }
     }
-}
-
-fn function_json(t: &super::defs::ToolDef) -> Value {
-    let mut f = json!({"name": t.name, "parameters": t.parameters});
-    if let Some(d) = &t.description {
-        f["description"] = json!(d);
+    impl serde_json::ser::Formatter for PySeparators {
+        fn begin_array_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            item(w, first)
+        }
+        fn begin_object_key<W: ?Sized + std::io::Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            item(w, first)
+        }
+        fn begin_object_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            w: &mut W,
+        ) -> std::io::Result<()> {
+            w.write_all(b": ")
+        }
     }
-    f
+    let mut out = Vec::new();
+    v.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out,
+        PySeparators,
+    ))
+    .expect("JSON values serialize");
+    String::from_utf8(out).expect("JSON is UTF-8")
 }
 
-/// The tool instructions for the first system message; `None` when no tool is offered.
+/// A tool as clients send it (and the templates print it).
+fn tool_json(t: &ToolDef) -> String {
+    let mut f = serde_json::Map::new();
+    f.insert("name".into(), json!(t.name));
+    if let Some(d) = &t.description {
+        f.insert("description".into(), json!(d));
+    }
+    f.insert("parameters".into(), t.parameters.clone());
+    tojson(&json!({"type": "function", "function": f}))
+}
+
+const QWEN_XML_FORMAT: &str = "If you choose to call a function ONLY reply in the following format with NO suffix:\n\n<tool_call>\n<function=example_function_name>\n<parameter=example_parameter_1>\nvalue_1\n</parameter>\n<parameter=example_parameter_2>\nThis is the value for the second parameter\nthat can span\nmultiple lines\n</parameter>\n</function>\n</tool_call>\n\n<IMPORTANT>\nReminder:\n- Function calls MUST follow the specified format: an inner <function=...></function> block must be nested within <tool_call></tool_call> XML tags\n- Required parameters MUST be specified\n- You may provide optional reasoning for your function call in natural language BEFORE the function call, but NOT after\n- If there is no function call available, answer the question like normal with your current knowledge and do not tell the user about function calls\n</IMPORTANT>";
+
+const GLM_HEAD: &str = "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>";
+
+/// The tool instructions for the system message; `None` when no tool is offered.
 pub fn tools_prompt(family: Family, set: &ToolSet) -> Option<String> {
     let offered: Vec<_> = set.offered().collect();
     if offered.is_empty() {
         return None;
     }
-    let mut p = String::new();
-    match family {
-        Family::Qwen => {
-            p.push_str("# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>");
-            for t in &offered {
-                p.push('\n');
-                p.push_str(&json!({"type": "function", "function": function_json(t)}).to_string());
-            }
-            p.push_str("\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call>");
-        }
-        Family::Glm => {
-            p.push_str("# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>");
-            for t in &offered {
-                p.push('\n');
-                p.push_str(&function_json(t).to_string());
-            }
-            p.push_str("\n</tools>\n\nFor each function call, output the function name and arguments within the following XML format:\n<tool_call>{function-name}\n<arg_key>{arg-key-1}</arg_key>\n<arg_value>{arg-value-1}</arg_value>\n<arg_key>{arg-key-2}</arg_key>\n<arg_value>{arg-value-2}</arg_value>\n...\n</tool_call>");
-        }
-        Family::Hermes => {
-            p.push_str("You are a function calling AI model. You are provided with function signatures within <tools></tools> XML tags. You may call one or more functions to assist with the user query. Don't make assumptions about what values to plug into functions. Here are the available tools: <tools>");
-            for t in &offered {
-                p.push(' ');
-                p.push_str(&json!({"type": "function", "function": function_json(t)}).to_string());
-            }
-            p.push_str(" </tools> Use the following pydantic model json schema for each tool call you will make: {\"properties\": {\"arguments\": {\"title\": \"Arguments\", \"type\": \"object\"}, \"name\": {\"title\": \"Name\", \"type\": \"string\"}}, \"required\": [\"arguments\", \"name\"], \"title\": \"FunctionCall\", \"type\": \"object\"} For each function call return a json object with function name and arguments within <tool_call></tool_call> XML tags as follows:\n<tool_call>\n{\"arguments\": <args-dict>, \"name\": <function-name>}\n</tool_call>");
-        }
-    }
+    let tools = |sep: &str| -> String {
+        offered
+            .iter()
+            .map(|t| format!("{sep}{}", tool_json(t)))
+            .collect()
+    };
+    let mut p = match family {
+        Family::QwenXml => format!(
+            "# Tools\n\nYou have access to the following functions:\n\n<tools>{}\n</tools>\n\n{QWEN_XML_FORMAT}",
+            tools("\n")
+        ),
+        Family::Qwen => format!(
+            "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>{}\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{{\"name\": <function-name>, \"arguments\": <args-json-object>}}\n</tool_call>",
+            tools("\n")
+        ),
+        Family::Glm => format!(
+            "{GLM_HEAD}{}\n</tools>\n\nFor each function call, output the function name and arguments within the following XML format:\n<tool_call>{{function-name}}\n<arg_key>{{arg-key-1}}</arg_key>\n<arg_value>{{arg-value-1}}</arg_value>\n<arg_key>{{arg-key-2}}</arg_key>\n<arg_value>{{arg-value-2}}</arg_value>\n...\n</tool_call>",
+            tools("\n")
+        ),
+        Family::Glm47 => format!(
+            "{GLM_HEAD}{}\n</tools>\n\nFor each function call, output the function name and arguments within the following XML format:\n<tool_call>{{function-name}}<arg_key>{{arg-key-1}}</arg_key><arg_value>{{arg-value-1}}</arg_value><arg_key>{{arg-key-2}}</arg_key><arg_value>{{arg-value-2}}</arg_value>...</tool_call>",
+            tools("\n")
+        ),
+        Family::Hermes => format!(
+            "You are a function calling AI model. You are provided with function signatures within <tools></tools> XML tags. You may call one or more functions to assist with the user query. Don't make assumptions about what values to plug into functions. Here are the available tools: <tools>{} </tools> Use the following pydantic model json schema for each tool call you will make: {{\"properties\": {{\"arguments\": {{\"title\": \"Arguments\", \"type\": \"object\"}}, \"name\": {{\"title\": \"Name\", \"type\": \"string\"}}}}, \"required\": [\"arguments\", \"name\"], \"title\": \"FunctionCall\", \"type\": \"object\"}} For each function call return a json object with function name and arguments within <tool_call></tool_call> XML tags as follows:\n<tool_call>\n{{\"arguments\": <args-dict>, \"name\": <function-name>}}\n</tool_call>",
+            tools(" ")
+        ),
+    };
     match &set.choice {
         ToolChoice::Required => {
             p.push_str("\n\nYou must call at least one of these functions in your reply.")
@@ -99,33 +169,48 @@ pub fn tools_prompt(family: Family, set: &ToolSet) -> Option<String> {
     Some(p)
 }
 
+/// A value as the text templates print it: strings verbatim, anything else as JSON.
+fn text_value(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
 /// One call in the family's own syntax, as the model would have written it.
 pub fn render_call(family: Family, name: &str, arguments: &str) -> String {
     let args: Value =
         serde_json::from_str(arguments).unwrap_or_else(|_| Value::String(arguments.into()));
+    let pairs = || args.as_object().into_iter().flatten();
     match family {
-        Family::Glm => {
+        Family::Glm | Family::Glm47 => {
+            let sep = if family == Family::Glm { "\n" } else { "" };
             let mut s = format!("<tool_call>{name}");
-            if let Value::Object(map) = &args {
-                for (k, v) in map {
-                    let v = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    s.push_str(&format!(
-                        "\n<arg_key>{k}</arg_key>\n<arg_value>{v}</arg_value>"
-                    ));
-                }
+            for (k, v) in pairs() {
+                s.push_str(&format!(
+                    "{sep}<arg_key>{k}</arg_key>{sep}<arg_value>{}</arg_value>",
+                    text_value(v)
+                ));
             }
-            s.push_str("\n</tool_call>");
+            s.push_str(sep);
+            s.push_str("</tool_call>");
             s
         }
-        Family::Qwen | Family::Hermes => {
-            format!(
-                "<tool_call>\n{}\n</tool_call>",
-                json!({"name": name, "arguments": args})
-            )
+        Family::QwenXml => {
+            let mut s = format!("<tool_call>\n<function={name}>\n");
+            for (k, v) in pairs() {
+                s.push_str(&format!(
+                    "<parameter={k}>\n{}\n</parameter>\n",
+                    text_value(v)
+                ));
+            }
+            s.push_str("</function>\n</tool_call>");
+            s
         }
+        Family::Qwen | Family::Hermes => format!(
+            "<tool_call>\n{}\n</tool_call>",
+            tojson(&json!({"name": name, "arguments": args}))
+        ),
     }
 }
 
@@ -133,9 +218,12 @@ fn render_result(family: Family, name: &str, content: &str) -> String {
     match family {
         Family::Hermes => format!(
             "<tool_response>\n{}\n</tool_response>",
-            json!({"name": name, "content": content})
+            tojson(&json!({"name": name, "content": content}))
         ),
-        Family::Qwen | Family::Glm => format!("<tool_response>\n{content}\n</tool_response>"),
+        Family::Glm47 => format!("<tool_response>{content}</tool_response>"),
+        Family::Qwen | Family::QwenXml | Family::Glm => {
+            format!("<tool_response>\n{content}\n</tool_response>")
+        }
     }
 }
 
@@ -157,10 +245,13 @@ pub fn render<'a>(
             }
             Message::Assistant { content, calls } => {
                 let mut text = content.clone();
-                for c in calls {
+                for (i, c) in calls.iter().enumerate() {
                     names.insert(&c.id, &c.name);
-                    if !text.is_empty() {
-                        text.push('\n');
+                    // Qwen3.5's template: a blank line after the text, one newline between calls.
+                    match (i, text.trim().is_empty()) {
+                        (_, true) => text.clear(),
+                        (0, false) if family == Family::QwenXml => text.push_str("\n\n"),
+                        _ => text.push('\n'),
                     }
                     text.push_str(&render_call(family, &c.name, &c.arguments));
                 }
@@ -173,7 +264,9 @@ pub fn render<'a>(
                 match out.last_mut() {
                     Some(("user", prev)) if prev.ends_with("</tool_response>") => {
                         let merged = prev.to_mut();
-                        merged.push('\n');
+                        if family != Family::Glm47 {
+                            merged.push('\n');
+                        }
                         merged.push_str(&rendered);
                     }
                     _ => out.push(("user", Cow::Owned(rendered))),
@@ -183,6 +276,10 @@ pub fn render<'a>(
     }
     if let Some(prompt) = tools.and_then(|t| tools_prompt(family, t)) {
         match out.first_mut() {
+            // Qwen3.5's template puts the tools first and the system text after them.
+            Some(("system", first)) if family == Family::QwenXml => {
+                *first = Cow::Owned(format!("{prompt}\n\n{}", first.trim()));
+            }
             Some(("system", first)) => {
                 let merged = first.to_mut();
                 merged.push_str("\n\n");
@@ -249,7 +346,7 @@ mod tests {
 
     #[test]
     fn qwen_snapshot() {
-        snapshot("qwen", "e2ee-qwen3-5-122b-a10b");
+        snapshot("qwen", "e2ee-qwen3-235b-a22b");
     }
 
     #[test]
@@ -263,11 +360,80 @@ mod tests {
     }
 
     #[test]
+    fn qwen_xml_snapshot() {
+        snapshot("qwen_xml", "e2ee-qwen3-5-122b-a10b");
+    }
+
+    #[test]
+    fn glm47_snapshot() {
+        snapshot("glm47", "e2ee-glm-5");
+    }
+
+    /// The wording of each family's chat template (its tools branch), as published with the
+    /// models: the proxy must say what the model was trained to read.
+    #[test]
+    fn prompts_use_each_templates_own_wording() {
+        let req = conversation("m");
+        let set = req.tools.as_deref().unwrap();
+        let qwen35 = tools_prompt(Family::QwenXml, set).unwrap();
+        for line in [
+            "# Tools\n\nYou have access to the following functions:\n\n<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"Current weather\", \"parameters\": {",
+            "\n</tools>\n\nIf you choose to call a function ONLY reply in the following format with NO suffix:\n\n<tool_call>\n<function=example_function_name>\n<parameter=example_parameter_1>\nvalue_1\n</parameter>\n",
+            "- Function calls MUST follow the specified format: an inner <function=...></function> block must be nested within <tool_call></tool_call> XML tags\n- Required parameters MUST be specified\n",
+        ] {
+            assert!(qwen35.contains(line), "{line:?} not in {qwen35}");
+        }
+        let qwen3 = tools_prompt(Family::Qwen, set).unwrap();
+        assert!(qwen3.contains("For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call>"));
+        let glm46 = tools_prompt(Family::Glm, set).unwrap();
+        assert!(glm46.contains(
+            "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\""
+        ));
+        assert!(glm46.contains("<tool_call>{function-name}\n<arg_key>{arg-key-1}</arg_key>\n<arg_value>{arg-value-1}</arg_value>\n"));
+        let glm5 = tools_prompt(Family::Glm47, set).unwrap();
+        assert!(glm5.contains("For each function call, output the function name and arguments within the following XML format:\n<tool_call>{function-name}<arg_key>{arg-key-1}</arg_key><arg_value>{arg-value-1}</arg_value><arg_key>{arg-key-2}</arg_key><arg_value>{arg-value-2}</arg_value>...</tool_call>"));
+        // Qwen3.5 renders the tools block first, then the system text.
+        let rendered = render(&req.messages, Family::QwenXml, Some(set));
+        assert!(rendered[0].1.starts_with("# Tools\n\nYou have access"));
+        assert!(rendered[0].1.ends_with("\n\nYou are a helpful assistant."));
+    }
+
+    #[test]
+    fn history_calls_render_in_each_syntax() {
+        let args = r#"{"city":"Paris","days":2,"opts":{"u":"C"}}"#;
+        assert_eq!(
+            render_call(Family::QwenXml, "w", args),
+            "<tool_call>\n<function=w>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n2\n</parameter>\n<parameter=opts>\n{\"u\":\"C\"}\n</parameter>\n</function>\n</tool_call>"
+        );
+        assert_eq!(
+            render_call(Family::Glm47, "w", r#"{"city":"Paris"}"#),
+            "<tool_call>w<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call>"
+        );
+        assert_eq!(
+            render_call(Family::Qwen, "w", r#"{"city":"Paris"}"#),
+            "<tool_call>\n{\"name\": \"w\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
+        );
+    }
+
+    #[test]
     fn families_from_ids_and_config() {
         let none = HashMap::new();
-        assert_eq!(Family::for_model("e2ee-glm-4-6", &none), Family::Glm);
-        assert_eq!(Family::for_model("e2ee-Qwen3-coder", &none), Family::Qwen);
-        assert_eq!(Family::for_model("e2ee-llama", &none), Family::Hermes);
+        for (id, family) in [
+            ("e2ee-glm-4-6", Family::Glm),
+            ("e2ee-glm-4.5-air", Family::Glm),
+            ("e2ee-glm-4-7", Family::Glm47),
+            ("e2ee-glm-5", Family::Glm47),
+            ("e2ee-glm-5-1", Family::Glm47),
+            ("e2ee-qwen3-5-122b-a10b", Family::QwenXml),
+            ("e2ee-Qwen3.5-35B", Family::QwenXml),
+            ("e2ee-qwen3-coder-480b", Family::QwenXml),
+            ("e2ee-qwen3-235b-a22b", Family::Qwen),
+            ("e2ee-qwen-2-5-72b", Family::Qwen),
+            ("e2ee-gpt-oss-120b", Family::Hermes),
+            ("e2ee-llama", Family::Hermes),
+        ] {
+            assert_eq!(Family::for_model(id, &none), family, "{id}");
+        }
         let over = HashMap::from([("e2ee-llama".to_string(), Family::Qwen)]);
         assert_eq!(Family::for_model("e2ee-llama", &over), Family::Qwen);
     }

@@ -185,12 +185,19 @@ pub async fn sse_events(mut r: reqwest::Response) -> (Vec<Value>, bool) {
 
 /// Concatenated `delta.content` of chat chunks.
 pub fn content_of(events: &[Value]) -> String {
+    delta_text(events, "content")
+}
+
+/// Concatenated `delta.reasoning_content` of chat chunks.
+pub fn reasoning_of(events: &[Value]) -> String {
+    delta_text(events, "reasoning_content")
+}
+
+fn delta_text(events: &[Value], field: &str) -> String {
+    let pointer = format!("/choices/0/delta/{field}");
     events
         .iter()
-        .filter_map(|e| {
-            e.pointer("/choices/0/delta/content")
-                .and_then(Value::as_str)
-        })
+        .filter_map(|e| e.pointer(&pointer).and_then(Value::as_str))
         .collect()
 }
 

@@ -93,7 +93,7 @@ async fn non_streaming_calls_in_each_family() {
     }
     // The tools travelled inside the encrypted system prompt, in each family's format.
     let rec = p.sim.record();
-    assert!(rec.chats[0].decrypted[0].contains("<tool_call>\n{\"name\": <function-name>"));
+    assert!(rec.chats[0].decrypted[0].contains("<tool_call>\n<function=example_function_name>"));
     assert!(rec.chats[1].decrypted[0].contains("<arg_key>{arg-key-1}</arg_key>"));
     assert!(rec.chats[2].decrypted[0].contains("You are a function calling AI model"));
     for c in &rec.chats {
@@ -327,4 +327,123 @@ async fn malformed_tool_definitions_are_refused_before_venice() {
         assert_eq!(r.json::<Value>().await.unwrap()["error"]["param"], param);
     }
     assert!(p.sim.record().chats.is_empty());
+}
+
+const QWEN3: &str = "e2ee-qwen3-235b-a22b";
+const GLM5: &str = "e2ee-glm-5";
+
+/// The same call (`get_weather(city="Paris", days=2)`) in each syntax the proxy reads.
+const SYNTAXES: [(&str, &str); 4] = [
+    ("json", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2}}\n</tool_call>"),
+    ("glm", GLM_CALL),
+    ("glm47", "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value><arg_key>days</arg_key><arg_value>2</arg_value></tool_call>"),
+    ("qwen_xml", "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n2\n</parameter>\n</function>\n</tool_call>"),
+];
+
+/// Every family's model, answering in every syntax: whichever format a model was prompted
+/// with, a call in another known syntax is still its call (typed by the schema: `days` is an
+/// integer even where the syntax writes it as text).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_family_reads_every_syntax_streaming_and_not() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    for model in [QWEN, QWEN3, GLM, GLM5, HERMES] {
+        for (syntax, reply) in SYNTAXES {
+            p.sim.push_reply(reply, None);
+            let v: Value = p.post(&ask(model, false)).await.json().await.unwrap();
+            assert_eq!(
+                v["choices"][0]["finish_reason"], "tool_calls",
+                "{model} {syntax}: {v}"
+            );
+            assert_eq!(
+                call_of(&v, 0),
+                ("get_weather", json!({"city": "Paris", "days": 2})),
+                "{model} {syntax}"
+            );
+            p.sim.push_reply(reply, None);
+            let (events, _) = sse_events(p.post(&ask(model, true)).await).await;
+            let calls = streamed_calls(&events);
+            assert_eq!(calls.len(), 1, "{model} {syntax}: {events:?}");
+            assert_eq!(
+                serde_json::from_str::<Value>(&calls[0].1).unwrap(),
+                json!({"city": "Paris", "days": 2}),
+                "{model} {syntax}"
+            );
+            assert_eq!(content_of(&events).trim(), "", "{model} {syntax}");
+        }
+    }
+}
+
+/// Each family is prompted in its own template's words, and its history is rendered in its
+/// own call syntax.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_family_is_prompted_in_its_templates_words() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let expected = [
+        (QWEN, "You have access to the following functions:\n\n<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"", "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>"),
+        (QWEN3, "For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"),
+        (GLM, "<tool_call>{function-name}\n<arg_key>{arg-key-1}</arg_key>\n", "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>"),
+        (GLM5, "<tool_call>{function-name}<arg_key>{arg-key-1}</arg_key><arg_value>{arg-value-1}</arg_value>", "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call>"),
+        (HERMES, "You are a function calling AI model.", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"),
+    ];
+    for (model, prompt, history) in expected {
+        p.sim.clear_record();
+        p.sim.push_reply("Sunny.", None);
+        let body = json!({"model": model, "tools": tools(), "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        ]});
+        assert_eq!(p.post(&body).await.status(), 200, "{model}");
+        let sent = &p.sim.record().chats[0].decrypted;
+        assert!(sent[0].contains(prompt), "{model}: {}", sent[0]);
+        assert!(sent[0].contains("Be brief."), "{model}");
+        assert_eq!(sent[2], history, "{model}");
+        assert!(
+            sent[3].starts_with("<tool_response>"),
+            "{model}: {}",
+            sent[3]
+        );
+    }
+}
+
+/// Qwen3.5 may open its call inside its thinking: Venice then delivers it as reasoning.
+/// When the answer has no call of its own, the call the reasoning ends with is the answer's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_at_the_end_of_the_reasoning_is_the_answers_call() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let (_, xml) = SYNTAXES[3];
+    let reasoning = format!("The user wants the weather, so I call the tool.\n{xml}");
+    p.sim.push_reply("", Some(&reasoning));
+    let v: Value = p.post(&ask(QWEN, false)).await.json().await.unwrap();
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls", "{v}");
+    assert_eq!(
+        call_of(&v, 0),
+        ("get_weather", json!({"city": "Paris", "days": 2}))
+    );
+    assert_eq!(
+        v["choices"][0]["message"]["reasoning_content"],
+        "The user wants the weather, so I call the tool."
+    );
+    // Streaming: the reasoning before the call streams, the call arrives as deltas.
+    p.sim.push_reply("", Some(&reasoning));
+    let (events, _) = sse_events(p.post(&ask(QWEN, true)).await).await;
+    let calls = streamed_calls(&events);
+    assert_eq!(calls.len(), 1, "{events:?}");
+    assert_eq!(finish_reason(&events).as_deref(), Some("tool_calls"));
+    let streamed_reasoning = reasoning_of(&events);
+    assert_eq!(
+        streamed_reasoning.trim_end(),
+        "The user wants the weather, so I call the tool."
+    );
+    // A call the reasoning only mentions, then a plain answer: nothing is taken, nothing lost.
+    let musing = format!("{xml}\nOn second thought, I know this.");
+    p.sim.push_reply("It is sunny.", Some(&musing));
+    let (events, _) = sse_events(p.post(&ask(QWEN, true)).await).await;
+    assert!(streamed_calls(&events).is_empty());
+    assert_eq!(finish_reason(&events).as_deref(), Some("stop"));
+    let streamed_reasoning = reasoning_of(&events);
+    assert_eq!(streamed_reasoning, musing);
+    assert_eq!(content_of(&events), "It is sunny.");
 }

@@ -1,15 +1,28 @@
 """A full agent loop with the official OpenAI Python SDK: the model calls a tool, the
-client runs it and sends the result back, the model answers. The simulated Venice is
-scripted over its control endpoint (SIM_URL) to answer in Qwen's tool-call syntax.
-Run by tests/e2e/sdk.rs with OPENAI_BASE_URL and SIM_URL set."""
+client runs it and sends the result back, the model answers. Run once per tool-call family,
+the simulated Venice scripted over its control endpoint (SIM_URL) to answer in that family's
+own syntax. Run by tests/e2e/sdk.rs with OPENAI_BASE_URL and SIM_URL set."""
 
 import json
 import os
 import urllib.request
 
+import pytest
 from openai import OpenAI
 
-MODEL = "e2ee-qwen3-5-122b-a10b"
+# One model per family, and the call `get_weather(city="Paris")` in that family's syntax.
+FAMILIES = {
+    "qwen_xml": ("e2ee-qwen3-5-122b-a10b",
+                 "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>"),
+    "qwen": ("e2ee-qwen3-235b-a22b",
+             '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'),
+    "glm": ("e2ee-glm-4-6",
+            "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>"),
+    "glm47": ("e2ee-glm-5",
+              "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call>"),
+    "hermes": ("e2ee-llama-3-3-70b",
+               '<tool_call>\n{"arguments": {"city": "Paris"}, "name": "get_weather"}\n</tool_call>'),
+}
 TOOLS = [{
     "type": "function",
     "function": {
@@ -35,12 +48,12 @@ def get_weather(city):
     return {"city": city, "temp_c": 18}
 
 
-def run_loop(client, stream):
+def run_loop(client, model, stream):
     messages = [{"role": "user", "content": "How warm is it in Paris?"}]
     for _ in range(3):
         if stream:
             calls, text, finish = {}, "", None
-            for chunk in client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS, stream=True):
+            for chunk in client.chat.completions.create(model=model, messages=messages, tools=TOOLS, stream=True):
                 delta = chunk.choices[0].delta
                 text += delta.content or ""
                 for tc in delta.tool_calls or []:
@@ -52,7 +65,7 @@ def run_loop(client, stream):
                            "function": {"name": c["name"], "arguments": c["arguments"]}}
                           for _, c in sorted(calls.items())]
         else:
-            r = client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
+            r = client.chat.completions.create(model=model, messages=messages, tools=TOOLS)
             msg = r.choices[0].message
             text, finish = msg.content, r.choices[0].finish_reason
             tool_calls = [tc.model_dump() for tc in msg.tool_calls or []]
@@ -66,14 +79,10 @@ def run_loop(client, stream):
     raise AssertionError("the loop did not finish")
 
 
-CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
-
-
-def test_agent_loop_non_streaming():
-    script(CALL, "It is 18 °C in Paris.")
-    assert run_loop(OpenAI(max_retries=0), stream=False) == "It is 18 °C in Paris."
-
-
-def test_agent_loop_streaming():
-    script(CALL, "Paris: 18 °C right now.")
-    assert run_loop(OpenAI(max_retries=0), stream=True) == "Paris: 18 °C right now."
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("stream", [False, True], ids=["non_streaming", "streaming"])
+def test_agent_loop(family, stream):
+    model, call = FAMILIES[family]
+    final = f"It is 18 °C in Paris ({family})."
+    script(call, final)
+    assert run_loop(OpenAI(max_retries=0), model, stream) == final

@@ -77,8 +77,23 @@ enum Target {
     SigningKey,
 }
 
-/// The end of the quote's signed structures (ECDSA quote signature data, v4 layout).
-const QUOTE_SIGNED_END: usize = 632 + 4 + 64 + 64 + 2 + 384 + 64;
+/// The quote's signed or signing bytes (v4, ECDSA): header and TD report (signed by the
+/// attestation key), the signature, the attestation key, the QE report (signed by the PCK
+/// key) and its signature. The length and certification-type fields between them are framing
+/// no signature covers, and are left out.
+const QUOTE_SIGNED: [std::ops::Range<usize>; 4] = [0..632, 636..764, 770..1154, 1154..1218];
+
+fn quote_signed_byte(at: usize) -> usize {
+    let total: usize = QUOTE_SIGNED.iter().map(|r| r.len()).sum();
+    let mut at = at % total;
+    for r in QUOTE_SIGNED {
+        if at < r.len() {
+            return r.start + at;
+        }
+        at -= r.len();
+    }
+    unreachable!("at < total")
+}
 
 fn flip_hex(s: &str, at: usize, bit: u8) -> String {
     let mut b = hex::decode(s).unwrap();
@@ -92,7 +107,7 @@ fn apply_target(v: &mut Value, t: &Target, at: usize, bit: u8) {
     match t {
         Target::Quote => {
             let mut q = hex::decode(v["intel_quote"].as_str().unwrap()).unwrap();
-            q[at % QUOTE_SIGNED_END] ^= 1 << bit;
+            q[quote_signed_byte(at)] ^= 1 << bit;
             v["intel_quote"] = json!(hex::encode(q));
         }
         Target::GpuEvidence(gpu) => {

@@ -1,23 +1,22 @@
-//! `<tool_call>{"name": …, "arguments": {…}}</tool_call>`: Hermes and Qwen. Arguments are
-//! streamed as they arrive (whitespace outside strings dropped, so the fragments concatenate
-//! to compact JSON). Tolerates code fences, `parameters` for `arguments`, arguments given as
-//! a JSON string, a missing closing tag, and `<tool_call>` quoted in prose.
+//! `<tool_call>{"name": …, "arguments": {…}}</tool_call>`: Hermes and Qwen2.5/3. Arguments
+//! are streamed as they arrive (whitespace outside strings dropped, so the fragments
+//! concatenate to compact JSON). Tolerates code fences, `parameters` for `arguments`,
+//! arguments given as a JSON string, a missing closing tag, and `<tool_call>` quoted in prose.
 
-use super::scan::{partial_suffix, text_step};
-use super::{compact, ParseEvent, ToolCallParser, CLOSE, OPEN};
+use super::scan::partial_suffix;
+use super::{compact, ParamTypes, ParseEvent, Reader, Step, CLOSE};
 use serde_json::Value;
 
+/// One call, from just after `<tool_call>`.
 #[derive(Default)]
-pub struct JsonTagParser {
+pub struct JsonReader {
     state: State,
-    buf: String,
 }
 
 #[derive(Default)]
 enum State {
+    /// Before knowing whether a call follows (whitespace, a code fence).
     #[default]
-    Text,
-    /// After the marker, before knowing whether a call follows.
     Opening,
     Body(Box<Body>),
     /// The JSON object closed; expecting `</tool_call>`.
@@ -169,63 +168,50 @@ impl Body {
     }
 }
 
-impl JsonTagParser {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn step(&mut self, out: &mut Vec<ParseEvent>) -> bool {
+impl Reader for JsonReader {
+    fn step(&mut self, _: &dyn ParamTypes, buf: &mut String, out: &mut Vec<ParseEvent>) -> Step {
         match &mut self.state {
-            State::Text => {
-                let found = text_step(&mut self.buf, out);
-                if found {
-                    self.state = State::Opening;
-                }
-                found
-            }
             State::Opening => {
-                let trimmed = self.buf.trim_start();
-                let lead = self.buf.len() - trimmed.len();
+                let trimmed = buf.trim_start();
+                let lead = buf.len() - trimmed.len();
                 if trimmed.is_empty() {
-                    return false;
+                    return Step::Wait;
                 }
                 let mut start = lead;
                 if trimmed.starts_with('`') {
                     if "```".starts_with(trimmed) && trimmed.len() < 3 {
-                        return false;
+                        return Step::Wait;
                     }
                     match trimmed.find('\n') {
                         Some(nl) if trimmed.starts_with("```") => {
-                            let after = &trimmed[nl + 1..];
-                            let after_trim = after.trim_start();
+                            let after_trim = trimmed[nl + 1..].trim_start();
                             if after_trim.is_empty() {
-                                return false;
+                                return Step::Wait;
                             }
-                            start = self.buf.len() - after_trim.len();
+                            start = buf.len() - after_trim.len();
                         }
-                        None if trimmed.len() < 16 && trimmed.starts_with("```") => return false,
+                        None if trimmed.len() < 16 && trimmed.starts_with("```") => {
+                            return Step::Wait
+                        }
                         _ => {}
                     }
                 }
-                if self.buf[start..].starts_with('{') {
-                    let raw = self.buf.split_off(start);
-                    self.buf.clear();
-                    let mut body = Box::<Body>::default();
-                    body.raw = raw;
-                    body.scan(0);
-                    self.state = State::Body(body);
-                } else {
-                    // Not a call: the marker was prose.
-                    out.push(ParseEvent::Text(OPEN.to_string()));
-                    self.state = State::Text;
+                if !buf[start..].starts_with('{') {
+                    return Step::Prose;
                 }
-                true
+                let raw = buf.split_off(start);
+                buf.clear();
+                let mut body = Box::<Body>::default();
+                body.raw = raw;
+                body.scan(0);
+                self.state = State::Body(body);
+                Step::Again
             }
             State::Body(body) => {
-                if !self.buf.is_empty() && body.end.is_none() {
+                if !buf.is_empty() && body.end.is_none() {
                     let from = body.raw.len();
-                    body.raw.push_str(&self.buf);
-                    self.buf.clear();
+                    body.raw.push_str(buf);
+                    buf.clear();
                     body.scan(from);
                 }
                 if !body.started {
@@ -239,34 +225,45 @@ impl JsonTagParser {
                     body.emitted = body.args.len();
                 }
                 let Some(end) = body.end else {
-                    return false;
+                    return Step::Wait;
                 };
                 let rest = body.raw.split_off(end);
-                self.buf.insert_str(0, &rest);
-                let body = match std::mem::replace(&mut self.state, State::Closing) {
-                    State::Body(b) => b,
-                    _ => unreachable!(),
-                };
-                emit_end(&body, out);
-                true
+                buf.insert_str(0, &rest);
+                emit_end(body, out);
+                self.state = State::Closing;
+                Step::Again
             }
             State::Closing => {
-                let trimmed = self.buf.trim_start();
+                let trimmed = buf.trim_start();
                 let trimmed = trimmed.strip_prefix("```").unwrap_or(trimmed).trim_start();
                 if trimmed.is_empty()
                     || (partial_suffix(trimmed, CLOSE) == trimmed.len())
                     || "```".starts_with(trimmed)
                 {
-                    return false;
+                    return Step::Wait;
                 }
                 if let Some(after) = trimmed.strip_prefix(CLOSE) {
-                    self.buf = after.to_string();
+                    *buf = after.to_string();
                 }
                 // No closing tag: be liberal, the rest is ordinary text.
-                self.state = State::Text;
-                true
+                Step::Done
             }
         }
+    }
+
+    fn finish(&mut self, _: &dyn ParamTypes, buf: &mut String, out: &mut Vec<ParseEvent>) -> bool {
+        match std::mem::take(&mut self.state) {
+            State::Opening => return false,
+            State::Body(_) => out.push(ParseEvent::Invalid {
+                reason: "the output ended inside a tool call".into(),
+            }),
+            State::Closing => {
+                if super::scan::is_closer_remnant(buf) {
+                    buf.clear();
+                }
+            }
+        }
+        true
     }
 }
 
@@ -291,38 +288,5 @@ fn emit_end(body: &Body, out: &mut Vec<ParseEvent>) {
             out.push(ParseEvent::End { name, arguments });
         }
         Err(reason) => out.push(ParseEvent::Invalid { reason }),
-    }
-}
-
-impl ToolCallParser for JsonTagParser {
-    fn push(&mut self, text: &str, out: &mut Vec<ParseEvent>) {
-        self.buf.push_str(text);
-        while self.step(out) {}
-    }
-
-    fn finish(&mut self, out: &mut Vec<ParseEvent>) {
-        while self.step(out) {}
-        match std::mem::take(&mut self.state) {
-            State::Text => {
-                if !self.buf.is_empty() {
-                    out.push(ParseEvent::Text(std::mem::take(&mut self.buf)));
-                }
-            }
-            State::Opening => out.push(ParseEvent::Text(format!(
-                "{OPEN}{}",
-                std::mem::take(&mut self.buf)
-            ))),
-            State::Body(_) => out.push(ParseEvent::Invalid {
-                reason: "the output ended inside a tool call".into(),
-            }),
-            State::Closing => {
-                let rest = self.buf.trim();
-                let rest = rest.strip_prefix("```").unwrap_or(rest).trim();
-                if !rest.is_empty() && !CLOSE.starts_with(rest) {
-                    out.push(ParseEvent::Text(std::mem::take(&mut self.buf)));
-                }
-            }
-        }
-        self.buf.clear();
     }
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Seen {
@@ -73,8 +74,16 @@ fn check(make: &dyn Fn() -> Box<dyn ToolCallParser>, text: &str, expected: &[See
     assert_eq!(fold(out), expected, "char by char: {text:?}");
 }
 
+struct Untyped;
+
+impl ParamTypes for Untyped {
+    fn param_type(&self, _: &str, _: &str) -> Option<String> {
+        None
+    }
+}
+
 fn json_parser() -> Box<dyn ToolCallParser> {
-    Box::new(JsonTagParser::new())
+    Box::new(AnyParser::new(Arc::new(Untyped)))
 }
 
 fn text(s: &str) -> Seen {
@@ -197,7 +206,7 @@ fn json_not_a_call_object() {
 
 #[test]
 fn arguments_stream_before_the_call_closes() {
-    let mut p = JsonTagParser::new();
+    let mut p = AnyParser::new(Arc::new(Untyped));
     let mut out = Vec::new();
     p.push(
         r#"<tool_call>{"name": "f", "arguments": {"text": "hel"#,
@@ -228,10 +237,8 @@ fn glm_parser() -> Box<dyn ToolCallParser> {
         (("get_weather", "days"), "integer"),
         (("get_weather", "opts"), "object"),
     ]));
-    Box::new(GlmParser::new(Arc::new(types)))
+    Box::new(AnyParser::new(Arc::new(types)))
 }
-
-use std::sync::Arc;
 
 #[test]
 fn glm_call_typed_by_schema() {
@@ -256,4 +263,252 @@ fn glm_two_calls_parameterless_and_prose() {
         "<tool_call>f<arg_key>a</arg_value>",
         &[Seen::Invalid],
     );
+}
+
+fn xml_parser() -> Box<dyn ToolCallParser> {
+    let types = Schema(HashMap::from([
+        (("write", "path"), "string"),
+        (("write", "count"), "integer"),
+        (("write", "ratio"), "number"),
+        (("write", "enabled"), "boolean"),
+        (("write", "data"), "object"),
+        (("write", "items"), "array"),
+        (("write", "nothing"), "null"),
+        (("get_weather", "city"), "string"),
+        (("get_weather", "days"), "integer"),
+    ]));
+    Box::new(AnyParser::new(Arc::new(types)))
+}
+
+#[test]
+fn xml_call_in_the_template_layout_with_typed_values() {
+    check(
+        &xml_parser,
+        "Writing it.\n<tool_call>\n<function=write>\n<parameter=path>\n 001 true & <tag> \n</parameter>\n<parameter=count>\n2\n</parameter>\n<parameter=ratio>\n0.5\n</parameter>\n<parameter=enabled>\ntrue\n</parameter>\n<parameter=data>\n{\"a\": 3}\n</parameter>\n<parameter=items>\n[1, \"é\"]\n</parameter>\n<parameter=nothing>\nnull\n</parameter>\n</function>\n</tool_call>",
+        &[
+            text("Writing it.\n"),
+            call(
+                "write",
+                r#"{"path":" 001 true & <tag> ","count":2,"ratio":0.5,"enabled":true,"data":{"a":3},"items":[1,"é"],"nothing":null}"#,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn xml_strings_keep_inner_newlines_and_lose_only_the_framing_ones() {
+    check(
+        &xml_parser,
+        "<tool_call>\n<function=write>\n<parameter=path>\nline one\n\nline three\n\n</parameter>\n</function>\n</tool_call>",
+        &[call("write", r#"{"path":"line one\n\nline three\n"}"#)],
+    );
+}
+
+#[test]
+fn xml_compact_spaced_and_crlf_layouts() {
+    for s in [
+        "<tool_call><function=get_weather><parameter=city>Paris</parameter><parameter=days>3</parameter></function></tool_call>",
+        "<tool_call>\n  <function=get_weather>\n    <parameter=city>\nParis\n</parameter>\n    <parameter=days> 3 </parameter>\n  </function>\n</tool_call>",
+        "<tool_call>\r\n<function=get_weather>\r\n<parameter=city>\r\nParis\r\n</parameter>\r\n<parameter=days>\r\n3\r\n</parameter>\r\n</function>\r\n</tool_call>",
+    ] {
+        check(&xml_parser, s, &[call("get_weather", r#"{"city":"Paris","days":3}"#)]);
+    }
+}
+
+#[test]
+fn xml_several_calls_no_arguments_and_text_after() {
+    check(
+        &xml_parser,
+        "<tool_call>\n<function=now>\n</function>\n</tool_call>\n<tool_call>\n<function=get_weather>\n<parameter=city>\nRome\n</parameter>\n</function>\n</tool_call>\nThat is all.",
+        &[
+            call("now", "{}"),
+            text("\n"),
+            call("get_weather", r#"{"city":"Rome"}"#),
+            text("\nThat is all."),
+        ],
+    );
+}
+
+#[test]
+fn xml_without_the_tool_call_wrapper() {
+    check(
+        &xml_parser,
+        "Sure: <function=get_weather>\n<parameter=city>\nOslo\n</parameter>\n</function> done",
+        &[
+            text("Sure: "),
+            call("get_weather", r#"{"city":"Oslo"}"#),
+            text(" done"),
+        ],
+    );
+    let prose = "Qwen writes <function=NAME> blocks.";
+    check(&xml_parser, prose, &[text(prose)]);
+}
+
+#[test]
+fn xml_values_may_hold_tags_and_missing_closers_are_tolerated_where_unambiguous() {
+    check(
+        &xml_parser,
+        "<tool_call>\n<function=write>\n<parameter=path>\na <parameter=x> b </function> c\n</parameter>\n</function>\n</tool_call>",
+        &[call("write", r#"{"path":"a <parameter=x> b </function> c"}"#)],
+    );
+    check(
+        &xml_parser,
+        "<tool_call>\n<function=get_weather>\n<parameter=city>\nLima\n</function>\n</tool_call>",
+        &[call("get_weather", r#"{"city":"Lima"}"#)],
+    );
+    check(
+        &xml_parser,
+        "<tool_call>\n<function=get_weather>\n<parameter=city>\nLima\n</parameter>\n",
+        &[call("get_weather", r#"{"city":"Lima"}"#)],
+    );
+}
+
+#[test]
+fn xml_truncated_values_and_duplicates_are_invalid() {
+    check(
+        &xml_parser,
+        "<tool_call>\n<function=write>\n<parameter=path>\nhalf a fi",
+        &[Seen::Invalid],
+    );
+    check(
+        &xml_parser,
+        "<tool_call><function=get_weather><parameter=city>A</parameter><parameter=city>B</parameter></function></tool_call>",
+        &[Seen::Invalid],
+    );
+    check(
+        &xml_parser,
+        "<tool_call><function=get_weather>some prose</function></tool_call>",
+        &[Seen::Invalid],
+    );
+}
+
+#[test]
+fn xml_arguments_stream_per_parameter() {
+    let mut p = xml_parser();
+    let mut out = Vec::new();
+    p.push(
+        "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=da",
+        &mut out,
+    );
+    assert_eq!(
+        out,
+        [
+            ParseEvent::Start {
+                name: "get_weather".into()
+            },
+            ParseEvent::Args(r#"{"city":"Paris""#.into())
+        ]
+    );
+}
+
+#[test]
+fn every_syntax_is_read_whichever_was_prompted() {
+    let answer = "A <tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}</tool_call> B <tool_call>get_weather<arg_key>city</arg_key><arg_value>Rome</arg_value></tool_call> C <tool_call>\n<function=get_weather>\n<parameter=days>\n2\n</parameter>\n</function>\n</tool_call> D";
+    for make in [
+        json_parser as fn() -> Box<dyn ToolCallParser>,
+        glm_parser,
+        xml_parser,
+    ] {
+        let seen = whole(&make, answer);
+        let calls: Vec<&Seen> = seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Call(..)))
+            .collect();
+        assert_eq!(calls.len(), 3, "{seen:?}");
+    }
+    check(
+        &xml_parser,
+        answer,
+        &[
+            text("A "),
+            call("get_weather", r#"{"city":"Paris"}"#),
+            text(" B "),
+            call("get_weather", r#"{"city":"Rome"}"#),
+            text(" C "),
+            call("get_weather", r#"{"days":2}"#),
+            text(" D"),
+        ],
+    );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A call in one of the syntaxes, with its expected compact arguments.
+    fn call_text() -> impl Strategy<Value = (String, Seen)> {
+        let city = "[A-Za-zé ]{1,12}";
+        (0..4usize, city, 0..100i64, any::<bool>()).prop_map(|(syntax, city, days, newlines)| {
+            let nl = if newlines { "\n" } else { "" };
+            let args = serde_json::json!({"city": city, "days": days});
+            let text = match syntax {
+                0 => format!("<tool_call>{nl}{{\"name\": \"get_weather\", \"arguments\": {args}}}{nl}</tool_call>"),
+                1 => format!("<tool_call>get_weather{nl}<arg_key>city</arg_key>{nl}<arg_value>{city}</arg_value>{nl}<arg_key>days</arg_key>{nl}<arg_value>{days}</arg_value>{nl}</tool_call>"),
+                2 => format!("<tool_call>{nl}<function=get_weather>{nl}<parameter=city>\n{city}\n</parameter>{nl}<parameter=days>{nl}{days}{nl}</parameter>{nl}</function>{nl}</tool_call>"),
+                _ => format!("<function=get_weather><parameter=city>\n{city}\n</parameter><parameter=days>{days}</parameter></function>"),
+            };
+            (text, Seen::Call("get_weather".into(), compact(&args)))
+        })
+    }
+
+    /// Text that holds no marker (but may hold `<` and partial-looking tags). Not starting
+    /// with `</`: at the very end after a call, `</tool_c…` is a cut-off closer, dropped.
+    fn prose() -> impl Strategy<Value = String> {
+        "[a-z <>=_/.\n]{0,16}".prop_filter("no marker", |s| {
+            !s.contains("<tool_call>")
+                && !s.contains("<function=")
+                && !s.trim_start().starts_with("</")
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any mix of text and calls in any syntax, split anywhere, reads the same as whole.
+        #[test]
+        fn any_split_of_any_answer_reads_the_same(
+            parts in proptest::collection::vec((prose(), call_text()), 1..4),
+            tail in prose(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let mut answer = String::new();
+            let mut expected = Vec::new();
+            for (p, (c, seen)) in &parts {
+                answer.push_str(p);
+                if !p.is_empty() { expected.push(Seen::Text(p.clone())); }
+                answer.push_str(c);
+                expected.push(seen.clone());
+            }
+            answer.push_str(&tail);
+            if !tail.is_empty() { expected.push(Seen::Text(tail.clone())); }
+            let mut at: Vec<usize> = cuts.iter().map(|c| c % (answer.len() + 1)).filter(|c| answer.is_char_boundary(*c)).collect();
+            at.sort_unstable();
+            let mut p = xml_parser();
+            let mut out = Vec::new();
+            let mut from = 0;
+            for cut in at.into_iter().chain([answer.len()]) {
+                p.push(&answer[from..cut], &mut out);
+                from = cut;
+            }
+            p.finish(&mut out);
+            let got = fold(out);
+            // Whitespace next to calls may fold into the neighbouring text; compare calls and
+            // text with whitespace-only runs dropped.
+            let norm = |v: Vec<Seen>| -> Vec<Seen> { v.into_iter().filter(|s| !matches!(s, Seen::Text(t) if t.trim().is_empty())).collect() };
+            prop_assert_eq!(norm(got), norm(expected.clone()));
+            prop_assert_eq!(whole(&xml_parser, &answer), fold(parse_all(xml_parser().as_mut(), &answer)));
+        }
+
+        /// No input makes the parser panic, and arguments always concatenate (checked by fold).
+        #[test]
+        fn arbitrary_text_never_panics(chunks in proptest::collection::vec("(<tool_call>|</tool_call>|<function=|<parameter=|</parameter>|</function>|<arg_key>|</arg_key>|<arg_value>|</arg_value>|[{}\":,a-z0-9 \n])*", 0..6)) {
+            let mut p = xml_parser();
+            let mut out = Vec::new();
+            for c in &chunks {
+                p.push(c, &mut out);
+            }
+            p.finish(&mut out);
+            fold(out);
+        }
+    }
 }
