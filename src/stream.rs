@@ -6,6 +6,7 @@
 use crate::codec::{CodecError, KeyPair};
 use crate::openai::error::ApiError;
 use crate::openai::response::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
+use crate::openai::structured::{JsonStream, OutputFormat};
 use crate::sse::SseParser;
 use crate::tools::emulate::{Call, CallDelta, Piece, ToolStream};
 use crate::venice::ChatChunk;
@@ -25,6 +26,8 @@ pub enum StreamError {
     Truncated,
     /// The model's tool call failed validation after the stream began.
     ToolCall(String),
+    /// The streamed answer is not the structured output asked for.
+    Structured(String),
 }
 
 impl fmt::Display for StreamError {
@@ -38,6 +41,9 @@ impl fmt::Display for StreamError {
             StreamError::Upstream(m) => write!(f, "upstream error: {m}"),
             StreamError::Truncated => write!(f, "upstream stream ended before completion"),
             StreamError::ToolCall(m) => write!(f, "the model produced an invalid tool call: {m}"),
+            StreamError::Structured(m) => {
+                write!(f, "the model produced no valid structured output: {m}")
+            }
         }
     }
 }
@@ -50,6 +56,7 @@ impl StreamError {
             StreamError::Upstream(_) => "upstream_error",
             StreamError::Truncated => "upstream_stream_truncated",
             StreamError::ToolCall(_) => "tool_call_invalid",
+            StreamError::Structured(_) => "structured_output_invalid",
         };
         ApiError::upstream(502, code, self.to_string())
     }
@@ -78,6 +85,8 @@ pub struct Transformer {
     mode: Mode,
     parser: SseParser,
     tools: Option<ToolStream>,
+    /// Structured output asked for: only the JSON is streamed, and it is validated at the end.
+    format: Option<(Arc<OutputFormat>, JsonStream)>,
     done: bool,
     finished: bool,
     answer: Answer,
@@ -134,6 +143,7 @@ impl Transformer {
             mode,
             parser: SseParser::new(),
             tools,
+            format: None,
             done: false,
             finished: false,
             answer: Answer {
@@ -142,6 +152,12 @@ impl Transformer {
             },
             chunks: 0,
         }
+    }
+
+    /// Streams only the JSON of the answer and validates it against `format` at the end.
+    pub fn with_format(mut self, format: Option<Arc<OutputFormat>>) -> Self {
+        self.format = format.map(|f| (f, JsonStream::default()));
+        self
     }
 
     pub fn mode(&self) -> Mode {
@@ -300,37 +316,58 @@ impl Transformer {
 
     /// With emulated tools, content becomes text and call deltas, reasoning is held back
     /// from a possible call on, and the finish reason becomes `tool_calls` when the answer
-    /// called one.
+    /// called one. With a structured output, only its JSON is shown, validated at the end.
     fn through_tools(
         &mut self,
         content: Option<String>,
         reasoning: Option<String>,
         finish: Option<String>,
     ) -> Result<Shown, StreamError> {
-        let Some(tools) = self.tools.as_mut() else {
+        if self.tools.is_none() && self.format.is_none() {
             return Ok(Shown {
                 content,
                 reasoning,
                 calls: Vec::new(),
                 finish,
             });
-        };
-        let mut piece = match content.as_deref() {
-            Some(text) => tools.push(text).map_err(StreamError::ToolCall)?,
-            None => Piece::default(),
-        };
-        let mut shown_reasoning = match reasoning.as_deref() {
-            Some(text) => tools.push_reasoning(text),
-            None => String::new(),
-        };
+        }
         let mut finish = finish;
-        if finish.is_some() {
-            let last = tools.finish().map_err(StreamError::ToolCall)?;
-            piece.text.push_str(&last.text);
-            piece.calls.extend(last.calls);
-            shown_reasoning.push_str(&last.reasoning);
-            if tools.called() {
-                finish = Some("tool_calls".into());
+        let (mut piece, shown_reasoning, called) = match self.tools.as_mut() {
+            Some(tools) => {
+                let mut piece = match content.as_deref() {
+                    Some(text) => tools.push(text).map_err(StreamError::ToolCall)?,
+                    None => Piece::default(),
+                };
+                let mut shown = match reasoning.as_deref() {
+                    Some(text) => tools.push_reasoning(text),
+                    None => String::new(),
+                };
+                if finish.is_some() {
+                    let last = tools.finish().map_err(StreamError::ToolCall)?;
+                    piece.text.push_str(&last.text);
+                    piece.calls.extend(last.calls);
+                    shown.push_str(&last.reasoning);
+                    if tools.called() {
+                        finish = Some("tool_calls".into());
+                    }
+                }
+                (piece, shown, tools.called())
+            }
+            None => (
+                Piece {
+                    text: content.clone().unwrap_or_default(),
+                    ..Piece::default()
+                },
+                reasoning.clone().unwrap_or_default(),
+                false,
+            ),
+        };
+        if let Some((format, json)) = self.format.as_mut() {
+            piece.text = json.push(&piece.text);
+            if finish.is_some() && !called {
+                format
+                    .extract(&json.collected)
+                    .map_err(StreamError::Structured)?;
             }
         }
         // An empty upstream string stays an empty string; held-back text is simply absent.

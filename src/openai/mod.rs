@@ -3,3 +3,4 @@
 pub mod error;
 pub mod request;
 pub mod response;
+pub mod structured;

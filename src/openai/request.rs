@@ -4,6 +4,7 @@
 //! field table the README documents.
 
 use super::error::ApiError;
+use super::structured::OutputFormat;
 use crate::codec;
 use crate::tools::defs::ToolSet;
 use crate::tools::prompt::{self, Family};
@@ -51,6 +52,11 @@ pub struct ChatRequest {
     pub forwarded: Map<String, Value>,
     /// Venice flags the client may set (`strip_thinking_response`, `disable_thinking`).
     pub venice_flags: Map<String, Value>,
+    /// Structured output asked for (`response_format`), emulated through the prompt.
+    pub format: Option<Arc<OutputFormat>>,
+    /// The agent session (`metadata.session_id`), which selects the client key pair. Never
+    /// sent upstream.
+    pub session: Option<String>,
 }
 
 /// Raw tool fields, checked together once all fields are read.
@@ -90,6 +96,8 @@ pub fn parse_with(
         include_usage: false,
         forwarded: Map::new(),
         venice_flags: Map::new(),
+        format: None,
+        session: None,
     };
     let mut saw_messages = false;
     let mut tool_fields = ToolFields::default();
@@ -181,9 +189,19 @@ fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), Ap
         | "reasoning"
         | "reasoning_effort" => return invalid("has an invalid value"),
         "venice_parameters" => apply_venice_parameters(req, value)?,
+        "metadata" => match value.get("session_id") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(id)) => req.session = Some(id.clone()),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "metadata.session_id",
+                    "`metadata.session_id` must be a string",
+                ))
+            }
+        },
+        "response_format" => req.format = OutputFormat::parse(&value, name)?.map(Arc::new),
         // Harmless fields real clients send: accepted, not forwarded.
         "user"
-        | "metadata"
         | "store"
         | "service_tier"
         | "parallel_tool_calls"
@@ -199,10 +217,6 @@ fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), Ap
         "top_logprobs" => return unsupported("is not available over E2EE"),
         "modalities" if is_null_or(&value, |v| v == &json!(["text"])) => {}
         "modalities" => return unsupported("supports only [\"text\"] over E2EE"),
-        "response_format" if is_null_or(&value, |v| v.get("type") == Some(&json!("text"))) => {}
-        "response_format" => {
-            return unsupported("other than {\"type\":\"text\"} is not supported over E2EE")
-        }
         "tools" if is_null_or(&value, |v| v.as_array().is_some_and(Vec::is_empty)) => {}
         "tools" => {
             return unsupported(
@@ -433,7 +447,10 @@ impl ChatRequest {
         model_key: &PublicKey,
         extra: &[(&'static str, String)],
     ) -> Vec<u8> {
-        let rendered = prompt::render(&self.messages, self.family, self.tools.as_deref());
+        let mut rendered = prompt::render(&self.messages, self.family, self.tools.as_deref());
+        if let Some(format) = &self.format {
+            prompt::add_system(&mut rendered, &format.prompt());
+        }
         let messages: Vec<Value> = rendered
             .iter()
             .map(|(role, text)| (*role, text.as_ref()))

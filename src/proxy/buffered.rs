@@ -1,5 +1,5 @@
-//! Answers the proxy must see whole before replying: tool calls for non-streaming clients
-//! (and streams with `tools.stream_validation: buffer`). The exchange with Venice runs here,
+//! Answers the proxy must see whole before replying: tool calls and structured outputs for
+//! non-streaming clients (and streams with `tools.stream_validation: buffer`). The exchange with Venice runs here,
 //! so an invalid call can be retried with a correction prompt before the client sees
 //! anything; Pingora's proxying cannot re-send after its response has begun.
 
@@ -9,13 +9,16 @@ use super::routes::upstream_error;
 use crate::config::OnInvalid;
 use crate::metrics::METRICS;
 use crate::openai::error::ApiError;
+use crate::openai::request::ChatRequest;
 use crate::openai::response::{self as out, CHUNK_OBJECT};
 use crate::state::AppState;
 use crate::stream::{completion_json, write_event, Answer, Mode, StreamError, Transformer};
-use crate::tools::emulate::{parse_answer, Call};
+use crate::tools::defs::ToolSet;
+use crate::tools::emulate::{parse_answer, Call, Parsed};
 use crate::tools::prompt::correction;
 use crate::venice::client::UpstreamError;
 use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
 
 /// The reply: body and content type.
 pub struct Reply {
@@ -28,7 +31,7 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
         .request
         .as_ref()
         .expect("buffered answers keep their request");
-    let tools = req.tools.clone().expect("buffered answers have tools");
+    let tools = req.tools.clone().filter(|t| t.offered().next().is_some());
     let mut extra: Vec<(&'static str, String)> = Vec::new();
     let max_retries = state.config.tools.max_retries;
     let mut attempt = 0;
@@ -42,10 +45,12 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
                 .1
         };
         let mut answer = exchange(state, prepared, body).await?;
-        let parsed = parse_answer(&tools, &answer.content, &answer.reasoning);
-        let outcome = if parsed.is_ok() { "valid" } else { "invalid" };
-        METRICS.tool_calls.with_label_values(&[outcome]).inc();
-        match parsed {
+        let judged = judge(req, tools.as_ref(), &answer);
+        if tools.is_some() {
+            let outcome = if judged.is_ok() { "valid" } else { "invalid" };
+            METRICS.tool_calls.with_label_values(&[outcome]).inc();
+        }
+        match judged {
             Ok(parsed) => {
                 answer.reasoning = parsed.reasoning;
                 return Ok(reply(
@@ -55,32 +60,85 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
                     &parsed.calls,
                 ));
             }
-            Err(reason) if attempt < max_retries => {
+            Err(fault) if attempt < max_retries => {
                 log::info!(
-                    "model {}: invalid tool call, retrying ({}/{max_retries})",
+                    "model {}: {}, retrying ({}/{max_retries})",
                     prepared.model,
+                    fault.code,
                     attempt + 1
                 );
                 METRICS.tool_retries.inc();
                 extra.push(("assistant", answer.content));
-                extra.push(("user", correction(&reason)));
+                extra.push(("user", fault.correction));
                 attempt += 1;
             }
-            Err(reason) => {
-                return match state.config.tools.on_invalid {
-                    OnInvalid::Content => Ok(reply(prepared, &answer, Some(&answer.content), &[])),
-                    OnInvalid::Error => Err(ApiError::upstream(
-                        502,
-                        "tool_call_invalid",
-                        format!(
-                            "the model produced no valid tool call after {} attempts: {reason}",
-                            attempt + 1
-                        ),
-                    )),
+            Err(fault)
+                if fault.code == TOOL_CALL_INVALID
+                    && state.config.tools.on_invalid == OnInvalid::Content =>
+            {
+                return Ok(reply(prepared, &answer, Some(&answer.content), &[]));
+            }
+            Err(fault) => {
+                let what = if fault.code == TOOL_CALL_INVALID {
+                    "no valid tool call"
+                } else {
+                    "no valid structured output"
                 };
+                return Err(ApiError::upstream(
+                    502,
+                    fault.code,
+                    format!(
+                        "the model produced {what} after {} attempts: {}",
+                        attempt + 1,
+                        fault.reason
+                    ),
+                ));
             }
         }
     }
+}
+
+const TOOL_CALL_INVALID: &str = "tool_call_invalid";
+
+/// Why an answer is not acceptable, and the turn that asks the model to fix it.
+struct Fault {
+    code: &'static str,
+    reason: String,
+    correction: String,
+}
+
+/// Reads an answer's tool calls (when tools are offered) and, when it made none, its
+/// structured output (when one was asked for).
+fn judge(
+    req: &ChatRequest,
+    tools: Option<&Arc<ToolSet>>,
+    answer: &Answer,
+) -> Result<Parsed, Fault> {
+    let mut parsed = match tools {
+        Some(set) => {
+            parse_answer(set, &answer.content, &answer.reasoning).map_err(|reason| Fault {
+                code: TOOL_CALL_INVALID,
+                correction: correction(&reason),
+                reason,
+            })?
+        }
+        None => Parsed {
+            content: Some(answer.content.clone()),
+            reasoning: answer.reasoning.clone(),
+            calls: Vec::new(),
+        },
+    };
+    if let (Some(format), true) = (&req.format, parsed.calls.is_empty()) {
+        let json = format
+            .extract(parsed.content.as_deref().unwrap_or(""))
+            .map_err(|reason| Fault {
+                code: "structured_output_invalid",
+                correction: format.correction(&reason),
+                reason,
+            })?;
+        parsed.content = Some(json);
+    }
+    Ok(parsed)
 }
 
 /// One request to Venice, read to the end under the idle timeout, decrypted.

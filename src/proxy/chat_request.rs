@@ -9,6 +9,7 @@ use crate::config::StreamValidation;
 use crate::keys::ClientKey;
 use crate::openai::error::ApiError;
 use crate::openai::request::{self, ChatRequest};
+use crate::openai::structured::OutputFormat;
 use crate::state::AppState;
 use crate::stream::Mode;
 use crate::tools::emulate::ToolStream;
@@ -31,6 +32,8 @@ pub struct Prepared {
     pub mode: Mode,
     /// Emulated tool calls read out of a stream as it passes.
     pub tool_stream: Option<ToolStream>,
+    /// Structured output validated at the end of a stream.
+    pub format: Option<Arc<OutputFormat>>,
     /// Kept when the answer must be seen whole (tool calls to validate and maybe retry):
     /// such requests are answered by `buffered`, not proxied.
     pub request: Option<ChatRequest>,
@@ -166,13 +169,12 @@ pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared
     };
     // Tools under `tool_choice: none` are not offered: the answer is plain text.
     let tools = req.tools.clone().filter(|t| t.offered().next().is_some());
-    let buffered = tools.is_some()
+    let checked = tools.is_some() || req.format.is_some();
+    let buffered = checked
         && (mode == Mode::Aggregate
             || state.config.tools.stream_validation == StreamValidation::Buffer);
-    let tool_stream = match (&tools, buffered) {
-        (Some(set), false) => Some(ToolStream::new(set.clone())),
-        _ => None,
-    };
+    let tool_stream = tools.filter(|_| !buffered).map(ToolStream::new);
+    let format = req.format.clone().filter(|_| !buffered);
     let (req, body) = encrypt(req, &attested.key.key, Vec::new()).await?;
     Ok(Prepared {
         body,
@@ -181,6 +183,7 @@ pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared
         model: req.model.clone(),
         mode,
         tool_stream,
+        format,
         request: buffered.then_some(req),
     })
 }

@@ -103,7 +103,8 @@ pub fn begin(
             prepared.model.clone(),
             prepared.mode,
             prepared.tool_stream.take(),
-        );
+        )
+        .with_format(prepared.format.take());
         (200, ct, Phase::Relay(Box::new(t)))
     } else {
         let retry_after = upstream

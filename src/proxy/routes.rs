@@ -21,8 +21,28 @@ pub enum Route {
     Health,
     Ready,
     MethodNotAllowed(&'static str),
+    /// An OpenAI endpoint Venice E2EE has no equivalent for (embeddings, audio, …).
+    Unsupported(&'static str),
     NotFound,
 }
+
+/// OpenAI API families this proxy cannot serve: E2EE covers chat models only.
+const UNSUPPORTED: [&str; 14] = [
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/audio",
+    "/v1/images",
+    "/v1/files",
+    "/v1/uploads",
+    "/v1/batches",
+    "/v1/assistants",
+    "/v1/threads",
+    "/v1/vector_stores",
+    "/v1/fine_tuning",
+    "/v1/moderations",
+    "/v1/realtime",
+    "/v1/containers",
+];
 
 impl Route {
     pub fn classify(method: &str, path: &str) -> Route {
@@ -41,6 +61,11 @@ impl Route {
                     .filter(|id| !id.is_empty())
                 {
                     (Route::Attestation(id.to_string()), "GET")
+                } else if let Some(family) = UNSUPPORTED
+                    .iter()
+                    .find(|p| path == **p || path.starts_with(&format!("{p}/")))
+                {
+                    return Route::Unsupported(family);
                 } else {
                     return Route::NotFound;
                 }
@@ -64,6 +89,7 @@ impl Route {
             Route::Health => "healthz",
             Route::Ready => "readyz",
             Route::MethodNotAllowed(_) => "method_not_allowed",
+            Route::Unsupported(_) => "unsupported",
             Route::NotFound => "not_found",
         }
     }
@@ -144,6 +170,10 @@ pub async fn answer(state: &AppState, session: &mut Session, route: &Route) -> p
             e.param = None;
             Err(e)
         }
+        Route::Unsupported(path) => Err(ApiError::not_found(
+            "unsupported_endpoint",
+            format!("`{path}` is not available: Venice end-to-end encryption serves chat models only; use /v1/chat/completions or /v1/responses"),
+        )),
         Route::NotFound => Err(ApiError::not_found("unknown_url", "no such endpoint on this proxy")),
         Route::ChatCompletions => Err(ApiError::internal("chat is proxied, not answered locally")),
     };
@@ -208,6 +238,19 @@ mod tests {
             Route::Model("e2ee-x".into())
         );
         assert_eq!(Route::classify("GET", "/v2/else"), Route::NotFound);
+        assert_eq!(
+            Route::classify("POST", "/v1/embeddings"),
+            Route::Unsupported("/v1/embeddings")
+        );
+        assert_eq!(
+            Route::classify("POST", "/v1/audio/transcriptions"),
+            Route::Unsupported("/v1/audio")
+        );
+        assert_eq!(
+            Route::classify("GET", "/v1/files/file-1/content"),
+            Route::Unsupported("/v1/files")
+        );
+        assert_eq!(Route::classify("POST", "/v1/completionsx"), Route::NotFound);
         assert_eq!(Route::classify("HEAD", "/healthz"), Route::Health);
         assert_eq!(
             Route::classify("GET", "/v1/attestation"),

@@ -280,15 +280,22 @@ pub fn render<'a>(
             Some(("system", first)) if family == Family::QwenXml => {
                 *first = Cow::Owned(format!("{prompt}\n\n{}", first.trim()));
             }
-            Some(("system", first)) => {
-                let merged = first.to_mut();
-                merged.push_str("\n\n");
-                merged.push_str(&prompt);
-            }
-            _ => out.insert(0, ("system", Cow::Owned(prompt))),
+            _ => add_system(&mut out, &prompt),
         }
     }
     out
+}
+
+/// Appends `text` to the first system message, or adds one.
+pub fn add_system(out: &mut Vec<(&'static str, Cow<'_, str>)>, text: &str) {
+    match out.first_mut() {
+        Some(("system", first)) => {
+            let merged = first.to_mut();
+            merged.push_str("\n\n");
+            merged.push_str(text);
+        }
+        _ => out.insert(0, ("system", Cow::Owned(text.to_string()))),
+    }
 }
 
 /// The turn that asks the model to try again after an invalid call.

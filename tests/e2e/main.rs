@@ -12,5 +12,6 @@ mod ops;
 mod pcs;
 mod requests;
 mod sdk;
+mod structured;
 mod tls;
 mod tools;

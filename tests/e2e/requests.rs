@@ -105,9 +105,27 @@ async fn invalid_requests_never_reach_venice() {
     // Wrong method and unknown path.
     let r = p.http.get(p.url("/chat/completions")).send().await.unwrap();
     expect_error(r, 405, "method_not_allowed", None).await;
+    // OpenAI endpoints Venice E2EE has no equivalent for: a 404 that says so.
+    for path in [
+        "/completions",
+        "/embeddings",
+        "/audio/speech",
+        "/images/generations",
+        "/files",
+        "/batches",
+        "/assistants",
+    ] {
+        let r = p.http.post(p.url(path)).body("{}").send().await.unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "unsupported_endpoint", "{path}");
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("chat models only"));
+    }
     let r = p
         .http
-        .post(p.url("/completions"))
+        .post(p.url("/nothing-here"))
         .body("{}")
         .send()
         .await
