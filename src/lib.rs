@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openai;
 pub mod proxy;
 pub mod server;
+pub mod sessions;
 pub mod sim;
 pub mod sse;
 pub mod state;

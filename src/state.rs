@@ -4,6 +4,7 @@ use crate::attestation::store::AttestationStore;
 use crate::attestation::verifier::EvidenceVerifier;
 use crate::config::{Config, UpstreamUrl};
 use crate::keys::ClientKeys;
+use crate::sessions::Sessions;
 use crate::venice::catalog::Catalog;
 use crate::venice::client::VeniceClient;
 use arc_swap::ArcSwapOption;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub catalog: Catalog,
     pub attestations: AttestationStore,
     pub keys: ClientKeys,
+    /// Per-session client keys (agent sessions).
+    pub sessions: Sessions,
     /// Venice's JSON endpoints, and chat for answers the proxy must see whole.
     pub client: Arc<VeniceClient>,
     resolved: ArcSwapOption<(SocketAddr, Instant)>,
@@ -53,6 +56,7 @@ impl AppState {
                 config.attestation.refresh_lead,
             ),
             keys: ClientKeys::new(config.keys.client_key_rotation),
+            sessions: Sessions::new(config.sessions.clone()),
             client,
             upstream,
             config,

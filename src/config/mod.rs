@@ -19,7 +19,38 @@ pub struct Config {
     pub venice: VeniceSection,
     pub attestation: AttestationSection,
     pub keys: KeysSection,
+    pub sessions: SessionsSection,
     pub tools: ToolsSection,
+}
+
+/// Agent sessions: a client key pair per session id (see `sessions.rs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsSection {
+    /// Request header carrying the session id (`metadata.session_id` works too).
+    pub header: String,
+    /// A session's key is replaced after this long unused…
+    #[serde(with = "units::duration")]
+    pub idle_ttl: Duration,
+    /// …or this long after it was made…
+    #[serde(with = "units::duration")]
+    pub max_ttl: Duration,
+    /// …or after this many requests.
+    pub max_requests: u64,
+    /// Live sessions held at most (least recently used evicted); 0 turns sessions off.
+    pub max_sessions: usize,
+}
+
+impl Default for SessionsSection {
+    fn default() -> Self {
+        SessionsSection {
+            header: "X-Venice-Proxy-Session-Id".into(),
+            idle_ttl: Duration::from_secs(30 * 60),
+            max_ttl: Duration::from_secs(24 * 3600),
+            max_requests: 10_000,
+            max_sessions: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -341,6 +372,12 @@ impl Config {
                     "listening on {} (not loopback) requires client tokens",
                     self.server.listen
                 ),
+            ));
+        }
+        if http::HeaderName::from_bytes(self.sessions.header.as_bytes()).is_err() {
+            return Err(bad(
+                "sessions.header",
+                format!("`{}` is not a header name", self.sessions.header),
             ));
         }
         if self.server.max_concurrent_chats == 0 {

@@ -34,6 +34,8 @@ pub struct Prepared {
     pub tool_stream: Option<ToolStream>,
     /// Structured output validated at the end of a stream.
     pub format: Option<Arc<OutputFormat>>,
+    /// The agent session id, echoed to the client (never sent upstream).
+    pub session: Option<String>,
     /// Kept when the answer must be seen whole (tool calls to validate and maybe retry):
     /// such requests are answered by `buffered`, not proxied.
     pub request: Option<ChatRequest>,
@@ -146,6 +148,38 @@ pub async fn encrypt(
     .map_err(|_| ApiError::internal("encryption task failed"))
 }
 
+/// The agent session: the configured header, or `metadata.session_id`.
+fn session_id(
+    state: &AppState,
+    session: &Session,
+    req: &ChatRequest,
+) -> Result<Option<String>, ApiError> {
+    let header = &state.config.sessions.header;
+    let from_header = match session.req_header().headers.get(header.as_str()) {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::invalid(header.as_str(), "the session id must be text"))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let id = from_header
+        .or_else(|| req.session.clone())
+        .filter(|id| !id.is_empty());
+    // Echoed in a response header: visible ASCII only.
+    if id
+        .as_ref()
+        .is_some_and(|id| id.len() > 256 || !id.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(ApiError::invalid(
+            header.as_str(),
+            "session ids are 1-256 visible ASCII characters",
+        ));
+    }
+    Ok(id)
+}
+
 pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared, ApiError> {
     let raw = read_body(session, state.config.server.body_limit).await?;
     let req = request::parse_with(&raw, &state.config.tools.families)?;
@@ -159,7 +193,11 @@ pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared
         .get(&req.model)
         .await
         .map_err(|e| attestation_error(&e))?;
-    let client_key = state.keys.current();
+    let session = session_id(state, session, &req)?;
+    let client_key = match session.as_deref().and_then(|id| state.sessions.key(id)) {
+        Some(key) => key,
+        None => state.keys.current(),
+    };
     let mode = if req.stream {
         Mode::Stream {
             include_usage: req.include_usage,
@@ -184,6 +222,7 @@ pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared
         mode,
         tool_stream,
         format,
+        session,
         request: buffered.then_some(req),
     })
 }

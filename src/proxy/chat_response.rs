@@ -157,6 +157,9 @@ pub fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
             prepared.attested.age().as_secs().to_string(),
         ),
     ];
+    if let Some(id) = &prepared.session {
+        headers.push(("x-venice-e2ee-session", id.clone()));
+    }
     // Test PKIs and relaxed checks are never silent.
     let warnings = &prepared.attested.report.trust_overrides;
     if !warnings.is_empty() {

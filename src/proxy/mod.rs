@@ -308,14 +308,21 @@ impl ProxyHttp for VeniceProxy {
             .as_ref()
             .is_some_and(|p| matches!(p.mode, crate::stream::Mode::Stream { .. }));
         let elapsed = ctx.started.elapsed();
+        // Sessions appear only as a salted tag, never as the id.
+        let tag = ctx
+            .prepared
+            .as_ref()
+            .and_then(|p| p.session.as_deref())
+            .map_or_else(|| "-".to_string(), |id| self.state.sessions.tag(id));
         log::info!(
             target: "access",
-            "{} {} model={} status={} stream={} duration_ms={} ttfb_ms={}{}",
+            "{} {} model={} status={} stream={} session={} duration_ms={} ttfb_ms={}{}",
             session.req_header().method,
             ctx.route.label(),
             model,
             status,
             stream,
+            tag,
             elapsed.as_millis(),
             ctx.first_byte.map_or(-1, |d| d.as_millis() as i64),
             e.map(|e| format!(" error={}", e.etype().as_str())).unwrap_or_default(),

@@ -12,6 +12,7 @@ mod ops;
 mod pcs;
 mod requests;
 mod sdk;
+mod sessions;
 mod structured;
 mod tls;
 mod tools;

@@ -1,0 +1,84 @@
+//! Agent sessions through the real server: a client key pair per session id, never shared,
+//! never sent upstream, echoed back to the client.
+
+use crate::harness::*;
+use serde_json::{json, Value};
+
+const HEADER: &str = "X-Venice-Proxy-Session-Id";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_session_has_its_own_client_key() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let post = |id: Option<&'static str>, body: Value| {
+        let mut r = p.http.post(p.url("/chat/completions")).json(&body);
+        if let Some(id) = id {
+            r = r.header(HEADER, id);
+        }
+        r.send()
+    };
+    let mut echoed = Vec::new();
+    for (id, body) in [
+        (Some("agent-a"), chat("one", false)),
+        (Some("agent-a"), chat("two", true)),
+        (Some("agent-b"), chat("three", false)),
+        (None, chat("four", false)),
+        (None, {
+            let mut b = chat("five", false);
+            b["metadata"] = json!({"session_id": "agent-b"});
+            b
+        }),
+    ] {
+        let r = post(id, body).await.unwrap();
+        assert_eq!(r.status(), 200);
+        echoed.push(
+            r.headers()
+                .get("x-venice-e2ee-session")
+                .map(|v| v.to_str().unwrap().to_string()),
+        );
+        r.bytes().await.unwrap();
+    }
+    assert_eq!(
+        echoed,
+        [
+            Some("agent-a".to_string()),
+            Some("agent-a".into()),
+            Some("agent-b".into()),
+            None,
+            Some("agent-b".into())
+        ]
+    );
+    let rec = p.sim.record();
+    let keys: Vec<&str> = rec
+        .chats
+        .iter()
+        .map(|c| c.header("x-venice-tee-client-pub-key").unwrap())
+        .collect();
+    assert_eq!(keys[0], keys[1], "same session, same key");
+    assert_ne!(keys[0], keys[2], "other session, other key");
+    assert_ne!(keys[3], keys[0]);
+    assert_ne!(keys[3], keys[2], "no session: the proxy's own key");
+    assert_eq!(keys[4], keys[2], "metadata.session_id is the same session");
+    for c in &rec.chats {
+        let seen = format!("{:?}{}", c.headers, c.body);
+        assert!(!seen.contains("agent-"), "session ids never cross: {seen}");
+    }
+    assert_eq!(p.state.sessions.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unusable_session_ids_are_refused() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    for id in ["x".repeat(300), "has space".into()] {
+        let mut body = chat("hi", false);
+        body["metadata"] = json!({"session_id": id});
+        let r = p.post(&body).await;
+        assert_eq!(r.status(), 400);
+    }
+    let mut body = chat("hi", false);
+    body["metadata"] = json!({"session_id": 7});
+    let r = p.post(&body).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "metadata.session_id");
+    assert!(p.sim.record().chats.is_empty());
+}
