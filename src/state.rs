@@ -4,6 +4,7 @@ use crate::attestation::store::AttestationStore;
 use crate::attestation::verifier::EvidenceVerifier;
 use crate::config::{Config, UpstreamUrl};
 use crate::keys::ClientKeys;
+use crate::openai::responses::store::ResponseStore;
 use crate::sessions::Sessions;
 use crate::venice::catalog::Catalog;
 use crate::venice::client::VeniceClient;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub keys: ClientKeys,
     /// Per-session client keys (agent sessions).
     pub sessions: Sessions,
+    /// Stored responses for `previous_response_id` (`None`: off).
+    pub responses: Option<Arc<ResponseStore>>,
     /// Venice's JSON endpoints, and chat for answers the proxy must see whole.
     pub client: Arc<VeniceClient>,
     resolved: ArcSwapOption<(SocketAddr, Instant)>,
@@ -57,6 +60,8 @@ impl AppState {
             ),
             keys: ClientKeys::new(config.keys.client_key_rotation),
             sessions: Sessions::new(config.sessions.clone()),
+            responses: ResponseStore::new(config.responses.store_size, config.responses.store_ttl)
+                .map(Arc::new),
             client,
             upstream,
             config,

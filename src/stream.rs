@@ -6,6 +6,7 @@
 use crate::codec::{CodecError, KeyPair};
 use crate::openai::error::ApiError;
 use crate::openai::response::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
+use crate::openai::responses::writer::ResponsesWriter;
 use crate::openai::structured::{JsonStream, OutputFormat};
 use crate::sse::SseParser;
 use crate::tools::emulate::{Call, CallDelta, Piece, ToolStream};
@@ -87,6 +88,8 @@ pub struct Transformer {
     tools: Option<ToolStream>,
     /// Structured output asked for: only the JSON is streamed, and it is validated at the end.
     format: Option<(Arc<OutputFormat>, JsonStream)>,
+    /// Streams for a Responses API client are written as its events.
+    responses: Option<Box<ResponsesWriter>>,
     done: bool,
     finished: bool,
     answer: Answer,
@@ -144,6 +147,7 @@ impl Transformer {
             parser: SseParser::new(),
             tools,
             format: None,
+            responses: None,
             done: false,
             finished: false,
             answer: Answer {
@@ -158,6 +162,24 @@ impl Transformer {
     pub fn with_format(mut self, format: Option<Arc<OutputFormat>>) -> Self {
         self.format = format.map(|f| (f, JsonStream::default()));
         self
+    }
+
+    /// Writes the stream as Responses API events.
+    pub fn with_responses(mut self, writer: Option<ResponsesWriter>) -> Self {
+        self.responses = writer.map(Box::new);
+        self
+    }
+
+    /// The event that ends a failed stream: one SSE error event, or `response.failed`.
+    pub fn error_event(&mut self, err: &ApiError) -> Bytes {
+        match self.responses.as_mut() {
+            Some(w) => {
+                let mut out = BytesMut::new();
+                w.failed(&mut out, err);
+                out.freeze()
+            }
+            None => err.sse_event(),
+        }
     }
 
     pub fn mode(&self) -> Mode {
@@ -178,7 +200,12 @@ impl Transformer {
         match self.mode {
             Mode::Stream { .. } => {
                 self.end_of_input(out)?;
-                out.extend_from_slice(b"data: [DONE]\n\n");
+                match self.responses.as_mut() {
+                    Some(w) => {
+                        w.complete(out);
+                    }
+                    None => out.extend_from_slice(b"data: [DONE]\n\n"),
+                }
             }
             Mode::Aggregate => {
                 let answer = self.finish_answer()?;
@@ -263,6 +290,21 @@ impl Transformer {
                     calls,
                     finish,
                 } = self.through_tools(content, reasoning, finish)?;
+                if let Some(w) = self.responses.as_mut() {
+                    w.start(out);
+                    w.reasoning(out, reasoning.as_deref().unwrap_or_default());
+                    w.text(out, content.as_deref().unwrap_or_default());
+                    for c in &calls {
+                        w.call(out, c);
+                    }
+                    if let Some(f) = &finish {
+                        w.set_finish(f);
+                    }
+                    if let Some(u) = &chunk.usage {
+                        w.set_usage(u);
+                    }
+                    return Ok(());
+                }
                 let has_choice = role.is_some()
                     || content.is_some()
                     || reasoning.is_some()

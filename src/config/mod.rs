@@ -21,6 +21,28 @@ pub struct Config {
     pub keys: KeysSection,
     pub sessions: SessionsSection,
     pub tools: ToolsSection,
+    pub responses: ResponsesSection,
+}
+
+/// The Responses API's `previous_response_id` store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResponsesSection {
+    /// Responses kept for `previous_response_id` (0: off, the default: the store keeps
+    /// conversation text in the proxy's memory).
+    pub store_size: usize,
+    /// How long a stored response can be continued.
+    #[serde(with = "units::duration")]
+    pub store_ttl: Duration,
+}
+
+impl Default for ResponsesSection {
+    fn default() -> Self {
+        ResponsesSection {
+            store_size: 0,
+            store_ttl: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// Agent sessions: a client key pair per session id (see `sessions.rs`).

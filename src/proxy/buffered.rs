@@ -11,10 +11,11 @@ use crate::metrics::METRICS;
 use crate::openai::error::ApiError;
 use crate::openai::request::ChatRequest;
 use crate::openai::response::{self as out, CHUNK_OBJECT};
+use crate::openai::responses::writer::ResponsesWriter;
 use crate::state::AppState;
 use crate::stream::{completion_json, write_event, Answer, Mode, StreamError, Transformer};
 use crate::tools::defs::ToolSet;
-use crate::tools::emulate::{parse_answer, Call, Parsed};
+use crate::tools::emulate::{parse_answer, Call, CallDelta, Parsed};
 use crate::tools::prompt::correction;
 use crate::venice::client::UpstreamError;
 use bytes::{Bytes, BytesMut};
@@ -188,6 +189,9 @@ async fn exchange(state: &AppState, prepared: &Prepared, body: Bytes) -> Result<
 }
 
 fn reply(prepared: &Prepared, answer: &Answer, content: Option<&str>, calls: &[Call]) -> Reply {
+    if let Some(writer) = prepared.responses_writer() {
+        return as_response(writer, prepared.mode, answer, content, calls);
+    }
     match prepared.mode {
         Mode::Aggregate => Reply {
             body: completion_json(&prepared.model, answer, content, calls),
@@ -195,6 +199,45 @@ fn reply(prepared: &Prepared, answer: &Answer, content: Option<&str>, calls: &[C
         },
         Mode::Stream { include_usage } => Reply {
             body: as_sse(&prepared.model, answer, content, calls, include_usage),
+            content_type: "text/event-stream",
+        },
+    }
+}
+
+/// A whole answer in the Responses API's shape: the Response object, or its events.
+fn as_response(
+    mut w: ResponsesWriter,
+    mode: Mode,
+    answer: &Answer,
+    content: Option<&str>,
+    calls: &[Call],
+) -> Reply {
+    let mut events = BytesMut::new();
+    w.reasoning(&mut events, &answer.reasoning);
+    w.text(&mut events, content.unwrap_or_default());
+    for (i, c) in calls.iter().enumerate() {
+        let delta = CallDelta {
+            index: i as u32,
+            id: Some(c.id.clone()),
+            name: Some(c.name.clone()),
+            arguments: c.arguments.clone(),
+        };
+        w.call(&mut events, &delta);
+    }
+    if let Some(f) = &answer.finish_reason {
+        w.set_finish(f);
+    }
+    if let Some(u) = &answer.usage {
+        w.set_usage(u);
+    }
+    let response = w.complete(&mut events);
+    match mode {
+        Mode::Aggregate => Reply {
+            body: Bytes::from(response.to_string()),
+            content_type: "application/json",
+        },
+        Mode::Stream { .. } => Reply {
+            body: events.freeze(),
             content_type: "text/event-stream",
         },
     }

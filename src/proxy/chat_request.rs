@@ -9,6 +9,10 @@ use crate::config::StreamValidation;
 use crate::keys::ClientKey;
 use crate::openai::error::ApiError;
 use crate::openai::request::{self, ChatRequest};
+use crate::openai::responses::store::ResponseStore;
+use crate::openai::responses::translate::translate;
+use crate::openai::responses::writer::ResponsesWriter;
+use crate::openai::responses::Meta;
 use crate::openai::structured::OutputFormat;
 use crate::state::AppState;
 use crate::stream::Mode;
@@ -36,9 +40,28 @@ pub struct Prepared {
     pub format: Option<Arc<OutputFormat>>,
     /// The agent session id, echoed to the client (never sent upstream).
     pub session: Option<String>,
+    /// Answered in the Responses API's shape (what to echo), instead of chat's.
+    pub responses: Option<Arc<Meta>>,
+    pub response_store: Option<Arc<ResponseStore>>,
     /// Kept when the answer must be seen whole (tool calls to validate and maybe retry):
     /// such requests are answered by `buffered`, not proxied.
     pub request: Option<ChatRequest>,
+}
+
+/// Which API the client speaks; both take the one chat path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Chat,
+    Responses,
+}
+
+impl Prepared {
+    /// A writer for the Responses API's shapes, when the client speaks it.
+    pub fn responses_writer(&self) -> Option<ResponsesWriter> {
+        self.responses
+            .clone()
+            .map(|meta| ResponsesWriter::new(meta, self.response_store.clone()))
+    }
 }
 
 pub fn attestation_error(e: &AttestationError) -> ApiError {
@@ -180,8 +203,19 @@ fn session_id(
     Ok(id)
 }
 
-pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared, ApiError> {
-    let raw = read_body(session, state.config.server.body_limit).await?;
+pub async fn prepare(
+    state: &AppState,
+    session: &mut Session,
+    dialect: Dialect,
+) -> Result<Prepared, ApiError> {
+    let mut raw = read_body(session, state.config.server.body_limit).await?;
+    let mut responses = None;
+    if dialect == Dialect::Responses {
+        // Translated at the edge: from here on it is a chat request.
+        let t = translate(&raw, state.responses.as_deref())?;
+        raw = serde_json::to_vec(&t.chat).expect("JSON serializes");
+        responses = Some(t.meta);
+    }
     let req = request::parse_with(&raw, &state.config.tools.families)?;
     drop(raw);
     let catalog = state.catalog.get().await.map_err(|e| upstream_error(&e))?;
@@ -208,9 +242,11 @@ pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared
     // Tools under `tool_choice: none` are not offered: the answer is plain text.
     let tools = req.tools.clone().filter(|t| t.offered().next().is_some());
     let checked = tools.is_some() || req.format.is_some();
-    let buffered = checked
+    // A non-streaming Response is rendered from the whole answer.
+    let buffered = (checked
         && (mode == Mode::Aggregate
-            || state.config.tools.stream_validation == StreamValidation::Buffer);
+            || state.config.tools.stream_validation == StreamValidation::Buffer))
+        || (responses.is_some() && mode == Mode::Aggregate);
     let tool_stream = tools.filter(|_| !buffered).map(ToolStream::new);
     let format = req.format.clone().filter(|_| !buffered);
     let (req, body) = encrypt(req, &attested.key.key, Vec::new()).await?;
@@ -223,6 +259,8 @@ pub async fn prepare(state: &AppState, session: &mut Session) -> Result<Prepared
         tool_stream,
         format,
         session,
+        responses,
+        response_store: state.responses.clone(),
         request: buffered.then_some(req),
     })
 }

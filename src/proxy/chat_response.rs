@@ -104,7 +104,8 @@ pub fn begin(
             prepared.mode,
             prepared.tool_stream.take(),
         )
-        .with_format(prepared.format.take());
+        .with_format(prepared.format.take())
+        .with_responses(prepared.responses_writer());
         (200, ct, Phase::Relay(Box::new(t)))
     } else {
         let retry_after = upstream
@@ -210,7 +211,7 @@ pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> Step {
                                 .with_label_values(&["invalid"])
                                 .inc();
                         }
-                        out.extend_from_slice(&e.to_api_error().sse_event());
+                        out.extend_from_slice(&t.error_event(&e.to_api_error()));
                         *phase = Phase::Closed;
                     }
                     Mode::Aggregate => step = Step::Abort(e),
@@ -240,7 +241,7 @@ pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> Step {
 }
 
 /// The SSE error event for a failure Pingora reports after the stream began (drop, timeout).
-pub fn late_failure_event(phase: &Phase, message: &str, timeout: bool) -> Option<Bytes> {
+pub fn late_failure_event(phase: &mut Phase, message: &str, timeout: bool) -> Option<Bytes> {
     match phase {
         Phase::Relay(t) if matches!(t.mode(), Mode::Stream { .. }) => {
             let err = if timeout {
@@ -256,7 +257,7 @@ pub fn late_failure_event(phase: &Phase, message: &str, timeout: bool) -> Option
                     format!("the upstream stream broke off: {message}"),
                 )
             };
-            Some(err.sse_event())
+            Some(t.error_event(&err))
         }
         _ => None,
     }

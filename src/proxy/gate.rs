@@ -22,7 +22,7 @@ pub fn admit(
             "missing or wrong client token",
         ));
     }
-    if *route != Route::ChatCompletions {
+    if !route.is_chat() {
         return Ok(None);
     }
     match state.chat_permit() {

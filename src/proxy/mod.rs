@@ -93,11 +93,15 @@ impl ProxyHttp for VeniceProxy {
                 return Ok(true);
             }
         }
-        if ctx.route != Route::ChatCompletions {
+        if !ctx.route.is_chat() {
             routes::answer(&self.state, session, &ctx.route).await?;
             return Ok(true);
         }
-        match chat_request::prepare(&self.state, session).await {
+        let dialect = match ctx.route {
+            Route::Responses => chat_request::Dialect::Responses,
+            _ => chat_request::Dialect::Chat,
+        };
+        match chat_request::prepare(&self.state, session, dialect).await {
             Ok(prepared) if prepared.request.is_some() => {
                 let reply = buffered::run(&self.state, &prepared).await;
                 ctx.prepared = Some(prepared);
@@ -262,7 +266,7 @@ impl ProxyHttp for VeniceProxy {
             // the connection (an upstream failure never leaves it reusable).
             let event = ctx
                 .phase
-                .as_ref()
+                .as_mut()
                 .and_then(|p| chat_response::late_failure_event(p, e.etype().as_str(), timeout));
             let ended = match event {
                 Some(event) => session

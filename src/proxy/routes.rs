@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     ChatCompletions,
+    /// The Responses API, translated onto the chat path.
+    Responses,
     Models,
     Model(String),
     /// Cached attestation reports: all models, or one.
@@ -49,6 +51,7 @@ impl Route {
         let path = path.trim_end_matches('/');
         let (route, allowed) = match path {
             "/v1/chat/completions" => (Route::ChatCompletions, "POST"),
+            "/v1/responses" => (Route::Responses, "POST"),
             "/v1/models" => (Route::Models, "GET"),
             "/healthz" => (Route::Health, "GET"),
             "/readyz" => (Route::Ready, "GET"),
@@ -78,10 +81,16 @@ impl Route {
         }
     }
 
+    /// A chat answer, in either dialect: proxied, not answered locally.
+    pub fn is_chat(&self) -> bool {
+        matches!(self, Route::ChatCompletions | Route::Responses)
+    }
+
     /// Label for logs and metrics: never the model id from a path.
     pub fn label(&self) -> &'static str {
         match self {
             Route::ChatCompletions => "chat_completions",
+            Route::Responses => "responses",
             Route::Models => "models",
             Route::Model(_) => "model",
             Route::Attestations => "attestations",
@@ -175,7 +184,9 @@ pub async fn answer(state: &AppState, session: &mut Session, route: &Route) -> p
             format!("`{path}` is not available: Venice end-to-end encryption serves chat models only; use /v1/chat/completions or /v1/responses"),
         )),
         Route::NotFound => Err(ApiError::not_found("unknown_url", "no such endpoint on this proxy")),
-        Route::ChatCompletions => Err(ApiError::internal("chat is proxied, not answered locally")),
+        Route::ChatCompletions | Route::Responses => {
+            Err(ApiError::internal("chat is proxied, not answered locally"))
+        }
     };
     match result {
         Ok((status, body)) => respond::json(session, status, Bytes::from(body.to_string())).await,

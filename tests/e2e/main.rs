@@ -11,6 +11,7 @@ mod faults;
 mod ops;
 mod pcs;
 mod requests;
+mod responses;
 mod sdk;
 mod sessions;
 mod structured;

@@ -1,0 +1,68 @@
+//! Stored responses for `previous_response_id`: each response's conversation (as chat
+//! messages), bounded in number (least recently used evicted) and in age. Off by default:
+//! it keeps conversation text in the proxy's memory.
+
+use lru::LruCache;
+use serde_json::Value;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A stored conversation (chat messages) and when it was stored.
+type Stored = (Instant, Arc<Vec<Value>>);
+
+pub struct ResponseStore {
+    map: Mutex<LruCache<String, Stored>>,
+    ttl: Duration,
+}
+
+impl ResponseStore {
+    /// `None` when `size` is 0 (the store is off).
+    pub fn new(size: usize, ttl: Duration) -> Option<Self> {
+        Some(ResponseStore {
+            map: Mutex::new(LruCache::new(NonZeroUsize::new(size)?)),
+            ttl,
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Vec<Value>>> {
+        let mut map = self.map.lock().expect("poisoned");
+        let (at, conversation) = map.get(id)?;
+        if at.elapsed() > self.ttl {
+            map.pop(id);
+            return None;
+        }
+        Some(conversation.clone())
+    }
+
+    pub fn put(&self, id: String, conversation: Vec<Value>) {
+        self.map
+            .lock()
+            .expect("poisoned")
+            .put(id, (Instant::now(), Arc::new(conversation)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bounded_and_expiring() {
+        assert!(ResponseStore::new(0, Duration::from_secs(1)).is_none());
+        let s = ResponseStore::new(2, Duration::from_secs(60)).unwrap();
+        for i in 0..3 {
+            s.put(
+                format!("resp_{i}"),
+                vec![json!({"role": "user", "content": i})],
+            );
+        }
+        assert!(s.get("resp_0").is_none(), "least recently used evicted");
+        assert_eq!(s.get("resp_2").unwrap()[0]["content"], 2);
+        let s = ResponseStore::new(2, Duration::ZERO).unwrap();
+        s.put("r".into(), vec![]);
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(s.get("r").is_none(), "expired");
+    }
+}

@@ -1,0 +1,459 @@
+//! An answer as the Responses API shows it: output items (`reasoning`, `message` with
+//! `output_text`, `function_call`) built from the pieces of a chat answer as they arrive, the
+//! stream events for them in the documented order with `sequence_number`s, and the final
+//! Response object. Non-streaming answers use the same writer and keep only the object.
+
+use super::store::ResponseStore;
+use super::{new_id, Meta};
+use crate::openai::error::ApiError;
+use crate::tools::emulate::CallDelta;
+use bytes::BytesMut;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+enum Open {
+    Reasoning { text: String },
+    Message { text: String },
+    Call { arguments: String },
+}
+
+pub struct ResponsesWriter {
+    meta: Arc<Meta>,
+    /// Where the finished conversation is kept for `previous_response_id`, when it is.
+    store: Option<Arc<ResponseStore>>,
+    pub id: String,
+    created: i64,
+    seq: u64,
+    started: bool,
+    /// Output items so far; the last is the open one when `open` is set.
+    items: Vec<Value>,
+    open: Option<Open>,
+    usage: Option<Value>,
+    finish: Option<String>,
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Chat usage → Responses usage.
+fn usage(u: &Value) -> Value {
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let reasoning = u
+        .pointer("/completion_tokens_details/reasoning_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let cached = u
+        .pointer("/prompt_tokens_details/cached_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    json!({
+        "input_tokens": n("prompt_tokens"),
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": n("completion_tokens"),
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": n("total_tokens"),
+    })
+}
+
+impl ResponsesWriter {
+    pub fn new(meta: Arc<Meta>, store: Option<Arc<ResponseStore>>) -> Self {
+        ResponsesWriter {
+            store: store.filter(|_| meta.store),
+            meta,
+            id: new_id("resp"),
+            created: now_unix(),
+            seq: 0,
+            started: false,
+            items: Vec::new(),
+            open: None,
+            usage: None,
+            finish: None,
+        }
+    }
+
+    fn event(&mut self, out: &mut BytesMut, kind: &str, mut body: Value) {
+        body["type"] = json!(kind);
+        body["sequence_number"] = json!(self.seq);
+        self.seq += 1;
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        out.extend_from_slice(body.to_string().as_bytes());
+        out.extend_from_slice(b"\n\n");
+    }
+
+    /// The Response object as it stands.
+    pub fn response(&self, status: &str) -> Value {
+        let m = &self.meta;
+        let incomplete = (status == "incomplete").then(|| json!({"reason": "max_output_tokens"}));
+        let text = if m.text.is_null() {
+            json!({"format": {"type": "text"}})
+        } else {
+            m.text.clone()
+        };
+        json!({
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created,
+            "status": status,
+            "error": null,
+            "incomplete_details": incomplete,
+            "instructions": m.instructions,
+            "max_output_tokens": m.max_output_tokens,
+            "model": m.model,
+            "output": self.items,
+            "parallel_tool_calls": m.parallel_tool_calls,
+            "previous_response_id": m.previous_response_id,
+            "reasoning": if m.reasoning.is_null() { json!({"effort": null, "summary": null}) } else { m.reasoning.clone() },
+            "store": m.store,
+            "temperature": m.sampling.get("temperature").cloned().unwrap_or(Value::Null),
+            "text": text,
+            "tool_choice": if m.tool_choice.is_null() { json!("auto") } else { m.tool_choice.clone() },
+            "tools": if m.tools.is_null() { json!([]) } else { m.tools.clone() },
+            "top_p": m.sampling.get("top_p").cloned().unwrap_or(Value::Null),
+            "truncation": "disabled",
+            "usage": self.usage.as_ref().map(usage),
+            "metadata": if m.metadata.is_null() { json!({}) } else { m.metadata.clone() },
+        })
+    }
+
+    /// `response.created` and `response.in_progress`, once.
+    pub fn start(&mut self, out: &mut BytesMut) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let r = self.response("in_progress");
+        self.event(out, "response.created", json!({"response": r}));
+        let r = self.response("in_progress");
+        self.event(out, "response.in_progress", json!({"response": r}));
+    }
+
+    fn index(&self) -> usize {
+        self.items.len() - 1
+    }
+
+    fn item_id(&self) -> Value {
+        self.items.last().map_or(Value::Null, |i| i["id"].clone())
+    }
+
+    /// Opens a new output item (closing the open one).
+    fn open(&mut self, out: &mut BytesMut, item: Value, open: Open) {
+        self.close(out);
+        self.items.push(item.clone());
+        let index = self.index();
+        self.event(
+            out,
+            "response.output_item.added",
+            json!({"output_index": index, "item": item}),
+        );
+        let id = self.item_id();
+        match &open {
+            Open::Reasoning { .. } => self.event(out, "response.reasoning_summary_part.added", json!({
+                "item_id": id, "output_index": index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}})),
+            Open::Message { .. } => self.event(out, "response.content_part.added", json!({
+                "item_id": id, "output_index": index, "content_index": 0,
+                "part": {"type": "output_text", "text": "", "annotations": []}})),
+            Open::Call { .. } => {}
+        }
+        self.open = Some(open);
+    }
+
+    /// Closes the open item: its `.done` events, and the finished item.
+    fn close(&mut self, out: &mut BytesMut) {
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        let (index, id) = (self.index(), self.item_id());
+        match open {
+            Open::Reasoning { text } => {
+                self.event(
+                    out,
+                    "response.reasoning_summary_text.done",
+                    json!({
+                    "item_id": id, "output_index": index, "summary_index": 0, "text": text}),
+                );
+                let part = json!({"type": "summary_text", "text": text});
+                self.event(
+                    out,
+                    "response.reasoning_summary_part.done",
+                    json!({
+                    "item_id": id, "output_index": index, "summary_index": 0, "part": part}),
+                );
+                self.items[index]["summary"] = json!([part]);
+            }
+            Open::Message { text } => {
+                self.event(out, "response.output_text.done", json!({
+                    "item_id": id, "output_index": index, "content_index": 0, "text": text, "logprobs": []}));
+                let part =
+                    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
+                self.event(
+                    out,
+                    "response.content_part.done",
+                    json!({
+                    "item_id": id, "output_index": index, "content_index": 0, "part": part}),
+                );
+                self.items[index]["content"] = json!([part]);
+            }
+            Open::Call { arguments } => {
+                self.event(
+                    out,
+                    "response.function_call_arguments.done",
+                    json!({
+                    "item_id": id, "output_index": index, "arguments": arguments}),
+                );
+                self.items[index]["arguments"] = json!(arguments);
+            }
+        }
+        self.items[index]["status"] = json!("completed");
+        let item = self.items[index].clone();
+        self.event(
+            out,
+            "response.output_item.done",
+            json!({"output_index": index, "item": item}),
+        );
+    }
+
+    pub fn reasoning(&mut self, out: &mut BytesMut, delta: &str) {
+        if delta.is_empty() {
+            return;
+        }
+        self.start(out);
+        if !matches!(self.open, Some(Open::Reasoning { .. })) {
+            let item = json!({"type": "reasoning", "id": new_id("rs"), "summary": []});
+            self.open(
+                out,
+                item,
+                Open::Reasoning {
+                    text: String::new(),
+                },
+            );
+        }
+        if let Some(Open::Reasoning { text }) = &mut self.open {
+            text.push_str(delta);
+        }
+        let (index, id) = (self.index(), self.item_id());
+        self.event(
+            out,
+            "response.reasoning_summary_text.delta",
+            json!({
+            "item_id": id, "output_index": index, "summary_index": 0, "delta": delta}),
+        );
+    }
+
+    pub fn text(&mut self, out: &mut BytesMut, delta: &str) {
+        if delta.is_empty() {
+            return;
+        }
+        self.start(out);
+        if !matches!(self.open, Some(Open::Message { .. })) {
+            let item = json!({"type": "message", "id": new_id("msg"), "status": "in_progress",
+                "role": "assistant", "content": []});
+            self.open(
+                out,
+                item,
+                Open::Message {
+                    text: String::new(),
+                },
+            );
+        }
+        if let Some(Open::Message { text }) = &mut self.open {
+            text.push_str(delta);
+        }
+        let (index, id) = (self.index(), self.item_id());
+        self.event(out, "response.output_text.delta", json!({
+            "item_id": id, "output_index": index, "content_index": 0, "delta": delta, "logprobs": []}));
+    }
+
+    /// A tool-call delta: the first of a call (with `id` and `name`) opens its item.
+    pub fn call(&mut self, out: &mut BytesMut, d: &CallDelta) {
+        self.start(out);
+        if let (Some(call_id), Some(name)) = (&d.id, &d.name) {
+            let item = json!({"type": "function_call", "id": new_id("fc"), "call_id": call_id,
+                "name": name, "arguments": "", "status": "in_progress"});
+            self.open(
+                out,
+                item,
+                Open::Call {
+                    arguments: String::new(),
+                },
+            );
+        }
+        if d.arguments.is_empty() {
+            return;
+        }
+        if let Some(Open::Call { arguments }) = &mut self.open {
+            arguments.push_str(&d.arguments);
+        }
+        let (index, id) = (self.index(), self.item_id());
+        self.event(
+            out,
+            "response.function_call_arguments.delta",
+            json!({
+            "item_id": id, "output_index": index, "delta": d.arguments}),
+        );
+    }
+
+    pub fn set_usage(&mut self, u: &Value) {
+        self.usage = Some(u.clone());
+    }
+
+    pub fn set_finish(&mut self, reason: &str) {
+        self.finish = Some(reason.to_string());
+    }
+
+    /// Closes the answer: `response.completed` (or `.incomplete` when cut at the token
+    /// limit). Returns the final Response object.
+    pub fn complete(&mut self, out: &mut BytesMut) -> Value {
+        self.start(out);
+        self.close(out);
+        let status = if self.finish.as_deref() == Some("length") {
+            "incomplete"
+        } else {
+            "completed"
+        };
+        let r = self.response(status);
+        let kind = format!("response.{status}");
+        self.event(out, &kind, json!({"response": r}));
+        if let Some(store) = &self.store {
+            let mut conversation = self.meta.history.clone();
+            conversation.extend(self.as_messages());
+            store.put(self.id.clone(), conversation);
+        }
+        r
+    }
+
+    /// Ends a stream that failed: `response.failed` with the error.
+    pub fn failed(&mut self, out: &mut BytesMut, e: &ApiError) {
+        self.start(out);
+        let mut r = self.response("failed");
+        r["error"] = json!({"code": e.code, "message": e.message});
+        self.event(out, "response.failed", json!({"response": r}));
+    }
+
+    /// The answer as chat messages, for the response store.
+    pub fn as_messages(&self) -> Vec<Value> {
+        let mut text = String::new();
+        let mut calls = Vec::new();
+        for item in &self.items {
+            match item["type"].as_str() {
+                Some("message") => {
+                    for p in item["content"].as_array().into_iter().flatten() {
+                        text.push_str(p["text"].as_str().unwrap_or_default());
+                    }
+                }
+                Some("function_call") => calls
+                    .push(json!({"id": item["call_id"], "type": "function",
+                    "function": {"name": item["name"], "arguments": item["arguments"]}})),
+                _ => {}
+            }
+        }
+        let mut m = json!({"role": "assistant", "content": text});
+        if !calls.is_empty() {
+            m["tool_calls"] = Value::Array(calls);
+        }
+        vec![m]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(out: &BytesMut) -> Vec<Value> {
+        std::str::from_utf8(out)
+            .unwrap()
+            .split("\n\n")
+            .filter_map(|e| e.split_once("\ndata: "))
+            .map(|(head, data)| {
+                let v: Value = serde_json::from_str(data).unwrap();
+                assert_eq!(head, format!("event: {}", v["type"].as_str().unwrap()));
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn events_in_the_documented_order() {
+        let mut w = ResponsesWriter::new(Arc::new(Meta::default()), None);
+        let mut out = BytesMut::new();
+        w.reasoning(&mut out, "think");
+        w.text(&mut out, "Hel");
+        w.text(&mut out, "lo");
+        w.call(
+            &mut out,
+            &CallDelta {
+                index: 0,
+                id: Some("call_1".into()),
+                name: Some("w".into()),
+                arguments: "{\"a\":".into(),
+            },
+        );
+        w.call(
+            &mut out,
+            &CallDelta {
+                index: 0,
+                id: None,
+                name: None,
+                arguments: "1}".into(),
+            },
+        );
+        w.set_usage(&json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}));
+        w.set_finish("tool_calls");
+        let r = w.complete(&mut out);
+        let evs = events(&out);
+        let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.reasoning_summary_part.added",
+                "response.reasoning_summary_text.delta",
+                "response.reasoning_summary_text.done",
+                "response.reasoning_summary_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+                "response.output_item.done",
+                "response.completed",
+            ]
+        );
+        for (i, e) in evs.iter().enumerate() {
+            assert_eq!(e["sequence_number"], i as u64);
+        }
+        assert_eq!(r["output"][1]["content"][0]["text"], "Hello");
+        assert_eq!(r["output"][2]["arguments"], "{\"a\":1}");
+        assert_eq!(r["output"][2]["call_id"], "call_1");
+        assert_eq!(r["usage"]["output_tokens"], 4);
+        assert_eq!(r["status"], "completed");
+        assert_eq!(
+            w.as_messages()[0]["tool_calls"][0]["function"]["arguments"],
+            "{\"a\":1}"
+        );
+        let mut w = ResponsesWriter::new(Arc::new(Meta::default()), None);
+        w.text(&mut BytesMut::new(), "cut");
+        w.set_finish("length");
+        let r = w.complete(&mut BytesMut::new());
+        assert_eq!(
+            (
+                r["status"].as_str(),
+                r["incomplete_details"]["reason"].as_str()
+            ),
+            (Some("incomplete"), Some("max_output_tokens"))
+        );
+    }
+}
