@@ -38,3 +38,52 @@ async fn openai_python_sdk_agent_loop_with_tools() {
             .any(|m| m.contains("<tool_response>") && m.contains("temp_c")));
     }
 }
+
+/// The demo binary plus the variables the conformance suites read.
+fn demo_env(demo: &Demo) -> Vec<(&'static str, String)> {
+    let mut env = sdk_env(format!("{}/v1", demo.base));
+    env.push(("SIM_URL", demo.sim_base.clone()));
+    env
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openai_python_sdk_conformance() {
+    let demo = Demo::start(&[]).await;
+    let env = demo_env(&demo);
+    tokio::task::spawn_blocking(move || pytest("tests/sdk/test_conformance.py", &env))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_sdk_and_langchain_conformance() {
+    let demo = Demo::start(&[]).await;
+    let env = demo_env(&demo);
+    tokio::task::spawn_blocking(move || pytest("tests/sdk/test_agents_langchain.py", &env))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openai_node_sdk_conformance() {
+    let demo = Demo::start(&[]).await;
+    let env = demo_env(&demo);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .args(["--test", "conformance.test.mjs"])
+            .current_dir(dir)
+            .envs(env)
+            .output()
+            .expect("node runs (scripts/setup installs the Node SDK)")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node conformance failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("# fail 0"), "{stdout}");
+}

@@ -4,11 +4,11 @@ the simulated Venice scripted over its control endpoint (SIM_URL) to answer in t
 own syntax. Run by tests/e2e/sdk.rs with OPENAI_BASE_URL and SIM_URL set."""
 
 import json
-import os
-import urllib.request
 
 import pytest
 from openai import OpenAI
+
+from simctl import script
 
 # One model per family, and the call `get_weather(city="Paris")` in that family's syntax.
 FAMILIES = {
@@ -35,13 +35,6 @@ TOOLS = [{
         },
     },
 }]
-
-
-def script(*replies):
-    body = json.dumps({"replies": [{"content": r} for r in replies]}).encode()
-    req = urllib.request.Request(os.environ["SIM_URL"] + "/_sim/script", data=body,
-                                 headers={"content-type": "application/json"})
-    urllib.request.urlopen(req).read()
 
 
 def get_weather(city):
