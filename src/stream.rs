@@ -194,28 +194,16 @@ impl Transformer {
         result
     }
 
-    /// Upstream ended: checks the stream completed. Streams get `[DONE]`; aggregate mode
-    /// writes the completion.
+    /// Stream mode, upstream ended: checks the stream completed and ends it (`[DONE]`, or
+    /// `response.completed`). Aggregate mode reads the whole answer with `finish_answer`.
     pub fn finish(&mut self, out: &mut BytesMut) -> Result<(), StreamError> {
-        match self.mode {
-            Mode::Stream { .. } => {
-                self.end_of_input(out)?;
-                match self.responses.as_mut() {
-                    Some(w) => {
-                        w.complete(out);
-                    }
-                    None => out.extend_from_slice(b"data: [DONE]\n\n"),
-                }
+        debug_assert!(matches!(self.mode, Mode::Stream { .. }));
+        self.end_of_input(out)?;
+        match self.responses.as_mut() {
+            Some(w) => {
+                w.complete(out);
             }
-            Mode::Aggregate => {
-                let answer = self.finish_answer()?;
-                out.extend_from_slice(&completion_json(
-                    &self.model,
-                    &answer,
-                    Some(&answer.content),
-                    &[],
-                ));
-            }
+            None => out.extend_from_slice(b"data: [DONE]\n\n"),
         }
         Ok(())
     }
@@ -563,6 +551,15 @@ mod tests {
         Ok(String::from_utf8(out.to_vec()).unwrap())
     }
 
+    /// Aggregate mode: the whole answer from `input` fed in `split`-byte pieces.
+    fn aggregate(t: &mut Transformer, input: &[u8], split: usize) -> Result<Answer, StreamError> {
+        let mut out = BytesMut::new();
+        for piece in input.chunks(split.max(1)) {
+            t.push(piece, &mut out)?;
+        }
+        t.finish_answer()
+    }
+
     fn events(text: &str) -> Vec<Value> {
         text.split("\n\n")
             .filter_map(|e| e.strip_prefix("data: "))
@@ -629,7 +626,14 @@ mod tests {
             true,
         );
         let mut t = Transformer::new(k, "e2ee-m".into(), Mode::Aggregate, None);
-        let v: Value = serde_json::from_str(&run(&mut t, &input, 5).unwrap()).unwrap();
+        let answer = aggregate(&mut t, &input, 5).unwrap();
+        let v: Value = serde_json::from_slice(&completion_json(
+            "e2ee-m",
+            &answer,
+            Some(&answer.content),
+            &[],
+        ))
+        .unwrap();
         assert_eq!(v["object"], "chat.completion");
         assert_eq!(v["id"], "chatcmpl-1");
         assert_eq!(v["created"], 5);
@@ -680,7 +684,7 @@ mod tests {
         let mut t = streaming(&k);
         assert_eq!(run(&mut t, cut, 9), Err(StreamError::Truncated));
         let mut t = Transformer::new(k, "m".into(), Mode::Aggregate, None);
-        let err = run(
+        let err = aggregate(
             &mut t,
             b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n",
             4,

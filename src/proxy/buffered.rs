@@ -1,7 +1,10 @@
-//! Answers the proxy must see whole before replying: tool calls and structured outputs for
-//! non-streaming clients (and streams with `tools.stream_validation: buffer`). The exchange with Venice runs here,
-//! so an invalid call can be retried with a correction prompt before the client sees
-//! anything; Pingora's proxying cannot re-send after its response has begun.
+//! Answers the proxy sees whole before replying: every non-streaming answer (so a failure
+//! at any point is still a JSON error with the right status, never a cut connection), and
+//! streams whose tool calls or structured output are validated first
+//! (`tools.stream_validation: buffer`). The exchange with Venice runs here, so an invalid
+//! answer can be retried with a correction prompt before the client sees anything;
+//! Pingora's proxying, the one upstream path for streams, cannot re-send once its response
+//! has begun.
 
 use super::chat_request::{encrypt, Prepared};
 use super::chat_response::map_upstream_status;
@@ -183,7 +186,10 @@ async fn exchange(state: &AppState, prepared: &Prepared, body: Bytes) -> Result<
             })?;
         match chunk {
             Some(bytes) => t.push(&bytes, &mut sink).map_err(stream_error)?,
-            None => return t.finish_answer().map_err(stream_error),
+            None => {
+                METRICS.decrypted_chunks.inc_by(t.chunks);
+                return t.finish_answer().map_err(stream_error);
+            }
         }
     }
 }

@@ -242,11 +242,11 @@ pub async fn prepare(
     // Tools under `tool_choice: none` are not offered: the answer is plain text.
     let tools = req.tools.clone().filter(|t| t.offered().next().is_some());
     let checked = tools.is_some() || req.format.is_some();
-    // A non-streaming Response is rendered from the whole answer.
-    let buffered = (checked
-        && (mode == Mode::Aggregate
-            || state.config.tools.stream_validation == StreamValidation::Buffer))
-        || (responses.is_some() && mode == Mode::Aggregate);
+    // Non-streaming answers are read whole before the client sees a header, so a failure at
+    // any point (a drop, a tampered chunk) is still a JSON error, never a cut connection.
+    // Streams go through Pingora, unless tools or a format must be validated first.
+    let buffered = mode == Mode::Aggregate
+        || (checked && state.config.tools.stream_validation == StreamValidation::Buffer);
     let tool_stream = tools.filter(|_| !buffered).map(ToolStream::new);
     let format = req.format.clone().filter(|_| !buffered);
     let (req, body) = encrypt(req, &attested.key.key, Vec::new()).await?;

@@ -1,9 +1,10 @@
-//! Response side of a chat completion: the client-facing header for Venice's answer, and
-//! the body transformation (decrypting SSE relay, aggregation, or upstream error rewrite).
+//! Response side of a streamed chat answer proxied by Pingora: the client-facing header for
+//! Venice's answer, and the body transformation (decrypting SSE relay, or upstream error
+//! rewrite). Non-streaming answers never come here: `buffered` reads them whole first.
 
 use super::chat_request::Prepared;
 use crate::openai::error::ApiError;
-use crate::stream::{Mode, StreamError, Transformer};
+use crate::stream::{StreamError, Transformer};
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 
@@ -11,7 +12,7 @@ use pingora::http::ResponseHeader;
 const ERROR_BODY_LIMIT: usize = 16 * 1024;
 
 pub enum Phase {
-    /// Venice answered 200: decrypt and relay (or aggregate).
+    /// Venice answered 200: decrypt and relay.
     Relay(Box<Transformer>),
     /// Venice answered an error: collect its body, answer an OpenAI error at the end.
     UpstreamError {
@@ -94,10 +95,6 @@ pub fn begin(
 ) -> pingora::Result<(ResponseHeader, Phase)> {
     let status = upstream.status.as_u16();
     let (client_status, content_type, phase) = if status == 200 {
-        let ct = match prepared.mode {
-            Mode::Stream { .. } => "text/event-stream",
-            Mode::Aggregate => "application/json",
-        };
         let t = Transformer::new(
             prepared.client_key.clone(),
             prepared.model.clone(),
@@ -106,7 +103,7 @@ pub fn begin(
         )
         .with_format(prepared.format.take())
         .with_responses(prepared.responses_writer());
-        (200, ct, Phase::Relay(Box::new(t)))
+        (200, "text/event-stream", Phase::Relay(Box::new(t)))
     } else {
         let retry_after = upstream
             .headers
@@ -180,18 +177,9 @@ pub fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
     headers
 }
 
-/// What the hook should do after a body step.
-pub enum Step {
-    Continue,
-    /// An aggregated (non-streaming) answer failed after its 200 header went out: the only
-    /// safe move left is to abort the connection.
-    Abort(StreamError),
-}
-
 /// Transforms one upstream body piece in place.
-pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> Step {
+pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
     let mut out = BytesMut::new();
-    let mut step = Step::Continue;
     match phase {
         Phase::Relay(t) => {
             let mut result = match body.as_deref() {
@@ -202,20 +190,15 @@ pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> Step {
                 result = t.finish(&mut out);
             }
             if let Err(e) = result {
-                match t.mode() {
-                    Mode::Stream { .. } => {
-                        log::warn!("stream stopped: {e}");
-                        if matches!(e, StreamError::ToolCall(_)) {
-                            crate::metrics::METRICS
-                                .tool_calls
-                                .with_label_values(&["invalid"])
-                                .inc();
-                        }
-                        out.extend_from_slice(&t.error_event(&e.to_api_error()));
-                        *phase = Phase::Closed;
-                    }
-                    Mode::Aggregate => step = Step::Abort(e),
+                log::warn!("stream stopped: {e}");
+                if matches!(e, StreamError::ToolCall(_)) {
+                    crate::metrics::METRICS
+                        .tool_calls
+                        .with_label_values(&["invalid"])
+                        .inc();
                 }
+                out.extend_from_slice(&t.error_event(&e.to_api_error()));
+                *phase = Phase::Closed;
             }
         }
         Phase::UpstreamError {
@@ -237,13 +220,12 @@ pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> Step {
     }
     // An empty piece, not None: None would end the response early.
     *body = Some(out.freeze());
-    step
 }
 
 /// The SSE error event for a failure Pingora reports after the stream began (drop, timeout).
 pub fn late_failure_event(phase: &mut Phase, message: &str, timeout: bool) -> Option<Bytes> {
     match phase {
-        Phase::Relay(t) if matches!(t.mode(), Mode::Stream { .. }) => {
+        Phase::Relay(t) => {
             let err = if timeout {
                 ApiError::upstream(
                     504,

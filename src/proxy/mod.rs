@@ -14,7 +14,7 @@ use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_
 use async_trait::async_trait;
 use bytes::Bytes;
 use chat_request::Prepared;
-use chat_response::{Phase, Step};
+use chat_response::Phase;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -46,8 +46,6 @@ pub struct Ctx {
     phase: Option<Phase>,
     started: Instant,
     first_byte: Option<Duration>,
-    /// Why our own body filter stopped the response, for `fail_to_proxy`.
-    failure: Option<crate::openai::error::ApiError>,
     /// Held while a chat completion is in flight (`server.max_concurrent_chats`).
     _permit: Option<crate::state::ChatPermit>,
 }
@@ -73,7 +71,6 @@ impl ProxyHttp for VeniceProxy {
             phase: None,
             started: Instant::now(),
             first_byte: None,
-            failure: None,
             _permit: None,
         }
     }
@@ -227,19 +224,10 @@ impl ProxyHttp for VeniceProxy {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> pingora::Result<Option<Duration>> {
-        let Some(phase) = ctx.phase.as_mut() else {
-            return Ok(None);
-        };
-        match chat_response::body(phase, body, end_of_stream) {
-            Step::Continue => Ok(None),
-            Step::Abort(e) => {
-                ctx.failure = Some(e.to_api_error());
-                Error::e_explain(
-                    ErrorType::InternalError,
-                    format!("aborting non-streaming answer: {e}"),
-                )
-            }
+        if let Some(phase) = ctx.phase.as_mut() {
+            chat_response::body(phase, body, end_of_stream);
         }
+        Ok(None)
     }
 
     /// The encrypted body is held in memory, so a request that failed on a reused pooled
@@ -292,10 +280,7 @@ impl ProxyHttp for VeniceProxy {
         // The connection is not reused: say so (`Connection: close`), or a client may race
         // its next request onto a socket that is about to close.
         session.set_keepalive(None);
-        let err = ctx
-            .failure
-            .take()
-            .unwrap_or_else(|| chat_response::proxy_failure(e, timeout));
+        let err = chat_response::proxy_failure(e, timeout);
         let _ = respond::error(session, &err).await;
         FailToProxy {
             error_code: err.status,

@@ -190,32 +190,82 @@ async fn tampering_and_downgrades_stop_the_stream() {
     .await;
 }
 
+/// A non-streaming client always gets the whole answer or an OpenAI-shaped JSON error with
+/// the right status and code, whatever the upstream does and whenever it does it: the
+/// answer is read whole before the client sees a header. The connection stays usable.
 #[tokio::test(flavor = "multi_thread")]
-async fn non_streaming_answers_fail_closed() {
-    let p = Proxy::start(sim().await, |_| {}).await;
-    for fault in [
-        ChatFault::Tamper { at_chunk: 1 },
-        ChatFault::Plaintext { at_chunk: 1 },
-        ChatFault::Drop { after_chunks: 1 },
-    ] {
+async fn non_streaming_answers_are_whole_or_a_json_error() {
+    let p = Proxy::start(sim().await, |c| {
+        c.venice.idle_timeout = Duration::from_millis(600);
+    })
+    .await;
+    let stall = |after| ChatFault::Stall {
+        after_chunks: Some(after),
+        duration: Duration::from_secs(3),
+    };
+    let cases = [
+        (
+            ChatFault::Tamper { at_chunk: 0 },
+            502,
+            "e2ee_decryption_failed",
+        ),
+        (
+            ChatFault::Tamper { at_chunk: 2 },
+            502,
+            "e2ee_decryption_failed",
+        ),
+        (
+            ChatFault::Plaintext { at_chunk: 0 },
+            502,
+            "e2ee_decryption_failed",
+        ),
+        (
+            ChatFault::Plaintext { at_chunk: 2 },
+            502,
+            "e2ee_decryption_failed",
+        ),
+        (
+            ChatFault::Drop { after_chunks: 0 },
+            502,
+            "upstream_stream_interrupted",
+        ),
+        (
+            ChatFault::Drop { after_chunks: 2 },
+            502,
+            "upstream_stream_interrupted",
+        ),
+        (stall(2), 504, "upstream_timeout"),
+        (
+            ChatFault::StreamError {
+                after_chunks: 2,
+                message: "overloaded".into(),
+            },
+            502,
+            "upstream_error",
+        ),
+    ];
+    for (fault, status, code) in cases {
         p.sim.set_chat_fault(Some(fault.clone()));
-        let r = p.post(&chat("alpha bravo charlie", false)).await;
-        // Either the fault came before the 200 header went out (an OpenAI error), or after
-        // (the connection is cut): never a partial or made-up completion.
-        let status = r.status().as_u16();
-        match r.bytes().await {
-            Err(_) => assert_eq!(status, 200),
-            Ok(b) => {
-                let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
-                let code = v["error"]["code"].as_str().unwrap_or_default();
-                assert!(
-                    status == 502
-                        && ["e2ee_decryption_failed", "upstream_stream_interrupted"]
-                            .contains(&code),
-                    "{fault:?}: {status} {b:?}"
-                );
-            }
-        }
+        let r = p.post(&chat("alpha bravo charlie delta echo", false)).await;
+        assert_eq!(r.headers()["content-type"], "application/json", "{fault:?}");
+        let (got, _, e) = error_of(r).await;
+        assert_eq!(
+            (got, e["code"].as_str()),
+            (status, Some(code)),
+            "{fault:?}: {e}"
+        );
+        // The same keep-alive connection serves the next request.
+        p.sim.set_chat_fault(None);
+        let ok: Value = p
+            .post(&chat("after the fault", false))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ok["choices"][0]["message"]["content"], "after the fault",
+            "{fault:?}"
+        );
     }
 }
 

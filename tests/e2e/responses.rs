@@ -196,8 +196,12 @@ async fn a_stream_that_fails_ends_with_response_failed() {
     let p = Proxy::start(sim().await, |_| {}).await;
     p.sim.push_reply("one two three four five six", None);
     p.sim
-        .set_chat_fault(Some(venice_e2ee_proxy::sim::ChatFault::Tamper { at_chunk: 2 }));
-    let events = response_events(create(&p, json!({"model": MODEL, "input": "x", "stream": true})).await).await;
+        .set_chat_fault(Some(venice_e2ee_proxy::sim::ChatFault::Tamper {
+            at_chunk: 2,
+        }));
+    let events =
+        response_events(create(&p, json!({"model": MODEL, "input": "x", "stream": true})).await)
+            .await;
     let last = events.last().unwrap();
     assert_eq!(last["type"], "response.failed", "{events:?}");
     assert_eq!(last["response"]["status"], "failed");
