@@ -10,6 +10,7 @@ use crate::venice::client::VeniceClient;
 use arc_swap::ArcSwap;
 use rand::RngCore;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,11 +20,22 @@ pub struct Entry {
     pub report: Report,
     pub verified_at: Instant,
     pub verified_unix: u64,
+    /// Set when Venice refused encryption to this key: the enclave may have a new key, so
+    /// the next request attests again instead of using this entry.
+    invalidated: AtomicBool,
 }
 
 impl Entry {
     pub fn age(&self) -> Duration {
         self.verified_at.elapsed()
+    }
+
+    pub fn invalidate(&self) {
+        self.invalidated.store(true, Ordering::Release);
+    }
+
+    fn usable(&self, max_age: Duration) -> bool {
+        self.age() < max_age && !self.invalidated.load(Ordering::Acquire)
     }
 }
 
@@ -71,7 +83,7 @@ impl AttestationStore {
         self.entries
             .load()
             .get(model)
-            .filter(|e| e.age() < self.max_age)
+            .filter(|e| e.usable(self.max_age))
             .cloned()
     }
 
@@ -98,7 +110,7 @@ impl AttestationStore {
             s.entries
                 .load()
                 .get(model)
-                .is_none_or(|e| e.age() + s.refresh_lead >= s.max_age)
+                .is_none_or(|e| e.age() + s.refresh_lead >= s.max_age || !e.usable(s.max_age))
         };
         if !due(self) {
             return Ok(self
@@ -156,6 +168,7 @@ impl AttestationStore {
                     verified_unix: SystemTime::now()
                         .duration_since(SystemTime::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs()),
+                    invalidated: AtomicBool::new(false),
                 });
                 self.entries.rcu(|map| {
                     let mut map = HashMap::clone(map);

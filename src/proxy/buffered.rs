@@ -6,9 +6,10 @@
 //! Pingora's proxying, the one upstream path for streams, cannot re-send once its response
 //! has begun.
 
-use super::chat_request::{encrypt, Prepared};
+use super::chat_request::{attestation_error, encrypt, Prepared};
 use super::chat_response::map_upstream_status;
 use super::routes::upstream_error;
+use crate::attestation::store::Entry;
 use crate::config::OnInvalid;
 use crate::metrics::METRICS;
 use crate::openai::error::ApiError;
@@ -28,6 +29,8 @@ use std::sync::Arc;
 pub struct Reply {
     pub body: Bytes,
     pub content_type: &'static str,
+    /// The attested key the answer was encrypted for (a fresh one if the enclave's rotated).
+    pub attested: Arc<Entry>,
 }
 
 pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiError> {
@@ -39,16 +42,38 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
     let mut extra: Vec<(&'static str, String)> = Vec::new();
     let max_retries = state.config.tools.max_retries;
     let mut attempt = 0;
+    let mut attested = prepared.attested.clone();
     loop {
-        let body = if attempt == 0 {
+        let body = if attempt == 0 && Arc::ptr_eq(&attested, &prepared.attested) {
             prepared.body.clone()
         } else {
             // Retries are rare: the request is copied for the encryption task.
-            encrypt(req.clone(), &prepared.attested.key.key, extra.clone())
+            encrypt(req.clone(), &attested.key.key, extra.clone())
                 .await?
                 .1
         };
-        let mut answer = exchange(state, prepared, body).await?;
+        let mut answer = match exchange(state, prepared, &attested, body).await {
+            Ok(answer) => answer,
+            Err(e) if e.code == E2EE_REJECTED => {
+                // The enclave may have a new key: attest again, and try once more only if
+                // the key really changed.
+                attested.invalidate();
+                let fresh = state
+                    .attestations
+                    .get(&prepared.model)
+                    .await
+                    .map_err(|e| attestation_error(&e))?;
+                if fresh.key.key_hex == attested.key.key_hex
+                    || !Arc::ptr_eq(&attested, &prepared.attested)
+                {
+                    return Err(e);
+                }
+                log::info!("model {}: key rotated, re-attested", prepared.model);
+                attested = fresh;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let judged = judge(req, tools.as_ref(), &answer);
         if tools.is_some() {
             let outcome = if judged.is_ok() { "valid" } else { "invalid" };
@@ -57,12 +82,13 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
         match judged {
             Ok(parsed) => {
                 answer.reasoning = parsed.reasoning;
-                return Ok(reply(
-                    prepared,
-                    &answer,
-                    parsed.content.as_deref(),
-                    &parsed.calls,
-                ));
+                let (body, content_type) =
+                    reply(prepared, &answer, parsed.content.as_deref(), &parsed.calls);
+                return Ok(Reply {
+                    body,
+                    content_type,
+                    attested,
+                });
             }
             Err(fault) if attempt < max_retries => {
                 log::info!(
@@ -80,7 +106,12 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
                 if fault.code == TOOL_CALL_INVALID
                     && state.config.tools.on_invalid == OnInvalid::Content =>
             {
-                return Ok(reply(prepared, &answer, Some(&answer.content), &[]));
+                let (body, content_type) = reply(prepared, &answer, Some(&answer.content), &[]);
+                return Ok(Reply {
+                    body,
+                    content_type,
+                    attested,
+                });
             }
             Err(fault) => {
                 let what = if fault.code == TOOL_CALL_INVALID {
@@ -103,6 +134,7 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
 }
 
 const TOOL_CALL_INVALID: &str = "tool_call_invalid";
+const E2EE_REJECTED: &str = "upstream_e2ee_rejected";
 
 /// Why an answer is not acceptable, and the turn that asks the model to fix it.
 struct Fault {
@@ -146,14 +178,19 @@ fn judge(
 }
 
 /// One request to Venice, read to the end under the idle timeout, decrypted.
-async fn exchange(state: &AppState, prepared: &Prepared, body: Bytes) -> Result<Answer, ApiError> {
+async fn exchange(
+    state: &AppState,
+    prepared: &Prepared,
+    attested: &Entry,
+    body: Bytes,
+) -> Result<Answer, ApiError> {
     let venice = &state.config.venice;
     let mut response = state
         .client
         .chat(
             body,
             prepared.client_key.pair.public_hex(),
-            &prepared.attested.key.key_hex,
+            &attested.key.key_hex,
             venice.first_byte_timeout,
         )
         .await
@@ -194,19 +231,25 @@ async fn exchange(state: &AppState, prepared: &Prepared, body: Bytes) -> Result<
     }
 }
 
-fn reply(prepared: &Prepared, answer: &Answer, content: Option<&str>, calls: &[Call]) -> Reply {
+/// The answer's body and content type, in the client's dialect and mode.
+fn reply(
+    prepared: &Prepared,
+    answer: &Answer,
+    content: Option<&str>,
+    calls: &[Call],
+) -> (Bytes, &'static str) {
     if let Some(writer) = prepared.responses_writer() {
         return as_response(writer, prepared.mode, answer, content, calls);
     }
     match prepared.mode {
-        Mode::Aggregate => Reply {
-            body: completion_json(&prepared.model, answer, content, calls),
-            content_type: "application/json",
-        },
-        Mode::Stream { include_usage } => Reply {
-            body: as_sse(&prepared.model, answer, content, calls, include_usage),
-            content_type: "text/event-stream",
-        },
+        Mode::Aggregate => (
+            completion_json(&prepared.model, answer, content, calls),
+            "application/json",
+        ),
+        Mode::Stream { include_usage } => (
+            as_sse(&prepared.model, answer, content, calls, include_usage),
+            "text/event-stream",
+        ),
     }
 }
 
@@ -217,7 +260,7 @@ fn as_response(
     answer: &Answer,
     content: Option<&str>,
     calls: &[Call],
-) -> Reply {
+) -> (Bytes, &'static str) {
     let mut events = BytesMut::new();
     w.reasoning(&mut events, &answer.reasoning);
     w.text(&mut events, content.unwrap_or_default());
@@ -238,14 +281,8 @@ fn as_response(
     }
     let response = w.complete(&mut events);
     match mode {
-        Mode::Aggregate => Reply {
-            body: Bytes::from(response.to_string()),
-            content_type: "application/json",
-        },
-        Mode::Stream { .. } => Reply {
-            body: events.freeze(),
-            content_type: "text/event-stream",
-        },
+        Mode::Aggregate => (Bytes::from(response.to_string()), "application/json"),
+        Mode::Stream { .. } => (events.freeze(), "text/event-stream"),
     }
 }
 

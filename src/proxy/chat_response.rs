@@ -3,10 +3,12 @@
 //! rewrite). Non-streaming answers never come here: `buffered` reads them whole first.
 
 use super::chat_request::Prepared;
+use crate::attestation::store::Entry;
 use crate::openai::error::ApiError;
 use crate::stream::{StreamError, Transformer};
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
+use std::sync::Arc;
 
 /// Upstream error bodies are short JSON; anything past this is not kept.
 const ERROR_BODY_LIMIT: usize = 16 * 1024;
@@ -19,6 +21,8 @@ pub enum Phase {
         status: u16,
         retry_after: Option<String>,
         body: Vec<u8>,
+        /// The key encrypted to: dropped from the cache if Venice refused the encryption.
+        attested: Arc<Entry>,
     },
     /// A stream was stopped after an SSE error event: drop whatever still arrives.
     Closed,
@@ -118,6 +122,7 @@ pub fn begin(
                 status,
                 retry_after,
                 body: Vec::new(),
+                attested: prepared.attested.clone(),
             },
         )
     };
@@ -205,6 +210,7 @@ pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
             status,
             retry_after,
             body: collected,
+            attested,
         } => {
             if let Some(b) = body.as_deref() {
                 let room = ERROR_BODY_LIMIT.saturating_sub(collected.len());
@@ -213,6 +219,10 @@ pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
             if end {
                 let message = crate::venice::error_message(collected);
                 let err = map_upstream_status(*status, &message, retry_after.clone());
+                if err.code == "upstream_e2ee_rejected" {
+                    // The enclave may have a new key: the next request attests again.
+                    attested.invalidate();
+                }
                 out.extend_from_slice(&err.body());
             }
         }

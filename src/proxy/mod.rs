@@ -99,8 +99,12 @@ impl ProxyHttp for VeniceProxy {
             _ => chat_request::Dialect::Chat,
         };
         match chat_request::prepare(&self.state, session, dialect).await {
-            Ok(prepared) if prepared.request.is_some() => {
+            Ok(mut prepared) if prepared.request.is_some() => {
                 let reply = buffered::run(&self.state, &prepared).await;
+                if let Ok(r) = &reply {
+                    // The headers name the key that served the answer.
+                    prepared.attested = r.attested.clone();
+                }
                 ctx.prepared = Some(prepared);
                 match reply {
                     Ok(r) => {
@@ -250,12 +254,15 @@ impl ProxyHttp for VeniceProxy {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let timeout = is_timeout(e);
         if session.response_written().is_some() {
-            // A stream that began: end it cleanly with one error event. Pingora then closes
-            // the connection (an upstream failure never leaves it reusable).
+            // A stream that began: end it cleanly with one error event.
             let event = ctx
                 .phase
                 .as_mut()
                 .and_then(|p| chat_response::late_failure_event(p, e.etype().as_str(), timeout));
+            // The error event, then the connection closes without the body's last chunk:
+            // after an upstream transport failure Pingora may not keep the connection, and
+            // a client that saw a clean end would pool it and race its next request onto a
+            // closing socket. A body that does not end cleanly is never reused.
             let ended = match event {
                 Some(event) => session
                     .write_response_body(Some(event), false)

@@ -131,6 +131,10 @@ pub fn upstream_error(e: &UpstreamError) -> ApiError {
             err
         }
         UpstreamError::Timeout => ApiError::upstream(504, "upstream_timeout", e.to_string()),
+        // No connection at all (DNS, refused, TLS): said as such, so operators look there.
+        UpstreamError::Transport(_) => {
+            ApiError::upstream(502, "upstream_unreachable", e.to_string())
+        }
         _ => ApiError::upstream(502, "upstream_error", e.to_string()),
     }
 }
