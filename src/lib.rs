@@ -10,6 +10,8 @@ pub mod config;
 pub mod keys;
 pub mod metrics;
 pub mod openai;
+#[cfg(test)]
+mod properties;
 pub mod proxy;
 pub mod server;
 pub mod sessions;

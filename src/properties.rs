@@ -1,0 +1,148 @@
+//! Property tests over the proxy's entry points for untrusted input: Venice's SSE (any split
+//! of a valid stream decodes identically, any bytes never panic), the codec's unpacking, the
+//! request normaliser (no input panics it; no conversation ever puts a plaintext message into
+//! the upstream body). The tool-call parsers and the attestation parser have their own
+//! (`tools/parser/tests.rs`, `attestation/evidence/drift_tests.rs`). `fuzz/` runs the same
+//! entry points under cargo fuzz.
+
+use crate::codec::{self, KeyPair};
+use crate::keys::ClientKey;
+use crate::openai::request;
+use crate::stream::{Mode, Transformer};
+use bytes::BytesMut;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn key() -> Arc<ClientKey> {
+    Arc::new(ClientKey {
+        pair: KeyPair::generate(),
+        created: std::time::Instant::now(),
+    })
+}
+
+/// A valid encrypted Venice stream of `words` (content) and `thoughts` (reasoning), framed
+/// with LF or CRLF.
+fn venice_stream(key: &ClientKey, words: &[String], thoughts: &[String], crlf: bool) -> Vec<u8> {
+    let nl = if crlf { "\r\n" } else { "\n" };
+    let enc = |t: &str| codec::encrypt(&key.pair.public_key(), t.as_bytes());
+    let mut s = String::new();
+    let mut push = |v: Value| s.push_str(&format!("data: {v}{nl}{nl}"));
+    push(json!({"id": "c", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}));
+    for t in thoughts {
+        push(json!({"id": "c", "choices": [{"index": 0, "delta": {"reasoning_content": enc(t)}}]}));
+    }
+    for w in words {
+        push(json!({"id": "c", "choices": [{"index": 0, "delta": {"content": enc(w)}}]}));
+    }
+    push(json!({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
+    s.push_str(&format!("data: [DONE]{nl}{nl}"));
+    s.into_bytes()
+}
+
+/// The whole answer the transformer makes of `input` fed in the given pieces.
+fn transform(key: &Arc<ClientKey>, input: &[u8], cuts: &[usize]) -> Result<(String, String), String> {
+    let mut t = Transformer::new(key.clone(), "m".into(), Mode::Aggregate, None);
+    let mut out = BytesMut::new();
+    let mut from = 0;
+    for &cut in cuts.iter().chain([&input.len()]) {
+        let cut = cut.clamp(from, input.len());
+        t.push(&input[from..cut], &mut out).map_err(|e| e.to_string())?;
+        from = cut;
+    }
+    let answer = t.finish_answer().map_err(|e| e.to_string())?;
+    Ok((answer.content, answer.reasoning))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any split of a valid stream (LF or CRLF framing) decodes to the same answer.
+    #[test]
+    fn any_split_of_a_valid_stream_decodes_identically(
+        words in proptest::collection::vec("[a-zA-Zé✓ ]{1,8}", 1..6),
+        thoughts in proptest::collection::vec("[a-z ]{1,8}", 0..3),
+        crlf in any::<bool>(),
+        cuts in proptest::collection::vec(any::<usize>(), 0..16),
+    ) {
+        let k = key();
+        let input = venice_stream(&k, &words, &thoughts, crlf);
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        cuts.sort_unstable();
+        let whole = transform(&k, &input, &[]).unwrap();
+        prop_assert_eq!(&whole.0, &words.concat());
+        prop_assert_eq!(&whole.1, &thoughts.concat());
+        prop_assert_eq!(transform(&k, &input, &cuts).unwrap(), whole);
+    }
+
+    /// Arbitrary bytes from upstream never panic the transformer, and a stream that is not
+    /// valid ciphertext for us never yields text.
+    #[test]
+    fn arbitrary_upstream_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..512), cuts in proptest::collection::vec(any::<usize>(), 0..4)) {
+        let k = key();
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        cuts.sort_unstable();
+        if let Ok((content, reasoning)) = transform(&k, &input, &cuts) {
+            prop_assert!(content.is_empty() && reasoning.is_empty(), "text out of random bytes");
+        }
+    }
+
+    /// The codec's unpacking never panics, whatever it is given.
+    #[test]
+    fn unpacking_never_panics(text in "[0-9a-fA-Fx ]{0,400}", raw in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let k = KeyPair::generate();
+        let _ = k.decrypt(&text);
+        let _ = k.decrypt(&hex::encode(&raw));
+        let _ = codec::parse_public_key(&text);
+        let _ = codec::looks_packed(&text);
+    }
+
+    /// No conversation ever puts a plaintext message into the upstream body: every message's
+    /// content is ciphertext that decrypts, for the model key, to that message's rendering.
+    #[test]
+    fn no_plaintext_message_ever_goes_upstream(
+        turns in proptest::collection::vec(("(system|developer|user|assistant)", "[a-zA-Z0-9 .,!?é]{1,40}"), 1..8),
+        with_tools in any::<bool>(),
+        format in any::<bool>(),
+    ) {
+        let mut body = json!({"model": "e2ee-qwen3-5-122b-a10b",
+            "messages": turns.iter().map(|(r, c)| json!({"role": r, "content": c})).collect::<Vec<_>>()});
+        if with_tools {
+            body["tools"] = json!([{"type": "function", "function": {"name": "secret_tool", "parameters": {"type": "object"}}}]);
+        }
+        if format {
+            body["response_format"] = json!({"type": "json_object"});
+        }
+        let req = request::parse(body.to_string().as_bytes()).unwrap();
+        let model = KeyPair::generate();
+        let sent: Value = serde_json::from_slice(&req.encrypted_body(&model.public_key())).unwrap();
+        let text = sent.to_string();
+        for (_, content) in &turns {
+            prop_assert!(!text.contains(content.as_str()) || content.len() < 4, "`{}` in clear", content);
+        }
+        prop_assert!(!text.contains("secret_tool"));
+        for m in sent["messages"].as_array().unwrap() {
+            let c = m["content"].as_str().unwrap();
+            prop_assert!(codec::looks_packed(c));
+            prop_assert!(model.decrypt_str(c).is_ok());
+        }
+    }
+
+    /// No JSON body, however malformed, panics the request normaliser.
+    #[test]
+    fn the_request_normaliser_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = request::parse(&body);
+        let _ = crate::openai::responses::translate::translate(&body, None);
+    }
+
+    /// Structurally valid JSON with wrong types anywhere: a clean error, never a panic.
+    #[test]
+    fn wrong_types_in_requests_never_panic(field in "(model|messages|tools|tool_choice|stream|stream_options|response_format|metadata|temperature|max_tokens|stop|venice_parameters|input|text|reasoning)",
+        value in prop_oneof![Just(json!(null)), Just(json!(1)), Just(json!("x")), Just(json!([])), Just(json!({})), Just(json!([{}])), Just(json!([{"role": 5}]))]) {
+        let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "input": "hi"});
+        body[field.as_str()] = value;
+        let bytes = body.to_string();
+        let _ = request::parse(bytes.as_bytes());
+        let _ = crate::openai::responses::translate::translate(bytes.as_bytes(), None);
+    }
+}
