@@ -8,6 +8,7 @@ pub mod background;
 pub mod codec;
 pub mod config;
 pub mod keys;
+pub mod logging;
 pub mod metrics;
 pub mod openai;
 #[cfg(test)]

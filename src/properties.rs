@@ -28,7 +28,9 @@ fn venice_stream(key: &ClientKey, words: &[String], thoughts: &[String], crlf: b
     let enc = |t: &str| codec::encrypt(&key.pair.public_key(), t.as_bytes());
     let mut s = String::new();
     let mut push = |v: Value| s.push_str(&format!("data: {v}{nl}{nl}"));
-    push(json!({"id": "c", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}));
+    push(
+        json!({"id": "c", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}),
+    );
     for t in thoughts {
         push(json!({"id": "c", "choices": [{"index": 0, "delta": {"reasoning_content": enc(t)}}]}));
     }
@@ -41,13 +43,18 @@ fn venice_stream(key: &ClientKey, words: &[String], thoughts: &[String], crlf: b
 }
 
 /// The whole answer the transformer makes of `input` fed in the given pieces.
-fn transform(key: &Arc<ClientKey>, input: &[u8], cuts: &[usize]) -> Result<(String, String), String> {
+fn transform(
+    key: &Arc<ClientKey>,
+    input: &[u8],
+    cuts: &[usize],
+) -> Result<(String, String), String> {
     let mut t = Transformer::new(key.clone(), "m".into(), Mode::Aggregate, None);
     let mut out = BytesMut::new();
     let mut from = 0;
     for &cut in cuts.iter().chain([&input.len()]) {
         let cut = cut.clamp(from, input.len());
-        t.push(&input[from..cut], &mut out).map_err(|e| e.to_string())?;
+        t.push(&input[from..cut], &mut out)
+            .map_err(|e| e.to_string())?;
         from = cut;
     }
     let answer = t.finish_answer().map_err(|e| e.to_string())?;

@@ -215,6 +215,20 @@ pub struct Demo {
 impl Demo {
     /// Starts `demo` with `args` and waits until `/readyz` answers 200.
     pub async fn start(args: &[&str]) -> Demo {
+        Self::start_with(
+            args,
+            &[("RUST_LOG", "warn".into())],
+            std::process::Stdio::inherit(),
+        )
+        .await
+    }
+
+    /// `start`, with extra environment and the process's stderr (its log) sent to `stderr`.
+    pub async fn start_with(
+        args: &[&str],
+        env: &[(&str, String)],
+        stderr: std::process::Stdio,
+    ) -> Demo {
         use std::io::{BufRead, BufReader};
         let port = free_port();
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
@@ -228,8 +242,9 @@ impl Demo {
                 "VENICE_E2EE_PROXY__SERVER__ADMIN_LISTEN",
                 format!("127.0.0.1:{}", free_port()),
             )
-            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("demo starts");
         // First line: "venice-e2ee-proxy demo: simulated Venice at http://…/api/v1".

@@ -11,6 +11,7 @@ mod fault_matrix;
 mod faults;
 mod ops;
 mod pcs;
+mod privacy;
 mod requests;
 mod responses;
 mod sdk;
