@@ -1,5 +1,7 @@
 //! The admin listener: Prometheus metrics and the probes, apart from the client API (its own
-//! port, loopback by default).
+//! port, loopback by default), and operator actions behind their own token
+//! (`server.admin_token`): the attestation forms pinned per model, and accepting a new one
+//! without a restart.
 
 use crate::metrics::METRICS;
 use crate::state::AppState;
@@ -19,6 +21,56 @@ impl AdminApp {
     }
 }
 
+fn json(status: u16, v: serde_json::Value) -> Response<Vec<u8>> {
+    response(status, "application/json", v.to_string().into_bytes())
+}
+
+impl AdminApp {
+    /// `GET /admin/pins[/{model}]`, `POST /admin/pins/{model}/accept`.
+    fn admin(&self, method: &str, path: &str, auth: Option<&[u8]>) -> Response<Vec<u8>> {
+        use serde_json::json;
+        if self.state.config.server.admin_token.is_none() {
+            return json(
+                403,
+                json!({"error": "admin actions are off: set VENICE_E2EE_PROXY__SERVER__ADMIN_TOKEN"}),
+            );
+        }
+        if !self.state.admin_authorized(auth) {
+            crate::metrics::METRICS.client_auth_failures.inc();
+            return json(401, json!({"error": "missing or wrong admin token"}));
+        }
+        let store = &self.state.attestations;
+        let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        match (method, parts.as_slice()) {
+            ("GET", ["pins"]) => json(200, json!({"data": store.pin_states(None)})),
+            ("GET", ["pins", model]) => match store.pin_states(Some(model)).pop() {
+                Some(state) => json(200, json!(state)),
+                None => json(
+                    404,
+                    json!({"error": format!("`{model}` has no pinned form")}),
+                ),
+            },
+            ("POST", ["pins", model, "accept"]) => match store.accept_refused(model) {
+                Ok((old, new)) => {
+                    log::warn!(
+                        target: "audit",
+                        "admin accepted a new attestation form for model {model}: layout {} -> {}, gpus {} -> {}, checks passing {} -> {}",
+                        old.layout.unwrap_or("-"),
+                        new.layout.unwrap_or("-"),
+                        old.gpus,
+                        new.gpus,
+                        old.passed.len(),
+                        new.passed.len()
+                    );
+                    json(200, json!({"model": model, "previous": old, "pinned": new}))
+                }
+                Err(e) => json(409, json!({"error": e})),
+            },
+            _ => json(404, json!({"error": "no such admin action"})),
+        }
+    }
+}
+
 fn response(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
     Response::builder()
         .status(status)
@@ -31,7 +83,17 @@ fn response(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>>
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        match session.req_header().uri.path() {
+        let path = session.req_header().uri.path().to_string();
+        if let Some(rest) = path.strip_prefix("/admin/") {
+            let method = session.req_header().method.as_str().to_string();
+            let auth = session
+                .req_header()
+                .headers
+                .get("authorization")
+                .map(|v| v.as_bytes().to_vec());
+            return self.admin(&method, rest, auth.as_deref());
+        }
+        match path.as_str() {
             "/metrics" => {
                 // Gauges that are states, not events, are read at scrape time.
                 for model in self.state.attestations.models() {

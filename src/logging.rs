@@ -9,7 +9,7 @@ use log::{LevelFilter, Log, Metadata, Record};
 struct Capped(env_logger::Logger);
 
 fn own(target: &str) -> bool {
-    target.starts_with("venice_e2ee_proxy") || target == "access"
+    target.starts_with("venice_e2ee_proxy") || target == "access" || target == "audit"
 }
 
 impl Log for Capped {

@@ -120,6 +120,18 @@ impl AppState {
             .into()
     }
 
+    /// Whether `authorization` carries the admin token; never, when none is configured.
+    pub fn admin_authorized(&self, authorization: Option<&[u8]>) -> bool {
+        use subtle::ConstantTimeEq;
+        let (Some(token), Some(given)) = (
+            &self.config.server.admin_token,
+            authorization.and_then(|h| h.strip_prefix(b"Bearer ")),
+        ) else {
+            return false;
+        };
+        token.expose().as_bytes().ct_eq(given).into()
+    }
+
     /// Ready when every prewarmed model holds a usable verified key.
     pub fn ready(&self) -> Result<(), Vec<String>> {
         let missing: Vec<String> = self

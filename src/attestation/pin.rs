@@ -1,12 +1,13 @@
 //! Format pinning: what a model's attestation looked like when first verified (layout,
 //! checks passed, GPUs). A later attestation that is weaker in any of these is refused, so a
 //! model cannot silently slide to a layout or evidence set that proves less. Pins live in
-//! memory: restarting the proxy is the operator's way to accept a new form.
+//! memory; an operator accepts a new form with the admin action (`POST /admin/pins/{model}/
+//! accept` on the admin listener), or by restarting the proxy.
 
 use super::evidence::report::{Report, Status};
 use std::collections::BTreeSet;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Pin {
     pub layout: Option<&'static str>,
     pub passed: BTreeSet<&'static str>,

@@ -58,6 +58,23 @@ pub struct AttestationStore {
     flights: Mutex<HashMap<String, Arc<Flight>>>,
     /// The attestation form each model was first verified in (see `pin`).
     pins: Mutex<HashMap<String, Pin>>,
+    /// The last form refused as weaker than the pin, and why, per model: what an operator
+    /// may accept.
+    refused: Mutex<HashMap<String, (Pin, String)>>,
+}
+
+/// A model's pinned form and the last form refused against it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PinState {
+    pub model: String,
+    pub pinned: Pin,
+    pub refused: Option<RefusedForm>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RefusedForm {
+    pub form: Pin,
+    pub why: String,
 }
 
 impl AttestationStore {
@@ -75,6 +92,7 @@ impl AttestationStore {
             entries: ArcSwap::default(),
             flights: Mutex::default(),
             pins: Mutex::default(),
+            refused: Mutex::default(),
         }
     }
 
@@ -203,13 +221,59 @@ impl AttestationStore {
         let next = Pin::of(report);
         let mut pins = self.pins.lock().expect("pins poisoned");
         if let Some(why) = pins.get(model).and_then(|p| p.weakened_by(&next)) {
+            self.refused
+                .lock()
+                .expect("poisoned")
+                .insert(model.to_string(), (next, why.clone()));
             return Err(AttestationError::new(
                 Check::Downgrade,
-                format!("{why}; refused (restart the proxy to accept the new form)"),
+                format!("{why}; refused (an operator can accept the new form with the admin action, see README)"),
             ));
         }
         pins.insert(model.to_string(), next);
         Ok(())
+    }
+
+    /// Every pinned model, or one, with the last form refused against its pin.
+    pub fn pin_states(&self, only: Option<&str>) -> Vec<PinState> {
+        let pins = self.pins.lock().expect("pins poisoned");
+        let refused = self.refused.lock().expect("poisoned");
+        let mut states: Vec<PinState> = pins
+            .iter()
+            .filter(|(m, _)| only.is_none_or(|o| o == m.as_str()))
+            .map(|(m, p)| PinState {
+                model: m.clone(),
+                pinned: p.clone(),
+                refused: refused.get(m).map(|(form, why)| RefusedForm {
+                    form: form.clone(),
+                    why: why.clone(),
+                }),
+            })
+            .collect();
+        states.sort_by(|a, b| a.model.cmp(&b.model));
+        states
+    }
+
+    /// Pins the last refused form of `model` in place of its pin (an operator's decision).
+    /// The next attestation in that form is used without a restart. Returns (old, new).
+    pub fn accept_refused(&self, model: &str) -> Result<(Pin, Pin), String> {
+        let (form, _) = self
+            .refused
+            .lock()
+            .expect("poisoned")
+            .remove(model)
+            .ok_or_else(|| format!("no refused attestation form of `{model}` to accept"))?;
+        let old = self
+            .pins
+            .lock()
+            .expect("pins poisoned")
+            .insert(model.to_string(), form.clone())
+            .ok_or_else(|| format!("`{model}` has no pin"))?;
+        // The refusal is no longer current: the next request attests again at once.
+        if let Some(flight) = self.flights.lock().expect("flight map poisoned").get(model) {
+            *flight.last_failure.lock().expect("poisoned") = None;
+        }
+        Ok((old, form))
     }
 
     /// The report of the last failed verification of `model`, if any.

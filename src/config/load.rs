@@ -59,7 +59,14 @@ pub fn load_from_str(
             message: "must not be in a config file; set VENICE_API_KEY".into(),
         });
     }
+    if lookup(&tree, &["server", "admin_token"]).is_some_and(|v| !v.is_null()) {
+        return Err(ConfigError::Invalid {
+            field: "server.admin_token".into(),
+            message: format!("must not be in a config file; set {ENV_PREFIX}SERVER__ADMIN_TOKEN"),
+        });
+    }
     let mut api_key = None;
+    let mut admin_token = None;
     for (name, value) in env {
         if name == "VENICE_API_KEY" {
             api_key.get_or_insert(value);
@@ -71,6 +78,10 @@ pub fn load_from_str(
         let path: Vec<String> = path.split("__").map(|s| s.to_ascii_lowercase()).collect();
         if path == ["venice", "api_key"] {
             api_key = Some(value);
+            continue;
+        }
+        if path == ["server", "admin_token"] {
+            admin_token = Some(value);
             continue;
         }
         set(&mut tree, &path, &value).map_err(|message| ConfigError::Invalid {
@@ -87,6 +98,9 @@ pub fn load_from_str(
     })?;
     if let Some(key) = api_key {
         config.venice.api_key = Secret::new(key.trim());
+    }
+    if let Some(token) = admin_token.filter(|t| !t.trim().is_empty()) {
+        config.server.admin_token = Some(Secret::new(token.trim()));
     }
     if let Some(path) = config.server.auth_tokens_file.clone() {
         let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
@@ -255,5 +269,22 @@ mod tests {
         assert_eq!((u.tls, u.port), (false, 7000));
         assert!(u.is_loopback());
         assert_eq!(u.authority(), "127.0.0.1:7000");
+    }
+
+    #[test]
+    fn the_admin_token_comes_only_from_the_environment() {
+        let e = load_from_str("server:\n  admin_token: x\n", env(&[])).unwrap_err();
+        assert!(e.to_string().contains("server.admin_token"), "{e}");
+        let c = load_from_str(
+            "",
+            env(&[("VENICE_E2EE_PROXY__SERVER__ADMIN_TOKEN", "adm")]),
+        )
+        .unwrap();
+        assert_eq!(c.server.admin_token.unwrap().expose(), "adm");
+        assert!(load_from_str("", env(&[]))
+            .unwrap()
+            .server
+            .admin_token
+            .is_none());
     }
 }

@@ -94,6 +94,10 @@ pub struct ServerSection {
     /// A file with one client token per line (e.g. a mounted Kubernetes Secret), added to
     /// `auth_tokens` at start-up.
     pub auth_tokens_file: Option<PathBuf>,
+    /// Bearer token for the admin listener's actions (`/admin/…`); only from the environment
+    /// (`VENICE_E2EE_PROXY__SERVER__ADMIN_TOKEN`). None: the actions are refused.
+    #[serde(skip)]
+    pub admin_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,6 +234,7 @@ impl Default for ServerSection {
             max_concurrent_chats: 256,
             auth_tokens: Vec::new(),
             auth_tokens_file: None,
+            admin_token: None,
         }
     }
 }

@@ -206,10 +206,11 @@ impl TapModel for serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_weaker_attestation_form_is_refused() {
+async fn a_weaker_attestation_form_is_refused_until_an_operator_accepts_it() {
     let p = Proxy::start(sim().await, |c| {
         c.attestation.max_age = Duration::from_secs(2);
         c.attestation.refresh_lead = Duration::from_millis(1500);
+        c.server.admin_token = Some(venice_e2ee_proxy::config::Secret::new("adm-7f3e"));
     })
     .await;
     assert_eq!(p.post(&chat("first form", false)).await.status(), 200);
@@ -224,6 +225,70 @@ async fn a_weaker_attestation_form_is_refused() {
     assert_eq!(v["error"]["code"], "attestation_downgrade", "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("layout"));
     assert_eq!(p.sim.record().chats.len(), 1);
+
+    // The operator looks at the pin and the refused form, and accepts it: no restart.
+    let admin = format!(
+        "http://{}/admin",
+        p.state.config.server.admin_listen.unwrap()
+    );
+    let http = reqwest::Client::new();
+    let pin_url = format!("{admin}/pins/{MODEL}");
+    assert_eq!(http.get(&pin_url).send().await.unwrap().status(), 401);
+    assert_eq!(
+        http.get(&pin_url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let state: serde_json::Value = http
+        .get(&pin_url)
+        .bearer_auth("adm-7f3e")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["pinned"]["layout"], "dstack", "{state}");
+    assert_eq!(state["refused"]["form"]["layout"], "aci/1", "{state}");
+    assert!(state["refused"]["why"].as_str().unwrap().contains("layout"));
+    let r = http
+        .post(format!("{pin_url}/accept"))
+        .bearer_auth("adm-7f3e")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let accepted: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(accepted["pinned"]["layout"], "aci/1");
+    assert_eq!(p.post(&chat("accepted form", false)).await.status(), 200);
+    // Nothing left to accept.
+    let r = http
+        .post(format!("{pin_url}/accept"))
+        .bearer_auth("adm-7f3e")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_actions_are_off_without_their_token() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let admin = format!(
+        "http://{}/admin/pins",
+        p.state.config.server.admin_listen.unwrap()
+    );
+    let r = reqwest::Client::new()
+        .get(admin)
+        .bearer_auth("anything")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
 }
 
 #[tokio::test(flavor = "multi_thread")]
