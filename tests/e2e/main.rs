@@ -12,6 +12,7 @@ mod faults;
 mod ops;
 mod pcs;
 mod privacy;
+mod readiness;
 mod requests;
 mod responses;
 mod sdk;
