@@ -31,6 +31,8 @@ pub struct Reply {
     pub content_type: &'static str,
     /// The attested key the answer was encrypted for (a fresh one if the enclave's rotated).
     pub attested: Arc<Entry>,
+    /// When Venice's answer began (its response headers), for time-to-first-byte.
+    pub upstream_began: std::time::Instant,
 }
 
 pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiError> {
@@ -52,8 +54,8 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
                 .await?
                 .1
         };
-        let mut answer = match exchange(state, prepared, &attested, body).await {
-            Ok(answer) => answer,
+        let (mut answer, upstream_began) = match exchange(state, prepared, &attested, body).await {
+            Ok(exchanged) => exchanged,
             Err(e) if e.code == E2EE_REJECTED => {
                 // The enclave may have a new key: attest again, and try once more only if
                 // the key really changed.
@@ -88,6 +90,7 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
                     body,
                     content_type,
                     attested,
+                    upstream_began,
                 });
             }
             Err(fault) if attempt < max_retries => {
@@ -111,6 +114,7 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
                     body,
                     content_type,
                     attested,
+                    upstream_began,
                 });
             }
             Err(fault) => {
@@ -183,7 +187,7 @@ async fn exchange(
     prepared: &Prepared,
     attested: &Entry,
     body: Bytes,
-) -> Result<Answer, ApiError> {
+) -> Result<(Answer, std::time::Instant), ApiError> {
     let venice = &state.config.venice;
     let mut response = state
         .client
@@ -202,6 +206,7 @@ async fn exchange(
             } => map_upstream_status(status, &message, retry_after),
             other => upstream_error(&other),
         })?;
+    let began = std::time::Instant::now();
     let mut t = Transformer::new(
         prepared.client_key.clone(),
         prepared.model.clone(),
@@ -225,7 +230,7 @@ async fn exchange(
             Some(bytes) => t.push(&bytes, &mut sink).map_err(stream_error)?,
             None => {
                 METRICS.decrypted_chunks.inc_by(t.chunks);
-                return t.finish_answer().map_err(stream_error);
+                return Ok((t.finish_answer().map_err(stream_error)?, began));
             }
         }
     }

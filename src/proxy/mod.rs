@@ -104,6 +104,7 @@ impl ProxyHttp for VeniceProxy {
                 if let Ok(r) = &reply {
                     // The headers name the key that served the answer.
                     prepared.attested = r.attested.clone();
+                    ctx.first_byte = Some(r.upstream_began.duration_since(ctx.started));
                 }
                 ctx.prepared = Some(prepared);
                 match reply {
