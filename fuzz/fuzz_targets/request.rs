@@ -1,0 +1,11 @@
+//! Client request bodies: the chat request normaliser and the Responses API translation.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(req) = venice_e2ee_proxy::openai::request::parse(data) {
+        let key = venice_e2ee_proxy::codec::KeyPair::generate();
+        let _ = req.encrypted_body(&key.public_key());
+    }
+    let _ = venice_e2ee_proxy::openai::responses::translate::translate(data, None);
+});
