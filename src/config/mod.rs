@@ -87,6 +87,13 @@ pub struct ServerSection {
     pub admin_listen: Option<SocketAddr>,
     /// Chat completions in flight at once; more get 429.
     pub max_concurrent_chats: usize,
+    /// An idle keep-alive client connection is closed after this long (Pingora keeps them
+    /// forever otherwise).
+    #[serde(with = "units::duration")]
+    pub keepalive_timeout: Duration,
+    /// Longest wait for the next piece of a request body; a client that stalls gets 408.
+    #[serde(with = "units::duration")]
+    pub body_read_timeout: Duration,
     /// Bearer tokens clients must present (empty: no client auth). Required whenever
     /// `listen` is not a loopback address. Never printed.
     #[serde(skip_serializing)]
@@ -232,6 +239,8 @@ impl Default for ServerSection {
             body_limit: 32 << 20,
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
             max_concurrent_chats: 256,
+            keepalive_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
             auth_tokens: Vec::new(),
             auth_tokens_file: None,
             admin_token: None,

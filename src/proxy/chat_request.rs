@@ -92,7 +92,11 @@ fn too_large(limit: u64) -> ApiError {
 /// from the moment it is enabled and gives up when it overflows. So it is enabled only for
 /// the last ≤64 KiB of a body of known length; that tail is what Pingora replays into
 /// `request_body_filter`, where the encrypted body replaces it. Bodies of any size work.
-async fn read_body(session: &mut Session, limit: u64) -> Result<Vec<u8>, ApiError> {
+async fn read_body(
+    session: &mut Session,
+    limit: u64,
+    piece_timeout: std::time::Duration,
+) -> Result<Vec<u8>, ApiError> {
     let declared = match session.req_header().headers.get("content-length") {
         Some(v) => Some(
             v.to_str()
@@ -127,7 +131,18 @@ async fn read_body(session: &mut Session, limit: u64) -> Result<Vec<u8>, ApiErro
         if remaining.is_none_or(|r| r <= PINGORA_REPLAY_LIMIT) {
             session.as_downstream_mut().enable_retry_buffering();
         }
-        match session.read_request_body().await {
+        let piece = tokio::time::timeout(piece_timeout, session.read_request_body()).await;
+        let Ok(piece) = piece else {
+            // The rest of the body will not be read: the connection cannot be reused.
+            session.set_keepalive(None);
+            return Err(ApiError::new(
+                408,
+                "invalid_request_error",
+                "request_timeout",
+                format!("the request body stalled for {piece_timeout:?}"),
+            ));
+        };
+        match piece {
             Ok(Some(chunk)) => {
                 body.extend_from_slice(&chunk);
                 if body.len() as u64 > limit {
@@ -208,7 +223,8 @@ pub async fn prepare(
     session: &mut Session,
     dialect: Dialect,
 ) -> Result<Prepared, ApiError> {
-    let mut raw = read_body(session, state.config.server.body_limit).await?;
+    let server = &state.config.server;
+    let mut raw = read_body(session, server.body_limit, server.body_read_timeout).await?;
     let mut responses = None;
     if dialect == Dialect::Responses {
         // Translated at the edge: from here on it is a chat request.

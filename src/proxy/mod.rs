@@ -78,6 +78,12 @@ impl ProxyHttp for VeniceProxy {
     /// Routes the request; everything but chat is answered here. Chat requests are read,
     /// validated, attested and encrypted here, before any upstream connection exists.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> pingora::Result<bool> {
+        // Idle keep-alive connections are closed after this (Pingora's default is never),
+        // where the client allows keep-alive at all.
+        if session.get_keepalive().is_some() {
+            let idle = self.state.config.server.keepalive_timeout.as_secs().max(1);
+            session.set_keepalive(Some(idle));
+        }
         let header = session.req_header();
         ctx.route = Route::classify(header.method.as_str(), header.uri.path());
         let authorization = header.headers.get("authorization").map(|v| v.as_bytes());

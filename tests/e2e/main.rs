@@ -7,6 +7,7 @@ mod k8s;
 
 mod attestation;
 mod chat;
+mod connections;
 mod fault_matrix;
 mod faults;
 mod ops;
