@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod server;
 pub mod sessions;
 pub mod sim;
+pub mod soak;
 pub mod sse;
 pub mod state;
 pub mod stream;

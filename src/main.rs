@@ -1,4 +1,4 @@
-//! Command line: `serve` (default), `demo`, `sim`, `check-config`.
+//! Command line: `serve` (default), `demo`, `sim`, `check-config`, `verify`, `soak`.
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -57,6 +57,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Soak the proxy and the simulated Venice in this process: load with injected faults;
+    /// checks memory and file descriptors stay flat and every error is an injected one.
+    Soak {
+        /// How long, e.g. 2m or 30m.
+        #[arg(long, default_value = "2m")]
+        duration: String,
+        /// Concurrent clients (closed loop, streaming and not).
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Share of chats the simulator spoils.
+        #[arg(long, default_value_t = 0.1)]
+        fault_rate: f64,
+    },
 }
 
 fn main() {
@@ -72,6 +85,11 @@ fn main() {
             model,
             json,
         } => verify(&cli.serve, offline, model, json),
+        Command::Soak {
+            duration,
+            clients,
+            fault_rate,
+        } => soak(&duration, clients, fault_rate),
     };
     if let Err(message) = result {
         eprintln!("venice-e2ee-proxy: {message}");
@@ -164,6 +182,24 @@ fn sim(listen: SocketAddr, api_key: String) -> Result<(), String> {
         println!("simulated Venice at {}", sim.base_url());
         tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
     })
+}
+
+fn soak(duration: &str, clients: usize, fault_rate: f64) -> Result<(), String> {
+    let duration = config::units::parse_duration(duration)?;
+    let report = venice_e2ee_proxy::soak::run(venice_e2ee_proxy::soak::SoakOptions {
+        duration,
+        clients,
+        fault_rate,
+    })?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+    );
+    if report.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("soak failed: {}", report.problems.join("; ")))
+    }
 }
 
 fn check_config(args: &ServeArgs) -> Result<(), String> {

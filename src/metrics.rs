@@ -20,6 +20,8 @@ pub struct Metrics {
     pub tool_calls: IntCounterVec,
     pub tool_retries: IntCounter,
     pub client_auth_failures: IntCounter,
+    /// Streams that began (status 200) and ended with an error event, by error code.
+    pub stream_failures: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -89,6 +91,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "client_auth_failures_total",
             "Requests refused for a missing or wrong client token.",
         ))?,
+        stream_failures: IntCounterVec::new(
+            name(
+                "stream_failures_total",
+                "Streams that began and were ended by an error event, by error code.",
+            ),
+            &["code"],
+        )?,
         registry,
     };
     m.registry.register(Box::new(m.requests.clone()))?;
@@ -104,6 +113,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     m.registry.register(Box::new(m.tool_retries.clone()))?;
     m.registry
         .register(Box::new(m.client_auth_failures.clone()))?;
+    m.registry.register(Box::new(m.stream_failures.clone()))?;
     Ok(m)
 }
 

@@ -172,6 +172,10 @@ impl Transformer {
 
     /// The event that ends a failed stream: one SSE error event, or `response.failed`.
     pub fn error_event(&mut self, err: &ApiError) -> Bytes {
+        crate::metrics::METRICS
+            .stream_failures
+            .with_label_values(&[err.code.as_ref()])
+            .inc();
         match self.responses.as_mut() {
             Some(w) => {
                 let mut out = BytesMut::new();

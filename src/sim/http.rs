@@ -430,8 +430,17 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
         } else {
             None
         };
-        (script.chat_fault.clone(), script.pacing, reply)
+        let fault = match &script.chat_fault {
+            None if outcome.is_ok() && rand::random::<f64>() < script.random_fault_rate => {
+                Some(ChatFault::random())
+            }
+            other => other.clone(),
+        };
+        (fault, script.pacing, reply)
     };
+    if fault.is_some() && state.script.lock().expect("poisoned").chat_fault.is_none() {
+        state.record.lock().expect("poisoned").random_faults += 1;
+    }
     let status = match (&outcome, &fault) {
         (Err((s, _)), _) => *s,
         (Ok(_), Some(ChatFault::Status { status, .. })) => {
@@ -439,18 +448,20 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
         }
         _ => StatusCode::OK,
     };
-    state
-        .record
-        .lock()
-        .expect("poisoned")
-        .chats
-        .push(ChatRecord {
-            http_version,
-            headers: recorded_headers,
-            body: body.clone(),
-            decrypted: outcome.as_ref().map(|(p, _)| p.clone()).unwrap_or_default(),
-            status: status.as_u16(),
-        });
+    {
+        let keep = !state.script.lock().expect("poisoned").skip_chat_records;
+        let mut record = state.record.lock().expect("poisoned");
+        record.chats_answered += 1;
+        if keep {
+            record.chats.push(ChatRecord {
+                http_version,
+                headers: recorded_headers,
+                body: body.clone(),
+                decrypted: outcome.as_ref().map(|(p, _)| p.clone()).unwrap_or_default(),
+                status: status.as_u16(),
+            });
+        }
+    }
     let (plain, client_key) = match outcome {
         Ok(v) => v,
         Err((status, message)) => return error(status, message),

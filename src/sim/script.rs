@@ -89,6 +89,34 @@ pub struct Script {
     /// Framings the attestation is served in (benign drift a verifier must accept).
     #[serde(default)]
     pub attestation_drift: Vec<super::drift::Drift>,
+    /// With no `chat_fault` set, this share of chats (0–1) gets a random fault (tampering,
+    /// plaintext, a drop, an upstream error event, a 500), counted in the record.
+    #[serde(default)]
+    pub random_fault_rate: f64,
+    /// Count chats but keep no record of each (long soak runs).
+    #[serde(default)]
+    pub skip_chat_records: bool,
+}
+
+impl ChatFault {
+    /// A random fault a client must see as an error, for soak runs.
+    pub fn random() -> ChatFault {
+        let at = rand::random::<u8>() as usize % 3;
+        match rand::random::<u8>() % 5 {
+            0 => ChatFault::Tamper { at_chunk: at },
+            1 => ChatFault::Plaintext { at_chunk: at },
+            2 => ChatFault::Drop { after_chunks: at },
+            3 => ChatFault::StreamError {
+                after_chunks: at,
+                message: "overloaded".into(),
+            },
+            _ => ChatFault::Status {
+                status: 500,
+                message: "internal error".into(),
+                retry_after: None,
+            },
+        }
+    }
 }
 
 /// One request that reached `POST /chat/completions`, whatever the outcome.
@@ -119,5 +147,9 @@ pub struct Record {
     pub chats: Vec<ChatRecord>,
     /// `(model, nonce)` of every attestation request.
     pub attestations: Vec<(String, String)>,
+    /// Faults injected at random (`Script::random_fault_rate`).
+    pub random_faults: usize,
+    /// Chats answered (recorded or not).
+    pub chats_answered: usize,
     pub model_lists: usize,
 }
