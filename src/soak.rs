@@ -165,10 +165,10 @@ pub fn run(opts: SoakOptions) -> Result<SoakReport, String> {
     Ok(report)
 }
 
-/// One client's outcome for one request.
+/// One client's outcome for one request; a failure says what the client saw.
 enum Outcome {
     Answered,
-    Failed,
+    Failed(&'static str),
 }
 
 async fn one(http: &reqwest::Client, base: &str, stream: bool, n: u64) -> Result<Outcome, String> {
@@ -182,10 +182,11 @@ async fn one(http: &reqwest::Client, base: &str, stream: bool, n: u64) -> Result
         .await
         .map_err(|e| format!("request failed: {e}"))?;
     if r.status() != 200 {
-        return Ok(Outcome::Failed);
+        let _ = r.bytes().await;
+        return Ok(Outcome::Failed("a JSON error"));
     }
     let Ok(bytes) = r.bytes().await else {
-        return Ok(Outcome::Failed);
+        return Ok(Outcome::Failed("a cut stream"));
     };
     let text = String::from_utf8_lossy(&bytes);
     if stream {
@@ -193,7 +194,7 @@ async fn one(http: &reqwest::Client, base: &str, stream: bool, n: u64) -> Result
         return Ok(if ended && !text.contains("\"error\"") {
             Outcome::Answered
         } else {
-            Outcome::Failed
+            Outcome::Failed("a stream ended by an error event")
         });
     }
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
@@ -204,9 +205,19 @@ async fn one(http: &reqwest::Client, base: &str, stream: bool, n: u64) -> Result
     }
 }
 
+/// Waits until the proxy's listener answers.
+async fn wait_for(http: &reqwest::Client, base: &str) -> Result<(), String> {
+    let health = format!("{}/healthz", base.trim_end_matches("/v1"));
+    for _ in 0..200 {
+        if http.get(&health).send().await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("the proxy did not start ({health})"))
+}
+
 async fn drive(base: &str, opts: &SoakOptions) -> Result<SoakReport, String> {
-    let started = Instant::now();
-    let deadline = started + opts.duration;
     let warmup = (opts.duration / 5).min(Duration::from_secs(60));
     let (requests, answered, failed) = (
         Arc::new(AtomicU64::new(0)),
@@ -217,18 +228,36 @@ async fn drive(base: &str, opts: &SoakOptions) -> Result<SoakReport, String> {
         .no_proxy()
         .build()
         .map_err(|e| e.to_string())?;
+    wait_for(&http, base).await?;
+    let started = Instant::now();
+    let deadline = started + opts.duration;
     let mut tasks = Vec::new();
     for c in 0..opts.clients {
         let (http, base) = (http.clone(), base.to_string());
         let (requests, answered, failed) = (requests.clone(), answered.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
+            let mut previous = "none";
             while Instant::now() < deadline {
                 n += 1;
                 requests.fetch_add(1, Ordering::Relaxed);
-                match one(&http, &base, (n + c as u64) % 2 == 0, n).await? {
-                    Outcome::Answered => answered.fetch_add(1, Ordering::Relaxed),
-                    Outcome::Failed => failed.fetch_add(1, Ordering::Relaxed),
+                let stream = (n + c as u64) % 2 == 0;
+                let outcome = one(&http, &base, stream, n).await.map_err(|e| {
+                    format!("client {c}, request {n} (stream {stream}, after {previous}): {e}")
+                })?;
+                previous = match outcome {
+                    Outcome::Answered => {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        if stream {
+                            "a streamed answer"
+                        } else {
+                            "a whole answer"
+                        }
+                    }
+                    Outcome::Failed(kind) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        kind
+                    }
                 };
             }
             Ok::<(), String>(())
