@@ -130,7 +130,8 @@ pub fn run(opts: SoakOptions) -> Result<SoakReport, String> {
 
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let report = rt.block_on(drive(&base, &opts));
-    stop.notify_waiters();
+    // A permit is kept if the server is not waiting yet, so the join cannot hang.
+    stop.notify_one();
     let _ = proxy.join();
     let mut report = report?;
     report.injected = sim.record().random_faults as u64;
