@@ -10,8 +10,15 @@ use pingora::server::Server;
 use pingora::services::background::background_service;
 use std::sync::Arc;
 
+/// Worker threads by default: the cores this process may use. The standard library counts
+/// CPU affinity and cgroup CPU quotas (a Kubernetes CPU limit), not the node's cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Pingora's own settings: from `conf/pingora.yaml` when given, else defaults with a short
-/// grace period (Pingora's 300 s default outlives Kubernetes' 30 s).
+/// grace period (Pingora's 300 s default outlives Kubernetes' 30 s). `threads: 0` (and the
+/// default) means `default_threads()`.
 pub fn pingora_conf(path: Option<&std::path::Path>, config: &Config) -> Result<ServerConf, String> {
     let mut conf = match path {
         Some(p) => ServerConf::load_from_yaml(p.to_string_lossy().as_ref())
@@ -19,10 +26,13 @@ pub fn pingora_conf(path: Option<&std::path::Path>, config: &Config) -> Result<S
         None => ServerConf {
             grace_period_seconds: Some(20),
             graceful_shutdown_timeout_seconds: Some(5),
-            threads: 2,
+            threads: 0,
             ..ServerConf::default()
         },
     };
+    if conf.threads == 0 {
+        conf.threads = default_threads();
+    }
     conf.ca_file = config
         .venice
         .ca_file
@@ -60,4 +70,29 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
         Refresher::new(state.clone()),
     ));
     Ok((server, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_default_to_the_cores_the_process_may_use() {
+        let c = Config::default();
+        assert_eq!(pingora_conf(None, &c).unwrap().threads, default_threads());
+        let dir = std::env::temp_dir().join(format!("pingora-conf-{}.yaml", std::process::id()));
+        for (yaml, expected) in [
+            ("version: 1\nthreads: 0\n", default_threads()),
+            ("version: 1\nthreads: 3\n", 3),
+        ] {
+            std::fs::write(&dir, yaml).unwrap();
+            assert_eq!(
+                pingora_conf(Some(&dir), &c).unwrap().threads,
+                expected,
+                "{yaml}"
+            );
+        }
+        let _ = std::fs::remove_file(&dir);
+        assert!(default_threads() >= 1);
+    }
 }
