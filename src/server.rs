@@ -10,6 +10,17 @@ use pingora::server::Server;
 use pingora::services::background::background_service;
 use std::sync::Arc;
 
+/// A shutdown signal for a server run in-process (soak, tests): a fast shutdown once notified.
+pub struct Stop(pub Arc<tokio::sync::Notify>);
+
+#[async_trait::async_trait]
+impl pingora::server::ShutdownSignalWatch for Stop {
+    async fn recv(&self) -> pingora::server::ShutdownSignal {
+        self.0.notified().await;
+        pingora::server::ShutdownSignal::FastShutdown
+    }
+}
+
 /// Worker threads by default: the cores this process may use. The standard library counts
 /// CPU affinity and cgroup CPU quotas (a Kubernetes CPU limit), not the node's cores.
 pub fn default_threads() -> usize {

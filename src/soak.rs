@@ -6,8 +6,9 @@
 
 use crate::config::Config;
 use crate::metrics::METRICS;
+use crate::server::Stop;
 use crate::sim::{SimOptions, Simulator};
-use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
+use pingora::server::RunArgs;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,16 +60,6 @@ fn proc_status(field: &str) -> u64 {
 
 fn open_fds() -> u64 {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
-}
-
-struct Stop(Arc<tokio::sync::Notify>);
-
-#[async_trait::async_trait]
-impl ShutdownSignalWatch for Stop {
-    async fn recv(&self) -> ShutdownSignal {
-        self.0.notified().await;
-        ShutdownSignal::FastShutdown
-    }
 }
 
 fn free_port() -> Result<u16, String> {

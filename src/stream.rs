@@ -186,10 +186,6 @@ impl Transformer {
         }
     }
 
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
     /// Feeds upstream bytes; OpenAI SSE for complete events is appended to `out`.
     pub fn push(&mut self, input: &[u8], out: &mut BytesMut) -> Result<(), StreamError> {
         let mut parser = std::mem::take(&mut self.parser);
@@ -365,6 +361,11 @@ impl Transformer {
                 finish,
             });
         }
+        // An empty upstream string stays an empty string; held-back text is simply absent.
+        let (empty_content, empty_reasoning) = (
+            content.as_deref() == Some(""),
+            reasoning.as_deref() == Some(""),
+        );
         let mut finish = finish;
         let (mut piece, shown_reasoning, called) = match self.tools.as_mut() {
             Some(tools) => {
@@ -389,10 +390,10 @@ impl Transformer {
             }
             None => (
                 Piece {
-                    text: content.clone().unwrap_or_default(),
+                    text: content.unwrap_or_default(),
                     ..Piece::default()
                 },
-                reasoning.clone().unwrap_or_default(),
+                reasoning.unwrap_or_default(),
                 false,
             ),
         };
@@ -404,13 +405,11 @@ impl Transformer {
                     .map_err(StreamError::Structured)?;
             }
         }
-        // An empty upstream string stays an empty string; held-back text is simply absent.
-        let keep = |shown: String, upstream: &Option<String>| {
-            (!shown.is_empty() || upstream.as_deref() == Some("")).then_some(shown)
-        };
+        let keep =
+            |shown: String, was_empty: bool| (!shown.is_empty() || was_empty).then_some(shown);
         Ok(Shown {
-            content: keep(std::mem::take(&mut piece.text), &content),
-            reasoning: keep(shown_reasoning, &reasoning),
+            content: keep(std::mem::take(&mut piece.text), empty_content),
+            reasoning: keep(shown_reasoning, empty_reasoning),
             calls: piece.calls,
             finish,
         })

@@ -83,18 +83,7 @@ impl OutputFormat {
             None if !value.is_object() => Err("the reply is JSON but not an object".into()),
             None => Ok(value.to_string()),
             Some((_, validator)) => {
-                let errors: Vec<String> = validator
-                    .iter_errors(&value)
-                    .take(5)
-                    .map(|e| {
-                        let at = e.instance_path().to_string();
-                        if at.is_empty() {
-                            e.to_string()
-                        } else {
-                            format!("at {at}: {e}")
-                        }
-                    })
-                    .collect();
+                let errors = schema_problems(validator, &value, 5);
                 if errors.is_empty() {
                     Ok(value.to_string())
                 } else {
@@ -111,6 +100,27 @@ impl OutputFormat {
     pub fn correction(&self, reason: &str) -> String {
         format!("Your previous reply was not acceptable: {reason}. Reply again with only the JSON, exactly as required.")
     }
+}
+
+/// What makes `value` invalid for `validator`, at most `limit` problems, each with its path:
+/// the words a correction prompt and an error message use.
+pub fn schema_problems(
+    validator: &jsonschema::Validator,
+    value: &Value,
+    limit: usize,
+) -> Vec<String> {
+    validator
+        .iter_errors(value)
+        .take(limit)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            if path.is_empty() {
+                e.to_string()
+            } else {
+                format!("{path}: {e}")
+            }
+        })
+        .collect()
 }
 
 /// The first JSON object or array in `text`: the whole text, or inside code fences, or

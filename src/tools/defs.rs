@@ -195,19 +195,7 @@ impl ToolSet {
         if !args.is_object() {
             return Err(format!("arguments of `{name}` must be a JSON object"));
         }
-        let problems: Vec<String> = tool
-            .validator
-            .iter_errors(&args)
-            .take(3)
-            .map(|e| {
-                let path = e.instance_path().to_string();
-                if path.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{path}: {e}")
-                }
-            })
-            .collect();
+        let problems = crate::openai::structured::schema_problems(&tool.validator, &args, 3);
         if problems.is_empty() {
             Ok(())
         } else {

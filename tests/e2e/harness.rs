@@ -1,8 +1,7 @@
 //! A real Pingora server on an ephemeral loopback port, wired to a simulated Venice over
 //! HTTP(S), for tests that assert on what clients see.
 
-use async_trait::async_trait;
-use pingora::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
+use pingora::server::RunArgs;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,16 +13,6 @@ use venice_e2ee_proxy::state::AppState;
 
 pub const MODEL: &str = "e2ee-qwen3-5-122b-a10b";
 pub const SIM_KEY: &str = "test-upstream-key";
-
-struct Stop(Arc<Notify>);
-
-#[async_trait]
-impl ShutdownSignalWatch for Stop {
-    async fn recv(&self) -> ShutdownSignal {
-        self.0.notified().await;
-        ShutdownSignal::FastShutdown
-    }
-}
 
 pub struct Proxy {
     pub base: String,
@@ -79,7 +68,7 @@ impl Proxy {
         conf.threads = 2;
         let (server, state) = server::build(config, conf).unwrap();
         let stop = Arc::new(Notify::new());
-        let signal = Stop(stop.clone());
+        let signal = server::Stop(stop.clone());
         let thread = std::thread::spawn(move || {
             server.run(RunArgs {
                 shutdown_signal: Box::new(signal),

@@ -24,7 +24,6 @@ pub struct Meta {
     pub metadata: Value,
     /// Whether the response may be stored (`store`, default true) for `previous_response_id`.
     pub store: bool,
-    pub stream: bool,
     pub previous_response_id: Option<String>,
     /// The conversation as chat messages: what a previous response stored, then this input.
     pub history: Vec<Value>,

@@ -97,7 +97,6 @@ pub fn translate(body: &[u8], store: Option<&ResponseStore>) -> Result<Translate
             }
             "store" => meta.store = value != json!(false),
             "stream" => {
-                meta.stream = value.as_bool().unwrap_or(false);
                 chat.insert(name, value);
             }
             "previous_response_id" => match value {
