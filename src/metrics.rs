@@ -22,6 +22,8 @@ pub struct Metrics {
     pub client_auth_failures: IntCounter,
     /// Streams that began (status 200) and ended with an error event, by error code.
     pub stream_failures: IntCounterVec,
+    pub client_connections: IntGauge,
+    pub connections_refused: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -98,6 +100,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
             ),
             &["code"],
         )?,
+        client_connections: IntGauge::with_opts(name(
+            "client_connections",
+            "Client connections open.",
+        ))?,
+        connections_refused: IntCounter::with_opts(name(
+            "client_connections_refused_total",
+            "Client connections refused beyond server.max_connections.",
+        ))?,
         registry,
     };
     m.registry.register(Box::new(m.requests.clone()))?;
@@ -114,6 +124,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
     m.registry
         .register(Box::new(m.client_auth_failures.clone()))?;
     m.registry.register(Box::new(m.stream_failures.clone()))?;
+    m.registry
+        .register(Box::new(m.client_connections.clone()))?;
+    m.registry
+        .register(Box::new(m.connections_refused.clone()))?;
     Ok(m)
 }
 

@@ -3,11 +3,13 @@
 use crate::admin::AdminApp;
 use crate::background::Refresher;
 use crate::config::Config;
+use crate::proxy::connections::Guarded;
 use crate::proxy::VeniceProxy;
 use crate::state::AppState;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
 use std::sync::Arc;
 
 /// A shutdown signal for a server run in-process (soak, tests): a fast shutdown once notified.
@@ -64,15 +66,15 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
     let state = AppState::new(config)?;
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut proxy =
-        pingora::proxy::http_proxy_service(&server.configuration, VeniceProxy::new(state.clone()));
+    // Pingora's HTTP proxy behind the connection cap and header deadline it lacks.
+    let app = pingora::proxy::http_proxy(&server.configuration, VeniceProxy::new(state.clone()));
+    let limits = &state.config.server;
+    let guarded = Guarded::new(app, limits.max_connections, limits.header_read_timeout);
+    let mut proxy = Service::new("venice-e2ee-proxy".into(), guarded);
     proxy.add_tcp(&listen.to_string());
     server.add_service(proxy);
     if let Some(addr) = admin {
-        let mut service = pingora::services::listening::Service::new(
-            "admin".into(),
-            AdminApp::new(state.clone()),
-        );
+        let mut service = Service::new("admin".into(), AdminApp::new(state.clone()));
         service.add_tcp(&addr.to_string());
         server.add_service(service);
     }

@@ -91,6 +91,13 @@ pub struct ServerSection {
     /// forever otherwise).
     #[serde(with = "units::duration")]
     pub keepalive_timeout: Duration,
+    /// Client connections open at once; one more gets a 503 (`too_many_connections`) and is
+    /// closed.
+    pub max_connections: usize,
+    /// A request's header must be complete this long after the connection opened (first
+    /// request) or after its first byte (later ones); else 408 and the connection is closed.
+    #[serde(with = "units::duration")]
+    pub header_read_timeout: Duration,
     /// Longest wait for the next piece of a request body; a client that stalls gets 408.
     #[serde(with = "units::duration")]
     pub body_read_timeout: Duration,
@@ -240,6 +247,8 @@ impl Default for ServerSection {
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
             max_concurrent_chats: 256,
             keepalive_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             auth_tokens: Vec::new(),
             auth_tokens_file: None,
@@ -415,6 +424,9 @@ impl Config {
                 "sessions.header",
                 format!("`{}` is not a header name", self.sessions.header),
             ));
+        }
+        if self.server.max_connections == 0 {
+            return Err(bad("server.max_connections", "must be above 0".into()));
         }
         if self.server.max_concurrent_chats == 0 {
             return Err(bad("server.max_concurrent_chats", "must be above 0".into()));

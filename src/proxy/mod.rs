@@ -4,6 +4,7 @@
 mod buffered;
 mod chat_request;
 mod chat_response;
+pub mod connections;
 mod gate;
 mod respond;
 pub mod routes;

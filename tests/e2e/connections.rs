@@ -1,6 +1,7 @@
 //! Client connections through raw sockets: idle keep-alive connections are closed after
-//! `server.keepalive_timeout`, a stalled request body gets 408, and a connection keeps
-//! serving requests while it is used.
+//! `server.keepalive_timeout`, a stalled request body gets 408, a connection keeps serving
+//! requests while it is used, a request header must be complete within
+//! `server.header_read_timeout`, and connections beyond `server.max_connections` get a 503.
 
 use crate::harness::*;
 use std::time::Duration;
@@ -16,6 +17,19 @@ fn request(body: &str) -> String {
 
 /// Reads one HTTP/1.1 response with a Content-Length body; returns (status, body).
 async fn response(s: &mut TcpStream) -> (u16, String) {
+    let (status, _, body) = response_with_head(s).await;
+    (status, body)
+}
+
+/// Reads to the end: the peer closed (a read of 0 bytes or a reset).
+async fn closed(s: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(3), s.read(&mut byte))
+        .await
+        .is_ok_and(|r| r.map_or(true, |n| n == 0))
+}
+
+async fn response_with_head(s: &mut TcpStream) -> (u16, String, String) {
     let mut buf = Vec::new();
     loop {
         let mut chunk = [0u8; 4096];
@@ -37,7 +51,7 @@ async fn response(s: &mut TcpStream) -> (u16, String) {
                 .unwrap_or(0);
             if body.len() >= len {
                 let status = head[9..12].parse().unwrap();
-                return (status, body[..len].to_string());
+                return (status, head.to_ascii_lowercase(), body[..len].to_string());
             }
         }
     }
@@ -90,4 +104,94 @@ async fn a_stalled_request_body_gets_408() {
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["error"]["code"], "request_timeout");
     assert!(p.sim.record().chats.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_beyond_the_cap_get_503_and_a_freed_place_is_reused() {
+    // Three places: the harness's own client keeps one connection (its readiness probe).
+    let p = Proxy::start(sim().await, |c| c.server.max_connections = 3).await;
+    let body = chat("capped", false).to_string();
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(addr(&p)).await.unwrap();
+        s.write_all(request(&body).as_bytes()).await.unwrap();
+        assert_eq!(response(&mut s).await.0, 200);
+        open.push(s);
+    }
+    let mut third = TcpStream::connect(addr(&p)).await.unwrap();
+    third.write_all(request(&body).as_bytes()).await.unwrap();
+    let (status, head, text) = response_with_head(&mut third).await;
+    assert_eq!(status, 503, "{text}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error"]["code"], "too_many_connections");
+    assert_eq!(v["error"]["type"], "server_error");
+    assert!(closed(&mut third).await, "refused connections are closed");
+    let chats = p.sim.record().chats.len();
+    assert_eq!(chats, 2, "the refused request never reached Venice");
+
+    // The kept connections still work, and a closed one frees its place.
+    open[0].write_all(request(&body).as_bytes()).await.unwrap();
+    assert_eq!(response(&mut open[0]).await.0, 200);
+    drop(open.pop());
+    let mut s = loop {
+        let mut s = TcpStream::connect(addr(&p)).await.unwrap();
+        s.write_all(request(&body).as_bytes()).await.unwrap();
+        match response(&mut s).await.0 {
+            200 => break s,
+            // The close may not have been seen yet.
+            503 => tokio::time::sleep(Duration::from_millis(50)).await,
+            other => panic!("status {other}"),
+        }
+    };
+    s.write_all(request(&body).as_bytes()).await.unwrap();
+    assert_eq!(response(&mut s).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trickled_request_header_gets_408_within_the_header_timeout() {
+    let p = Proxy::start(sim().await, |c| {
+        c.server.header_read_timeout = Duration::from_millis(600)
+    })
+    .await;
+    // One header byte every 100 ms: each read is quick, the header never completes.
+    let mut s = TcpStream::connect(addr(&p)).await.unwrap();
+    s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (mut reader, mut writer) = s.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if writer.write_all(b"X").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), reader.read_to_end(&mut answer))
+        .await
+        .expect("closed by the proxy")
+        .ok();
+    let waited = started.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(waited < Duration::from_millis(1500), "{waited:?}");
+    trickle.abort();
+
+    // A connection that never sends anything is closed silently.
+    let mut s = TcpStream::connect(addr(&p)).await.unwrap();
+    assert!(closed(&mut s).await);
+
+    // On a kept-alive connection the deadline starts with the next request's first byte:
+    // idling longer than it between requests is fine (that is the keep-alive timeout's job).
+    let mut s = TcpStream::connect(addr(&p)).await.unwrap();
+    let body = chat("kept", false).to_string();
+    for _ in 0..2 {
+        s.write_all(request(&body).as_bytes()).await.unwrap();
+        assert_eq!(response(&mut s).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
 }
