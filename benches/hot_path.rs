@@ -80,7 +80,7 @@ fn per_chunk() {
         pair: KeyPair::generate(),
         created: Instant::now(),
     });
-    let packed = codec::encrypt(&key.pair.public_key(), b" token");
+    let packed = codec::encrypt(&key.pair.recipient(), b" token");
     let event = format!(
         "data: {}\n\n",
         json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "m",
@@ -125,6 +125,45 @@ fn per_chunk() {
     );
 }
 
+/// The two curve backends side by side: a chunk's decryption (parse the ephemeral key, ECDH,
+/// HKDF, AES-GCM) and a message's encryption (key generation, ECDH, …). The ratio is the
+/// chosen backend against k256; the shipped default must be the faster.
+#[cfg(feature = "libsecp256k1")]
+fn curves() {
+    use codec::curve::{Curve, Libsecp, K256};
+    fn pair<C: Curve>() -> (C::Secret, C::Public) {
+        let s = C::random_secret();
+        let p = C::parse_public(&C::public_of(&s)).unwrap();
+        (s, p)
+    }
+    let (ks, kp) = pair::<K256>();
+    let (ls, lp) = pair::<Libsecp>();
+    let k_packed = codec::encrypt_to::<K256>(&kp, b" token");
+    let l_packed = codec::encrypt_to::<Libsecp>(&lp, b" token");
+    let (k, l) = time_pair(
+        21,
+        300,
+        || {
+            std::hint::black_box(codec::decrypt_as::<K256>(&ks, &k_packed).unwrap());
+        },
+        || {
+            std::hint::black_box(codec::decrypt_as::<Libsecp>(&ls, &l_packed).unwrap());
+        },
+    );
+    report("chunk decryption: libsecp256k1 vs k256", l, k, 1.0 / 1.2);
+    let (k, l) = time_pair(
+        21,
+        300,
+        || {
+            std::hint::black_box(codec::encrypt_to::<K256>(&kp, b" a message"));
+        },
+        || {
+            std::hint::black_box(codec::encrypt_to::<Libsecp>(&lp, b" a message"));
+        },
+    );
+    report("message encryption: libsecp256k1 vs k256", l, k, 1.0 / 1.2);
+}
+
 fn per_message() {
     let model = KeyPair::generate();
     let text = "a user message of ordinary length, about one line of text ".repeat(4);
@@ -132,7 +171,7 @@ fn per_message() {
         .map(|_| json!({"role": "user", "content": text}))
         .collect();
     let body = serde_json::to_vec(&json!({"model": "m", "messages": messages})).unwrap();
-    let key = model.public_key();
+    let key = model.recipient();
     let (baseline, measured) = time_pair(
         9,
         20,
@@ -201,7 +240,7 @@ fn through_server() {
         let model_key = codec::parse_public_key(&sim.model_public_key("e2ee-qwen3-5-122b-a10b").unwrap()).unwrap();
         let client = KeyPair::generate();
         let direct_body = json!({"model": "e2ee-qwen3-5-122b-a10b", "stream": true,
-            "messages": [{"role": "user", "content": codec::encrypt(&model_key, words.as_bytes())}]});
+            "messages": [{"role": "user", "content": codec::encrypt(&codec::Recipient::new(&model_key), words.as_bytes())}]});
         let direct = || {
             http.post(format!("{}/chat/completions", sim.base_url()))
                 .bearer_auth("sim-key")
@@ -311,6 +350,10 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let run = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    #[cfg(feature = "libsecp256k1")]
+    if run("curves") {
+        curves();
+    }
     if run("chunk") {
         per_chunk();
     }

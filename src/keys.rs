@@ -57,7 +57,7 @@ mod tests {
         let after = keys.current();
         assert_ne!(before.pair.public_hex(), after.pair.public_hex());
         // The old key still decrypts what was encrypted to it.
-        let packed = crate::codec::encrypt(&before.pair.public_key(), b"late chunk");
+        let packed = crate::codec::encrypt(&before.pair.recipient(), b"late chunk");
         assert_eq!(before.pair.decrypt(&packed).unwrap(), b"late chunk");
         assert!(!ClientKeys::new(Duration::from_secs(60)).rotate_if_due());
     }

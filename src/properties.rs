@@ -25,7 +25,7 @@ fn key() -> Arc<ClientKey> {
 /// with LF or CRLF.
 fn venice_stream(key: &ClientKey, words: &[String], thoughts: &[String], crlf: bool) -> Vec<u8> {
     let nl = if crlf { "\r\n" } else { "\n" };
-    let enc = |t: &str| codec::encrypt(&key.pair.public_key(), t.as_bytes());
+    let enc = |t: &str| codec::encrypt(&key.pair.recipient(), t.as_bytes());
     let mut s = String::new();
     let mut push = |v: Value| s.push_str(&format!("data: {v}{nl}{nl}"));
     push(
@@ -122,7 +122,7 @@ proptest! {
         }
         let req = request::parse(body.to_string().as_bytes()).unwrap();
         let model = KeyPair::generate();
-        let sent: Value = serde_json::from_slice(&req.encrypted_body(&model.public_key())).unwrap();
+        let sent: Value = serde_json::from_slice(&req.encrypted_body(&model.recipient())).unwrap();
         let text = sent.to_string();
         for (_, content) in &turns {
             prop_assert!(!text.contains(content.as_str()) || content.len() < 4, "`{}` in clear", content);

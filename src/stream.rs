@@ -522,7 +522,7 @@ mod tests {
     }
 
     fn upstream(key: &ClientKey, parts: &[(&str, &str)], usage: bool) -> Vec<u8> {
-        let enc = |t: &str| codec::encrypt(&key.pair.public_key(), t.as_bytes());
+        let enc = |t: &str| codec::encrypt(&key.pair.recipient(), t.as_bytes());
         let mut s = String::new();
         let mut push = |v: Value| s.push_str(&format!("data: {v}\n\n"));
         push(
@@ -659,7 +659,7 @@ mod tests {
         ));
         assert!(out.is_empty(), "nothing of the bad chunk is emitted");
 
-        let mut packed = codec::encrypt(&k.pair.public_key(), b"hi").into_bytes();
+        let mut packed = codec::encrypt(&k.pair.recipient(), b"hi").into_bytes();
         let n = packed.len() - 3;
         packed[n] = if packed[n] == b'a' { b'b' } else { b'a' };
         let tampered = format!(
@@ -673,7 +673,7 @@ mod tests {
         );
 
         // Encrypted to someone else.
-        let other = codec::encrypt(&KeyPair::generate().public_key(), b"hi");
+        let other = codec::encrypt(&KeyPair::generate().recipient(), b"hi");
         let foreign = format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"reasoning_content\":\"{other}\"}}}}]}}\n\n");
         let mut t = Transformer::new(k, "m".into(), Mode::Aggregate, None);
         assert!(t.push(foreign.as_bytes(), &mut out).is_err());

@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(req) = venice_e2ee_proxy::openai::request::parse(data) {
         let key = venice_e2ee_proxy::codec::KeyPair::generate();
-        let _ = req.encrypted_body(&key.public_key());
+        let _ = req.encrypted_body(&key.recipient());
     }
     let _ = venice_e2ee_proxy::openai::responses::translate::translate(data, None);
 });

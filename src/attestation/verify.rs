@@ -115,6 +115,8 @@ pub struct Policy {
 pub struct VerifiedKey {
     pub model: String,
     pub key: PublicKey,
+    /// The key prepared for encryption, once.
+    pub recipient: codec::Recipient,
     /// Uncompressed lowercase hex, as sent in `X-Venice-TEE-Model-Pub-Key`.
     pub key_hex: String,
     pub address: [u8; 20],
@@ -236,6 +238,7 @@ pub fn verify(
     Ok(VerifiedKey {
         model: model.to_string(),
         key_hex: codec::public_key_hex(&key),
+        recipient: codec::Recipient::new(&key),
         key,
         address,
         layout: att.layout(),

@@ -6,9 +6,9 @@
 use super::error::ApiError;
 use super::structured::OutputFormat;
 use crate::codec;
+use crate::codec::Recipient;
 use crate::tools::defs::ToolSet;
 use crate::tools::prompt::{self, Family};
-use k256::PublicKey;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -437,14 +437,14 @@ fn content_text(i: usize, content: Value) -> Result<Option<String>, ApiError> {
 impl ChatRequest {
     /// The Venice request body: every message's content encrypted to the attested model key,
     /// streaming forced on, and the Venice flags that keep E2EE intact.
-    pub fn encrypted_body(&self, model_key: &PublicKey) -> Vec<u8> {
+    pub fn encrypted_body(&self, model_key: &Recipient) -> Vec<u8> {
         self.encrypted_body_with(model_key, &[])
     }
 
     /// The same, with `extra` turns appended (a retry's correction).
     pub fn encrypted_body_with(
         &self,
-        model_key: &PublicKey,
+        model_key: &Recipient,
         extra: &[(&'static str, String)],
     ) -> Vec<u8> {
         let mut rendered = prompt::render(&self.messages, self.family, self.tools.as_deref());
@@ -594,7 +594,7 @@ mod tests {
             "messages": [{"role": "system", "content": "secret system"}, {"role": "user", "content": "secret user"}, {"role": "assistant", "content": "secret reply"}]
         }))
         .unwrap();
-        let body = r.encrypted_body(&model.public_key());
+        let body = r.encrypted_body(&model.recipient());
         let text = String::from_utf8(body.clone()).unwrap();
         assert!(!text.contains("secret"));
         let v: Value = serde_json::from_slice(&body).unwrap();

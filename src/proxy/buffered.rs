@@ -50,7 +50,7 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
             prepared.body.clone()
         } else {
             // Retries are rare: the request is copied for the encryption task.
-            encrypt(req.clone(), &attested.key.key, extra.clone())
+            encrypt(req.clone(), &attested.key.recipient, extra.clone())
                 .await?
                 .1
         };

@@ -5,6 +5,7 @@
 use super::routes::{model_not_found, upstream_error};
 use crate::attestation::store::Entry;
 use crate::attestation::AttestationError;
+use crate::codec::Recipient;
 use crate::config::StreamValidation;
 use crate::keys::ClientKey;
 use crate::openai::error::ApiError;
@@ -18,7 +19,6 @@ use crate::state::AppState;
 use crate::stream::Mode;
 use crate::tools::emulate::ToolStream;
 use bytes::Bytes;
-use k256::PublicKey;
 use pingora::proxy::Session;
 use std::sync::Arc;
 
@@ -170,14 +170,14 @@ async fn read_body(
 /// encrypted off the proxy's worker threads, the request moving there and back uncopied.
 pub async fn encrypt(
     req: ChatRequest,
-    key: &PublicKey,
+    key: &Recipient,
     extra: Vec<(&'static str, String)>,
 ) -> Result<(ChatRequest, Bytes), ApiError> {
     if req.messages.len() + extra.len() <= 8 {
         let body = Bytes::from(req.encrypted_body_with(key, &extra));
         return Ok((req, body));
     }
-    let key = *key;
+    let key = key.clone();
     tokio::task::spawn_blocking(move || {
         let body = Bytes::from(req.encrypted_body_with(&key, &extra));
         (req, body)
@@ -265,7 +265,7 @@ pub async fn prepare(
         || (checked && state.config.tools.stream_validation == StreamValidation::Buffer);
     let tool_stream = tools.filter(|_| !buffered).map(ToolStream::new);
     let format = req.format.clone().filter(|_| !buffered);
-    let (req, body) = encrypt(req, &attested.key.key, Vec::new()).await?;
+    let (req, body) = encrypt(req, &attested.key.recipient, Vec::new()).await?;
     Ok(Prepared {
         body,
         client_key,

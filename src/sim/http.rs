@@ -501,7 +501,7 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
     tokio::spawn(stream_reply(Stream {
         tx,
-        client_key,
+        client_key: codec::Recipient::new(&client_key),
         reply,
         fault,
         pacing,
@@ -539,7 +539,7 @@ fn last_user(body: &Value, plain: &[String]) -> String {
 
 struct Stream {
     tx: mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>,
-    client_key: k256::PublicKey,
+    client_key: codec::Recipient,
     reply: Reply,
     fault: Option<ChatFault>,
     pacing: super::Pacing,

@@ -1,11 +1,14 @@
 //! The Venice E2EE field codec: secp256k1 ECDH → HKDF-SHA256 → AES-256-GCM, packed as
 //! `ephemeral_pub(65) ‖ nonce(12) ‖ ciphertext ‖ tag(16)` in lowercase hex.
 
-use aes_gcm::aead::{Aead, AeadInPlace, KeyInit};
+pub mod curve;
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
+use curve::{Active, Curve};
 use hkdf::Hkdf;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
-use k256::{PublicKey, SecretKey};
+use k256::PublicKey;
 use rand::RngCore;
 use sha2::Sha256;
 use sha3::{Digest, Keccak256};
@@ -42,36 +45,42 @@ impl fmt::Display for CodecError {
 
 impl std::error::Error for CodecError {}
 
-/// A secp256k1 key pair. The secret is zeroized on drop (k256's `SecretKey` does so) and never
-/// printed; the public half is kept pre-encoded because it travels in every request header.
+/// A secp256k1 key pair. The secret is erased on drop and never printed; the public half is
+/// kept pre-encoded because it travels in every request header.
 pub struct KeyPair {
-    secret: SecretKey,
+    secret: <Active as Curve>::Secret,
     public: PublicKey,
     public_hex: String,
 }
 
 impl KeyPair {
     pub fn generate() -> Self {
-        Self::from_secret(SecretKey::random(&mut rand::rngs::OsRng))
+        Self::from_secret(Active::random_secret())
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
-        SecretKey::from_slice(bytes)
+        let bytes: &[u8; 32] = bytes.try_into().map_err(|_| CodecError::BadPublicKey)?;
+        Active::secret(bytes)
             .map(Self::from_secret)
-            .map_err(|_| CodecError::BadPublicKey)
+            .ok_or(CodecError::BadPublicKey)
     }
 
-    fn from_secret(secret: SecretKey) -> Self {
-        let public = secret.public_key();
+    fn from_secret(secret: <Active as Curve>::Secret) -> Self {
+        let encoded = Active::public_of(&secret);
         KeyPair {
-            public_hex: public_key_hex(&public),
-            public,
+            public: PublicKey::from_sec1_bytes(&encoded).expect("a secret's public key is valid"),
+            public_hex: hex::encode(encoded),
             secret,
         }
     }
 
     pub fn public_key(&self) -> PublicKey {
         self.public
+    }
+
+    /// This pair's public half as an encryption recipient.
+    pub fn recipient(&self) -> Recipient {
+        Recipient::new(&self.public)
     }
 
     /// Uncompressed SEC1 public key, lowercase hex (130 chars).
@@ -81,7 +90,7 @@ impl KeyPair {
 
     /// Decrypts one packed hex field addressed to this key.
     pub fn decrypt(&self, packed_hex: &str) -> Result<Vec<u8>, CodecError> {
-        decrypt(&self.secret, packed_hex)
+        decrypt_as::<Active>(&self.secret, packed_hex)
     }
 
     /// Decrypts to a UTF-8 string; invalid UTF-8 is treated as tampering.
@@ -96,6 +105,24 @@ impl fmt::Debug for KeyPair {
             .field("public", &self.public_hex)
             .field("secret", &"<redacted>")
             .finish()
+    }
+}
+
+/// A public key prepared once for encryption (an attested model key, a client key): every
+/// message encrypted to it skips the point's validation and conversion.
+#[derive(Clone)]
+pub struct Recipient(<Active as Curve>::Public);
+
+impl Recipient {
+    pub fn new(key: &PublicKey) -> Self {
+        let encoded = key.to_encoded_point(false);
+        Recipient(Active::parse_public(encoded.as_bytes()).expect("a k256 key is on the curve"))
+    }
+}
+
+impl fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Recipient")
     }
 }
 
@@ -130,60 +157,77 @@ pub fn address(key: &PublicKey) -> [u8; 20] {
     out
 }
 
-fn aes_key(secret: &SecretKey, peer: &PublicKey) -> Zeroizing<[u8; 32]> {
-    let shared = k256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine());
-    let hk = Hkdf::<Sha256>::new(None, shared.raw_secret_bytes());
+fn cipher<C: Curve>(secret: &C::Secret, peer: &C::Public) -> Aes256Gcm {
+    let shared = C::shared_x(secret, peer);
+    let hk = Hkdf::<Sha256>::new(None, shared.as_ref());
     let mut key = Zeroizing::new([0u8; 32]);
     hk.expand(HKDF_INFO, key.as_mut())
         .expect("32 bytes is a valid HKDF-SHA256 length");
-    key
+    Aes256Gcm::new_from_slice(key.as_ref()).expect("32-byte key")
 }
 
-/// Encrypts with a caller-chosen ephemeral key and nonce; only the test vector and the
-/// simulator's deterministic paths need this, everything else uses [`encrypt`].
+/// Encrypts with a caller-chosen ephemeral secret and nonce: the test vector and the
+/// simulator's replayed answers; everything else uses [`encrypt`].
 pub fn encrypt_with(
-    recipient: &PublicKey,
-    ephemeral: &SecretKey,
+    to: &Recipient,
+    ephemeral: &[u8; 32],
     nonce: &[u8; NONCE_LEN],
     plaintext: &[u8],
 ) -> String {
-    let key = aes_key(ephemeral, recipient);
-    let cipher = Aes256Gcm::new_from_slice(key.as_ref()).expect("32-byte key");
-    let sealed = cipher
-        .encrypt(Nonce::from_slice(nonce), plaintext)
-        .expect("AES-GCM encryption of in-memory data cannot fail");
-    let eph_pub = ephemeral.public_key().to_encoded_point(false);
-    let mut packed = Vec::with_capacity(PUB_LEN + NONCE_LEN + sealed.len());
-    packed.extend_from_slice(eph_pub.as_bytes());
-    packed.extend_from_slice(nonce);
-    packed.extend_from_slice(&sealed);
-    hex::encode(packed)
+    let secret = Active::secret(ephemeral).expect("a valid ephemeral secret");
+    seal::<Active>(&to.0, &secret, nonce, plaintext)
 }
 
-/// Encrypts one field to `recipient` with a fresh ephemeral key and nonce.
-pub fn encrypt(recipient: &PublicKey, plaintext: &[u8]) -> String {
-    let ephemeral = SecretKey::random(&mut rand::rngs::OsRng);
+/// Packs `plaintext` sealed to `to` under `ephemeral`, hex-encoded straight into the output.
+fn seal<C: Curve>(
+    to: &C::Public,
+    ephemeral: &C::Secret,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+) -> String {
+    let mut sealed = plaintext.to_vec();
+    let tag = cipher::<C>(ephemeral, to)
+        .encrypt_in_place_detached(Nonce::from_slice(nonce), b"", &mut sealed)
+        .expect("AES-GCM encryption of in-memory data cannot fail");
+    let mut out = String::with_capacity(2 * (MIN_PACKED_LEN + sealed.len()));
+    for part in [&C::public_of(ephemeral)[..], nonce, &sealed, &tag] {
+        out.push_str(&hex::encode(part));
+    }
+    out
+}
+
+/// Encrypts one field to `to` with a fresh ephemeral key and nonce.
+pub fn encrypt(to: &Recipient, plaintext: &[u8]) -> String {
+    encrypt_to::<Active>(&to.0, plaintext)
+}
+
+/// [`encrypt`] on a chosen backend (benchmarks compare them).
+pub fn encrypt_to<C: Curve>(to: &C::Public, plaintext: &[u8]) -> String {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    encrypt_with(recipient, &ephemeral, &nonce, plaintext)
+    seal::<C>(to, &C::random_secret(), &nonce, plaintext)
 }
 
-pub fn decrypt(secret: &SecretKey, packed_hex: &str) -> Result<Vec<u8>, CodecError> {
+/// Opens one packed hex field on a chosen backend: one hex pass, one allocation (the
+/// plaintext, decrypted in place).
+pub fn decrypt_as<C: Curve>(secret: &C::Secret, packed_hex: &str) -> Result<Vec<u8>, CodecError> {
     if packed_hex.len() < MIN_PACKED_LEN * 2 {
         return Err(CodecError::TooShort);
     }
-    let mut packed = hex::decode(packed_hex).map_err(|_| CodecError::NotHex)?;
-    let eph =
-        PublicKey::from_sec1_bytes(&packed[..PUB_LEN]).map_err(|_| CodecError::BadEphemeralKey)?;
-    let key = aes_key(secret, &eph);
-    let cipher = Aes256Gcm::new_from_slice(key.as_ref()).expect("32-byte key");
-    let nonce = *Nonce::from_slice(&packed[PUB_LEN..PUB_LEN + NONCE_LEN]);
-    // Decrypt in place over the ciphertext part to avoid a second buffer.
-    let mut body = packed.split_off(PUB_LEN + NONCE_LEN);
+    if packed_hex.len() % 2 != 0 {
+        return Err(CodecError::NotHex);
+    }
+    let (head_hex, rest_hex) = packed_hex.as_bytes().split_at(2 * (PUB_LEN + NONCE_LEN));
+    let mut head = [0u8; PUB_LEN + NONCE_LEN];
+    hex::decode_to_slice(head_hex, &mut head).map_err(|_| CodecError::NotHex)?;
+    let mut body = vec![0u8; rest_hex.len() / 2];
+    hex::decode_to_slice(rest_hex, &mut body).map_err(|_| CodecError::NotHex)?;
+    let eph = C::parse_public(&head[..PUB_LEN])?;
+    let nonce = *Nonce::from_slice(&head[PUB_LEN..]);
     let tag_at = body.len() - TAG_LEN;
     let tag = aes_gcm::Tag::clone_from_slice(&body[tag_at..]);
     body.truncate(tag_at);
-    cipher
+    cipher::<C>(secret, &eph)
         .decrypt_in_place_detached(&nonce, b"", &mut body, &tag)
         .map_err(|_| CodecError::Authentication)?;
     Ok(body)
@@ -211,34 +255,59 @@ mod tests {
         serde_json::from_str(&text).unwrap()
     }
 
-    fn key(v: &Value, field: &str) -> SecretKey {
-        SecretKey::from_slice(&hex::decode(v[field].as_str().unwrap()).unwrap()).unwrap()
+    fn key(v: &Value, field: &str) -> [u8; 32] {
+        hex::decode(v[field].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
     }
 
     #[test]
     fn reproduces_the_fixture_vector_byte_for_byte() {
         let v = vector();
-        let recipient = key(&v, "recipient_private_key");
+        let recipient = KeyPair::from_bytes(&key(&v, "recipient_private_key")).unwrap();
         let eph = key(&v, "ephemeral_private_key");
         let nonce: [u8; 12] = hex::decode(v["nonce"].as_str().unwrap())
             .unwrap()
             .try_into()
             .unwrap();
         let packed = encrypt_with(
-            &recipient.public_key(),
+            &recipient.recipient(),
             &eph,
             &nonce,
             v["plaintext"].as_str().unwrap().as_bytes(),
         );
         assert_eq!(packed, v["packed_hex"].as_str().unwrap());
-        let plain = decrypt(&recipient, &packed).unwrap();
+        let plain = recipient.decrypt(&packed).unwrap();
         assert_eq!(plain, v["plaintext"].as_str().unwrap().as_bytes());
+    }
+
+    #[test]
+    fn every_backend_reproduces_the_vector() {
+        fn check<C: Curve>(v: &Value) {
+            let recipient = C::secret(&key(v, "recipient_private_key")).unwrap();
+            let to = C::parse_public(&C::public_of(&recipient)).unwrap();
+            let eph = C::secret(&key(v, "ephemeral_private_key")).unwrap();
+            let nonce: [u8; 12] = hex::decode(v["nonce"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap();
+            let plaintext = v["plaintext"].as_str().unwrap().as_bytes();
+            let packed = seal::<C>(&to, &eph, &nonce, plaintext);
+            assert_eq!(packed, v["packed_hex"].as_str().unwrap(), "{}", C::name());
+            assert_eq!(decrypt_as::<C>(&recipient, &packed).unwrap(), plaintext);
+            let fresh = encrypt_to::<C>(&to, plaintext);
+            assert_eq!(decrypt_as::<C>(&recipient, &fresh).unwrap(), plaintext);
+        }
+        let v = vector();
+        check::<curve::K256>(&v);
+        check::<Active>(&v);
     }
 
     #[test]
     fn round_trips_and_rejects_tampering() {
         let pair = KeyPair::generate();
-        let packed = encrypt(&pair.public_key(), "héllo ✓".as_bytes());
+        let packed = encrypt(&pair.recipient(), "héllo ✓".as_bytes());
         assert!(looks_packed(&packed));
         assert_eq!(pair.decrypt_str(&packed).unwrap(), "héllo ✓");
         // Flip one ciphertext nibble.
@@ -261,7 +330,7 @@ mod tests {
     #[test]
     fn empty_plaintext_is_the_minimum_length() {
         let pair = KeyPair::generate();
-        let packed = encrypt(&pair.public_key(), b"");
+        let packed = encrypt(&pair.recipient(), b"");
         assert_eq!(packed.len(), MIN_PACKED_LEN * 2);
         assert_eq!(pair.decrypt(&packed).unwrap(), b"");
     }
