@@ -5,12 +5,14 @@
 pub mod admin;
 pub mod attestation;
 pub mod background;
+pub mod bench;
 pub mod codec;
 pub mod config;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod openai;
+pub mod procfs;
 #[cfg(test)]
 mod properties;
 pub mod proxy;

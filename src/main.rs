@@ -29,6 +29,55 @@ struct ServeArgs {
     pingora_conf: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Start `sim --bench` and the proxy, and compare the load through the proxy with the
+    /// same load straight against the upstream.
+    #[arg(long)]
+    compare: bool,
+    /// OpenAI base URL to load (without --compare), e.g. http://127.0.0.1:8080/v1.
+    #[arg(long)]
+    url: Option<String>,
+    /// The process serving --url, for CPU per 1,000 chunks and peak RSS from /proc.
+    #[arg(long)]
+    pid: Option<u32>,
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Non-streaming requests (streaming is the default).
+    #[arg(long)]
+    no_stream: bool,
+    #[arg(long, default_value_t = 1)]
+    messages: usize,
+    /// Characters per message.
+    #[arg(long, default_value_t = 200)]
+    message_chars: usize,
+    #[arg(long, default_value = "e2ee-qwen3-5-122b-a10b")]
+    model: String,
+    #[arg(long, default_value = "3s")]
+    warmup: String,
+    #[arg(long, default_value = "10s")]
+    duration: String,
+    /// --compare: tokens per answer, time to first token and pace of the upstream.
+    #[arg(long, default_value_t = 100)]
+    reply_tokens: usize,
+    #[arg(long, default_value = "0s")]
+    ttft: String,
+    #[arg(long, default_value_t = 0.0)]
+    tokens_per_second: f64,
+    /// --compare: `taskset` CPU lists for the proxy and for the upstream (and the load).
+    #[arg(long)]
+    proxy_cpus: Option<String>,
+    #[arg(long)]
+    upstream_cpus: Option<String>,
+    /// --compare: another Venice proxy's binary to run the same load through (crates.io
+    /// venice-e2ee-proxy 0.1.4's interface: a TOML config path, VENICE_E2EE_PROXY__ overrides).
+    #[arg(long)]
+    other: Option<PathBuf>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the sidecar against Venice (the default).
@@ -41,7 +90,27 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, default_value = "sim-key")]
         api_key: String,
+        /// Benchmark upstream: a fixed answer, encrypted once per client key and replayed, so
+        /// the upstream costs next to nothing (messages are checked for form, not decrypted).
+        #[arg(long)]
+        bench: bool,
+        /// Tokens (one encrypted chunk each) in a `--bench` answer.
+        #[arg(long, default_value_t = 100)]
+        reply_tokens: usize,
+        /// Time to first token, e.g. 200ms (0: none).
+        #[arg(long, default_value = "0s")]
+        ttft: String,
+        /// Tokens per second after the first (0: as fast as possible).
+        #[arg(long, default_value_t = 0.0)]
+        tokens_per_second: f64,
+        /// Write a proxy configuration for this simulator here (trusting its test PKIs; run
+        /// it with `serve -c PATH` and `VENICE_API_KEY=<api-key>`).
+        #[arg(long)]
+        proxy_config: Option<PathBuf>,
     },
+    /// Closed-loop load against an OpenAI base URL (`--url`), or `--compare`: the same load
+    /// straight against `sim --bench` and through this proxy, as ratios.
+    Bench(BenchArgs),
     /// Load and validate the configuration, print it (without secrets), and exit.
     CheckConfig,
     /// Verify an attestation fully and print the report.
@@ -78,7 +147,28 @@ fn main() {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.serve),
         Command::Demo => demo(&cli.serve),
-        Command::Sim { listen, api_key } => sim(listen, api_key),
+        Command::Sim {
+            listen,
+            api_key,
+            bench,
+            reply_tokens,
+            ttft,
+            tokens_per_second,
+            proxy_config,
+        } => config::units::parse_duration(&ttft).and_then(|ttft| {
+            let pacing = venice_e2ee_proxy::sim::Pacing {
+                ttft,
+                tokens_per_second,
+            };
+            sim(
+                listen,
+                api_key,
+                bench.then_some(reply_tokens),
+                pacing,
+                proxy_config,
+            )
+        }),
+        Command::Bench(args) => bench(args),
         Command::CheckConfig => check_config(&cli.serve),
         Command::Verify {
             offline,
@@ -102,6 +192,7 @@ fn load(args: &ServeArgs) -> Result<Config, String> {
 }
 
 fn run(config: Config, args: &ServeArgs) -> Result<(), String> {
+    server::raise_fd_limit();
     let conf = server::pingora_conf(args.pingora_conf.as_deref(), &config)?;
     let (server, _) = server::build(config, conf)?;
     server.run_forever()
@@ -169,19 +260,83 @@ fn demo(args: &ServeArgs) -> Result<(), String> {
     run(config, args)
 }
 
-fn sim(listen: SocketAddr, api_key: String) -> Result<(), String> {
+fn sim(
+    listen: SocketAddr,
+    api_key: String,
+    bench_reply_tokens: Option<usize>,
+    pacing: venice_e2ee_proxy::sim::Pacing,
+    proxy_config: Option<PathBuf>,
+) -> Result<(), String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     rt.block_on(async {
         let sim = Simulator::start(SimOptions {
             api_key,
             listen,
             tls: false,
+            bench_reply_tokens,
         })
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        println!("simulated Venice at {}", sim.base_url());
+        sim.set_pacing(pacing);
+        if let Some(path) = proxy_config {
+            let mut config = Config::default();
+            sim.configure(&mut config).map_err(|e| e.to_string())?;
+            let yaml = serde_yaml::to_string(&config).map_err(|e| e.to_string())?;
+            std::fs::write(&path, yaml).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        println!(
+            "simulated Venice{} at {}",
+            if bench_reply_tokens.is_some() {
+                " (benchmark upstream)"
+            } else {
+                ""
+            },
+            sim.base_url()
+        );
         tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
     })
+}
+
+fn bench(a: BenchArgs) -> Result<(), String> {
+    use venice_e2ee_proxy::bench::{self, load};
+    let parse = config::units::parse_duration;
+    let load = load::Load {
+        clients: a.clients,
+        stream: !a.no_stream,
+        messages: a.messages,
+        message_chars: a.message_chars,
+        model: a.model,
+        warmup: parse(&a.warmup)?,
+        duration: parse(&a.duration)?,
+    };
+    server::raise_fd_limit();
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let result = rt.block_on(async {
+        if a.compare {
+            bench::compare(&bench::CompareOptions {
+                load,
+                reply_tokens: a.reply_tokens,
+                ttft: parse(&a.ttft)?,
+                tokens_per_second: a.tokens_per_second,
+                proxy_cpus: a.proxy_cpus,
+                upstream_cpus: a.upstream_cpus,
+                other: a.other,
+            })
+            .await
+        } else {
+            let base = a.url.ok_or("give --url or --compare")?;
+            bench::measure(&load::Target::OpenAi { base }, &load, a.pid).await
+        }
+    })?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", bench::render(&result));
+    }
+    Ok(())
 }
 
 fn soak(duration: &str, clients: usize, fault_rate: f64) -> Result<(), String> {

@@ -29,6 +29,22 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Raises the open-file limit to its hard maximum: every stream holds two sockets (client and
+/// upstream), and the usual soft limit of 1,024 would cap the proxy near 500 streams.
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a stack struct they fill or read.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 /// Pingora's own settings: from `conf/pingora.yaml` when given, else defaults with a short
 /// grace period (Pingora's 300 s default outlives Kubernetes' 30 s). `threads: 0` (and the
 /// default) means `default_threads()`.

@@ -45,21 +45,11 @@ pub struct SoakReport {
 }
 
 fn proc_status(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    crate::procfs::status_kib("self", field)
 }
 
 fn open_fds() -> u64 {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
+    crate::procfs::open_fds("self")
 }
 
 fn free_port() -> Result<u16, String> {

@@ -387,7 +387,12 @@ fn check_chat(
         if must_encrypt && !content.bytes().all(|b| b.is_ascii_hexdigit()) {
             return bad("Encrypted field is not valid hex");
         }
-        if must_encrypt || codec::looks_packed(content) {
+        if state.bench.is_some() {
+            // The benchmark upstream checks the form only (see sim/bench.rs).
+            if must_encrypt && !codec::looks_packed(content) {
+                return bad("Failed to decrypt field");
+            }
+        } else if must_encrypt || codec::looks_packed(content) {
             match enclave.decrypt_str(content) {
                 Ok(text) => plain.push(text),
                 Err(_) => return bad("Failed to decrypt field"),
@@ -489,14 +494,23 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
     {
         tokio::time::sleep(*duration).await;
     }
+    if let Some(bench) = &state.bench {
+        let client_hex = headers
+            .get(HEADER_CLIENT_PUB_KEY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let model = body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let events = bench.events(client_hex, &client_key, model);
+        return sse(replay(events, pacing, include_usage(&body)));
+    }
     let reply = reply.unwrap_or_else(|| Reply {
         content: last_user(&body, &plain),
         reasoning: None,
     });
-    let include_usage = body
-        .pointer("/stream_options/include_usage")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let include_usage = include_usage(&body);
     let prompt_tokens = plain.iter().map(|p| p.len() / 4 + 1).sum::<usize>();
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
     tokio::spawn(stream_reply(Stream {
@@ -513,15 +527,56 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
             .unwrap_or_default()
             .to_string(),
     }));
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    sse(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    });
+    }))
+}
+
+type Chunk = Result<Frame<Bytes>, std::io::Error>;
+
+fn sse(stream: impl futures_util::Stream<Item = Chunk> + Send + Sync + 'static) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "text/event-stream")
         .header("cache-control", "no-cache")
         .body(BodyExt::boxed(StreamBody::new(stream)))
         .expect("valid response")
+}
+
+/// The benchmark upstream's answer: prebuilt events, paced like any other.
+fn replay(
+    events: Arc<super::bench::Events>,
+    pacing: super::Pacing,
+    include_usage: bool,
+) -> impl futures_util::Stream<Item = Chunk> {
+    let gap = (pacing.tokens_per_second > 0.0)
+        .then(|| Duration::from_secs_f64(1.0 / pacing.tokens_per_second));
+    futures_util::stream::unfold(0usize, move |i| {
+        let events = events.clone();
+        async move {
+            let n = events.chunks.len();
+            let bytes = match i {
+                0 => events.head.clone(),
+                i if i <= n => {
+                    let wait = if i == 1 { Some(pacing.ttft) } else { gap };
+                    if let Some(wait) = wait.filter(|w| !w.is_zero()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                    events.chunks[i - 1].clone()
+                }
+                i if i == n + 1 && include_usage => events.tail.clone(),
+                i if i == n + 1 => events.tail_without_usage.clone(),
+                _ => return None,
+            };
+            Some((Ok(Frame::data(bytes)), i + 1))
+        }
+    })
+}
+
+fn include_usage(body: &Value) -> bool {
+    body.pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 fn last_user(body: &Value, plain: &[String]) -> String {

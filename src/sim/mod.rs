@@ -3,6 +3,7 @@
 //! encrypted SSE. Scriptable (replies, pacing, faults) and recording, for tests, benchmarks
 //! and the keyless `demo`.
 
+pub mod bench;
 pub mod dcap;
 pub mod drift;
 pub mod evidence;
@@ -89,10 +90,12 @@ pub struct SimState {
     keys: Mutex<HashMap<&'static str, Arc<KeyPair>>>,
     script: Mutex<Script>,
     record: Mutex<Record>,
+    /// `sim --bench`: replayed answers.
+    bench: Option<bench::Bench>,
 }
 
 impl SimState {
-    fn new(api_key: String) -> std::io::Result<Self> {
+    fn new(api_key: String, bench: Option<bench::Bench>) -> std::io::Result<Self> {
         let keys = MODELS
             .iter()
             .filter(|m| m.tee)
@@ -104,8 +107,13 @@ impl SimState {
             intel: dcap::IntelPki::generate().map_err(std::io::Error::other)?,
             nras: evidence::Nras::new().map_err(std::io::Error::other)?,
             keys: Mutex::new(keys),
-            script: Mutex::default(),
+            script: Mutex::new(Script {
+                // A benchmark's requests would only grow the record.
+                skip_chat_records: bench.is_some(),
+                ..Script::default()
+            }),
             record: Mutex::default(),
+            bench,
         })
     }
 
@@ -129,6 +137,9 @@ pub struct SimOptions {
     pub listen: SocketAddr,
     /// Also serve HTTPS (HTTP/2 via ALPN) on an ephemeral loopback port.
     pub tls: bool,
+    /// The benchmark upstream: answers of this many tokens, encrypted once per client key and
+    /// replayed (see `bench.rs`).
+    pub bench_reply_tokens: Option<usize>,
 }
 
 impl Default for SimOptions {
@@ -137,6 +148,7 @@ impl Default for SimOptions {
             api_key: "sim-key".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: false,
+            bench_reply_tokens: None,
         }
     }
 }
@@ -144,7 +156,8 @@ impl Default for SimOptions {
 impl Simulator {
     /// Binds and serves on the current tokio runtime.
     pub async fn start(opts: SimOptions) -> std::io::Result<Simulator> {
-        let state = Arc::new(SimState::new(opts.api_key)?);
+        let bench = opts.bench_reply_tokens.map(bench::Bench::new);
+        let state = Arc::new(SimState::new(opts.api_key, bench)?);
         let listener = tokio::net::TcpListener::bind(opts.listen).await?;
         let addr = listener.local_addr()?;
         tokio::spawn(http::serve(listener, None, state.clone()));

@@ -6,6 +6,7 @@ mod harness;
 mod k8s;
 
 mod attestation;
+mod bench;
 mod chat;
 mod connections;
 mod fault_matrix;

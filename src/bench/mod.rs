@@ -1,0 +1,509 @@
+//! `venice-e2ee-proxy bench`: load against any OpenAI base URL (the proxy or another), or with
+//! `--compare` the same load straight against the benchmark upstream (`sim --bench`) and
+//! through this proxy in one run, each figure reported as a ratio: the overhead the proxy adds.
+//! The proxy and the upstream run as child processes, optionally pinned to CPUs, so `/proc`
+//! gives each one's CPU time and peak memory.
+
+pub mod load;
+
+use crate::procfs;
+use load::{Figures, Load, Target};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A process measured during a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Usage {
+    pub cpu_seconds: f64,
+    /// CPU seconds per 1,000 answer chunks.
+    pub cpu_s_per_1000_chunks: f64,
+    pub peak_rss_mib: f64,
+}
+
+/// Samples a process's CPU when the measured window opens and closes.
+struct Meter {
+    pid: String,
+    at_open: f64,
+    cpu: f64,
+}
+
+impl Meter {
+    fn new(pid: u32) -> Self {
+        Meter {
+            pid: pid.to_string(),
+            at_open: 0.0,
+            cpu: 0.0,
+        }
+    }
+
+    fn mark(&mut self, opening: bool) {
+        let now = procfs::cpu_seconds(&self.pid).unwrap_or(0.0);
+        if opening {
+            procfs::reset_peak_rss(&self.pid);
+            self.at_open = now;
+        } else {
+            self.cpu = now - self.at_open;
+        }
+    }
+
+    fn usage(&self, chunks: u64) -> Usage {
+        Usage {
+            cpu_seconds: self.cpu,
+            cpu_s_per_1000_chunks: self.cpu / (chunks.max(1) as f64 / 1000.0),
+            peak_rss_mib: procfs::status_kib(&self.pid, "VmHWM:") as f64 / 1024.0,
+        }
+    }
+}
+
+/// Load against one target, measuring the process `pid` (the one serving it) if given.
+pub async fn measure(target: &Target, load: &Load, pid: Option<u32>) -> Result<Comparison, String> {
+    let mut meter = pid.map(Meter::new);
+    let figures = load::run(target, load, |opening| {
+        if let Some(m) = meter.as_mut() {
+            m.mark(opening)
+        }
+    })
+    .await?;
+    let name = match target {
+        Target::OpenAi { .. } => "OpenAI target",
+        Target::Venice { .. } => "Venice target",
+    };
+    Ok(Comparison {
+        clients: load.clients,
+        stream: load.stream,
+        messages: load.messages,
+        reply_tokens: 0,
+        bare_decryption_us: bare_decryption_us(),
+        phases: vec![Phase {
+            name: name.into(),
+            proxy: meter.map(|m| m.usage(figures.chunks)),
+            upstream: None,
+            figures,
+        }],
+    })
+}
+
+pub struct CompareOptions {
+    pub load: Load,
+    /// Tokens per answer, time to first token, tokens per second of the upstream.
+    pub reply_tokens: usize,
+    pub ttft: Duration,
+    pub tokens_per_second: f64,
+    /// `taskset` CPU lists for the proxy and for the upstream.
+    pub proxy_cpus: Option<String>,
+    pub upstream_cpus: Option<String>,
+    /// Another OpenAI proxy for Venice to run the same load through (its binary; it takes a
+    /// TOML config path and `VENICE_E2EE_PROXY__…` overrides, as crates.io
+    /// `venice-e2ee-proxy` 0.1.4 does).
+    pub other: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Phase {
+    pub name: String,
+    pub figures: Figures,
+    /// The process behind the base URL (the proxy), when there is one.
+    pub proxy: Option<Usage>,
+    /// The benchmark upstream, when this run started it.
+    pub upstream: Option<Usage>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    pub clients: usize,
+    pub stream: bool,
+    pub messages: usize,
+    /// Tokens per answer of the upstream this run started (0: not started here).
+    pub reply_tokens: usize,
+    /// One bare chunk decryption on the codec's backend, measured in this run (µs).
+    pub bare_decryption_us: f64,
+    pub phases: Vec<Phase>,
+}
+
+/// A child process that is killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(
+    cpus: Option<&str>,
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> Result<Running, String> {
+    let mut cmd = match cpus {
+        Some(list) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(list).arg(program);
+            c
+        }
+        None => Command::new(program),
+    };
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    // Settings meant for this process must not configure the child.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VENICE_E2EE_PROXY__") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.spawn()
+        .map(Running)
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+async fn wait_ok(url: &str, bearer: &str, what: &str) -> Result<(), String> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if http
+            .get(url)
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("{what} did not become ready at {url}"))
+}
+
+/// One bare chunk decryption on the shipped backend: the floor of the proxy's per-chunk cost.
+fn bare_decryption_us() -> f64 {
+    let key = crate::codec::KeyPair::generate();
+    let packed = crate::codec::encrypt(&key.recipient(), b" token");
+    let n = 2000;
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(key.decrypt(std::hint::black_box(&packed)).ok());
+    }
+    t.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+/// Runs the comparison: the load straight against `sim --bench`, then through this proxy
+/// (and through `other`, if given), all in one run.
+pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("venice-e2ee-proxy-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let config = dir.join("proxy.yaml");
+    let (sim_port, proxy_port, admin_port) = (free_port()?, free_port()?, free_port()?);
+    let sim_listen = format!("127.0.0.1:{sim_port}");
+    let ttft = format!("{}ms", opts.ttft.as_millis());
+    let upstream = spawn(
+        opts.upstream_cpus.as_deref(),
+        &exe,
+        &[
+            "sim",
+            "--bench",
+            "--listen",
+            &sim_listen,
+            "--reply-tokens",
+            &opts.reply_tokens.to_string(),
+            "--ttft",
+            &ttft,
+            "--tokens-per-second",
+            &opts.tokens_per_second.to_string(),
+            "--proxy-config",
+            &config.to_string_lossy(),
+        ],
+        &[],
+    )?;
+    let sim_base = format!("http://{sim_listen}/api/v1");
+    wait_ok(
+        &format!("{sim_base}/models"),
+        "sim-key",
+        "the benchmark upstream",
+    )
+    .await?;
+    let proxy_env = vec![
+        ("VENICE_API_KEY", "sim-key".to_string()),
+        (
+            "VENICE_E2EE_PROXY__SERVER__LISTEN",
+            format!("127.0.0.1:{proxy_port}"),
+        ),
+        (
+            "VENICE_E2EE_PROXY__SERVER__ADMIN_LISTEN",
+            format!("127.0.0.1:{admin_port}"),
+        ),
+        (
+            "VENICE_E2EE_PROXY__SERVER__MAX_CONCURRENT_CHATS",
+            "1000000".to_string(),
+        ),
+        (
+            "VENICE_E2EE_PROXY__SERVER__MAX_CONNECTIONS",
+            "1000000".to_string(),
+        ),
+        (
+            "VENICE_E2EE_PROXY__ATTESTATION__PREWARM",
+            format!("[{}]", opts.load.model),
+        ),
+        ("RUST_LOG", "warn".to_string()),
+    ];
+    let proxy = spawn(
+        opts.proxy_cpus.as_deref(),
+        &exe,
+        &["serve", "-c", &config.to_string_lossy()],
+        &proxy_env,
+    )?;
+    wait_ok(
+        &format!("http://127.0.0.1:{admin_port}/readyz"),
+        "",
+        "the proxy",
+    )
+    .await?;
+
+    let mut phases = Vec::new();
+    let upstream_pid = upstream.0.id();
+    let direct = Target::Venice {
+        base: sim_base.clone(),
+        api_key: "sim-key".into(),
+    };
+    phases.push(
+        phase(
+            "direct (sim --bench)",
+            &direct,
+            &opts.load,
+            None,
+            upstream_pid,
+        )
+        .await?,
+    );
+    let through = Target::OpenAi {
+        base: format!("http://127.0.0.1:{proxy_port}/v1"),
+    };
+    phases.push(
+        phase(
+            "through this proxy",
+            &through,
+            &opts.load,
+            Some(proxy.0.id()),
+            upstream_pid,
+        )
+        .await?,
+    );
+    drop(proxy);
+
+    if let Some(other) = &opts.other {
+        let port = free_port()?;
+        let toml = dir.join("other.toml");
+        std::fs::write(
+            &toml,
+            format!(
+                "[server]\nhost = \"127.0.0.1\"\nport = {port}\n\n[logging]\nlevel = \"warn\"\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let env = vec![
+            ("VENICE_E2EE_PROXY__VENICE__BASE_URL", sim_base.clone()),
+            ("VENICE_E2EE_PROXY__VENICE__API_KEY", "sim-key".to_string()),
+        ];
+        let running = spawn(
+            opts.proxy_cpus.as_deref(),
+            other,
+            &[&toml.to_string_lossy()],
+            &env,
+        )?;
+        let base = format!("http://127.0.0.1:{port}/v1");
+        wait_ok(&format!("{base}/models"), "", "the other proxy").await?;
+        let target = Target::OpenAi { base };
+        let name = format!(
+            "through {}",
+            other
+                .file_name()
+                .map_or("other".into(), |n| n.to_string_lossy())
+        );
+        phases.push(
+            phase(
+                &name,
+                &target,
+                &opts.load,
+                Some(running.0.id()),
+                upstream_pid,
+            )
+            .await?,
+        );
+    }
+    drop(upstream);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Comparison {
+        clients: opts.load.clients,
+        stream: opts.load.stream,
+        messages: opts.load.messages,
+        reply_tokens: opts.reply_tokens,
+        bare_decryption_us: bare_decryption_us(),
+        phases,
+    })
+}
+
+async fn phase(
+    name: &str,
+    target: &Target,
+    load: &Load,
+    proxy_pid: Option<u32>,
+    upstream_pid: u32,
+) -> Result<Phase, String> {
+    let mut up = Meter::new(upstream_pid);
+    let mut proxy = proxy_pid.map(Meter::new);
+    let figures = load::run(target, load, |opening| {
+        up.mark(opening);
+        if let Some(p) = proxy.as_mut() {
+            p.mark(opening);
+        }
+    })
+    .await?;
+    Ok(Phase {
+        name: name.into(),
+        proxy: proxy.map(|p| p.usage(figures.chunks)),
+        upstream: Some(up.usage(figures.chunks)),
+        figures,
+    })
+}
+
+fn row(out: &mut String, label: &str, values: &[f64], ratio_of: Option<(usize, usize)>) {
+    use std::fmt::Write;
+    let _ = write!(out, "{label:<30}");
+    for v in values {
+        let _ = write!(out, " {v:>14.3}");
+    }
+    if let Some((a, b)) = ratio_of.filter(|_| values.len() > 1) {
+        let r = values[a] / values[b];
+        let _ = write!(out, "   ×{r:.2}");
+    }
+    out.push('\n');
+}
+
+/// The comparison as a table: one column per phase, the last column the proxy's figure over
+/// the direct one (and over the other proxy's, when there is one).
+pub fn render(c: &Comparison) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} clients, {}, {} messages/request, {} tokens/answer; bare chunk decryption {:.1} µs",
+        c.clients,
+        if c.stream {
+            "streaming"
+        } else {
+            "not streaming"
+        },
+        c.messages,
+        c.reply_tokens,
+        c.bare_decryption_us
+    );
+    let _ = write!(out, "{:<30}", "");
+    for p in &c.phases {
+        let _ = write!(out, " {:>14}", p.name.chars().take(14).collect::<String>());
+    }
+    out.push_str("   ratio (proxy / first)\n");
+    let f = |get: &dyn Fn(&Phase) -> f64| c.phases.iter().map(get).collect::<Vec<_>>();
+    let ratio = Some((1, 0));
+    row(
+        &mut out,
+        "requests/s",
+        &f(&|p| p.figures.requests_per_s),
+        ratio,
+    );
+    row(&mut out, "chunks/s", &f(&|p| p.figures.chunks_per_s), ratio);
+    row(
+        &mut out,
+        "TTFT p50 ms",
+        &f(&|p| p.figures.ttft_ms.p50),
+        ratio,
+    );
+    row(
+        &mut out,
+        "TTFT p90 ms",
+        &f(&|p| p.figures.ttft_ms.p90),
+        ratio,
+    );
+    row(
+        &mut out,
+        "TTFT p99 ms",
+        &f(&|p| p.figures.ttft_ms.p99),
+        ratio,
+    );
+    row(
+        &mut out,
+        "total p50 ms",
+        &f(&|p| p.figures.total_ms.p50),
+        ratio,
+    );
+    row(
+        &mut out,
+        "total p90 ms",
+        &f(&|p| p.figures.total_ms.p90),
+        ratio,
+    );
+    row(
+        &mut out,
+        "total p99 ms",
+        &f(&|p| p.figures.total_ms.p99),
+        ratio,
+    );
+    row(&mut out, "errors", &f(&|p| p.figures.errors as f64), None);
+    if c.phases.iter().all(|p| p.upstream.is_some()) {
+        let up = |p: &Phase| p.upstream.as_ref().map_or(0.0, |u| u.cpu_s_per_1000_chunks);
+        row(&mut out, "upstream CPU s/1000 chunks", &f(&up), ratio);
+    }
+    let proxies: Vec<&Phase> = c.phases.iter().filter(|p| p.proxy.is_some()).collect();
+    if !proxies.is_empty() {
+        let cpu = |p: &Phase| p.proxy.as_ref().map_or(0.0, |u| u.cpu_s_per_1000_chunks);
+        let _ = writeln!(
+            out,
+            "\nproxies (CPU and memory of the process behind the URL):"
+        );
+        for p in &proxies {
+            let u = p.proxy.as_ref().expect("filtered");
+            let per_chunk_us = cpu(p) * 1e3;
+            let _ = writeln!(
+                out,
+                "  {:<28} CPU {:>8.1} µs/chunk (×{:.2} bare decryption)  peak RSS {:>7.1} MiB",
+                p.name,
+                per_chunk_us,
+                per_chunk_us / c.bare_decryption_us,
+                u.peak_rss_mib
+            );
+        }
+        if proxies.len() > 1 {
+            let _ = writeln!(
+                out,
+                "  CPU per chunk, this proxy / {}: ×{:.2}",
+                proxies[1].name,
+                cpu(proxies[0]) / cpu(proxies[1])
+            );
+        }
+    }
+    if c.phases.len() > 1 {
+        let (d, p) = (&c.phases[0].figures, &c.phases[1].figures);
+        let _ = writeln!(
+            out,
+            "added TTFT: p50 {:+.2} ms, p99 {:+.2} ms",
+            p.ttft_ms.p50 - d.ttft_ms.p50,
+            p.ttft_ms.p99 - d.ttft_ms.p99
+        );
+    }
+    out
+}

@@ -1,0 +1,142 @@
+//! The benchmark upstream (`sim --bench`) and the load generator behind `bench`: the replayed
+//! answer decrypts through the proxy like any other, requests are still checked, and the load
+//! generator counts what clients receive both through the proxy and straight from Venice.
+
+use crate::harness::*;
+use serde_json::json;
+use std::time::Duration;
+use venice_e2ee_proxy::bench::load::{run, Load, Target};
+use venice_e2ee_proxy::sim::{SimOptions, Simulator};
+
+async fn bench_sim(tokens: usize) -> Simulator {
+    Simulator::start(SimOptions {
+        api_key: SIM_KEY.into(),
+        bench_reply_tokens: Some(tokens),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn load(clients: usize, stream: bool) -> Load {
+    Load {
+        clients,
+        stream,
+        messages: 3,
+        message_chars: 50,
+        model: MODEL.into(),
+        warmup: Duration::from_millis(200),
+        duration: Duration::from_millis(800),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_replayed_answer_decrypts_through_the_proxy_every_time() {
+    let p = Proxy::start(bench_sim(5).await, |_| {}).await;
+    for _ in 0..3 {
+        let (events, broken) = sse_events(p.post(&chat("anything", true)).await).await;
+        assert!(!broken);
+        assert_eq!(events.last().unwrap(), "[DONE]");
+        assert_eq!(content_of(&events), " The enclave answers every question");
+        let r: serde_json::Value = p.post(&chat("anything", false)).await.json().await.unwrap();
+        assert_eq!(
+            r["choices"][0]["message"]["content"],
+            " The enclave answers every question"
+        );
+        assert_eq!(r["usage"]["completion_tokens"], 5);
+    }
+    assert!(
+        p.sim.record().chats.is_empty(),
+        "a benchmark keeps no records"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_benchmark_upstream_still_refuses_plaintext() {
+    let sim = bench_sim(5).await;
+    let model_key = sim.model_public_key(MODEL).unwrap();
+    let client = venice_e2ee_proxy::codec::KeyPair::generate();
+    let r = reqwest::Client::new()
+        .post(format!("{}/chat/completions", sim.base_url()))
+        .bearer_auth(SIM_KEY)
+        .header("X-Venice-TEE-Client-Pub-Key", client.public_hex())
+        .header("X-Venice-TEE-Model-Pub-Key", model_key)
+        .header("X-Venice-TEE-Signing-Algo", "ecdsa")
+        .json(&json!({"model": MODEL, "stream": true,
+                      "messages": [{"role": "user", "content": "plain text"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_load_generator_counts_every_chunk_through_the_proxy_and_straight() {
+    let p = Proxy::start(bench_sim(7).await, |_| {}).await;
+    for stream in [true, false] {
+        let f = run(
+            &Target::OpenAi {
+                base: p.base.clone(),
+            },
+            &load(3, stream),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert!(f.requests > 3, "{f:?}");
+        assert_eq!(f.errors, 0, "{f:?}");
+        assert_eq!(f.chunks, 7 * f.requests, "stream {stream}: {f:?}");
+        assert!(f.ttft_ms.p50 > 0.0 && f.ttft_ms.p50 <= f.total_ms.p50);
+    }
+    let direct = Target::Venice {
+        base: p.sim.base_url(),
+        api_key: SIM_KEY.into(),
+    };
+    let f = run(&direct, &load(3, true), |_| {}).await.unwrap();
+    assert!(f.requests > 3 && f.errors == 0, "{f:?}");
+    assert_eq!(f.chunks, 7 * f.requests);
+    // A wrong key: every request is an error, and the report says why.
+    let wrong = Target::Venice {
+        base: p.sim.base_url(),
+        api_key: "wrong".into(),
+    };
+    let err = run(&wrong, &load(1, true), |_| {}).await.unwrap_err();
+    assert!(err.contains("attestation"), "{err}");
+}
+
+/// `bench --compare` as a user runs it: the upstream and the proxy as child processes, the
+/// same load straight and through, CPU and memory from /proc, JSON out.
+#[test]
+fn bench_compare_runs_both_phases_and_measures_the_proxy() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
+        .args([
+            "bench",
+            "--compare",
+            "--json",
+            "--clients",
+            "4",
+            "--warmup",
+            "500ms",
+            "--duration",
+            "1500ms",
+            "--reply-tokens",
+            "20",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let phases = v["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 2, "{v}");
+    for p in phases {
+        let f = &p["figures"];
+        assert_eq!(f["errors"], 0, "{p}");
+        assert!(f["chunks"].as_u64().unwrap() >= 20, "{p}");
+        assert_eq!(f["chunks"].as_u64().unwrap() % 20, 0, "whole answers: {p}");
+    }
+    let proxy = &phases[1]["proxy"];
+    assert!(proxy["cpu_seconds"].as_f64().unwrap() > 0.0, "{proxy}");
+    assert!(proxy["peak_rss_mib"].as_f64().unwrap() > 1.0, "{proxy}");
+    assert!(v["bare_decryption_us"].as_f64().unwrap() > 0.0);
+}
