@@ -16,6 +16,7 @@ pub mod procfs;
 #[cfg(test)]
 mod properties;
 pub mod proxy;
+pub mod sealing;
 pub mod server;
 pub mod sessions;
 pub mod sim;

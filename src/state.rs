@@ -5,6 +5,7 @@ use crate::attestation::verifier::EvidenceVerifier;
 use crate::config::{Config, UpstreamUrl};
 use crate::keys::ClientKeys;
 use crate::openai::responses::store::ResponseStore;
+use crate::sealing::Sealer;
 use crate::sessions::Sessions;
 use crate::venice::catalog::Catalog;
 use crate::venice::client::VeniceClient;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Stored responses for `previous_response_id` (`None`: off).
     pub responses: Option<Arc<ResponseStore>>,
+    /// Encrypts request messages (ciphertext reuse, parallelism).
+    pub sealer: Arc<Sealer>,
     /// Venice's JSON endpoints, and chat for answers the proxy must see whole.
     pub client: Arc<VeniceClient>,
     resolved: ArcSwapOption<(SocketAddr, Instant)>,
@@ -60,6 +63,11 @@ impl AppState {
             ),
             keys: ClientKeys::new(config.keys.client_key_rotation),
             sessions: Sessions::new(config.sessions.clone()),
+            sealer: Arc::new(Sealer::new(if config.encryption.reuse_ciphertexts {
+                config.encryption.cache_size as usize
+            } else {
+                0
+            })),
             responses: ResponseStore::new(config.responses.store_size, config.responses.store_ttl)
                 .map(Arc::new),
             client,

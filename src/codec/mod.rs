@@ -111,12 +111,26 @@ impl fmt::Debug for KeyPair {
 /// A public key prepared once for encryption (an attested model key, a client key): every
 /// message encrypted to it skips the point's validation and conversion.
 #[derive(Clone)]
-pub struct Recipient(<Active as Curve>::Public);
+pub struct Recipient {
+    public: <Active as Curve>::Public,
+    sec1: [u8; 65],
+}
 
 impl Recipient {
     pub fn new(key: &PublicKey) -> Self {
         let encoded = key.to_encoded_point(false);
-        Recipient(Active::parse_public(encoded.as_bytes()).expect("a k256 key is on the curve"))
+        Recipient {
+            public: Active::parse_public(encoded.as_bytes()).expect("a k256 key is on the curve"),
+            sec1: encoded
+                .as_bytes()
+                .try_into()
+                .expect("an uncompressed point is 65 bytes"),
+        }
+    }
+
+    /// The uncompressed SEC1 key.
+    pub fn sec1(&self) -> &[u8; 65] {
+        &self.sec1
     }
 }
 
@@ -175,7 +189,7 @@ pub fn encrypt_with(
     plaintext: &[u8],
 ) -> String {
     let secret = Active::secret(ephemeral).expect("a valid ephemeral secret");
-    seal::<Active>(&to.0, &secret, nonce, plaintext)
+    seal::<Active>(&to.public, &secret, nonce, plaintext)
 }
 
 /// Packs `plaintext` sealed to `to` under `ephemeral`, hex-encoded straight into the output.
@@ -198,7 +212,7 @@ fn seal<C: Curve>(
 
 /// Encrypts one field to `to` with a fresh ephemeral key and nonce.
 pub fn encrypt(to: &Recipient, plaintext: &[u8]) -> String {
-    encrypt_to::<Active>(&to.0, plaintext)
+    encrypt_to::<Active>(&to.public, plaintext)
 }
 
 /// [`encrypt`] on a chosen backend (benchmarks compare them).

@@ -22,6 +22,30 @@ pub struct Config {
     pub sessions: SessionsSection,
     pub tools: ToolsSection,
     pub responses: ResponsesSection,
+    pub encryption: EncryptionSection,
+}
+
+/// How request messages are encrypted (see `sealing.rs` and SECURITY.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionSection {
+    /// Send an unchanged message (same model key, client, role and text) as the ciphertext it
+    /// was sent as before instead of encrypting it again. Venice's infrastructure outside the
+    /// enclave can then tell that a client's requests repeat a message (as an agent's history
+    /// does every turn); it learns nothing of its text.
+    pub reuse_ciphertexts: bool,
+    /// Ciphertext kept for reuse at most (least recently used dropped).
+    #[serde(with = "units::size")]
+    pub cache_size: u64,
+}
+
+impl Default for EncryptionSection {
+    fn default() -> Self {
+        EncryptionSection {
+            reuse_ciphertexts: true,
+            cache_size: 16 << 20,
+        }
+    }
 }
 
 /// The Responses API's `previous_response_id` store.

@@ -5,11 +5,12 @@
 
 use super::error::ApiError;
 use super::structured::OutputFormat;
-use crate::codec;
 use crate::codec::Recipient;
+use crate::sealing::Sealer;
 use crate::tools::defs::ToolSet;
 use crate::tools::prompt::{self, Family};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -438,24 +439,43 @@ impl ChatRequest {
     /// The Venice request body: every message's content encrypted to the attested model key,
     /// streaming forced on, and the Venice flags that keep E2EE intact.
     pub fn encrypted_body(&self, model_key: &Recipient) -> Vec<u8> {
-        self.encrypted_body_with(model_key, &[])
+        self.encrypted_body_with(&Sealer::new(0), model_key, b"", &[])
     }
 
-    /// The same, with `extra` turns appended (a retry's correction).
-    pub fn encrypted_body_with(
-        &self,
-        model_key: &Recipient,
-        extra: &[(&'static str, String)],
-    ) -> Vec<u8> {
+    /// The messages Venice receives, before encryption: the rendered conversation (tool and
+    /// format prompts included) and `extra` turns (a retry's correction).
+    pub fn upstream_messages<'a>(
+        &'a self,
+        extra: &'a [(&'static str, String)],
+    ) -> Vec<(&'static str, Cow<'a, str>)> {
         let mut rendered = prompt::render(&self.messages, self.family, self.tools.as_deref());
         if let Some(format) = &self.format {
             prompt::add_system(&mut rendered, &format.prompt());
         }
-        let messages: Vec<Value> = rendered
+        rendered.extend(
+            extra
+                .iter()
+                .map(|(role, text)| (*role, Cow::Borrowed(text.as_str()))),
+        );
+        rendered
+    }
+
+    /// The same with `extra` turns, sealed by `sealer` (whose cache `scope` separates
+    /// clients).
+    pub fn encrypted_body_with(
+        &self,
+        sealer: &Sealer,
+        model_key: &Recipient,
+        scope: &[u8],
+        extra: &[(&'static str, String)],
+    ) -> Vec<u8> {
+        let plain = self.upstream_messages(extra);
+        let refs: Vec<(&str, &str)> = plain.iter().map(|(r, t)| (*r, t.as_ref())).collect();
+        let sealed = sealer.seal(model_key, scope, &refs);
+        let messages: Vec<Value> = plain
             .iter()
-            .map(|(role, text)| (*role, text.as_ref()))
-            .chain(extra.iter().map(|(role, text)| (*role, text.as_str())))
-            .map(|(role, text)| json!({"role": role, "content": codec::encrypt(model_key, text.as_bytes())}))
+            .zip(sealed)
+            .map(|((role, _), content)| json!({"role": role, "content": &*content}))
             .collect();
         let mut venice = self.venice_flags.clone();
         venice.insert("enable_e2ee".into(), json!(true));

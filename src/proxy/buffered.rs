@@ -50,9 +50,16 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
             prepared.body.clone()
         } else {
             // Retries are rare: the request is copied for the encryption task.
-            encrypt(req.clone(), &attested.key.recipient, extra.clone())
-                .await?
-                .1
+            let key = &attested.key.recipient;
+            encrypt(
+                &state.sealer,
+                req.clone(),
+                key,
+                prepared.scope,
+                extra.clone(),
+            )
+            .await?
+            .1
         };
         let (mut answer, upstream_began) = match exchange(state, prepared, &attested, body).await {
             Ok(exchanged) => exchanged,

@@ -15,6 +15,7 @@ use crate::openai::responses::translate::translate;
 use crate::openai::responses::writer::ResponsesWriter;
 use crate::openai::responses::Meta;
 use crate::openai::structured::OutputFormat;
+use crate::sealing::Sealer;
 use crate::state::AppState;
 use crate::stream::Mode;
 use crate::tools::emulate::ToolStream;
@@ -40,6 +41,8 @@ pub struct Prepared {
     pub format: Option<Arc<OutputFormat>>,
     /// The agent session id, echoed to the client (never sent upstream).
     pub session: Option<String>,
+    /// Whose ciphertexts this request may reuse (retries seal with it too).
+    pub scope: Scope,
     /// Answered in the Responses API's shape (what to echo), instead of chat's.
     pub responses: Option<Arc<Meta>>,
     pub response_store: Option<Arc<ResponseStore>>,
@@ -166,24 +169,44 @@ async fn read_body(
     Ok(body)
 }
 
-/// Encrypts the request (plus any `extra` turns). One ECDH per message: long histories are
-/// encrypted off the proxy's worker threads, the request moving there and back uncopied.
+/// Encrypts the request (plus any `extra` turns). One ECDH per message not sealed before:
+/// long histories are sealed off the proxy's worker threads (and across cores), the request
+/// moving there and back uncopied.
 pub async fn encrypt(
+    sealer: &Arc<Sealer>,
     req: ChatRequest,
     key: &Recipient,
+    scope: Scope,
     extra: Vec<(&'static str, String)>,
 ) -> Result<(ChatRequest, Bytes), ApiError> {
-    if req.messages.len() + extra.len() <= 8 {
-        let body = Bytes::from(req.encrypted_body_with(key, &extra));
+    if !Sealer::is_heavy(req.messages.len() + extra.len()) {
+        let body = Bytes::from(req.encrypted_body_with(sealer, key, &scope, &extra));
         return Ok((req, body));
     }
-    let key = key.clone();
+    let (sealer, key) = (sealer.clone(), key.clone());
     tokio::task::spawn_blocking(move || {
-        let body = Bytes::from(req.encrypted_body_with(&key, &extra));
+        let body = Bytes::from(req.encrypted_body_with(&sealer, &key, &scope, &extra));
         (req, body)
     })
     .await
     .map_err(|_| ApiError::internal("encryption task failed"))
+}
+
+/// Whose ciphertexts a request may reuse: a digest of its session id, else of its client
+/// token, else the one client a sidecar serves.
+pub type Scope = [u8; 32];
+
+fn scope(session: &Session, session_id: Option<&str>) -> Scope {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    match session_id {
+        Some(id) => h.update([b"session:".as_slice(), id.as_bytes()].concat()),
+        None => {
+            let token = session.req_header().headers.get("authorization");
+            h.update([b"token:".as_slice(), token.map_or(b"", |t| t.as_bytes())].concat());
+        }
+    }
+    h.finalize().into()
 }
 
 /// The agent session: the configured header, or `metadata.session_id`.
@@ -243,7 +266,8 @@ pub async fn prepare(
         .get(&req.model)
         .await
         .map_err(|e| attestation_error(&e))?;
-    let session = session_id(state, session, &req)?;
+    let http = &*session;
+    let session = session_id(state, http, &req)?;
     let client_key = match session.as_deref().and_then(|id| state.sessions.key(id)) {
         Some(key) => key,
         None => state.keys.current(),
@@ -265,7 +289,15 @@ pub async fn prepare(
         || (checked && state.config.tools.stream_validation == StreamValidation::Buffer);
     let tool_stream = tools.filter(|_| !buffered).map(ToolStream::new);
     let format = req.format.clone().filter(|_| !buffered);
-    let (req, body) = encrypt(req, &attested.key.recipient, Vec::new()).await?;
+    let scope = scope(http, session.as_deref());
+    let (req, body) = encrypt(
+        &state.sealer,
+        req,
+        &attested.key.recipient,
+        scope,
+        Vec::new(),
+    )
+    .await?;
     Ok(Prepared {
         body,
         client_key,
@@ -275,6 +307,7 @@ pub async fn prepare(
         tool_stream,
         format,
         session,
+        scope,
         responses,
         response_store: state.responses.clone(),
         request: buffered.then_some(req),

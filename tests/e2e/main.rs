@@ -11,6 +11,7 @@ mod chat;
 mod connections;
 mod fault_matrix;
 mod faults;
+mod history;
 mod ops;
 mod pcs;
 mod privacy;
