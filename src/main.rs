@@ -267,6 +267,7 @@ fn sim(
     pacing: venice_e2ee_proxy::sim::Pacing,
     proxy_config: Option<PathBuf>,
 ) -> Result<(), String> {
+    server::raise_fd_limit();
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     rt.block_on(async {
         let sim = Simulator::start(SimOptions {

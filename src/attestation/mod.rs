@@ -2,6 +2,7 @@
 
 pub mod framing;
 pub mod pin;
+pub mod provenance;
 pub mod quote;
 pub mod store;
 pub mod verifier;

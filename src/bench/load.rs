@@ -27,6 +27,7 @@ pub struct Load {
     /// Characters per message.
     pub message_chars: usize,
     pub model: String,
+    /// Clients start spread over it; nothing in it is measured.
     pub warmup: Duration,
     pub duration: Duration,
 }
@@ -276,9 +277,13 @@ pub async fn run(
     let measure_from = start + load.warmup;
     let end = measure_from + load.duration;
     let tasks: Vec<_> = (0..load.clients)
-        .map(|_| {
+        .map(|i| {
             let (http, p, stream) = (http.clone(), prepared.clone(), load.stream);
+            // Clients start spread over the warm-up: thousands of connects at once would
+            // overflow the listener's accept queue.
+            let start_at = start + load.warmup.mul_f64(i as f64 / load.clients as f64);
             tokio::spawn(async move {
+                tokio::time::sleep_until(start_at.into()).await;
                 let mut s = Samples::default();
                 loop {
                     let began = Instant::now();

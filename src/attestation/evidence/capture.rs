@@ -16,6 +16,8 @@ pub struct Capture {
     /// NRAS's answer and JWKS, when the capture has them.
     pub nras_answer: Option<Value>,
     pub nras_jwks: Option<Value>,
+    /// Rekor's answers about the compose's images.
+    pub rekor: crate::attestation::provenance::Recorded,
 }
 
 /// Seconds since the Unix epoch for an RFC 3339 UTC time (`2026-04-24T01:58:41.5Z`).
@@ -67,9 +69,22 @@ struct Entry {
 }
 
 fn find(dir: &Path, url_part: &str) -> Result<Entry, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for e in entries.flatten() {
-        let path = e.path();
+    find_all(dir, url_part)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("no saved request for `{url_part}` in {}", dir.display()))
+}
+
+/// Every saved request whose URL contains `url_part`, in file order.
+fn find_all(dir: &Path, url_part: &str) -> Result<Vec<Entry>, String> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    let mut found = Vec::new();
+    for path in paths {
         if path.extension().and_then(|x| x.to_str()) != Some("json")
             || path.file_name().is_some_and(|n| n == "manifest.json")
         {
@@ -84,13 +99,44 @@ fn find(dir: &Path, url_part: &str) -> Result<Entry, String> {
         {
             let body = std::fs::read(path.with_extension("body"))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-            return Ok(Entry { meta, body });
+            found.push(Entry { meta, body });
         }
     }
-    Err(format!(
-        "no saved request for `{url_part}` in {}",
-        dir.display()
-    ))
+    Ok(found)
+}
+
+/// Rekor's recorded answers: index lookups by their request's hash, entries by UUID.
+fn rekor(dir: &Path) -> Result<crate::attestation::provenance::Recorded, String> {
+    let mut r = crate::attestation::provenance::Recorded::default();
+    let request = |e: &Entry| -> Result<Value, String> {
+        let b64 = e
+            .meta
+            .get("req_body_base64")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let raw = crate::attestation::framing::base64_bytes(b64)?;
+        serde_json::from_slice(&raw).map_err(|e| e.to_string())
+    };
+    for e in find_all(dir, "/index/retrieve")? {
+        let hash = request(&e)?["hash"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let uuids: Vec<String> =
+            serde_json::from_slice(&e.body).map_err(|e| format!("Rekor index answer: {e}"))?;
+        r.index
+            .insert(hash.trim_start_matches("sha256:").to_string(), uuids);
+    }
+    for e in find_all(dir, "/log/entries/retrieve")? {
+        let answer: Value =
+            serde_json::from_slice(&e.body).map_err(|e| format!("Rekor entries answer: {e}"))?;
+        for obj in answer.as_array().into_iter().flatten() {
+            for (uuid, entry) in obj.as_object().into_iter().flatten() {
+                r.entries.insert(uuid.to_ascii_lowercase(), entry.clone());
+            }
+        }
+    }
+    Ok(r)
 }
 
 impl Entry {
@@ -148,6 +194,7 @@ pub fn load(dir: &Path) -> Result<Capture, String> {
     Ok(Capture {
         nras_answer: json_of("/attest/gpu"),
         nras_jwks: json_of("jwks"),
+        rekor: rekor(dir)?,
         model: field("model")?.to_string(),
         nonce,
         captured_at,

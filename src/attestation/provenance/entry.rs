@@ -1,0 +1,355 @@
+//! What a Rekor entry's body says (DSSE, in-toto or hashedrekord): whether it names the image
+//! digest, and who signed it: a public key, or a Fulcio certificate whose chain leads to a
+//! Fulcio CA valid at the entry's integrated time, with its OIDC identity.
+
+use super::trusted_root::{spki_key, TrustedRoot};
+use crate::attestation::framing;
+use der::{Decode, Encode};
+use ring::signature::{
+    UnparsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA384_ASN1,
+    ECDSA_P384_SHA256_ASN1, ECDSA_P384_SHA384_ASN1,
+};
+use serde::Serialize;
+use serde_json::Value;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::Certificate;
+
+/// The OIDC identity a Fulcio certificate carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// The OIDC issuer (e.g. GitHub Actions' token issuer).
+    pub issuer: Option<String>,
+    /// The subject (SAN): for a CI workflow its URI, repository, workflow and ref.
+    pub subject: Option<String>,
+    pub source_repository: Option<String>,
+    pub source_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Signer {
+    /// A bare public key (no identity).
+    Key,
+    /// A Fulcio certificate, verified to the trusted root at the integrated time.
+    Certificate(Identity),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Material {
+    /// `dsse`, `intoto` or `hashedrekord`.
+    pub kind: String,
+    /// Whether the body names the image digest as what was signed; `None` when the body
+    /// cannot say (DSSE keeps only hashes: the link to the digest is Rekor's index).
+    pub names_digest: Option<bool>,
+    /// Whether the signature itself was verified (`false` where the body lacks what was
+    /// signed: DSSE's payload).
+    pub signature_verified: bool,
+    pub signers: Vec<Signer>,
+}
+
+const OID_SAN: &str = "2.5.29.17";
+const OID_ISSUER_V1: &str = "1.3.6.1.4.1.57264.1.1";
+const OID_ISSUER_V2: &str = "1.3.6.1.4.1.57264.1.8";
+const OID_SOURCE_REPOSITORY: &str = "1.3.6.1.4.1.57264.1.12";
+const OID_SOURCE_REF: &str = "1.3.6.1.4.1.57264.1.14";
+const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
+const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
+
+/// A verifier for ECDSA by this key (P-256 or P-384, told by the point's length) and hash.
+fn ecdsa(key: &[u8], sha384: bool) -> Result<&'static dyn VerificationAlgorithm, String> {
+    Ok(match (key.len(), sha384) {
+        (65, false) => &ECDSA_P256_SHA256_ASN1,
+        (65, true) => &ECDSA_P256_SHA384_ASN1,
+        (97, false) => &ECDSA_P384_SHA256_ASN1,
+        (97, true) => &ECDSA_P384_SHA384_ASN1,
+        _ => return Err("only ECDSA P-256/P-384 keys are supported".into()),
+    })
+}
+
+fn cert_key(cert: &Certificate) -> Result<Vec<u8>, String> {
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    Ok(spki_key(&spki)?.1)
+}
+
+fn signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
+    if cert.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
+        return Err("issuer name does not match".into());
+    }
+    let sha384 = match cert.signature_algorithm().oid.to_string().as_str() {
+        OID_ECDSA_SHA256 => false,
+        OID_ECDSA_SHA384 => true,
+        other => {
+            return Err(format!(
+                "unsupported certificate signature algorithm {other}"
+            ))
+        }
+    };
+    if cert.signature().unused_bits() != 0 {
+        return Err("signature bit string has unused bits".into());
+    }
+    let tbs = cert.tbs_certificate().to_der().map_err(|e| e.to_string())?;
+    let key = cert_key(issuer)?;
+    UnparsedPublicKey::new(ecdsa(&key, sha384)?, &key)
+        .verify(&tbs, cert.signature().raw_bytes())
+        .map_err(|_| "certificate signature does not verify".into())
+}
+
+fn valid_at(cert: &Certificate, at: u64) -> bool {
+    let v = cert.tbs_certificate().validity();
+    v.not_before.to_unix_duration().as_secs() <= at
+        && at <= v.not_after.to_unix_duration().as_secs()
+}
+
+/// The leaf's chain to a Fulcio CA of `root` valid at `at` (every certificate valid then).
+pub fn verify_fulcio(leaf: &Certificate, root: &TrustedRoot, at: u64) -> Result<(), String> {
+    if !valid_at(leaf, at) {
+        return Err(format!("certificate not valid at the integrated time {at}"));
+    }
+    let mut why = Vec::new();
+    for ca in &root.cas {
+        if at < ca.valid_from || ca.valid_to.is_some_and(|end| at > end) {
+            continue;
+        }
+        let mut current = leaf;
+        let mut ok = Ok(());
+        for next in &ca.chain {
+            if let Err(e) = signed_by(current, next) {
+                ok = Err(e);
+                break;
+            }
+            if !valid_at(next, at) {
+                ok = Err("a CA certificate is not valid at the integrated time".into());
+                break;
+            }
+            current = next;
+        }
+        match ok {
+            Ok(()) => return Ok(()),
+            Err(e) => why.push(format!("{}: {e}", ca.uri)),
+        }
+    }
+    Err(if why.is_empty() {
+        format!("no trusted Fulcio CA was valid at {at}")
+    } else {
+        format!(
+            "certificate chain does not lead to a trusted Fulcio CA ({})",
+            why.join("; ")
+        )
+    })
+}
+
+/// An extension's value as text: a DER UTF8String/IA5String, or (Fulcio's v1 extensions)
+/// the raw bytes.
+fn extension_text(value: &[u8]) -> Option<String> {
+    if let Ok(s) = der::asn1::Utf8StringRef::from_der(value) {
+        return Some(s.as_str().to_string());
+    }
+    if let Ok(s) = der::asn1::Ia5StringRef::from_der(value) {
+        return Some(s.as_str().to_string());
+    }
+    std::str::from_utf8(value).ok().map(str::to_string)
+}
+
+pub fn identity(cert: &Certificate) -> Identity {
+    let mut id = Identity::default();
+    let mut issuer_v1 = None;
+    for ext in cert.tbs_certificate().extensions().into_iter().flatten() {
+        let value = ext.extn_value.as_bytes();
+        match ext.extn_id.to_string().as_str() {
+            OID_SAN => {
+                if let Ok(san) = SubjectAltName::from_der(value) {
+                    id.subject = san.0.iter().find_map(|n| match n {
+                        GeneralName::UniformResourceIdentifier(u) => Some(u.as_str().to_string()),
+                        GeneralName::Rfc822Name(e) => Some(e.as_str().to_string()),
+                        _ => None,
+                    });
+                }
+            }
+            OID_ISSUER_V2 => id.issuer = extension_text(value),
+            OID_ISSUER_V1 => issuer_v1 = extension_text(value),
+            OID_SOURCE_REPOSITORY => id.source_repository = extension_text(value),
+            OID_SOURCE_REF => id.source_ref = extension_text(value),
+            _ => {}
+        }
+    }
+    id.issuer = id.issuer.or(issuer_v1);
+    id
+}
+
+/// Signature material: base64 of a PEM certificate or public key (both as Rekor stores them).
+/// Returns the signer and its raw public key.
+fn signer(material: &str, root: &TrustedRoot, at: u64) -> Result<(Signer, Vec<u8>), String> {
+    let pem = framing::base64_bytes(material).map_err(|e| format!("signature material: {e}"))?;
+    let text = String::from_utf8_lossy(&pem);
+    if text.contains("CERTIFICATE") {
+        let leaf = framing::pem_certificates(&pem)?
+            .into_iter()
+            .next()
+            .ok_or("no certificate")?;
+        verify_fulcio(&leaf, root, at)?;
+        let key = cert_key(&leaf)?;
+        Ok((Signer::Certificate(identity(&leaf)), key))
+    } else if text.contains("PUBLIC KEY") {
+        let der = crate::attestation::evidence::trust_roots::pem_to_der(&text)
+            .map_err(|_| "public key is not PEM".to_string())?;
+        let (_, key) = spki_key(&der)?;
+        ecdsa(&key, false)?;
+        Ok((Signer::Key, key))
+    } else {
+        Err("signature material is neither a certificate nor a public key".into())
+    }
+}
+
+/// DSSE's pre-authentication encoding: what a DSSE signature signs.
+fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+fn verify_ecdsa(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    ecdsa(key, false).is_ok_and(|alg| {
+        UnparsedPublicKey::new(alg, key)
+            .verify(message, signature)
+            .is_ok()
+    })
+}
+
+/// Reads an entry body for the image `digest` (64 hex).
+pub fn read(body: &[u8], digest: &str, root: &TrustedRoot, at: u64) -> Result<Material, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    let kind = v["kind"]
+        .as_str()
+        .ok_or("body has no kind")?
+        .to_ascii_lowercase();
+    let spec = &v["spec"];
+    match kind.as_str() {
+        "dsse" => {
+            let sigs = spec["signatures"]
+                .as_array()
+                .ok_or("DSSE body without signatures")?;
+            let signers = sigs
+                .iter()
+                .map(|s| {
+                    signer(s["verifier"].as_str().unwrap_or_default(), root, at).map(|(s, _)| s)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if signers.is_empty() {
+                return Err("DSSE body without signatures".into());
+            }
+            Ok(Material {
+                kind,
+                names_digest: None,
+                signature_verified: false,
+                signers,
+            })
+        }
+        "hashedrekord" => {
+            let hash = spec
+                .pointer("/data/hash/value")
+                .and_then(Value::as_str)
+                .ok_or("hashedrekord without data.hash")?;
+            let alg = spec
+                .pointer("/data/hash/algorithm")
+                .and_then(Value::as_str)
+                .unwrap_or("sha256");
+            let (s, key) = signer(
+                spec.pointer("/signature/publicKey/content")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                root,
+                at,
+            )?;
+            let sig = framing::base64_bytes(
+                spec.pointer("/signature/content")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            )
+            .map_err(|e| format!("hashedrekord signature: {e}"))?;
+            let prehash = framing::hex_bytes(hash).map_err(|e| format!("data hash: {e}"))?;
+            if alg != "sha256" || prehash.len() != 32 {
+                return Err(format!("hashedrekord data hash {alg} is not supported"));
+            }
+            verify_prehashed_p256(&key, &prehash, &sig)?;
+            Ok(Material {
+                kind,
+                names_digest: Some(hash.eq_ignore_ascii_case(digest)),
+                signature_verified: true,
+                signers: vec![s],
+            })
+        }
+        "intoto" => {
+            let env = spec
+                .pointer("/content/envelope")
+                .ok_or("in-toto body without an envelope")?;
+            let payload_type = env["payloadType"].as_str().unwrap_or_default();
+            let payload = env["payload"]
+                .as_str()
+                .map(framing::base64_bytes)
+                .transpose()?;
+            let mut signers = Vec::new();
+            let mut verified = payload.is_some();
+            for s in env["signatures"]
+                .as_array()
+                .ok_or("in-toto envelope without signatures")?
+            {
+                let (who, key) = signer(s["publicKey"].as_str().unwrap_or_default(), root, at)?;
+                if let Some(p) = &payload {
+                    let sig = framing::base64_bytes(s["sig"].as_str().unwrap_or_default())?;
+                    // Some clients base64 the signature twice.
+                    let sig = framing::base64_bytes(std::str::from_utf8(&sig).unwrap_or(""))
+                        .unwrap_or(sig);
+                    verified &= verify_ecdsa(&key, &pae(payload_type, p), &sig);
+                }
+                signers.push(who);
+            }
+            if payload.is_some() && !verified {
+                return Err("in-toto envelope signature does not verify".into());
+            }
+            let names_digest = match &payload {
+                Some(p) => {
+                    let statement: Value =
+                        serde_json::from_slice(p).map_err(|e| format!("in-toto statement: {e}"))?;
+                    Some(statement["subject"].as_array().is_some_and(|subjects| {
+                        subjects.iter().any(|s| {
+                            s.pointer("/digest/sha256")
+                                .and_then(Value::as_str)
+                                .is_some_and(|d| d.eq_ignore_ascii_case(digest))
+                        })
+                    }))
+                }
+                None => None,
+            };
+            Ok(Material {
+                kind,
+                names_digest,
+                signature_verified: payload.is_some(),
+                signers,
+            })
+        }
+        other => Err(format!("entry kind {other} is not supported")),
+    }
+}
+
+/// ECDSA P-256 over a given SHA-256 digest (a hashedrekord signs the artifact, and the log
+/// keeps only its digest).
+fn verify_prehashed_p256(key: &[u8], digest: &[u8], sig: &[u8]) -> Result<(), String> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(key)
+        .map_err(|_| "hashedrekord key is not a P-256 key".to_string())?;
+    let sig = p256::ecdsa::Signature::from_der(sig)
+        .map_err(|_| "hashedrekord signature is not DER ECDSA".to_string())?;
+    vk.verify_prehash(digest, &sig)
+        .map_err(|_| "hashedrekord signature does not verify".into())
+}
