@@ -402,7 +402,17 @@ fn verify(
                 allow: &Default::default(),
                 nras: c.nras_answer.clone().zip(c.nras_jwks.clone()).map(Ok),
             };
-            report::verify_all(&c.attestation, &c.model, &c.nonce, &trust).0
+            let (mut r, _) = report::verify_all(&c.attestation, &c.model, &c.nonce, &trust);
+            let provenance = venice_e2ee_proxy::attestation::provenance::Provenance::new(
+                venice_e2ee_proxy::attestation::provenance::trusted_root::TrustedRoot::public_good(
+                )?,
+                venice_e2ee_proxy::attestation::provenance::policy::default_policy(),
+            );
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(report::add_provenance(&mut r, &provenance, &c.rekor, &[]));
+            r
         }
         (None, Some(model)) => verify_live(&load(args)?, &model)?,
         (None, None) => return Err("give --offline DIR or --model M".into()),

@@ -6,6 +6,8 @@ use super::evidence::nvidia;
 use super::evidence::pcs::Pcs;
 use super::evidence::report::{self, Report, Trust};
 use super::evidence::trust_roots::{self, Roots};
+use super::provenance::trusted_root::TrustedRoot;
+use super::provenance::{Provenance, Rekor};
 use super::quote;
 use super::verify::{AttestationError, Policy, VerifiedKey};
 use crate::config::AttestationSection;
@@ -20,6 +22,8 @@ pub struct EvidenceVerifier {
     trust_overrides: Vec<String>,
     allow: crate::config::Allowlists,
     nras: Option<Nras>,
+    provenance: Provenance,
+    rekor: Rekor,
 }
 
 fn now() -> u64 {
@@ -50,6 +54,18 @@ impl EvidenceVerifier {
                 path.display()
             ));
         }
+        let sigstore_root = match &cfg.sigstore_trusted_root {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("attestation.sigstore_trusted_root: {e}"))?;
+                trust_overrides.push(format!(
+                    "Sigstore trusted root replaced by {} (simulated Rekor and Fulcio, not Sigstore's)",
+                    path.display()
+                ));
+                TrustedRoot::parse(&text)?
+            }
+            None => TrustedRoot::public_good()?,
+        };
         for check in &cfg.report_only {
             trust_overrides.push(format!("{check} is reported but not enforced"));
         }
@@ -71,6 +87,8 @@ impl EvidenceVerifier {
             nras: cfg
                 .nras
                 .then(|| Nras::new(http.clone(), &cfg.nras_url, &cfg.nras_jwks_url)),
+            provenance: Provenance::new(sigstore_root, cfg.provenance_policy.clone()),
+            rekor: Rekor::new(http, &cfg.rekor_url),
         })
     }
 
@@ -122,7 +140,14 @@ impl EvidenceVerifier {
             allow: &self.allow,
             nras,
         };
-        let (report, envelope) = report::verify_all(raw, model, nonce, &trust);
+        let (mut report, envelope) = report::verify_all(raw, model, nonce, &trust);
+        report::add_provenance(
+            &mut report,
+            &self.provenance,
+            &self.rekor,
+            &self.report_only,
+        )
+        .await;
         let outcome = match (envelope, report.failure()) {
             (Err(e), _) => Err(e),
             (Ok(_), Some(e)) => Err(e),

@@ -33,6 +33,7 @@ pub enum Check {
     GpuNonce,
     WorkloadAllowlist,
     GpuNras,
+    SigstoreProvenance,
     /// A refresh proved less than the model's pinned attestation form.
     Downgrade,
 }
@@ -60,6 +61,7 @@ impl Check {
             Check::GpuNonce => "attestation_gpu_nonce",
             Check::WorkloadAllowlist => "attestation_workload_not_allowed",
             Check::GpuNras => "attestation_gpu_nras",
+            Check::SigstoreProvenance => "attestation_sigstore_provenance",
             Check::Downgrade => "attestation_downgrade",
         }
     }
@@ -76,6 +78,7 @@ impl Check {
             "gpu_nonce" => Check::GpuNonce,
             "workload_allowlist" => Check::WorkloadAllowlist,
             "gpu_nras" => Check::GpuNras,
+            "sigstore_provenance" => Check::SigstoreProvenance,
             _ => return None,
         })
     }

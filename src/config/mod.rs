@@ -199,6 +199,14 @@ pub struct AttestationSection {
     pub nras: bool,
     pub nras_url: String,
     pub nras_jwks_url: String,
+    /// Sigstore's transparency log, for check `sigstore_provenance`.
+    pub rekor_url: String,
+    /// A Sigstore trusted root replacing the pinned public-good one. Only for test PKIs (the
+    /// demo's simulated Rekor); reports say so loudly.
+    pub sigstore_trusted_root: Option<PathBuf>,
+    /// Which provenance each image repository needs (longest prefix wins; an image no rule
+    /// covers fails the check). Default: the images Venice's enclaves run (see README).
+    pub provenance_policy: Vec<crate::attestation::provenance::policy::Rule>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -315,6 +323,9 @@ impl Default for AttestationSection {
             nras: false,
             nras_url: "https://nras.attestation.nvidia.com/v3/attest/gpu".into(),
             nras_jwks_url: "https://nras.attestation.nvidia.com/.well-known/jwks.json".into(),
+            rekor_url: "https://rekor.sigstore.dev".into(),
+            sigstore_trusted_root: None,
+            provenance_policy: crate::attestation::provenance::policy::default_policy(),
         }
     }
 }

@@ -96,6 +96,10 @@ async fn handle(
             Err(_) => error(StatusCode::BAD_REQUEST, "unreadable body"),
         },
         ("GET", "/nras/.well-known/jwks.json") => json_response(StatusCode::OK, &state.nras.jwks()),
+        // The simulated Rekor.
+        ("POST", "/rekor/api/v1/index/retrieve" | "/rekor/api/v1/log/entries/retrieve") => {
+            rekor(&state, &path, req).await
+        }
         // The simulated Intel PCS: collateral for the simulated PKI.
         ("GET", "/pcs/tdx/certification/v4/tcb") => pcs(
             &state.intel.tcb_info_body,
@@ -133,6 +137,26 @@ async fn handle(
         _ => error(StatusCode::NOT_FOUND, "Not found"),
     };
     Ok(response)
+}
+
+async fn rekor(state: &SimState, path: &str, req: Request<Incoming>) -> Response<Body> {
+    state.record.lock().expect("poisoned").rekor_requests += 1;
+    let fault = state.script.lock().expect("poisoned").rekor_fault;
+    if fault == Some(super::rekor::RekorFault::Down) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "Rekor is down");
+    }
+    let Ok(body) = req.into_body().collect().await else {
+        return error(StatusCode::BAD_REQUEST, "unreadable body");
+    };
+    let Ok(request) = serde_json::from_slice::<Value>(&body.to_bytes()) else {
+        return error(StatusCode::BAD_REQUEST, "invalid JSON");
+    };
+    let answer = if path.ends_with("/index/retrieve") {
+        state.rekor.lookup(&request, fault)
+    } else {
+        state.rekor.entries(&request, fault)
+    };
+    json_response(StatusCode::OK, &answer)
 }
 
 /// PEM chains travel percent-encoded in PCS response headers.

@@ -9,6 +9,7 @@ pub mod drift;
 pub mod evidence;
 mod http;
 pub mod quote;
+pub mod rekor;
 pub mod script;
 pub mod tls;
 
@@ -92,6 +93,8 @@ pub struct SimState {
     record: Mutex<Record>,
     /// `sim --bench`: replayed answers.
     bench: Option<bench::Bench>,
+    /// The simulated Sigstore (Rekor and a Fulcio-like CA).
+    rekor: rekor::SimRekor,
 }
 
 impl SimState {
@@ -114,6 +117,7 @@ impl SimState {
             }),
             record: Mutex::default(),
             bench,
+            rekor: rekor::SimRekor::new().map_err(std::io::Error::other)?,
         })
     }
 
@@ -175,6 +179,10 @@ impl Simulator {
         Ok(Simulator { state, addr, tls })
     }
 
+    pub fn set_rekor_fault(&self, fault: Option<rekor::RekorFault>) {
+        self.script(|s| s.rekor_fault = fault);
+    }
+
     /// The simulated NVIDIA root the GPU evidence chains to (PEM).
     pub fn nvidia_root_pem(&self) -> &str {
         &self.state.gpus.root_pem
@@ -201,6 +209,19 @@ impl Simulator {
         config.attestation.pcs_url = format!("http://{}/pcs", self.addr);
         config.attestation.root_ca_crl_url = format!("http://{}/pcs/rootcacrl.der", self.addr);
         config.attestation.report_only.clear();
+        let sigstore = std::env::temp_dir().join(format!(
+            "venice-e2ee-proxy-sim-sigstore-root-{}-{}.json",
+            std::process::id(),
+            self.addr.port()
+        ));
+        std::fs::write(&sigstore, self.state.rekor.trusted_root().to_string())?;
+        config.attestation.sigstore_trusted_root = Some(sigstore);
+        config.attestation.rekor_url = format!("http://{}/rekor", self.addr);
+        for rule in rekor::SimRekor::policy() {
+            if !config.attestation.provenance_policy.contains(&rule) {
+                config.attestation.provenance_policy.push(rule);
+            }
+        }
         Ok(())
     }
 

@@ -96,6 +96,9 @@ pub struct Script {
     /// Count chats but keep no record of each (long soak runs).
     #[serde(default)]
     pub skip_chat_records: bool,
+    /// What the simulated Rekor spoils.
+    #[serde(default)]
+    pub rekor_fault: Option<super::rekor::RekorFault>,
 }
 
 impl ChatFault {
@@ -152,4 +155,6 @@ pub struct Record {
     /// Chats answered (recorded or not).
     pub chats_answered: usize,
     pub model_lists: usize,
+    /// Requests to the simulated Rekor.
+    pub rekor_requests: usize,
 }

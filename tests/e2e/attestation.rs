@@ -308,12 +308,23 @@ async fn verify_subcommand_checks_a_live_model() {
     s.configure(&mut c).unwrap();
     let run = |model: &'static str| {
         let root = c.attestation.nvidia_root_ca.clone().unwrap();
+        let sigstore = c.attestation.sigstore_trusted_root.clone().unwrap();
+        let policy = serde_json::to_string(&c.attestation.provenance_policy).unwrap();
         let base = s.base_url();
         std::process::Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
             .args(["verify", "--json", "--model", model])
             .env("VENICE_API_KEY", SIM_KEY)
             .env("VENICE_E2EE_PROXY__VENICE__BASE_URL", base)
             .env("VENICE_E2EE_PROXY__ATTESTATION__NVIDIA_ROOT_CA", root)
+            .env(
+                "VENICE_E2EE_PROXY__ATTESTATION__SIGSTORE_TRUSTED_ROOT",
+                sigstore,
+            )
+            .env(
+                "VENICE_E2EE_PROXY__ATTESTATION__REKOR_URL",
+                &c.attestation.rekor_url,
+            )
+            .env("VENICE_E2EE_PROXY__ATTESTATION__PROVENANCE_POLICY", policy)
             .env(
                 "VENICE_E2EE_PROXY__ATTESTATION__REPORT_ONLY",
                 "[tdx_quote_signature, tdx_tcb_status]",
@@ -331,6 +342,7 @@ async fn verify_subcommand_checks_a_live_model() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["verified"], true);
     assert_eq!(check(&report, "gpu_spdm_signature")["status"], "pass");
+    assert_eq!(check(&report, "sigstore_provenance")["status"], "pass");
     s.set_attestation_fault(Some(AttestationFault::BadEventLog));
     let out = tokio::task::block_in_place(|| run(MODEL));
     assert!(!out.status.success());

@@ -15,6 +15,7 @@ mod history;
 mod ops;
 mod pcs;
 mod privacy;
+mod provenance;
 mod readiness;
 mod requests;
 mod responses;

@@ -4,6 +4,7 @@
 use super::dcap::{self, Collateral, TcbVerdict};
 use super::nvidia::{self, GpuCheck};
 use super::workload::{self, Workload};
+use crate::attestation::provenance::{ImageResult, Provenance, Source};
 use crate::attestation::quote;
 use crate::attestation::verify::{self, AttestationError, Check, Policy, VerifiedKey};
 use crate::venice::Attestation;
@@ -56,9 +57,11 @@ pub struct Report {
     /// Trust anchors that are not the pinned production roots (test PKIs), said loudly.
     pub trust_overrides: Vec<String>,
     pub checks: Vec<CheckResult>,
+    /// Per image the compose pins: digest, rule, entries checked, identity, outcome.
+    pub provenance: Vec<ImageResult>,
 }
 
-pub const CHECK_NAMES: [&str; 10] = [
+pub const CHECK_NAMES: [&str; 11] = [
     "envelope",
     "tdx_quote_signature",
     "tdx_tcb_status",
@@ -69,6 +72,7 @@ pub const CHECK_NAMES: [&str; 10] = [
     "gpu_spdm_signature",
     "gpu_nonce",
     "gpu_nras",
+    "sigstore_provenance",
 ];
 
 impl Report {
@@ -188,6 +192,7 @@ pub fn verify_all(
         gpus: 0,
         trust_overrides: trust.trust_overrides.clone(),
         checks: Vec::new(),
+        provenance: Vec::new(),
     };
     match &envelope {
         Ok(_) => checks.record(
@@ -343,6 +348,41 @@ pub fn verify_all(
     (report, envelope)
 }
 
+/// Adds check `sigstore_provenance` to a report: the images of the compose MRCONFIGID binds
+/// (only a bound compose names what runs), looked up through `source`.
+pub async fn add_provenance(
+    report: &mut Report,
+    provenance: &Provenance,
+    source: &dyn Source,
+    report_only: &[String],
+) {
+    let mut checks = Checks {
+        list: std::mem::take(&mut report.checks),
+        report_only,
+    };
+    let bound = checks
+        .list
+        .iter()
+        .any(|c| c.name == "mr_config_id" && c.status == Status::Pass);
+    match report.workload.as_ref().filter(|_| bound) {
+        Some(w) => {
+            let (verdict, images) = provenance.check(&w.images, source).await;
+            checks.record("sigstore_provenance", verdict);
+            report.provenance = images;
+        }
+        None => checks.skip(
+            "sigstore_provenance",
+            "the compose is not bound by MRCONFIGID",
+        ),
+    }
+    report.verified = checks
+        .list
+        .iter()
+        .filter(|c| c.enforced)
+        .all(|c| c.status == Status::Pass);
+    report.checks = checks.list;
+}
+
 /// Every measurement with a non-empty allowlist must be on it.
 fn allowlisted(
     allow: &crate::config::Allowlists,
@@ -490,6 +530,17 @@ pub fn render_text(r: &Report) -> String {
             w.compose_hash,
             w.os_image_hash.as_deref().unwrap_or("-"),
             w.images.join(", ")
+        ));
+    }
+    for i in &r.provenance {
+        out.push_str(&format!(
+            "  image {} rule {} entries {} {}{}: {}\n",
+            i.image,
+            i.rule.map_or("none", |r| r.name()),
+            i.entries_checked,
+            if i.passed { "pass" } else { "FAIL" },
+            if i.cached { " (cached)" } else { "" },
+            i.outcome
         ));
     }
     if let Some(m) = &r.measurements {

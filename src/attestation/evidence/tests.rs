@@ -68,9 +68,25 @@ pub(super) fn failed(r: &Report) -> Vec<&'static str> {
 
 #[test]
 fn the_real_capture_verifies_end_to_end() {
+    use crate::attestation::provenance::{policy, trusted_root::TrustedRoot, Provenance};
     let c = capture();
-    let r = run(&c, &c.attestation, c.captured_at);
+    let mut r = run(&c, &c.attestation, c.captured_at);
+    // The images' provenance, from the Rekor answers recorded with the capture.
+    let provenance = Provenance::new(
+        TrustedRoot::public_good().unwrap(),
+        policy::default_policy(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(super::report::add_provenance(
+        &mut r,
+        &provenance,
+        &c.rekor,
+        &[],
+    ));
     assert!(r.verified, "{}", serde_json::to_string_pretty(&r).unwrap());
+    assert_eq!(r.provenance.len(), 3, "each distinct image once");
     for name in super::report::CHECK_NAMES {
         assert_eq!(status(&r, name), Status::Pass, "{name}");
     }

@@ -160,9 +160,12 @@ impl Provenance {
         images: &[String],
         source: &dyn Source,
     ) -> (Result<String, String>, Vec<ImageResult>) {
-        let mut results = Vec::new();
+        let mut results: Vec<ImageResult> = Vec::new();
         for image in images {
-            results.push(self.image(image, source).await);
+            // A compose may run one image as several services.
+            if results.iter().all(|r| &r.image != image) {
+                results.push(self.image(image, source).await);
+            }
         }
         let failed: Vec<String> = results
             .iter()

@@ -14,6 +14,16 @@ pub enum RuleKind {
     ComposePinned,
 }
 
+impl RuleKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleKind::Fulcio => "fulcio",
+            RuleKind::Signed => "signed",
+            RuleKind::ComposePinned => "compose_pinned",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {

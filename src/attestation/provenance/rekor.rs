@@ -233,45 +233,45 @@ pub fn verify_entry<'a>(e: &Entry, root: &'a TrustedRoot) -> Result<&'a LogKey, 
     Ok(key)
 }
 
+/// The log's side (the simulated Rekor, tests): the RFC 6962 root of `leaves`…
+pub fn tree_root(leaves: &[[u8; 32]]) -> [u8; 32] {
+    match leaves.len() {
+        0 => Sha256::digest([]).into(),
+        1 => leaves[0],
+        n => {
+            let k = n.next_power_of_two() / 2;
+            node_hash(&tree_root(&leaves[..k]), &tree_root(&leaves[k..]))
+        }
+    }
+}
+
+/// …and the audit path of leaf `m` (RFC 6962 §2.1.1).
+pub fn audit_path(m: usize, leaves: &[[u8; 32]]) -> Vec<[u8; 32]> {
+    let n = leaves.len();
+    if n <= 1 {
+        return Vec::new();
+    }
+    let k = n.next_power_of_two() / 2;
+    let (mut p, sibling) = if m < k {
+        (audit_path(m, &leaves[..k]), tree_root(&leaves[k..]))
+    } else {
+        (audit_path(m - k, &leaves[k..]), tree_root(&leaves[..k]))
+    };
+    p.push(sibling);
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A tree of `n` leaves built the RFC 6962 way, and the audit path for leaf `m`.
-    fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
-        match leaves.len() {
-            1 => leaves[0],
-            n => {
-                let k = n.next_power_of_two() / 2;
-                node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
-            }
-        }
-    }
-
-    fn path(m: usize, leaves: &[[u8; 32]]) -> Vec<[u8; 32]> {
-        let n = leaves.len();
-        if n == 1 {
-            return Vec::new();
-        }
-        let k = n.next_power_of_two() / 2;
-        if m < k {
-            let mut p = path(m, &leaves[..k]);
-            p.push(mth(&leaves[k..]));
-            p
-        } else {
-            let mut p = path(m - k, &leaves[k..]);
-            p.push(mth(&leaves[..k]));
-            p
-        }
-    }
 
     #[test]
     fn inclusion_proofs_verify_for_every_leaf_of_every_tree_size() {
         for n in 1..40usize {
             let leaves: Vec<[u8; 32]> = (0..n).map(|i| leaf_hash(&[i as u8])).collect();
-            let root = mth(&leaves);
+            let root = tree_root(&leaves);
             for m in 0..n {
-                let p = path(m, &leaves);
+                let p = audit_path(m, &leaves);
                 assert_eq!(
                     root_from_proof(m as u64, n as u64, leaves[m], &p),
                     Some(root),
