@@ -8,6 +8,7 @@ use crate::harness::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 use venice_e2ee_proxy::config::{Config, StreamValidation};
+use venice_e2ee_proxy::sim::rekor::RekorFault;
 use venice_e2ee_proxy::sim::{AttestationFault, ChatFault, Simulator};
 
 const MODES: [&str; 4] = [
@@ -286,6 +287,20 @@ async fn the_fault_matrix_matches_its_document() {
             )
             .await,
         );
+    }
+
+    // Sigstore: the images' provenance (fresh proxies: no verified digest cached).
+    for fault in [
+        RekorFault::MissingEntry,
+        RekorFault::AlteredEntry,
+        RekorFault::BrokenProof,
+        RekorFault::WrongIdentity,
+        RekorFault::Down,
+    ] {
+        let plain = start(sim().await, |_| {}).await;
+        let buffered = start(sim().await, buffered_config).await;
+        let arm = |p: &Proxy| p.sim.set_rekor_fault(Some(fault));
+        rows.push(row(&format!("Rekor: {fault:?}"), &plain, &buffered, None, &arm).await);
     }
 
     // Collateral and NRAS services down, and an upstream whose name does not resolve.

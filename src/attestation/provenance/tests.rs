@@ -315,3 +315,29 @@ fn a_verified_image_is_cached_and_a_failed_one_is_not() {
     let (v, _) = rt.block_on(p.check(&changed, &empty));
     assert!(v.unwrap_err().contains("no recorded Rekor lookup"));
 }
+
+#[test]
+fn benign_framing_drift_in_rekor_answers_still_verifies() {
+    let c = capture();
+    let mut r = c.rekor.clone();
+    let uuid = r.index[CM][0].clone();
+    let mut e = r.entries[&uuid].clone();
+    e["logID"] = Value::String(e["logID"].as_str().unwrap().to_uppercase());
+    e["integratedTime"] = Value::String(e["integratedTime"].to_string());
+    e["logIndex"] = Value::String(e["logIndex"].to_string());
+    let proof = &mut e["verification"]["inclusionProof"];
+    proof["rootHash"] = Value::String(proof["rootHash"].as_str().unwrap().to_uppercase());
+    let hashes: Vec<Value> = proof["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| Value::String(h.as_str().unwrap().to_uppercase()))
+        .collect();
+    proof["hashes"] = Value::Array(hashes);
+    proof["treeSize"] = Value::String(proof["treeSize"].to_string());
+    r.entries.insert(uuid.clone(), e);
+    // The index answers the UUID in upper case.
+    r.index.insert(CM.into(), vec![uuid.to_uppercase()]);
+    let (verdict, _) = run(&r, default_policy(), &images());
+    assert!(verdict.is_ok(), "{verdict:?}");
+}
