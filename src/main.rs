@@ -73,6 +73,10 @@ struct BenchArgs {
     /// venice-e2ee-proxy 0.1.4's interface: a TOML config path, VENICE_E2EE_PROXY__ overrides).
     #[arg(long)]
     other: Option<PathBuf>,
+    /// --compare: the proxy binary to measure (default: this one), e.g. a build with
+    /// `--no-default-features` (the k256 backend).
+    #[arg(long)]
+    proxy_bin: Option<PathBuf>,
     /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -322,6 +326,7 @@ fn bench(a: BenchArgs) -> Result<(), String> {
                 proxy_cpus: a.proxy_cpus,
                 upstream_cpus: a.upstream_cpus,
                 other: a.other,
+                proxy_bin: a.proxy_bin,
             })
             .await
         } else {

@@ -98,6 +98,9 @@ pub struct CompareOptions {
     /// TOML config path and `VENICE_E2EE_PROXY__…` overrides, as crates.io
     /// `venice-e2ee-proxy` 0.1.4 does).
     pub other: Option<PathBuf>,
+    /// The proxy binary to measure (default: this one), e.g. a build with another curve
+    /// backend.
+    pub proxy_bin: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -264,7 +267,7 @@ pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
     ];
     let proxy = spawn(
         opts.proxy_cpus.as_deref(),
-        &exe,
+        opts.proxy_bin.as_deref().unwrap_or(&exe),
         &["serve", "-c", &config.to_string_lossy()],
         &proxy_env,
     )?;
