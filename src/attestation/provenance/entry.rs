@@ -308,7 +308,10 @@ pub fn read(body: &[u8], digest: &str, root: &TrustedRoot, at: u64) -> Result<Ma
                 if let Some(p) = &payload {
                     let sig = framing::base64_bytes(s["sig"].as_str().unwrap_or_default())?;
                     // Some clients base64 the signature twice.
-                    let sig = framing::base64_bytes(std::str::from_utf8(&sig).unwrap_or(""))
+                    let sig = std::str::from_utf8(&sig)
+                        .ok()
+                        .filter(|t| !t.is_empty())
+                        .and_then(|t| framing::base64_bytes(t).ok())
                         .unwrap_or(sig);
                     verified &= verify_ecdsa(&key, &pae(payload_type, p), &sig);
                 }
@@ -352,4 +355,117 @@ fn verify_prehashed_p256(key: &[u8], digest: &[u8], sig: &[u8]) -> Result<(), St
         .map_err(|_| "hashedrekord signature is not DER ECDSA".to_string())?;
     vk.verify_prehash(digest, &sig)
         .map_err(|_| "hashedrekord signature does not verify".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+    use serde_json::json;
+    use sha2::{Digest, Sha256};
+
+    fn b64(b: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(b)
+    }
+
+    /// A P-256 key and its PEM public key, base64'd the way Rekor stores it.
+    fn key() -> (EcdsaKeyPair, String) {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+        let k = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let mut spki = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").unwrap();
+        spki.extend_from_slice(k.public_key().as_ref());
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            b64(&spki)
+        );
+        (k, b64(pem.as_bytes()))
+    }
+
+    fn sign(k: &EcdsaKeyPair, msg: &[u8]) -> Vec<u8> {
+        k.sign(&ring::rand::SystemRandom::new(), msg)
+            .unwrap()
+            .as_ref()
+            .to_vec()
+    }
+
+    fn root() -> TrustedRoot {
+        TrustedRoot::public_good().unwrap()
+    }
+
+    #[test]
+    fn a_hashedrekord_names_its_digest_and_its_signature_is_verified() {
+        let (k, pem) = key();
+        let artifact = b"an image manifest";
+        let digest = hex::encode(Sha256::digest(artifact));
+        let body = |sig: &[u8], hash: &str| {
+            serde_json::to_vec(
+                &json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hash}},
+                "signature": {"content": b64(sig), "publicKey": {"content": pem}}}}),
+            )
+            .unwrap()
+        };
+        let sig = sign(&k, artifact);
+        let m = read(&body(&sig, &digest), &digest, &root(), 0).unwrap();
+        assert_eq!((m.names_digest, m.signature_verified), (Some(true), true));
+        assert_eq!(m.signers, vec![Signer::Key]);
+        let other = "ab".repeat(32);
+        assert_eq!(
+            read(&body(&sig, &digest), &other, &root(), 0)
+                .unwrap()
+                .names_digest,
+            Some(false)
+        );
+        let mut bad = sig.clone();
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        assert!(read(&body(&bad, &digest), &digest, &root(), 0)
+            .unwrap_err()
+            .contains("does not verify"));
+    }
+
+    #[test]
+    fn an_in_toto_statement_names_its_subjects_and_its_envelope_is_verified() {
+        let (k, pem) = key();
+        let digest = "cd".repeat(32);
+        let statement = json!({"_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "img", "digest": {"sha256": digest}}], "predicateType": "x", "predicate": {}})
+        .to_string();
+        let payload_type = "application/vnd.in-toto+json";
+        let body = |sig: &[u8]| {
+            serde_json::to_vec(
+                &json!({"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": {"envelope": {
+                "payloadType": payload_type, "payload": b64(statement.as_bytes()),
+                "signatures": [{"sig": b64(sig), "publicKey": pem}]}}}}),
+            )
+            .unwrap()
+        };
+        let sig = sign(&k, &pae(payload_type, statement.as_bytes()));
+        let m = read(&body(&sig), &digest, &root(), 0).unwrap();
+        assert_eq!((m.names_digest, m.signature_verified), (Some(true), true));
+        assert_eq!(
+            read(&body(&sig), &"00".repeat(32), &root(), 0)
+                .unwrap()
+                .names_digest,
+            Some(false)
+        );
+        let wrong = sign(&k, b"something else");
+        assert!(read(&body(&wrong), &digest, &root(), 0)
+            .unwrap_err()
+            .contains("does not verify"));
+    }
+
+    #[test]
+    fn unknown_kinds_and_material_fail_closed() {
+        assert!(read(br#"{"kind":"rekord","spec":{}}"#, "00", &root(), 0)
+            .unwrap_err()
+            .contains("not supported"));
+        let body = json!({"kind": "dsse", "spec": {"signatures": [{"signature": "AA==", "verifier": b64(b"hello")}]}});
+        assert!(read(&serde_json::to_vec(&body).unwrap(), "00", &root(), 0)
+            .unwrap_err()
+            .contains("neither a certificate nor a public key"));
+    }
 }
