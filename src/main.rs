@@ -29,6 +29,20 @@ struct ServeArgs {
     pingora_conf: Option<PathBuf>,
 }
 
+/// The simulated upstream's answers: length and pace.
+#[derive(clap::Args)]
+struct Answers {
+    /// Tokens (one encrypted chunk each) in a `--bench` answer.
+    #[arg(long, default_value_t = 100)]
+    reply_tokens: usize,
+    /// Time to first token, e.g. 200ms (0: none).
+    #[arg(long, default_value = "0s")]
+    ttft: String,
+    /// Tokens per second after the first (0: as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    tokens_per_second: f64,
+}
+
 #[derive(clap::Args)]
 struct BenchArgs {
     /// Start `sim --bench` and the proxy, and compare the load through the proxy with the
@@ -57,13 +71,9 @@ struct BenchArgs {
     warmup: String,
     #[arg(long, default_value = "10s")]
     duration: String,
-    /// --compare: tokens per answer, time to first token and pace of the upstream.
-    #[arg(long, default_value_t = 100)]
-    reply_tokens: usize,
-    #[arg(long, default_value = "0s")]
-    ttft: String,
-    #[arg(long, default_value_t = 0.0)]
-    tokens_per_second: f64,
+    /// --compare: the upstream's answers.
+    #[command(flatten)]
+    answers: Answers,
     /// --compare: `taskset` CPU lists for the proxy and for the upstream (and the load).
     #[arg(long)]
     proxy_cpus: Option<String>,
@@ -98,15 +108,8 @@ enum Command {
         /// the upstream costs next to nothing (messages are checked for form, not decrypted).
         #[arg(long)]
         bench: bool,
-        /// Tokens (one encrypted chunk each) in a `--bench` answer.
-        #[arg(long, default_value_t = 100)]
-        reply_tokens: usize,
-        /// Time to first token, e.g. 200ms (0: none).
-        #[arg(long, default_value = "0s")]
-        ttft: String,
-        /// Tokens per second after the first (0: as fast as possible).
-        #[arg(long, default_value_t = 0.0)]
-        tokens_per_second: f64,
+        #[command(flatten)]
+        answers: Answers,
         /// Write a proxy configuration for this simulator here (trusting its test PKIs; run
         /// it with `serve -c PATH` and `VENICE_API_KEY=<api-key>`).
         #[arg(long)]
@@ -155,19 +158,17 @@ fn main() {
             listen,
             api_key,
             bench,
-            reply_tokens,
-            ttft,
-            tokens_per_second,
+            answers,
             proxy_config,
-        } => config::units::parse_duration(&ttft).and_then(|ttft| {
+        } => config::units::parse_duration(&answers.ttft).and_then(|ttft| {
             let pacing = venice_e2ee_proxy::sim::Pacing {
                 ttft,
-                tokens_per_second,
+                tokens_per_second: answers.tokens_per_second,
             };
             sim(
                 listen,
                 api_key,
-                bench.then_some(reply_tokens),
+                bench.then_some(answers.reply_tokens),
                 pacing,
                 proxy_config,
             )
@@ -320,9 +321,9 @@ fn bench(a: BenchArgs) -> Result<(), String> {
         if a.compare {
             bench::compare(&bench::CompareOptions {
                 load,
-                reply_tokens: a.reply_tokens,
-                ttft: parse(&a.ttft)?,
-                tokens_per_second: a.tokens_per_second,
+                reply_tokens: a.answers.reply_tokens,
+                ttft: parse(&a.answers.ttft)?,
+                tokens_per_second: a.answers.tokens_per_second,
                 proxy_cpus: a.proxy_cpus,
                 upstream_cpus: a.upstream_cpus,
                 other: a.other,

@@ -423,49 +423,20 @@ pub fn render(c: &Comparison) -> String {
     out.push_str("   ratio (proxy / first)\n");
     let f = |get: &dyn Fn(&Phase) -> f64| c.phases.iter().map(get).collect::<Vec<_>>();
     let ratio = Some((1, 0));
-    row(
-        &mut out,
-        "requests/s",
-        &f(&|p| p.figures.requests_per_s),
-        ratio,
-    );
-    row(&mut out, "chunks/s", &f(&|p| p.figures.chunks_per_s), ratio);
-    row(
-        &mut out,
-        "TTFT p50 ms",
-        &f(&|p| p.figures.ttft_ms.p50),
-        ratio,
-    );
-    row(
-        &mut out,
-        "TTFT p90 ms",
-        &f(&|p| p.figures.ttft_ms.p90),
-        ratio,
-    );
-    row(
-        &mut out,
-        "TTFT p99 ms",
-        &f(&|p| p.figures.ttft_ms.p99),
-        ratio,
-    );
-    row(
-        &mut out,
-        "total p50 ms",
-        &f(&|p| p.figures.total_ms.p50),
-        ratio,
-    );
-    row(
-        &mut out,
-        "total p90 ms",
-        &f(&|p| p.figures.total_ms.p90),
-        ratio,
-    );
-    row(
-        &mut out,
-        "total p99 ms",
-        &f(&|p| p.figures.total_ms.p99),
-        ratio,
-    );
+    type Figure = fn(&Figures) -> f64;
+    let figures: [(&str, Figure); 8] = [
+        ("requests/s", |f| f.requests_per_s),
+        ("chunks/s", |f| f.chunks_per_s),
+        ("TTFT p50 ms", |f| f.ttft_ms.p50),
+        ("TTFT p90 ms", |f| f.ttft_ms.p90),
+        ("TTFT p99 ms", |f| f.ttft_ms.p99),
+        ("total p50 ms", |f| f.total_ms.p50),
+        ("total p90 ms", |f| f.total_ms.p90),
+        ("total p99 ms", |f| f.total_ms.p99),
+    ];
+    for (label, get) in figures {
+        row(&mut out, label, &f(&|p| get(&p.figures)), ratio);
+    }
     row(&mut out, "errors", &f(&|p| p.figures.errors as f64), None);
     if c.phases.iter().all(|p| p.upstream.is_some()) {
         let up = |p: &Phase| p.upstream.as_ref().map_or(0.0, |u| u.cpu_s_per_1000_chunks);

@@ -147,6 +147,16 @@ impl Checks<'_> {
     fn skip(&mut self, name: &'static str, why: &str) {
         self.push(name, Status::Skipped, why.into());
     }
+
+    /// The report is verified when every enforced check passed.
+    fn conclude(self, report: &mut Report) {
+        report.verified = self
+            .list
+            .iter()
+            .filter(|c| c.enforced)
+            .all(|c| c.status == Status::Pass);
+        report.checks = self.list;
+    }
 }
 
 fn hex48(b: &[u8; 48]) -> String {
@@ -339,12 +349,7 @@ pub fn verify_all(
             super::nras::verify_eat(answer, jwks, nonce, trust.now),
         ),
     }
-    report.verified = checks
-        .list
-        .iter()
-        .filter(|c| c.enforced)
-        .all(|c| c.status == Status::Pass);
-    report.checks = checks.list;
+    checks.conclude(&mut report);
     (report, envelope)
 }
 
@@ -375,12 +380,7 @@ pub async fn add_provenance(
             "the compose is not bound by MRCONFIGID",
         ),
     }
-    report.verified = checks
-        .list
-        .iter()
-        .filter(|c| c.enforced)
-        .all(|c| c.status == Status::Pass);
-    report.checks = checks.list;
+    checks.conclude(report);
 }
 
 /// Every measurement with a non-empty allowlist must be on it.
