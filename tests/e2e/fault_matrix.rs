@@ -150,6 +150,13 @@ async fn row(
     format!("| {name} | {} |", cells.join(" | "))
 }
 
+/// A row measured on fresh proxies (nothing attested or cached yet).
+async fn fresh_row(name: &str, arm: &dyn Fn(&Proxy)) -> String {
+    let plain = start(sim().await, |_| {}).await;
+    let buffered = start(sim().await, buffered_config).await;
+    row(name, &plain, &buffered, None, arm).await
+}
+
 fn buffered_config(c: &mut Config) {
     c.tools.stream_validation = StreamValidation::Buffer;
 }
@@ -274,19 +281,8 @@ async fn the_fault_matrix_matches_its_document() {
         AttestationFault::GpuSignature,
         AttestationFault::BadQuoteSignature,
     ] {
-        let plain = start(sim().await, |_| {}).await;
-        let buffered = start(sim().await, buffered_config).await;
         let arm = |p: &Proxy| p.sim.set_attestation_fault(Some(fault));
-        rows.push(
-            row(
-                &format!("attestation: {fault:?}"),
-                &plain,
-                &buffered,
-                None,
-                &arm,
-            )
-            .await,
-        );
+        rows.push(fresh_row(&format!("attestation: {fault:?}"), &arm).await);
     }
 
     // Sigstore: the images' provenance (fresh proxies: no verified digest cached).
@@ -297,10 +293,8 @@ async fn the_fault_matrix_matches_its_document() {
         RekorFault::WrongIdentity,
         RekorFault::Down,
     ] {
-        let plain = start(sim().await, |_| {}).await;
-        let buffered = start(sim().await, buffered_config).await;
         let arm = |p: &Proxy| p.sim.set_rekor_fault(Some(fault));
-        rows.push(row(&format!("Rekor: {fault:?}"), &plain, &buffered, None, &arm).await);
+        rows.push(fresh_row(&format!("Rekor: {fault:?}"), &arm).await);
     }
 
     // Collateral and NRAS services down, and an upstream whose name does not resolve.
