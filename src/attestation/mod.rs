@@ -7,6 +7,7 @@ pub mod quote;
 pub mod store;
 pub mod verifier;
 pub mod verify;
+pub mod x509;
 
 pub use verify::{AttestationError, Check, Policy, VerifiedKey};
 pub mod evidence;

@@ -3,15 +3,15 @@
 //! over request ‖ response) by the device key, and the request nonce equal to ours.
 
 use crate::attestation::framing;
+use crate::attestation::x509;
 use der::Encode;
-use ring::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_ASN1, ECDSA_P384_SHA384_FIXED};
+use ring::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
 use serde::Deserialize;
 use x509_cert::Certificate;
 
 /// GET_MEASUREMENTS request with a signature requested: header 4, nonce 32, slot 1.
 const REQUEST_LEN: usize = 37;
 const SIGNATURE_LEN: usize = 96;
-const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Payload {
@@ -48,52 +48,15 @@ pub enum GpuCheck {
 
 pub type GpuResult = Result<(), (GpuCheck, String)>;
 
-/// The subject's public key. A bit string with unused bits is not a key encoding (and
-/// would let two encodings name the same key), so it is refused.
-fn public_key(cert: &Certificate) -> Result<&[u8], String> {
-    let key = &cert
-        .tbs_certificate()
-        .subject_public_key_info()
-        .subject_public_key;
-    match key.unused_bits() {
-        0 => Ok(key.raw_bytes()),
-        _ => Err("public key bit string has unused bits".into()),
-    }
-}
-
-/// Checks `cert` was signed (ECDSA P-384 / SHA-384) by `issuer` and names it as issuer.
+/// NVIDIA's device chains are signed with ECDSA P-384 / SHA-384 only.
 fn signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
-    if cert.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
-        return Err("issuer name does not match the next certificate".into());
-    }
-    if cert.signature_algorithm().oid.to_string() != OID_ECDSA_SHA384 {
+    if cert.signature_algorithm().oid.to_string() != x509::OID_ECDSA_SHA384 {
         return Err(format!(
             "unexpected signature algorithm {}",
             cert.signature_algorithm().oid
         ));
     }
-    let tbs = cert.tbs_certificate().to_der().map_err(|e| e.to_string())?;
-    if cert.signature().unused_bits() != 0 {
-        return Err("signature bit string has unused bits".into());
-    }
-    let signature = cert.signature().raw_bytes();
-    UnparsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, public_key(issuer)?)
-        .verify(&tbs, signature)
-        .map_err(|_| "certificate signature does not verify".to_string())
-}
-
-fn valid_at(cert: &Certificate, now: u64) -> Result<(), String> {
-    let v = cert.tbs_certificate().validity();
-    let (from, to) = (
-        v.not_before.to_unix_duration().as_secs(),
-        v.not_after.to_unix_duration().as_secs(),
-    );
-    if now < from || now > to {
-        return Err(format!(
-            "certificate not valid at {now} (valid {from}..{to})"
-        ));
-    }
-    Ok(())
+    x509::signed_by(cert, issuer)
 }
 
 /// The device chain, leaf first, must end at (or be signed by) the pinned root.
@@ -107,7 +70,7 @@ fn verify_chain(
         signed_by(&pair[0], &pair[1]).map_err(|e| format!("certificate {i}: {e}"))?;
     }
     for c in &chain {
-        valid_at(c, now)?;
+        x509::valid_at(c, now)?;
     }
     let top = chain.last().expect("non-empty");
     let root_der = root.to_der().map_err(|e| e.to_string())?;
@@ -143,7 +106,7 @@ pub fn verify_gpu(gpu: &GpuEvidence, root: &Certificate, nonce: &[u8; 32], now: 
         ));
     }
     let (signed, signature) = evidence.split_at(evidence.len() - SIGNATURE_LEN);
-    let device_key = public_key(&leaf).map_err(|e| (GpuCheck::CertChain, e))?;
+    let device_key = x509::public_key(&leaf).map_err(|e| (GpuCheck::CertChain, e))?;
     UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, device_key)
         .verify(signed, signature)
         .map_err(|_| {

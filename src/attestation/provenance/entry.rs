@@ -3,12 +3,9 @@
 //! Fulcio CA valid at the entry's integrated time, with its OIDC identity.
 
 use super::trusted_root::{spki_key, TrustedRoot};
-use crate::attestation::framing;
-use der::{Decode, Encode};
-use ring::signature::{
-    UnparsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA384_ASN1,
-    ECDSA_P384_SHA256_ASN1, ECDSA_P384_SHA384_ASN1,
-};
+use crate::attestation::{framing, x509};
+use der::Decode;
+use ring::signature::UnparsedPublicKey;
 use serde::Serialize;
 use serde_json::Value;
 use x509_cert::ext::pkix::name::GeneralName;
@@ -53,63 +50,9 @@ const OID_ISSUER_V1: &str = "1.3.6.1.4.1.57264.1.1";
 const OID_ISSUER_V2: &str = "1.3.6.1.4.1.57264.1.8";
 const OID_SOURCE_REPOSITORY: &str = "1.3.6.1.4.1.57264.1.12";
 const OID_SOURCE_REF: &str = "1.3.6.1.4.1.57264.1.14";
-const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
-const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
-
-/// A verifier for ECDSA by this key (P-256 or P-384, told by the point's length) and hash.
-fn ecdsa(key: &[u8], sha384: bool) -> Result<&'static dyn VerificationAlgorithm, String> {
-    Ok(match (key.len(), sha384) {
-        (65, false) => &ECDSA_P256_SHA256_ASN1,
-        (65, true) => &ECDSA_P256_SHA384_ASN1,
-        (97, false) => &ECDSA_P384_SHA256_ASN1,
-        (97, true) => &ECDSA_P384_SHA384_ASN1,
-        _ => return Err("only ECDSA P-256/P-384 keys are supported".into()),
-    })
-}
-
-fn cert_key(cert: &Certificate) -> Result<Vec<u8>, String> {
-    let spki = cert
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .map_err(|e| e.to_string())?;
-    Ok(spki_key(&spki)?.1)
-}
-
-fn signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
-    if cert.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
-        return Err("issuer name does not match".into());
-    }
-    let sha384 = match cert.signature_algorithm().oid.to_string().as_str() {
-        OID_ECDSA_SHA256 => false,
-        OID_ECDSA_SHA384 => true,
-        other => {
-            return Err(format!(
-                "unsupported certificate signature algorithm {other}"
-            ))
-        }
-    };
-    if cert.signature().unused_bits() != 0 {
-        return Err("signature bit string has unused bits".into());
-    }
-    let tbs = cert.tbs_certificate().to_der().map_err(|e| e.to_string())?;
-    let key = cert_key(issuer)?;
-    UnparsedPublicKey::new(ecdsa(&key, sha384)?, &key)
-        .verify(&tbs, cert.signature().raw_bytes())
-        .map_err(|_| "certificate signature does not verify".into())
-}
-
-fn valid_at(cert: &Certificate, at: u64) -> bool {
-    let v = cert.tbs_certificate().validity();
-    v.not_before.to_unix_duration().as_secs() <= at
-        && at <= v.not_after.to_unix_duration().as_secs()
-}
-
 /// The leaf's chain to a Fulcio CA of `root` valid at `at` (every certificate valid then).
 pub fn verify_fulcio(leaf: &Certificate, root: &TrustedRoot, at: u64) -> Result<(), String> {
-    if !valid_at(leaf, at) {
-        return Err(format!("certificate not valid at the integrated time {at}"));
-    }
+    x509::valid_at(leaf, at).map_err(|e| format!("{e}: not at the integrated time"))?;
     let mut why = Vec::new();
     for ca in &root.cas {
         if at < ca.valid_from || ca.valid_to.is_some_and(|end| at > end) {
@@ -118,12 +61,12 @@ pub fn verify_fulcio(leaf: &Certificate, root: &TrustedRoot, at: u64) -> Result<
         let mut current = leaf;
         let mut ok = Ok(());
         for next in &ca.chain {
-            if let Err(e) = signed_by(current, next) {
+            if let Err(e) = x509::signed_by(current, next) {
                 ok = Err(e);
                 break;
             }
-            if !valid_at(next, at) {
-                ok = Err("a CA certificate is not valid at the integrated time".into());
+            if let Err(e) = x509::valid_at(next, at) {
+                ok = Err(format!("CA {e}"));
                 break;
             }
             current = next;
@@ -192,13 +135,13 @@ fn signer(material: &str, root: &TrustedRoot, at: u64) -> Result<(Signer, Vec<u8
             .next()
             .ok_or("no certificate")?;
         verify_fulcio(&leaf, root, at)?;
-        let key = cert_key(&leaf)?;
+        let key = x509::public_key(&leaf)?.to_vec();
         Ok((Signer::Certificate(identity(&leaf)), key))
     } else if text.contains("PUBLIC KEY") {
         let der = crate::attestation::evidence::trust_roots::pem_to_der(&text)
             .map_err(|_| "public key is not PEM".to_string())?;
         let (_, key) = spki_key(&der)?;
-        ecdsa(&key, false)?;
+        x509::ecdsa(&key, false)?;
         Ok((Signer::Key, key))
     } else {
         Err("signature material is neither a certificate nor a public key".into())
@@ -219,7 +162,7 @@ fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 }
 
 fn verify_ecdsa(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    ecdsa(key, false).is_ok_and(|alg| {
+    x509::ecdsa(key, false).is_ok_and(|alg| {
         UnparsedPublicKey::new(alg, key)
             .verify(message, signature)
             .is_ok()
