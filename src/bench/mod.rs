@@ -59,13 +59,6 @@ impl Meter {
 
 /// Load against one target, measuring the process `pid` (the one serving it) if given.
 pub async fn measure(target: &Target, load: &Load, pid: Option<u32>) -> Result<Comparison, String> {
-    let mut meter = pid.map(Meter::new);
-    let figures = load::run(target, load, |opening| {
-        if let Some(m) = meter.as_mut() {
-            m.mark(opening)
-        }
-    })
-    .await?;
     let name = match target {
         Target::OpenAi { .. } => "OpenAI target",
         Target::Venice { .. } => "Venice target",
@@ -76,12 +69,7 @@ pub async fn measure(target: &Target, load: &Load, pid: Option<u32>) -> Result<C
         messages: load.messages,
         reply_tokens: 0,
         bare_decryption_us: bare_decryption_us(),
-        phases: vec![Phase {
-            name: name.into(),
-            proxy: meter.map(|m| m.usage(figures.chunks)),
-            upstream: None,
-            figures,
-        }],
+        phases: vec![phase(name, target, load, pid, None).await?],
     })
 }
 
@@ -279,7 +267,7 @@ pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
     .await?;
 
     let mut phases = Vec::new();
-    let upstream_pid = upstream.0.id();
+    let upstream_pid = Some(upstream.0.id());
     let direct = Target::Venice {
         base: sim_base.clone(),
         api_key: "sim-key".into(),
@@ -361,26 +349,26 @@ pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
     })
 }
 
+/// One load run, metering the process behind the URL and the upstream, when known.
 async fn phase(
     name: &str,
     target: &Target,
     load: &Load,
     proxy_pid: Option<u32>,
-    upstream_pid: u32,
+    upstream_pid: Option<u32>,
 ) -> Result<Phase, String> {
-    let mut up = Meter::new(upstream_pid);
+    let mut up = upstream_pid.map(Meter::new);
     let mut proxy = proxy_pid.map(Meter::new);
     let figures = load::run(target, load, |opening| {
-        up.mark(opening);
-        if let Some(p) = proxy.as_mut() {
-            p.mark(opening);
+        for m in up.iter_mut().chain(proxy.iter_mut()) {
+            m.mark(opening);
         }
     })
     .await?;
     Ok(Phase {
         name: name.into(),
         proxy: proxy.map(|p| p.usage(figures.chunks)),
-        upstream: Some(up.usage(figures.chunks)),
+        upstream: up.map(|u| u.usage(figures.chunks)),
         figures,
     })
 }
