@@ -6,7 +6,8 @@
 use crate::metrics::METRICS;
 use crate::openai::error::ApiError;
 use async_trait::async_trait;
-use pingora::apps::ServerApp;
+use pingora::apps::{HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
     UniqueIDType,
@@ -58,9 +59,12 @@ impl Drop for Open {
 }
 
 #[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
-    /// Serves the whole connection (Pingora's own reuse loop never sees it again), so the slot
-    /// is held exactly as long as the connection is open.
+impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
+    /// Serves the whole connection, HTTP/1.1 keep-alive included (the listener is cleartext
+    /// without h2c, so this is the only path Pingora's own `ServerApp` would take), so the slot
+    /// is held exactly as long as the connection is open and each request's header gets its
+    /// deadline. Running the loop here also keeps Pingora's larger connection future out of
+    /// every connection's memory.
     async fn process_new(
         self: &Arc<Self>,
         stream: Stream,
@@ -68,22 +72,38 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
     ) -> Option<Stream> {
         let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
             METRICS.connections_refused.inc();
-            refuse(stream, self.limit).await;
+            // Boxed: its drain buffer would otherwise sit in every connection's future.
+            Box::pin(refuse(stream, self.limit)).await;
             return None;
         };
         let _open = Open::new();
-        let mut stream: Stream = Box::new(HeaderDeadline::new(stream, self.header_timeout));
+        let mut session =
+            ServerSession::new_http1(Box::new(HeaderDeadline::new(stream, self.header_timeout)));
+        // Pingora's defaults for a new connection.
+        session.set_keepalive((!*shutdown.borrow()).then_some(60));
+        session.set_keepalive_reuses_remaining(
+            self.inner
+                .server_options()
+                .and_then(|o| o.keepalive_request_limit),
+        );
         loop {
-            stream = self.inner.process_new(stream, shutdown).await?;
+            let (stream, settings) = self
+                .inner
+                .process_new_http(session, shutdown)
+                .await?
+                .consume();
             // Pingora hands back the stream it was given: ours.
             let mut guarded = stream.into_any().downcast::<HeaderDeadline>().ok()?;
             guarded.await_next_request();
-            stream = guarded;
+            session = ServerSession::new_http1(guarded);
+            if let Some(settings) = settings {
+                settings.apply_to_session(&mut session);
+            }
         }
     }
 
     async fn cleanup(&self) {
-        self.inner.cleanup().await
+        self.inner.http_cleanup().await
     }
 }
 

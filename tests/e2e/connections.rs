@@ -155,8 +155,29 @@ async fn a_trickled_request_header_gets_408_within_the_header_timeout() {
         c.server.header_read_timeout = Duration::from_millis(600)
     })
     .await;
-    // One header byte every 100 ms: each read is quick, the header never completes.
+    let s = TcpStream::connect(addr(&p)).await.unwrap();
+    assert_trickle_gets_408(s).await;
+
+    // A connection that never sends anything is closed silently.
     let mut s = TcpStream::connect(addr(&p)).await.unwrap();
+    assert!(closed(&mut s).await);
+
+    // On a kept-alive connection the deadline starts with the next request's first byte:
+    // idling longer than it between requests is fine (that is the keep-alive timeout's job).
+    let mut s = TcpStream::connect(addr(&p)).await.unwrap();
+    let body = chat("kept", false).to_string();
+    for _ in 0..2 {
+        s.write_all(request(&body).as_bytes()).await.unwrap();
+        assert_eq!(response(&mut s).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
+    // ... and the next request's header has the same deadline as the first one's.
+    assert_trickle_gets_408(s).await;
+}
+
+/// Starts a request header and then sends one byte every 100 ms: each read is quick, the
+/// header never completes. The proxy must answer 408 and close within its 600 ms deadline.
+async fn assert_trickle_gets_408(mut s: TcpStream) {
     s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
@@ -180,18 +201,4 @@ async fn a_trickled_request_header_gets_408_within_the_header_timeout() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(waited < Duration::from_millis(1500), "{waited:?}");
     trickle.abort();
-
-    // A connection that never sends anything is closed silently.
-    let mut s = TcpStream::connect(addr(&p)).await.unwrap();
-    assert!(closed(&mut s).await);
-
-    // On a kept-alive connection the deadline starts with the next request's first byte:
-    // idling longer than it between requests is fine (that is the keep-alive timeout's job).
-    let mut s = TcpStream::connect(addr(&p)).await.unwrap();
-    let body = chat("kept", false).to_string();
-    for _ in 0..2 {
-        s.write_all(request(&body).as_bytes()).await.unwrap();
-        assert_eq!(response(&mut s).await.0, 200);
-        tokio::time::sleep(Duration::from_millis(900)).await;
-    }
 }
