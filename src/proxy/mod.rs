@@ -6,6 +6,7 @@ mod chat_request;
 mod chat_response;
 pub mod connections;
 mod gate;
+pub mod listener;
 mod respond;
 pub mod routes;
 
@@ -43,7 +44,9 @@ impl VeniceProxy {
 
 pub struct Ctx {
     route: Route,
-    prepared: Option<Prepared>,
+    /// Boxed: the context lives inside Pingora's per-connection future for as long as a
+    /// stream lasts, and most of that time only the relay phase is needed.
+    prepared: Option<Box<Prepared>>,
     phase: Option<Phase>,
     started: Instant,
     first_byte: Option<Duration>,
@@ -113,7 +116,7 @@ impl ProxyHttp for VeniceProxy {
                     prepared.attested = r.attested.clone();
                     ctx.first_byte = Some(r.upstream_began.duration_since(ctx.started));
                 }
-                ctx.prepared = Some(prepared);
+                ctx.prepared = Some(Box::new(prepared));
                 match reply {
                     Ok(r) => {
                         respond::body(
@@ -130,7 +133,7 @@ impl ProxyHttp for VeniceProxy {
                 Ok(true)
             }
             Ok(prepared) => {
-                ctx.prepared = Some(prepared);
+                ctx.prepared = Some(Box::new(prepared));
                 Ok(false)
             }
             Err(e) => {
