@@ -4,13 +4,13 @@ use crate::admin::AdminApp;
 use crate::background::Refresher;
 use crate::config::Config;
 use crate::proxy::connections::Guarded;
+use crate::proxy::listener::ClientListener;
 use crate::proxy::VeniceProxy;
 use crate::state::AppState;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
-use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use std::sync::Arc;
 
 /// A shutdown signal for a server run in-process (soak, tests): a fast shutdown once notified.
@@ -77,8 +77,9 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
     let admin = config.server.admin_listen;
     // Pingora retries a taken port for half a minute and then panics in a service thread
     // while the process lives on; fail at once instead.
-    for addr in std::iter::once(listen).chain(admin) {
-        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let taken = |addr, e| format!("cannot listen on {addr}: {e}");
+    if let Some(addr) = admin {
+        std::net::TcpListener::bind(addr).map_err(|e| taken(addr, e))?;
     }
     let state = AppState::new(config)?;
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -87,16 +88,8 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
     let app = pingora::proxy::http_proxy(&server.configuration, VeniceProxy::new(state.clone()));
     let limits = &state.config.server;
     let guarded = Guarded::new(app, limits.max_connections, limits.header_read_timeout);
-    let mut proxy = Service::new("venice-e2ee-proxy".into(), guarded);
-    // No L4 read buffer for client connections: Pingora's default is a zero-filled 64 KiB
-    // per connection (all of it resident), while its HTTP parser reads into buffers of its
-    // own anyway. At 5,000 streams that buffer alone was 320 MB (README "Benchmarks").
-    proxy.add_listener(
-        ListenerConfig::tcp(listen.to_string()).l4_buffer(L4BufferSettings::new(
-            0,
-            pingora_core::listeners::DEFAULT_L4_WRITE_BUFFER_SIZE,
-        )),
-    );
+    let proxy =
+        ClientListener::bind("venice-e2ee-proxy", listen, guarded).map_err(|e| taken(listen, e))?;
     server.add_service(proxy);
     if let Some(addr) = admin {
         let mut service = Service::new("admin".into(), AdminApp::new(state.clone()));
