@@ -26,6 +26,9 @@ pub(super) async fn serve(
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
+        // As a streaming API server does: an SSE event goes out when written, not after the
+        // peer's delayed ACK of the header (Nagle, ~40 ms a stream).
+        let _ = tcp.set_nodelay(true);
         let state = state.clone();
         let tls = tls.clone();
         tokio::spawn(async move {

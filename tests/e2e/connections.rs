@@ -202,3 +202,30 @@ async fn assert_trickle_gets_408(mut s: TcpStream) {
     assert!(waited < Duration::from_millis(1500), "{waited:?}");
     trickle.abort();
 }
+
+/// An answer's first chunk follows its header at once: the proxy writes them separately, and
+/// with Nagle's algorithm on the client socket the chunk waited for the client's delayed ACK
+/// (about 40 ms on Linux) on every stream. The simulator answers at once here, so a
+/// median far above a millisecond or two is that wait.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamed_answer_is_not_held_back_after_its_header() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let mut waits = Vec::new();
+    for i in 0..7 {
+        let started = std::time::Instant::now();
+        let mut r = p.post(&chat("quick", true)).await;
+        assert_eq!(r.status(), 200);
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("quick") {
+            let chunk = r.chunk().await.unwrap().expect("the answer's content");
+            seen.extend_from_slice(&chunk);
+        }
+        if i > 0 {
+            waits.push(started.elapsed());
+        }
+        while r.chunk().await.unwrap().is_some() {}
+    }
+    waits.sort();
+    let median = waits[waits.len() / 2];
+    assert!(median < Duration::from_millis(25), "{waits:?}");
+}
