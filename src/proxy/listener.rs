@@ -79,9 +79,9 @@ impl<A: ServerApp + Send + Sync + 'static> Service for ClientListener<A> {
                 Ok((tcp, peer)) => {
                     let app = self.app.clone();
                     let shutdown = shutdown.clone();
-                    // Every write goes out at once (an SSE stream is small writes; Pingora's
-                    // stream has no write buffer here to merge them): without this, Nagle
-                    // holds a chunk back for the client's delayed ACK, ~40 ms.
+                    // An SSE stream is small writes that must leave when written: with Nagle's
+                    // algorithm a chunk written while the previous one is unacknowledged waits
+                    // for the client's delayed ACK, ~40 ms.
                     if let Err(e) = tcp.set_nodelay(true) {
                         log::debug!("{}: TCP_NODELAY: {e}", self.name);
                     }
