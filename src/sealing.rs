@@ -21,6 +21,15 @@ const PARALLEL_FROM: usize = 8;
 
 type Key = [u8; 32];
 
+/// What an entry costs besides its ciphertext: the key, the LRU node and its links, the
+/// table slot, the `Arc` header and the allocator's headers. Counted, so `cache_size` bounds
+/// the memory the cache really takes (short messages would otherwise nearly double it).
+const ENTRY_OVERHEAD: usize = 128;
+
+fn cost(sealed: &str) -> usize {
+    sealed.len() + ENTRY_OVERHEAD
+}
+
 struct Cache {
     entries: LruCache<Key, Arc<str>>,
     bytes: usize,
@@ -32,7 +41,7 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    /// `cache_bytes` of ciphertext kept for reuse; 0: none.
+    /// Ciphertexts kept for reuse within `cache_bytes` (entries' overhead counted); 0: none.
     pub fn new(cache_bytes: usize) -> Self {
         Sealer {
             cache: (cache_bytes > 0).then(|| {
@@ -80,16 +89,16 @@ impl Sealer {
 
 impl Cache {
     fn insert(&mut self, key: Key, sealed: Arc<str>) {
-        if sealed.len() > self.limit {
+        if cost(&sealed) > self.limit {
             return;
         }
-        self.bytes += sealed.len();
+        self.bytes += cost(&sealed);
         if let Some(old) = self.entries.put(key, sealed) {
-            self.bytes -= old.len();
+            self.bytes -= cost(&old);
         }
         while self.bytes > self.limit {
             match self.entries.pop_lru() {
-                Some((_, old)) => self.bytes -= old.len(),
+                Some((_, old)) => self.bytes -= cost(&old),
                 None => break,
             }
         }
@@ -176,7 +185,7 @@ mod tests {
     #[test]
     fn the_cache_stays_within_its_bytes() {
         let model = KeyPair::generate();
-        let one = codec::encrypt(&model.recipient(), b"message 00").len();
+        let one = cost(&codec::encrypt(&model.recipient(), b"message 00"));
         let sealer = Sealer::new(one * 5);
         let h: Vec<(String, String)> = (0..20)
             .map(|i| ("user".to_string(), format!("message {i:02}")))
