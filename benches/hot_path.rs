@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use venice_e2ee_proxy::codec::{self, KeyPair};
 use venice_e2ee_proxy::keys::ClientKey;
 use venice_e2ee_proxy::openai::request;
+use venice_e2ee_proxy::openai::responses::translate::translate;
+use venice_e2ee_proxy::openai::responses::writer::ResponsesWriter;
+use venice_e2ee_proxy::openai::structured::OutputFormat;
 use venice_e2ee_proxy::stream::{Mode, Transformer};
 use venice_e2ee_proxy::tools::defs::ToolSet;
 use venice_e2ee_proxy::tools::emulate::ToolStream;
@@ -119,6 +122,58 @@ fn per_chunk() {
     );
     report(
         "chunk transform with tool parsing vs without",
+        with,
+        without,
+        1.10,
+    );
+
+    // The edge dialects on the one chat path: the Responses API's event writer, and a
+    // structured output whose JSON is followed as it streams. Each chunk carries a piece of a
+    // JSON object, so the structured filter has real work.
+    let json_piece = codec::encrypt(&key.pair.recipient(), br#"{"name": "ab"#);
+    let json_event = event.replace(&packed, &json_piece);
+    let translated = translate(
+        br#"{"model": "e2ee-model", "input": "hi", "store": false}"#,
+        None,
+    )
+    .unwrap();
+    let mut responses =
+        transformer(&key, false).with_responses(Some(ResponsesWriter::new(translated.meta, None)));
+    let format = OutputFormat::parse(
+        &json!({"type": "json_schema", "json_schema": {"name": "p", "schema": {
+            "type": "object", "properties": {"name": {"type": "string"}}}}}),
+        "response_format",
+    )
+    .unwrap()
+    .map(Arc::new);
+    let mut structured = transformer(&key, false).with_format(format);
+    let mut out3 = BytesMut::with_capacity(1024);
+    let (without, with) = time_pair(
+        21,
+        300,
+        || push(&mut plain, &mut out),
+        || push(&mut responses, &mut out3),
+    );
+    report(
+        "chunk transform as Responses events vs chat",
+        with,
+        without,
+        1.10,
+    );
+    let push_json = |t: &mut Transformer, out: &mut BytesMut| {
+        out.clear();
+        t.push(json_event.as_bytes(), out).unwrap();
+        std::hint::black_box(&*out);
+    };
+    let mut plain_json = transformer(&key, false);
+    let (without, with) = time_pair(
+        21,
+        300,
+        || push_json(&mut plain_json, &mut out),
+        || push_json(&mut structured, &mut out3),
+    );
+    report(
+        "chunk transform with structured output vs without",
         with,
         without,
         1.10,
