@@ -89,49 +89,36 @@ fn per_chunk() {
         json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "m",
                "choices": [{"index": 0, "delta": {"content": packed}, "finish_reason": null}]})
     );
-    let mut out = BytesMut::with_capacity(1024);
-    let mut plain = transformer(&key, false);
-    let push = |t: &mut Transformer, out: &mut BytesMut| {
+    let json_piece = codec::encrypt(&key.pair.recipient(), br#"{"name": "ab"#);
+    let json_event = event.replace(&packed, &json_piece);
+    let (mut out, mut out2) = (BytesMut::with_capacity(1024), BytesMut::with_capacity(1024));
+    let push = |t: &mut Transformer, out: &mut BytesMut, event: &str| {
         out.clear();
         t.push(event.as_bytes(), out).unwrap();
         std::hint::black_box(&*out);
     };
-    let (baseline, measured) = time_pair(
-        21,
-        300,
+    let mut plain = transformer(&key, false);
+    chunk_pair(
+        "stream chunk transform vs one decryption",
+        1.25,
         || {
             std::hint::black_box(key.pair.decrypt(std::hint::black_box(&packed)).unwrap());
         },
-        || push(&mut plain, &mut out),
-    );
-    report(
-        "stream chunk transform vs one decryption",
-        measured,
-        baseline,
-        1.25,
+        || push(&mut plain, &mut out, &event),
     );
 
     // The same chunk with emulated tools: text passes through the tool-call parser.
     let mut with_tools = transformer(&key, true);
-    let mut out2 = BytesMut::with_capacity(1024);
-    let (without, with) = time_pair(
-        21,
-        300,
-        || push(&mut plain, &mut out),
-        || push(&mut with_tools, &mut out2),
-    );
-    report(
+    chunk_pair(
         "chunk transform with tool parsing vs without",
-        with,
-        without,
         1.10,
+        || push(&mut plain, &mut out, &event),
+        || push(&mut with_tools, &mut out2, &event),
     );
 
     // The edge dialects on the one chat path: the Responses API's event writer, and a
-    // structured output whose JSON is followed as it streams. Each chunk carries a piece of a
-    // JSON object, so the structured filter has real work.
-    let json_piece = codec::encrypt(&key.pair.recipient(), br#"{"name": "ab"#);
-    let json_event = event.replace(&packed, &json_piece);
+    // structured output whose JSON is followed as it streams (its chunks carry pieces of a
+    // JSON object, so the structured filter has real work).
     let translated = translate(
         br#"{"model": "e2ee-model", "input": "hi", "store": false}"#,
         None,
@@ -139,6 +126,12 @@ fn per_chunk() {
     .unwrap();
     let mut responses =
         transformer(&key, false).with_responses(Some(ResponsesWriter::new(translated.meta, None)));
+    chunk_pair(
+        "chunk transform as Responses events vs chat",
+        1.10,
+        || push(&mut plain, &mut out, &event),
+        || push(&mut responses, &mut out2, &event),
+    );
     let format = OutputFormat::parse(
         &json!({"type": "json_schema", "json_schema": {"name": "p", "schema": {
             "type": "object", "properties": {"name": {"type": "string"}}}}}),
@@ -147,37 +140,19 @@ fn per_chunk() {
     .unwrap()
     .map(Arc::new);
     let mut structured = transformer(&key, false).with_format(format);
-    let mut out3 = BytesMut::with_capacity(1024);
-    let (without, with) = time_pair(
-        21,
-        300,
-        || push(&mut plain, &mut out),
-        || push(&mut responses, &mut out3),
-    );
-    report(
-        "chunk transform as Responses events vs chat",
-        with,
-        without,
-        1.10,
-    );
-    let push_json = |t: &mut Transformer, out: &mut BytesMut| {
-        out.clear();
-        t.push(json_event.as_bytes(), out).unwrap();
-        std::hint::black_box(&*out);
-    };
     let mut plain_json = transformer(&key, false);
-    let (without, with) = time_pair(
-        21,
-        300,
-        || push_json(&mut plain_json, &mut out),
-        || push_json(&mut structured, &mut out3),
-    );
-    report(
-        "chunk transform with structured output vs without",
-        with,
-        without,
+    chunk_pair(
+        "chunk with structured output vs without",
         1.10,
+        || push(&mut plain_json, &mut out, &json_event),
+        || push(&mut structured, &mut out2, &json_event),
     );
+}
+
+/// One per-chunk comparison: timed in interleaved rounds, reported as a ratio.
+fn chunk_pair(name: &str, target: f64, baseline: impl FnMut(), measured: impl FnMut()) {
+    let (baseline, measured) = time_pair(21, 300, baseline, measured);
+    report(name, measured, baseline, target);
 }
 
 /// The two curve backends side by side: a chunk's decryption (parse the ephemeral key, ECDH,

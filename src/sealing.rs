@@ -89,10 +89,11 @@ impl Sealer {
 
 impl Cache {
     fn insert(&mut self, key: Key, sealed: Arc<str>) {
-        if cost(&sealed) > self.limit {
+        let added = cost(&sealed);
+        if added > self.limit {
             return;
         }
-        self.bytes += cost(&sealed);
+        self.bytes += added;
         if let Some(old) = self.entries.put(key, sealed) {
             self.bytes -= cost(&old);
         }
