@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Usage {
     pub cpu_seconds: f64,
-    /// CPU seconds per 1,000 answer chunks.
-    pub cpu_s_per_1000_chunks: f64,
+    /// CPU seconds per 1,000 answer chunks (none when no answer completed in the window).
+    pub cpu_s_per_1000_chunks: Option<f64>,
     pub peak_rss_mib: f64,
 }
 
@@ -51,7 +51,7 @@ impl Meter {
     fn usage(&self, chunks: u64) -> Usage {
         Usage {
             cpu_seconds: self.cpu,
-            cpu_s_per_1000_chunks: self.cpu / (chunks.max(1) as f64 / 1000.0),
+            cpu_s_per_1000_chunks: (chunks > 0).then(|| self.cpu / (chunks as f64 / 1000.0)),
             peak_rss_mib: procfs::status_kib(&self.pid, "VmHWM:") as f64 / 1024.0,
         }
     }
@@ -373,15 +373,22 @@ async fn phase(
     })
 }
 
+/// One table row; a NaN value (a figure with nothing to divide by) shows as `n/a`.
 fn row(out: &mut String, label: &str, values: &[f64], ratio_of: Option<(usize, usize)>) {
     use std::fmt::Write;
     let _ = write!(out, "{label:<30}");
     for v in values {
-        let _ = write!(out, " {v:>14.3}");
+        if v.is_nan() {
+            let _ = write!(out, " {:>14}", "n/a");
+        } else {
+            let _ = write!(out, " {v:>14.3}");
+        }
     }
     if let Some((a, b)) = ratio_of.filter(|_| values.len() > 1) {
         let r = values[a] / values[b];
-        let _ = write!(out, "   ×{r:.2}");
+        if r.is_finite() {
+            let _ = write!(out, "   ×{r:.2}");
+        }
     }
     out.push('\n');
 }
@@ -393,7 +400,7 @@ pub fn render(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} clients, {}, {} messages/request, {} tokens/answer; bare chunk decryption {:.1} µs",
+        "{} clients, {}, {} messages/request{}; bare chunk decryption {:.1} µs",
         c.clients,
         if c.stream {
             "streaming"
@@ -401,7 +408,11 @@ pub fn render(c: &Comparison) -> String {
             "not streaming"
         },
         c.messages,
-        c.reply_tokens,
+        // Only a run that started the upstream knows its answers' length.
+        match c.reply_tokens {
+            0 => String::new(),
+            n => format!(", {n} tokens/answer"),
+        },
         c.bare_decryption_us
     );
     let _ = write!(out, "{:<30}", "");
@@ -427,12 +438,20 @@ pub fn render(c: &Comparison) -> String {
     }
     row(&mut out, "errors", &f(&|p| p.figures.errors as f64), None);
     if c.phases.iter().all(|p| p.upstream.is_some()) {
-        let up = |p: &Phase| p.upstream.as_ref().map_or(0.0, |u| u.cpu_s_per_1000_chunks);
+        let up = |p: &Phase| {
+            (p.upstream.as_ref())
+                .and_then(|u| u.cpu_s_per_1000_chunks)
+                .unwrap_or(f64::NAN)
+        };
         row(&mut out, "upstream CPU s/1000 chunks", &f(&up), ratio);
     }
     let proxies: Vec<&Phase> = c.phases.iter().filter(|p| p.proxy.is_some()).collect();
     if !proxies.is_empty() {
-        let cpu = |p: &Phase| p.proxy.as_ref().map_or(0.0, |u| u.cpu_s_per_1000_chunks);
+        let cpu = |p: &Phase| {
+            (p.proxy.as_ref())
+                .and_then(|u| u.cpu_s_per_1000_chunks)
+                .unwrap_or(f64::NAN)
+        };
         let _ = writeln!(
             out,
             "\nproxies (CPU and memory of the process behind the URL):"
@@ -440,22 +459,25 @@ pub fn render(c: &Comparison) -> String {
         for p in &proxies {
             let u = p.proxy.as_ref().expect("filtered");
             let per_chunk_us = cpu(p) * 1e3;
+            let per_chunk = if per_chunk_us.is_nan() {
+                "n/a (no answer completed in the window)".to_string()
+            } else {
+                format!(
+                    "{per_chunk_us:>8.1} µs/chunk (×{:.2} bare decryption)",
+                    per_chunk_us / c.bare_decryption_us
+                )
+            };
             let _ = writeln!(
                 out,
-                "  {:<28} CPU {:>8.1} µs/chunk (×{:.2} bare decryption)  peak RSS {:>7.1} MiB",
-                p.name,
-                per_chunk_us,
-                per_chunk_us / c.bare_decryption_us,
-                u.peak_rss_mib
+                "  {:<28} CPU {per_chunk}  peak RSS {:>7.1} MiB",
+                p.name, u.peak_rss_mib
             );
         }
-        if proxies.len() > 1 {
-            let _ = writeln!(
-                out,
-                "  CPU per chunk, this proxy / {}: ×{:.2}",
-                proxies[1].name,
-                cpu(proxies[0]) / cpu(proxies[1])
-            );
+        let r = proxies
+            .get(1)
+            .map(|other| (other, cpu(proxies[0]) / cpu(other)));
+        if let Some((other, r)) = r.filter(|(_, r)| r.is_finite()) {
+            let _ = writeln!(out, "  CPU per chunk, this proxy / {}: ×{r:.2}", other.name);
         }
     }
     if c.phases.len() > 1 {
@@ -468,4 +490,71 @@ pub fn render(c: &Comparison) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase(name: &str, chunks: u64, proxy_cpu: Option<f64>) -> Phase {
+        Phase {
+            name: name.into(),
+            figures: Figures {
+                chunks,
+                ..Figures::default()
+            },
+            proxy: Some(Usage {
+                cpu_seconds: 1.0,
+                cpu_s_per_1000_chunks: proxy_cpu,
+                peak_rss_mib: 20.0,
+            }),
+            upstream: None,
+        }
+    }
+
+    fn comparison(phases: Vec<Phase>) -> Comparison {
+        Comparison {
+            clients: 4,
+            stream: true,
+            messages: 1,
+            reply_tokens: 0,
+            bare_decryption_us: 25.0,
+            phases,
+        }
+    }
+
+    #[test]
+    fn a_window_without_answers_shows_no_cpu_per_chunk() {
+        let meter = Meter::new(std::process::id());
+        assert_eq!(meter.usage(0).cpu_s_per_1000_chunks, None);
+        assert!(meter.usage(10).cpu_s_per_1000_chunks.is_some());
+
+        let table = render(&comparison(vec![
+            phase("through this proxy", 0, None),
+            phase("through other", 100, Some(0.05)),
+        ]));
+        assert!(
+            table.contains("n/a (no answer completed in the window)"),
+            "{table}"
+        );
+        assert!(!table.contains("NaN") && !table.contains("inf"), "{table}");
+        assert!(!table.contains("CPU per chunk, this proxy /"), "{table}");
+        assert!(!table.contains("tokens/answer"), "{table}");
+    }
+
+    #[test]
+    fn cpu_per_chunk_is_reported_against_bare_decryption_and_the_other_proxy() {
+        let table = render(&comparison(vec![
+            phase("through this proxy", 100, Some(0.0325)),
+            phase("through other", 100, Some(0.05)),
+        ]));
+        assert!(
+            table.contains("32.5 µs/chunk (×1.30 bare decryption)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("this proxy / through other: ×0.65"),
+            "{table}"
+        );
+    }
 }
