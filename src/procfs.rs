@@ -31,6 +31,17 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks as f64 / clock_ticks())
 }
 
+/// Write-family system calls (`write`, `writev`, `sendto` …) the process has made: `syscw`
+/// of `/proc/<pid>/io`.
+pub fn write_syscalls(pid: &str) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscw:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The kernel's clock ticks per second for `/proc` times (USER_HZ: 100 on every Linux ABI
 /// this runs on; `getconf CLK_TCK` says otherwise if ever needed).
 fn clock_ticks() -> f64 {
@@ -61,5 +72,13 @@ mod tests {
         let spent = cpu_seconds("self").unwrap() - before;
         assert!(spent > 0.1, "{spent}");
         assert!(cpu_seconds("999999999").is_none());
+
+        let writes = write_syscalls("self").unwrap();
+        use std::io::Write;
+        let mut sink = std::fs::File::create("/dev/null").unwrap();
+        for _ in 0..10 {
+            sink.write_all(b"x").unwrap();
+        }
+        assert!(write_syscalls("self").unwrap() >= writes + 10);
     }
 }

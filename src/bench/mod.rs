@@ -19,32 +19,41 @@ pub struct Usage {
     pub cpu_seconds: f64,
     /// CPU seconds per 1,000 answer chunks (none when no answer completed in the window).
     pub cpu_s_per_1000_chunks: Option<f64>,
+    /// Write system calls per answer chunk (to clients and upstream): how well the process
+    /// coalesces chunks that arrive together into one write.
+    pub writes_per_chunk: Option<f64>,
     pub peak_rss_mib: f64,
 }
 
 /// Samples a process's CPU when the measured window opens and closes.
 struct Meter {
     pid: String,
-    at_open: f64,
+    at_open: (f64, u64),
     cpu: f64,
+    writes: u64,
 }
 
 impl Meter {
     fn new(pid: u32) -> Self {
         Meter {
             pid: pid.to_string(),
-            at_open: 0.0,
+            at_open: (0.0, 0),
             cpu: 0.0,
+            writes: 0,
         }
     }
 
     fn mark(&mut self, opening: bool) {
-        let now = procfs::cpu_seconds(&self.pid).unwrap_or(0.0);
+        let now = (
+            procfs::cpu_seconds(&self.pid).unwrap_or(0.0),
+            procfs::write_syscalls(&self.pid).unwrap_or(0),
+        );
         if opening {
             procfs::reset_peak_rss(&self.pid);
             self.at_open = now;
         } else {
-            self.cpu = now - self.at_open;
+            self.cpu = now.0 - self.at_open.0;
+            self.writes = now.1.saturating_sub(self.at_open.1);
         }
     }
 
@@ -52,6 +61,7 @@ impl Meter {
         Usage {
             cpu_seconds: self.cpu,
             cpu_s_per_1000_chunks: (chunks > 0).then(|| self.cpu / (chunks as f64 / 1000.0)),
+            writes_per_chunk: (chunks > 0).then(|| self.writes as f64 / chunks as f64),
             peak_rss_mib: procfs::status_kib(&self.pid, "VmHWM:") as f64 / 1024.0,
         }
     }
@@ -463,8 +473,9 @@ pub fn render(c: &Comparison) -> String {
                 "n/a (no answer completed in the window)".to_string()
             } else {
                 format!(
-                    "{per_chunk_us:>8.1} µs/chunk (×{:.2} bare decryption)",
-                    per_chunk_us / c.bare_decryption_us
+                    "{per_chunk_us:>8.1} µs/chunk (×{:.2} bare decryption, {:.2} writes/chunk)",
+                    per_chunk_us / c.bare_decryption_us,
+                    u.writes_per_chunk.unwrap_or(f64::NAN)
                 )
             };
             let _ = writeln!(
@@ -506,6 +517,7 @@ mod tests {
             proxy: Some(Usage {
                 cpu_seconds: 1.0,
                 cpu_s_per_1000_chunks: proxy_cpu,
+                writes_per_chunk: proxy_cpu.map(|_| 0.25),
                 peak_rss_mib: 20.0,
             }),
             upstream: None,
@@ -549,7 +561,7 @@ mod tests {
             phase("through other", 100, Some(0.05)),
         ]));
         assert!(
-            table.contains("32.5 µs/chunk (×1.30 bare decryption)"),
+            table.contains("32.5 µs/chunk (×1.30 bare decryption, 0.25 writes/chunk)"),
             "{table}"
         );
         assert!(

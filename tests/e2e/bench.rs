@@ -138,5 +138,8 @@ fn bench_compare_runs_both_phases_and_measures_the_proxy() {
     let proxy = &phases[1]["proxy"];
     assert!(proxy["cpu_seconds"].as_f64().unwrap() > 0.0, "{proxy}");
     assert!(proxy["peak_rss_mib"].as_f64().unwrap() > 1.0, "{proxy}");
+    // Every answer reaches its client, so the proxy made at least one write per answer.
+    let writes = proxy["writes_per_chunk"].as_f64().unwrap();
+    assert!(writes >= 1.0 / 20.0, "{proxy}");
     assert!(v["bare_decryption_us"].as_f64().unwrap() > 0.0);
 }
