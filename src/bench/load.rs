@@ -35,9 +35,11 @@ pub struct Load {
 /// What one run measured.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Figures {
+    /// Requests that ended in the measured window, and how many of them failed.
     pub requests: u64,
     pub errors: u64,
-    /// Answer chunks received (streams) or answered (`usage.completion_tokens`).
+    /// Answer chunks received in the window (streams) or answered in it
+    /// (`usage.completion_tokens`), whenever their request began.
     pub chunks: u64,
     pub seconds: f64,
     pub requests_per_s: f64,
@@ -209,12 +211,30 @@ impl ChunkCounter {
     }
 }
 
-/// One request: (time to first chunk, total, chunks), or why it failed.
+/// The measured window. What happens in it counts, whenever its request began: a long
+/// (paced) answer straddles the window's edges, and counting only answers that fit inside
+/// would count fewer chunks than the CPU time measured over the window pays for.
+#[derive(Clone, Copy)]
+struct Window {
+    open: Instant,
+    close: Instant,
+}
+
+impl Window {
+    fn holds(&self, t: Instant) -> bool {
+        (self.open..self.close).contains(&t)
+    }
+}
+
+/// One request: (time to first chunk, total), or why it failed. Chunks received inside
+/// `window` are added to `in_window`.
 async fn one(
     http: &reqwest::Client,
     p: &Prepared,
     stream: bool,
-) -> Result<(Duration, Duration, u64), String> {
+    window: Window,
+    in_window: &mut u64,
+) -> Result<(Duration, Duration), String> {
     let started = Instant::now();
     let mut resp = http
         .post(&p.url)
@@ -233,22 +253,26 @@ async fn one(
     }
     if !stream {
         let v: Value = resp.json().await.map_err(|e| format!("body: {e}"))?;
-        let chunks = v["usage"]["completion_tokens"].as_u64().unwrap_or(0);
         if v["choices"][0]["message"].is_null() {
             return Err(format!("no answer: {v}"));
         }
+        if window.holds(Instant::now()) {
+            *in_window += v["usage"]["completion_tokens"].as_u64().unwrap_or(0);
+        }
         let t = started.elapsed();
-        return Ok((t, t, chunks));
+        return Ok((t, t));
     }
     let mut counter = ChunkCounter { carry: Vec::new() };
-    let (mut chunks, mut first) = (0u64, None);
+    let mut first = None;
     let mut tail = Vec::new();
     while let Some(piece) = resp.chunk().await.map_err(|e| format!("stream: {e}"))? {
         let n = counter.count(&piece);
-        if n > 0 && first.is_none() {
-            first = Some(started.elapsed());
+        if n > 0 {
+            first.get_or_insert_with(|| started.elapsed());
+            if window.holds(Instant::now()) {
+                *in_window += n;
+            }
         }
-        chunks += n;
         tail.clear();
         tail.extend_from_slice(&piece[piece.len().saturating_sub(64)..]);
     }
@@ -257,7 +281,7 @@ async fn one(
         return Err(format!("stream ended without [DONE]: …{text}"));
     }
     let total = started.elapsed();
-    Ok((first.unwrap_or(total), total, chunks))
+    Ok((first.unwrap_or(total), total))
 }
 
 /// Runs `load` against `target`; `during` is called once when the measured window opens and
@@ -274,8 +298,10 @@ pub async fn run(
         .map_err(|e| e.to_string())?;
     let prepared = Arc::new(prepare(&http, target, load).await?);
     let start = Instant::now();
-    let measure_from = start + load.warmup;
-    let end = measure_from + load.duration;
+    let window = Window {
+        open: start + load.warmup,
+        close: start + load.warmup + load.duration,
+    };
     let tasks: Vec<_> = (0..load.clients)
         .map(|i| {
             let (http, p, stream) = (http.clone(), prepared.clone(), load.stream);
@@ -287,19 +313,22 @@ pub async fn run(
                 let mut s = Samples::default();
                 loop {
                     let began = Instant::now();
-                    if began >= end {
+                    if began >= window.close {
                         return s;
                     }
-                    let result = one(&http, &p, stream).await;
-                    if began < measure_from || Instant::now() > end {
+                    let result = one(&http, &p, stream, window, &mut s.chunks).await;
+                    // A request counts where it ends; its latencies only if it also began
+                    // in the window (not in the warm-up).
+                    if !window.holds(Instant::now()) {
                         continue;
                     }
                     s.requests += 1;
                     match result {
-                        Ok((ttft, total, chunks)) => {
-                            s.chunks += chunks;
-                            s.ttft_ms.push(ttft.as_secs_f64() * 1e3);
-                            s.total_ms.push(total.as_secs_f64() * 1e3);
+                        Ok((ttft, total)) => {
+                            if window.holds(began) {
+                                s.ttft_ms.push(ttft.as_secs_f64() * 1e3);
+                                s.total_ms.push(total.as_secs_f64() * 1e3);
+                            }
                         }
                         Err(e) => {
                             s.errors += 1;
@@ -310,9 +339,9 @@ pub async fn run(
             })
         })
         .collect();
-    tokio::time::sleep_until(measure_from.into()).await;
+    tokio::time::sleep_until(window.open.into()).await;
     during(true);
-    tokio::time::sleep_until(end.into()).await;
+    tokio::time::sleep_until(window.close.into()).await;
     during(false);
     let mut all = Samples::default();
     for t in tasks {
