@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Usage {
     pub cpu_seconds: f64,
-    /// CPU seconds per 1,000 answer chunks (none when no answer completed in the window).
+    /// CPU seconds per 1,000 answer chunks (none when no chunk arrived in the window).
     pub cpu_s_per_1000_chunks: Option<f64>,
     /// Write system calls per answer chunk (to clients and upstream): how well the process
     /// coalesces chunks that arrive together into one write.
@@ -25,43 +25,51 @@ pub struct Usage {
     pub peak_rss_mib: f64,
 }
 
-/// Samples a process's CPU when the measured window opens and closes.
-struct Meter {
-    pid: String,
-    at_open: (f64, u64),
+/// A process's CPU seconds and write system calls, so far or over the window.
+#[derive(Clone, Copy, Default)]
+struct Counters {
     cpu: f64,
     writes: u64,
+}
+
+/// Samples a process's counters when the measured window opens and closes.
+struct Meter {
+    pid: String,
+    at_open: Counters,
+    spent: Counters,
 }
 
 impl Meter {
     fn new(pid: u32) -> Self {
         Meter {
             pid: pid.to_string(),
-            at_open: (0.0, 0),
-            cpu: 0.0,
-            writes: 0,
+            at_open: Counters::default(),
+            spent: Counters::default(),
         }
     }
 
     fn mark(&mut self, opening: bool) {
-        let now = (
-            procfs::cpu_seconds(&self.pid).unwrap_or(0.0),
-            procfs::write_syscalls(&self.pid).unwrap_or(0),
-        );
+        let now = Counters {
+            cpu: procfs::cpu_seconds(&self.pid).unwrap_or(0.0),
+            writes: procfs::write_syscalls(&self.pid).unwrap_or(0),
+        };
         if opening {
             procfs::reset_peak_rss(&self.pid);
             self.at_open = now;
         } else {
-            self.cpu = now.0 - self.at_open.0;
-            self.writes = now.1.saturating_sub(self.at_open.1);
+            self.spent = Counters {
+                cpu: now.cpu - self.at_open.cpu,
+                writes: now.writes.saturating_sub(self.at_open.writes),
+            };
         }
     }
 
     fn usage(&self, chunks: u64) -> Usage {
+        let Counters { cpu, writes } = self.spent;
         Usage {
-            cpu_seconds: self.cpu,
-            cpu_s_per_1000_chunks: (chunks > 0).then(|| self.cpu / (chunks as f64 / 1000.0)),
-            writes_per_chunk: (chunks > 0).then(|| self.writes as f64 / chunks as f64),
+            cpu_seconds: cpu,
+            cpu_s_per_1000_chunks: (chunks > 0).then(|| cpu / (chunks as f64 / 1000.0)),
+            writes_per_chunk: (chunks > 0).then(|| writes as f64 / chunks as f64),
             peak_rss_mib: procfs::status_kib(&self.pid, "VmHWM:") as f64 / 1024.0,
         }
     }
@@ -191,9 +199,8 @@ async fn wait_ok(url: &str, bearer: &str, what: &str) -> Result<(), String> {
     Err(format!("{what} did not become ready at {url}"))
 }
 
-/// One bare chunk decryption on the shipped backend: the floor of the proxy's per-chunk cost.
-/// One bare chunk decryption (µs): the median of 10 batches, so a batch that shared its core
-/// with something else does not move the baseline.
+/// One bare chunk decryption on the shipped backend (µs), the floor of the proxy's per-chunk
+/// cost: the median of 10 batches, so a batch that shared its core does not move it.
 fn bare_decryption_us() -> f64 {
     let key = crate::codec::KeyPair::generate();
     let packed = crate::codec::encrypt(&key.recipient(), b" token");
@@ -482,7 +489,7 @@ pub fn render(c: &Comparison) -> String {
             let u = p.proxy.as_ref().expect("filtered");
             let per_chunk_us = cpu(p) * 1e3;
             let per_chunk = if per_chunk_us.is_nan() {
-                "n/a (no answer completed in the window)".to_string()
+                "n/a (no chunk arrived in the window)".to_string()
             } else {
                 format!(
                     "{per_chunk_us:>8.1} µs/chunk (×{:.2} bare decryption, {:.2} writes/chunk)",
@@ -558,7 +565,7 @@ mod tests {
             phase("through other", 100, Some(0.05)),
         ]));
         assert!(
-            table.contains("n/a (no answer completed in the window)"),
+            table.contains("n/a (no chunk arrived in the window)"),
             "{table}"
         );
         assert!(!table.contains("NaN") && !table.contains("inf"), "{table}");

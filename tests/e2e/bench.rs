@@ -115,7 +115,7 @@ fn assert_whole_answers_but_the_edges(f: &Figures, tokens: u64, clients: u64) {
 }
 
 /// An answer longer than the window still counts the chunks the window saw: through the
-/// proxy, 4 clients of 10 tokens/s chunks are 40 chunks/s, though no answer (1.5 s) begins and
+/// proxy, 4 clients at 10 tokens/s receive 40 chunks/s, though no answer (1.4 s) begins and
 /// ends inside the 1 s window. (Counting only such answers, as `bench` once did, counted none
 /// here, and paced runs reported too few chunks for the CPU the window measured.)
 #[tokio::test(flavor = "multi_thread")]
