@@ -53,17 +53,13 @@ impl<A: ServerApp + Send + Sync + 'static> Service for ClientListener<A> {
         mut shutdown: ShutdownWatch,
         _listeners_per_fd: usize,
     ) {
-        let Some(listener) = self
-            .listener
-            .take()
-            .map(TcpListener::from_std)
-            .transpose()
-            .unwrap_or_else(|e| {
+        let listener = match self.listener.take().map(TcpListener::from_std) {
+            Some(Ok(listener)) => listener,
+            Some(Err(e)) => {
                 log::error!("{}: cannot listen: {e}", self.name);
-                None
-            })
-        else {
-            return;
+                return;
+            }
+            None => return,
         };
         loop {
             let accepted = tokio::select! {
