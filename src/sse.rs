@@ -23,29 +23,42 @@ impl SseParser {
         Self::default()
     }
 
-    /// Feeds bytes and calls `on_event` for every event completed by them.
+    /// Feeds bytes and calls `on_event` for every event completed by them. Whole lines are
+    /// read straight from `input`; only an unfinished last line is kept for the next call.
     pub fn push<E>(
         &mut self,
         input: &[u8],
         mut on_event: impl FnMut(Event<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.buf.extend_from_slice(input);
-        let mut start = 0;
-        while let Some(nl) = self.buf[start..].iter().position(|&b| b == b'\n') {
-            let end = start + nl;
-            let line_end = if end > start && self.buf[end - 1] == b'\r' {
-                end - 1
-            } else {
-                end
-            };
-            let line = std::mem::take(&mut self.buf);
-            let result = self.line(&line[start..line_end], &mut on_event);
-            self.buf = line;
-            start = end + 1;
-            result?;
+        if self.buf.is_empty() {
+            let used = self.lines(input, &mut on_event)?;
+            self.buf.extend_from_slice(&input[used..]);
+            return Ok(());
         }
-        self.buf.drain(..start);
-        Ok(())
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.extend_from_slice(input);
+        let result = self.lines(&buf, &mut on_event);
+        if let Ok(used) = result {
+            buf.drain(..used);
+        }
+        self.buf = buf;
+        result.map(drop)
+    }
+
+    /// Handles every complete line of `bytes`; returns how many bytes they took.
+    fn lines<E>(
+        &mut self,
+        bytes: &[u8],
+        on_event: &mut impl FnMut(Event<'_>) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let mut start = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &bytes[start..]) {
+            let end = start + nl;
+            let line = &bytes[start..end];
+            self.line(line.strip_suffix(b"\r").unwrap_or(line), on_event)?;
+            start = end + 1;
+        }
+        Ok(start)
     }
 
     /// End of input: a last line without a newline and a last event without a blank line
@@ -93,7 +106,11 @@ impl SseParser {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Strict first: its ASCII fast path is much quicker than the lossy scan.
+        let value = match std::str::from_utf8(value) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match field {
             b"data" => {
                 if self.has_data {
@@ -168,6 +185,15 @@ mod tests {
     fn byte_by_byte() {
         let parts: Vec<&[u8]> = STREAM.chunks(1).collect();
         assert_eq!(collect(&parts), expected());
+    }
+
+    /// Invalid UTF-8 is replaced, not fatal: the event's JSON parser judges what is left.
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        assert_eq!(
+            collect(&[b"data: a\xffb\n", b"\n"]),
+            vec![("".into(), "a\u{fffd}b".into())]
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::openai::responses::writer::ResponsesWriter;
 use crate::openai::structured::{JsonStream, OutputFormat};
 use crate::sse::SseParser;
 use crate::tools::emulate::{Call, CallDelta, Piece, ToolStream};
-use crate::venice::ChatChunk;
+use crate::venice::{ChatChunk, Text};
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 use std::fmt;
@@ -102,13 +102,13 @@ fn now_unix() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn open(key: &KeyPair, field: Option<String>) -> Result<Option<String>, StreamError> {
+fn open(key: &KeyPair, field: Option<Text<'_>>) -> Result<Option<String>, StreamError> {
     match field {
-        Some(text) if !text.is_empty() => key
+        Some(Text(text)) if !text.is_empty() => key
             .decrypt_str(&text)
             .map(Some)
             .map_err(StreamError::Decrypt),
-        other => Ok(other),
+        other => Ok(other.map(|Text(text)| text.into_owned())),
     }
 }
 
@@ -244,7 +244,7 @@ impl Transformer {
         if self.answer.id.is_empty() {
             self.answer.id = chunk
                 .id
-                .clone()
+                .map(|Text(id)| id.into_owned())
                 .unwrap_or_else(|| format!("chatcmpl-{:032x}", rand::random::<u128>()));
             if let Some(c) = chunk.created {
                 self.answer.created = c;
@@ -677,6 +677,22 @@ mod tests {
         let foreign = format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"reasoning_content\":\"{other}\"}}}}]}}\n\n");
         let mut t = Transformer::new(k, "m".into(), Mode::Aggregate, None);
         assert!(t.push(foreign.as_bytes(), &mut out).is_err());
+    }
+
+    /// Text is borrowed from the event, but JSON escapes in it (legal, if unusual) are undone.
+    #[test]
+    fn escaped_ciphertext_and_id_are_read() {
+        let k = key();
+        let packed = codec::encrypt(&k.pair.recipient(), b"esc");
+        // `\u0030` is `0`; escape every `0` of the hex and one character of the id.
+        let escaped = packed.replace('0', "\\u0030");
+        let input = format!(
+            "data: {{\"id\":\"chat\\u0063mpl-9\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{escaped}\"}},\"finish_reason\":\"stop\"}}]}}\n\ndata: [DONE]\n\n"
+        );
+        let mut t = streaming(&k);
+        let evs = events(&run(&mut t, input.as_bytes(), 11).unwrap());
+        assert_eq!(evs[0]["id"], "chatcmpl-9");
+        assert_eq!(evs[0]["choices"][0]["delta"]["content"], "esc");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod client;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 
 pub const HEADER_CLIENT_PUB_KEY: &str = "X-Venice-TEE-Client-Pub-Key";
 pub const HEADER_MODEL_PUB_KEY: &str = "X-Venice-TEE-Model-Pub-Key";
@@ -106,15 +107,16 @@ impl Attestation {
     }
 }
 
-/// One streamed chat chunk as Venice sends it. Only the fields the proxy re-emits are kept.
+/// One streamed chat chunk as Venice sends it. Only the fields the proxy re-emits are kept;
+/// text borrows from the event (a copy only where JSON escapes had to be undone).
 #[derive(Debug, Deserialize)]
-pub struct ChatChunk {
-    #[serde(default)]
-    pub id: Option<String>,
+pub struct ChatChunk<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Text<'a>>,
     #[serde(default)]
     pub created: Option<i64>,
-    #[serde(default)]
-    pub choices: Vec<ChunkChoice>,
+    #[serde(default, borrow)]
+    pub choices: Vec<ChunkChoice<'a>>,
     #[serde(default)]
     pub usage: Option<Value>,
     /// Venice reports mid-stream failures as an `error` member.
@@ -123,24 +125,29 @@ pub struct ChatChunk {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ChunkChoice {
+pub struct ChunkChoice<'a> {
     #[serde(default)]
     pub index: u32,
-    #[serde(default)]
-    pub delta: Delta,
+    #[serde(default, borrow)]
+    pub delta: Delta<'a>,
     #[serde(default)]
     pub finish_reason: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct Delta {
+pub struct Delta<'a> {
     #[serde(default)]
     pub role: Option<String>,
-    #[serde(default)]
-    pub content: Option<String>,
-    #[serde(default)]
-    pub reasoning_content: Option<String>,
+    #[serde(default, borrow)]
+    pub content: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub reasoning_content: Option<Text<'a>>,
 }
+
+/// A JSON string borrowed from the input unless it had escapes (serde borrows a `Cow` only
+/// as a struct field, not inside an `Option`, hence the newtype).
+#[derive(Debug, Deserialize)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
 
 /// Pulls a human-readable message out of an upstream error body, whatever its shape
 /// (`{"error":"…"}`, `{"error":{"message":"…"}}`, `{"message":"…"}` or plain text).
