@@ -68,6 +68,11 @@ fn is_timeout(e: &Error) -> bool {
 impl ProxyHttp for VeniceProxy {
     type CTX = Ctx;
 
+    /// No downstream modules. Pingora's default is a response-compression module that is
+    /// disabled yet still runs on every header and body task; SSE to a local client is
+    /// never compressed.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             route: Route::NotFound,

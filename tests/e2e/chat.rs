@@ -296,3 +296,23 @@ async fn streams_finish_with_the_client_key_they_started_with() {
     let second = rec.chats[1].header("x-venice-tee-client-pub-key").unwrap();
     assert_ne!(first, second, "the key rotated while the first stream ran");
 }
+
+/// A client that offers compression still gets plain SSE: tokens are flushed as they come,
+/// and compressing a few bytes at a time would only delay and bloat them.
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_are_never_compressed() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let r = p
+        .http
+        .post(p.url("/chat/completions"))
+        .header("accept-encoding", "gzip, deflate, br, zstd")
+        .json(&chat("Plain text, please", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers().get("content-encoding"), None);
+    let (events, broken) = sse_events(r).await;
+    assert!(!broken);
+    assert_eq!(content_of(&events), "Plain text, please");
+}
