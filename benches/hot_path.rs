@@ -18,7 +18,7 @@ use venice_e2ee_proxy::openai::request;
 use venice_e2ee_proxy::openai::responses::translate::translate;
 use venice_e2ee_proxy::openai::responses::writer::ResponsesWriter;
 use venice_e2ee_proxy::openai::structured::OutputFormat;
-use venice_e2ee_proxy::stream::{Mode, Transformer};
+use venice_e2ee_proxy::stream::{self, Mode, Transformer};
 use venice_e2ee_proxy::tools::defs::ToolSet;
 use venice_e2ee_proxy::tools::emulate::ToolStream;
 
@@ -91,9 +91,10 @@ fn per_chunk() {
     );
     let json_piece = codec::encrypt(&key.pair.recipient(), br#"{"name": "ab"#);
     let json_event = event.replace(&packed, &json_piece);
-    let (mut out, mut out2) = (BytesMut::with_capacity(1024), BytesMut::with_capacity(1024));
+    // A fresh output per piece, as the proxy hands each one to Pingora.
+    let (mut out, mut out2) = (BytesMut::new(), BytesMut::new());
     let push = |t: &mut Transformer, out: &mut BytesMut, event: &str| {
-        out.clear();
+        *out = stream::output_for(event.as_bytes());
         t.push(event.as_bytes(), out).unwrap();
         std::hint::black_box(&*out);
     };

@@ -488,6 +488,14 @@ impl std::io::Write for BytesMutWriter<'_> {
     }
 }
 
+/// An output buffer for what `input` will produce, sized so that it rarely grows: an OpenAI
+/// chunk is smaller than the encrypted Venice chunk it comes from (hex doubles the text), and
+/// the margin covers an event completed by a small last piece. Grown from empty, serde's
+/// writes reallocated it six or seven times per chunk (~1 % of the proxy's CPU).
+pub fn output_for(input: &[u8]) -> BytesMut {
+    BytesMut::with_capacity(input.len() + 256)
+}
+
 /// Writes one SSE `data:` event.
 pub fn write_event(out: &mut BytesMut, value: &impl serde::Serialize) {
     out.extend_from_slice(b"data: ");

@@ -6,7 +6,7 @@ use super::chat_request::Prepared;
 use crate::attestation::store::Entry;
 use crate::openai::error::ApiError;
 use crate::stream::{StreamError, Transformer};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use std::sync::Arc;
 
@@ -184,7 +184,7 @@ pub fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
 
 /// Transforms one upstream body piece in place.
 pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
-    let mut out = BytesMut::new();
+    let mut out = crate::stream::output_for(body.as_deref().unwrap_or_default());
     match phase {
         Phase::Relay(t) => {
             let mut result = match body.as_deref() {
