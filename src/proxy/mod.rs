@@ -69,8 +69,8 @@ impl ProxyHttp for VeniceProxy {
     type CTX = Ctx;
 
     /// No downstream modules. Pingora's default is a response-compression module that is
-    /// disabled yet still runs on every header and body task; SSE to a local client is
-    /// never compressed.
+    /// disabled yet still runs on every header and body task; a sidecar's answers to a local
+    /// client are not compressed (streamed tokens least of all).
     fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
 
     fn new_ctx(&self) -> Ctx {
