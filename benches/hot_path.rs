@@ -8,7 +8,6 @@
 //!
 //! Run: `cargo bench --bench hot_path`.
 
-use bytes::BytesMut;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,11 +91,10 @@ fn per_chunk() {
     let json_piece = codec::encrypt(&key.pair.recipient(), br#"{"name": "ab"#);
     let json_event = event.replace(&packed, &json_piece);
     // A fresh output per piece, as the proxy hands each one to Pingora.
-    let (mut out, mut out2) = (BytesMut::new(), BytesMut::new());
-    let push = |t: &mut Transformer, out: &mut BytesMut, event: &str| {
-        *out = stream::output_for(event.as_bytes());
-        t.push(event.as_bytes(), out).unwrap();
-        std::hint::black_box(&*out);
+    let push = |t: &mut Transformer, event: &str| {
+        let mut out = stream::output_for(event.as_bytes());
+        t.push(event.as_bytes(), &mut out).unwrap();
+        std::hint::black_box(out);
     };
     let mut plain = transformer(&key, false);
     chunk_pair(
@@ -105,7 +103,7 @@ fn per_chunk() {
         || {
             std::hint::black_box(key.pair.decrypt(std::hint::black_box(&packed)).unwrap());
         },
-        || push(&mut plain, &mut out, &event),
+        || push(&mut plain, &event),
     );
 
     // The same chunk with emulated tools: text passes through the tool-call parser.
@@ -113,8 +111,8 @@ fn per_chunk() {
     chunk_pair(
         "chunk transform with tool parsing vs without",
         1.10,
-        || push(&mut plain, &mut out, &event),
-        || push(&mut with_tools, &mut out2, &event),
+        || push(&mut plain, &event),
+        || push(&mut with_tools, &event),
     );
 
     // The edge dialects on the one chat path: the Responses API's event writer, and a
@@ -130,8 +128,8 @@ fn per_chunk() {
     chunk_pair(
         "chunk transform as Responses events vs chat",
         1.10,
-        || push(&mut plain, &mut out, &event),
-        || push(&mut responses, &mut out2, &event),
+        || push(&mut plain, &event),
+        || push(&mut responses, &event),
     );
     let format = OutputFormat::parse(
         &json!({"type": "json_schema", "json_schema": {"name": "p", "schema": {
@@ -145,8 +143,8 @@ fn per_chunk() {
     chunk_pair(
         "chunk with structured output vs without",
         1.10,
-        || push(&mut plain_json, &mut out, &json_event),
-        || push(&mut structured, &mut out2, &json_event),
+        || push(&mut plain_json, &json_event),
+        || push(&mut structured, &json_event),
     );
 }
 

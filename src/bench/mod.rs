@@ -402,6 +402,14 @@ async fn phase(
     })
 }
 
+/// CPU seconds per 1,000 chunks of a metered process; NaN (shown as `n/a`) when no chunk
+/// arrived in the window.
+fn cpu_per_1000(usage: Option<&Usage>) -> f64 {
+    usage
+        .and_then(|u| u.cpu_s_per_1000_chunks)
+        .unwrap_or(f64::NAN)
+}
+
 /// One table row; a NaN value (a figure with nothing to divide by) shows as `n/a`.
 fn row(out: &mut String, label: &str, values: &[f64], ratio_of: Option<(usize, usize)>) {
     use std::fmt::Write;
@@ -467,35 +475,27 @@ pub fn render(c: &Comparison) -> String {
     }
     row(&mut out, "errors", &f(&|p| p.figures.errors as f64), None);
     if c.phases.iter().all(|p| p.upstream.is_some()) {
-        let up = |p: &Phase| {
-            (p.upstream.as_ref())
-                .and_then(|u| u.cpu_s_per_1000_chunks)
-                .unwrap_or(f64::NAN)
-        };
+        let up = |p: &Phase| cpu_per_1000(p.upstream.as_ref());
         row(&mut out, "upstream CPU s/1000 chunks", &f(&up), ratio);
     }
     let proxies: Vec<&Phase> = c.phases.iter().filter(|p| p.proxy.is_some()).collect();
     if !proxies.is_empty() {
-        let cpu = |p: &Phase| {
-            (p.proxy.as_ref())
-                .and_then(|u| u.cpu_s_per_1000_chunks)
-                .unwrap_or(f64::NAN)
-        };
+        let cpu = |p: &Phase| cpu_per_1000(p.proxy.as_ref());
         let _ = writeln!(
             out,
             "\nproxies (CPU and memory of the process behind the URL):"
         );
         for p in &proxies {
             let u = p.proxy.as_ref().expect("filtered");
-            let per_chunk_us = cpu(p) * 1e3;
-            let per_chunk = if per_chunk_us.is_nan() {
-                "n/a (no chunk arrived in the window)".to_string()
-            } else {
-                format!(
-                    "{per_chunk_us:>8.1} µs/chunk (×{:.2} bare decryption, {:.2} writes/chunk)",
-                    per_chunk_us / c.bare_decryption_us,
-                    u.writes_per_chunk.unwrap_or(f64::NAN)
-                )
+            let per_chunk = match (u.cpu_s_per_1000_chunks, u.writes_per_chunk) {
+                (Some(cpu), Some(writes)) => {
+                    let us = cpu * 1e3;
+                    format!(
+                        "{us:>8.1} µs/chunk (×{:.2} bare decryption, {writes:.2} writes/chunk)",
+                        us / c.bare_decryption_us
+                    )
+                }
+                _ => "n/a (no chunk arrived in the window)".to_string(),
             };
             let _ = writeln!(
                 out,
