@@ -87,6 +87,10 @@ struct BenchArgs {
     /// `--no-default-features` (the k256 backend).
     #[arg(long)]
     proxy_bin: Option<PathBuf>,
+    /// --compare: also run the load (speaking E2EE) through Pingora relaying the encrypted
+    /// stream with one bare decryption per chunk: the floor of this proxy's cost per chunk.
+    #[arg(long)]
+    relay: bool,
     /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -118,6 +122,15 @@ enum Command {
     /// Closed-loop load against an OpenAI base URL (`--url`), or `--compare`: the same load
     /// straight against `sim --bench` and through this proxy, as ratios.
     Bench(BenchArgs),
+    /// The benchmark's floor: Pingora relaying to `--upstream` with one bare decryption per
+    /// chunk (`bench --compare --relay` starts it).
+    #[command(hide = true)]
+    Relay {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        upstream: SocketAddr,
+    },
     /// Load and validate the configuration, print it (without secrets), and exit.
     CheckConfig,
     /// Verify an attestation fully and print the report.
@@ -174,6 +187,9 @@ fn main() {
             )
         }),
         Command::Bench(args) => bench(args),
+        Command::Relay { listen, upstream } => {
+            venice_e2ee_proxy::bench::relay::run(listen, upstream)
+        }
         Command::CheckConfig => check_config(&cli.serve),
         Command::Verify {
             offline,
@@ -328,6 +344,7 @@ fn bench(a: BenchArgs) -> Result<(), String> {
                 upstream_cpus: a.upstream_cpus,
                 other: a.other,
                 proxy_bin: a.proxy_bin,
+                relay: a.relay,
             })
             .await
         } else {

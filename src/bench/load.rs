@@ -183,14 +183,15 @@ async fn prepare(http: &reqwest::Client, target: &Target, load: &Load) -> Result
 /// Counts SSE events that carry non-empty `content` (an answer chunk, encrypted or not) in a
 /// stream read in pieces; `carry` keeps the tail of the last piece for patterns split across
 /// pieces.
-struct ChunkCounter {
+#[derive(Default)]
+pub(crate) struct ChunkCounter {
     carry: Vec<u8>,
 }
 
 const CONTENT: &[u8] = b"\"content\":\"";
 
 impl ChunkCounter {
-    fn count(&mut self, piece: &[u8]) -> u64 {
+    pub(crate) fn count(&mut self, piece: &[u8]) -> u64 {
         self.carry.extend_from_slice(piece);
         let buf = &self.carry;
         let mut n = 0;
@@ -262,7 +263,7 @@ async fn one(
         let t = started.elapsed();
         return Ok((t, t));
     }
-    let mut counter = ChunkCounter { carry: Vec::new() };
+    let mut counter = ChunkCounter::default();
     let mut first = None;
     let mut tail = Vec::new();
     while let Some(piece) = resp.chunk().await.map_err(|e| format!("stream: {e}"))? {
@@ -380,7 +381,7 @@ data: [DONE]
 "#;
         for cut in 0..stream.len() {
             for cut2 in cut..stream.len() {
-                let mut c = ChunkCounter { carry: Vec::new() };
+                let mut c = ChunkCounter::default();
                 let n = c.count(&stream[..cut])
                     + c.count(&stream[cut..cut2])
                     + c.count(&stream[cut2..]);

@@ -5,6 +5,7 @@
 //! gives each one's CPU time and peak memory.
 
 pub mod load;
+pub mod relay;
 
 use crate::procfs;
 use load::{Figures, Load, Target};
@@ -107,6 +108,9 @@ pub struct CompareOptions {
     /// The proxy binary to measure (default: this one), e.g. a build with another curve
     /// backend.
     pub proxy_bin: Option<PathBuf>,
+    /// Also run the load through `relay` (Pingora relaying the encrypted stream with one bare
+    /// decryption per chunk): the floor of this proxy's cost per chunk.
+    pub relay: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -326,6 +330,38 @@ pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
     );
     drop(proxy);
 
+    if opts.relay {
+        let port = free_port()?;
+        let running = spawn(
+            opts.proxy_cpus.as_deref(),
+            &exe,
+            &[
+                "relay",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--upstream",
+                &sim_listen,
+            ],
+            &[],
+        )?;
+        let base = format!("http://127.0.0.1:{port}/api/v1");
+        wait_ok(&format!("{base}/models"), "sim-key", "the relay").await?;
+        let target = Target::Venice {
+            base,
+            api_key: "sim-key".into(),
+        };
+        phases.push(
+            phase(
+                "Pingora relay + decryption",
+                &target,
+                &opts.load,
+                Some(running.0.id()),
+                upstream_pid,
+            )
+            .await?,
+        );
+    }
+
     if let Some(other) = &opts.other {
         let port = free_port()?;
         let toml = dir.join("other.toml");
@@ -503,11 +539,11 @@ pub fn render(c: &Comparison) -> String {
                 p.name, u.peak_rss_mib
             );
         }
-        let r = proxies
-            .get(1)
-            .map(|other| (other, cpu(proxies[0]) / cpu(other)));
-        if let Some((other, r)) = r.filter(|(_, r)| r.is_finite()) {
-            let _ = writeln!(out, "  CPU per chunk, this proxy / {}: ×{r:.2}", other.name);
+        for other in proxies.iter().skip(1) {
+            let r = cpu(proxies[0]) / cpu(other);
+            if r.is_finite() {
+                let _ = writeln!(out, "  CPU per chunk, this proxy / {}: ×{r:.2}", other.name);
+            }
         }
     }
     if c.phases.len() > 1 {
@@ -574,13 +610,18 @@ mod tests {
     }
 
     #[test]
-    fn cpu_per_chunk_is_reported_against_bare_decryption_and_the_other_proxy() {
+    fn cpu_per_chunk_is_reported_against_bare_decryption_the_relay_and_the_other_proxy() {
         let table = render(&comparison(vec![
             phase("through this proxy", 100, Some(0.0325)),
+            phase("Pingora relay + decryption", 100, Some(0.0320)),
             phase("through other", 100, Some(0.05)),
         ]));
         assert!(
             table.contains("32.5 µs/chunk (×1.30 bare decryption, 0.25 writes/chunk)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("this proxy / Pingora relay + decryption: ×1.02"),
             "{table}"
         );
         assert!(

@@ -143,14 +143,16 @@ async fn chunks_of_answers_longer_than_the_window_are_counted() {
     assert!((30.0..=44.0).contains(&f.chunks_per_s), "{f:?}");
 }
 
-/// `bench --compare` as a user runs it: the upstream and the proxy as child processes, the
-/// same load straight and through, CPU and memory from /proc, JSON out.
+/// `bench --compare --relay` as a user runs it: the upstream, the proxy and the relay as child
+/// processes, the same load straight, through the proxy and through the relay, CPU and memory
+/// from /proc, JSON out.
 #[test]
-fn bench_compare_runs_both_phases_and_measures_the_proxy() {
+fn bench_compare_runs_every_phase_and_measures_the_proxy_and_the_relay() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
         .args([
             "bench",
             "--compare",
+            "--relay",
             "--json",
             "--clients",
             "4",
@@ -167,7 +169,7 @@ fn bench_compare_runs_both_phases_and_measures_the_proxy() {
     assert!(out.status.success(), "{stderr}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let phases = v["phases"].as_array().unwrap();
-    assert_eq!(phases.len(), 2, "{v}");
+    assert_eq!(phases.len(), 3, "{v}");
     for p in phases {
         let f = &p["figures"];
         assert_eq!(f["errors"], 0, "{p}");
@@ -179,5 +181,10 @@ fn bench_compare_runs_both_phases_and_measures_the_proxy() {
     // Every answer reaches its client, so the proxy made at least one write per answer.
     let writes = proxy["writes_per_chunk"].as_f64().unwrap();
     assert!(writes >= 1.0 / 20.0, "{proxy}");
-    assert!(v["bare_decryption_us"].as_f64().unwrap() > 0.0);
+    let bare_us = v["bare_decryption_us"].as_f64().unwrap();
+    assert!(bare_us > 0.0);
+    // The relay spends a bare decryption on every chunk it relays, and more besides.
+    let relay = &phases[2]["proxy"];
+    let relay_us = relay["cpu_s_per_1000_chunks"].as_f64().unwrap() * 1e3;
+    assert!(relay_us > 0.8 * bare_us, "{relay} against {bare_us} µs");
 }

@@ -1,0 +1,76 @@
+//! The floor of a Pingora proxy's cost per chunk (`bench --compare --relay`): the sidecar's
+//! client listener and Pingora's proxy loop relaying Venice's encrypted stream unchanged to a
+//! client that speaks E2EE itself, spending one bare chunk decryption (on a chunk of its own)
+//! per encrypted event and nothing else. The sidecar does all of that plus its own work.
+
+use super::load::ChunkCounter;
+use crate::codec::KeyPair;
+use crate::proxy::listener::ClientListener;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::prelude::*;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+struct Relay {
+    upstream: SocketAddr,
+    key: KeyPair,
+    /// A chunk encrypted to `key`, decrypted once per encrypted event relayed.
+    packed: String,
+}
+
+#[async_trait]
+impl ProxyHttp for Relay {
+    /// Counts the encrypted events of one answer, read in pieces as the client's is.
+    type CTX = ChunkCounter;
+
+    fn new_ctx(&self) -> ChunkCounter {
+        ChunkCounter::default()
+    }
+
+    // As the sidecar: no downstream modules.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut ChunkCounter,
+    ) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(HttpPeer::new(self.upstream, false, String::new())))
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        events: &mut ChunkCounter,
+    ) -> Result<Option<Duration>> {
+        for _ in 0..body.as_deref().map_or(0, |piece| events.count(piece)) {
+            std::hint::black_box(self.key.decrypt(std::hint::black_box(&self.packed)).ok());
+        }
+        Ok(None)
+    }
+}
+
+/// Serves the relay until the process is killed.
+pub fn run(listen: SocketAddr, upstream: SocketAddr) -> Result<(), String> {
+    crate::server::raise_fd_limit();
+    let conf = pingora::server::configuration::ServerConf {
+        threads: crate::server::default_threads(),
+        ..Default::default()
+    };
+    let key = KeyPair::generate();
+    let packed = crate::codec::encrypt(&key.recipient(), b" token");
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let relay = Relay {
+        upstream,
+        key,
+        packed,
+    };
+    let app = pingora::proxy::http_proxy(&server.configuration, relay);
+    let listener = ClientListener::bind("relay", listen, app).map_err(|e| e.to_string())?;
+    server.add_service(listener);
+    server.run_forever()
+}
