@@ -181,8 +181,9 @@ async fn prepare(http: &reqwest::Client, target: &Target, load: &Load) -> Result
 }
 
 /// Counts SSE events that carry non-empty `content` (an answer chunk, encrypted or not) in a
-/// stream read in pieces; `carry` keeps the tail of the last piece for patterns split across
-/// pieces.
+/// stream read in pieces; `carry` keeps a piece's tail that may begin a pattern the next piece
+/// ends. A piece that ends between events (nearly all) leaves nothing to carry, and the next
+/// one is scanned where it lies: the relay's floor (`relay.rs`) counts with this too.
 #[derive(Default)]
 pub(crate) struct ChunkCounter {
     carry: Vec<u8>,
@@ -192,24 +193,36 @@ const CONTENT: &[u8] = b"\"content\":\"";
 
 impl ChunkCounter {
     pub(crate) fn count(&mut self, piece: &[u8]) -> u64 {
-        self.carry.extend_from_slice(piece);
-        let buf = &self.carry;
-        let mut n = 0;
-        let mut i = 0;
-        while i + CONTENT.len() < buf.len() {
-            if &buf[i..i + CONTENT.len()] == CONTENT {
-                if buf[i + CONTENT.len()] != b'"' {
-                    n += 1;
-                }
-                i += CONTENT.len();
-            } else {
-                i += 1;
-            }
+        if self.carry.is_empty() {
+            let (n, keep) = scan(piece);
+            self.carry.extend_from_slice(&piece[keep..]);
+            n
+        } else {
+            self.carry.extend_from_slice(piece);
+            let (n, keep) = scan(&self.carry);
+            self.carry.drain(..keep);
+            n
         }
-        // Positions from `i` on were not examined yet (too close to the end to decide).
-        self.carry.drain(..i);
-        n
     }
+}
+
+/// Non-empty contents in `buf`, and where its undecided tail begins: a pattern with nothing
+/// after it yet, or a suffix that could be the start of one.
+fn scan(buf: &[u8]) -> (u64, usize) {
+    let mut n = 0;
+    let mut decided = 0;
+    for at in memchr::memmem::find_iter(buf, CONTENT) {
+        let Some(&next) = buf.get(at + CONTENT.len()) else {
+            return (n, at);
+        };
+        n += u64::from(next != b'"');
+        decided = at + CONTENT.len();
+    }
+    let tail = buf.len().saturating_sub(CONTENT.len() - 1).max(decided);
+    let keep = (tail..buf.len())
+        .find(|&from| CONTENT.starts_with(&buf[from..]))
+        .unwrap_or(buf.len());
+    (n, keep)
 }
 
 /// The measured window. What happens in it counts, whenever its request began: a long
@@ -388,6 +401,15 @@ data: [DONE]
                 assert_eq!(n, 2, "cut at {cut}/{cut2}");
             }
         }
+        let mut c = ChunkCounter::default();
+        let n: u64 = stream
+            .iter()
+            .map(|b| c.count(std::slice::from_ref(b)))
+            .sum();
+        assert_eq!(n, 2, "a byte at a time");
+        // An occurrence overlapping the one before it (they share a quote) is not another.
+        let mut c = ChunkCounter::default();
+        assert_eq!(c.count(br#"{"content":"content":"x"}"#), 1);
     }
 
     #[test]
