@@ -223,7 +223,7 @@ fn bare_decryption_us() -> f64 {
 }
 
 /// Runs the comparison: the load straight against `sim --bench`, then through this proxy
-/// (and through `other`, if given), all in one run.
+/// (and through the relay and `other`, if asked for), all in one run.
 pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
     // Measured before any process of the run starts and again after all have stopped; the
     // lower counts. This VM sometimes runs a whole measurement slow (26 → 42 µs between
