@@ -62,6 +62,7 @@ impl Proxy {
 
     pub async fn start_with(sim: Simulator, config: Config) -> Proxy {
         let listen = config.server.listen;
+        let admin = config.server.admin_listen;
         let mut conf = server::pingora_conf(None, &config).unwrap();
         conf.grace_period_seconds = Some(0);
         conf.graceful_shutdown_timeout_seconds = Some(0);
@@ -84,8 +85,16 @@ impl Proxy {
             stop,
             thread: Some(thread),
         };
+        // Pingora starts each service on its own thread: the admin listener may come up after
+        // the proxy's.
+        let admin_up = || async {
+            match admin {
+                Some(addr) => tokio::net::TcpStream::connect(addr).await.is_ok(),
+                None => true,
+            }
+        };
         for _ in 0..200 {
-            if proxy.http.get(proxy.url("/healthz")).send().await.is_ok() {
+            if proxy.http.get(proxy.url("/healthz")).send().await.is_ok() && admin_up().await {
                 return proxy;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
