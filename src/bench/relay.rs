@@ -10,13 +10,16 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::prelude::*;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 struct Relay {
     upstream: SocketAddr,
     key: KeyPair,
-    /// A chunk encrypted to `key`, decrypted once per encrypted event relayed.
-    packed: String,
+    /// Chunks encrypted to `key`, one decrypted per encrypted event relayed, in turn: distinct
+    /// ones, as a stream's are, not one the caches and branch predictors learn.
+    packed: Vec<String>,
+    next: AtomicUsize,
 }
 
 #[async_trait]
@@ -47,7 +50,8 @@ impl ProxyHttp for Relay {
         events: &mut ChunkCounter,
     ) -> Result<Option<Duration>> {
         for _ in 0..body.as_deref().map_or(0, |piece| events.count(piece)) {
-            std::hint::black_box(self.key.decrypt(std::hint::black_box(&self.packed)).ok());
+            let at = self.next.fetch_add(1, Ordering::Relaxed) % self.packed.len();
+            std::hint::black_box(self.key.decrypt(&self.packed[at]).ok());
         }
         Ok(None)
     }
@@ -61,13 +65,16 @@ pub fn run(listen: SocketAddr, upstream: SocketAddr) -> Result<(), String> {
         ..Default::default()
     };
     let key = KeyPair::generate();
-    let packed = crate::codec::encrypt(&key.recipient(), b" token");
+    let packed = (0..64)
+        .map(|i| crate::codec::encrypt(&key.recipient(), format!(" token{i}").as_bytes()))
+        .collect();
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let relay = Relay {
         upstream,
         key,
         packed,
+        next: AtomicUsize::new(0),
     };
     let app = pingora::proxy::http_proxy(&server.configuration, relay);
     let listener = ClientListener::bind("relay", listen, app).map_err(|e| e.to_string())?;
