@@ -91,6 +91,10 @@ struct BenchArgs {
     /// stream with one bare decryption per chunk: the floor of this proxy's cost per chunk.
     #[arg(long)]
     relay: bool,
+    /// --compare: run the phases this many times, taking turns, and report medians (ratios
+    /// paired by round), so a slow spell of a noisy machine touches every phase alike.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -345,6 +349,7 @@ fn bench(a: BenchArgs) -> Result<(), String> {
                 other: a.other,
                 proxy_bin: a.proxy_bin,
                 relay: a.relay,
+                rounds: a.rounds,
             })
             .await
         } else {

@@ -88,6 +88,7 @@ pub async fn measure(target: &Target, load: &Load, pid: Option<u32>) -> Result<C
         messages: load.messages,
         reply_tokens: 0,
         bare_decryption_us: bare_decryption_us(),
+        rounds: 1,
         phases: vec![phase(name, target, load, pid, None).await?],
     })
 }
@@ -111,6 +112,8 @@ pub struct CompareOptions {
     /// Also run the load through `relay` (Pingora relaying the encrypted stream with one bare
     /// decryption per chunk): the floor of this proxy's cost per chunk.
     pub relay: bool,
+    /// How many times the phases run, in turn; each figure is the median over the rounds.
+    pub rounds: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,6 +124,67 @@ pub struct Phase {
     pub proxy: Option<Usage>,
     /// The benchmark upstream, when this run started it.
     pub upstream: Option<Usage>,
+    /// The proxy's CPU µs per chunk in each round (NaN: no chunk in that window), so ratios
+    /// between phases can be paired by round; empty without a metered proxy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cpu_us_per_chunk_by_round: Vec<f64>,
+}
+
+/// The median of `values` (NaN when there are none).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+impl Phase {
+    /// One phase from its rounds: counts add up, rates and percentiles are medians, peak
+    /// memory the highest.
+    fn of_rounds(rounds: Vec<Phase>) -> Phase {
+        let med = |get: &dyn Fn(&Phase) -> f64| median(rounds.iter().map(get).collect());
+        let pct = |get: &dyn Fn(&Figures) -> load::Percentiles| load::Percentiles {
+            p50: med(&|p| get(&p.figures).p50),
+            p90: med(&|p| get(&p.figures).p90),
+            p99: med(&|p| get(&p.figures).p99),
+        };
+        let figures = Figures {
+            requests: rounds.iter().map(|p| p.figures.requests).sum(),
+            errors: rounds.iter().map(|p| p.figures.errors).sum(),
+            chunks: rounds.iter().map(|p| p.figures.chunks).sum(),
+            seconds: rounds.iter().map(|p| p.figures.seconds).sum(),
+            requests_per_s: med(&|p| p.figures.requests_per_s),
+            chunks_per_s: med(&|p| p.figures.chunks_per_s),
+            ttft_ms: pct(&|f| f.ttft_ms),
+            total_ms: pct(&|f| f.total_ms),
+            first_error: rounds.iter().find_map(|p| p.figures.first_error.clone()),
+        };
+        let usage = |get: &dyn Fn(&Phase) -> Option<&Usage>| {
+            let all: Vec<&Usage> = rounds.iter().filter_map(get).collect();
+            let per = |f: &dyn Fn(&Usage) -> Option<f64>| {
+                let v: Vec<f64> = all.iter().filter_map(|u| f(u)).collect();
+                (!v.is_empty()).then(|| median(v))
+            };
+            (!all.is_empty()).then(|| Usage {
+                cpu_seconds: all.iter().map(|u| u.cpu_seconds).sum(),
+                cpu_s_per_1000_chunks: per(&|u| u.cpu_s_per_1000_chunks),
+                writes_per_chunk: per(&|u| u.writes_per_chunk),
+                peak_rss_mib: all.iter().map(|u| u.peak_rss_mib).fold(0.0, f64::max),
+            })
+        };
+        Phase {
+            name: rounds[0].name.clone(),
+            proxy: usage(&|p| p.proxy.as_ref()),
+            upstream: usage(&|p| p.upstream.as_ref()),
+            cpu_us_per_chunk_by_round: rounds
+                .iter()
+                .flat_map(|p| p.cpu_us_per_chunk_by_round.iter().copied())
+                .collect(),
+            figures,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -132,6 +196,8 @@ pub struct Comparison {
     pub reply_tokens: usize,
     /// One bare chunk decryption on the codec's backend, measured in this run (µs).
     pub bare_decryption_us: f64,
+    /// How many times each phase ran (in turn with the others); its figures are medians.
+    pub rounds: usize,
     pub phases: Vec<Phase>,
 }
 
@@ -299,40 +365,31 @@ pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
     )
     .await?;
 
-    let mut phases = Vec::new();
+    // Every process is started before the first phase, so rounds can take turns between
+    // them: on a noisy machine a slow spell then touches each phase alike.
     let upstream_pid = Some(upstream.0.id());
-    let direct = Target::Venice {
-        base: sim_base.clone(),
-        api_key: "sim-key".into(),
-    };
-    phases.push(
-        phase(
-            "direct (sim --bench)",
-            &direct,
-            &opts.load,
+    let mut running = vec![proxy];
+    let mut targets = vec![
+        (
+            "direct (sim --bench)".to_string(),
+            Target::Venice {
+                base: sim_base.clone(),
+                api_key: "sim-key".into(),
+            },
             None,
-            upstream_pid,
-        )
-        .await?,
-    );
-    let through = Target::OpenAi {
-        base: format!("http://127.0.0.1:{proxy_port}/v1"),
-    };
-    phases.push(
-        phase(
-            "through this proxy",
-            &through,
-            &opts.load,
-            Some(proxy.0.id()),
-            upstream_pid,
-        )
-        .await?,
-    );
-    drop(proxy);
+        ),
+        (
+            "through this proxy".to_string(),
+            Target::OpenAi {
+                base: format!("http://127.0.0.1:{proxy_port}/v1"),
+            },
+            Some(running[0].0.id()),
+        ),
+    ];
 
     if opts.relay {
         let port = free_port()?;
-        let running = spawn(
+        let relay = spawn(
             opts.proxy_cpus.as_deref(),
             &exe,
             &[
@@ -346,20 +403,15 @@ pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
         )?;
         let base = format!("http://127.0.0.1:{port}/api/v1");
         wait_ok(&format!("{base}/models"), "sim-key", "the relay").await?;
-        let target = Target::Venice {
-            base,
-            api_key: "sim-key".into(),
-        };
-        phases.push(
-            phase(
-                "Pingora relay + decryption",
-                &target,
-                &opts.load,
-                Some(running.0.id()),
-                upstream_pid,
-            )
-            .await?,
-        );
+        targets.push((
+            "Pingora relay + decryption".to_string(),
+            Target::Venice {
+                base,
+                api_key: "sim-key".into(),
+            },
+            Some(relay.0.id()),
+        ));
+        running.push(relay);
     }
 
     if let Some(other) = &opts.other {
@@ -376,7 +428,7 @@ pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
             ("VENICE_E2EE_PROXY__VENICE__BASE_URL", sim_base.clone()),
             ("VENICE_E2EE_PROXY__VENICE__API_KEY", "sim-key".to_string()),
         ];
-        let running = spawn(
+        let process = spawn(
             opts.proxy_cpus.as_deref(),
             other,
             &[&toml.to_string_lossy()],
@@ -384,24 +436,24 @@ pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
         )?;
         let base = format!("http://127.0.0.1:{port}/v1");
         wait_ok(&format!("{base}/models"), "", "the other proxy").await?;
-        let target = Target::OpenAi { base };
         let name = format!(
             "through {}",
             other
                 .file_name()
                 .map_or("other".into(), |n| n.to_string_lossy())
         );
-        phases.push(
-            phase(
-                &name,
-                &target,
-                &opts.load,
-                Some(running.0.id()),
-                upstream_pid,
-            )
-            .await?,
-        );
+        targets.push((name, Target::OpenAi { base }, Some(process.0.id())));
+        running.push(process);
     }
+
+    let rounds = opts.rounds.max(1);
+    let mut by_phase: Vec<Vec<Phase>> = targets.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for ((name, target, pid), done) in targets.iter().zip(&mut by_phase) {
+            done.push(phase(name, target, &opts.load, *pid, upstream_pid).await?);
+        }
+    }
+    drop(running);
     drop(upstream);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Comparison {
@@ -410,7 +462,8 @@ pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
         messages: opts.load.messages,
         reply_tokens: opts.reply_tokens,
         bare_decryption_us: bare_at_start.min(bare_decryption_us()),
-        phases,
+        rounds,
+        phases: by_phase.into_iter().map(Phase::of_rounds).collect(),
     })
 }
 
@@ -430,9 +483,14 @@ async fn phase(
         }
     })
     .await?;
+    let proxy = proxy.map(|p| p.usage(figures.chunks));
     Ok(Phase {
         name: name.into(),
-        proxy: proxy.map(|p| p.usage(figures.chunks)),
+        cpu_us_per_chunk_by_round: proxy
+            .iter()
+            .map(|u| u.cpu_s_per_1000_chunks.map_or(f64::NAN, |s| s * 1e3))
+            .collect(),
+        proxy,
         upstream: up.map(|u| u.usage(figures.chunks)),
         figures,
     })
@@ -473,7 +531,7 @@ pub fn render(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} clients, {}, {} messages/request{}; bare chunk decryption {:.1} µs",
+        "{} clients, {}, {} messages/request{}; bare chunk decryption {:.1} µs{}",
         c.clients,
         if c.stream {
             "streaming"
@@ -486,7 +544,11 @@ pub fn render(c: &Comparison) -> String {
             0 => String::new(),
             n => format!(", {n} tokens/answer"),
         },
-        c.bare_decryption_us
+        c.bare_decryption_us,
+        match c.rounds {
+            1 => String::new(),
+            n => format!("; medians of {n} rounds"),
+        }
     );
     let _ = write!(out, "{:<30}", "");
     for p in &c.phases {
@@ -516,7 +578,6 @@ pub fn render(c: &Comparison) -> String {
     }
     let proxies: Vec<&Phase> = c.phases.iter().filter(|p| p.proxy.is_some()).collect();
     if !proxies.is_empty() {
-        let cpu = |p: &Phase| cpu_per_1000(p.proxy.as_ref());
         let _ = writeln!(
             out,
             "\nproxies (CPU and memory of the process behind the URL):"
@@ -540,10 +601,29 @@ pub fn render(c: &Comparison) -> String {
             );
         }
         for other in proxies.iter().skip(1) {
-            let r = cpu(proxies[0]) / cpu(other);
-            if r.is_finite() {
-                let _ = writeln!(out, "  CPU per chunk, this proxy / {}: ×{r:.2}", other.name);
+            let (ours, theirs) = (
+                &proxies[0].cpu_us_per_chunk_by_round,
+                &other.cpu_us_per_chunk_by_round,
+            );
+            // A round where either had no chunk in its window has no ratio.
+            let by_round: Vec<f64> = ours
+                .iter()
+                .zip(theirs)
+                .map(|(a, b)| a / b)
+                .filter(|r| r.is_finite())
+                .collect();
+            let r = median(by_round.clone());
+            if !r.is_finite() {
+                continue;
             }
+            let _ = write!(out, "  CPU per chunk, this proxy / {}: ×{r:.2}", other.name);
+            if by_round.len() > 1 {
+                let (lo, hi) = by_round
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+                let _ = write!(out, " (median of {}: ×{lo:.2}–×{hi:.2})", by_round.len());
+            }
+            out.push('\n');
         }
     }
     if c.phases.len() > 1 {
@@ -576,6 +656,7 @@ mod tests {
                 peak_rss_mib: 20.0,
             }),
             upstream: None,
+            cpu_us_per_chunk_by_round: vec![proxy_cpu.map_or(f64::NAN, |s| s * 1e3)],
         }
     }
 
@@ -586,6 +667,7 @@ mod tests {
             messages: 1,
             reply_tokens: 0,
             bare_decryption_us: 25.0,
+            rounds: 1,
             phases,
         }
     }
@@ -626,6 +708,48 @@ mod tests {
         );
         assert!(
             table.contains("this proxy / through other: ×0.65"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn rounds_give_medians_and_ratios_paired_by_round() {
+        assert!(median(Vec::new()).is_nan());
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+
+        let rounds = |name: &str, cpu_ms: &[Option<f64>]| {
+            Phase::of_rounds(
+                cpu_ms
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let mut p = phase(name, 100 * c.is_some() as u64, c.map(|c| c / 1e3));
+                        p.figures.ttft_ms.p50 = i as f64;
+                        p.proxy.as_mut().unwrap().peak_rss_mib = 10.0 + i as f64;
+                        p
+                    })
+                    .collect(),
+            )
+        };
+        // The proxy's slow round is the other's too: paired, the ratios are 0.6, 0.5 and
+        // (a round without chunks for the proxy) none; the medians alone would say 0.8.
+        let ours = rounds("through this proxy", &[Some(30.0), Some(50.0), None]);
+        let other = rounds("through other", &[Some(50.0), Some(100.0), Some(40.0)]);
+        assert_eq!(ours.figures.chunks, 200);
+        assert_eq!(ours.figures.ttft_ms.p50, 1.0);
+        let usage = ours.proxy.as_ref().unwrap();
+        assert_eq!(usage.cpu_seconds, 3.0);
+        assert_eq!(usage.peak_rss_mib, 12.0);
+        assert_eq!(usage.cpu_s_per_1000_chunks, Some(0.04));
+        assert_eq!(ours.cpu_us_per_chunk_by_round.len(), 3);
+
+        let mut c = comparison(vec![ours, other]);
+        c.rounds = 3;
+        let table = render(&c);
+        assert!(table.contains("medians of 3 rounds"), "{table}");
+        assert!(
+            table.contains("this proxy / through other: ×0.55 (median of 2: ×0.50–×0.60)"),
             "{table}"
         );
     }

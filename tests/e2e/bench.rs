@@ -144,8 +144,8 @@ async fn chunks_of_answers_longer_than_the_window_are_counted() {
 }
 
 /// `bench --compare --relay` as a user runs it: the upstream, the proxy and the relay as child
-/// processes, the same load straight, through the proxy and through the relay, CPU and memory
-/// from /proc, JSON out.
+/// processes, the same load straight, through the proxy and through the relay, in two rounds
+/// taking turns, CPU and memory from /proc, JSON out.
 #[test]
 fn bench_compare_runs_every_phase_and_measures_the_proxy_and_the_relay() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
@@ -162,18 +162,27 @@ fn bench_compare_runs_every_phase_and_measures_the_proxy_and_the_relay() {
             "1500ms",
             "--reply-tokens",
             "20",
+            "--rounds",
+            "2",
         ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rounds"], 2, "{v}");
     let phases = v["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 3, "{v}");
     for p in phases {
         let f = &p["figures"];
         assert_eq!(f["errors"], 0, "{p}");
-        assert!(f["chunks"].as_u64().unwrap() >= 20, "{p}");
+        assert!(f["chunks"].as_u64().unwrap() >= 2 * 20, "{p}");
+    }
+    // Both metered processes were measured in each round, so ratios can be paired.
+    for p in &phases[1..] {
+        let rounds = p["cpu_us_per_chunk_by_round"].as_array().unwrap();
+        assert_eq!(rounds.len(), 2, "{p}");
+        assert!(rounds.iter().all(|r| r.as_f64().unwrap() > 0.0), "{p}");
     }
     let proxy = &phases[1]["proxy"];
     assert!(proxy["cpu_seconds"].as_f64().unwrap() > 0.0, "{proxy}");
