@@ -130,8 +130,8 @@ pub struct Phase {
     pub cpu_us_per_chunk_by_round: Vec<f64>,
 }
 
-/// The median of `values` (NaN when there are none).
-fn median(mut values: Vec<f64>) -> f64 {
+/// The median of `values`, which it sorts (NaN when there are none).
+fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
         0 => f64::NAN,
@@ -144,7 +144,8 @@ impl Phase {
     /// One phase from its rounds: counts add up, rates and percentiles are medians, peak
     /// memory the highest.
     fn of_rounds(rounds: Vec<Phase>) -> Phase {
-        let med = |get: &dyn Fn(&Phase) -> f64| median(rounds.iter().map(get).collect());
+        let med =
+            |get: &dyn Fn(&Phase) -> f64| median(&mut rounds.iter().map(get).collect::<Vec<_>>());
         let pct = |get: &dyn Fn(&Figures) -> load::Percentiles| load::Percentiles {
             p50: med(&|p| get(&p.figures).p50),
             p90: med(&|p| get(&p.figures).p90),
@@ -164,8 +165,8 @@ impl Phase {
         let usage = |get: &dyn Fn(&Phase) -> Option<&Usage>| {
             let all: Vec<&Usage> = rounds.iter().filter_map(get).collect();
             let per = |f: &dyn Fn(&Usage) -> Option<f64>| {
-                let v: Vec<f64> = all.iter().filter_map(|u| f(u)).collect();
-                (!v.is_empty()).then(|| median(v))
+                let mut v: Vec<f64> = all.iter().filter_map(|u| f(u)).collect();
+                (!v.is_empty()).then(|| median(&mut v))
             };
             (!all.is_empty()).then(|| Usage {
                 cpu_seconds: all.iter().map(|u| u.cpu_seconds).sum(),
@@ -606,21 +607,18 @@ pub fn render(c: &Comparison) -> String {
                 &other.cpu_us_per_chunk_by_round,
             );
             // A round where either had no chunk in its window has no ratio.
-            let by_round: Vec<f64> = ours
+            let mut by_round: Vec<f64> = ours
                 .iter()
                 .zip(theirs)
                 .map(|(a, b)| a / b)
                 .filter(|r| r.is_finite())
                 .collect();
-            let r = median(by_round.clone());
+            let r = median(&mut by_round);
             if !r.is_finite() {
                 continue;
             }
             let _ = write!(out, "  CPU per chunk, this proxy / {}: ×{r:.2}", other.name);
-            if by_round.len() > 1 {
-                let (lo, hi) = by_round
-                    .iter()
-                    .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+            if let [lo, .., hi] = by_round[..] {
                 let _ = write!(out, " (median of {}: ×{lo:.2}–×{hi:.2})", by_round.len());
             }
             out.push('\n');
@@ -714,9 +712,9 @@ mod tests {
 
     #[test]
     fn rounds_give_medians_and_ratios_paired_by_round() {
-        assert!(median(Vec::new()).is_nan());
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&mut []).is_nan());
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
 
         let rounds = |name: &str, cpu_ms: &[Option<f64>]| {
             Phase::of_rounds(
