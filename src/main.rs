@@ -429,6 +429,7 @@ fn verify(
                 trust_overrides: Vec::new(),
                 allow: &Default::default(),
                 nras: c.nras_answer.clone().zip(c.nras_jwks.clone()).map(Ok),
+                source_policy: &Default::default(),
             };
             let (mut r, _) = report::verify_all(&c.attestation, &c.model, &c.nonce, &trust);
             let provenance = venice_e2ee_proxy::attestation::provenance::Provenance::new(

@@ -1,5 +1,6 @@
 //! Attestation: parse and verify (pure), fetch from Venice, cache per model, refresh.
 
+pub mod aci;
 pub mod framing;
 pub mod pin;
 pub mod provenance;

@@ -1,6 +1,7 @@
 //! The full verifier as the server runs it: pinned (or configured test) trust roots, Intel
 //! collateral from PCS, the TCB and enforcement policy.
 
+use super::aci::source::SourcePolicy;
 use super::evidence::nras::Nras;
 use super::evidence::nvidia;
 use super::evidence::pcs::Pcs;
@@ -24,6 +25,7 @@ pub struct EvidenceVerifier {
     nras: Option<Nras>,
     provenance: Provenance,
     rekor: Rekor,
+    source_policy: SourcePolicy,
 }
 
 fn now() -> u64 {
@@ -89,6 +91,7 @@ impl EvidenceVerifier {
                 .then(|| Nras::new(http.clone(), &cfg.nras_url, &cfg.nras_jwks_url)),
             provenance: Provenance::new(sigstore_root, cfg.provenance_policy.clone()),
             rekor: Rekor::new(http, &cfg.rekor_url),
+            source_policy: cfg.source_provenance.clone(),
         })
     }
 
@@ -139,6 +142,7 @@ impl EvidenceVerifier {
             trust_overrides: self.trust_overrides.clone(),
             allow: &self.allow,
             nras,
+            source_policy: &self.source_policy,
         };
         let (mut report, envelope) = report::verify_all(raw, model, nonce, &trust);
         report::add_provenance(

@@ -2,12 +2,14 @@
 //! key and its address, the TDX quote's shape and DEBUG bit, and the REPORTDATA binding of
 //! key and nonce. Pure: no I/O, no clock beyond what the caller passes.
 
+use super::aci::{self, Binding, Keyset};
 use super::framing::hex_matches;
 use super::quote::{self, TdReport};
 use crate::codec;
 use crate::venice::Attestation;
 use k256::PublicKey;
 use std::fmt;
+use std::sync::Arc;
 
 /// Each failing check has its own error code, which is what a client sees in a 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,17 @@ pub enum Check {
     WorkloadAllowlist,
     GpuNras,
     SigstoreProvenance,
+    /// ACI: the E2EE key is not listed in the keyset the quote's statement binds.
+    AciE2eeKey,
+    /// ACI: the keyset does not hash to its restated digest, is expired or breaks a rule.
+    AciKeyset,
+    /// ACI: a restated `report_data` differs from the quote's.
+    AciReportData,
+    /// ACI: the source provenance is missing, off the policy, or backed by no measurement.
+    SourceProvenance,
+    /// A receipt was missing or did not verify, or the upstream was not verified, with
+    /// `attestation.receipts: require`.
+    Receipt,
     /// A refresh proved less than the model's pinned attestation form.
     Downgrade,
 }
@@ -62,6 +75,11 @@ impl Check {
             Check::WorkloadAllowlist => "attestation_workload_not_allowed",
             Check::GpuNras => "attestation_gpu_nras",
             Check::SigstoreProvenance => "attestation_sigstore_provenance",
+            Check::AciE2eeKey => "attestation_aci_e2ee_key",
+            Check::AciKeyset => "attestation_aci_keyset",
+            Check::AciReportData => "attestation_aci_report_data",
+            Check::SourceProvenance => "attestation_source_provenance",
+            Check::Receipt => "attestation_receipt",
             Check::Downgrade => "attestation_downgrade",
         }
     }
@@ -79,6 +97,9 @@ impl Check {
             "workload_allowlist" => Check::WorkloadAllowlist,
             "gpu_nras" => Check::GpuNras,
             "sigstore_provenance" => Check::SigstoreProvenance,
+            "aci_keyset" => Check::AciKeyset,
+            "aci_report_data" => Check::AciReportData,
+            "source_provenance" => Check::SourceProvenance,
             _ => return None,
         })
     }
@@ -126,6 +147,11 @@ pub struct VerifiedKey {
     pub layout: &'static str,
     pub tee_provider: Option<String>,
     pub report: TdReport,
+    /// What REPORTDATA binds: the key's address, or an ACI statement over a keyset.
+    pub binding: Binding,
+    /// The served ACI keyset, when there is one that parses. It holds the receipt keys; only
+    /// a `Binding::Statement` makes it the attested one.
+    pub keyset: Option<Arc<Keyset>>,
 }
 
 impl VerifiedKey {
@@ -228,14 +254,55 @@ pub fn verify(
         );
     }
 
+    // REPORTDATA is dstack's `address ‖ 0 ‖ nonce` or ACI's statement over the keyset
+    // digest and the nonce: the data says which, and either binds the key only when it holds.
+    let keyset = att.keyset().map(Keyset::parse);
     let mut expected = [0u8; 64];
     expected[..20].copy_from_slice(&address);
     expected[32..].copy_from_slice(nonce);
-    if quote.report.report_data != expected {
-        return fail(
-            ReportData,
-            "quote REPORTDATA does not bind the signing address and this nonce".into(),
-        );
+    let binding = if quote.report.report_data == expected {
+        Binding::Address
+    } else {
+        let candidates = aci::candidate_digests(att.keyset(), &att.restated_digests());
+        match aci::statement_bound(&quote.report.report_data, &candidates, nonce) {
+            Some(keyset_digest) => Binding::Statement { keyset_digest },
+            None => {
+                return fail(
+                    ReportData,
+                    "quote REPORTDATA binds neither the signing address and this nonce (dstack) nor the ACI statement over the keyset digest and this nonce".into(),
+                )
+            }
+        }
+    };
+    if let Binding::Statement { keyset_digest } = &binding {
+        // The quote binds a keyset, not the key: the key is attested only if listed in it.
+        let ks = match &keyset {
+            Some(Ok(k)) => k,
+            Some(Err(e)) => return fail(AciE2eeKey, format!("the bound keyset: {e}")),
+            None => {
+                return fail(
+                    AciE2eeKey,
+                    format!(
+                    "the quote binds keyset {keyset_digest}, which the attestation does not carry"
+                ),
+                )
+            }
+        };
+        if ks.digest != *keyset_digest {
+            return fail(
+                AciE2eeKey,
+                format!(
+                    "the quote binds keyset {keyset_digest}, the served keyset hashes to {}",
+                    ks.digest
+                ),
+            );
+        }
+        if ks.e2ee_entry_for(&key).is_none() {
+            return fail(
+                AciE2eeKey,
+                "the signing key is not listed in the attested keyset's e2ee_public_keys".into(),
+            );
+        }
     }
 
     Ok(VerifiedKey {
@@ -247,6 +314,8 @@ pub fn verify(
         layout: att.layout(),
         tee_provider: att.tee_provider.clone(),
         report: quote.report,
+        binding,
+        keyset: keyset.and_then(Result::ok).map(Arc::new),
     })
 }
 
@@ -394,6 +463,70 @@ mod tests {
         assert!(check(&v, &nonce, Policy { allow_debug: true }).is_ok());
     }
 
+    /// The capture reframed as ACI with its quote's REPORTDATA set to the statement over a
+    /// keyset listing `listed` (the signature is DCAP's concern, not this check's).
+    fn statement_bound(listed: &str, nonce: &[u8; 32]) -> Value {
+        let (mut v, _) = captured();
+        let keyset = json!({"not_after": 2_000_000_000u64, "subject": null,
+            "receipt_signing_keys": [{"key_id": "r1", "algo": "ed25519", "public_key": "11".repeat(32)}],
+            "e2ee_public_keys": [{"key_id": "e1", "algo": "secp256k1-aes-256-gcm-hkdf-sha256", "public_key": listed}],
+            "tls_public_keys": []});
+        let digest = aci::jcs::digest(&keyset);
+        let slot = aci::report_data(&digest, nonce);
+        let mut raw = hex::decode(v["intel_quote"].as_str().unwrap()).unwrap();
+        raw[568..632].copy_from_slice(&slot);
+        v.as_object_mut().unwrap().remove("intel_quote");
+        v["api_version"] = json!("aci/1");
+        v["workload_keyset_digest"] = json!(digest);
+        v["attestation"] = json!({"tee_type": "tdx", "workload_keyset": keyset,
+            "evidence": {"quote": hex::encode(raw)}});
+        v
+    }
+
+    #[test]
+    fn an_aci_statement_binds_the_key_only_when_the_keyset_lists_it() {
+        let (base, nonce) = captured();
+        let ours = base["signing_key"].as_str().unwrap().to_string();
+        let v = statement_bound(&ours, &nonce);
+        let k = check(&v, &nonce, Policy::default()).unwrap();
+        assert!(matches!(k.binding, Binding::Statement { .. }));
+        assert_eq!(k.keyset.unwrap().e2ee_public_keys[0].key_id, "e1");
+
+        // Another key in the keyset: the quote binds a keyset that does not hold ours.
+        let other = crate::codec::KeyPair::generate().public_hex().to_string();
+        let v = statement_bound(&other, &nonce);
+        assert_eq!(
+            check(&v, &nonce, Policy::default()).unwrap_err(),
+            Check::AciE2eeKey
+        );
+
+        // The bound keyset swapped for one listing our key (its restated digest kept).
+        let mut v = statement_bound(&other, &nonce);
+        v["attestation"]["workload_keyset"]["e2ee_public_keys"][0]["public_key"] = json!(ours);
+        assert_eq!(
+            check(&v, &nonce, Policy::default()).unwrap_err(),
+            Check::AciE2eeKey
+        );
+
+        // The keyset left out: the quote names a keyset nobody can read.
+        let mut v = statement_bound(&ours, &nonce);
+        v["attestation"]
+            .as_object_mut()
+            .unwrap()
+            .remove("workload_keyset");
+        assert_eq!(
+            check(&v, &nonce, Policy::default()).unwrap_err(),
+            Check::AciE2eeKey
+        );
+
+        // A statement over another nonce binds nothing fresh.
+        let v = statement_bound(&ours, &[3u8; 32]);
+        assert_eq!(
+            check(&v, &nonce, Policy::default()).unwrap_err(),
+            Check::ReportData
+        );
+    }
+
     #[test]
     fn liberal_in_key_forms_and_layouts() {
         let (mut v, nonce) = captured();
@@ -411,5 +544,6 @@ mod tests {
         let k = check(&v, &nonce, Policy::default()).unwrap();
         assert_eq!(k.layout, "aci/1");
         assert_eq!(k.key_hex, key);
+        assert_eq!(k.binding, Binding::Address);
     }
 }

@@ -207,6 +207,9 @@ pub struct AttestationSection {
     /// Which provenance each image repository needs (longest prefix wins; an image no rule
     /// covers fails the check). Default: the images Venice's enclaves run (see README).
     pub provenance_policy: Vec<crate::attestation::provenance::policy::Rule>,
+    /// ACI: which source repositories the attested workload may be built from, and whether a
+    /// build from source at boot (no image digest) is accepted (check `source_provenance`).
+    pub source_provenance: crate::attestation::aci::source::SourcePolicy,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -326,6 +329,7 @@ impl Default for AttestationSection {
             rekor_url: "https://rekor.sigstore.dev".into(),
             sigstore_trusted_root: None,
             provenance_policy: crate::attestation::provenance::policy::default_policy(),
+            source_provenance: Default::default(),
         }
     }
 }

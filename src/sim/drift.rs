@@ -32,9 +32,10 @@ pub enum Drift {
     AppComposeObject,
     /// `info.tcb_info` as a JSON string.
     TcbInfoString,
-    /// `info` as a JSON string.
+    /// `info` as a JSON string (ACI: `vm_config` in its other form, string or object).
     InfoString,
-    /// `event_log` as a JSON string.
+    /// `event_log` in its other form: a JSON string for a list, a list for a string (ACI's
+    /// evidence serves it as a string).
     EventLogString,
     /// `nvidia_payload` as an object instead of a JSON string.
     NvidiaPayloadObject,
@@ -128,13 +129,55 @@ fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Rewrites every hex field the verifier reads.
+/// ACI's `attestation.evidence`, where the layout has one.
+fn aci_evidence(v: &mut Value) -> Option<&mut Value> {
+    v.pointer_mut("/attestation/evidence")
+        .filter(|e| e.is_object())
+}
+
+/// The event logs (dstack's root one, ACI's in the evidence), in whichever form they are.
+fn event_logs(v: &mut Value, mut f: impl FnMut(&mut Value)) {
+    if let Some(log) = v.get_mut("event_log") {
+        f(log);
+    }
+    if let Some(log) = aci_evidence(v).and_then(|e| e.get_mut("event_log")) {
+        f(log);
+    }
+}
+
+/// A payload served as a JSON string becomes the value, a value becomes its JSON string.
+fn toggle_form(x: &mut Value) {
+    match x {
+        Value::Null => {}
+        Value::String(s) => {
+            if let Ok(inner) = serde_json::from_str::<Value>(s) {
+                *x = inner;
+            }
+        }
+        other => *other = json!(other.to_string()),
+    }
+}
+
+/// Rewrites every hex field the verifier reads. The keyset is not among them: it is hashed
+/// as served (its canonical form), so its text is signed content, not framing.
 fn hex_fields(v: &mut Value, f: impl Fn(&str) -> String) {
     let rewrite = |x: &mut Value| {
         if let Some(s) = x.as_str().filter(|s| is_hex(s)) {
             *x = json!(f(s));
         }
     };
+    if let Some(a) = v.get_mut("attestation") {
+        if let Some(x) = a.get_mut("report_data") {
+            rewrite(x);
+        }
+        if let Some(e) = a.get_mut("evidence") {
+            for k in ["quote", "quote_report_data"] {
+                if let Some(x) = e.get_mut(k) {
+                    rewrite(x);
+                }
+            }
+        }
+    }
     for k in [
         "nonce",
         "request_nonce",
@@ -154,15 +197,15 @@ fn hex_fields(v: &mut Value, f: impl Fn(&str) -> String) {
             }
         });
     }
-    if let Some(log) = v.get_mut("event_log") {
+    event_logs(v, |log| {
         in_nested(log, |log| {
             for e in log.as_array_mut().into_iter().flatten() {
                 if let Some(d) = e.get_mut("digest") {
                     rewrite(d);
                 }
             }
-        });
-    }
+        })
+    });
 }
 
 fn add_extra(v: &mut Value) {
@@ -194,12 +237,16 @@ pub fn apply(v: &mut Value, drift: Drift) {
             lines.join("\n") + "\n"
         }),
         Drift::QuoteBase64 => {
-            if let Some(raw) = v
-                .get("intel_quote")
-                .and_then(Value::as_str)
-                .and_then(|q| hex::decode(q).ok())
-            {
-                v["intel_quote"] = json!(b64().encode(raw));
+            let to_base64 = |q: &mut Value| {
+                if let Some(raw) = q.as_str().and_then(|q| hex::decode(q).ok()) {
+                    *q = json!(b64().encode(raw));
+                }
+            };
+            if let Some(q) = v.get_mut("intel_quote") {
+                to_base64(q);
+            }
+            if let Some(q) = aci_evidence(v).and_then(|e| e.get_mut("quote")) {
+                to_base64(q);
             }
         }
         Drift::UpperHex => hex_fields(v, |s| match s.strip_prefix("0x") {
@@ -221,10 +268,16 @@ pub fn apply(v: &mut Value, drift: Drift) {
             gpus(v, |g| {
                 g.insert("x_future_field".into(), json!([1, 2, 3]));
             });
-            if let Some(log) = v.get_mut("event_log") {
+            event_logs(v, |log| {
                 in_nested(log, |log| {
                     log.as_array_mut().into_iter().flatten().for_each(add_extra)
-                });
+                })
+            });
+            if let Some(a) = v.get_mut("attestation") {
+                add_extra(a);
+            }
+            if let Some(e) = aci_evidence(v) {
+                add_extra(e);
             }
             if let Some(info) = v.get_mut("info") {
                 in_nested(info, |info| {
@@ -236,6 +289,11 @@ pub fn apply(v: &mut Value, drift: Drift) {
             }
         }
         Drift::AppComposeObject => {
+            if let Some(c) = aci_evidence(v).and_then(|e| e.get_mut("app_compose")) {
+                if let Some(obj) = c.as_str().and_then(|s| serde_json::from_str(s).ok()) {
+                    *c = obj;
+                }
+            }
             if let Some(info) = v.get_mut("info") {
                 in_nested(info, |info| {
                     if let Some(t) = info.get_mut("tcb_info") {
@@ -261,14 +319,20 @@ pub fn apply(v: &mut Value, drift: Drift) {
                 });
             }
         }
-        Drift::InfoString | Drift::EventLogString => {
-            let key = if drift == Drift::InfoString {
-                "info"
-            } else {
-                "event_log"
-            };
-            if let Some(x) = v.get_mut(key).filter(|x| !x.is_string()) {
+        Drift::InfoString => {
+            if let Some(x) = v.get_mut("info").filter(|x| !x.is_string()) {
                 *x = json!(x.to_string());
+            }
+            if let Some(x) = aci_evidence(v).and_then(|e| e.get_mut("vm_config")) {
+                toggle_form(x);
+            }
+        }
+        Drift::EventLogString => {
+            if let Some(x) = v.get_mut("event_log").filter(|x| !x.is_string()) {
+                *x = json!(x.to_string());
+            }
+            if let Some(x) = aci_evidence(v).and_then(|e| e.get_mut("event_log")) {
+                toggle_form(x);
             }
         }
         Drift::NvidiaPayloadObject => {

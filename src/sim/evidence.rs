@@ -102,6 +102,17 @@ pub struct Workload {
 }
 
 pub fn workload(model: &str) -> Workload {
+    // Every simulated model runs the same images, whose provenance the simulated Rekor holds.
+    let compose_yaml = format!(
+        "services:\n  model:\n    image: {}\n  agent:\n    image: ${{AGENT_IMAGE:-{}}}\n",
+        super::rekor::pinned(super::rekor::MODEL_IMAGE),
+        super::rekor::pinned(super::rekor::AGENT_IMAGE)
+    );
+    workload_of(model, &compose_yaml)
+}
+
+/// The workload of `model` running `compose_yaml`.
+pub fn workload_of(model: &str, compose_yaml: &str) -> Workload {
     let names = [
         "firmware",
         "kernel",
@@ -123,12 +134,6 @@ pub fn workload(model: &str) -> Workload {
         rtmr[imr as usize] = h.finalize().into();
         events.push(json!({"imr": imr, "event_type": 134217729, "digest": hex::encode(digest), "event": name, "event_payload": ""}));
     }
-    // Every simulated model runs the same images, whose provenance the simulated Rekor holds.
-    let compose_yaml = format!(
-        "services:\n  model:\n    image: {}\n  agent:\n    image: ${{AGENT_IMAGE:-{}}}\n",
-        super::rekor::pinned(super::rekor::MODEL_IMAGE),
-        super::rekor::pinned(super::rekor::AGENT_IMAGE)
-    );
     let app_compose = json!({"manifest_version": 2, "name": model, "runner": "docker-compose", "docker_compose_file": compose_yaml}).to_string();
     let mut mr_config_id = [0u8; 48];
     mr_config_id[0] = 0x01;

@@ -1,8 +1,10 @@
 //! The simulator's HTTP surface (HTTP/1.1 and HTTP/2, plain or TLS) and its handlers.
 
+use super::aci::{Exchange, Layout, ReceiptFault};
 use super::quote::{self, QuoteParams};
 use super::script::{AttestationFault, ChatFault, ChatRecord, Reply};
 use super::{SimState, MODELS};
+use crate::attestation::aci::{self, jcs};
 use crate::codec::{self, KeyPair};
 use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
 use bytes::Bytes;
@@ -10,6 +12,7 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
+use sha2::Digest as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -136,6 +139,26 @@ async fn handle(
         _ if !authorized(&state, &req) => error(StatusCode::UNAUTHORIZED, "Authentication failed"),
         ("GET", "/api/v1/models") => models(&state),
         ("GET", "/api/v1/tee/attestation") => attestation(&state, &query),
+        // Venice's receipt endpoint as other clients use it, and the ACI spec's paths.
+        ("GET", "/api/v1/tee/signature") => receipt(
+            &state,
+            query_param(&query, "request_id").unwrap_or_default(),
+            true,
+        ),
+        ("GET", p) if p.starts_with("/api/v1/aci/receipts/") => {
+            receipt(&state, &p["/api/v1/aci/receipts/".len()..], false)
+        }
+        ("GET", p) if p.starts_with("/api/v1/aci/sessions/") => {
+            let altered = state.script.lock().expect("poisoned").receipt_fault
+                == Some(ReceiptFault::SessionAltered);
+            match state
+                .gateway
+                .session(&p["/api/v1/aci/sessions/".len()..], altered)
+            {
+                Some(s) => json_response(StatusCode::OK, &s),
+                None => error(StatusCode::NOT_FOUND, "not_found"),
+            }
+        }
         ("POST", "/api/v1/chat/completions") => chat(&state, req).await,
         _ => error(StatusCode::NOT_FOUND, "Not found"),
     };
@@ -229,6 +252,23 @@ fn models(state: &SimState) -> Response<Body> {
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
 }
 
+/// A receipt by id; wrapped as Venice's signature endpoint answers (`receipt` member).
+fn receipt(state: &SimState, id: &str, wrapped: bool) -> Response<Body> {
+    match state.gateway.receipt(id) {
+        Some(r) if wrapped => {
+            json_response(StatusCode::OK, &json!({"request_id": id, "receipt": r}))
+        }
+        Some(r) => json_response(StatusCode::OK, &r),
+        None => error(StatusCode::NOT_FOUND, "not_found"),
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query
         .split('&')
@@ -258,9 +298,13 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             "Model not found or does not support TEE attestation",
         );
     };
-    let (fault, drift) = {
+    let (fault, drift, layout) = {
         let script = state.script.lock().expect("poisoned");
-        (script.attestation_fault, script.attestation_drift.clone())
+        (
+            script.attestation_fault,
+            script.attestation_drift.clone(),
+            script.attestation_layout,
+        )
     };
     if fault == Some(AttestationFault::ServerError) {
         return error(
@@ -279,13 +323,38 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
     } else {
         nonce_hex
     };
-    let workload = super::evidence::workload(&model);
+    // The ACI gateway's keyset lists the model key (or, as a fault, another one).
+    let keyset = layout.is_aci().then(|| {
+        let listed = if fault == Some(AttestationFault::KeyNotInKeyset) {
+            KeyPair::generate().public_hex().to_string()
+        } else {
+            key.public_hex().to_string()
+        };
+        let expired = (fault == Some(AttestationFault::ExpiredKeyset)).then(|| now() - 60);
+        state.gateway.keyset(&model, &listed, expired)
+    });
+    let keyset_digest = keyset.as_ref().map(jcs::digest);
+    let report_data = match (layout, &keyset_digest) {
+        (Layout::Aci, Some(d)) => {
+            let bound_nonce = if fault == Some(AttestationFault::WrongStatement) {
+                rand::random()
+            } else {
+                nonce
+            };
+            aci::report_data(d, &bound_nonce)
+        }
+        _ => quote::address_report_data(&bound_address, &nonce),
+    };
+    let workload = if layout.is_aci() {
+        super::evidence::workload_of(&model, &super::aci::Gateway::compose_yaml())
+    } else {
+        super::evidence::workload(&model)
+    };
     let body = quote::body(
         &state.intel.template_body(),
         &QuoteParams {
             model: &model,
-            address: bound_address,
-            nonce,
+            report_data,
             debug: fault == Some(AttestationFault::DebugBit),
             rtmr: &workload.rtmr,
             mr_config_id: &workload.mr_config_id,
@@ -315,7 +384,6 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
     } else {
         model.clone()
     };
-    let nvidia = state.gpus.payload(&nonce, gpu_fault);
     let compose_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
         app_compose.as_bytes(),
     ));
@@ -328,26 +396,68 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
         "request_nonce": echoed,
         "nonce": echoed,
         "nonce_source": "client",
-        "intel_quote": hex::encode(quote),
-        "nvidia_payload": nvidia,
-        "event_log": events,
-        "info": {
-            "app_id": "simulated",
-            "compose_hash": compose_hash,
-            "os_image_hash": "00".repeat(32),
-            "tcb_info": {"app_compose": app_compose},
-        },
         "verified": fault != Some(AttestationFault::Unverified),
         "model": reported_model,
         "tee_provider": "simulated",
         "tee_hardware": "intel-tdx",
         "upstream_model": format!("simulated/{model}"),
     });
-    if fault == Some(AttestationFault::AciLayout) {
-        let quote = v["intel_quote"].take();
-        v.as_object_mut().expect("object").remove("intel_quote");
-        v["api_version"] = json!("aci/1");
-        v["attestation"] = json!({"tee_type": "tdx", "evidence": {"quote": quote}});
+    match (keyset, keyset_digest) {
+        (Some(keyset), Some(digest)) => {
+            // Venice's ACI framing: dstack's root fields stay, the evidence is nested, and
+            // the attested CVM is a gateway without GPUs (no GPU evidence).
+            let restated_digest = if fault == Some(AttestationFault::KeysetDigestMismatch) {
+                jcs::sha256_tagged(b"another keyset")
+            } else {
+                digest
+            };
+            let mut restated_rd = report_data;
+            if fault == Some(AttestationFault::RestatedReportData) {
+                restated_rd[0] ^= 0xff;
+            }
+            let commit = if fault == Some(AttestationFault::UnmeasuredSource) {
+                "0123456789abcdef0123456789abcdef01234567"
+            } else {
+                super::aci::SOURCE_COMMIT
+            };
+            v["tee_provider"] = json!("phala");
+            v["api_version"] = json!("aci/1");
+            v["workload_keyset_digest"] = json!(restated_digest);
+            v["attestation"] = json!({
+                "tee_type": "tdx",
+                "vendor": "simulated-private-ai-gateway",
+                "workload_keyset": keyset,
+                // The statement's digest fills 32 bytes; the address form needs all 64.
+                "report_data": if layout == Layout::Aci {
+                    hex::encode(&restated_rd[..32])
+                } else {
+                    hex::encode(restated_rd)
+                },
+                "source_provenance": {"repo_url": super::aci::SOURCE_REPO, "repo_commit": commit,
+                    "image_digest": null, "image_provenance": null},
+                "evidence": {
+                    "quote": hex::encode(quote),
+                    "quote_report_data": hex::encode(restated_rd),
+                    "event_log": Value::Array(events).to_string(),
+                    "app_compose": app_compose,
+                    "vm_config": json!({"num_gpus": 0, "vcpu": 8, "memory_size": 17179869184u64, "image": "dstack-simulated-0.5"}).to_string(),
+                    "key_custody": null
+                }
+            });
+            v["service_capabilities"] =
+                json!({"supported_e2ee_versions": [], "serving": "aggregator"});
+        }
+        _ => {
+            v["intel_quote"] = json!(hex::encode(quote));
+            v["nvidia_payload"] = json!(state.gpus.payload(&nonce, gpu_fault));
+            v["event_log"] = Value::Array(events);
+            v["info"] = json!({
+                "app_id": "simulated",
+                "compose_hash": compose_hash,
+                "os_image_hash": "00".repeat(32),
+                "tcb_info": {"app_compose": app_compose},
+            });
+        }
     }
     super::drift::apply_all(&mut v, &drift);
     json_response(StatusCode::OK, &v)
@@ -537,6 +647,28 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
         content: last_user(&body, &plain),
         reasoning: None,
     });
+    let id = format!("chatcmpl-{:024x}", rand::random::<u128>() >> 32);
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let (layout, receipt_fault) = {
+        let script = state.script.lock().expect("poisoned");
+        (script.attestation_layout, script.receipt_fault)
+    };
+    // An ACI gateway hashes what it received and what it sends, and signs a receipt.
+    let receipt = layout.is_aci().then(|| ReceiptPlan {
+        state: state.clone(),
+        receipt_id: format!("rcpt-{:016x}", rand::random::<u64>()),
+        model_key_hex: state
+            .model_key(&model)
+            .map(|k| k.public_hex().to_string())
+            .unwrap_or_default(),
+        request: sha2::Sha256::digest(&bytes).into(),
+        fault: receipt_fault,
+    });
+    let receipt_id = receipt.as_ref().map(|r| r.receipt_id.clone());
     let include_usage = include_usage(&body);
     let prompt_tokens = plain.iter().map(|p| p.len() / 4 + 1).sum::<usize>();
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
@@ -548,15 +680,27 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
         pacing,
         include_usage,
         prompt_tokens,
-        model: body
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        model,
+        id,
+        receipt,
     }));
-    sse(futures_util::stream::unfold(rx, |mut rx| async move {
+    let mut resp = sse(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    }))
+    }));
+    if let Some(r) = receipt_id {
+        resp.headers_mut()
+            .insert("x-receipt-id", r.parse().expect("valid header"));
+    }
+    resp
+}
+
+/// What a stream needs to sign its receipt when it ends.
+struct ReceiptPlan {
+    state: Arc<SimState>,
+    receipt_id: String,
+    model_key_hex: String,
+    request: [u8; 32],
+    fault: Option<ReceiptFault>,
 }
 
 type Chunk = Result<Frame<Bytes>, std::io::Error>;
@@ -628,6 +772,8 @@ struct Stream {
     include_usage: bool,
     prompt_tokens: usize,
     model: String,
+    id: String,
+    receipt: Option<ReceiptPlan>,
 }
 
 /// Splits text into word-sized tokens that keep their whitespace, so joining restores it.
@@ -647,7 +793,9 @@ fn tokens(text: &str) -> Vec<&str> {
 }
 
 async fn stream_reply(s: Stream) {
-    let id = format!("chatcmpl-{:024x}", rand::random::<u128>() >> 32);
+    let id = &s.id;
+    // Every byte sent, hashed as the gateway's `response.returned` covers it.
+    let hashed = std::sync::Mutex::new(sha2::Sha256::new());
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -658,7 +806,10 @@ async fn stream_reply(s: Stream) {
         }
         Bytes::from(format!("data: {v}\n\n"))
     };
-    let send = |bytes: Bytes| s.tx.send(Ok(Frame::data(bytes)));
+    let send = |bytes: Bytes| {
+        hashed.lock().expect("poisoned").update(&bytes);
+        s.tx.send(Ok(Frame::data(bytes)))
+    };
     if send(event(
         json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
         None,
@@ -740,5 +891,20 @@ async fn stream_reply(s: Stream) {
         let usage = json!({"prompt_tokens": s.prompt_tokens, "completion_tokens": sent, "total_tokens": s.prompt_tokens + sent});
         let _ = send(event(json!([]), Some(usage))).await;
     }
-    let _ = send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+    let done = Bytes::from_static(b"data: [DONE]\n\n");
+    if let Some(plan) = &s.receipt {
+        // The receipt is ready before the last byte leaves, as a finalized receipt is.
+        let mut h = hashed.lock().expect("poisoned").clone();
+        h.update(&done);
+        plan.state.gateway.record(&Exchange {
+            model: &s.model,
+            model_key_hex: &plan.model_key_hex,
+            chat_id: id,
+            receipt_id: &plan.receipt_id,
+            request: plan.request,
+            response: h.finalize().into(),
+            fault: plan.fault,
+        });
+    }
+    let _ = send(done).await;
 }

@@ -3,6 +3,7 @@
 //! encrypted SSE. Scriptable (replies, pacing, faults) and recording, for tests, benchmarks
 //! and the keyless `demo`.
 
+pub mod aci;
 pub mod bench;
 pub mod dcap;
 pub mod drift;
@@ -95,6 +96,8 @@ pub struct SimState {
     bench: Option<bench::Bench>,
     /// The simulated Sigstore (Rekor and a Fulcio-like CA).
     rekor: rekor::SimRekor,
+    /// The ACI gateway: its receipt key, receipts and attested session.
+    gateway: aci::Gateway,
 }
 
 impl SimState {
@@ -118,6 +121,7 @@ impl SimState {
             record: Mutex::default(),
             bench,
             rekor: rekor::SimRekor::new().map_err(std::io::Error::other)?,
+            gateway: aci::Gateway::new().map_err(std::io::Error::other)?,
         })
     }
 
@@ -253,6 +257,15 @@ impl Simulator {
     /// Serves attestations in these drifted framings from now on.
     pub fn set_attestation_drift(&self, drifts: &[Drift]) {
         self.script(|s| s.attestation_drift = drifts.to_vec());
+    }
+
+    /// Serves attestations in this layout from now on (ACI layouts also sign receipts).
+    pub fn set_attestation_layout(&self, layout: aci::Layout) {
+        self.script(|s| s.attestation_layout = layout);
+    }
+
+    pub fn set_receipt_fault(&self, fault: Option<aci::ReceiptFault>) {
+        self.script(|s| s.receipt_fault = fault);
     }
 
     pub fn set_pacing(&self, pacing: Pacing) {

@@ -1,13 +1,20 @@
-//! The simulated enclave's TD report: REPORTDATA binding a key address and a nonce, and the
-//! workload's measurements. `dcap` signs it into a quote.
+//! The simulated enclave's TD report: REPORTDATA (dstack's address ‖ 0 ‖ nonce, or ACI's
+//! statement digest) and the workload's measurements. `dcap` signs it into a quote.
 
 use crate::attestation::quote::{offsets, HEADER_LEN};
 use sha2::{Digest, Sha384};
 
+/// dstack's REPORTDATA: the key's address, 12 zero bytes, the client's nonce.
+pub fn address_report_data(address: &[u8; 20], nonce: &[u8; 32]) -> [u8; 64] {
+    let mut rd = [0u8; 64];
+    rd[..20].copy_from_slice(address);
+    rd[32..].copy_from_slice(nonce);
+    rd
+}
+
 pub struct QuoteParams<'a> {
     pub model: &'a str,
-    pub address: [u8; 20],
-    pub nonce: [u8; 32],
+    pub report_data: [u8; 64],
     pub debug: bool,
     pub rtmr: &'a [[u8; 48]; 4],
     pub mr_config_id: &'a [u8; 48],
@@ -41,8 +48,6 @@ pub fn body(template: &[u8], p: &QuoteParams<'_>) -> Vec<u8> {
         b[o..o + 48].copy_from_slice(rtmr);
     }
     let rd = at(offsets::REPORT_DATA);
-    b[rd..rd + 64].fill(0);
-    b[rd..rd + 20].copy_from_slice(&p.address);
-    b[rd + 32..rd + 64].copy_from_slice(&p.nonce);
+    b[rd..rd + 64].copy_from_slice(&p.report_data);
     b
 }

@@ -247,6 +247,12 @@ impl SimRekor {
                 issuer: None,
                 subject_prefix: None,
             },
+            Rule {
+                repository: "simulated/verifier".into(),
+                rule: RuleKind::TagOnly,
+                issuer: None,
+                subject_prefix: None,
+            },
         ]
     }
 

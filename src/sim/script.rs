@@ -69,10 +69,20 @@ pub enum AttestationFault {
     GpuNonce,
     /// GPU evidence changed after signing.
     GpuSignature,
-    /// The same evidence in the "aci/1" layout (quote nested under `attestation`).
-    AciLayout,
     /// A quote changed after the attestation key signed it.
     BadQuoteSignature,
+    /// ACI: the quote binds the statement for another nonce.
+    WrongStatement,
+    /// ACI: the keyset lists another E2EE key than the one the envelope names.
+    KeyNotInKeyset,
+    /// ACI: the keyset expired a minute ago.
+    ExpiredKeyset,
+    /// ACI: the restated keyset digest is not the keyset's.
+    KeysetDigestMismatch,
+    /// ACI: the restated report_data differs from the quote's.
+    RestatedReportData,
+    /// ACI: the source provenance names a commit the compose does not build.
+    UnmeasuredSource,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -99,6 +109,12 @@ pub struct Script {
     /// What the simulated Rekor spoils.
     #[serde(default)]
     pub rekor_fault: Option<super::rekor::RekorFault>,
+    /// How attestations are framed and bound (dstack, or `aci/1` with receipts).
+    #[serde(default)]
+    pub attestation_layout: super::aci::Layout,
+    /// What receipts spoil (ACI layouts).
+    #[serde(default)]
+    pub receipt_fault: Option<super::aci::ReceiptFault>,
 }
 
 impl ChatFault {

@@ -67,17 +67,29 @@ pub struct Attestation {
     pub upstream_model: Option<String>,
     pub api_version: Option<String>,
     pub attestation: Option<AciAttestation>,
+    /// ACI: the keyset and its digest, at the root as Venice frames it or under
+    /// `attestation` as the spec does (both accepted; the verifier recomputes the digest).
+    pub workload_keyset: Option<Value>,
+    pub workload_keyset_digest: Option<String>,
+    pub service_capabilities: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AciAttestation {
     pub tee_type: Option<String>,
+    pub vendor: Option<String>,
+    pub workload_keyset: Option<Value>,
+    pub workload_keyset_digest: Option<String>,
+    pub report_data: Option<String>,
+    pub source_provenance: Option<Value>,
     pub evidence: Option<AciEvidence>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AciEvidence {
     pub quote: Option<String>,
+    pub quote_report_data: Option<String>,
+    pub vm_config: Option<Value>,
 }
 
 impl Attestation {
@@ -98,6 +110,45 @@ impl Attestation {
                 .quote
                 .as_deref()
         })
+    }
+
+    /// The served workload keyset (spec place first); `null` counts as absent.
+    pub fn keyset(&self) -> Option<&Value> {
+        self.attestation
+            .as_ref()
+            .and_then(|a| a.workload_keyset.as_ref())
+            .or(self.workload_keyset.as_ref())
+            .filter(|v| !v.is_null())
+    }
+
+    /// Every keyset digest the report restates.
+    pub fn restated_digests(&self) -> Vec<&str> {
+        let nested = self
+            .attestation
+            .as_ref()
+            .and_then(|a| a.workload_keyset_digest.as_deref());
+        [self.workload_keyset_digest.as_deref(), nested]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Every restated `report_data`, named by where it was found.
+    pub fn restated_report_data(&self) -> Vec<(&'static str, &str)> {
+        let Some(a) = self.attestation.as_ref() else {
+            return Vec::new();
+        };
+        let quote_rd = a
+            .evidence
+            .as_ref()
+            .and_then(|e| e.quote_report_data.as_deref());
+        [
+            ("attestation.report_data", a.report_data.as_deref()),
+            ("attestation.evidence.quote_report_data", quote_rd),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| Some((n, v?)))
+        .collect()
     }
 
     pub fn signing_key_text(&self) -> Option<&str> {

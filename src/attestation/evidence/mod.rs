@@ -11,6 +11,8 @@ pub mod trust_roots;
 pub mod workload;
 
 #[cfg(test)]
+mod aci_tests;
+#[cfg(test)]
 mod drift_tests;
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 use super::dcap::{self, Collateral, TcbVerdict};
 use super::nvidia::{self, GpuCheck};
 use super::workload::{self, Workload};
+use crate::attestation::aci::{self, source::SourceClaim, source::SourcePolicy, Binding, Keyset};
 use crate::attestation::provenance::{ImageResult, Provenance, Source};
 use crate::attestation::quote;
 use crate::attestation::verify::{self, AttestationError, Check, Policy, VerifiedKey};
@@ -18,6 +19,11 @@ pub enum Status {
     Pass,
     Fail,
     Skipped,
+    /// The check has nothing to examine in this kind of attestation (GPU evidence of a
+    /// gateway without GPUs, ACI checks of a dstack attestation). Never a failure; the
+    /// format pin still notices a check that passed before and no longer applies.
+    #[serde(rename = "not_applicable")]
+    NotApplicable,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,10 +65,34 @@ pub struct Report {
     pub checks: Vec<CheckResult>,
     /// Per image the compose pins: digest, rule, entries checked, identity, outcome.
     pub provenance: Vec<ImageResult>,
+    /// The ACI view, for an `aci/1` attestation or one carrying a keyset.
+    pub aci: Option<AciSummary>,
 }
 
-pub const CHECK_NAMES: [&str; 11] = [
+/// What an ACI attestation says about who serves, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct AciSummary {
+    pub tee_type: Option<String>,
+    pub vendor: Option<String>,
+    /// What the quote binds; with `address` the keyset is not anchored in hardware.
+    pub binding: Option<Binding>,
+    pub keyset: Option<Keyset>,
+    /// The keyset entry holding the key the proxy encrypts to.
+    pub e2ee_key_id: Option<String>,
+    /// `service_capabilities.serving`: `direct` or `aggregator`.
+    pub serving: Option<String>,
+    /// The attested CVM has no GPUs (`vm_config.num_gpus: 0`): a routing gateway.
+    pub gateway: bool,
+    pub vm_config: Option<Value>,
+    pub source: Option<SourceClaim>,
+    /// In plain words: which machine is attested and what that leaves open.
+    pub attested: String,
+}
+
+pub const CHECK_NAMES: [&str; 14] = [
     "envelope",
+    "aci_keyset",
+    "aci_report_data",
     "tdx_quote_signature",
     "tdx_tcb_status",
     "rtmr_replay",
@@ -73,6 +103,7 @@ pub const CHECK_NAMES: [&str; 11] = [
     "gpu_nonce",
     "gpu_nras",
     "sigstore_provenance",
+    "source_provenance",
 ];
 
 impl Report {
@@ -81,7 +112,7 @@ impl Report {
         let c = self
             .checks
             .iter()
-            .find(|c| c.enforced && c.status != Status::Pass)?;
+            .find(|c| c.enforced && !matches!(c.status, Status::Pass | Status::NotApplicable))?;
         let check = Check::from_report_name(c.name).unwrap_or(Check::Quote);
         let state = if c.status == Status::Skipped {
             "could not be checked"
@@ -117,6 +148,8 @@ pub struct Trust<'a> {
     /// Verify DCAP as of this time instead of `now` (stale collateral within its grace).
     pub dcap_at: Option<u64>,
     pub trust_overrides: Vec<String>,
+    /// Which source code an ACI workload may be, and how it must be corroborated.
+    pub source_policy: &'a SourcePolicy,
 }
 
 pub const DEFAULT_TCB_STATUSES: [&str; 2] = ["UpToDate", "SWHardeningNeeded"];
@@ -148,13 +181,17 @@ impl Checks<'_> {
         self.push(name, Status::Skipped, why.into());
     }
 
+    fn not_applicable(&mut self, name: &'static str, why: &str) {
+        self.push(name, Status::NotApplicable, why.into());
+    }
+
     /// The report is verified when every enforced check passed.
     fn conclude(self, report: &mut Report) {
         report.verified = self
             .list
             .iter()
             .filter(|c| c.enforced)
-            .all(|c| c.status == Status::Pass);
+            .all(|c| matches!(c.status, Status::Pass | Status::NotApplicable));
         report.checks = self.list;
     }
 }
@@ -203,13 +240,25 @@ pub fn verify_all(
         trust_overrides: trust.trust_overrides.clone(),
         checks: Vec::new(),
         provenance: Vec::new(),
+        aci: None,
     };
     match &envelope {
-        Ok(_) => checks.record(
+        Ok(k) => {
+            let binding = match &k.binding {
+                Binding::Address => "REPORTDATA = address ‖ 0 ‖ nonce".to_string(),
+                Binding::Statement { keyset_digest } => format!(
+                    "REPORTDATA = sha256(ACI statement over keyset {keyset_digest} and this nonce), the key listed in that keyset"
+                ),
+            };
+            checks.record(
+                "envelope",
+                Ok(format!("verified flag, nonce and model echoes, signing key and address, TDX quote shape and DEBUG bit, {binding}")),
+            )
+        }
+        Err(e) => checks.record(
             "envelope",
-            Ok("verified flag, nonce and model echoes, signing key and address, TDX quote shape and DEBUG bit, REPORTDATA = address ‖ 0 ‖ nonce".into()),
+            Err(format!("{}: {}", e.check.code(), e.message)),
         ),
-        Err(e) => checks.record("envelope", Err(format!("{}: {}", e.check.code(), e.message))),
     }
     let key = envelope.as_ref().ok();
     let raw_quote = att
@@ -235,6 +284,21 @@ pub fn verify_all(
             report_data: hex::encode(r.report_data),
             td_attributes: format!("{:016x}", r.td_attributes),
         });
+    }
+
+    let aci_layout = att.layout() == aci::API_VERSION;
+    if aci_layout || att.keyset().is_some() {
+        report.aci = Some(aci_checks(
+            &att,
+            raw,
+            key,
+            parsed.as_ref(),
+            trust.now,
+            &mut checks,
+        ));
+    } else {
+        checks.not_applicable("aci_keyset", "dstack layout: no workload keyset");
+        checks.not_applicable("aci_report_data", "dstack layout: no restated report_data");
     }
 
     // Intel DCAP: signature, chain, CRLs, then the TCB status policy.
@@ -297,36 +361,64 @@ pub fn verify_all(
     }
 
     // Workload: event log → RTMRs, app compose → MRCONFIGID.
+    // ACI evidence carries the event log and compose where the policy is dstack's; where it
+    // does not, these checks do not apply (and source provenance then has nothing to rest on).
+    let mut bound_compose = None;
     match &parsed {
         Some(q) => {
-            let events = workload::find_event_log(raw);
-            checks.record(
-                "rtmr_replay",
-                events.and_then(|e| {
-                    workload::check_rtmrs(&q.report, &e)
-                        .map(|_| format!("{} events replay to RTMR0-3", e.len()))
-                }),
-            );
-            match raw
-                .get("info")
-                .ok_or_else(|| "no info".to_string())
-                .and_then(|info| workload::describe(info, &q.report))
-            {
-                Ok((compose, w)) => {
+            match workload::find_event_log(raw) {
+                Some(events) => checks.record(
+                    "rtmr_replay",
+                    events.and_then(|e| {
+                        workload::check_rtmrs(&q.report, &e)
+                            .map(|_| format!("{} events replay to RTMR0-3", e.len()))
+                    }),
+                ),
+                None if aci_layout => {
+                    checks.not_applicable("rtmr_replay", "the ACI evidence carries no event log")
+                }
+                None => checks.record("rtmr_replay", Err("no event log".into())),
+            }
+            match workload::find_compose(raw, &q.report) {
+                Some(Ok((compose, w))) => {
+                    let bound = workload::check_mr_config_id(&q.report, &compose);
+                    if bound.is_ok() {
+                        bound_compose = Some(compose);
+                    }
                     checks.record(
                         "mr_config_id",
-                        workload::check_mr_config_id(&q.report, &compose)
-                            .map(|_| format!("binds compose {}", w.compose_hash)),
+                        bound.map(|_| format!("binds compose {}", w.compose_hash)),
                     );
                     report.workload = Some(w);
                 }
-                Err(e) => checks.record("mr_config_id", Err(e)),
+                Some(Err(e)) => checks.record("mr_config_id", Err(e)),
+                None if aci_layout => {
+                    checks.not_applicable("mr_config_id", "the ACI evidence carries no app compose")
+                }
+                None => checks.record("mr_config_id", Err("no info".into())),
             }
         }
         None => {
             checks.skip("rtmr_replay", "no quote");
             checks.skip("mr_config_id", "no quote");
         }
+    }
+    if aci_layout {
+        let claim = att
+            .attestation
+            .as_ref()
+            .and_then(|a| a.source_provenance.as_ref());
+        let (verdict, reported) =
+            aci::source::check(claim, bound_compose.as_deref(), trust.source_policy);
+        checks.record("source_provenance", verdict);
+        if let Some(summary) = report.aci.as_mut() {
+            summary.source = reported;
+        }
+    } else {
+        checks.not_applicable(
+            "source_provenance",
+            "dstack layout: the compose's images are checked by sigstore_provenance",
+        );
     }
 
     if let Some(m) = &report.measurements {
@@ -335,22 +427,129 @@ pub fn verify_all(
             allowlisted(trust.allow, m, report.workload.as_ref()),
         );
     }
-    verify_gpus(raw, nonce, trust, &mut checks, &mut report);
-    match &trust.nras {
-        None => checks.list.push(CheckResult {
-            name: "gpu_nras",
-            status: Status::Skipped,
-            enforced: false,
-            detail: "NRAS not used (attestation.nras)".into(),
-        }),
-        Some(Err(e)) => checks.record("gpu_nras", Err(e.clone())),
-        Some(Ok((answer, jwks))) => checks.record(
+    let gateway = report.aci.as_ref().is_some_and(|a| a.gateway);
+    if gateway && raw.get("nvidia_payload").is_none() {
+        for name in [
+            "gpu_cert_chain",
+            "gpu_spdm_signature",
+            "gpu_nonce",
             "gpu_nras",
-            super::nras::verify_eat(answer, jwks, nonce, trust.now),
-        ),
+        ] {
+            checks.not_applicable(
+                name,
+                "the attested CVM is a gateway without GPUs (vm_config.num_gpus: 0)",
+            );
+        }
+    } else {
+        verify_gpus(raw, nonce, trust, &mut checks, &mut report);
+        match &trust.nras {
+            None => checks.list.push(CheckResult {
+                name: "gpu_nras",
+                status: Status::Skipped,
+                enforced: false,
+                detail: "NRAS not used (attestation.nras)".into(),
+            }),
+            Some(Err(e)) => checks.record("gpu_nras", Err(e.clone())),
+            Some(Ok((answer, jwks))) => checks.record(
+                "gpu_nras",
+                super::nras::verify_eat(answer, jwks, nonce, trust.now),
+            ),
+        }
     }
     checks.conclude(&mut report);
     (report, envelope)
+}
+
+/// The ACI checks (`aci_keyset`, `aci_report_data`) and the summary for the report.
+fn aci_checks(
+    att: &Attestation,
+    raw: &Value,
+    key: Option<&VerifiedKey>,
+    quote: Option<&quote::Quote>,
+    now: u64,
+    checks: &mut Checks<'_>,
+) -> AciSummary {
+    let binding = key.map(|k| k.binding.clone());
+    let anchored = matches!(binding, Some(Binding::Statement { .. }));
+    let parsed = att.keyset().map(Keyset::parse);
+    match &parsed {
+        None if anchored => {
+            checks.record("aci_keyset", Err("the bound keyset is not served".into()))
+        }
+        None => checks.not_applicable(
+            "aci_keyset",
+            "no workload keyset served; the quote binds the key directly",
+        ),
+        Some(Err(e)) => checks.record("aci_keyset", Err(e.clone())),
+        Some(Ok(ks)) => {
+            let verdict = match att
+                .restated_digests()
+                .into_iter()
+                .find(|d| !d.trim().eq_ignore_ascii_case(&ks.digest))
+            {
+                Some(d) => Err(format!(
+                    "the restated digest {d} is not the keyset's recomputed {}",
+                    ks.digest
+                )),
+                None => ks.check(now).map(|d| {
+                    if anchored {
+                        format!("{d}; bound by the quote's statement")
+                    } else {
+                        format!("{d}; not bound by this quote (REPORTDATA binds the address), so receipts under it are not anchored in hardware")
+                    }
+                }),
+            };
+            checks.record("aci_keyset", verdict);
+        }
+    }
+    let restated = att.restated_report_data();
+    match (quote, restated.is_empty()) {
+        (_, true) => checks.not_applicable("aci_report_data", "no report_data restated"),
+        (Some(q), false) => checks.record(
+            "aci_report_data",
+            aci::check_restated(&q.report.report_data, &restated),
+        ),
+        (None, false) => checks.skip("aci_report_data", "no quote"),
+    }
+    let nested = att.attestation.as_ref();
+    let vm_config = raw
+        .pointer("/attestation/evidence/vm_config")
+        .and_then(|v| crate::attestation::framing::nested(v, "vm_config").ok())
+        .map(|v| v.into_owned());
+    let gateway = vm_config
+        .as_ref()
+        .and_then(|v| v.get("num_gpus"))
+        .and_then(crate::attestation::framing::number)
+        == Some(0);
+    let serving = att
+        .service_capabilities
+        .as_ref()
+        .or_else(|| raw.pointer("/attestation/service_capabilities"))
+        .and_then(|c| c.get("serving"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let keyset = parsed.and_then(Result::ok);
+    let e2ee_key_id = match (&keyset, key) {
+        (Some(ks), Some(k)) => ks.e2ee_entry_for(&k.key).map(|e| e.key_id.clone()),
+        _ => None,
+    };
+    let attested = if gateway || serving.as_deref() == Some("aggregator") {
+        "The attested CVM is a routing gateway: it decrypts the prompt and forwards it over TLS to an upstream it chooses per request, which sees the plaintext. The upstream is not covered by this quote; receipts report which one served and whether the gateway verified it."
+    } else {
+        "The attested CVM serves the model itself."
+    };
+    AciSummary {
+        tee_type: nested.and_then(|a| a.tee_type.clone()),
+        vendor: nested.and_then(|a| a.vendor.clone()),
+        binding,
+        keyset,
+        e2ee_key_id,
+        serving,
+        gateway,
+        vm_config,
+        source: None,
+        attested: attested.into(),
+    }
 }
 
 /// Adds check `sigstore_provenance` to a report: the images of the compose MRCONFIGID binds
@@ -511,9 +710,39 @@ pub fn render_text(r: &Report) -> String {
             Status::Pass => "pass",
             Status::Fail => "FAIL",
             Status::Skipped => "skip",
+            Status::NotApplicable => "n/a ",
         };
         let note = if c.enforced { "" } else { " (report only)" };
         out.push_str(&format!("  [{status}] {:<20} {}{note}\n", c.name, c.detail));
+    }
+    if let Some(a) = &r.aci {
+        let binding = match &a.binding {
+            Some(Binding::Statement { keyset_digest }) => {
+                format!("ACI statement over {keyset_digest}")
+            }
+            Some(Binding::Address) => {
+                "the signing address (dstack form); the keyset is not anchored".into()
+            }
+            None => "-".into(),
+        };
+        out.push_str(&format!(
+            "ACI: quote binds {binding}; serving {}; E2EE key {}\n{}\n",
+            a.serving.as_deref().unwrap_or("-"),
+            a.e2ee_key_id.as_deref().unwrap_or("-"),
+            a.attested
+        ));
+        if let Some(s) = &a.source {
+            out.push_str(&format!(
+                "source {} commit {} image {}: {}\n",
+                s.repo_url.as_deref().unwrap_or("-"),
+                s.repo_commit.as_deref().unwrap_or("-"),
+                s.image_digest.as_deref().unwrap_or("none"),
+                s.corroboration
+            ));
+        }
+        if let Some(v) = &a.vm_config {
+            out.push_str(&format!("vm_config {v}\n"));
+        }
     }
     if let Some(t) = &r.tcb {
         out.push_str(&format!(

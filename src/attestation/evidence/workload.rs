@@ -33,14 +33,48 @@ pub fn parse_event_log(v: &Value) -> Result<Vec<Event>, String> {
     Vec::<Event>::deserialize(list.as_ref()).map_err(|e| format!("event log: {e}"))
 }
 
-/// The event log at the root of the attestation or, failing that, inside `info.tcb_info`.
-pub fn find_event_log(raw: &Value) -> Result<Vec<Event>, String> {
-    if let Some(v) = raw.get("event_log") {
-        return parse_event_log(v);
+/// The event log at the root of the attestation, in ACI's `attestation.evidence`, or inside
+/// `info.tcb_info`; `None` when the attestation carries none anywhere.
+pub fn find_event_log(raw: &Value) -> Option<Result<Vec<Event>, String>> {
+    // ACI evidence writes an absent log as `null`; dstack's root field is read as served.
+    if let Some(v) = raw.get("event_log").or_else(|| {
+        raw.pointer("/attestation/evidence/event_log")
+            .filter(|v| !v.is_null())
+    }) {
+        return Some(parse_event_log(v));
     }
-    let info = framing::nested(raw.get("info").ok_or("no event log")?, "info")?;
-    let tcb = framing::nested(info.get("tcb_info").ok_or("no event log")?, "tcb_info")?;
-    parse_event_log(tcb.get("event_log").ok_or("no event log")?)
+    let tcb = raw.get("info").map(|info| {
+        let info = framing::nested(info, "info")?;
+        match info.get("tcb_info") {
+            Some(t) => framing::nested(t, "tcb_info").map(|t| t.get("event_log").cloned()),
+            None => Ok(None),
+        }
+    });
+    match tcb {
+        Some(Ok(Some(v))) if !v.is_null() => Some(parse_event_log(&v)),
+        Some(Err(e)) => Some(Err(e)),
+        _ => None,
+    }
+}
+
+/// The compose and workload from ACI's `attestation.evidence.app_compose` when present (with
+/// `info`, if any, for the app and OS image ids), else from dstack's `info`; `None` when the
+/// attestation carries neither.
+pub fn find_compose(raw: &Value, report: &TdReport) -> Option<Result<(String, Workload), String>> {
+    let info = raw.get("info");
+    match raw
+        .pointer("/attestation/evidence/app_compose")
+        .filter(|v| !v.is_null())
+    {
+        Some(field) => {
+            let info = match info.map(|i| framing::nested(i, "info")).transpose() {
+                Ok(i) => i,
+                Err(e) => return Some(Err(e)),
+            };
+            Some(describe_compose(field, info.as_deref(), report))
+        }
+        None => info.map(|i| describe(i, report)),
+    }
 }
 
 /// RTMR[i] = SHA384(RTMR[i] ‖ digest) for each event of register i, in order, from zero.
@@ -141,6 +175,16 @@ pub fn describe(info: &Value, report: &TdReport) -> Result<(String, Workload), S
         .and_then(|t| t.get("app_compose"))
         .or_else(|| info.get("app_compose"))
         .ok_or("attestation info has no app_compose")?;
+    describe_compose(field, Some(&info), report)
+}
+
+/// The compose text `report` binds among the forms `field` may have been hashed as (or the
+/// first, which then fails MRCONFIGID), and the workload it describes.
+pub fn describe_compose(
+    field: &Value,
+    info: Option<&Value>,
+    report: &TdReport,
+) -> Result<(String, Workload), String> {
     let mut texts = compose_texts(field);
     if texts.is_empty() {
         return Err("app_compose is neither text nor an object".into());
@@ -150,7 +194,7 @@ pub fn describe(info: &Value, report: &TdReport) -> Result<(String, Workload), S
         .position(|t| mr_config_id(t) == report.mr_config_id)
         .unwrap_or(0);
     let compose = texts.swap_remove(bound);
-    let text = |k: &str| info.get(k).and_then(Value::as_str).map(str::to_string);
+    let text = |k: &str| info?.get(k).and_then(Value::as_str).map(str::to_string);
     let images = serde_json::from_str::<Value>(&compose)
         .ok()
         .and_then(|c| {

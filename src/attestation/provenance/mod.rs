@@ -204,10 +204,15 @@ impl Provenance {
         };
         result.rule = Some(rule.rule);
         let Some(digest) = r.digest else {
-            result.outcome = "not pinned by a sha256 digest".into();
+            if rule.rule == RuleKind::TagOnly {
+                result.passed = true;
+                result.outcome = "named by tag only, which its rule allows: the tag can point at other content later without changing any measurement".into();
+            } else {
+                result.outcome = "not pinned by a sha256 digest".into();
+            }
             return result;
         };
-        if rule.rule == RuleKind::ComposePinned {
+        if matches!(rule.rule, RuleKind::ComposePinned | RuleKind::TagOnly) {
             result.passed = true;
             result.outcome =
                 "pinned by digest in the attested compose (no log entry required)".into();
@@ -337,7 +342,7 @@ pub fn evaluate(
                 (RuleKind::Fulcio, Signer::Key) => {
                     misses.push("signed by a key, not a Fulcio identity".into())
                 }
-                (RuleKind::ComposePinned, _) => {}
+                (RuleKind::ComposePinned | RuleKind::TagOnly, _) => {}
             }
         }
     }

@@ -12,6 +12,9 @@ pub enum RuleKind {
     Signed,
     /// No log entry required: the digest pinned in the attested compose is the guarantee.
     ComposePinned,
+    /// The image may be named by tag alone (reported as such); pinned, as `compose_pinned`.
+    /// The compose fixes the tag, not the content it resolves to.
+    TagOnly,
 }
 
 impl RuleKind {
@@ -20,6 +23,7 @@ impl RuleKind {
             RuleKind::Fulcio => "fulcio",
             RuleKind::Signed => "signed",
             RuleKind::ComposePinned => "compose_pinned",
+            RuleKind::TagOnly => "tag_only",
         }
     }
 }
@@ -39,33 +43,46 @@ pub struct Rule {
     pub subject_prefix: Option<String>,
 }
 
-/// The policy for the images Venice's enclaves ran at the 2026-04-24 capture, and why:
+/// The policy for the images Venice's enclaves run, and why. The dstack-layout enclaves
+/// (2026-04-24 capture):
 /// - `nearaidev/`: NEAR AI builds its own images (compose-manager) in GitHub Actions of the
 ///   `nearai` organisation and signs them keyless: require exactly that identity.
 /// - `datadog/agent`: Datadog signs its agent images with its own key (no Fulcio identity):
 ///   require a verified, signed log entry.
 /// - `certbot/`: certbot's images are not signed in Rekor at all; the digest the attested
 ///   compose pins is the whole guarantee (it cannot change without changing MRCONFIGID).
+///
+/// The ACI gateway (Phala's private-ai-gateway under dstack): its images are not known to be
+/// signed in Rekor, so the pinned digest is the guarantee (`dstacktee/dstack-ingress`,
+/// `ghcr.io/redpill-ai/`, `prom/node-exporter`); `dstacktee/dstack-verifier` is named by tag
+/// only (`:latest`) and serves NEAR AI's verification path, not the ACI path that sees the
+/// prompt, so it is allowed and reported as unpinned. The gateway itself is not an image: its
+/// launcher builds a pinned commit at boot (check `source_provenance`).
 pub fn default_policy() -> Vec<Rule> {
+    let rule = |repository: &str, rule, issuer: Option<&str>, subject_prefix: Option<&str>| Rule {
+        repository: repository.into(),
+        rule,
+        issuer: issuer.map(Into::into),
+        subject_prefix: subject_prefix.map(Into::into),
+    };
     vec![
-        Rule {
-            repository: "nearaidev/".into(),
-            rule: RuleKind::Fulcio,
-            issuer: Some("https://token.actions.githubusercontent.com".into()),
-            subject_prefix: Some("https://github.com/nearai/".into()),
-        },
-        Rule {
-            repository: "datadog/agent".into(),
-            rule: RuleKind::Signed,
-            issuer: None,
-            subject_prefix: None,
-        },
-        Rule {
-            repository: "certbot/".into(),
-            rule: RuleKind::ComposePinned,
-            issuer: None,
-            subject_prefix: None,
-        },
+        rule(
+            "nearaidev/",
+            RuleKind::Fulcio,
+            Some("https://token.actions.githubusercontent.com"),
+            Some("https://github.com/nearai/"),
+        ),
+        rule("datadog/agent", RuleKind::Signed, None, None),
+        rule("certbot/", RuleKind::ComposePinned, None, None),
+        rule(
+            "dstacktee/dstack-ingress",
+            RuleKind::ComposePinned,
+            None,
+            None,
+        ),
+        rule("dstacktee/dstack-verifier", RuleKind::TagOnly, None, None),
+        rule("ghcr.io/redpill-ai/", RuleKind::ComposePinned, None, None),
+        rule("prom/node-exporter", RuleKind::ComposePinned, None, None),
     ]
 }
 

@@ -1,0 +1,350 @@
+//! Attested Confidential Inference (`aci/1`, Dstack-TEE/private-ai-gateway `spec/aci.md`):
+//! the workload keyset and its digest (§3.1), the attestation statement the quote binds
+//! (§3.2), the restated report fields (§4.1), source provenance (§4.1, §9.1.4), receipts (§7)
+//! and attested sessions (§8). Pure: no I/O, no clock beyond what the caller passes.
+
+pub mod jcs;
+pub mod receipt;
+pub mod session;
+pub mod source;
+
+use crate::attestation::framing;
+use k256::PublicKey;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const API_VERSION: &str = "aci/1";
+const PURPOSE: &str = "aci.report_data.v1";
+/// A keyset valid for longer than this is implausible (spec §3.1: "SHOULD reject").
+pub const MAX_KEYSET_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// The exact statement bytes for a keyset digest and our nonce (§3.2). The template is its
+/// own JCS form; every input is hex or a fixed tag, so nothing needs escaping.
+pub fn statement(keyset_digest: &str, nonce: &[u8; 32]) -> String {
+    format!(
+        "{{\"keyset_digest\":\"{keyset_digest}\",\"nonce\":\"{}\",\"purpose\":\"{PURPOSE}\"}}",
+        hex::encode(nonce)
+    )
+}
+
+/// The 64-byte REPORTDATA slot for that statement: its SHA-256, then 32 zero bytes.
+pub fn report_data(keyset_digest: &str, nonce: &[u8; 32]) -> [u8; 64] {
+    let mut slot = [0u8; 64];
+    slot[..32].copy_from_slice(&Sha256::digest(statement(keyset_digest, nonce).as_bytes()));
+    slot
+}
+
+/// What the quote's REPORTDATA was found to bind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "form", rename_all = "snake_case")]
+pub enum Binding {
+    /// dstack's `signing address ‖ 12 zero bytes ‖ nonce`: the key itself, directly.
+    Address,
+    /// ACI's `sha256(statement)`: the keyset with this digest, which must list the key.
+    Statement { keyset_digest: String },
+}
+
+/// The keyset digests an attestation offers for the statement: the one recomputed from the
+/// served keyset first, then each restated one. The statement decides which is bound.
+pub fn candidate_digests(keyset: Option<&Value>, restated: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = keyset.map(jcs::digest).into_iter().collect();
+    for d in restated {
+        let d = d.trim().to_ascii_lowercase();
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The digest whose statement (with our nonce) is in `slot`, if any.
+pub fn statement_bound(slot: &[u8; 64], candidates: &[String], nonce: &[u8; 32]) -> Option<String> {
+    candidates
+        .iter()
+        .find(|d| report_data(d, nonce) == *slot)
+        .cloned()
+}
+
+/// One key of a role in the keyset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyEntry {
+    pub key_id: String,
+    pub algo: String,
+    pub public_key: String,
+}
+
+/// The workload keyset (§3.1), parsed, with its digest recomputed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Keyset {
+    pub digest: String,
+    pub subject: Option<String>,
+    pub not_after: u64,
+    pub receipt_signing_keys: Vec<KeyEntry>,
+    pub e2ee_public_keys: Vec<KeyEntry>,
+    pub tls_spki_sha256: Vec<String>,
+}
+
+fn entries(v: &Value, role: &str) -> Result<Vec<KeyEntry>, String> {
+    let Some(list) = v.get(role) else {
+        return Ok(Vec::new());
+    };
+    let list = list
+        .as_array()
+        .ok_or_else(|| format!("keyset {role} is not a list"))?;
+    list.iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let text = |k: &str| {
+                e.get(k)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("keyset {role}[{i}] has no {k}"))
+            };
+            Ok(KeyEntry {
+                key_id: text("key_id").unwrap_or_default(),
+                algo: text("algo")?,
+                public_key: text("public_key")?,
+            })
+        })
+        .collect()
+}
+
+impl Keyset {
+    pub fn parse(v: &Value) -> Result<Keyset, String> {
+        if !v.is_object() {
+            return Err("workload_keyset is not an object".into());
+        }
+        let not_after = v
+            .get("not_after")
+            .and_then(Value::as_u64)
+            .ok_or("workload_keyset has no integer not_after")?;
+        let tls_spki_sha256 = match v.get("tls_public_keys") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(|e| e.get("spki_sha256").and_then(Value::as_str))
+                .map(str::to_ascii_lowercase)
+                .collect(),
+            Some(_) => return Err("keyset tls_public_keys is not a list".into()),
+        };
+        Ok(Keyset {
+            digest: jcs::digest(v),
+            subject: v.get("subject").and_then(Value::as_str).map(str::to_string),
+            not_after,
+            receipt_signing_keys: entries(v, "receipt_signing_keys")?,
+            e2ee_public_keys: entries(v, "e2ee_public_keys")?,
+            tls_spki_sha256,
+        })
+    }
+
+    /// The E2EE entry holding `key` (a secp256k1 point, whatever its hex form). Entries whose
+    /// key is not a secp256k1 point (X25519, unknown suites) cannot hold it.
+    pub fn e2ee_entry_for(&self, key: &PublicKey) -> Option<&KeyEntry> {
+        self.e2ee_public_keys
+            .iter()
+            .find(|e| crate::codec::parse_public_key(&e.public_key).ok().as_ref() == Some(key))
+    }
+
+    /// An Ed25519 receipt key by id (§7.2: the attested entry decides the algorithm; an
+    /// unknown algorithm is rejected, never guessed).
+    pub fn receipt_key(&self, key_id: &str) -> Result<[u8; 32], String> {
+        let entry = self
+            .receipt_signing_keys
+            .iter()
+            .find(|k| k.key_id == key_id)
+            .ok_or_else(|| format!("receipt key `{key_id}` is not in the attested keyset"))?;
+        if !entry.algo.eq_ignore_ascii_case("ed25519") {
+            return Err(format!(
+                "receipt key `{key_id}` has algorithm `{}`, which this verifier does not implement",
+                entry.algo
+            ));
+        }
+        framing::hex_bytes(&entry.public_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| format!("receipt key `{key_id}` is not a 32-byte Ed25519 key"))
+    }
+
+    /// §3.1 rules a verifier applies: unexpired, not implausibly long-lived, one key per role.
+    pub fn check(&self, now: u64) -> Result<String, String> {
+        if self.not_after <= now {
+            return Err(format!("keyset expired at {} (now {now})", self.not_after));
+        }
+        if self.not_after > now + MAX_KEYSET_LIFETIME_SECS {
+            return Err(format!(
+                "keyset not_after {} is implausibly far in the future",
+                self.not_after
+            ));
+        }
+        let normalized = |k: &KeyEntry| {
+            framing::hex_bytes(&k.public_key).unwrap_or_else(|_| k.public_key.clone().into())
+        };
+        let receipt: Vec<Vec<u8>> = self.receipt_signing_keys.iter().map(normalized).collect();
+        if self
+            .e2ee_public_keys
+            .iter()
+            .any(|e| receipt.contains(&normalized(e)))
+        {
+            return Err("a receipt signing key doubles as an E2EE key".into());
+        }
+        Ok(format!(
+            "{} valid until {}, {} receipt and {} E2EE keys",
+            self.digest,
+            self.not_after,
+            self.receipt_signing_keys.len(),
+            self.e2ee_public_keys.len()
+        ))
+    }
+}
+
+/// Restated `report_data` fields (§4.1) must equal the quote's REPORTDATA: all 64 bytes, or
+/// the first 32 with the rest zero when 32 are restated.
+pub fn check_restated(slot: &[u8; 64], restated: &[(&str, &str)]) -> Result<String, String> {
+    for (name, text) in restated {
+        let bytes = framing::hex_bytes(text).map_err(|_| format!("{name} is not hex"))?;
+        let same = match bytes.len() {
+            64 => bytes == slot[..],
+            32 => bytes == slot[..32] && slot[32..].iter().all(|b| *b == 0),
+            n => return Err(format!("{name} has {n} bytes, not 32 or 64")),
+        };
+        if !same {
+            return Err(format!("{name} differs from the quote's REPORTDATA"));
+        }
+    }
+    Ok(format!(
+        "{} restated field(s) equal the quote's REPORTDATA",
+        restated.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// spec/test-vectors.md §1: the keyset as served (another member order, whitespace).
+    pub(crate) fn vector_keyset() -> Value {
+        serde_json::from_str(
+            r#"{
+              "subject": "dstack-app://example-app",
+              "not_after": 1800000000,
+              "receipt_signing_keys": [{"key_id": "receipt-1", "algo": "ed25519",
+                "public_key": "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"}],
+              "tls_public_keys": [{"spki_sha256": "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0", "domain": "api.example.com"}],
+              "e2ee_public_keys": [{"public_key": "5dfedd3b6bd47f6fa28ee15d969d5bb0ea53774d488bdaf9df1c6e0124b3ef22",
+                "key_id": "e2ee-1", "algo": "x25519-aes-256-gcm-hkdf-sha256"}]
+            }"#,
+        )
+        .unwrap()
+    }
+
+    pub(crate) const VECTOR_DIGEST: &str =
+        "sha256:53a5cd44b30dcc51999754c719f2628a041f174ecbf9662a6f8e898a10cd9371";
+
+    #[test]
+    fn keyset_digest_vector() {
+        let v = vector_keyset();
+        assert_eq!(
+            String::from_utf8(jcs::canonical(&v)).unwrap(),
+            r#"{"e2ee_public_keys":[{"algo":"x25519-aes-256-gcm-hkdf-sha256","key_id":"e2ee-1","public_key":"5dfedd3b6bd47f6fa28ee15d969d5bb0ea53774d488bdaf9df1c6e0124b3ef22"}],"not_after":1800000000,"receipt_signing_keys":[{"algo":"ed25519","key_id":"receipt-1","public_key":"8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"}],"subject":"dstack-app://example-app","tls_public_keys":[{"domain":"api.example.com","spki_sha256":"c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0"}]}"#
+        );
+        let k = Keyset::parse(&v).unwrap();
+        assert_eq!(k.digest, VECTOR_DIGEST);
+        assert_eq!(k.subject.as_deref(), Some("dstack-app://example-app"));
+    }
+
+    #[test]
+    fn statement_vector() {
+        let nonce: [u8; 32] = std::array::from_fn(|i| i as u8);
+        assert_eq!(
+            statement(VECTOR_DIGEST, &nonce),
+            r#"{"keyset_digest":"sha256:53a5cd44b30dcc51999754c719f2628a041f174ecbf9662a6f8e898a10cd9371","nonce":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f","purpose":"aci.report_data.v1"}"#
+        );
+        assert_eq!(
+            hex::encode(report_data(VECTOR_DIGEST, &nonce)),
+            "df2174d28130852b413646a3786927b93e94c11d770268b65def8bdba45cb49e0000000000000000000000000000000000000000000000000000000000000000"
+        );
+    }
+
+    #[test]
+    fn the_statement_decides_which_digest_is_bound() {
+        let nonce = [9u8; 32];
+        let ks = vector_keyset();
+        let slot = report_data(VECTOR_DIGEST, &nonce);
+        let restated = ["SHA256:FFFF"];
+        let c = candidate_digests(Some(&ks), &restated);
+        assert_eq!(c[0], VECTOR_DIGEST);
+        assert_eq!(
+            statement_bound(&slot, &c, &nonce).as_deref(),
+            Some(VECTOR_DIGEST)
+        );
+        // Another nonce, or the unchallenged form, binds nothing we accept.
+        assert_eq!(statement_bound(&slot, &c, &[8u8; 32]), None);
+        let mut null_form = [0u8; 64];
+        null_form[..32].copy_from_slice(
+            &hex::decode("0633919ca3f00e97bafaa3304278eb22420cc3ff0d19f87dfca2d3f7508150bc")
+                .unwrap(),
+        );
+        assert_eq!(statement_bound(&null_form, &c, &nonce), None);
+        // A slot with a non-zero second half is not the statement form.
+        let mut tail = slot;
+        tail[63] = 1;
+        assert_eq!(statement_bound(&tail, &c, &nonce), None);
+    }
+
+    #[test]
+    fn keyset_rules() {
+        let k = Keyset::parse(&vector_keyset()).unwrap();
+        assert!(k.check(1_750_000_000).is_ok());
+        assert!(k.check(1_800_000_000).unwrap_err().contains("expired"));
+        assert!(k.check(1_000_000_000).unwrap_err().contains("implausibly"));
+        assert!(k.receipt_key("receipt-1").is_ok());
+        assert!(k.receipt_key("other").is_err());
+        // The X25519 key is no secp256k1 point, so it cannot be the key we encrypt to.
+        let ours = crate::codec::KeyPair::generate().public_key();
+        assert!(k.e2ee_entry_for(&ours).is_none());
+
+        let mut v = vector_keyset();
+        v["e2ee_public_keys"][0]["public_key"] = v["receipt_signing_keys"][0]["public_key"].clone();
+        let doubled = Keyset::parse(&v).unwrap();
+        assert!(doubled
+            .check(1_750_000_000)
+            .unwrap_err()
+            .contains("doubles"));
+        v["receipt_signing_keys"][0]["algo"] = "p256".into();
+        assert!(Keyset::parse(&v)
+            .unwrap()
+            .receipt_key("receipt-1")
+            .unwrap_err()
+            .contains("does not implement"));
+        v["not_after"] = "1800000000".into();
+        assert!(Keyset::parse(&v).is_err());
+    }
+
+    #[test]
+    fn a_secp256k1_key_is_found_in_any_hex_form() {
+        let ours = crate::codec::KeyPair::generate();
+        let hex_key = ours.public_hex().to_string();
+        let mut v = vector_keyset();
+        v["e2ee_public_keys"].as_array_mut().unwrap().push(
+            serde_json::json!({"key_id": "k1", "algo": "secp256k1-aes-256-gcm-hkdf-sha256",
+                "public_key": format!("0x{}", hex_key[2..].to_uppercase())}),
+        );
+        let k = Keyset::parse(&v).unwrap();
+        assert_eq!(k.e2ee_entry_for(&ours.public_key()).unwrap().key_id, "k1");
+    }
+
+    #[test]
+    fn restated_report_data() {
+        let slot = report_data(VECTOR_DIGEST, &[1; 32]);
+        let full = hex::encode(slot);
+        let half = hex::encode(&slot[..32]);
+        assert!(check_restated(&slot, &[("a", &full), ("b", &half.to_uppercase())]).is_ok());
+        assert!(check_restated(&slot, &[("a", &"00".repeat(32))]).is_err());
+        assert!(check_restated(&slot, &[("a", "zz")]).is_err());
+        // The address form's first 32 bytes are not followed by zeros.
+        let mut addr_form = [0u8; 64];
+        addr_form[40] = 1;
+        assert!(check_restated(&addr_form, &[("a", &hex::encode(&addr_form[..32]))]).is_err());
+    }
+}

@@ -1,0 +1,337 @@
+//! Inference receipts (§7, §9.3): a signed per-request event log. The signature is Ed25519
+//! over the JCS form of the document without its signature, under a receipt key of the
+//! attested keyset; the response hash is over the raw SSE bytes exactly as received.
+
+use super::{jcs, Keyset, API_VERSION};
+use crate::attestation::framing;
+use serde::Serialize;
+use serde_json::Value;
+
+/// What the proxy itself observed of the exchange a receipt describes.
+pub struct Observed<'a> {
+    /// SHA-256 of the response body bytes as they arrived from Venice.
+    pub response_sha256: [u8; 32],
+    /// SHA-256 of the request body the proxy sent.
+    pub request_sha256: [u8; 32],
+    /// The answer's id, when it had one.
+    pub chat_id: Option<&'a str>,
+}
+
+/// One `upstream.verified` event (§7.5), as reported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpstreamEvent {
+    pub result: String,
+    /// Whether the gateway's policy demanded verification for this request.
+    pub required: Option<bool>,
+    pub model_id: Option<String>,
+    pub session_id: Option<String>,
+    pub reason: Option<String>,
+    /// `upstream_name` or, as Venice's gateway writes it, `url_origin`.
+    pub upstream: Option<String>,
+    pub verifier_id: Option<String>,
+    /// Claim name → status (`asserted`, `refuted`, `unknown`), as the gateway recorded them.
+    pub claims: Vec<(String, String)>,
+}
+
+impl UpstreamEvent {
+    pub fn verified(&self) -> bool {
+        self.result == "verified"
+    }
+
+    fn parse(e: &Value) -> UpstreamEvent {
+        let text = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_string);
+        let claims = e
+            .get("claims")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != "extra")
+                    .map(|(k, c)| {
+                        let status = c.get("status").and_then(Value::as_str);
+                        (k.clone(), status.unwrap_or("unknown").to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        UpstreamEvent {
+            result: text("result").unwrap_or_default(),
+            required: e.get("required").and_then(Value::as_bool),
+            model_id: text("model_id"),
+            session_id: text("session_id"),
+            reason: text("reason"),
+            upstream: text("upstream_name").or_else(|| text("url_origin")),
+            verifier_id: text("verifier_id"),
+            claims,
+        }
+    }
+}
+
+/// A receipt whose signature, keyset digest and response hash verified.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifiedReceipt {
+    pub receipt_id: String,
+    pub key_id: String,
+    pub served_at: Option<u64>,
+    /// Whether `request.received` hashes the bytes the proxy sent (a gateway that restores
+    /// or re-serializes the request hashes other bytes; reported, not judged).
+    pub request_hash_matches: Option<bool>,
+    pub upstream: Vec<UpstreamEvent>,
+}
+
+fn hash_of<'a>(events: &'a [Value], kind: &str) -> Option<&'a str> {
+    events
+        .iter()
+        .find(|e| e.get("type").and_then(Value::as_str) == Some(kind))
+        .and_then(|e| e.get("body_hash"))
+        .and_then(Value::as_str)
+}
+
+fn same_hash(field: &str, sha256: &[u8; 32]) -> bool {
+    let hex = field.trim();
+    let hex = hex
+        .strip_prefix("sha256:")
+        .or_else(|| hex.strip_prefix("SHA256:"))
+        .unwrap_or(hex);
+    framing::hex_matches(hex, sha256)
+}
+
+/// A receipt's signature, the key id it may carry inside, and the bytes it signs.
+struct Signed {
+    signature: Vec<u8>,
+    inner_key_id: Option<String>,
+    message: Vec<u8>,
+}
+
+/// The signature and the document it signs: the spec's string `signature` (the document
+/// without it is signed), or an object whose `value` is the signature (the document without
+/// that value is signed), as earlier gateway versions served it.
+fn signed_parts(doc: &Value) -> Result<Signed, String> {
+    let mut unsigned = doc.clone();
+    let obj = unsigned
+        .as_object_mut()
+        .ok_or("the receipt is not a JSON object")?;
+    let (sig_text, inner_key) = match obj.remove("signature") {
+        Some(Value::String(s)) => (s, None),
+        Some(Value::Object(mut o)) => {
+            let value = match o.remove("value") {
+                Some(Value::String(s)) => s,
+                _ => return Err("the receipt signature has no value".into()),
+            };
+            let key = o.get("key_id").and_then(Value::as_str).map(str::to_string);
+            obj.insert("signature".into(), Value::Object(o));
+            (value, key)
+        }
+        _ => return Err("the receipt has no signature".into()),
+    };
+    let sig = framing::hex_bytes(&sig_text).map_err(|_| "the receipt signature is not hex")?;
+    if sig.len() != 64 {
+        return Err(format!(
+            "the receipt signature has {} bytes, not 64",
+            sig.len()
+        ));
+    }
+    Ok(Signed {
+        signature: sig,
+        inner_key_id: inner_key,
+        message: jcs::canonical(&unsigned),
+    })
+}
+
+/// Verifies `doc` (a receipt, any JSON encoding) against the established keyset and what the
+/// proxy observed of the exchange.
+pub fn verify(
+    doc: &Value,
+    keyset: &Keyset,
+    seen: &Observed<'_>,
+) -> Result<VerifiedReceipt, String> {
+    let text = |k: &str| doc.get(k).and_then(Value::as_str);
+    if text("api_version") != Some(API_VERSION) {
+        return Err(format!(
+            "receipt api_version is {:?}, not {API_VERSION}",
+            text("api_version")
+        ));
+    }
+    let signed = signed_parts(doc)?;
+    let key_id = text("key_id")
+        .map(str::to_string)
+        .or(signed.inner_key_id)
+        .ok_or("the receipt names no key_id")?;
+    let public = keyset.receipt_key(&key_id)?;
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public)
+        .verify(&signed.message, &signed.signature)
+        .map_err(|_| format!("the receipt signature does not verify under key `{key_id}`"))?;
+    match text("workload_keyset_digest") {
+        Some(d) if d.trim().eq_ignore_ascii_case(&keyset.digest) => {}
+        other => {
+            return Err(format!(
+                "the receipt names keyset {other:?}, not the attested {}",
+                keyset.digest
+            ))
+        }
+    }
+    let events = doc
+        .get("event_log")
+        .and_then(Value::as_array)
+        .ok_or("the receipt has no event log")?;
+    if events
+        .first()
+        .and_then(|e| e.get("type"))
+        .and_then(Value::as_str)
+        != Some("request.received")
+    {
+        return Err("the receipt's first event is not request.received".into());
+    }
+    let response =
+        hash_of(events, "response.returned").ok_or("the receipt has no response.returned hash")?;
+    if !same_hash(response, &seen.response_sha256) {
+        return Err("response.returned does not hash the response bytes received".into());
+    }
+    if let (Some(id), Some(ours)) = (text("chat_id"), seen.chat_id) {
+        if id != ours {
+            return Err(format!("the receipt is for answer {id}, not {ours}"));
+        }
+    }
+    let upstream = events
+        .iter()
+        .filter(|e| e.get("type").and_then(Value::as_str) == Some("upstream.verified"))
+        .map(UpstreamEvent::parse)
+        .collect();
+    Ok(VerifiedReceipt {
+        receipt_id: text("receipt_id").unwrap_or_default().to_string(),
+        key_id,
+        served_at: doc.get("served_at").and_then(Value::as_u64),
+        request_hash_matches: hash_of(events, "request.received")
+            .map(|h| same_hash(h, &seen.request_sha256)),
+        upstream,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attestation::aci::tests::{vector_keyset, VECTOR_DIGEST};
+    use serde_json::json;
+    use sha2::{Digest, Sha256};
+
+    /// spec/test-vectors.md §4, pretty-printed and reordered: any encoding verifies.
+    fn vector_receipt() -> Value {
+        json!({
+            "signature": "d5b005e093bde3b577faf270b7184b09e169cacb0ecb206b103bd2581f997db03da616175454b063323a23ac1dc68f1ce506c2a6eba8aa0561d5e724f0b80c03",
+            "workload_keyset_digest": VECTOR_DIGEST,
+            "receipt_id": "rcpt-0001", "model": "demo-model", "method": "POST",
+            "endpoint": "/v1/chat/completions", "served_at": 1750000000u64, "key_id": "receipt-1",
+            "chat_id": "chatcmpl-123", "api_version": "aci/1",
+            "event_log": [
+                {"type": "request.received", "body_hash": "sha256:94d809bf47380d8a2eab0eb6e126d4dda9364b0b4725cdf7ead52dd70b2aa87b"},
+                {"type": "request.forwarded", "body_hash": "sha256:94d809bf47380d8a2eab0eb6e126d4dda9364b0b4725cdf7ead52dd70b2aa87b"},
+                {"type": "upstream.verified", "result": "verified", "required": true, "model_id": "demo-model",
+                 "session_id": "95ad1cb4dd25445808c2e9d116caf420b05703730b506395e8fc1ca6faeae28f"},
+                {"type": "response.returned", "body_hash": "sha256:dedfffe5b14d031b8e2c01996d021a15293cb7c63b56be7e4be9e89b6f0a5f61"}
+            ]
+        })
+    }
+
+    fn seen() -> Observed<'static> {
+        Observed {
+            response_sha256: Sha256::digest(br#"{"choices":[],"id":"chatcmpl-123"}"#).into(),
+            request_sha256: Sha256::digest(
+                br#"{"messages":[{"content":"hi","role":"user"}],"model":"demo-model"}"#,
+            )
+            .into(),
+            chat_id: Some("chatcmpl-123"),
+        }
+    }
+
+    #[test]
+    fn the_spec_vector_verifies() {
+        let keyset = Keyset::parse(&vector_keyset()).unwrap();
+        let doc = vector_receipt();
+        let signed = signed_parts(&doc).unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&signed.message)),
+            "1bd328e6880a5a12b3915af95ea32111310e04ab9e21ac3d71ce268e33b965c9"
+        );
+        let r = verify(&doc, &keyset, &seen()).unwrap();
+        assert_eq!(r.receipt_id, "rcpt-0001");
+        assert_eq!(r.request_hash_matches, Some(true));
+        assert_eq!(r.upstream.len(), 1);
+        assert!(r.upstream[0].verified());
+        assert_eq!(r.upstream[0].required, Some(true));
+    }
+
+    #[test]
+    fn every_alteration_fails() {
+        let keyset = Keyset::parse(&vector_keyset()).unwrap();
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let edits: Vec<(&str, Edit)> = vec![
+            (
+                "does not verify",
+                Box::new(|d| d["served_at"] = json!(1750000001)),
+            ),
+            (
+                "does not verify",
+                Box::new(|d| d["event_log"][2]["result"] = json!("failed")),
+            ),
+            (
+                "not in the attested keyset",
+                Box::new(|d| d["key_id"] = json!("receipt-2")),
+            ),
+            ("not 64", Box::new(|d| d["signature"] = json!("00"))),
+            (
+                "no signature",
+                Box::new(|d| {
+                    d.as_object_mut().unwrap().remove("signature");
+                }),
+            ),
+            (
+                "api_version",
+                Box::new(|d| d["api_version"] = json!("aci/2")),
+            ),
+        ];
+        for (why, edit) in edits {
+            let mut d = vector_receipt();
+            edit(&mut d);
+            let e = verify(&d, &keyset, &seen()).unwrap_err();
+            assert!(e.contains(why), "{why}: {e}");
+        }
+        // Other bytes than the receipt hashed, another answer, another keyset.
+        let mut other = seen();
+        other.response_sha256 = [0; 32];
+        assert!(verify(&vector_receipt(), &keyset, &other)
+            .unwrap_err()
+            .contains("response bytes"));
+        let mut other = seen();
+        other.chat_id = Some("chatcmpl-999");
+        assert!(verify(&vector_receipt(), &keyset, &other).is_err());
+        let mut ks = vector_keyset();
+        ks["not_after"] = json!(1800000001);
+        let moved = Keyset::parse(&ks).unwrap();
+        assert!(verify(&vector_receipt(), &moved, &seen())
+            .unwrap_err()
+            .contains("keyset"));
+        // A request the gateway restored differently is reported, not failed.
+        let mut other = seen();
+        other.request_sha256 = [1; 32];
+        assert_eq!(
+            verify(&vector_receipt(), &keyset, &other)
+                .unwrap()
+                .request_hash_matches,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn the_signature_as_an_object_signs_the_rest() {
+        // The receipt-1 key (seed 32 × 0x02) signs the document without `signature.value`.
+        let key = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[2u8; 32]).unwrap();
+        let mut doc = vector_receipt();
+        doc.as_object_mut().unwrap().remove("key_id");
+        doc["signature"] = json!({"key_id": "receipt-1", "algo": "ed25519"});
+        let sig = key.sign(&jcs::canonical(&doc));
+        doc["signature"]["value"] = json!(hex::encode(sig.as_ref()));
+        let keyset = Keyset::parse(&vector_keyset()).unwrap();
+        assert!(verify(&doc, &keyset, &seen()).is_ok());
+        doc["signature"]["algo"] = json!("other");
+        assert!(verify(&doc, &keyset, &seen()).is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! Attested sessions (§8, §9.2): the record of one upstream verification a receipt cites.
+//! Content-addressed (`session_id = hex(sha256(JCS(document)))`) and unsigned, so the id a
+//! verified receipt cites is what makes the fetched record trustworthy as the gateway's own.
+
+use super::{jcs, API_VERSION};
+use base64::Engine;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A session record that hashes to its id, as reported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Session {
+    pub session_id: String,
+    pub upstream_name: Option<String>,
+    pub endpoint: Option<String>,
+    pub verifier_id: Option<String>,
+    pub established_at: Option<u64>,
+    pub expires_at: Option<u64>,
+    /// Channel binding types the gateway enforced (`tls_spki_sha256`, …).
+    pub channel_bindings: Vec<String>,
+    /// Claim name → `status` (`source`), e.g. `tee_attested` → `asserted (hardware_proven)`.
+    pub claims: Vec<(String, String)>,
+}
+
+/// Checks `doc` against the id a receipt cited and, when given, that the receipt's
+/// `served_at` lies in the session's validity window.
+pub fn verify(doc: &Value, cited: &str, served_at: Option<u64>) -> Result<Session, String> {
+    let id = hex::encode(Sha256::digest(jcs::canonical(doc)));
+    if !id.eq_ignore_ascii_case(cited.trim()) {
+        return Err(format!(
+            "the session record hashes to {id}, not the cited {cited}"
+        ));
+    }
+    let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
+    if text("api_version").as_deref() != Some(API_VERSION) {
+        return Err("the session's api_version is not aci/1".into());
+    }
+    let evidence = doc.get("evidence").ok_or("the session has no evidence")?;
+    let data = evidence
+        .get("data")
+        .and_then(Value::as_str)
+        .ok_or("the session evidence has no data")?;
+    let (_, b64) = data
+        .split_once(";base64,")
+        .ok_or("the session evidence is not a base64 data URI")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| "the session evidence is not base64")?;
+    let expected = jcs::sha256_tagged(&bytes);
+    match evidence.get("digest").and_then(Value::as_str) {
+        Some(d) if d.trim().eq_ignore_ascii_case(&expected) => {}
+        _ => return Err("the session evidence does not hash to its digest".into()),
+    }
+    let number = |k: &str| doc.get(k).and_then(Value::as_u64);
+    let (established_at, expires_at) = (number("established_at"), number("expires_at"));
+    if let (Some(t), Some(from), Some(to)) = (served_at, established_at, expires_at) {
+        if t < from || t > to {
+            return Err(format!(
+                "the receipt was served at {t}, outside the session's window {from}–{to}"
+            ));
+        }
+    }
+    let claims = doc
+        .get("claims")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "extra")
+                .map(|(k, c)| {
+                    let status = c.get("status").and_then(Value::as_str).unwrap_or("unknown");
+                    let shown = match c.get("source").and_then(Value::as_str) {
+                        Some(s) => format!("{status} ({s})"),
+                        None => status.to_string(),
+                    };
+                    (k.clone(), shown)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Session {
+        session_id: id,
+        upstream_name: text("upstream_name"),
+        endpoint: text("endpoint"),
+        verifier_id: text("verifier_id"),
+        established_at,
+        expires_at,
+        channel_bindings: doc
+            .get("channel_binding")
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .filter_map(|b| b.get("type").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        claims,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "95ad1cb4dd25445808c2e9d116caf420b05703730b506395e8fc1ca6faeae28f";
+
+    /// spec/test-vectors.md §3, served pretty-printed.
+    fn vector_session() -> Value {
+        serde_json::from_str(r#"{
+          "upstream_name": "demo-upstream", "verifier_id": "example/1", "api_version": "aci/1",
+          "endpoint": "https://upstream.example.com",
+          "established_at": 1750000000, "expires_at": 1750003600,
+          "evidence": {"digest": "sha256:80d70e44d0ae1e829fd5f37c3ee4a60dfbea8d3aa18407ea3f34cf7ec91da34d",
+                       "data": "data:text/plain;base64,ZXhhbXBsZS1ldmlkZW5jZQ=="},
+          "channel_binding": [{"type": "tls_spki_sha256", "origin": "https://upstream.example.com",
+                               "spki_sha256": "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1"}],
+          "claims": {
+            "tee_attested": {"status": "asserted", "source": "hardware_proven", "reason": "example quote verified"},
+            "gpu_attested": {"status": "unknown"}, "tcb_up_to_date": {"status": "unknown"},
+            "os_known_good": {"status": "unknown"}, "serving_software_known_good": {"status": "unknown"},
+            "model_weights_provenance": {"status": "unknown"},
+            "extra": {"tcb_status": "UpToDate", "gpu_arch": "HOPPER"}
+          }
+        }"#).unwrap()
+    }
+
+    #[test]
+    fn the_spec_vector_hashes_to_its_id() {
+        let s = verify(&vector_session(), ID, Some(1_750_000_100)).unwrap();
+        assert_eq!(s.upstream_name.as_deref(), Some("demo-upstream"));
+        assert_eq!(s.channel_bindings, vec!["tls_spki_sha256"]);
+        assert!(s
+            .claims
+            .contains(&("tee_attested".into(), "asserted (hardware_proven)".into())));
+    }
+
+    #[test]
+    fn alterations_fail() {
+        let mut d = vector_session();
+        d["expires_at"] = 1750003601u64.into();
+        assert!(verify(&d, ID, None).unwrap_err().contains("hashes to"));
+        assert!(verify(&vector_session(), ID, Some(1_760_000_000))
+            .unwrap_err()
+            .contains("outside"));
+        // Evidence that does not hash to its digest, under a recomputed id.
+        let mut d = vector_session();
+        d["evidence"]["data"] = "data:text/plain;base64,b3RoZXI=".into();
+        let id = hex::encode(Sha256::digest(jcs::canonical(&d)));
+        assert!(verify(&d, &id, None).unwrap_err().contains("digest"));
+    }
+}

@@ -1,0 +1,233 @@
+//! The simulated Venice as an ACI gateway (`aci/1`), the way Venice serves most E2EE models
+//! since mid-2026: dstack's root fields beside `api_version` and the nested `attestation`
+//! (keyset, restated report data, source provenance, evidence with event log, compose and a
+//! `vm_config` of a CVM without GPUs), and per-answer receipts signed with the gateway's
+//! Ed25519 key that cite an attested session of the upstream that served.
+
+use crate::attestation::aci::jcs;
+use base64::Engine;
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+pub const SOURCE_REPO: &str = "https://github.com/Dstack-TEE/private-ai-gateway.git";
+pub const SOURCE_COMMIT: &str = "5e1f0c3a9d2b7e4f6a8c0d1e2f3a4b5c6d7e8f90";
+/// An image the gateway's compose names by tag only, as Venice's does (dstack-verifier).
+pub const TAG_ONLY_IMAGE: &str = "simulated/verifier:latest";
+const RECEIPT_KEY_ID: &str = "sim-receipt-1";
+const UPSTREAM_ORIGIN: &str = "https://upstream.sim.invalid";
+/// Receipts kept for lookup; older ones answer 404 like expired ones.
+const KEEP_RECEIPTS: usize = 4096;
+
+/// How `GET /tee/attestation` frames its answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// dstack/NEAR at the root, REPORTDATA = address ‖ 0 ‖ nonce.
+    #[default]
+    Dstack,
+    /// `aci/1`, REPORTDATA = sha256(statement over the keyset digest and the nonce).
+    Aci,
+    /// `aci/1` framing whose quote still binds the address (Venice's legacy binding).
+    AciAddressBound,
+}
+
+impl Layout {
+    pub fn is_aci(self) -> bool {
+        self != Layout::Dstack
+    }
+}
+
+/// What a receipt spoils.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptFault {
+    /// No receipt is kept (lookups answer 404).
+    Missing,
+    /// Signed, then a field changed.
+    Signature,
+    /// `response.returned` hashes other bytes than were sent.
+    BodyHash,
+    /// Names another keyset than the attested one.
+    KeysetDigest,
+    /// The gateway did not verify the upstream it forwarded to.
+    UpstreamNotVerified,
+    /// The cited session record no longer hashes to its id.
+    SessionAltered,
+}
+
+/// Receipts by receipt id and by chat id, and the (receipt, chat) id pairs in the order
+/// they came, oldest first.
+#[derive(Default)]
+struct Kept {
+    by_id: HashMap<String, Value>,
+    order: VecDeque<(String, String)>,
+}
+
+pub struct Gateway {
+    receipt_key: Ed25519KeyPair,
+    /// Every keyset of this gateway expires then (fixed, so digests are stable).
+    not_after: u64,
+    receipts: Mutex<Kept>,
+    session: Value,
+    session_id: String,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// What the simulated gateway hashed of one exchange.
+pub struct Exchange<'a> {
+    pub model: &'a str,
+    pub model_key_hex: &'a str,
+    pub chat_id: &'a str,
+    pub receipt_id: &'a str,
+    pub request: [u8; 32],
+    pub response: [u8; 32],
+    pub fault: Option<ReceiptFault>,
+}
+
+impl Gateway {
+    pub fn new() -> Result<Gateway, String> {
+        let seed: [u8; 32] = rand::random();
+        let receipt_key = Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|e| e.to_string())?;
+        let at = now();
+        let evidence = b"simulated upstream attestation report";
+        let unknown = json!({"status": "unknown"});
+        let session = json!({
+            "api_version": "aci/1",
+            "upstream_name": "simulated-upstream",
+            "endpoint": UPSTREAM_ORIGIN,
+            "verifier_id": "simulated-verifier/1",
+            "established_at": at - 60,
+            "expires_at": at + 30 * 86400,
+            "channel_binding": [{"type": "tls_spki_sha256", "origin": UPSTREAM_ORIGIN,
+                "spki_sha256": hex::encode(Sha256::digest(b"simulated upstream spki"))}],
+            "claims": {
+                "tee_attested": {"status": "asserted", "source": "hardware_proven", "reason": "simulated quote verified"},
+                "gpu_attested": unknown, "tcb_up_to_date": unknown, "os_known_good": unknown,
+                "serving_software_known_good": unknown, "model_weights_provenance": unknown,
+                "extra": {"tcb_status": "UpToDate"}
+            },
+            "evidence": {"digest": jcs::sha256_tagged(evidence),
+                "data": format!("data:text/plain;base64,{}", base64::engine::general_purpose::STANDARD.encode(evidence))}
+        });
+        let session_id = hex::encode(Sha256::digest(jcs::canonical(&session)));
+        Ok(Gateway {
+            receipt_key,
+            not_after: at + 7 * 86400,
+            receipts: Mutex::default(),
+            session,
+            session_id,
+        })
+    }
+
+    /// The keyset of `model`'s gateway, listing `e2ee_key_hex` as its E2EE key.
+    pub fn keyset(&self, model: &str, e2ee_key_hex: &str, not_after: Option<u64>) -> Value {
+        json!({
+            "subject": format!("dstack-app://simulated/{model}"),
+            "not_after": not_after.unwrap_or(self.not_after),
+            "receipt_signing_keys": [{"key_id": RECEIPT_KEY_ID, "algo": "ed25519",
+                "public_key": hex::encode(self.receipt_key.public_key().as_ref())}],
+            "e2ee_public_keys": [{"key_id": format!("e2ee-{model}"),
+                "algo": "secp256k1-aes-256-gcm-hkdf-sha256", "public_key": e2ee_key_hex}],
+            "tls_public_keys": []
+        })
+    }
+
+    /// The gateway's app compose: its launcher builds the pinned source commit at boot; a
+    /// verifier image is named by tag only.
+    pub fn compose_yaml() -> String {
+        format!(
+            "services:\n  launcher:\n    image: {}\n    environment:\n      - GIT_REPO={SOURCE_REPO}\n      - GIT_REV={SOURCE_COMMIT}\n  verifier:\n    image: {TAG_ONLY_IMAGE}\n",
+            super::rekor::pinned(super::rekor::AGENT_IMAGE)
+        )
+    }
+
+    /// Signs and keeps the receipt of one exchange (unless the fault is `Missing`).
+    pub fn record(&self, x: &Exchange<'_>) {
+        if x.fault == Some(ReceiptFault::Missing) {
+            return;
+        }
+        let keyset = self.keyset(x.model, x.model_key_hex, None);
+        let digest = if x.fault == Some(ReceiptFault::KeysetDigest) {
+            jcs::sha256_tagged(b"another keyset")
+        } else {
+            jcs::digest(&keyset)
+        };
+        let response = if x.fault == Some(ReceiptFault::BodyHash) {
+            [0x42; 32]
+        } else {
+            x.response
+        };
+        let tagged = |h: &[u8; 32]| format!("sha256:{}", hex::encode(h));
+        let upstream = if x.fault == Some(ReceiptFault::UpstreamNotVerified) {
+            json!({"type": "upstream.verified", "result": "failed", "required": false,
+                "model_id": x.model, "reason": "simulated quote did not verify", "upstream_name": "simulated-upstream"})
+        } else {
+            json!({"type": "upstream.verified", "result": "verified", "required": false,
+                "model_id": x.model, "session_id": self.session_id, "url_origin": UPSTREAM_ORIGIN,
+                "verifier_id": "simulated-verifier/1"})
+        };
+        let mut doc = json!({
+            "api_version": "aci/1",
+            "receipt_id": x.receipt_id,
+            "chat_id": x.chat_id,
+            "model": x.model,
+            "workload_keyset_digest": digest,
+            "endpoint": "/v1/chat/completions",
+            "method": "POST",
+            "served_at": now(),
+            "event_log": [
+                {"type": "request.received", "body_hash": tagged(&x.request)},
+                {"type": "request.forwarded", "body_hash": tagged(&x.request)},
+                upstream,
+                {"type": "response.returned", "body_hash": tagged(&response)}
+            ],
+            "key_id": RECEIPT_KEY_ID
+        });
+        let signature = self.receipt_key.sign(&jcs::canonical(&doc));
+        doc["signature"] = json!(hex::encode(signature.as_ref()));
+        if x.fault == Some(ReceiptFault::Signature) {
+            doc["served_at"] = json!(0);
+        }
+        let mut kept = self.receipts.lock().expect("poisoned");
+        if kept.order.len() >= KEEP_RECEIPTS {
+            if let Some((receipt, chat)) = kept.order.pop_front() {
+                kept.by_id.remove(&receipt);
+                kept.by_id.remove(&chat);
+            }
+        }
+        kept.by_id.insert(x.receipt_id.to_string(), doc.clone());
+        kept.by_id.insert(x.chat_id.to_string(), doc);
+        kept.order
+            .push_back((x.receipt_id.to_string(), x.chat_id.to_string()));
+    }
+
+    /// A receipt by receipt id or chat id.
+    pub fn receipt(&self, id: &str) -> Option<Value> {
+        self.receipts
+            .lock()
+            .expect("poisoned")
+            .by_id
+            .get(id)
+            .cloned()
+    }
+
+    /// The attested session by id; `altered` serves it changed (no longer its id's content).
+    pub fn session(&self, id: &str, altered: bool) -> Option<Value> {
+        (id == self.session_id).then(|| {
+            let mut s = self.session.clone();
+            if altered {
+                s["expires_at"] = json!(u64::MAX / 2);
+            }
+            s
+        })
+    }
+}
