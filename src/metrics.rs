@@ -24,6 +24,10 @@ pub struct Metrics {
     pub stream_failures: IntCounterVec,
     pub client_connections: IntGauge,
     pub connections_refused: IntCounter,
+    /// ACI receipts checked, by model and result (verified, failed, missing, unanchored).
+    pub receipts: IntCounterVec,
+    /// `upstream.verified` events in verified receipts, by model and result.
+    pub upstream_verifications: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -108,6 +112,20 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "client_connections_refused_total",
             "Client connections refused beyond server.max_connections.",
         ))?,
+        receipts: IntCounterVec::new(
+            name(
+                "receipts_total",
+                "ACI receipts checked after answers, by model and result.",
+            ),
+            &["model", "result"],
+        )?,
+        upstream_verifications: IntCounterVec::new(
+            name(
+                "upstream_verifications_total",
+                "The gateway's upstream.verified events in receipts, by model and result.",
+            ),
+            &["model", "result"],
+        )?,
         registry,
     };
     m.registry.register(Box::new(m.requests.clone()))?;
@@ -128,6 +146,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
         .register(Box::new(m.client_connections.clone()))?;
     m.registry
         .register(Box::new(m.connections_refused.clone()))?;
+    m.registry.register(Box::new(m.receipts.clone()))?;
+    m.registry
+        .register(Box::new(m.upstream_verifications.clone()))?;
     Ok(m)
 }
 

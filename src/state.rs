@@ -1,5 +1,6 @@
 //! Everything the proxy hooks and the background service share, built once from `Config`.
 
+use crate::attestation::receipts::Receipts;
 use crate::attestation::store::AttestationStore;
 use crate::attestation::verifier::EvidenceVerifier;
 use crate::config::{Config, UpstreamUrl};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub sealer: Arc<Sealer>,
     /// Venice's JSON endpoints, and chat for answers the proxy must see whole.
     pub client: Arc<VeniceClient>,
+    /// ACI receipts checked after answers.
+    pub receipts: Arc<Receipts>,
     resolved: ArcSwapOption<(SocketAddr, Instant)>,
     chats_in_flight: AtomicUsize,
 }
@@ -70,6 +73,10 @@ impl AppState {
             })),
             responses: ResponseStore::new(config.responses.store_size, config.responses.store_ttl)
                 .map(Arc::new),
+            receipts: Arc::new(Receipts::new(
+                client.clone(),
+                config.attestation.receipts.clone(),
+            )),
             client,
             upstream,
             config,

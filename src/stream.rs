@@ -171,6 +171,11 @@ impl Transformer {
     }
 
     /// The event that ends a failed stream: one SSE error event, or `response.failed`.
+    /// The answer's id (Venice's, or one made up when its chunks carried none).
+    pub fn answer_id(&self) -> &str {
+        &self.answer.id
+    }
+
     pub fn error_event(&mut self, err: &ApiError) -> Bytes {
         crate::metrics::METRICS
             .stream_failures

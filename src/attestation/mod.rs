@@ -5,6 +5,7 @@ pub mod framing;
 pub mod pin;
 pub mod provenance;
 pub mod quote;
+pub mod receipts;
 pub mod store;
 pub mod verifier;
 pub mod verify;

@@ -210,6 +210,8 @@ pub struct AttestationSection {
     /// ACI: which source repositories the attested workload may be built from, and whether a
     /// build from source at boot (no image digest) is accepted (check `source_provenance`).
     pub source_provenance: crate::attestation::aci::source::SourcePolicy,
+    /// ACI receipts: checked after each answer (`report`), required (`require`) or `off`.
+    pub receipts: crate::attestation::receipts::ReceiptsSection,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -330,6 +332,7 @@ impl Default for AttestationSection {
             sigstore_trusted_root: None,
             provenance_policy: crate::attestation::provenance::policy::default_policy(),
             source_provenance: Default::default(),
+            receipts: Default::default(),
         }
     }
 }

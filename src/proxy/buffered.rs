@@ -9,6 +9,7 @@
 use super::chat_request::{attestation_error, encrypt, Prepared};
 use super::chat_response::map_upstream_status;
 use super::routes::upstream_error;
+use crate::attestation::receipts::Tap;
 use crate::attestation::store::Entry;
 use crate::config::OnInvalid;
 use crate::metrics::METRICS;
@@ -192,14 +193,14 @@ fn judge(
 async fn exchange(
     state: &AppState,
     prepared: &Prepared,
-    attested: &Entry,
+    attested: &Arc<Entry>,
     body: Bytes,
 ) -> Result<(Answer, std::time::Instant), ApiError> {
     let venice = &state.config.venice;
     let mut response = state
         .client
         .chat(
-            body,
+            body.clone(),
             prepared.client_key.pair.public_hex(),
             &attested.key.key_hex,
             venice.first_byte_timeout,
@@ -214,6 +215,11 @@ async fn exchange(
             other => upstream_error(&other),
         })?;
     let began = std::time::Instant::now();
+    let receipt_id = response
+        .headers()
+        .get("x-receipt-id")
+        .and_then(|v| v.to_str().ok());
+    let mut tap = Tap::new(state.receipts.mode(), attested, &body, receipt_id);
     let mut t = Transformer::new(
         prepared.client_key.clone(),
         prepared.model.clone(),
@@ -234,10 +240,24 @@ async fn exchange(
                 )
             })?;
         match chunk {
-            Some(bytes) => t.push(&bytes, &mut sink).map_err(stream_error)?,
+            Some(bytes) => {
+                if let Some(tap) = tap.as_mut() {
+                    tap.update(&bytes);
+                }
+                t.push(&bytes, &mut sink).map_err(stream_error)?
+            }
             None => {
                 METRICS.decrypted_chunks.inc_by(t.chunks);
-                return Ok((t.finish_answer().map_err(stream_error)?, began));
+                let answer = t.finish_answer().map_err(stream_error)?;
+                if let Some(mut tap) = tap {
+                    tap.complete();
+                    state.receipts.check_later(
+                        tap,
+                        prepared.model.clone(),
+                        Some(answer.id.clone()),
+                    );
+                }
+                return Ok((answer, began));
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use super::routes::{model_not_found, upstream_error};
 use crate::attestation::store::Entry;
-use crate::attestation::AttestationError;
+use crate::attestation::{AttestationError, Check};
 use crate::codec::Recipient;
 use crate::config::StreamValidation;
 use crate::keys::ClientKey;
@@ -266,6 +266,12 @@ pub async fn prepare(
         .get(&req.model)
         .await
         .map_err(|e| attestation_error(&e))?;
+    if let Some(why) = state.receipts.refusal(&req.model, attested.verified_unix) {
+        return Err(attestation_error(&AttestationError::new(
+            Check::Receipt,
+            why,
+        )));
+    }
     let http = &*session;
     let session = session_id(state, http, &req)?;
     let client_key = match session.as_deref().and_then(|id| state.sessions.key(id)) {

@@ -278,6 +278,14 @@ pub fn proxy_failure(e: &pingora::Error, timeout: bool) -> ApiError {
 }
 
 /// How many upstream chunks a relay decrypted.
+/// The id of a relayed answer, once its first chunk was read.
+pub fn answer_id(phase: &Phase) -> Option<&str> {
+    match phase {
+        Phase::Relay(t) => Some(t.answer_id()).filter(|id| !id.is_empty()),
+        _ => None,
+    }
+}
+
 pub fn decrypted_chunks(phase: &Phase) -> Option<u64> {
     match phase {
         Phase::Relay(t) => Some(t.chunks),

@@ -10,6 +10,7 @@ pub mod listener;
 mod respond;
 pub mod routes;
 
+use crate::attestation::receipts::Tap;
 use crate::metrics::METRICS;
 use crate::state::AppState;
 use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
@@ -50,6 +51,8 @@ pub struct Ctx {
     phase: Option<Phase>,
     started: Instant,
     first_byte: Option<Duration>,
+    /// The answer's bytes hashed for its ACI receipt, checked once the answer is whole.
+    receipt: Option<crate::attestation::receipts::Tap>,
     /// Held while a chat completion is in flight (`server.max_concurrent_chats`).
     _permit: Option<crate::state::ChatPermit>,
 }
@@ -80,6 +83,7 @@ impl ProxyHttp for VeniceProxy {
             phase: None,
             started: Instant::now(),
             first_byte: None,
+            receipt: None,
             _permit: None,
         }
     }
@@ -227,6 +231,18 @@ impl ProxyHttp for VeniceProxy {
     ) -> pingora::Result<()> {
         ctx.first_byte = Some(ctx.started.elapsed());
         let prepared = ctx.prepared.as_mut().expect("set by request_filter");
+        if upstream_response.status.as_u16() == 200 {
+            let receipt_id = upstream_response
+                .headers
+                .get("x-receipt-id")
+                .and_then(|v| v.to_str().ok());
+            ctx.receipt = Tap::new(
+                self.state.receipts.mode(),
+                &prepared.attested,
+                &prepared.body,
+                receipt_id,
+            );
+        }
         let (header, phase) = chat_response::begin(
             prepared,
             upstream_response,
@@ -244,6 +260,15 @@ impl ProxyHttp for VeniceProxy {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> pingora::Result<Option<Duration>> {
+        if let Some(tap) = ctx.receipt.as_mut() {
+            // The receipt hashes Venice's bytes as they arrived, before they are decrypted.
+            if let Some(b) = body.as_ref() {
+                tap.update(b);
+            }
+            if end_of_stream {
+                tap.complete();
+            }
+        }
         if let Some(phase) = ctx.phase.as_mut() {
             chat_response::body(phase, body, end_of_stream);
         }
@@ -362,6 +387,17 @@ impl ProxyHttp for VeniceProxy {
             .inc_by(session.body_bytes_sent() as u64);
         if let Some(chunks) = ctx.phase.as_ref().and_then(chat_response::decrypted_chunks) {
             m.decrypted_chunks.inc_by(chunks);
+        }
+        // A receipt covers a whole answer; a broken one has none worth fetching.
+        if let Some(tap) = ctx
+            .receipt
+            .take()
+            .filter(|t| t.is_complete() && e.is_none())
+        {
+            let id = ctx.phase.as_ref().and_then(chat_response::answer_id);
+            self.state
+                .receipts
+                .check_later(tap, model.to_string(), id.map(str::to_string));
         }
     }
 }

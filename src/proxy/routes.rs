@@ -215,6 +215,7 @@ fn attestations(state: &AppState, only: Option<&str>) -> Value {
                 "verified_at": e.verified_unix,
                 "age_seconds": e.age().as_secs(),
                 "report": e.report,
+                "receipt": state.receipts.last(m).as_deref(),
             })
         })
         .collect();

@@ -154,6 +154,11 @@ impl VeniceClient {
         })
     }
 
+    /// Any JSON document under the base URL (`path` may carry a query), e.g. a receipt.
+    pub async fn document(&self, path: &str) -> Result<serde_json::Value, UpstreamError> {
+        self.get_json(path, &[]).await
+    }
+
     /// The attestation response as JSON (the verifier reads fields beyond `Attestation`).
     pub async fn attestation(
         &self,

@@ -5,6 +5,7 @@ mod harness;
 
 mod k8s;
 
+mod aci;
 mod attestation;
 mod bench;
 mod chat;

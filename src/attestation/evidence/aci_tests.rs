@@ -7,47 +7,14 @@
 use super::report::{Report, Status};
 use super::tests::{capture, Capture};
 use crate::attestation::aci::{self, jcs};
-use crate::attestation::evidence::workload;
 use serde_json::{json, Value};
 
 fn status(r: &Report, name: &str) -> Status {
     r.checks.iter().find(|c| c.name == name).unwrap().status
 }
 
-/// The capture in the ACI layout: the quote, event log and compose under
-/// `attestation.evidence`, a keyset listing the capture's key, an image digest the attested
-/// compose pins as source provenance.
 fn reframed(c: &Capture) -> Value {
-    let mut v = c.attestation.clone();
-    let o = v.as_object_mut().unwrap();
-    let quote = o.remove("intel_quote").unwrap();
-    let events = o.remove("event_log").unwrap();
-    let key = o["signing_key"].clone();
-    let keyset = json!({"subject": null, "not_after": c.captured_at + 86_400,
-        "receipt_signing_keys": [{"key_id": "r1", "algo": "ed25519", "public_key": "22".repeat(32)}],
-        "e2ee_public_keys": [{"key_id": "model-key", "algo": "secp256k1-aes-256-gcm-hkdf-sha256", "public_key": key}],
-        "tls_public_keys": []});
-    let raw = crate::attestation::quote::decode_quote_text(quote.as_str().unwrap()).unwrap();
-    let report = crate::attestation::quote::parse(raw).unwrap().report;
-    let (compose, _) = workload::describe(&v["info"], &report).unwrap();
-    let digest = compose
-        .split("@sha256:")
-        .nth(1)
-        .map(|d| format!("sha256:{}", &d[..64]))
-        .unwrap();
-    v["api_version"] = json!("aci/1");
-    v["workload_keyset_digest"] = json!(jcs::digest(&keyset));
-    v["attestation"] = json!({
-        "tee_type": "tdx",
-        "workload_keyset": keyset,
-        "report_data": hex::encode(report.report_data),
-        "source_provenance": {"repo_url": null, "repo_commit": null, "image_digest": digest},
-        "evidence": {"quote": quote, "quote_report_data": hex::encode(report.report_data),
-            "event_log": events.to_string(), "app_compose": compose,
-            "vm_config": "{\"num_gpus\": 8}"}
-    });
-    v.as_object_mut().unwrap().remove("info");
-    v
+    crate::sim::aci::reframe(&c.attestation, c.captured_at + 86_400)
 }
 
 fn open_policy() -> aci::source::SourcePolicy {

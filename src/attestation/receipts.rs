@@ -1,0 +1,458 @@
+//! ACI receipts, off the request path: while an answer streams, the bytes Venice sent are
+//! hashed (`Tap`); when it has ended, the receipt is fetched and verified against the
+//! model's attested keyset, the attested sessions it cites are fetched and hash-checked, and
+//! the outcome goes to the log, the metrics and `/v1/attestation`. With `require`, a missing
+//! or failed receipt, or an upstream the gateway did not verify, refuses the model's next
+//! requests until a newer attestation is verified.
+
+use super::aci::receipt::{self, UpstreamEvent};
+use super::aci::session::{self, Session};
+use super::aci::Binding;
+use super::store::Entry;
+use crate::metrics::METRICS;
+use crate::venice::client::{UpstreamError, VeniceClient};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiptMode {
+    /// Receipts are not fetched.
+    Off,
+    /// Fetched, verified and reported; nothing is refused (Venice does not let a client
+    /// require verified serving).
+    #[default]
+    Report,
+    /// As `report`, and a receipt that is missing, fails, is not anchored in the quote, or
+    /// says the upstream was not verified refuses the model until it is attested anew.
+    Require,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiptsSection {
+    pub mode: ReceiptMode,
+    /// Where a receipt is fetched, under `venice.base_url`; `{model}` and `{id}` (the
+    /// `x-receipt-id` header, else the answer's id) are filled in.
+    pub path: String,
+    /// Where an attested session is fetched, under `venice.base_url`; `{id}` is its id.
+    pub session_path: String,
+}
+
+impl Default for ReceiptsSection {
+    fn default() -> Self {
+        ReceiptsSection {
+            mode: ReceiptMode::Report,
+            path: "/tee/signature?model={model}&request_id={id}".into(),
+            session_path: "/aci/sessions/{id}".into(),
+        }
+    }
+}
+
+/// One answer's bytes as they arrive, hashed for the receipt's `response.returned`.
+pub struct Tap {
+    hasher: Sha256,
+    request_sha256: [u8; 32],
+    receipt_id: Option<String>,
+    entry: Arc<Entry>,
+    complete: bool,
+}
+
+impl Tap {
+    /// A tap for an answer encrypted to `entry`'s key, when receipts are on and the model's
+    /// attestation carries an ACI keyset (dstack attestations have no receipts).
+    pub fn new(
+        mode: ReceiptMode,
+        entry: &Arc<Entry>,
+        request_body: &[u8],
+        receipt_id: Option<&str>,
+    ) -> Option<Tap> {
+        if mode == ReceiptMode::Off || entry.key.keyset.is_none() {
+            return None;
+        }
+        Some(Tap {
+            hasher: Sha256::new(),
+            request_sha256: Sha256::digest(request_body).into(),
+            receipt_id: receipt_id.map(str::to_string),
+            entry: entry.clone(),
+            complete: false,
+        })
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+    }
+
+    /// The answer arrived whole (a receipt covers only a whole response).
+    pub fn complete(&mut self) {
+        self.complete = true;
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+}
+
+/// The latest receipt outcome of a model, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// How many receipts of the model this proxy has checked, this one included.
+    pub seq: u64,
+    pub at: u64,
+    pub receipt_id: Option<String>,
+    /// `verified`, `failed`, `missing` or `unanchored` (signature good, but the quote does not
+    /// bind the keyset that holds the receipt key).
+    pub result: &'static str,
+    pub detail: String,
+    /// Whether `request.received` hashes the bytes the proxy sent.
+    pub request_hash_matches: Option<bool>,
+    pub upstream: Vec<UpstreamEvent>,
+    pub sessions: Vec<SessionOutcome>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionOutcome {
+    pub session_id: String,
+    pub verified: bool,
+    pub detail: String,
+    pub session: Option<Session>,
+}
+
+impl Outcome {
+    /// Why `require` refuses after this outcome, if it does.
+    fn refusal(&self) -> Option<String> {
+        if self.result != "verified" {
+            return Some(format!(
+                "the last receipt was {}: {}",
+                self.result, self.detail
+            ));
+        }
+        self.upstream.iter().find(|u| !u.verified()).map(|u| {
+            format!(
+                "the gateway did not verify upstream {} ({})",
+                u.upstream.as_deref().unwrap_or("-"),
+                u.reason.as_deref().unwrap_or(&u.result)
+            )
+        })
+    }
+}
+
+#[derive(Default)]
+struct ModelState {
+    last: Option<Arc<Outcome>>,
+    checked: u64,
+    /// `require`: refused while the attestation in use was verified at or before this time.
+    blocked: Option<(u64, String)>,
+}
+
+pub struct Receipts {
+    client: Arc<VeniceClient>,
+    cfg: ReceiptsSection,
+    models: Mutex<HashMap<String, ModelState>>,
+    /// Sessions are immutable and content-addressed: one verified is verified for good.
+    sessions: Mutex<lru::LruCache<String, Session>>,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Ids are opaque: everything but unreserved characters is percent-encoded.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The receipt in an answer: the document itself, or wrapped (`receipt`, `aci_receipt`).
+fn receipt_document(v: Value) -> Option<Value> {
+    if v.get("api_version").is_some() && v.get("event_log").is_some() {
+        return Some(v);
+    }
+    ["receipt", "aci_receipt"]
+        .iter()
+        .find_map(|k| v.get(*k).filter(|r| r.is_object()).cloned())
+}
+
+impl Receipts {
+    pub fn new(client: Arc<VeniceClient>, cfg: ReceiptsSection) -> Receipts {
+        Receipts {
+            client,
+            cfg,
+            models: Mutex::default(),
+            sessions: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(256).expect("non-zero"),
+            )),
+        }
+    }
+
+    pub fn mode(&self) -> ReceiptMode {
+        self.cfg.mode
+    }
+
+    /// Why `model`'s requests are refused under `require`, given the attestation in use.
+    pub fn refusal(&self, model: &str, entry_verified_unix: u64) -> Option<String> {
+        if self.cfg.mode != ReceiptMode::Require {
+            return None;
+        }
+        let models = self.models.lock().expect("poisoned");
+        let (until, why) = models.get(model)?.blocked.as_ref()?;
+        (entry_verified_unix <= *until).then(|| why.clone())
+    }
+
+    pub fn last(&self, model: &str) -> Option<Arc<Outcome>> {
+        self.models
+            .lock()
+            .expect("poisoned")
+            .get(model)
+            .and_then(|m| m.last.clone())
+    }
+
+    /// Checks the receipt of a whole answer in the background.
+    pub fn check_later(self: &Arc<Self>, tap: Tap, model: String, chat_id: Option<String>) {
+        let this = self.clone();
+        let parts = tap.into_parts();
+        tokio::spawn(async move {
+            let entry = parts.entry.clone();
+            let outcome = this.check(parts, &model, chat_id).await;
+            this.settle(&model, &entry, outcome);
+        });
+    }
+
+    fn settle(&self, model: &str, entry: &Entry, mut outcome: Outcome) {
+        let upstream = outcome
+            .upstream
+            .iter()
+            .map(|u| {
+                format!(
+                    "{}:{}{}",
+                    u.upstream.as_deref().unwrap_or("-"),
+                    u.result,
+                    if u.required == Some(true) {
+                        "(required)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        log::info!(
+            target: "access",
+            "receipt model={model} id={} result={} upstream={} request_hash_matches={} detail={}",
+            outcome.receipt_id.as_deref().unwrap_or("-"),
+            outcome.result,
+            if upstream.is_empty() { "-" } else { &upstream },
+            outcome.request_hash_matches.map_or("-", |m| if m { "yes" } else { "no" }),
+            outcome.detail,
+        );
+        let counts: Vec<&'static str> = outcome
+            .upstream
+            .iter()
+            .map(|u| if u.verified() { "verified" } else { "failed" })
+            .collect();
+        let result = outcome.result;
+        {
+            let refusal = outcome.refusal();
+            let mut models = self.models.lock().expect("poisoned");
+            let m = models.entry(model.to_string()).or_default();
+            m.checked += 1;
+            outcome.seq = m.checked;
+            if let (ReceiptMode::Require, Some(why)) = (self.cfg.mode, refusal) {
+                log::warn!("model {model}: refused until attested anew: {why}");
+                m.blocked = Some((entry.verified_unix, why));
+            }
+            m.last = Some(Arc::new(outcome));
+        }
+        METRICS.receipts.with_label_values(&[model, result]).inc();
+        for r in counts {
+            METRICS
+                .upstream_verifications
+                .with_label_values(&[model, r])
+                .inc();
+        }
+    }
+
+    async fn fetch_receipt(&self, model: &str, id: &str) -> Result<Value, String> {
+        let path = self
+            .cfg
+            .path
+            .replace("{model}", &encode(model))
+            .replace("{id}", &encode(id));
+        // A receipt is finalized when the response completes; give a slow gateway a moment.
+        let mut wait = Duration::from_millis(200);
+        for attempt in 0..3 {
+            match self.client.document(&path).await {
+                Ok(v) => {
+                    return receipt_document(v).ok_or_else(|| "the answer holds no receipt".into())
+                }
+                Err(UpstreamError::Status { status: 404, .. }) if attempt < 2 => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("not found".into())
+    }
+
+    async fn check(&self, parts: TapParts, model: &str, chat_id: Option<String>) -> Outcome {
+        let mut out = Outcome {
+            seq: 0,
+            at: now(),
+            receipt_id: parts.receipt_id.clone().or_else(|| chat_id.clone()),
+            result: "missing",
+            detail: String::new(),
+            request_hash_matches: None,
+            upstream: Vec::new(),
+            sessions: Vec::new(),
+        };
+        let Some(id) = out.receipt_id.clone() else {
+            out.detail = "the answer named no receipt id and no answer id".into();
+            return out;
+        };
+        let doc = match self.fetch_receipt(model, &id).await {
+            Ok(d) => d,
+            Err(e) => {
+                out.detail = format!("no receipt: {e}");
+                return out;
+            }
+        };
+        let keyset = parts.entry.key.keyset.as_ref().expect("taps have keysets");
+        let seen = receipt::Observed {
+            response_sha256: parts.response_sha256,
+            request_sha256: parts.request_sha256,
+            chat_id: chat_id.as_deref(),
+        };
+        let verified = match receipt::verify(&doc, keyset, &seen) {
+            Ok(v) => v,
+            Err(e) => {
+                out.result = "failed";
+                out.detail = e;
+                return out;
+            }
+        };
+        out.request_hash_matches = verified.request_hash_matches;
+        out.receipt_id = Some(verified.receipt_id.clone())
+            .filter(|r| !r.is_empty())
+            .or(out.receipt_id);
+        let anchored = matches!(parts.entry.key.binding, Binding::Statement { .. });
+        (out.result, out.detail) = if anchored {
+            (
+                "verified",
+                format!(
+                    "signed by {} of the attested keyset; response hash matches",
+                    verified.key_id
+                ),
+            )
+        } else {
+            (
+                "unanchored",
+                format!("signed by {} and the response hash matches, but the quote binds the signing address, not this keyset", verified.key_id),
+            )
+        };
+        for u in &verified.upstream {
+            if let Some(sid) = u.session_id.as_deref().filter(|_| u.verified()) {
+                out.sessions
+                    .push(self.session(sid, verified.served_at).await);
+            }
+        }
+        if let Some(bad) = out.sessions.iter().find(|s| !s.verified) {
+            out.result = "failed";
+            out.detail = format!("cited session {}: {}", bad.session_id, bad.detail);
+        }
+        out.upstream = verified.upstream;
+        out
+    }
+
+    async fn session(&self, id: &str, served_at: Option<u64>) -> SessionOutcome {
+        let cached = self.sessions.lock().expect("poisoned").get(id).cloned();
+        let fetched = match cached {
+            Some(s) => Ok(s),
+            None => {
+                let path = self.cfg.session_path.replace("{id}", &encode(id));
+                match self.client.document(&path).await {
+                    Ok(doc) => session::verify(&doc, id, served_at),
+                    Err(e) => Err(format!("not fetched: {e}")),
+                }
+            }
+        };
+        match fetched {
+            Ok(s) => {
+                self.sessions
+                    .lock()
+                    .expect("poisoned")
+                    .put(id.to_string(), s.clone());
+                SessionOutcome {
+                    session_id: id.to_string(),
+                    verified: true,
+                    detail: "hashes to its id; evidence hashes to its digest".into(),
+                    session: Some(s),
+                }
+            }
+            Err(e) => SessionOutcome {
+                session_id: id.to_string(),
+                verified: false,
+                detail: e,
+                session: None,
+            },
+        }
+    }
+}
+
+/// What the background check needs of a tap.
+struct TapParts {
+    response_sha256: [u8; 32],
+    request_sha256: [u8; 32],
+    receipt_id: Option<String>,
+    entry: Arc<Entry>,
+}
+
+impl Tap {
+    fn into_parts(self) -> TapParts {
+        TapParts {
+            response_sha256: self.hasher.finalize().into(),
+            request_sha256: self.request_sha256,
+            receipt_id: self.receipt_id,
+            entry: self.entry,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn receipts_are_found_bare_or_wrapped() {
+        let doc = json!({"api_version": "aci/1", "event_log": []});
+        assert_eq!(receipt_document(doc.clone()), Some(doc.clone()));
+        assert_eq!(
+            receipt_document(json!({"request_id": "x", "receipt": doc.clone()})),
+            Some(doc.clone())
+        );
+        assert_eq!(
+            receipt_document(json!({"aci_receipt": doc.clone()})),
+            Some(doc)
+        );
+        assert_eq!(receipt_document(json!({"signature": "00"})), None);
+    }
+
+    #[test]
+    fn ids_are_percent_encoded() {
+        assert_eq!(encode("chatcmpl-1_a.b~"), "chatcmpl-1_a.b~");
+        assert_eq!(encode("a/b?c&d"), "a%2Fb%3Fc%26d");
+    }
+}

@@ -1,0 +1,357 @@
+//! Venice's ACI gateway (`aci/1`) through the running server: the statement binding and the
+//! address binding both verify, every ACI fault fails closed with its check named, chat, tools
+//! and the Responses API work, and receipts are fetched, verified and reported (or, with
+//! `require`, refuse the model after a bad one).
+
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+use venice_e2ee_proxy::attestation::receipts::ReceiptMode;
+use venice_e2ee_proxy::sim::aci::{Layout, ReceiptFault};
+use venice_e2ee_proxy::sim::AttestationFault;
+
+async fn aci_sim(layout: Layout) -> venice_e2ee_proxy::sim::Simulator {
+    let s = sim().await;
+    s.set_attestation_layout(layout);
+    s
+}
+
+async fn metrics(p: &Proxy) -> String {
+    let admin = format!("http://{}", p.state.config.server.admin_listen.unwrap());
+    let r = p.http.get(format!("{admin}/metrics")).send().await.unwrap();
+    r.text().await.unwrap()
+}
+
+/// Receipts of `MODEL` this proxy has checked so far.
+async fn checked(p: &Proxy) -> u64 {
+    let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+    v["receipt"]["seq"].as_u64().unwrap_or(0)
+}
+
+/// The model's latest receipt outcome, once more than `before` receipts were checked.
+async fn receipt(p: &Proxy, before: u64) -> Value {
+    for _ in 0..100 {
+        let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+        if v["receipt"]["seq"].as_u64().unwrap_or(0) > before {
+            return v["receipt"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no receipt was reported");
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
+    let p = Proxy::start(aci_sim(Layout::Aci).await, |_| {}).await;
+    let t0 = checked(&p).await;
+    let r = p.post(&chat("through the gateway", true)).await;
+    assert_eq!(r.status(), 200);
+    let (events, broken) = sse_events(r).await;
+    assert!(!broken);
+    assert_eq!(content_of(&events), "through the gateway");
+
+    let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+    let report = &v["report"];
+    assert_eq!(report["layout"], "aci/1");
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["aci"]["binding"]["form"], "statement");
+    assert_eq!(report["aci"]["gateway"], true);
+    assert_eq!(report["aci"]["serving"], "aggregator");
+    assert!(report["aci"]["attested"]
+        .as_str()
+        .unwrap()
+        .contains("routing gateway"));
+    assert_eq!(
+        report["aci"]["source"]["repo_commit"],
+        venice_e2ee_proxy::sim::aci::SOURCE_COMMIT
+    );
+    for name in [
+        "envelope",
+        "aci_keyset",
+        "aci_report_data",
+        "source_provenance",
+        "rtmr_replay",
+        "mr_config_id",
+        "sigstore_provenance",
+    ] {
+        assert_eq!(check(report, name)["status"], "pass", "{name}: {report}");
+    }
+    for name in ["gpu_cert_chain", "gpu_spdm_signature", "gpu_nonce"] {
+        assert_eq!(check(report, name)["status"], "not_applicable", "{name}");
+    }
+    // The tag-only image is reported with its rule.
+    let images = report["provenance"].as_array().unwrap();
+    assert!(images
+        .iter()
+        .any(|i| i["rule"] == "tag_only" && i["passed"] == true));
+
+    let rc = receipt(&p, t0).await;
+    assert_eq!(rc["result"], "verified", "{rc}");
+    assert_eq!(rc["request_hash_matches"], true);
+    assert_eq!(rc["upstream"][0]["result"], "verified");
+    assert_eq!(
+        rc["upstream"][0]["upstream"],
+        "https://upstream.sim.invalid"
+    );
+    assert_eq!(rc["sessions"][0]["verified"], true, "{rc}");
+    assert!(rc["sessions"][0]["session"]["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c[0] == "tee_attested"));
+
+    // A non-streaming answer (read whole by the proxy) has its receipt checked too.
+    let t1 = checked(&p).await;
+    assert_eq!(p.post(&chat("whole", false)).await.status(), 200);
+    let rc = receipt(&p, t1).await;
+    assert_eq!(rc["result"], "verified", "{rc}");
+
+    let metrics = metrics(&p).await;
+    assert!(metrics.contains(&format!(
+        "venice_e2ee_proxy_receipts_total{{model=\"{MODEL}\",result=\"verified\"}}"
+    )));
+    assert!(metrics.contains("venice_e2ee_proxy_upstream_verifications_total"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_legacy_address_binding_in_the_aci_layout_verifies_and_receipts_are_unanchored() {
+    let p = Proxy::start(aci_sim(Layout::AciAddressBound).await, |_| {}).await;
+    let t0 = checked(&p).await;
+    assert_eq!(p.post(&chat("legacy binding", false)).await.status(), 200);
+    let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+    assert_eq!(v["report"]["aci"]["binding"]["form"], "address");
+    assert!(check(&v["report"], "aci_keyset")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("not bound by this quote"));
+    let rc = receipt(&p, t0).await;
+    assert_eq!(rc["result"], "unanchored", "{rc}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aci_faults_fail_closed_with_the_check_named() {
+    let p = Proxy::start(aci_sim(Layout::Aci).await, |_| {}).await;
+    let cases = [
+        (
+            AttestationFault::WrongStatement,
+            "attestation_report_data_mismatch",
+        ),
+        (AttestationFault::KeyNotInKeyset, "attestation_aci_e2ee_key"),
+        (AttestationFault::ExpiredKeyset, "attestation_aci_keyset"),
+        (
+            AttestationFault::KeysetDigestMismatch,
+            "attestation_aci_keyset",
+        ),
+        (
+            AttestationFault::RestatedReportData,
+            "attestation_aci_report_data",
+        ),
+        (
+            AttestationFault::UnmeasuredSource,
+            "attestation_source_provenance",
+        ),
+        (AttestationFault::BadEventLog, "attestation_rtmr_replay"),
+        (AttestationFault::BadCompose, "attestation_mr_config_id"),
+        (AttestationFault::WrongNonce, "attestation_nonce_mismatch"),
+    ];
+    for (fault, code) in cases {
+        p.sim.set_attestation_fault(Some(fault));
+        for stream in [true, false] {
+            let r = p.post(&chat("must not leave", stream)).await;
+            assert_eq!(r.status(), 503, "{fault:?}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["code"], code, "{fault:?}: {v}");
+        }
+    }
+    assert!(
+        p.sim.record().chats.is_empty(),
+        "nothing reached a gateway that did not verify"
+    );
+    p.sim.set_attestation_fault(None);
+    assert_eq!(p.post(&chat("now it may", false)).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_receipts_are_reported_and_requests_go_on_by_default() {
+    let p = Proxy::start(aci_sim(Layout::Aci).await, |_| {}).await;
+    let cases = [
+        (ReceiptFault::Signature, "failed", "does not verify"),
+        (ReceiptFault::BodyHash, "failed", "response bytes"),
+        (ReceiptFault::KeysetDigest, "failed", "keyset"),
+        (ReceiptFault::Missing, "missing", "no receipt"),
+        (ReceiptFault::SessionAltered, "failed", "session"),
+    ];
+    for (fault, result, why) in cases {
+        p.sim.set_receipt_fault(Some(fault));
+        let t = checked(&p).await;
+        let r = p.post(&chat("still served", true)).await;
+        assert_eq!(r.status(), 200);
+        // Read whole: a receipt covers only an answer that arrived whole.
+        assert!(r.text().await.unwrap().contains("[DONE]"));
+        let rc = receipt(&p, t).await;
+        assert_eq!(rc["result"], result, "{fault:?}: {rc}");
+        assert!(
+            rc["detail"].as_str().unwrap().contains(why),
+            "{fault:?}: {rc}"
+        );
+    }
+    p.sim
+        .set_receipt_fault(Some(ReceiptFault::UpstreamNotVerified));
+    let t = checked(&p).await;
+    assert_eq!(
+        p.post(&chat("unverified upstream", false)).await.status(),
+        200
+    );
+    let rc = receipt(&p, t).await;
+    assert_eq!(rc["result"], "verified");
+    assert_eq!(rc["upstream"][0]["result"], "failed");
+    assert_eq!(rc["upstream"][0]["required"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn required_receipts_refuse_the_model_after_a_bad_one_until_it_is_attested_anew() {
+    let p = Proxy::start(aci_sim(Layout::Aci).await, |c| {
+        c.attestation.receipts.mode = ReceiptMode::Require;
+        c.attestation.max_age = Duration::from_secs(3);
+        c.attestation.refresh_lead = Duration::from_millis(1000);
+    })
+    .await;
+    assert_eq!(p.post(&chat("fine", false)).await.status(), 200);
+    p.sim
+        .set_receipt_fault(Some(ReceiptFault::UpstreamNotVerified));
+    let t = checked(&p).await;
+    assert_eq!(
+        p.post(&chat("served, then judged", false)).await.status(),
+        200
+    );
+    receipt(&p, t).await;
+    let r = p.post(&chat("refused", true)).await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "attestation_receipt", "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("did not verify upstream"));
+    // Once the attestation is verified anew, the model is usable again.
+    p.sim.set_receipt_fault(None);
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(p.post(&chat("again", false)).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_and_responses_through_an_aci_gateway() {
+    let p = Proxy::start(aci_sim(Layout::Aci).await, |_| {}).await;
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
+    let call = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
+    for stream in [false, true] {
+        p.sim.push_reply(call, None);
+        let r = p
+            .post(&json!({"model": MODEL, "stream": stream, "tools": tools,
+                "messages": [{"role": "user", "content": "Weather in Paris?"}]}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains("get_weather") && text.contains("tool_calls"),
+            "{text}"
+        );
+        assert!(!text.contains("<tool_call>"), "{text}");
+    }
+    p.sim.push_reply("Hello from the gateway.", None);
+    let r = p
+        .http
+        .post(p.url("/responses"))
+        .json(&json!({"model": MODEL, "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "completed");
+    assert_eq!(
+        v["output"][0]["content"][0]["text"],
+        "Hello from the gateway."
+    );
+    // Every message crossed encrypted.
+    for c in p.sim.record().chats {
+        for m in c.body["messages"].as_array().unwrap() {
+            let content = m["content"].as_str().unwrap_or_default();
+            assert!(
+                content.bytes().all(|b| b.is_ascii_hexdigit()),
+                "plaintext upstream"
+            );
+        }
+    }
+}
+
+/// A copy of the real capture with its attestation reframed in the ACI layout, `edit`ed.
+fn aci_capture(edit: impl FnOnce(&mut Value)) -> std::path::PathBuf {
+    use venice_e2ee_proxy::attestation::evidence::capture;
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/capture");
+    let dir = std::env::temp_dir().join(format!(
+        "venice-e2ee-proxy-aci-capture-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in std::fs::read_dir(&src).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+    }
+    let c = capture::load(&src).unwrap();
+    let mut v = venice_e2ee_proxy::sim::aci::reframe(&c.attestation, c.captured_at + 86_400);
+    edit(&mut v);
+    std::fs::write(
+        dir.join("0001_api.venice.ai_api_v1_tee_attestation.body"),
+        serde_json::to_vec(&v).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn verify_offline(dir: &std::path::Path) -> (bool, Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
+        .args(["verify", "--json", "--offline"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.success(), report)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_offline_checks_a_capture_in_the_aci_layout() {
+    let dir = aci_capture(|_| {});
+    let (ok, report) = verify_offline(&dir);
+    assert!(ok, "{report}");
+    assert_eq!(report["layout"], "aci/1");
+    assert_eq!(report["aci"]["binding"]["form"], "address");
+    assert_eq!(check(&report, "source_provenance")["status"], "pass");
+    assert_eq!(check(&report, "sigstore_provenance")["status"], "pass");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let dir =
+        aci_capture(|v| v["workload_keyset_digest"] = json!(format!("sha256:{}", "ab".repeat(32))));
+    let (ok, report) = verify_offline(&dir);
+    assert!(!ok);
+    assert_eq!(check(&report, "aci_keyset")["status"], "fail", "{report}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
