@@ -263,9 +263,10 @@ pub fn verify(
     let binding = if quote.report.report_data == expected {
         Binding::Address
     } else {
-        let candidates = aci::candidate_digests(att.keyset(), &att.restated_digests());
-        match aci::statement_bound(&quote.report.report_data, &candidates, nonce) {
-            Some(keyset_digest) => Binding::Statement { keyset_digest },
+        let digests = aci::candidate_digests(att.keyset(), &att.restated_digests());
+        let workload_ids = aci::candidate_workload_ids(att.keyset(), &att.restated_workload_ids());
+        match aci::statement_bound(&quote.report.report_data, &digests, &workload_ids, nonce) {
+            Some(bound) => bound,
             None => {
                 return fail(
                     ReportData,
@@ -274,7 +275,7 @@ pub fn verify(
             }
         }
     };
-    if let Binding::Statement { keyset_digest } = &binding {
+    if let Binding::Statement { keyset_digest, .. } = &binding {
         // The quote binds a keyset, not the key: the key is attested only if listed in it.
         let ks = match &keyset {
             Some(Ok(k)) => k,
@@ -524,6 +525,37 @@ mod tests {
         assert_eq!(
             check(&v, &nonce, Policy::default()).unwrap_err(),
             Check::ReportData
+        );
+    }
+
+    #[test]
+    fn the_drafts_statement_over_a_workload_id_binds_the_key_too() {
+        use sha2::{Digest, Sha256};
+        let (base, nonce) = captured();
+        let ours = base["signing_key"].as_str().unwrap().to_string();
+        let mut v = statement_bound(&ours, &nonce);
+        let ks = &mut v["attestation"]["workload_keyset"];
+        let identity = json!({"algo": "ecdsa-secp256k1", "public_key": ours});
+        ks["workload_identity"] = json!({"public_key": identity, "subject": null});
+        ks.as_object_mut().unwrap().remove("not_after");
+        ks["keyset_epoch"] = json!({"version": 1, "not_after": 2_000_000_000u64});
+        let digest = aci::jcs::digest(ks);
+        let workload = aci::jcs::digest(&identity);
+        let mut raw = hex::decode(v["attestation"]["evidence"]["quote"].as_str().unwrap()).unwrap();
+        raw[568..632].fill(0);
+        raw[568..600].copy_from_slice(&Sha256::digest(aci::draft_statement(
+            &digest, &workload, &nonce,
+        )));
+        v["attestation"]["evidence"]["quote"] = json!(hex::encode(raw));
+        v["workload_id"] = json!(workload);
+        v["workload_keyset_digest"] = json!(digest);
+        let k = check(&v, &nonce, Policy::default()).unwrap();
+        assert_eq!(
+            k.binding,
+            Binding::Statement {
+                keyset_digest: digest,
+                workload_id: Some(workload)
+            }
         );
     }
 

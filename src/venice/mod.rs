@@ -71,6 +71,8 @@ pub struct Attestation {
     /// `attestation` as the spec does (both accepted; the verifier recomputes the digest).
     pub workload_keyset: Option<Value>,
     pub workload_keyset_digest: Option<String>,
+    /// The spec's drafts before August 2026 also restated a workload id.
+    pub workload_id: Option<String>,
     pub service_capabilities: Option<Value>,
 }
 
@@ -80,6 +82,7 @@ pub struct AciAttestation {
     pub vendor: Option<String>,
     pub workload_keyset: Option<Value>,
     pub workload_keyset_digest: Option<String>,
+    pub workload_id: Option<String>,
     pub report_data: Option<String>,
     pub source_provenance: Option<Value>,
     pub evidence: Option<AciEvidence>,
@@ -128,6 +131,18 @@ impl Attestation {
             .as_ref()
             .and_then(|a| a.workload_keyset_digest.as_deref());
         [self.workload_keyset_digest.as_deref(), nested]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Every restated workload id (the drafts' statement binds one).
+    pub fn restated_workload_ids(&self) -> Vec<&str> {
+        let nested = self
+            .attestation
+            .as_ref()
+            .and_then(|a| a.workload_id.as_deref());
+        [self.workload_id.as_deref(), nested]
             .into_iter()
             .flatten()
             .collect()

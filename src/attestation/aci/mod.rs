@@ -35,6 +35,18 @@ pub fn report_data(keyset_digest: &str, nonce: &[u8; 32]) -> [u8; 64] {
     slot
 }
 
+/// The statement of the spec's drafts before August 2026, which also bound a `workload_id`
+/// (the digest of the keyset's identity key): the JCS form of `{nonce, purpose, workload_id,
+/// workload_keyset_digest}`. Gateways deployed then may still serve it.
+pub fn draft_statement(keyset_digest: &str, workload_id: &str, nonce: &[u8; 32]) -> Vec<u8> {
+    jcs::canonical(&serde_json::json!({
+        "purpose": PURPOSE,
+        "workload_id": workload_id,
+        "workload_keyset_digest": keyset_digest,
+        "nonce": hex::encode(nonce),
+    }))
+}
+
 /// What the quote's REPORTDATA was found to bind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "form", rename_all = "snake_case")]
@@ -42,7 +54,22 @@ pub enum Binding {
     /// dstack's `signing address ‖ 12 zero bytes ‖ nonce`: the key itself, directly.
     Address,
     /// ACI's `sha256(statement)`: the keyset with this digest, which must list the key.
-    Statement { keyset_digest: String },
+    /// `workload_id` is set when it was the drafts' statement that matched.
+    Statement {
+        keyset_digest: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        workload_id: Option<String>,
+    },
+}
+
+/// The workload ids a draft-era attestation offers: recomputed from the keyset's identity
+/// key when it has one (`sha256:` of the JCS of `workload_identity.public_key`), else the
+/// restated ones.
+pub fn candidate_workload_ids(keyset: Option<&Value>, restated: &[&str]) -> Vec<String> {
+    match keyset.and_then(|k| k.pointer("/workload_identity/public_key")) {
+        Some(identity) => vec![jcs::digest(identity)],
+        None => restated.iter().map(|w| w.trim().to_string()).collect(),
+    }
 }
 
 /// The keyset digests an attestation offers for the statement: the one recomputed from the
@@ -58,12 +85,32 @@ pub fn candidate_digests(keyset: Option<&Value>, restated: &[&str]) -> Vec<Strin
     out
 }
 
-/// The digest whose statement (with our nonce) is in `slot`, if any.
-pub fn statement_bound(slot: &[u8; 64], candidates: &[String], nonce: &[u8; 32]) -> Option<String> {
-    candidates
-        .iter()
-        .find(|d| report_data(d, nonce) == *slot)
-        .cloned()
+/// The binding whose statement (with our nonce) is in `slot`, if any: the spec's, or the
+/// drafts' with one of `workload_ids`. The digest fills 32 bytes, zeros the rest.
+pub fn statement_bound(
+    slot: &[u8; 64],
+    digests: &[String],
+    workload_ids: &[String],
+    nonce: &[u8; 32],
+) -> Option<Binding> {
+    if slot[32..].iter().any(|b| *b != 0) {
+        return None;
+    }
+    let found = |d: &String, w: Option<&String>| Binding::Statement {
+        keyset_digest: d.clone(),
+        workload_id: w.cloned(),
+    };
+    for d in digests {
+        if report_data(d, nonce) == *slot {
+            return Some(found(d, None));
+        }
+        for w in workload_ids {
+            if Sha256::digest(draft_statement(d, w, nonce))[..] == slot[..32] {
+                return Some(found(d, Some(w)));
+            }
+        }
+    }
+    None
 }
 
 /// One key of a role in the keyset.
@@ -115,8 +162,10 @@ impl Keyset {
         if !v.is_object() {
             return Err("workload_keyset is not an object".into());
         }
+        // The drafts kept it in `keyset_epoch`.
         let not_after = v
             .get("not_after")
+            .or_else(|| v.pointer("/keyset_epoch/not_after"))
             .and_then(Value::as_u64)
             .ok_or("workload_keyset has no integer not_after")?;
         let tls_spki_sha256 = match v.get("tls_public_keys") {
@@ -274,22 +323,62 @@ mod tests {
         let restated = ["SHA256:FFFF"];
         let c = candidate_digests(Some(&ks), &restated);
         assert_eq!(c[0], VECTOR_DIGEST);
+        let bound = |slot: &[u8; 64], nonce: &[u8; 32]| statement_bound(slot, &c, &[], nonce);
         assert_eq!(
-            statement_bound(&slot, &c, &nonce).as_deref(),
-            Some(VECTOR_DIGEST)
+            bound(&slot, &nonce),
+            Some(Binding::Statement {
+                keyset_digest: VECTOR_DIGEST.into(),
+                workload_id: None
+            })
         );
         // Another nonce, or the unchallenged form, binds nothing we accept.
-        assert_eq!(statement_bound(&slot, &c, &[8u8; 32]), None);
+        assert_eq!(bound(&slot, &[8u8; 32]), None);
         let mut null_form = [0u8; 64];
         null_form[..32].copy_from_slice(
             &hex::decode("0633919ca3f00e97bafaa3304278eb22420cc3ff0d19f87dfca2d3f7508150bc")
                 .unwrap(),
         );
-        assert_eq!(statement_bound(&null_form, &c, &nonce), None);
+        assert_eq!(bound(&null_form, &nonce), None);
         // A slot with a non-zero second half is not the statement form.
         let mut tail = slot;
         tail[63] = 1;
-        assert_eq!(statement_bound(&tail, &c, &nonce), None);
+        assert_eq!(bound(&tail, &nonce), None);
+    }
+
+    #[test]
+    fn the_drafts_statement_with_a_workload_id_binds_too() {
+        let nonce = [5u8; 32];
+        let mut ks = vector_keyset();
+        let identity = serde_json::json!({"algo": "ed25519", "public_key": "ab".repeat(32)});
+        ks["workload_identity"] = serde_json::json!({"public_key": identity, "subject": null});
+        let w = candidate_workload_ids(Some(&ks), &["sha256:restated-ignored"]);
+        assert_eq!(w, vec![jcs::digest(&identity)]);
+        let d = candidate_digests(Some(&ks), &[]);
+        // Its exact bytes: the four members in JCS order.
+        let text = format!(
+            r#"{{"nonce":"{}","purpose":"aci.report_data.v1","workload_id":"{}","workload_keyset_digest":"{}"}}"#,
+            hex::encode(nonce),
+            w[0],
+            d[0]
+        );
+        assert_eq!(draft_statement(&d[0], &w[0], &nonce), text.as_bytes());
+        let mut slot = [0u8; 64];
+        slot[..32].copy_from_slice(&Sha256::digest(text.as_bytes()));
+        match statement_bound(&slot, &d, &w, &nonce) {
+            Some(Binding::Statement { workload_id, .. }) => {
+                assert_eq!(workload_id, Some(w[0].clone()))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Another workload id than the keyset's identity key hashes to binds nothing.
+        assert_eq!(
+            statement_bound(&slot, &d, &["sha256:00".into()], &nonce),
+            None
+        );
+        // The drafts' keyset keeps not_after in keyset_epoch.
+        ks.as_object_mut().unwrap().remove("not_after");
+        ks["keyset_epoch"] = serde_json::json!({"version": 1, "not_after": 1_800_000_000u64});
+        assert_eq!(Keyset::parse(&ks).unwrap().not_after, 1_800_000_000);
     }
 
     #[test]

@@ -246,8 +246,15 @@ pub fn verify_all(
         Ok(k) => {
             let binding = match &k.binding {
                 Binding::Address => "REPORTDATA = address ‖ 0 ‖ nonce".to_string(),
-                Binding::Statement { keyset_digest } => format!(
-                    "REPORTDATA = sha256(ACI statement over keyset {keyset_digest} and this nonce), the key listed in that keyset"
+                Binding::Statement {
+                    keyset_digest,
+                    workload_id,
+                } => format!(
+                    "REPORTDATA = sha256(ACI statement over keyset {keyset_digest}{} and this nonce), the key listed in that keyset",
+                    workload_id
+                        .as_deref()
+                        .map(|w| format!(", workload {w} (the drafts' form)"))
+                        .unwrap_or_default()
                 ),
             };
             checks.record(
@@ -717,7 +724,7 @@ pub fn render_text(r: &Report) -> String {
     }
     if let Some(a) = &r.aci {
         let binding = match &a.binding {
-            Some(Binding::Statement { keyset_digest }) => {
+            Some(Binding::Statement { keyset_digest, .. }) => {
                 format!("ACI statement over {keyset_digest}")
             }
             Some(Binding::Address) => {
