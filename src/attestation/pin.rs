@@ -10,14 +10,25 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Pin {
     pub layout: Option<&'static str>,
+    /// ACI: whether the quote bound the keyset (`statement`) or only the key (`address`).
+    pub binding: Option<&'static str>,
     pub passed: BTreeSet<&'static str>,
     pub gpus: usize,
 }
 
 impl Pin {
     pub fn of(report: &Report) -> Pin {
+        let binding = report
+            .aci
+            .as_ref()
+            .and_then(|a| a.binding.as_ref())
+            .map(|b| match b {
+                super::aci::Binding::Address => "address",
+                super::aci::Binding::Statement { .. } => "statement",
+            });
         Pin {
             layout: report.layout,
+            binding,
             passed: report
                 .checks
                 .iter()
@@ -36,6 +47,11 @@ impl Pin {
                 self.layout.unwrap_or("-"),
                 next.layout.unwrap_or("-")
             ));
+        }
+        if self.binding == Some("statement") && next.binding == Some("address") {
+            return Some(
+                "the quote no longer binds the ACI keyset (statement), only the key's address: receipts would no longer be anchored".into(),
+            );
         }
         let lost: Vec<&str> = self.passed.difference(&next.passed).copied().collect();
         if !lost.is_empty() {
@@ -61,6 +77,7 @@ mod tests {
     fn pin(layout: &'static str, passed: &[&'static str], gpus: usize) -> Pin {
         Pin {
             layout: Some(layout),
+            binding: None,
             passed: passed.iter().copied().collect(),
             gpus,
         }
@@ -107,5 +124,14 @@ mod tests {
             ))
             .unwrap()
             .contains("GPU"));
+        let bound = |b| Pin {
+            binding: Some(b),
+            ..pin("aci/1", &["envelope"], 0)
+        };
+        assert!(bound("statement")
+            .weakened_by(&bound("address"))
+            .unwrap()
+            .contains("no longer binds"));
+        assert_eq!(bound("address").weakened_by(&bound("statement")), None);
     }
 }

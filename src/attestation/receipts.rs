@@ -231,23 +231,33 @@ impl Receipts {
     }
 
     fn settle(&self, model: &str, entry: &Entry, mut outcome: Outcome) {
+        // Per upstream: where, the gateway's verdict, whether it was required, by which
+        // verifier, and the claims it could not establish.
         let upstream = outcome
             .upstream
             .iter()
             .map(|u| {
+                let open: Vec<&str> = u
+                    .claims
+                    .iter()
+                    .filter(|(_, status)| status != "asserted")
+                    .map(|(name, _)| name.as_str())
+                    .collect();
                 format!(
-                    "{}:{}{}",
+                    "{}:{}{} verifier={} not_established=[{}]",
                     u.upstream.as_deref().unwrap_or("-"),
                     u.result,
                     if u.required == Some(true) {
                         "(required)"
                     } else {
                         ""
-                    }
+                    },
+                    u.verifier_id.as_deref().unwrap_or("-"),
+                    open.join(",")
                 )
             })
             .collect::<Vec<_>>()
-            .join(",");
+            .join("; ");
         log::info!(
             target: "access",
             "receipt model={model} id={} result={} upstream={} request_hash_matches={} detail={}",

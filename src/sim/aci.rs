@@ -173,7 +173,9 @@ impl Gateway {
         } else {
             json!({"type": "upstream.verified", "result": "verified", "required": false,
                 "model_id": x.model, "session_id": self.session_id, "url_origin": UPSTREAM_ORIGIN,
-                "verifier_id": "simulated-verifier/1"})
+                "verifier_id": "simulated-verifier/1",
+                // As Venice's gateway records them: the claims, by name and status.
+                "claims": self.session["claims"]})
         };
         let mut doc = json!({
             "api_version": "aci/1",

@@ -102,6 +102,13 @@ async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
         rc["upstream"][0]["upstream"],
         "https://upstream.sim.invalid"
     );
+    assert_eq!(rc["upstream"][0]["verifier_id"], "simulated-verifier/1");
+    let claims = rc["upstream"][0]["claims"].as_array().unwrap();
+    assert!(
+        claims.contains(&json!(["tee_attested", "asserted"])),
+        "{rc}"
+    );
+    assert!(claims.contains(&json!(["gpu_attested", "unknown"])), "{rc}");
     assert_eq!(rc["sessions"][0]["verified"], true, "{rc}");
     assert!(rc["sessions"][0]["session"]["claims"]
         .as_array()
@@ -354,4 +361,24 @@ async fn verify_offline_checks_a_capture_in_the_aci_layout() {
     assert!(!ok);
     assert_eq!(check(&report, "aci_keyset")["status"], "fail", "{report}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_that_stops_binding_its_keyset_is_a_downgrade() {
+    let p = Proxy::start(aci_sim(Layout::Aci).await, |c| {
+        c.attestation.max_age = Duration::from_secs(2);
+        c.attestation.refresh_lead = Duration::from_millis(1500);
+    })
+    .await;
+    assert_eq!(p.post(&chat("bound keyset", false)).await.status(), 200);
+    p.sim.set_attestation_layout(Layout::AciAddressBound);
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let r = p.post(&chat("must not leave", false)).await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "attestation_downgrade", "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no longer binds"));
 }
