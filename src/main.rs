@@ -105,7 +105,12 @@ enum Command {
     /// Run the sidecar against Venice (the default).
     Serve,
     /// Run the sidecar against a built-in simulated Venice: no API key needed.
-    Demo,
+    Demo {
+        /// How the simulated Venice frames its attestations: dstack, aci (an ACI gateway
+        /// with receipts), or aci_address_bound.
+        #[arg(long, default_value = "dstack")]
+        layout: String,
+    },
     /// Run the simulated Venice alone.
     Sim {
         #[arg(long, default_value = "127.0.0.1:7000")]
@@ -170,7 +175,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.serve),
-        Command::Demo => demo(&cli.serve),
+        Command::Demo { layout } => demo(&cli.serve, &layout),
         Command::Sim {
             listen,
             api_key,
@@ -260,13 +265,17 @@ fn start_sim(opts: SimOptions) -> Result<Simulator, String> {
         .map_err(|e| e.to_string())
 }
 
-fn demo(args: &ServeArgs) -> Result<(), String> {
+fn demo(args: &ServeArgs, layout: &str) -> Result<(), String> {
+    let layout: venice_e2ee_proxy::sim::aci::Layout =
+        serde_json::from_value(serde_json::Value::String(layout.into()))
+            .map_err(|_| format!("--layout {layout}: expected dstack, aci or aci_address_bound"))?;
     let mut config = load(args)?;
     let key = "sim-demo-key";
     let sim = start_sim(SimOptions {
         api_key: key.into(),
         ..SimOptions::default()
     })?;
+    sim.set_attestation_layout(layout);
     sim.configure(&mut config).map_err(|e| e.to_string())?;
     let model = "e2ee-qwen3-5-122b-a10b";
     if config.attestation.prewarm.is_empty() {

@@ -382,3 +382,26 @@ async fn a_gateway_that_stops_binding_its_keyset_is_a_downgrade() {
         .unwrap()
         .contains("no longer binds"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_serves_an_aci_gateway_on_request() {
+    let demo = Demo::start(&["--layout", "aci"]).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = http
+        .post(format!("{}/v1/chat/completions", demo.base))
+        .json(&chat("hello gateway", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = http
+        .get(format!("{}/v1/attestation/{MODEL}", demo.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["report"]["layout"], "aci/1");
+    assert_eq!(v["report"]["aci"]["binding"]["form"], "statement");
+}
