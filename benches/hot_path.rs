@@ -106,6 +106,20 @@ fn per_chunk() {
         || push(&mut plain, &event),
     );
 
+    // An ACI model's chunk is also hashed as received, for its receipt (what
+    // `receipts::Tap::update` does: one SHA-256 pass over the raw bytes).
+    let mut receipt_hash = <sha2::Sha256 as sha2::Digest>::new();
+    let mut hashed = transformer(&key, false);
+    chunk_pair(
+        "chunk transform with its receipt hash vs without",
+        1.05,
+        || push(&mut plain, &event),
+        || {
+            sha2::Digest::update(&mut receipt_hash, event.as_bytes());
+            push(&mut hashed, &event)
+        },
+    );
+
     // The same chunk with emulated tools: text passes through the tool-call parser.
     let mut with_tools = transformer(&key, true);
     chunk_pair(

@@ -12,4 +12,11 @@ pub mod verify;
 pub mod x509;
 
 pub use verify::{AttestationError, Check, Policy, VerifiedKey};
+
+/// The time, Unix seconds, that verification runs at.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 pub mod evidence;

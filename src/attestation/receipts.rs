@@ -9,8 +9,9 @@ use super::aci::receipt::{self, UpstreamEvent};
 use super::aci::session::{self, Session};
 use super::aci::Binding;
 use super::store::Entry;
+use super::unix_now as now;
 use crate::metrics::METRICS;
-use crate::venice::client::{UpstreamError, VeniceClient};
+use crate::venice::client::{percent_encode, UpstreamError, VeniceClient};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -157,24 +158,6 @@ pub struct Receipts {
     sessions: Mutex<lru::LruCache<String, Session>>,
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Ids are opaque: everything but unreserved characters is percent-encoded.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The receipt in an answer: the document itself, or wrapped (`receipt`, `aci_receipt`).
 fn receipt_document(v: Value) -> Option<Value> {
     if v.get("api_version").is_some() && v.get("event_log").is_some() {
@@ -240,7 +223,7 @@ impl Receipts {
                 let open: Vec<&str> = u
                     .claims
                     .iter()
-                    .filter(|(_, status)| status != "asserted")
+                    .filter(|(_, status)| !status.starts_with("asserted"))
                     .map(|(name, _)| name.as_str())
                     .collect();
                 format!(
@@ -298,8 +281,8 @@ impl Receipts {
         let path = self
             .cfg
             .path
-            .replace("{model}", &encode(model))
-            .replace("{id}", &encode(id));
+            .replace("{model}", &percent_encode(model))
+            .replace("{id}", &percent_encode(id));
         // A receipt is finalized when the response completes; give a slow gateway a moment.
         let mut wait = Duration::from_millis(200);
         for attempt in 0..3 {
@@ -391,7 +374,7 @@ impl Receipts {
         let fetched = match cached {
             Some(s) => Ok(s),
             None => {
-                let path = self.cfg.session_path.replace("{id}", &encode(id));
+                let path = self.cfg.session_path.replace("{id}", &percent_encode(id));
                 match self.client.document(&path).await {
                     Ok(doc) => session::verify(&doc, id, served_at),
                     Err(e) => Err(format!("not fetched: {e}")),
@@ -462,7 +445,7 @@ mod tests {
 
     #[test]
     fn ids_are_percent_encoded() {
-        assert_eq!(encode("chatcmpl-1_a.b~"), "chatcmpl-1_a.b~");
-        assert_eq!(encode("a/b?c&d"), "a%2Fb%3Fc%26d");
+        assert_eq!(percent_encode("chatcmpl-1_a.b~"), "chatcmpl-1_a.b~");
+        assert_eq!(percent_encode("a/b?c&d"), "a%2Fb%3Fc%26d");
     }
 }

@@ -10,6 +10,7 @@ use super::evidence::trust_roots::{self, Roots};
 use super::provenance::trusted_root::TrustedRoot;
 use super::provenance::{Provenance, Rekor};
 use super::quote;
+use super::unix_now as now;
 use super::verify::{AttestationError, Policy, VerifiedKey};
 use crate::config::AttestationSection;
 use serde_json::Value;
@@ -26,12 +27,6 @@ pub struct EvidenceVerifier {
     provenance: Provenance,
     rekor: Rekor,
     source_policy: SourcePolicy,
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl EvidenceVerifier {

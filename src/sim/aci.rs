@@ -5,6 +5,7 @@
 //! Ed25519 key that cite an attested session of the upstream that served.
 
 use crate::attestation::aci::jcs;
+use crate::attestation::unix_now as now;
 use base64::Engine;
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use serde::{Deserialize, Serialize};
@@ -74,12 +75,6 @@ pub struct Gateway {
     receipts: Mutex<Kept>,
     session: Value,
     session_id: String,
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// What the simulated gateway hashed of one exchange.

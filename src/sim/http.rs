@@ -5,7 +5,10 @@ use super::quote::{self, QuoteParams};
 use super::script::{AttestationFault, ChatFault, ChatRecord, Reply};
 use super::{SimState, MODELS};
 use crate::attestation::aci::{self, jcs};
+use crate::attestation::unix_now as now;
 use crate::codec::{self, KeyPair};
+// PEM chains travel percent-encoded in PCS response headers.
+use crate::venice::client::percent_encode;
 use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
@@ -185,18 +188,6 @@ async fn rekor(state: &SimState, path: &str, req: Request<Incoming>) -> Response
     json_response(StatusCode::OK, &answer)
 }
 
-/// PEM chains travel percent-encoded in PCS response headers.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn pcs(body: &str, chain_header: &'static str, chain: &str) -> Response<Body> {
     let mut r = full(StatusCode::OK, body.to_string(), "application/json");
     r.headers_mut()
@@ -261,12 +252,6 @@ fn receipt(state: &SimState, id: &str, wrapped: bool) -> Response<Body> {
         Some(r) => json_response(StatusCode::OK, &r),
         None => error(StatusCode::NOT_FOUND, "not_found"),
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {

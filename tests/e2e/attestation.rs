@@ -114,15 +114,6 @@ async fn a_failing_refresh_serves_the_old_key_only_until_max_age() {
     assert_eq!(p.get("/readyz").await.0, 503);
 }
 
-fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name} in {report}"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_server_reports_every_check_it_ran() {
     let p = Proxy::start(sim().await, |_| {}).await;

@@ -181,6 +181,16 @@ pub async fn sse_events(mut r: reqwest::Response) -> (Vec<Value>, bool) {
     (events, broken)
 }
 
+/// The check named `name` in an attestation report.
+pub fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report}"))
+}
+
 /// Concatenated `delta.content` of chat chunks.
 pub fn content_of(events: &[Value]) -> String {
     delta_text(events, "content")

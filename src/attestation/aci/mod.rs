@@ -113,6 +113,25 @@ pub fn statement_bound(
     None
 }
 
+/// Typed claims (§8.3) as reported: name → `status`, or `status (source)` when the claim
+/// names its source. `extra` holds raw facts, not claims.
+pub fn claims(v: Option<&Value>) -> Vec<(String, String)> {
+    let Some(map) = v.and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter(|(k, _)| k.as_str() != "extra")
+        .map(|(k, c)| {
+            let status = c.get("status").and_then(Value::as_str).unwrap_or("unknown");
+            let shown = match c.get("source").and_then(Value::as_str) {
+                Some(s) => format!("{status} ({s})"),
+                None => status.to_string(),
+            };
+            (k.clone(), shown)
+        })
+        .collect()
+}
+
 /// One key of a role in the keyset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyEntry {

@@ -29,7 +29,8 @@ pub struct UpstreamEvent {
     /// `upstream_name` or, as Venice's gateway writes it, `url_origin`.
     pub upstream: Option<String>,
     pub verifier_id: Option<String>,
-    /// Claim name → status (`asserted`, `refuted`, `unknown`), as the gateway recorded them.
+    /// Claim name → status (`asserted`, `refuted`, `unknown`, with its source when named),
+    /// as the gateway recorded them.
     pub claims: Vec<(String, String)>,
 }
 
@@ -40,19 +41,6 @@ impl UpstreamEvent {
 
     fn parse(e: &Value) -> UpstreamEvent {
         let text = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_string);
-        let claims = e
-            .get("claims")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| k.as_str() != "extra")
-                    .map(|(k, c)| {
-                        let status = c.get("status").and_then(Value::as_str);
-                        (k.clone(), status.unwrap_or("unknown").to_string())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         UpstreamEvent {
             result: text("result").unwrap_or_default(),
             required: e.get("required").and_then(Value::as_bool),
@@ -61,7 +49,7 @@ impl UpstreamEvent {
             reason: text("reason"),
             upstream: text("upstream_name").or_else(|| text("url_origin")),
             verifier_id: text("verifier_id"),
-            claims,
+            claims: super::claims(e.get("claims")),
         }
     }
 }

@@ -61,23 +61,6 @@ pub fn verify(doc: &Value, cited: &str, served_at: Option<u64>) -> Result<Sessio
             ));
         }
     }
-    let claims = doc
-        .get("claims")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| k.as_str() != "extra")
-                .map(|(k, c)| {
-                    let status = c.get("status").and_then(Value::as_str).unwrap_or("unknown");
-                    let shown = match c.get("source").and_then(Value::as_str) {
-                        Some(s) => format!("{status} ({s})"),
-                        None => status.to_string(),
-                    };
-                    (k.clone(), shown)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     Ok(Session {
         session_id: id,
         upstream_name: text("upstream_name"),
@@ -94,7 +77,7 @@ pub fn verify(doc: &Value, cited: &str, served_at: Option<u64>) -> Result<Sessio
                     .collect()
             })
             .unwrap_or_default(),
-        claims,
+        claims: super::claims(doc.get("claims")),
     })
 }
 

@@ -3,6 +3,7 @@
 //! collateral's `nextUpdate`.
 
 use super::dcap::{split_signed, Collateral};
+use crate::attestation::unix_now as now;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use x509_cert::Certificate;
@@ -55,12 +56,6 @@ pub fn quote_platform(raw_quote: &[u8]) -> Result<(String, &'static str), String
         "platform"
     };
     Ok((hex::encode(ext.fmspc), ca))
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Pcs {
