@@ -84,7 +84,8 @@ impl EvidenceVerifier {
             nras: cfg
                 .nras
                 .then(|| Nras::new(http.clone(), &cfg.nras_url, &cfg.nras_jwks_url)),
-            provenance: Provenance::new(sigstore_root, cfg.provenance_policy.clone()),
+            provenance: Provenance::new(sigstore_root, cfg.provenance_policy.clone())
+                .with_max_entries(cfg.rekor_max_entries),
             rekor: Rekor::new(http, &cfg.rekor_url),
             source_policy: cfg.source_provenance.clone(),
         })

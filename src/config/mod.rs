@@ -201,6 +201,9 @@ pub struct AttestationSection {
     pub nras_jwks_url: String,
     /// Sigstore's transparency log, for check `sigstore_provenance`.
     pub rekor_url: String,
+    /// Log entries examined per image digest at most (newest first, fetched in batches):
+    /// anyone can log entries about a digest, so the work they can cause is bounded.
+    pub rekor_max_entries: usize,
     /// A Sigstore trusted root replacing the pinned public-good one. Only for test PKIs (the
     /// demo's simulated Rekor); reports say so loudly.
     pub sigstore_trusted_root: Option<PathBuf>,
@@ -329,6 +332,7 @@ impl Default for AttestationSection {
             nras_url: "https://nras.attestation.nvidia.com/v3/attest/gpu".into(),
             nras_jwks_url: "https://nras.attestation.nvidia.com/.well-known/jwks.json".into(),
             rekor_url: "https://rekor.sigstore.dev".into(),
+            rekor_max_entries: crate::attestation::provenance::DEFAULT_MAX_ENTRIES,
             sigstore_trusted_root: None,
             provenance_policy: crate::attestation::provenance::policy::default_policy(),
             source_provenance: Default::default(),

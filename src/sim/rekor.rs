@@ -49,6 +49,12 @@ pub enum RekorFault {
     WrongIdentity,
     /// Rekor answers 503.
     Down,
+    /// Third parties logged entries about the model image's digest, listed before its good
+    /// one: another identity's, one of a type no verifier reads, one changed after the log
+    /// signed it, and one the log does not return. The good entry still counts.
+    PoisonedLog,
+    /// The model image's digest has 1,000 entries, its good one newest: bounded work.
+    Flood,
 }
 
 pub struct SimRekor {
@@ -58,6 +64,10 @@ pub struct SimRekor {
     index: HashMap<String, Vec<String>>,
     entries: HashMap<String, Value>,
     wrong_identity: (String, Value),
+    /// A logged entry of a type no verifier reads, and one changed after signing (both about
+    /// the model image), for `PoisonedLog`.
+    odd_type: (String, Value),
+    altered: (String, Value),
 }
 
 fn b64(b: &[u8]) -> String {
@@ -153,10 +163,14 @@ impl SimRekor {
             "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
             b64(&agent_key.public_key_der())
         );
+        let odd = serde_json::to_vec(&json!({"apiVersion": "0.0.1", "kind": "alpine",
+            "spec": {"package": {"hash": {"algorithm": "sha256", "value": digest_of(MODEL_IMAGE)}}}}))
+        .expect("JSON");
         let bodies = [
             (MODEL_IMAGE, dsse(MODEL_IMAGE, &good_pem, &good_key)),
             (AGENT_IMAGE, dsse(AGENT_IMAGE, &agent_pem, &agent_signing)),
             (MODEL_IMAGE, dsse(MODEL_IMAGE, &wrong_pem, &wrong_key)),
+            (MODEL_IMAGE, odd),
         ];
         // Other tenants' entries around ours, so proofs have depth.
         let mut leaves: Vec<[u8; 32]> = (0..5u8).map(|i| leaf_hash(&[i])).collect();
@@ -172,7 +186,7 @@ impl SimRekor {
         let checkpoint = format!("{note}\n\u{2014} sim-rekor.invalid {}\n", b64(&hinted));
         let mut index: HashMap<String, Vec<String>> = HashMap::new();
         let mut entries = HashMap::new();
-        let mut wrong = None;
+        let (mut wrong, mut odd_type) = (None, None);
         for (i, (image, body)) in bodies.iter().enumerate() {
             let at = first + i;
             let uuid = format!("24296fb24b8ad77a{}", hex::encode(leaves[at]));
@@ -199,6 +213,8 @@ impl SimRekor {
                     "checkpoint": checkpoint}}});
             if i == 2 {
                 wrong = Some((uuid, value));
+            } else if i == 3 {
+                odd_type = Some((uuid, value));
             } else {
                 index
                     .entry(digest_of(image))
@@ -207,12 +223,23 @@ impl SimRekor {
                 entries.insert(uuid, value);
             }
         }
+        // The model image's good entry with its body changed after signing, under the UUID
+        // its new body hashes to: only the log's signature notices.
+        let good_uuid = &index[&digest_of(MODEL_IMAGE)][0];
+        let mut altered = entries[good_uuid].clone();
+        let mut body = bodies[0].1.clone();
+        let n = body.len();
+        body[n / 2] ^= 0x01;
+        altered["body"] = json!(b64(&body));
+        let altered_uuid = format!("24296fb24b8ad77a{}", hex::encode(leaf_hash(&body)));
         Ok(SimRekor {
             log_spki,
             ca_der: ca_cert.der().to_vec(),
             index,
             entries,
             wrong_identity: wrong.expect("three bodies"),
+            odd_type: odd_type.expect("four bodies"),
+            altered: (altered_uuid, altered),
         })
     }
 
@@ -264,10 +291,31 @@ impl SimRekor {
             .to_ascii_lowercase();
         let digest = hash.trim_start_matches("sha256:");
         let model = digest == digest_of(MODEL_IMAGE);
+        let listed = self.index.get(digest).cloned().unwrap_or_default();
         match fault {
             Some(RekorFault::MissingEntry) if model => json!([]),
             Some(RekorFault::WrongIdentity) if model => json!([self.wrong_identity.0]),
-            _ => json!(self.index.get(digest).cloned().unwrap_or_default()),
+            Some(RekorFault::PoisonedLog) if model => {
+                let mut poisoned = vec![
+                    self.wrong_identity.0.clone(),
+                    self.odd_type.0.clone(),
+                    self.altered.0.clone(),
+                    format!("24296fb24b8ad77a{}", "ee".repeat(32)),
+                ];
+                poisoned.extend(listed);
+                json!(poisoned)
+            }
+            Some(RekorFault::Flood) if model => {
+                let mut flood = listed;
+                flood.extend((0..999u32).map(|i| {
+                    format!(
+                        "24296fb24b8ad77a{}",
+                        hex::encode(Sha256::digest(i.to_le_bytes()))
+                    )
+                }));
+                json!(flood)
+            }
+            _ => json!(listed),
         }
     }
 
@@ -280,11 +328,11 @@ impl SimRekor {
             .flatten()
             .filter_map(Value::as_str)
         {
-            let found = if uuid == self.wrong_identity.0 {
-                Some(self.wrong_identity.1.clone())
-            } else {
-                self.entries.get(uuid).cloned()
-            };
+            let found = [&self.wrong_identity, &self.odd_type, &self.altered]
+                .into_iter()
+                .find(|(u, _)| u == uuid)
+                .map(|(_, e)| e.clone())
+                .or_else(|| self.entries.get(uuid).cloned());
             let Some(mut e) = found else { continue };
             let model = self
                 .index

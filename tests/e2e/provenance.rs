@@ -67,7 +67,7 @@ async fn every_rekor_fault_fails_the_attestation_closed_naming_why() {
         (RekorFault::MissingEntry, "no Rekor entry"),
         (RekorFault::AlteredEntry, "signed entry timestamp"),
         (RekorFault::BrokenProof, "inclusion proof"),
-        (RekorFault::WrongIdentity, "does not match"),
+        (RekorFault::WrongIdentity, "another identity"),
         (RekorFault::Down, "Rekor answered 503"),
     ] {
         let p = Proxy::start(sim().await, |_| {}).await;
@@ -146,4 +146,42 @@ async fn verified_digests_are_cached_so_rekor_is_needed_only_for_new_images() {
     fresh.sim.set_rekor_fault(Some(RekorFault::Down));
     let r = fresh.post(&chat("rekor down, nothing cached", false)).await;
     assert_eq!(r.status(), 503);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_third_parties_log_leave_a_model_usable() {
+    for (fault, listed) in [(RekorFault::PoisonedLog, 5), (RekorFault::Flood, 1000)] {
+        let p = Proxy::start(sim().await, |_| {}).await;
+        p.sim.set_rekor_fault(Some(fault));
+        assert_eq!(
+            p.post(&chat("still usable", false)).await.status(),
+            200,
+            "{fault:?}"
+        );
+        let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+        let model = &v["report"]["provenance"][0];
+        assert_eq!(model["passed"], true, "{fault:?}: {model}");
+        assert_eq!(model["entries_listed"], listed, "{fault:?}");
+        let entries = model["entries"].as_array().unwrap();
+        assert_eq!(
+            entries.iter().filter(|e| e["satisfies"] == true).count(),
+            1,
+            "{fault:?}"
+        );
+        assert!(entries.len() <= 16, "bounded: {}", entries.len());
+        if fault == RekorFault::PoisonedLog {
+            let whys: Vec<&str> = entries.iter().map(|e| e["why"].as_str().unwrap()).collect();
+            for reason in [
+                "another identity",
+                "unreadable",
+                "does not verify in the log",
+                "not retrieved",
+            ] {
+                assert!(
+                    whys.iter().any(|w| w.contains(reason)),
+                    "{reason}: {whys:?}"
+                );
+            }
+        }
+    }
 }

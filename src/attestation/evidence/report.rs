@@ -770,10 +770,11 @@ pub fn render_text(r: &Report) -> String {
     }
     for i in &r.provenance {
         out.push_str(&format!(
-            "  image {} rule {} entries {} {}{}: {}\n",
+            "  image {} rule {} entries {}/{} {}{}: {}\n",
             i.image,
             i.rule.map_or("none", |r| r.name()),
             i.entries_checked,
+            i.entries_listed,
             if i.passed { "pass" } else { "FAIL" },
             if i.cached { " (cached)" } else { "" },
             i.outcome

@@ -6,6 +6,11 @@
 //!
 //! Rekor answers are immutable, so a verified image is cached by (repository, digest): only
 //! a new image needs Rekor, and a Rekor outage fails closed only for a workload that changed.
+//!
+//! Rekor is public and append-only: anyone can log an entry about any digest. So an image
+//! passes when one entry verifies in full and satisfies its rule; every other entry is
+//! reported with why it did not count and can never fail the image. The work per digest is
+//! bounded (`attestation.rekor_max_entries`, fetched in batches) whatever the log holds.
 
 pub mod entry;
 pub mod policy;
@@ -104,14 +109,14 @@ impl Source for Recorded {
             .ok_or_else(|| format!("no recorded Rekor lookup for sha256:{digest}"))
     }
 
+    /// The recorded ones; an entry not recorded is missing from the answer, as an entry the
+    /// log did not return would be.
     async fn entries(&self, uuids: &[String]) -> Result<Value, String> {
         let mut out = serde_json::Map::new();
         for u in uuids {
-            let e = self
-                .entries
-                .get(&u.to_ascii_lowercase())
-                .ok_or_else(|| format!("no recorded Rekor entry {u}"))?;
-            out.insert(u.clone(), e.clone());
+            if let Some(e) = self.entries.get(&u.to_ascii_lowercase()) {
+                out.insert(u.clone(), e.clone());
+            }
         }
         Ok(Value::Array(vec![Value::Object(out)]))
     }
@@ -123,9 +128,15 @@ pub struct ImageResult {
     pub image: String,
     pub repository: String,
     pub digest: Option<String>,
-    /// The rule applied (`fulcio`, `signed`, `compose_pinned`), if any covers the image.
+    /// The rule applied (`fulcio`, `signed`, `compose_pinned`, `tag_only`), if any covers
+    /// the image.
     pub rule: Option<RuleKind>,
+    /// How many entries the log's index lists for the digest, and how many were examined.
+    pub entries_listed: usize,
     pub entries_checked: usize,
+    /// Each examined entry's fate: the one that satisfied the rule, and why the others did
+    /// not count.
+    pub entries: Vec<EntryFate>,
     /// The Fulcio identity that satisfied the rule, if one did.
     pub identity: Option<Identity>,
     pub passed: bool,
@@ -134,24 +145,46 @@ pub struct ImageResult {
     pub cached: bool,
 }
 
+/// What became of one log entry listed for an image's digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryFate {
+    pub uuid: String,
+    /// It verified in the log and satisfied the image's rule.
+    pub satisfies: bool,
+    pub why: String,
+}
+
 pub struct Provenance {
     root: TrustedRoot,
     policy: Vec<Rule>,
+    /// Entries examined per digest at most, in the order the index lists them.
+    max_entries: usize,
     verified: Mutex<LruCache<(String, String), ImageResult>>,
 }
 
 /// Verified images remembered (each a few hundred bytes).
 const CACHE_ENTRIES: usize = 1024;
+/// `attestation.rekor_max_entries` by default.
+pub const DEFAULT_MAX_ENTRIES: usize = 16;
+/// Entries asked for in one `log/entries/retrieve`.
+const BATCH: usize = 10;
 
 impl Provenance {
     pub fn new(root: TrustedRoot, policy: Vec<Rule>) -> Self {
         Provenance {
             root,
             policy,
+            max_entries: DEFAULT_MAX_ENTRIES,
             verified: Mutex::new(LruCache::new(
                 NonZeroUsize::new(CACHE_ENTRIES).expect("non-zero"),
             )),
         }
+    }
+
+    /// At most `n` (at least 1) entries examined per digest.
+    pub fn with_max_entries(mut self, n: usize) -> Self {
+        self.max_entries = n.max(1);
+        self
     }
 
     /// Checks every image; the check passes when every image does.
@@ -192,7 +225,9 @@ impl Provenance {
             repository: r.repository.clone(),
             digest: r.digest.clone(),
             rule: None,
+            entries_listed: 0,
             entries_checked: 0,
+            entries: Vec::new(),
             identity: None,
             passed: false,
             outcome: String::new(),
@@ -224,95 +259,137 @@ impl Provenance {
             hit.cached = true;
             return hit;
         }
-        let fetched = async {
-            let uuids = source.uuids(&digest).await?;
-            if uuids.is_empty() {
-                return Ok((0, Value::Array(Vec::new())));
+        let uuids = match source.uuids(&digest).await {
+            Ok(u) => u,
+            Err(e) => {
+                result.outcome = e;
+                return result;
             }
-            Ok::<_, String>((uuids.len(), source.entries(&uuids).await?))
-        }
-        .await;
-        match fetched {
-            Err(e) => result.outcome = e,
-            Ok((_, entries)) => {
-                evaluate(&mut result, rule, &digest, &entries, &self.root);
-                if result.passed {
-                    self.verified
-                        .lock()
-                        .expect("poisoned")
-                        .put(key, result.clone());
+        };
+        // Newest first, as Rekor's index lists them; a flood beyond the window is not read.
+        let window = &uuids[..uuids.len().min(self.max_entries)];
+        let mut eval = Evaluation {
+            rule,
+            digest: &digest,
+            root: &self.root,
+            fates: Vec::new(),
+            satisfied: None,
+        };
+        for batch in window.chunks(BATCH) {
+            let batch = batch.to_vec();
+            match source.entries(&batch).await {
+                Ok(answer) => eval.answer(&batch, &answer),
+                Err(e) => {
+                    for u in &batch {
+                        eval.fate(u, false, format!("not retrieved: {e}"));
+                    }
                 }
             }
+            if eval.satisfied.is_some() {
+                break;
+            }
+        }
+        eval.finish(&mut result, uuids.len());
+        if result.passed {
+            self.verified
+                .lock()
+                .expect("poisoned")
+                .put(key, result.clone());
         }
         result
     }
 }
 
-/// Applies `rule` to the log's answer for `digest`: every entry must verify as a log entry,
-/// and at least one must satisfy the rule.
-pub fn evaluate(
-    result: &mut ImageResult,
-    rule: &Rule,
-    digest: &str,
-    entries: &Value,
-    root: &TrustedRoot,
-) {
-    let parsed = match rekor::parse_entries(entries) {
-        Ok(p) => p,
-        Err(e) => {
-            result.outcome = e;
-            return;
-        }
-    };
-    result.entries_checked = parsed.len();
-    if parsed.is_empty() {
-        result.outcome = format!(
-            "no Rekor entry for sha256:{digest} (rule {:?} needs one)",
-            rule.rule
-        );
-        return;
+/// The short form of a UUID in reasons (its tail is the leaf hash's).
+fn short(uuid: &str) -> &str {
+    &uuid[uuid.len().saturating_sub(12)..]
+}
+
+/// One image's entries judged against its rule, batch by batch.
+struct Evaluation<'a> {
+    rule: &'a Rule,
+    digest: &'a str,
+    root: &'a TrustedRoot,
+    fates: Vec<EntryFate>,
+    /// The identity and the words for the first entry that satisfied the rule.
+    satisfied: Option<(Option<Identity>, String)>,
+}
+
+impl Evaluation<'_> {
+    fn fate(&mut self, uuid: &str, satisfies: bool, why: String) {
+        self.fates.push(EntryFate {
+            uuid: uuid.to_string(),
+            satisfies,
+            why,
+        });
     }
-    let mut satisfied = None;
-    let mut misses = Vec::new();
-    for e in &parsed {
-        let short = &e.uuid[e.uuid.len().saturating_sub(12)..];
-        if let Err(why) = rekor::verify_entry(e, root) {
-            result.outcome = format!("entry …{short}: {why}");
-            return;
-        }
-        let material = match entry::read(&e.body, digest, root, e.integrated_time) {
-            Ok(m) => m,
-            Err(why) => {
-                result.outcome = format!("entry …{short}: {why}");
+
+    /// Judges the entries of one `log/entries/retrieve` answer for the UUIDs `asked`.
+    fn answer(&mut self, asked: &[String], answer: &Value) {
+        let parsed = match rekor::parse_entries(answer) {
+            Ok(p) => p,
+            Err(e) => {
+                for u in asked {
+                    self.fate(u, false, format!("not retrieved: {e}"));
+                }
                 return;
             }
         };
+        let mut seen = Vec::new();
+        for (uuid, entry) in parsed {
+            // Only what was asked for counts: an answer cannot add entries of its own.
+            if !asked.iter().any(|a| a.eq_ignore_ascii_case(&uuid)) {
+                continue;
+            }
+            seen.push(uuid.to_ascii_lowercase());
+            let (satisfies, why) = self.judge(entry);
+            self.fate(&uuid, satisfies, why);
+        }
+        for u in asked {
+            if !seen.contains(&u.to_ascii_lowercase()) {
+                self.fate(u, false, "not retrieved: the log did not return it".into());
+            }
+        }
+    }
+
+    /// Whether one entry verifies in full and satisfies the rule, and why (not).
+    fn judge(&mut self, entry: Result<rekor::Entry, String>) -> (bool, String) {
+        let e = match entry {
+            Ok(e) => e,
+            Err(why) => return (false, format!("unreadable: {why}")),
+        };
+        if let Err(why) = rekor::verify_entry(&e, self.root) {
+            return (false, format!("does not verify in the log: {why}"));
+        }
+        let material = match entry::read(&e.body, self.digest, self.root, e.integrated_time) {
+            Ok(m) => m,
+            Err(why) => return (false, format!("unreadable: {why}")),
+        };
         if material.names_digest == Some(false) {
-            result.outcome =
-                format!("entry …{short}: its body names another digest than sha256:{digest}");
-            return;
+            return (
+                false,
+                format!("its body names another digest than sha256:{}", self.digest),
+            );
         }
         let link = match material.names_digest {
             Some(true) => "the body names the digest",
             _ => "the digest-to-entry link rests on Rekor's index (DSSE bodies keep only hashes)",
         };
+        let rule = self.rule;
+        let mut misses = Vec::new();
         for s in &material.signers {
-            match (rule.rule, s) {
-                (RuleKind::Signed, Signer::Key) => {
-                    satisfied.get_or_insert((
-                        None,
-                        format!("{} entry signed by a key; {link}", material.kind),
-                    ));
-                }
-                (RuleKind::Signed, Signer::Certificate(id)) => {
-                    satisfied.get_or_insert((
-                        Some(id.clone()),
-                        format!(
-                            "{} entry signed by a Fulcio certificate; {link}",
-                            material.kind
-                        ),
-                    ));
-                }
+            let found = match (rule.rule, s) {
+                (RuleKind::Signed, Signer::Key) => Some((
+                    None,
+                    format!("{} entry signed by a key; {link}", material.kind),
+                )),
+                (RuleKind::Signed, Signer::Certificate(id)) => Some((
+                    Some(id.clone()),
+                    format!(
+                        "{} entry signed by a Fulcio certificate; {link}",
+                        material.kind
+                    ),
+                )),
                 (RuleKind::Fulcio, Signer::Certificate(id)) => {
                     let issuer_ok = rule
                         .issuer
@@ -321,44 +398,92 @@ pub fn evaluate(
                     let subject_ok = rule.subject_prefix.as_deref().is_none_or(|want| {
                         id.subject.as_deref().is_some_and(|s| s.starts_with(want))
                     });
+                    let who = format!(
+                        "{} ({})",
+                        id.subject.as_deref().unwrap_or("?"),
+                        id.issuer.as_deref().unwrap_or("?")
+                    );
                     if issuer_ok && subject_ok {
-                        satisfied.get_or_insert((
+                        Some((
                             Some(id.clone()),
-                            format!(
-                                "{} entry signed by {} ({}); {link}",
-                                material.kind,
-                                id.subject.as_deref().unwrap_or("?"),
-                                id.issuer.as_deref().unwrap_or("?")
-                            ),
-                        ));
+                            format!("{} entry signed by {who}; {link}", material.kind),
+                        ))
                     } else {
-                        misses.push(format!(
-                            "identity {} from {} does not match",
-                            id.subject.as_deref().unwrap_or("?"),
-                            id.issuer.as_deref().unwrap_or("?")
-                        ));
+                        misses.push(format!("another identity: {who}"));
+                        None
                     }
                 }
                 (RuleKind::Fulcio, Signer::Key) => {
-                    misses.push("signed by a key, not a Fulcio identity".into())
+                    misses.push("signed by a key, not a Fulcio identity".into());
+                    None
                 }
-                (RuleKind::ComposePinned | RuleKind::TagOnly, _) => {}
+                (RuleKind::ComposePinned | RuleKind::TagOnly, _) => None,
+            };
+            if let Some((identity, how)) = found {
+                let why = format!("satisfies rule {}: {how}", rule.rule.name());
+                self.satisfied.get_or_insert((identity, how));
+                return (true, why);
             }
         }
+        if misses.is_empty() {
+            misses.push("no signer".into());
+        }
+        (false, misses.join("; "))
     }
-    match satisfied {
-        Some((identity, how)) => {
-            result.passed = true;
-            result.identity = identity;
-            result.outcome = format!("{} entries verified in the log; {how}", parsed.len());
+
+    /// The image's result: passed when one entry satisfied the rule, whatever the others.
+    fn finish(self, result: &mut ImageResult, listed: usize) {
+        result.entries_listed = listed;
+        result.entries_checked = self.fates.len();
+        let mut notes = Vec::new();
+        let others = self.fates.iter().filter(|f| !f.satisfies).count();
+        if others > 0 {
+            notes.push(format!("{others} other entries did not count"));
         }
-        None => {
-            result.outcome = format!(
-                "no entry satisfies rule {:?}: {}",
-                rule.rule,
-                misses.join("; ")
-            );
+        if listed > self.fates.len() {
+            notes.push(format!(
+                "{} of {listed} listed entries examined ({})",
+                self.fates.len(),
+                if self.satisfied.is_some() {
+                    "stopped at the first that satisfied the rule"
+                } else {
+                    "stopped at attestation.rekor_max_entries"
+                }
+            ));
         }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join("; "))
+        };
+        match self.satisfied {
+            Some((identity, how)) => {
+                result.passed = true;
+                result.identity = identity;
+                result.outcome = format!("verified in the log; {how}{notes}");
+            }
+            None if listed == 0 => {
+                result.outcome = format!(
+                    "no Rekor entry for sha256:{} (rule {} needs one)",
+                    self.digest,
+                    self.rule.rule.name()
+                );
+            }
+            None => {
+                let seen: Vec<String> = self
+                    .fates
+                    .iter()
+                    .take(5)
+                    .map(|f| format!("…{}: {}", short(&f.uuid), f.why))
+                    .collect();
+                result.outcome = format!(
+                    "no entry satisfies rule {}: {}{notes}",
+                    self.rule.rule.name(),
+                    seen.join("; ")
+                );
+            }
+        }
+        result.entries = self.fates;
     }
 }
 

@@ -38,9 +38,13 @@ fn hash32(text: &str, what: &str) -> Result<[u8; 32], String> {
         .ok_or(format!("{what} is not a 32-byte hex hash"))
 }
 
+/// One entry of an answer by its UUID, parsed or why not.
+pub type Listed = (String, Result<Entry, String>);
+
 /// The entries of a `log/entries/retrieve` answer (a list of `{uuid: entry}` objects, or
-/// one such object).
-pub fn parse_entries(v: &Value) -> Result<Vec<Entry>, String> {
+/// one such object), each parsed on its own: anyone can log an entry, so one that does not
+/// parse spoils only itself.
+pub fn parse_entries(v: &Value) -> Result<Vec<Listed>, String> {
     let objects: Vec<&Value> = match v {
         Value::Array(items) => items.iter().collect(),
         Value::Object(_) => vec![v],
@@ -50,7 +54,7 @@ pub fn parse_entries(v: &Value) -> Result<Vec<Entry>, String> {
     for obj in objects {
         let map = obj.as_object().ok_or("entry is not an object")?;
         for (uuid, e) in map {
-            out.push(parse_entry(uuid, e).map_err(|m| format!("entry {uuid}: {m}"))?);
+            out.push((uuid.clone(), parse_entry(uuid, e)));
         }
     }
     Ok(out)
