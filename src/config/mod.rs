@@ -58,6 +58,17 @@ pub struct ResponsesSection {
     /// How long a stored response can be continued.
     #[serde(with = "units::duration")]
     pub store_ttl: Duration,
+    /// Hosted tools (web search, file search, code interpreter, …) cannot run over E2EE:
+    /// `omit` leaves them out and answers (naming them in `x-venice-e2ee-tools-omitted`),
+    /// `error` refuses the request with a 400.
+    pub hosted_tools: HostedTools,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostedTools {
+    Omit,
+    Error,
 }
 
 impl Default for ResponsesSection {
@@ -65,6 +76,7 @@ impl Default for ResponsesSection {
         ResponsesSection {
             store_size: 0,
             store_ttl: Duration::from_secs(3600),
+            hosted_tools: HostedTools::Omit,
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct ChatRequest {
     pub venice_flags: Map<String, Value>,
     /// Structured output asked for (`response_format`), emulated through the prompt.
     pub format: Option<Arc<OutputFormat>>,
+    /// `prompt_cache_key`: where no session is named, it names one (an agent thread).
+    pub prompt_cache_key: Option<String>,
     /// The agent session (`metadata.session_id`), which selects the client key pair. Never
     /// sent upstream.
     pub session: Option<String>,
@@ -99,6 +101,7 @@ pub fn parse_with(
         venice_flags: Map::new(),
         format: None,
         session: None,
+        prompt_cache_key: None,
     };
     let mut saw_messages = false;
     let mut tool_fields = ToolFields::default();
@@ -202,13 +205,13 @@ fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), Ap
         },
         "response_format" => req.format = OutputFormat::parse(&value, name)?.map(Arc::new),
         // Harmless fields real clients send: accepted, not forwarded.
+        "prompt_cache_key" => req.prompt_cache_key = value.as_str().map(str::to_string),
         "user"
         | "store"
         | "service_tier"
         | "parallel_tool_calls"
         | "logit_bias"
         | "tool_choice"
-        | "prompt_cache_key"
         | "safety_identifier" => {}
         "n" if is_null_or(&value, |v| v.as_u64() == Some(1)) => {}
         "n" => return unsupported("must be 1: only one choice can be generated over E2EE"),

@@ -6,7 +6,7 @@ use super::routes::{model_not_found, upstream_error};
 use crate::attestation::store::Entry;
 use crate::attestation::{AttestationError, Check};
 use crate::codec::Recipient;
-use crate::config::StreamValidation;
+use crate::config::{HostedTools, StreamValidation};
 use crate::keys::ClientKey;
 use crate::openai::error::ApiError;
 use crate::openai::request::{self, ChatRequest};
@@ -225,9 +225,27 @@ fn session_id(
         ),
         None => None,
     };
+    // Codex names its thread in `session-id`.
+    let codex = match session.req_header().headers.get("session-id") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::invalid("session-id", "the session id must be text"))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
     let id = from_header
+        .or(codex)
         .or_else(|| req.session.clone())
         .filter(|id| !id.is_empty());
+    // Where no session is named, the prompt cache key (one per agent thread) is one, when it
+    // can be echoed; never a reason to refuse the request.
+    let id = id.or_else(|| {
+        req.prompt_cache_key
+            .clone()
+            .filter(|k| !k.is_empty() && k.len() <= 256 && k.bytes().all(|b| b.is_ascii_graphic()))
+    });
     // Echoed in a response header: visible ASCII only.
     if id
         .as_ref()
@@ -252,6 +270,16 @@ pub async fn prepare(
     if dialect == Dialect::Responses {
         // Translated at the edge: from here on it is a chat request.
         let t = translate(&raw, state.responses.as_deref())?;
+        if !t.meta.omitted_tools.is_empty() {
+            let names = t.meta.omitted_tools.join(", ");
+            if state.config.responses.hosted_tools == HostedTools::Error {
+                return Err(ApiError::unsupported(
+                    "tools",
+                    format!("hosted tools cannot run over E2EE (Venice cannot see tools, the proxy cannot run them): {names}"),
+                ));
+            }
+            log::info!("responses: hosted tools not offered to the model (they cannot run over E2EE): {names}");
+        }
         raw = serde_json::to_vec(&t.chat).expect("JSON serializes");
         responses = Some(t.meta);
     }

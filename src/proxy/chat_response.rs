@@ -163,6 +163,13 @@ pub fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
     if let Some(id) = &prepared.session {
         headers.push(("x-venice-e2ee-session", id.clone()));
     }
+    if let Some(meta) = prepared
+        .responses
+        .as_ref()
+        .filter(|m| !m.omitted_tools.is_empty())
+    {
+        headers.push(("x-venice-e2ee-tools-omitted", meta.omitted_tools.join(", ")));
+    }
     // Test PKIs and relaxed checks are never silent.
     let warnings = &prepared.attested.report.trust_overrides;
     if !warnings.is_empty() {

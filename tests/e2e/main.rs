@@ -6,6 +6,7 @@ mod harness;
 mod k8s;
 
 mod aci;
+mod agents;
 mod attestation;
 mod bench;
 mod chat;

@@ -132,9 +132,25 @@ async fn function_calls_round_trip_and_structured_text() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hosted_tools_and_previous_responses() {
+    // Hosted tools cannot run over E2EE: by default left out (and named), the request answered.
     let p = Proxy::start(sim().await, |_| {}).await;
     let r = create(
         &p,
+        json!({"model": MODEL, "input": "x", "tools": [{"type": "web_search_preview"},
+            {"type": "code_interpreter", "container": {"type": "auto"}}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-venice-e2ee-tools-omitted"],
+        "web_search_preview, code_interpreter"
+    );
+    let strict = Proxy::start(sim().await, |c| {
+        c.responses.hosted_tools = venice_e2ee_proxy::config::HostedTools::Error
+    })
+    .await;
+    let r = create(
+        &strict,
         json!({"model": MODEL, "input": "x", "tools": [{"type": "web_search_preview"}]}),
     )
     .await;
@@ -147,6 +163,8 @@ async fn hosted_tools_and_previous_responses() {
             .contains("web_search_preview"),
         "{v}"
     );
+    assert!(strict.sim.record().chats.is_empty());
+    p.sim.clear_record();
     let r = create(
         &p,
         json!({"model": MODEL, "input": "x", "previous_response_id": "resp_1"}),
@@ -207,4 +225,73 @@ async fn a_stream_that_fails_ends_with_response_failed() {
     assert_eq!(last["response"]["status"], "failed");
     assert_eq!(last["response"]["error"]["code"], "e2ee_decryption_failed");
     assert!(!events.iter().any(|e| e["type"] == "response.completed"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn namespaced_and_custom_tool_calls_come_back_in_their_own_shapes() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let tools = json!([
+        {"type": "namespace", "name": "crm", "description": "Customer records", "tools": [
+            {"type": "function", "name": "lookup", "parameters": {"type": "object",
+                "properties": {"id": {"type": "string"}}, "required": ["id"]}}]},
+        {"type": "custom", "name": "apply_patch", "description": "Edit files with a patch."}
+    ]);
+    // The model calls the namespaced function as offered (`crm__lookup`).
+    p.sim.push_reply(
+        "<tool_call>\n<function=crm__lookup>\n<parameter=id>\n42\n</parameter>\n</function>\n</tool_call>",
+        None,
+    );
+    let v: Value = create(
+        &p,
+        json!({"model": MODEL, "input": "find 42", "tools": tools}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let call = &v["output"][0];
+    assert_eq!(
+        (
+            call["type"].as_str(),
+            call["name"].as_str(),
+            call["namespace"].as_str()
+        ),
+        (Some("function_call"), Some("lookup"), Some("crm")),
+        "{v}"
+    );
+    // A custom tool, streamed: its free-form input arrives whole in custom_tool_call events.
+    p.sim.push_reply(
+        "<tool_call>\n<function=apply_patch>\n<parameter=input>\n*** Begin Patch\n</parameter>\n</function>\n</tool_call>",
+        None,
+    );
+    let r = create(
+        &p,
+        json!({"model": MODEL, "input": "patch it", "tools": tools, "stream": true}),
+    )
+    .await;
+    let events = response_events(r).await;
+    let done = events
+        .iter()
+        .find(|e| e["type"] == "response.custom_tool_call_input.done")
+        .expect("custom tool input events");
+    assert_eq!(done["input"], "*** Begin Patch");
+    let completed = events.last().unwrap();
+    assert_eq!(
+        completed["response"]["output"][0]["type"],
+        "custom_tool_call"
+    );
+    // The call and its output go back as input items, to the model under the offered names.
+    p.sim.push_reply("Patched.", None);
+    let r = create(&p, json!({"model": MODEL, "tools": tools, "input": [
+        {"role": "user", "content": "patch it"},
+        {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch", "input": "*** Begin Patch"},
+        {"type": "custom_tool_call_output", "call_id": "c1", "output": "Done!"},
+        {"type": "function_call", "call_id": "c2", "name": "lookup", "namespace": "crm", "arguments": "{\"id\":\"42\"}"},
+        {"type": "function_call_output", "call_id": "c2", "output": "Ada"}
+    ]}))
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent = p.sim.record().chats.last().unwrap().decrypted.join("\n");
+    assert!(sent.contains("Done!") && sent.contains("Ada"), "{sent}");
+    assert!(sent.contains("crm__lookup"), "{sent}");
 }

@@ -82,3 +82,65 @@ async fn unusable_session_ids_are_refused() {
     assert_eq!(v["error"]["param"], "metadata.session_id");
     assert!(p.sim.record().chats.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn codex_threads_get_their_own_keys_by_session_id_or_prompt_cache_key() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let responses = |header: Option<&'static str>, cache_key: Option<&'static str>| {
+        let mut body = json!({"model": MODEL, "input": "hi"});
+        if let Some(k) = cache_key {
+            body["prompt_cache_key"] = json!(k);
+        }
+        let mut r = p.http.post(p.url("/responses")).json(&body);
+        if let Some(id) = header {
+            r = r.header("session-id", id);
+        }
+        r.send()
+    };
+    let mut echoed = Vec::new();
+    for (header, key) in [
+        (Some("thread-1"), Some("thread-1")),
+        (None, Some("thread-2")),
+        (None, Some("thread-1")),
+        (None, None),
+    ] {
+        let r = responses(header, key).await.unwrap();
+        assert_eq!(r.status(), 200);
+        echoed.push(
+            r.headers()
+                .get("x-venice-e2ee-session")
+                .map(|v| v.to_str().unwrap().to_string()),
+        );
+        r.bytes().await.unwrap();
+    }
+    assert_eq!(
+        echoed,
+        [
+            Some("thread-1".to_string()),
+            Some("thread-2".into()),
+            Some("thread-1".into()),
+            None
+        ]
+    );
+    let rec = p.sim.record();
+    let keys: Vec<&str> = rec
+        .chats
+        .iter()
+        .map(|c| c.header("x-venice-tee-client-pub-key").unwrap())
+        .collect();
+    assert_eq!(keys[0], keys[2], "one thread, one key");
+    assert_ne!(keys[0], keys[1], "threads never share a key");
+    assert_ne!(keys[3], keys[0]);
+    // A prompt cache key that cannot be a session id is simply not one.
+    let mut body = json!({"model": MODEL, "input": "hi", "prompt_cache_key": "has spaces in it"});
+    body["stream"] = json!(false);
+    let r = p
+        .http
+        .post(p.url("/responses"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-venice-e2ee-session").is_none());
+}

@@ -3,6 +3,7 @@
 //! Response object or as Responses stream events.
 
 pub mod store;
+pub mod tools;
 pub mod translate;
 pub mod writer;
 
@@ -27,6 +28,11 @@ pub struct Meta {
     pub previous_response_id: Option<String>,
     /// The conversation as chat messages: what a previous response stored, then this input.
     pub history: Vec<Value>,
+    /// Tools offered under another name or kind than the client's (namespaces, custom,
+    /// local_shell), by the name the model sees.
+    pub tool_origins: std::collections::HashMap<String, tools::ToolOrigin>,
+    /// Hosted tools the request named that were not offered (they cannot run over E2EE).
+    pub omitted_tools: Vec<String>,
 }
 
 pub fn new_id(prefix: &str) -> String {

@@ -2,9 +2,11 @@
 //! chat path (validation, attestation, encryption, tool emulation, structured outputs).
 
 use super::store::ResponseStore;
+use super::tools::{self, ToolOrigin};
 use super::Meta;
 use crate::openai::error::ApiError;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A translated request: the chat request body, what the response echoes, and the chat
@@ -14,20 +16,6 @@ pub struct Translated {
     pub chat: Value,
     pub meta: Arc<Meta>,
 }
-
-/// Hosted tools of the Responses API that run on OpenAI's side: none exists over E2EE.
-const HOSTED_TOOLS: [&str; 10] = [
-    "web_search",
-    "web_search_preview",
-    "file_search",
-    "computer_use_preview",
-    "computer_use",
-    "code_interpreter",
-    "image_generation",
-    "mcp",
-    "local_shell",
-    "custom",
-];
 
 pub fn translate(body: &[u8], store: Option<&ResponseStore>) -> Result<Translated, ApiError> {
     let v: Value = serde_json::from_slice(body)
@@ -46,6 +34,7 @@ pub fn translate(body: &[u8], store: Option<&ResponseStore>) -> Result<Translate
     };
     let mut prior: Vec<Value> = Vec::new();
     let mut input: Option<Value> = None;
+    let mut tool_choice_value: Option<Value> = None;
     for (name, value) in fields {
         let unsupported = |msg: &str| Err(ApiError::unsupported(name.clone(), msg.to_string()));
         match name.as_str() {
@@ -60,11 +49,14 @@ pub fn translate(body: &[u8], store: Option<&ResponseStore>) -> Result<Translate
                 _ => return Err(ApiError::invalid(name, "`instructions` must be a string")),
             },
             "tools" => {
-                chat.insert("tools".into(), tools(&value)?);
+                let t = tools::translate(&value)?;
+                chat.insert("tools".into(), t.chat);
+                meta.tool_origins = t.origins;
+                meta.omitted_tools = t.omitted;
                 meta.tools = value;
             }
             "tool_choice" => {
-                chat.insert("tool_choice".into(), tool_choice(&value)?);
+                tool_choice_value = Some(value.clone());
                 meta.tool_choice = value;
             }
             "parallel_tool_calls" => {
@@ -138,13 +130,23 @@ pub fn translate(body: &[u8], store: Option<&ResponseStore>) -> Result<Translate
             "user" | "safety_identifier" | "prompt_cache_key" | "service_tier" => {
                 chat.insert(name, value);
             }
-            // include, truncation, stream_options and future fields: nothing to do.
+            // include (`reasoning.encrypted_content`: the model's reasoning is never sent
+            // back), truncation, client_metadata, stream_options and future fields: nothing
+            // to honour over E2EE, nothing to refuse.
             _ => {}
         }
     }
+    // Both need the tools' names as offered, whatever order the fields came in.
+    if let Some(choice) = tool_choice_value {
+        chat.insert(
+            "tool_choice".into(),
+            tool_choice(&choice, &meta.tool_origins)?,
+        );
+    }
     let input = input.ok_or_else(|| ApiError::invalid("input", "`input` is required"))?;
     meta.history = prior;
-    meta.history.extend(input_messages(input)?);
+    meta.history
+        .extend(input_messages(input, &meta.tool_origins)?);
     // Instructions apply to this response only: never carried over, never stored.
     let mut messages = Vec::with_capacity(meta.history.len() + 1);
     if let Some(instructions) = &meta.instructions {
@@ -160,53 +162,21 @@ pub fn translate(body: &[u8], store: Option<&ResponseStore>) -> Result<Translate
     })
 }
 
-/// The flat Responses function tool → the chat tool.
-fn tools(v: &Value) -> Result<Value, ApiError> {
-    let Some(items) = v.as_array() else {
-        return if v.is_null() {
-            Ok(Value::Null)
-        } else {
-            Err(ApiError::invalid("tools", "`tools` must be an array"))
-        };
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, t)| match t.get("type").and_then(Value::as_str) {
-            Some("function") => {
-                let mut f = Map::new();
-                for k in ["name", "description", "parameters", "strict"] {
-                    if let Some(x) = t.get(k).filter(|x| !x.is_null()) {
-                        f.insert(k.into(), x.clone());
-                    }
-                }
-                Ok(json!({"type": "function", "function": f}))
-            }
-            Some(hosted) if HOSTED_TOOLS.iter().any(|h| hosted.starts_with(h)) => {
-                Err(ApiError::unsupported(
-                    format!("tools[{i}].type"),
-                    format!("the hosted tool `{hosted}` is not available over E2EE: only function tools are"),
-                ))
-            }
-            other => Err(ApiError::unsupported(
-                format!("tools[{i}].type"),
-                format!("tools of type `{}` are not supported: only function tools are", other.unwrap_or("?")),
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Value::Array)
-}
-
-fn tool_choice(v: &Value) -> Result<Value, ApiError> {
-    match v {
-        Value::String(_) | Value::Null => Ok(v.clone()),
-        Value::Object(o) if o.get("type") == Some(&json!("function")) => {
-            let name = o.get("name").cloned().unwrap_or(Value::Null);
-            Ok(json!({"type": "function", "function": {"name": name}}))
+fn tool_choice(v: &Value, origins: &HashMap<String, ToolOrigin>) -> Result<Value, ApiError> {
+    let kind = v.get("type").and_then(Value::as_str);
+    match (v, kind) {
+        (Value::String(_) | Value::Null, _) => Ok(v.clone()),
+        (Value::Object(o), Some(k @ ("function" | "custom"))) => {
+            let name = o.get("name").and_then(Value::as_str).unwrap_or_default();
+            let ns = o.get("namespace").and_then(Value::as_str);
+            let offered = tools::offered(origins, ns, name, k == "custom");
+            Ok(json!({"type": "function", "function": {"name": offered}}))
         }
+        // A hosted tool is not offered: the model chooses among what is.
+        (Value::Object(_), Some(_)) => Ok(json!("auto")),
         _ => Err(ApiError::unsupported(
             "tool_choice",
-            "only auto, none, required or a function can be chosen",
+            "only auto, none, required or a tool can be chosen",
         )),
     }
 }
@@ -247,9 +217,35 @@ fn content(v: Value) -> Value {
     )
 }
 
-/// `input` (a string, or a list of items) → chat messages. Function calls join the
-/// assistant message before them, as one chat turn.
-fn input_messages(input: Value) -> Result<Vec<Value>, ApiError> {
+/// An assistant tool call, joining the assistant message before it as one chat turn.
+fn push_call(out: &mut Vec<Value>, call: Value) {
+    match out.last_mut() {
+        Some(last) if last["role"] == "assistant" => {
+            match last.get_mut("tool_calls").and_then(Value::as_array_mut) {
+                Some(calls) => calls.push(call),
+                None => last["tool_calls"] = json!([call]),
+            }
+        }
+        _ => out.push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
+    }
+}
+
+/// A tool's output (text, or content parts) as the tool message answering `call_id`.
+fn tool_output(call_id: Option<&Value>, output: Option<&Value>) -> Value {
+    let output = match output.cloned().unwrap_or_default() {
+        Value::String(s) => Value::String(s),
+        other @ Value::Array(_) => content(other),
+        other => Value::String(other.to_string()),
+    };
+    json!({"role": "tool", "tool_call_id": call_id.cloned().unwrap_or(Value::Null), "content": output})
+}
+
+/// `input` (a string, or a list of items) → chat messages. Calls of every tool kind join
+/// the assistant message before them, under the names the model was offered.
+fn input_messages(
+    input: Value,
+    origins: &HashMap<String, ToolOrigin>,
+) -> Result<Vec<Value>, ApiError> {
     let items = match input {
         Value::String(s) => return Ok(vec![json!({"role": "user", "content": s})]),
         Value::Array(items) => items,
@@ -272,32 +268,47 @@ fn input_messages(input: Value) -> Result<Vec<Value>, ApiError> {
                 let text = content(item.get("content").cloned().unwrap_or(Value::Null));
                 out.push(json!({"role": role, "content": text}));
             }
-            "function_call" => {
-                let call = json!({
-                    "id": item.get("call_id").cloned().unwrap_or(Value::Null),
-                    "type": "function",
-                    "function": {"name": item.get("name").cloned().unwrap_or(Value::Null),
-                                 "arguments": item.get("arguments").cloned().unwrap_or(json!("{}"))},
-                });
-                match out.last_mut() {
-                    Some(last) if last["role"] == "assistant" => {
-                        match last.get_mut("tool_calls").and_then(Value::as_array_mut) {
-                            Some(calls) => calls.push(call),
-                            None => last["tool_calls"] = json!([call]),
-                        }
-                    }
-                    _ => out
-                        .push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
-                }
-            }
-            "function_call_output" => {
-                let output = match item.get("output").cloned().unwrap_or_default() {
-                    Value::String(s) => Value::String(s),
-                    other @ Value::Array(_) => content(other),
-                    other => Value::String(other.to_string()),
+            "function_call" | "custom_tool_call" | "local_shell_call" => {
+                let text = |k: &str| item.get(k).and_then(Value::as_str);
+                let (name, arguments) = match kind {
+                    "function_call" => (
+                        tools::offered(
+                            origins,
+                            text("namespace"),
+                            text("name").unwrap_or_default(),
+                            false,
+                        ),
+                        item.get("arguments").cloned().unwrap_or(json!("{}")),
+                    ),
+                    "custom_tool_call" => (
+                        tools::offered(
+                            origins,
+                            text("namespace"),
+                            text("name").unwrap_or_default(),
+                            true,
+                        ),
+                        json!(json!({"input": text("input").unwrap_or_default()}).to_string()),
+                    ),
+                    _ => (
+                        "local_shell".to_string(),
+                        json!(tools::shell_arguments(
+                            item.get("action").unwrap_or(&Value::Null)
+                        )),
+                    ),
                 };
-                out.push(json!({"role": "tool", "tool_call_id": item.get("call_id").cloned().unwrap_or(Value::Null), "content": output}));
+                let call_id = item.get("call_id").or_else(|| item.get("id")).cloned();
+                push_call(
+                    &mut out,
+                    json!({"id": call_id.unwrap_or(Value::Null), "type": "function",
+                        "function": {"name": name, "arguments": arguments}}),
+                );
             }
+            "function_call_output" | "custom_tool_call_output" | "local_shell_call_output" => {
+                let call_id = item.get("call_id").or_else(|| item.get("id"));
+                out.push(tool_output(call_id, item.get("output")));
+            }
+            // What only hosted tools produce carries nothing to continue from.
+            hosted if tools::HOSTED_ITEMS.contains(&hosted) => {}
             // The model's own reasoning is not sent back.
             "reasoning" => {}
             other => {
@@ -351,6 +362,60 @@ mod tests {
     }
 
     #[test]
+    fn codex_requests_translate_and_their_calls_come_back_under_the_offered_names() {
+        let t = translate(
+            json!({"model": "m", "store": false, "include": ["reasoning.encrypted_content"],
+                "reasoning": {"summary": "auto"}, "prompt_cache_key": "thread-1",
+                "client_metadata": {"x": "y"}, "truncation": "auto", "service_tier": "auto",
+                "tools": [
+                    {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+                    {"type": "namespace", "name": "ns", "description": "", "tools": [{"type": "function", "name": "f"}]},
+                    {"type": "custom", "name": "apply_patch"},
+                    {"type": "local_shell"},
+                    {"type": "web_search", "external_web_access": false}],
+                "tool_choice": {"type": "function", "name": "f", "namespace": "ns"},
+                "input": [
+                    {"type": "message", "role": "developer", "content": "be careful"},
+                    {"type": "function_call", "call_id": "c1", "name": "f", "namespace": "ns", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+                    {"type": "custom_tool_call", "call_id": "c2", "name": "apply_patch", "input": "*** Begin Patch"},
+                    {"type": "custom_tool_call_output", "call_id": "c2", "output": "Done"},
+                    {"type": "local_shell_call", "call_id": "c3", "id": "ls_1", "status": "completed",
+                     "action": {"type": "exec", "command": ["ls"], "env": {}}},
+                    {"type": "local_shell_call_output", "id": "c3", "output": "a.txt"},
+                    {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+                    {"type": "reasoning", "summary": [], "encrypted_content": "opaque"}
+                ]})
+            .to_string()
+            .as_bytes(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(t.meta.omitted_tools, ["web_search"]);
+        assert!(!t.meta.store);
+        let c = &t.chat;
+        assert_eq!(c["tool_choice"]["function"]["name"], "ns__f");
+        assert_eq!(c["prompt_cache_key"], "thread-1");
+        let m = c["messages"].as_array().unwrap();
+        let calls = m[1]["tool_calls"].as_array().unwrap();
+        assert_eq!(calls[0]["function"]["name"], "ns__f");
+        assert_eq!(
+            m[2],
+            json!({"role": "tool", "tool_call_id": "c1", "content": "ok"})
+        );
+        let custom = &m[3]["tool_calls"][0]["function"];
+        assert_eq!(custom["name"], "apply_patch");
+        assert_eq!(custom["arguments"], r#"{"input":"*** Begin Patch"}"#);
+        assert_eq!(m[5]["tool_calls"][0]["function"]["name"], "local_shell");
+        assert_eq!(m[6]["tool_call_id"], "c3");
+        assert_eq!(
+            m.len(),
+            7,
+            "hosted calls and reasoning carry nothing: {m:?}"
+        );
+    }
+
+    #[test]
     fn tools_choice_and_formats() {
         let c = chat_of(json!({"model": "m", "input": "x",
             "tools": [{"type": "function", "name": "w", "description": "d", "parameters": {"type": "object"}, "strict": true}],
@@ -359,15 +424,16 @@ mod tests {
         assert_eq!(c["tools"][0]["function"]["name"], "w");
         assert_eq!(c["tool_choice"]["function"]["name"], "w");
         assert_eq!(c["response_format"]["json_schema"]["name"], "p");
-        let e = translate(
-            json!({"model": "m", "input": "x", "tools": [{"type": "web_search_preview"}]})
-                .to_string()
-                .as_bytes(),
+        let t = translate(
+            json!({"model": "m", "input": "x", "tools": [{"type": "web_search_preview"}],
+                "tool_choice": {"type": "web_search_preview"}})
+            .to_string()
+            .as_bytes(),
             None,
         )
-        .unwrap_err();
-        assert_eq!(e.param.as_deref(), Some("tools[0].type"));
-        assert!(e.message.contains("web_search_preview"));
+        .unwrap();
+        assert_eq!(t.meta.omitted_tools, ["web_search_preview"]);
+        assert_eq!(t.chat["tool_choice"], "auto");
         let e = translate(
             json!({"model": "m", "input": "x", "previous_response_id": "resp_1"})
                 .to_string()

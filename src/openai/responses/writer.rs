@@ -4,6 +4,7 @@
 //! Response object. Non-streaming answers use the same writer and keep only the object.
 
 use super::store::ResponseStore;
+use super::tools;
 use super::{new_id, Meta};
 use crate::openai::error::ApiError;
 use crate::tools::emulate::CallDelta;
@@ -12,9 +13,17 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 enum Open {
-    Reasoning { text: String },
-    Message { text: String },
-    Call { arguments: String },
+    Reasoning {
+        text: String,
+    },
+    Message {
+        text: String,
+    },
+    /// A tool call: the arguments so far, and the name the model called (as offered).
+    Call {
+        arguments: String,
+        offered: String,
+    },
 }
 
 pub struct ResponsesWriter {
@@ -27,6 +36,9 @@ pub struct ResponsesWriter {
     started: bool,
     /// Output items so far; the last is the open one when `open` is set.
     items: Vec<Value>,
+    /// Each finished call as the model made it (offered name, arguments), by item index,
+    /// for the stored conversation.
+    calls: Vec<(usize, String, String)>,
     open: Option<Open>,
     usage: Option<Value>,
     finish: Option<String>,
@@ -68,6 +80,7 @@ impl ResponsesWriter {
             seq: 0,
             started: false,
             items: Vec::new(),
+            calls: Vec::new(),
             open: None,
             usage: None,
             finish: None,
@@ -198,14 +211,40 @@ impl ResponsesWriter {
                 );
                 self.items[index]["content"] = json!([part]);
             }
-            Open::Call { arguments } => {
-                self.event(
-                    out,
-                    "response.function_call_arguments.done",
-                    json!({
-                    "item_id": id, "output_index": index, "arguments": arguments}),
-                );
-                self.items[index]["arguments"] = json!(arguments);
+            Open::Call { arguments, offered } => {
+                // Custom tools and local_shell get their input whole, once the model's
+                // arguments are complete: they are not JSON to the client.
+                match self.items[index]["type"].as_str() {
+                    Some("custom_tool_call") => {
+                        let input = tools::custom_input(&arguments);
+                        self.event(
+                            out,
+                            "response.custom_tool_call_input.delta",
+                            json!({
+                            "item_id": id, "output_index": index, "delta": input}),
+                        );
+                        self.event(
+                            out,
+                            "response.custom_tool_call_input.done",
+                            json!({
+                            "item_id": id, "output_index": index, "input": input}),
+                        );
+                        self.items[index]["input"] = json!(input);
+                    }
+                    Some("local_shell_call") => {
+                        self.items[index]["action"] = tools::shell_action(&arguments);
+                    }
+                    _ => {
+                        self.event(
+                            out,
+                            "response.function_call_arguments.done",
+                            json!({
+                            "item_id": id, "output_index": index, "arguments": arguments}),
+                        );
+                        self.items[index]["arguments"] = json!(arguments);
+                    }
+                }
+                self.calls.push((index, offered, arguments));
             }
         }
         self.items[index]["status"] = json!("completed");
@@ -272,21 +311,29 @@ impl ResponsesWriter {
     pub fn call(&mut self, out: &mut BytesMut, d: &CallDelta) {
         self.start(out);
         if let (Some(call_id), Some(name)) = (&d.id, &d.name) {
-            let item = json!({"type": "function_call", "id": new_id("fc"), "call_id": call_id,
-                "name": name, "arguments": "", "status": "in_progress"});
+            let origin = self.meta.tool_origins.get(name);
+            let item = tools::call_item(origin, name, &new_id("fc"), call_id);
             self.open(
                 out,
                 item,
                 Open::Call {
                     arguments: String::new(),
+                    offered: name.clone(),
                 },
             );
         }
         if d.arguments.is_empty() {
             return;
         }
-        if let Some(Open::Call { arguments }) = &mut self.open {
+        if let Some(Open::Call { arguments, .. }) = &mut self.open {
             arguments.push_str(&d.arguments);
+        }
+        if self
+            .items
+            .last()
+            .is_some_and(|i| i["type"] != "function_call")
+        {
+            return;
         }
         let (index, id) = (self.index(), self.item_id());
         self.event(
@@ -337,20 +384,20 @@ impl ResponsesWriter {
     /// The answer as chat messages, for the response store.
     pub fn as_messages(&self) -> Vec<Value> {
         let mut text = String::new();
-        let mut calls = Vec::new();
-        for item in &self.items {
-            match item["type"].as_str() {
-                Some("message") => {
-                    for p in item["content"].as_array().into_iter().flatten() {
-                        text.push_str(p["text"].as_str().unwrap_or_default());
-                    }
-                }
-                Some("function_call") => calls
-                    .push(json!({"id": item["call_id"], "type": "function",
-                    "function": {"name": item["name"], "arguments": item["arguments"]}})),
-                _ => {}
+        for item in self.items.iter().filter(|i| i["type"] == "message") {
+            for p in item["content"].as_array().into_iter().flatten() {
+                text.push_str(p["text"].as_str().unwrap_or_default());
             }
         }
+        // Calls under the names the model was offered, as it will see them next turn.
+        let calls: Vec<Value> = self
+            .calls
+            .iter()
+            .map(|(index, offered, arguments)| {
+                json!({"id": self.items[*index]["call_id"], "type": "function",
+                    "function": {"name": offered, "arguments": arguments}})
+            })
+            .collect();
         let mut m = json!({"role": "assistant", "content": text});
         if !calls.is_empty() {
             m["tool_calls"] = Value::Array(calls);
@@ -374,6 +421,73 @@ mod tests {
                 v
             })
             .collect()
+    }
+
+    #[test]
+    fn namespaced_custom_and_shell_calls_come_back_as_their_own_items() {
+        let tools = crate::openai::responses::tools::translate(&json!([
+            {"type": "namespace", "name": "ns", "description": "", "tools": [{"type": "function", "name": "f"}]},
+            {"type": "custom", "name": "apply_patch"},
+            {"type": "local_shell"}
+        ]))
+        .unwrap();
+        let meta = Meta {
+            tool_origins: tools.origins,
+            ..Meta::default()
+        };
+        let mut w = ResponsesWriter::new(Arc::new(meta), None);
+        let mut out = BytesMut::new();
+        let call = |id: &str, name: &str, args: &str| CallDelta {
+            index: 0,
+            id: Some(id.into()),
+            name: Some(name.into()),
+            arguments: args.into(),
+        };
+        w.call(&mut out, &call("c1", "ns__f", r#"{"x":1}"#));
+        w.call(
+            &mut out,
+            &call("c2", "apply_patch", r#"{"input":"*** Begin Patch"}"#),
+        );
+        w.call(
+            &mut out,
+            &call("c3", "local_shell", r#"{"command":["ls"]}"#),
+        );
+        let r = w.complete(&mut out);
+        let o = &r["output"];
+        assert_eq!(
+            (
+                o[0]["type"].as_str(),
+                o[0]["name"].as_str(),
+                o[0]["namespace"].as_str()
+            ),
+            (Some("function_call"), Some("f"), Some("ns"))
+        );
+        assert_eq!(o[1]["type"], "custom_tool_call");
+        assert_eq!(o[1]["input"], "*** Begin Patch");
+        assert_eq!(o[2]["type"], "local_shell_call");
+        assert_eq!(o[2]["action"]["command"], json!(["ls"]));
+        let kinds: Vec<String> = events(&out)
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect();
+        assert!(kinds.contains(&"response.custom_tool_call_input.done".to_string()));
+        // The custom tool's JSON arguments never reach the client as argument deltas.
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| k.as_str() == "response.function_call_arguments.delta")
+                .count(),
+            1
+        );
+        // The stored conversation names the calls as the model was offered them.
+        let m = &w.as_messages()[0]["tool_calls"];
+        let names: Vec<&str> = m
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["function"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["ns__f", "apply_patch", "local_shell"]);
     }
 
     #[test]
