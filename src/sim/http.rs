@@ -553,7 +553,12 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
     let (fault, pacing, reply) = {
         let mut script = state.script.lock().expect("poisoned");
         let reply = if outcome.is_ok() {
-            script.replies.pop_front()
+            let model = body.get("model").and_then(Value::as_str);
+            let at = script
+                .replies
+                .iter()
+                .position(|r| r.model.is_none() || r.model.as_deref() == model);
+            at.and_then(|i| script.replies.remove(i))
         } else {
             None
         };
@@ -631,6 +636,7 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
     let reply = reply.unwrap_or_else(|| Reply {
         content: last_user(&body, &plain),
         reasoning: None,
+        model: None,
     });
     let id = format!("chatcmpl-{:024x}", rand::random::<u128>() >> 32);
     let model = body

@@ -242,6 +242,7 @@ impl Simulator {
             s.replies.push_back(Reply {
                 content: content.into(),
                 reasoning: reasoning.map(Into::into),
+                model: None,
             })
         });
     }

@@ -11,6 +11,10 @@ pub struct Reply {
     pub content: String,
     #[serde(default)]
     pub reasoning: Option<String>,
+    /// Only a request for this model takes this reply (agents send side requests, e.g. a
+    /// title on a small model, that must not take the main turn's scripted answer).
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// Streaming pace: time to first token and tokens per second (0 = as fast as possible).

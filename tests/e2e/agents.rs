@@ -12,9 +12,13 @@ fn agent_bin(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Queues the simulated model's replies (the demo's simulator, over its control endpoint).
+/// Queues the simulated model's replies (the demo's simulator, over its control endpoint),
+/// each for `MODEL` only: agents' side requests on other models do not take them.
 async fn script(demo: &Demo, replies: &[&str]) {
-    let replies: Vec<Value> = replies.iter().map(|r| json!({"content": r})).collect();
+    let replies: Vec<Value> = replies
+        .iter()
+        .map(|r| json!({"content": r, "model": MODEL}))
+        .collect();
     let r = reqwest::Client::new()
         .post(format!("{}/_sim/script", demo.sim_base))
         .json(&json!({"replies": replies}))
@@ -58,20 +62,19 @@ async fn codex_cli_runs_a_tool_loop_with_its_default_tools() {
         ],
     )
     .await;
-    let out = tokio::process::Command::new(agent_bin("codex"))
-        .args(["exec", "--skip-git-repo-check", "-s", "workspace-write"])
-        .arg("Create hello.txt containing proxied")
-        .current_dir(&work)
-        .env("HOME", &home)
-        .env("SIDECAR_KEY", "unused")
-        .env_remove("OPENAI_API_KEY")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("codex runs (scripts/setup installs tests/agents)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "codex failed:\n{stdout}\n{stderr}");
+    let (stdout, stderr) = run_agent(
+        "codex",
+        &[
+            "exec",
+            "--skip-git-repo-check",
+            "-s",
+            "workspace-write",
+            "Create hello.txt containing proxied",
+        ],
+        &work,
+        &home,
+    )
+    .await;
     assert_eq!(
         std::fs::read_to_string(work.join("hello.txt")).unwrap_or_default(),
         "proxied\n",
@@ -89,6 +92,91 @@ async fn codex_cli_runs_a_tool_loop_with_its_default_tools() {
     assert_eq!(chats.len(), 2, "{record}");
     let second = chats[1]["decrypted"].to_string();
     assert!(second.contains("tool_response"), "{second}");
+    let _ = std::fs::remove_dir_all(&home);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Runs an installed agent in `work` with `home` as its HOME; it must exit 0.
+async fn run_agent(name: &str, args: &[&str], work: &Path, home: &Path) -> (String, String) {
+    let out = tokio::process::Command::new(agent_bin(name))
+        .args(args)
+        .current_dir(work)
+        // Agents read their project directory from PWD (opencode refuses paths outside it).
+        .env("PWD", work)
+        .env("HOME", home)
+        .env("SIDECAR_KEY", "unused")
+        .env_remove("OPENAI_API_KEY")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{name} runs (scripts/setup installs tests/agents): {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{name} failed:\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opencode_runs_a_tool_loop_through_chat_completions() {
+    let demo = Demo::start(&[]).await;
+    let home = temp_dir("opencode-home");
+    let work = temp_dir("opencode-work");
+    let config = home.join(".config/opencode");
+    std::fs::create_dir_all(&config).unwrap();
+    // `@ai-sdk/openai-compatible` (Chat Completions), a small model for its title request.
+    let provider = json!({
+        "$schema": "https://opencode.ai/config.json",
+        "provider": {"venice": {
+            "npm": "@ai-sdk/openai-compatible",
+            "name": "Venice E2EE sidecar",
+            "options": {"baseURL": format!("{}/v1", demo.base), "apiKey": "unused"},
+            "models": {
+                MODEL: {"name": "Qwen3.5 (E2EE)", "tool_call": true},
+                "e2ee-glm-4-6": {"name": "GLM 4.6 (E2EE)", "tool_call": true}
+            }
+        }},
+        "model": format!("venice/{MODEL}"),
+        "small_model": "venice/e2ee-glm-4-6"
+    });
+    std::fs::write(config.join("opencode.json"), provider.to_string()).unwrap();
+    let target = work.join("hello.txt");
+    // opencode's own `write` tool, called in Qwen3.5's trained syntax.
+    let call = format!(
+        "<tool_call>\n<function=write>\n<parameter=filePath>\n{}\n</parameter>\n<parameter=content>\nproxied\n</parameter>\n</function>\n</tool_call>",
+        target.display()
+    );
+    script(&demo, &[&call, "Wrote hello.txt."]).await;
+    let (stdout, stderr) = run_agent(
+        "opencode",
+        &["run", "Create hello.txt containing proxied"],
+        &work,
+        &home,
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap_or_default().trim(),
+        "proxied",
+        "the tool ran: {stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("Wrote hello.txt."), "{stdout}");
+    let record: Value = reqwest::get(format!("{}/_sim/record", demo.sim_base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let main_turns: Vec<&Value> = record["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["body"]["model"] == MODEL)
+        .collect();
+    assert_eq!(main_turns.len(), 2, "the call, then the answer: {record}");
+    assert_eq!(main_turns[0]["body"]["stream"], true);
+    assert!(main_turns[1]["decrypted"]
+        .to_string()
+        .contains("tool_response"));
     let _ = std::fs::remove_dir_all(&home);
     let _ = std::fs::remove_dir_all(&work);
 }
