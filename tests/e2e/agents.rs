@@ -180,3 +180,27 @@ async fn opencode_runs_a_tool_loop_through_chat_completions() {
     let _ = std::fs::remove_dir_all(&home);
     let _ = std::fs::remove_dir_all(&work);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_sdks_run_tool_loops_streaming_and_not() {
+    // The Vercel AI SDK (Responses and Chat, and openai-compatible), the OpenAI Agents SDK for
+    // JS and LangChain JS: tests/agents/sdks.test.mjs, one tool loop each.
+    let demo = Demo::start(&[]).await;
+    let out = tokio::process::Command::new("node")
+        .args(["--test", "--test-concurrency=1", "sdks.test.mjs"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agents"))
+        .env("PROXY_BASE_URL", format!("{}/v1", demo.base))
+        .env("SIM_BASE_URL", &demo.sim_base)
+        .env("MODEL", MODEL)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs (scripts/setup installs tests/agents)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "agent SDKs failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("# pass 8"), "{stdout}");
+}

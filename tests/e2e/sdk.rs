@@ -65,6 +65,15 @@ async fn agents_sdk_and_langchain_conformance() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn pydantic_ai_chat_and_responses_models_with_a_tool() {
+    let demo = Demo::start(&[]).await;
+    let env = demo_env(&demo);
+    tokio::task::spawn_blocking(move || pytest("tests/sdk/test_pydantic_ai.py", &env))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn openai_node_sdk_conformance() {
     let demo = Demo::start(&[]).await;
     let env = demo_env(&demo);
