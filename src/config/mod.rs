@@ -261,7 +261,7 @@ pub struct ToolsSection {
     /// invalid call; `buffer` validates the whole answer first (so it can retry), then
     /// streams it.
     pub stream_validation: StreamValidation,
-    /// Prompt/call format per model id (`glm`, `qwen`, `hermes`), overriding the guess from
+    /// Prompt/call format per model id (`qwen_xml`, `qwen`, `glm`, `glm47`, `gemma4`, `deepseek_dsml`, `hermes`), overriding the guess from
     /// the id.
     pub families: std::collections::HashMap<String, crate::tools::prompt::Family>,
 }

@@ -65,6 +65,18 @@ pub const MODELS: &[SimModel] = &[
         tee: true,
     },
     SimModel {
+        id: "e2ee-gemma-4-31b",
+        kind: "text",
+        e2ee: true,
+        tee: true,
+    },
+    SimModel {
+        id: "e2ee-deepseek-v4-flash",
+        kind: "text",
+        e2ee: true,
+        tee: true,
+    },
+    SimModel {
         id: "tee-deepseek-r1",
         kind: "text",
         e2ee: false,

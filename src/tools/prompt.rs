@@ -9,7 +9,13 @@
 //! | `qwen` | Qwen2.5, Qwen3 | `<tool_call>\n{"name": F, "arguments": {…}}\n</tool_call>` |
 //! | `glm` | GLM-4.5, GLM-4.6 | `<tool_call>F\n<arg_key>K</arg_key>\n<arg_value>V</arg_value>\n</tool_call>` |
 //! | `glm47` | GLM-4.7, GLM-5.x | `<tool_call>F<arg_key>K</arg_key><arg_value>V</arg_value></tool_call>` |
-//! | `hermes` | everything else (Llama, gpt-oss, DeepSeek, …) | Hermes JSON in `<tool_call>` |
+//! | `gemma4` | Gemma 4 | `<\|tool_call>call:F{K:<\|"\|>V<\|"\|>,N:42}<tool_call\|>` |
+//! | `deepseek_dsml` | DeepSeek V3.2, V4 | `<｜DSML｜tool_calls>` `<｜DSML｜invoke name="F">` `<｜DSML｜parameter name="K" string="true">V</｜DSML｜parameter>` … |
+//! | `hermes` | everything else (Llama, gpt-oss, older DeepSeek, …) | Hermes JSON in `<tool_call>` |
+//!
+//! The Gemma 4 and DSML call syntaxes are the ones vLLM's parsers for those models read; the
+//! instructions around them are worded here (their chat templates' tool sections were not at
+//! hand).
 
 use super::defs::{ToolChoice, ToolDef, ToolSet};
 use crate::openai::request::Message;
@@ -25,6 +31,8 @@ pub enum Family {
     Glm47,
     Qwen,
     QwenXml,
+    Gemma4,
+    DeepseekDsml,
     Hermes,
 }
 
@@ -33,6 +41,21 @@ impl Family {
     pub fn for_model(model: &str, overrides: &HashMap<String, Family>) -> Family {
         if let Some(f) = overrides.get(model) {
             return *f;
+        }
+        let raw = model.to_ascii_lowercase();
+        if ["gemma-4", "gemma4"].iter().any(|g| raw.contains(g)) {
+            return Family::Gemma4;
+        }
+        if [
+            "deepseek-v4",
+            "deepseek-v3.2",
+            "deepseek-v3-2",
+            "deepseek-v32",
+        ]
+        .iter()
+        .any(|d| raw.contains(d))
+        {
+            return Family::DeepseekDsml;
         }
         // Version separators vary across ids (`qwen3.5`, `qwen3-5`, `qwen3p5`).
         let id: String = model
@@ -150,6 +173,14 @@ pub fn tools_prompt(family: Family, set: &ToolSet) -> Option<String> {
             "{TOOLS_HEAD}{}\n</tools>\n\nFor each function call, output the function name and arguments within the following XML format:\n<tool_call>{{function-name}}<arg_key>{{arg-key-1}}</arg_key><arg_value>{{arg-value-1}}</arg_value><arg_key>{{arg-key-2}}</arg_key><arg_value>{{arg-value-2}}</arg_value>...</tool_call>",
             tools("\n")
         ),
+        Family::Gemma4 => format!(
+            "You have access to the following functions:\n<tools>{}\n</tools>\n\nTo call a function, reply with it in this format, and nothing after it:\n<|tool_call>call:function_name{{key:<|\"|>a text value<|\"|>,count:42,flag:true,list:[<|\"|>a<|\"|>,<|\"|>b<|\"|>],object:{{inner:<|\"|>value<|\"|>}}}}<tool_call|>\n\nKeys are written bare, text values between <|\"|> marks, numbers, booleans and null as they are. Several calls follow one another without a separator. If no function fits, answer normally.",
+            tools("\n")
+        ),
+        Family::DeepseekDsml => format!(
+            "## Tools\n\nYou have access to the following functions:\n<tools>{}\n</tools>\n\nTo call functions, reply with a block in this format:\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"function_name\">\n<｜DSML｜parameter name=\"text_parameter\" string=\"true\">the text, as it is</｜DSML｜parameter>\n<｜DSML｜parameter name=\"other_parameter\" string=\"false\">a JSON value: 42, true, [1, 2] or {{\"k\": \"v\"}}</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>\n\nUse string=\"true\" for text parameters and string=\"false\" for all others. Several invokes may share one block. If no function fits, answer normally.",
+            tools("\n")
+        ),
         Family::Hermes => format!(
             "You are a function calling AI model. You are provided with function signatures within <tools></tools> XML tags. You may call one or more functions to assist with the user query. Don't make assumptions about what values to plug into functions. Here are the available tools: <tools>{} </tools> Use the following pydantic model json schema for each tool call you will make: {{\"properties\": {{\"arguments\": {{\"title\": \"Arguments\", \"type\": \"object\"}}, \"name\": {{\"title\": \"Name\", \"type\": \"string\"}}}}, \"required\": [\"arguments\", \"name\"], \"title\": \"FunctionCall\", \"type\": \"object\"}} For each function call return a json object with function name and arguments within <tool_call></tool_call> XML tags as follows:\n<tool_call>\n{{\"arguments\": <args-dict>, \"name\": <function-name>}}\n</tool_call>",
             tools(" ")
@@ -208,10 +239,42 @@ pub fn render_call(family: Family, name: &str, arguments: &str) -> String {
             s.push_str("</function>\n</tool_call>");
             s
         }
+        Family::Gemma4 => format!("<|tool_call>call:{name}{}<tool_call|>", gemma_value(&args)),
+        Family::DeepseekDsml => {
+            let mut s = format!("<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"{name}\">\n");
+            for (k, v) in pairs() {
+                let string = v.is_string();
+                s.push_str(&format!(
+                    "<｜DSML｜parameter name=\"{k}\" string=\"{string}\">{}</｜DSML｜parameter>\n",
+                    text_value(v)
+                ));
+            }
+            s.push_str("</｜DSML｜invoke>\n</｜DSML｜tool_calls>");
+            s
+        }
         Family::Qwen | Family::Hermes => format!(
             "<tool_call>\n{}\n</tool_call>",
             tojson(&json!({"name": name, "arguments": args}))
         ),
+    }
+}
+
+/// A value in Gemma 4's notation: text between `<|"|>`, keys bare, the rest as JSON.
+fn gemma_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("<|\"|>{s}<|\"|>"),
+        Value::Object(map) => {
+            let inner: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", gemma_value(v)))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(gemma_value).collect();
+            format!("[{}]", inner.join(","))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -222,7 +285,7 @@ fn render_result(family: Family, name: &str, content: &str) -> String {
             tojson(&json!({"name": name, "content": content}))
         ),
         Family::Glm47 => format!("<tool_response>{content}</tool_response>"),
-        Family::Qwen | Family::QwenXml | Family::Glm => {
+        Family::Qwen | Family::QwenXml | Family::Glm | Family::Gemma4 | Family::DeepseekDsml => {
             format!("<tool_response>\n{content}\n</tool_response>")
         }
     }
@@ -353,6 +416,55 @@ mod tests {
     }
 
     #[test]
+    fn gemma4_snapshot() {
+        snapshot("gemma4", "e2ee-gemma-4-31b");
+    }
+
+    #[test]
+    fn deepseek_dsml_snapshot() {
+        snapshot("deepseek_dsml", "e2ee-deepseek-v4-flash");
+    }
+
+    #[test]
+    fn every_family_reads_back_the_calls_it_renders() {
+        use crate::tools::parser::{parse_all, AnyParser, ParamTypes, ParseEvent};
+        struct Types;
+        impl ParamTypes for Types {
+            fn param_type(&self, _: &str, p: &str) -> Option<String> {
+                Some(if p == "days" { "integer" } else { "string" }.into())
+            }
+        }
+        let args = r#"{"city":"Paris, FR","days":2}"#;
+        for family in [
+            Family::Glm,
+            Family::Glm47,
+            Family::Qwen,
+            Family::QwenXml,
+            Family::Gemma4,
+            Family::DeepseekDsml,
+            Family::Hermes,
+        ] {
+            let text = format!("Checking.\n{}", render_call(family, "get_weather", args));
+            let events = parse_all(&mut AnyParser::new(std::sync::Arc::new(Types)), &text);
+            let ended: Vec<_> = events
+                .iter()
+                .filter_map(|e| match e {
+                    ParseEvent::End { name, arguments } => {
+                        Some((name.as_str(), arguments.as_str()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ended, [("get_weather", args)], "{family:?}: {text}");
+            assert_eq!(
+                events[0],
+                ParseEvent::Text("Checking.\n".into()),
+                "{family:?}"
+            );
+        }
+    }
+
+    #[test]
     fn qwen_snapshot() {
         snapshot("qwen", "e2ee-qwen3-235b-a22b");
     }
@@ -439,6 +551,16 @@ mod tests {
             ("e2ee-qwen-2-5-72b", Family::Qwen),
             ("e2ee-gpt-oss-120b", Family::Hermes),
             ("e2ee-llama", Family::Hermes),
+            // Venice's E2EE list of 2026-08.
+            ("e2ee-qwen3-6-27b", Family::QwenXml),
+            ("e2ee-qwen3-6-35b-a3b", Family::QwenXml),
+            ("e2ee-glm-5-2-p", Family::Glm47),
+            ("e2ee-gemma-4-31b", Family::Gemma4),
+            ("e2ee-gemma-4-26b-a4b-it", Family::Gemma4),
+            ("e2ee-deepseek-v4-flash", Family::DeepseekDsml),
+            ("e2ee-deepseek-v3.2", Family::DeepseekDsml),
+            ("e2ee-gpt-oss-20b-p", Family::Hermes),
+            ("e2ee-qwen3-vl-30b-a3b-p", Family::Qwen),
         ] {
             assert_eq!(Family::for_model(id, &none), family, "{id}");
         }

@@ -209,7 +209,9 @@ async fn models_list_and_lookup() {
             "e2ee-glm-4-6",
             "e2ee-llama-3-3-70b",
             "e2ee-qwen3-235b-a22b",
-            "e2ee-glm-5"
+            "e2ee-glm-5",
+            "e2ee-gemma-4-31b",
+            "e2ee-deepseek-v4-flash"
         ]
     );
     assert_eq!(v["data"][0]["object"], "model");

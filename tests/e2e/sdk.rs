@@ -27,10 +27,10 @@ async fn openai_python_sdk_agent_loop_with_tools() {
     tokio::task::spawn_blocking(move || pytest("tests/sdk/test_agent_loop.py", &env))
         .await
         .unwrap();
-    // Every loop (5 families, streaming and not): a call, then the final answer after the
+    // Every loop (7 families, streaming and not): a call, then the final answer after the
     // tool result.
     let rec = p.sim.record();
-    assert_eq!(rec.chats.len(), 20);
+    assert_eq!(rec.chats.len(), 28);
     for answer in rec.chats.iter().skip(1).step_by(2) {
         assert!(answer
             .decrypted

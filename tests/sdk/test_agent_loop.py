@@ -20,6 +20,12 @@ FAMILIES = {
             "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>"),
     "glm47": ("e2ee-glm-5",
               "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call>"),
+    "gemma4": ("e2ee-gemma-4-31b",
+               '<|tool_call>call:get_weather{city:<|"|>Paris<|"|>}<tool_call|>'),
+    "deepseek_dsml": ("e2ee-deepseek-v4-flash",
+                      '<｜DSML｜tool_calls>\n<｜DSML｜invoke name="get_weather">\n'
+                      '<｜DSML｜parameter name="city" string="true">Paris</｜DSML｜parameter>\n'
+                      '</｜DSML｜invoke>\n</｜DSML｜tool_calls>'),
     "hermes": ("e2ee-llama-3-3-70b",
                '<tool_call>\n{"arguments": {"city": "Paris"}, "name": "get_weather"}\n</tool_call>'),
 }

@@ -1,6 +1,7 @@
 //! One streaming parser for every tool-call syntax the proxy knows: JSON in `<tool_call>`
-//! tags (Hermes, Qwen2.5/3), GLM's `<arg_key>/<arg_value>`, and Qwen's XML
-//! (`<function=…><parameter=…>`, Qwen3-Coder and Qwen3.5). Models do not always answer in the
+//! tags (Hermes, Qwen2.5/3), GLM's `<arg_key>/<arg_value>`, Qwen's XML
+//! (`<function=…><parameter=…>`, Qwen3-Coder and Qwen3.5), Gemma 4's `<|tool_call>call:…`
+//! and DeepSeek's DSML (V3.2, V4). Models do not always answer in the
 //! syntax they were prompted with, so whichever family was prompted, every syntax is read; a
 //! call still counts only if it names an offered tool and validates against its schema.
 //!
@@ -13,6 +14,7 @@ mod glm;
 mod json_tags;
 pub mod scan;
 mod values;
+mod whole;
 mod xml;
 
 use serde_json::Value;
@@ -117,10 +119,12 @@ impl AnyParser {
             State::Text => match scan::text_step(&mut self.buf, out) {
                 Some(OPEN) => self.state = State::Opening,
                 Some(marker) => {
-                    self.state = State::Call {
-                        reader: Box::new(xml::XmlReader::new(String::new())),
-                        marker,
-                    }
+                    let reader: Box<dyn Reader> = if marker == FUNCTION {
+                        Box::new(xml::XmlReader::new(String::new()))
+                    } else {
+                        Box::new(whole::reader_for(marker))
+                    };
+                    self.state = State::Call { reader, marker }
                 }
                 None => return false,
             },

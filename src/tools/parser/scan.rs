@@ -2,10 +2,11 @@
 //! bare `<function=` as Qwen's XML syntax is sometimes emitted), and hold back a tail that
 //! could still become one (`<tool_c…`, `<func…`) so it is never streamed as text too early.
 
+use super::whole::{DSML_OPEN, DSML_OPEN_V32, GEMMA_OPEN};
 use super::{ParseEvent, FUNCTION, OPEN};
 
 /// The opening markers, in the order they are tried at one position.
-pub const MARKERS: [&str; 2] = [OPEN, FUNCTION];
+pub const MARKERS: [&str; 5] = [OPEN, FUNCTION, GEMMA_OPEN, DSML_OPEN, DSML_OPEN_V32];
 
 /// Emits what is safe as text; returns the marker consumed, if one was (the parser then
 /// leaves its text state).

@@ -512,3 +512,45 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn gemma4_calls_split_anywhere() {
+    check(
+        &xml_parser,
+        "Let me check.<|tool_call>call:get_weather{city:<|\"|>Paris, FR<|\"|>,days:2}call:write{path:<|\"|>a.txt<|\"|>,items:[1,<|\"|>é<|\"|>]}<tool_call|>",
+        &[
+            text("Let me check."),
+            call("get_weather", r#"{"city":"Paris, FR","days":2}"#),
+            call("write", r#"{"path":"a.txt","items":[1,"é"]}"#),
+        ],
+    );
+    // The end-of-turn token stripped: the block as far as it came is the call.
+    check(
+        &xml_parser,
+        "<|tool_call>call:get_weather{city:<|\"|>Paris<|\"|>}",
+        &[call("get_weather", r#"{"city":"Paris"}"#)],
+    );
+    check(
+        &xml_parser,
+        "<|tool_call>weather?<tool_call|>",
+        &[Seen::Invalid],
+    );
+}
+
+#[test]
+fn deepseek_dsml_blocks_of_v4_and_v32_split_anywhere() {
+    let invoke = "\n<｜DSML｜invoke name=\"get_weather\">\n<｜DSML｜parameter name=\"city\" string=\"true\">Paris</｜DSML｜parameter>\n<｜DSML｜parameter name=\"days\" string=\"false\">3</｜DSML｜parameter>\n</｜DSML｜invoke>\n";
+    for (open, close) in [
+        ("<｜DSML｜tool_calls>", "</｜DSML｜tool_calls>"),
+        ("<｜DSML｜function_calls>", "</｜DSML｜function_calls>"),
+    ] {
+        check(
+            &xml_parser,
+            &format!("Looking.\n\n{open}{invoke}{close}"),
+            &[
+                text("Looking.\n\n"),
+                call("get_weather", r#"{"city":"Paris","days":3}"#),
+            ],
+        );
+    }
+}
