@@ -235,6 +235,10 @@ impl ParamTypes for ToolSet {
             _ => None,
         }
     }
+
+    fn offers(&self, tool: &str) -> bool {
+        self.offered().any(|t| t.name == tool)
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,10 @@ pub trait ToolCallParser: Send + Sync {
 pub trait ParamTypes: Send + Sync {
     /// `Some("string")`, `Some("integer")`, … or `None` when the schema does not say.
     fn param_type(&self, tool: &str, param: &str) -> Option<String>;
+    /// Whether `tool` is offered: a syntax without markers of its own counts only for one.
+    fn offers(&self, _tool: &str) -> bool {
+        false
+    }
 }
 
 /// What a syntax reader did with the text after its opening marker.
@@ -119,10 +123,10 @@ impl AnyParser {
             State::Text => match scan::text_step(&mut self.buf, out) {
                 Some(OPEN) => self.state = State::Opening,
                 Some(marker) => {
-                    let reader: Box<dyn Reader> = if marker == FUNCTION {
-                        Box::new(xml::XmlReader::new(String::new()))
-                    } else {
-                        Box::new(whole::reader_for(marker))
+                    let reader: Box<dyn Reader> = match marker {
+                        FUNCTION => Box::new(xml::XmlReader::new(String::new())),
+                        whole::GEMMA_BARE => Box::new(whole::BareGemma),
+                        _ => Box::new(whole::reader_for(marker)),
                     };
                     self.state = State::Call { reader, marker }
                 }

@@ -2,11 +2,22 @@
 //! bare `<function=` as Qwen's XML syntax is sometimes emitted), and hold back a tail that
 //! could still become one (`<tool_c…`, `<func…`) so it is never streamed as text too early.
 
-use super::whole::{DSML_OPEN, DSML_OPEN_V32, GEMMA_OPEN};
+use super::whole::{DSML_OPEN, DSML_OPEN_V32, GEMMA_BARE, GEMMA_OPEN};
 use super::{ParseEvent, FUNCTION, OPEN};
 
-/// The opening markers, in the order they are tried at one position.
-pub const MARKERS: [&str; 5] = [OPEN, FUNCTION, GEMMA_OPEN, DSML_OPEN, DSML_OPEN_V32];
+/// The opening markers of answer text, in the order they are tried at one position. Gemma
+/// 4's bare `call:` (its special tokens dropped in decoding) counts only before an offered
+/// tool's name, which its reader checks.
+pub const MARKERS: [&str; 6] = [
+    OPEN,
+    FUNCTION,
+    GEMMA_OPEN,
+    DSML_OPEN,
+    DSML_OPEN_V32,
+    GEMMA_BARE,
+];
+/// The markers looked for in reasoning, where prose says "call:" too often to hold it back.
+const REASONING_MARKERS: [&str; 5] = [OPEN, FUNCTION, GEMMA_OPEN, DSML_OPEN, DSML_OPEN_V32];
 
 /// Emits what is safe as text; returns the marker consumed, if one was (the parser then
 /// leaves its text state).
@@ -22,12 +33,16 @@ pub fn text_step(buf: &mut String, out: &mut Vec<ParseEvent>) -> Option<&'static
 /// removed. Without a marker, returns the text that is safe to emit now and keeps in `buf`
 /// only a tail that is a proper prefix of a marker.
 pub fn take_text(buf: &mut String) -> (String, Option<&'static str>) {
-    if let Some((at, marker)) = find_marker(buf) {
+    take_text_of(buf, &MARKERS)
+}
+
+fn take_text_of(buf: &mut String, markers: &[&'static str]) -> (String, Option<&'static str>) {
+    if let Some((at, marker)) = find_of(buf, markers) {
         let text = buf[..at].to_string();
         buf.drain(..at + marker.len());
         return (text, Some(marker));
     }
-    let keep = MARKERS
+    let keep = markers
         .iter()
         .map(|m| partial_suffix(buf, m))
         .max()
@@ -42,16 +57,16 @@ pub fn take_text(buf: &mut String) -> (String, Option<&'static str>) {
 /// holding back raw text that may turn out to be a call. Returns the text safe to show now
 /// and whether a marker was found.
 pub fn hold_from_marker(buf: &mut String) -> (String, bool) {
-    if let Some((at, _)) = find_marker(buf) {
+    if let Some((at, _)) = find_of(buf, &REASONING_MARKERS) {
         return (buf.drain(..at).collect(), true);
     }
-    let (text, _) = take_text(buf);
+    let (text, _) = take_text_of(buf, &REASONING_MARKERS);
     (text, false)
 }
 
 /// Byte offsets of every marker in `s`, in order.
 pub fn marker_positions(s: &str) -> Vec<usize> {
-    let mut at: Vec<usize> = MARKERS
+    let mut at: Vec<usize> = REASONING_MARKERS
         .iter()
         .flat_map(|m| s.match_indices(m).map(|(i, _)| i))
         .collect();
@@ -61,7 +76,11 @@ pub fn marker_positions(s: &str) -> Vec<usize> {
 
 /// The first complete marker in `s`: its byte offset and which one.
 pub fn find_marker(s: &str) -> Option<(usize, &'static str)> {
-    MARKERS
+    find_of(s, &MARKERS)
+}
+
+fn find_of(s: &str, markers: &[&'static str]) -> Option<(usize, &'static str)> {
+    markers
         .iter()
         .filter_map(|m| s.find(m).map(|at| (at, *m)))
         .min_by_key(|(at, _)| *at)

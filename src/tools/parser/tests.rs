@@ -228,6 +228,10 @@ impl ParamTypes for Schema {
             .find(|((t, p), _)| *t == tool && *p == param)
             .map(|(_, ty)| ty.to_string())
     }
+
+    fn offers(&self, tool: &str) -> bool {
+        self.0.keys().any(|(t, _)| *t == tool)
+    }
 }
 
 fn glm_parser() -> Box<dyn ToolCallParser> {
@@ -553,4 +557,34 @@ fn deepseek_dsml_blocks_of_v4_and_v32_split_anywhere() {
             ],
         );
     }
+}
+
+#[test]
+fn gemma4_calls_whose_special_tokens_were_dropped_count_for_offered_tools_only() {
+    check(
+        &xml_parser,
+        "Checking.call:get_weather{city:Paris,days:2}",
+        &[
+            text("Checking."),
+            call("get_weather", r#"{"city":"Paris","days":2}"#),
+        ],
+    );
+    check(
+        &xml_parser,
+        "call:get_weather{city:<|\"|>Paris, FR<|\"|>} Done.",
+        &[
+            call("get_weather", r#"{"city":"Paris, FR"}"#),
+            text(" Done."),
+        ],
+    );
+    // Prose: a name no tool has, no name, no braces.
+    for prose in [
+        "You can call: someone{else} tomorrow.",
+        "The call: it rang twice.",
+        "call:get_weather with Paris",
+    ] {
+        check(&xml_parser, prose, &[text(prose)]);
+    }
+    // An offered tool's call that never closes is an invalid call, not text.
+    check(&xml_parser, "call:get_weather{city:Pa", &[Seen::Invalid]);
 }

@@ -12,6 +12,8 @@ use serde_json::{Map, Value};
 pub const GEMMA_OPEN: &str = "<|tool_call>";
 const GEMMA_CLOSE: &str = "<tool_call|>";
 const GEMMA_QUOTE: &str = "<|\"|>";
+/// Gemma 4's call once decoding dropped its special tokens: `call:NAME{key:text,…}`.
+pub const GEMMA_BARE: &str = "call:";
 pub const DSML_OPEN: &str = "<｜DSML｜tool_calls>";
 pub const DSML_OPEN_V32: &str = "<｜DSML｜function_calls>";
 
@@ -91,6 +93,86 @@ impl Reader for WholeReader {
             *buf = body;
             false
         }
+    }
+}
+
+/// Longest unfinished bare call waited for before it is given up as invalid.
+const BARE_LIMIT: usize = 64 * 1024;
+
+/// Gemma 4's call with its markers dropped, from just after `call:`: a call only when an
+/// offered tool's name and a `{` follow (prose says "call:" too).
+pub struct BareGemma;
+
+impl BareGemma {
+    /// Where the arguments open, once the name is known to be an offered tool's; `Err` when
+    /// this is prose, `Ok(None)` while the name may still be coming.
+    fn open(types: &dyn ParamTypes, buf: &str) -> Result<Option<usize>, ()> {
+        match buf.find('{') {
+            Some(at) if valid_name(&buf[..at]) && types.offers(&buf[..at]) => Ok(Some(at)),
+            Some(_) => Err(()),
+            None if buf.len() <= super::MAX_NAME && (buf.is_empty() || valid_name(buf)) => Ok(None),
+            None => Err(()),
+        }
+    }
+
+    fn emit(buf: &mut String, open: usize, args: Value, used: usize, out: &mut Vec<ParseEvent>) {
+        let name = buf[..open].to_string();
+        buf.drain(..open + used);
+        let arguments = compact(&args);
+        out.push(ParseEvent::Start { name: name.clone() });
+        out.push(ParseEvent::Args(arguments.clone()));
+        out.push(ParseEvent::End { name, arguments });
+    }
+}
+
+impl Reader for BareGemma {
+    fn step(
+        &mut self,
+        types: &dyn ParamTypes,
+        buf: &mut String,
+        out: &mut Vec<ParseEvent>,
+    ) -> Step {
+        let open = match Self::open(types, buf) {
+            Err(()) => return Step::Prose,
+            Ok(None) => return Step::Wait,
+            Ok(Some(at)) => at,
+        };
+        match gemma_value(&buf[open..]) {
+            Ok((args, used)) if args.is_object() => {
+                Self::emit(buf, open, args, used, out);
+                Step::Done
+            }
+            // Unfinished (or malformed, which only the end can tell).
+            _ if buf.len() <= BARE_LIMIT => Step::Wait,
+            Ok(_) | Err(_) => {
+                buf.clear();
+                out.push(ParseEvent::Invalid {
+                    reason: "an unfinished Gemma tool call".into(),
+                });
+                Step::Done
+            }
+        }
+    }
+
+    fn finish(
+        &mut self,
+        types: &dyn ParamTypes,
+        buf: &mut String,
+        out: &mut Vec<ParseEvent>,
+    ) -> bool {
+        let Ok(Some(open)) = Self::open(types, buf) else {
+            return false;
+        };
+        match gemma_value(&buf[open..]) {
+            Ok((args, used)) if args.is_object() => Self::emit(buf, open, args, used, out),
+            _ => {
+                buf.clear();
+                out.push(ParseEvent::Invalid {
+                    reason: "a Gemma tool call that does not read as one".into(),
+                });
+            }
+        }
+        true
     }
 }
 
