@@ -161,21 +161,7 @@ async fn aci_faults_fail_closed_with_the_check_named() {
         (AttestationFault::BadCompose, "attestation_mr_config_id"),
         (AttestationFault::WrongNonce, "attestation_nonce_mismatch"),
     ];
-    for (fault, code) in cases {
-        p.sim.set_attestation_fault(Some(fault));
-        for stream in [true, false] {
-            let r = p.post(&chat("must not leave", stream)).await;
-            assert_eq!(r.status(), 503, "{fault:?}");
-            let v: Value = r.json().await.unwrap();
-            assert_eq!(v["error"]["code"], code, "{fault:?}: {v}");
-        }
-    }
-    assert!(
-        p.sim.record().chats.is_empty(),
-        "nothing reached a gateway that did not verify"
-    );
-    p.sim.set_attestation_fault(None);
-    assert_eq!(p.post(&chat("now it may", false)).await.status(), 200);
+    attestation_faults_fail_closed(&p, &cases).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -28,6 +28,12 @@ async fn script(demo: &Demo, replies: &[&str]) {
     assert_eq!(r.status(), 200);
 }
 
+/// What the demo's simulated Venice received.
+async fn sim_record(demo: &Demo) -> Value {
+    let r = reqwest::get(format!("{}/_sim/record", demo.sim_base)).await;
+    r.unwrap().json().await.unwrap()
+}
+
 fn temp_dir(what: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "venice-e2ee-proxy-{what}-{}-{}",
@@ -82,12 +88,7 @@ async fn codex_cli_runs_a_tool_loop_with_its_default_tools() {
     );
     assert!(stdout.contains("Created hello.txt."), "{stdout}");
     // Both turns went through the sidecar, encrypted; the second carried the tool's result.
-    let record: Value = reqwest::get(format!("{}/_sim/record", demo.sim_base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let record = sim_record(&demo).await;
     let chats = record["chats"].as_array().unwrap();
     assert_eq!(chats.len(), 2, "{record}");
     let second = chats[1]["decrypted"].to_string();
@@ -160,12 +161,7 @@ async fn opencode_runs_a_tool_loop_through_chat_completions() {
         "the tool ran: {stdout}\n{stderr}"
     );
     assert!(stdout.contains("Wrote hello.txt."), "{stdout}");
-    let record: Value = reqwest::get(format!("{}/_sim/record", demo.sim_base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let record = sim_record(&demo).await;
     let main_turns: Vec<&Value> = record["chats"]
         .as_array()
         .unwrap()

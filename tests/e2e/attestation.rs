@@ -27,22 +27,7 @@ async fn attestation_faults_fail_closed_with_the_check_named() {
             "attestation_gpu_spdm_signature",
         ),
     ];
-    for (fault, code) in cases {
-        p.sim.set_attestation_fault(Some(fault));
-        for stream in [true, false] {
-            let r = p.post(&chat("must not leave", stream)).await;
-            assert_eq!(r.status(), 503, "{fault:?}");
-            let v: serde_json::Value = r.json().await.unwrap();
-            assert_eq!(v["error"]["code"], code, "{v}");
-            assert_eq!(v["error"]["type"], "attestation_error");
-        }
-    }
-    assert!(
-        p.sim.record().chats.is_empty(),
-        "nothing was sent to an unverified enclave"
-    );
-    p.sim.set_attestation_fault(None);
-    assert_eq!(p.post(&chat("now it may", false)).await.status(), 200);
+    attestation_faults_fail_closed(&p, &cases).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -181,6 +181,41 @@ pub async fn sse_events(mut r: reqwest::Response) -> (Vec<Value>, bool) {
     (events, broken)
 }
 
+/// Each attestation fault refuses chat (streamed and not) with a 503 naming `code`, sends
+/// nothing to the enclave, and the model is usable again once the fault is gone.
+pub async fn attestation_faults_fail_closed(
+    p: &Proxy,
+    cases: &[(venice_e2ee_proxy::sim::AttestationFault, &str)],
+) {
+    for (fault, code) in cases {
+        p.sim.set_attestation_fault(Some(*fault));
+        for stream in [true, false] {
+            let r = p.post(&chat("must not leave", stream)).await;
+            assert_eq!(r.status(), 503, "{fault:?}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["code"], *code, "{fault:?}: {v}");
+            assert_eq!(v["error"]["type"], "attestation_error");
+        }
+    }
+    assert!(
+        p.sim.record().chats.is_empty(),
+        "nothing was sent to an enclave that did not verify"
+    );
+    p.sim.set_attestation_fault(None);
+    assert_eq!(p.post(&chat("now it may", false)).await.status(), 200);
+}
+
+/// The session an answer names (`x-venice-e2ee-session`), its body read to the end.
+pub async fn echoed_session(r: reqwest::Response) -> Option<String> {
+    assert_eq!(r.status(), 200);
+    let id = r
+        .headers()
+        .get("x-venice-e2ee-session")
+        .map(|v| v.to_str().unwrap().to_string());
+    r.bytes().await.unwrap();
+    id
+}
+
 /// The check named `name` in an attestation report.
 pub fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"]

@@ -28,14 +28,7 @@ async fn each_session_has_its_own_client_key() {
             b
         }),
     ] {
-        let r = post(id, body).await.unwrap();
-        assert_eq!(r.status(), 200);
-        echoed.push(
-            r.headers()
-                .get("x-venice-e2ee-session")
-                .map(|v| v.to_str().unwrap().to_string()),
-        );
-        r.bytes().await.unwrap();
+        echoed.push(echoed_session(post(id, body).await.unwrap()).await);
     }
     assert_eq!(
         echoed,
@@ -104,14 +97,7 @@ async fn codex_threads_get_their_own_keys_by_session_id_or_prompt_cache_key() {
         (None, Some("thread-1")),
         (None, None),
     ] {
-        let r = responses(header, key).await.unwrap();
-        assert_eq!(r.status(), 200);
-        echoed.push(
-            r.headers()
-                .get("x-venice-e2ee-session")
-                .map(|v| v.to_str().unwrap().to_string()),
-        );
-        r.bytes().await.unwrap();
+        echoed.push(echoed_session(responses(header, key).await.unwrap()).await);
     }
     assert_eq!(
         echoed,
