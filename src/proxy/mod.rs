@@ -52,7 +52,8 @@ pub struct Ctx {
     started: Instant,
     first_byte: Option<Duration>,
     /// The answer's bytes hashed for its ACI receipt, checked once the answer is whole.
-    receipt: Option<crate::attestation::receipts::Tap>,
+    /// Boxed, like `prepared`: the context lives as long as the connection.
+    receipt: Option<Box<Tap>>,
     /// Held while a chat completion is in flight (`server.max_concurrent_chats`).
     _permit: Option<crate::state::ChatPermit>,
 }
@@ -241,7 +242,8 @@ impl ProxyHttp for VeniceProxy {
                 &prepared.attested,
                 &prepared.body,
                 receipt_id,
-            );
+            )
+            .map(Box::new);
         }
         let (header, phase) = chat_response::begin(
             prepared,
@@ -397,7 +399,7 @@ impl ProxyHttp for VeniceProxy {
             let id = ctx.phase.as_ref().and_then(chat_response::answer_id);
             self.state
                 .receipts
-                .check_later(tap, model.to_string(), id.map(str::to_string));
+                .check_later(*tap, model.to_string(), id.map(str::to_string));
         }
     }
 }
