@@ -23,6 +23,14 @@ type Call = (String, Value);
 /// Reads the calls of one block's body.
 type Parse = fn(&str, &dyn ParamTypes) -> Result<Vec<Call>, String>;
 
+/// A call read whole: its start, all its arguments, its end.
+fn push_call(out: &mut Vec<ParseEvent>, name: String, args: &Value) {
+    let arguments = compact(args);
+    out.push(ParseEvent::Start { name: name.clone() });
+    out.push(ParseEvent::Args(arguments.clone()));
+    out.push(ParseEvent::End { name, arguments });
+}
+
 /// The reader for a block opened by `marker`.
 pub fn reader_for(marker: &'static str) -> WholeReader {
     let (close, parse): (&'static str, Parse) = match marker {
@@ -43,10 +51,7 @@ impl WholeReader {
         match (self.parse)(body, types) {
             Ok(calls) if !calls.is_empty() => {
                 for (name, args) in calls {
-                    let arguments = compact(&args);
-                    out.push(ParseEvent::Start { name: name.clone() });
-                    out.push(ParseEvent::Args(arguments.clone()));
-                    out.push(ParseEvent::End { name, arguments });
+                    push_call(out, name, &args);
                 }
                 true
             }
@@ -118,10 +123,7 @@ impl BareGemma {
     fn emit(buf: &mut String, open: usize, args: Value, used: usize, out: &mut Vec<ParseEvent>) {
         let name = buf[..open].to_string();
         buf.drain(..open + used);
-        let arguments = compact(&args);
-        out.push(ParseEvent::Start { name: name.clone() });
-        out.push(ParseEvent::Args(arguments.clone()));
-        out.push(ParseEvent::End { name, arguments });
+        push_call(out, name, &args);
     }
 }
 
