@@ -633,11 +633,12 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
         let events = bench.events(client_hex, &client_key, model);
         return sse(replay(events, pacing, include_usage(&body)));
     }
-    let reply = reply.unwrap_or_else(|| Reply {
+    let mut reply = reply.unwrap_or_else(|| Reply {
         content: last_user(&body, &plain),
         reasoning: None,
         model: None,
     });
+    let stop_reason = apply_stop(&mut reply.content, &body);
     let id = format!("chatcmpl-{:024x}", rand::random::<u128>() >> 32);
     let model = body
         .get("model")
@@ -671,6 +672,8 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
         pacing,
         include_usage,
         prompt_tokens,
+        max_tokens: max_tokens(&body),
+        stop_reason,
         model,
         id,
         receipt,
@@ -735,6 +738,31 @@ fn replay(
     })
 }
 
+/// vLLM's `stop`: the reply ends before the first stop string it holds, which is then the
+/// chunk's `stop_reason`.
+fn apply_stop(content: &mut String, body: &Value) -> Option<String> {
+    let stops: Vec<&str> = match body.get("stop") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let (at, stop) = stops
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| content.find(s).map(|at| (at, s)))
+        .min_by_key(|(at, _)| *at)?;
+    content.truncate(at);
+    Some(stop.to_string())
+}
+
+/// The completion-token limit: generation stops there with `finish_reason: "length"`.
+fn max_tokens(body: &Value) -> Option<usize> {
+    ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|f| body.get(*f).and_then(Value::as_u64))
+        .map(|n| n as usize)
+}
+
 fn include_usage(body: &Value) -> bool {
     body.pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
@@ -762,6 +790,8 @@ struct Stream {
     pacing: super::Pacing,
     include_usage: bool,
     prompt_tokens: usize,
+    max_tokens: Option<usize>,
+    stop_reason: Option<String>,
     model: String,
     id: String,
     receipt: Option<ReceiptPlan>,
@@ -822,7 +852,14 @@ async fn stream_reply(s: Stream) {
         .map(|t| ("reasoning_content", *t))
         .chain(content.iter().map(|t| ("content", *t)));
     let mut sent = 0usize;
+    let mut finish =
+        json!({"index": 0, "delta": {}, "finish_reason": "stop", "stop_reason": s.stop_reason});
     for (field, text) in pieces {
+        if s.max_tokens == Some(sent) {
+            finish =
+                json!({"index": 0, "delta": {}, "finish_reason": "length", "stop_reason": null});
+            break;
+        }
         match &s.fault {
             Some(ChatFault::Drop { after_chunks }) if sent == *after_chunks => {
                 let _ =
@@ -873,11 +910,7 @@ async fn stream_reply(s: Stream) {
         }
         sent += 1;
     }
-    let _ = send(event(
-        json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
-        None,
-    ))
-    .await;
+    let _ = send(event(json!([finish]), None)).await;
     if s.include_usage {
         let usage = json!({"prompt_tokens": s.prompt_tokens, "completion_tokens": sent, "total_tokens": s.prompt_tokens + sent});
         let _ = send(event(json!([]), Some(usage))).await;
