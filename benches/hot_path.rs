@@ -137,8 +137,8 @@ fn per_chunk() {
         None,
     )
     .unwrap();
-    let mut responses =
-        transformer(&key, false).with_responses(Some(ResponsesWriter::new(translated.meta, None)));
+    let mut responses = transformer(&key, false)
+        .with_writer(Some(Box::new(ResponsesWriter::new(translated.meta, None))));
     chunk_pair(
         "chunk transform as Responses events vs chat",
         1.10,

@@ -3,11 +3,13 @@
 //! Pingora's hooks.
 
 pub mod admin;
+pub mod anthropic;
 pub mod attestation;
 pub mod background;
 pub mod bench;
 pub mod codec;
 pub mod config;
+pub mod dialect;
 pub mod keys;
 pub mod logging;
 pub mod metrics;

@@ -281,6 +281,13 @@ fn demo(args: &ServeArgs, layout: &str) -> Result<(), String> {
     if config.attestation.prewarm.is_empty() {
         config.attestation.prewarm = vec![model.into()];
     }
+    // Claude Code asks for Claude models by name: here they are all the demo's model.
+    if config.models.aliases.is_empty() {
+        config
+            .models
+            .aliases
+            .insert("claude-*".into(), model.into());
+    }
     let base = format!("http://{}/v1", config.server.listen);
     println!(
         "venice-e2ee-proxy demo: simulated Venice at {}",
@@ -290,6 +297,10 @@ fn demo(args: &ServeArgs, layout: &str) -> Result<(), String> {
     println!("Try:");
     println!(
         "  curl -sN {base}/chat/completions -H 'Content-Type: application/json' \\\n    -d '{{\"model\":\"{model}\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello through the enclave\"}}]}}'"
+    );
+    println!(
+        "Claude Code: ANTHROPIC_BASE_URL=http://{} ANTHROPIC_API_KEY=any claude",
+        config.server.listen
     );
     run(config, args)
 }

@@ -1,7 +1,8 @@
 //! Property tests over the proxy's entry points for untrusted input: Venice's SSE (any split
 //! of a valid stream decodes identically, any bytes never panic), the codec's unpacking, the
 //! request normaliser (no input panics it; no conversation ever puts a plaintext message into
-//! the upstream body). The tool-call parsers and the attestation parser have their own
+//! the upstream body), the Messages API's translation (any request translates or names its
+//! field). The tool-call parsers and the attestation parser have their own
 //! (`tools/parser/tests.rs`, `attestation/evidence/drift_tests.rs`). `fuzz/` runs the same
 //! entry points under cargo fuzz.
 
@@ -152,4 +153,125 @@ proptest! {
         let _ = request::parse(bytes.as_bytes());
         let _ = crate::openai::responses::translate::translate(bytes.as_bytes(), None);
     }
+
+    /// Any Messages API request, however odd its fields and blocks, either translates into a
+    /// chat request the normaliser takes, or is a 400 naming the field at fault; never a
+    /// panic.
+    #[test]
+    fn any_messages_request_translates_or_names_its_field(body in messages_request()) {
+        let bytes = body.to_string();
+        let result = crate::anthropic::translate::translate(bytes.as_bytes())
+            .and_then(|t| request::parse(&serde_json::to_vec(&t.chat).unwrap()));
+        if let Err(e) = result {
+            prop_assert_eq!(e.status, 400, "{:?}", e);
+            prop_assert!(e.param.as_deref().is_some_and(|p| !p.is_empty()), "{:?} for {}", e, bytes);
+        }
+    }
+}
+
+/// JSON built from the Messages API's own words, so generated requests get past the first
+/// check often and reach the deeper ones.
+fn messages_json() -> impl Strategy<Value = Value> {
+    let word = prop_oneof![
+        Just("text"),
+        Just("tool_use"),
+        Just("tool_result"),
+        Just("thinking"),
+        Just("image"),
+        Just("user"),
+        Just("assistant"),
+        Just("system"),
+        Just("auto"),
+        Just("any"),
+        Just("tool"),
+        Just("enabled"),
+        Just("adaptive"),
+        Just("disabled"),
+        Just("json_schema"),
+        Just("object"),
+        Just("web_search_20250305"),
+        Just("redacted_thinking"),
+        Just(""),
+        Just("x"),
+    ];
+    let key = prop_oneof![
+        Just("type"),
+        Just("text"),
+        Just("role"),
+        Just("content"),
+        Just("id"),
+        Just("name"),
+        Just("input"),
+        Just("tool_use_id"),
+        Just("is_error"),
+        Just("source"),
+        Just("schema"),
+        Just("budget_tokens"),
+        Just("cache_control"),
+        Just("input_schema"),
+        Just("effort"),
+        Just("display"),
+        Just("user_id"),
+        Just("format"),
+        Just("disable_parallel_tool_use"),
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-3i64..70000).prop_map(|n| json!(n)),
+        word.prop_map(|w| json!(w)),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec((key.clone(), inner), 0..5).prop_map(|kv| {
+                Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            }),
+        ]
+    })
+}
+
+/// A Messages request: its fields present or not, each a plausible value or any JSON.
+fn messages_request() -> impl Strategy<Value = Value> {
+    let field = prop_oneof![
+        Just("model"),
+        Just("max_tokens"),
+        Just("messages"),
+        Just("system"),
+        Just("tools"),
+        Just("tool_choice"),
+        Just("thinking"),
+        Just("stop_sequences"),
+        Just("metadata"),
+        Just("output_config"),
+        Just("top_k"),
+        Just("temperature"),
+        Just("stream"),
+        Just("context_management"),
+        Just("mcp_servers"),
+    ];
+    let message = (
+        prop_oneof![
+            Just(json!("user")),
+            Just(json!("assistant")),
+            messages_json()
+        ],
+        prop_oneof![
+            Just(json!("hi")),
+            proptest::collection::vec(messages_json(), 0..4).prop_map(Value::Array),
+            messages_json(),
+        ],
+    )
+        .prop_map(|(role, content)| json!({"role": role, "content": content}));
+    (
+        proptest::collection::vec(message, 0..4),
+        proptest::collection::vec((field, messages_json()), 0..4),
+    )
+        .prop_map(|(messages, fields)| {
+            let mut body = json!({"model": "m", "max_tokens": 64, "messages": messages});
+            for (f, v) in fields {
+                body[f] = v;
+            }
+            body
+        })
 }

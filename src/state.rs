@@ -118,13 +118,14 @@ impl AppState {
 
     /// Whether a client's `Authorization` header carries one of the configured tokens
     /// (always true when none are configured). Compared in constant time.
-    pub fn client_authorized(&self, authorization: Option<&[u8]>) -> bool {
+    /// Whether `token` (the bearer token or API key the client sent) is a client token.
+    pub fn client_authorized(&self, token: Option<&[u8]>) -> bool {
         use subtle::ConstantTimeEq;
         let tokens = &self.config.server.auth_tokens;
         if tokens.is_empty() {
             return true;
         }
-        let Some(given) = authorization.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+        let Some(given) = token else {
             return false;
         };
         tokens

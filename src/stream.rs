@@ -4,9 +4,9 @@
 //! content goes through the tool-call parser on its way out.
 
 use crate::codec::{CodecError, KeyPair};
+use crate::dialect::AnswerWriter;
 use crate::openai::error::ApiError;
 use crate::openai::response::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
-use crate::openai::responses::writer::ResponsesWriter;
 use crate::openai::structured::{JsonStream, OutputFormat};
 use crate::sse::SseParser;
 use crate::tools::emulate::{Call, CallDelta, Piece, ToolStream};
@@ -77,7 +77,20 @@ pub struct Answer {
     pub content: String,
     pub reasoning: String,
     pub finish_reason: Option<String>,
+    /// The stop sequence that ended the answer, when upstream named one.
+    pub stop_sequence: Option<String>,
     pub usage: Option<Value>,
+}
+
+impl Answer {
+    /// The finish reason a client sees once the answer's tool calls are read from it.
+    pub fn finish_with(&self, calls: &[Call]) -> &str {
+        if calls.is_empty() {
+            self.finish_reason.as_deref().unwrap_or("stop")
+        } else {
+            "tool_calls"
+        }
+    }
 }
 
 pub struct Transformer {
@@ -88,8 +101,9 @@ pub struct Transformer {
     tools: Option<ToolStream>,
     /// Structured output asked for: only the JSON is streamed, and it is validated at the end.
     format: Option<(Arc<OutputFormat>, JsonStream)>,
-    /// Streams for a Responses API client are written as its events.
-    responses: Option<Box<ResponsesWriter>>,
+    /// Streams for a client of another dialect (Responses, Messages) are written as its
+    /// events.
+    writer: Option<Box<dyn AnswerWriter>>,
     done: bool,
     finished: bool,
     answer: Answer,
@@ -147,7 +161,7 @@ impl Transformer {
             parser: SseParser::new(),
             tools,
             format: None,
-            responses: None,
+            writer: None,
             done: false,
             finished: false,
             answer: Answer {
@@ -164,24 +178,24 @@ impl Transformer {
         self
     }
 
-    /// Writes the stream as Responses API events.
-    pub fn with_responses(mut self, writer: Option<ResponsesWriter>) -> Self {
-        self.responses = writer.map(Box::new);
+    /// Writes the stream in another dialect's events.
+    pub fn with_writer(mut self, writer: Option<Box<dyn AnswerWriter>>) -> Self {
+        self.writer = writer;
         self
     }
 
-    /// The event that ends a failed stream: one SSE error event, or `response.failed`.
     /// The answer's id (Venice's, or one made up when its chunks carried none).
     pub fn answer_id(&self) -> &str {
         &self.answer.id
     }
 
+    /// The event that ends a failed stream: one SSE error event, or the dialect's own.
     pub fn error_event(&mut self, err: &ApiError) -> Bytes {
         crate::metrics::METRICS
             .stream_failures
             .with_label_values(&[err.code.as_ref()])
             .inc();
-        match self.responses.as_mut() {
+        match self.writer.as_mut() {
             Some(w) => {
                 let mut out = BytesMut::new();
                 w.failed(&mut out, err);
@@ -204,7 +218,7 @@ impl Transformer {
     pub fn finish(&mut self, out: &mut BytesMut) -> Result<(), StreamError> {
         debug_assert!(matches!(self.mode, Mode::Stream { .. }));
         self.end_of_input(out)?;
-        match self.responses.as_mut() {
+        match self.writer.as_mut() {
             Some(w) => {
                 w.complete(out);
             }
@@ -264,16 +278,20 @@ impl Transformer {
         }
         let choice = chunk.choices.into_iter().next();
         // Decrypt everything first: nothing from a chunk is emitted unless all of it is sound.
-        let (role, content, reasoning, finish) = match choice {
+        let (role, content, reasoning, finish, stop_reason) = match choice {
             Some(c) => (
                 c.delta.role,
                 open(&self.key.pair, c.delta.content)?,
                 open(&self.key.pair, c.delta.reasoning_content)?,
                 c.finish_reason,
+                c.stop_reason,
             ),
-            None => (None, None, None, None),
+            None => (None, None, None, None, None),
         };
         self.finished |= finish.is_some();
+        if let Some(Value::String(s)) = stop_reason {
+            self.answer.stop_sequence = Some(s);
+        }
         match self.mode {
             Mode::Stream { include_usage } => {
                 let usage = chunk.usage.as_ref().filter(|_| include_usage);
@@ -283,7 +301,7 @@ impl Transformer {
                     calls,
                     finish,
                 } = self.through_tools(content, reasoning, finish)?;
-                if let Some(w) = self.responses.as_mut() {
+                if let Some(w) = self.writer.as_mut() {
                     w.start(out);
                     w.reasoning(out, reasoning.as_deref().unwrap_or_default());
                     w.text(out, content.as_deref().unwrap_or_default());
@@ -291,7 +309,7 @@ impl Transformer {
                         w.call(out, c);
                     }
                     if let Some(f) = &finish {
-                        w.set_finish(f);
+                        w.set_finish(f, self.answer.stop_sequence.as_deref());
                     }
                     if let Some(u) = &chunk.usage {
                         w.set_usage(u);
@@ -450,11 +468,7 @@ pub fn completion_json(
             })
             .collect()
     });
-    let finish_reason = if calls.is_empty() {
-        answer.finish_reason.as_deref().unwrap_or("stop")
-    } else {
-        "tool_calls"
-    };
+    let finish_reason = answer.finish_with(calls);
     let completion = out::Completion {
         id: if answer.id.is_empty() {
             "chatcmpl-empty"

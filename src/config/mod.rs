@@ -23,6 +23,32 @@ pub struct Config {
     pub tools: ToolsSection,
     pub responses: ResponsesSection,
     pub encryption: EncryptionSection,
+    pub models: ModelsSection,
+}
+
+/// Model names clients may use for E2EE models.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsSection {
+    /// Alias → E2EE model, in every dialect (e.g. the Claude names Claude Code asks for). A
+    /// trailing `*` matches any name with that prefix; an exact name wins, then the longest
+    /// prefix.
+    pub aliases: std::collections::BTreeMap<String, String>,
+}
+
+impl ModelsSection {
+    /// The model an alias stands for, or `None` when `name` is no alias.
+    pub fn resolve(&self, name: &str) -> Option<&str> {
+        if let Some(target) = self.aliases.get(name) {
+            return Some(target);
+        }
+        self.aliases
+            .iter()
+            .filter_map(|(alias, target)| Some((alias.strip_suffix('*')?, target)))
+            .filter(|(prefix, _)| name.starts_with(prefix))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, target)| target.as_str())
+    }
 }
 
 /// How request messages are encrypted (see `sealing.rs` and SECURITY.md).
@@ -475,6 +501,17 @@ impl Config {
                     "listening on {} (not loopback) requires client tokens",
                     self.server.listen
                 ),
+            ));
+        }
+        if let Some((alias, target)) = self
+            .models
+            .aliases
+            .iter()
+            .find(|(a, t)| a.trim().is_empty() || t.trim().is_empty() || t.contains('*'))
+        {
+            return Err(bad(
+                "models.aliases",
+                format!("`{alias}: {target}`: an alias and its model must be names (a `*` only ends an alias)"),
             ));
         }
         if http::HeaderName::from_bytes(self.sessions.header.as_bytes()).is_err() {

@@ -76,6 +76,17 @@ impl ApiError {
         Bytes::from(serde_json::to_vec(&self.object()).expect("error JSON serializes"))
     }
 
+    /// The error body in the client's dialect.
+    pub fn body_in(&self, dialect: crate::dialect::Dialect) -> Bytes {
+        match dialect {
+            crate::dialect::Dialect::Messages => Bytes::from(
+                serde_json::to_vec(&crate::anthropic::error_object(self))
+                    .expect("error JSON serializes"),
+            ),
+            _ => self.body(),
+        }
+    }
+
     /// The error as one SSE event; the stream is closed after it.
     pub fn sse_event(&self) -> Bytes {
         let mut out = b"data: ".to_vec();

@@ -75,21 +75,27 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
     parse_with(body, &HashMap::new())
 }
 
+/// A request body as a JSON object, or the 400 saying why it is not one.
+pub fn body_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid("body", format!("request body is not valid JSON: {e}")))?;
+    match value {
+        Value::Object(fields) => Ok(fields),
+        _ => Err(ApiError::invalid(
+            "body",
+            "request body must be a JSON object",
+        )),
+    }
+}
+
 /// Parses; `families` overrides the model family per model id.
 pub fn parse_with(
     body: &[u8],
     families: &HashMap<String, Family>,
 ) -> Result<ChatRequest, ApiError> {
-    let text = std::str::from_utf8(body)
+    std::str::from_utf8(body)
         .map_err(|_| ApiError::invalid("body", "request body is not valid UTF-8"))?;
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| ApiError::invalid("body", format!("request body is not valid JSON: {e}")))?;
-    let Value::Object(fields) = value else {
-        return Err(ApiError::invalid(
-            "body",
-            "request body must be a JSON object",
-        ));
-    };
+    let fields = body_object(body)?;
     let mut req = ChatRequest {
         model: String::new(),
         messages: Vec::new(),

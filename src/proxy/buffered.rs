@@ -12,11 +12,11 @@ use super::routes::upstream_error;
 use crate::attestation::receipts::Tap;
 use crate::attestation::store::Entry;
 use crate::config::OnInvalid;
+use crate::dialect::AnswerWriter;
 use crate::metrics::METRICS;
 use crate::openai::error::ApiError;
 use crate::openai::request::ChatRequest;
 use crate::openai::response::{self as out, CHUNK_OBJECT};
-use crate::openai::responses::writer::ResponsesWriter;
 use crate::state::AppState;
 use crate::stream::{completion_json, write_event, Answer, Mode, StreamError, Transformer};
 use crate::tools::defs::ToolSet;
@@ -270,7 +270,7 @@ fn reply(
     content: Option<&str>,
     calls: &[Call],
 ) -> (Bytes, &'static str) {
-    if let Some(writer) = prepared.responses_writer() {
+    if let Some(writer) = prepared.writer() {
         return as_response(writer, prepared.mode, answer, content, calls);
     }
     match prepared.mode {
@@ -285,9 +285,9 @@ fn reply(
     }
 }
 
-/// A whole answer in the Responses API's shape: the Response object, or its events.
+/// A whole answer in another dialect's shape: its one object, or its events.
 fn as_response(
-    mut w: ResponsesWriter,
+    mut w: Box<dyn AnswerWriter>,
     mode: Mode,
     answer: &Answer,
     content: Option<&str>,
@@ -305,9 +305,7 @@ fn as_response(
         };
         w.call(&mut events, &delta);
     }
-    if let Some(f) = &answer.finish_reason {
-        w.set_finish(f);
-    }
+    w.set_finish(answer.finish_with(calls), answer.stop_sequence.as_deref());
     if let Some(u) = &answer.usage {
         w.set_usage(u);
     }
@@ -397,11 +395,7 @@ fn as_sse(
             None,
         );
     }
-    let finish = if calls.is_empty() {
-        answer.finish_reason.as_deref().unwrap_or("stop")
-    } else {
-        "tool_calls"
-    };
+    let finish = answer.finish_with(calls);
     chunk(out::Delta::default(), Some(finish), None);
     if include_usage {
         if let Some(u) = &answer.usage {

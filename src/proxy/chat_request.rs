@@ -3,17 +3,19 @@
 //! attested key, and encrypt. A bad request is answered here and never reaches Venice.
 
 use super::routes::{model_not_found, upstream_error};
+use crate::anthropic;
+use crate::anthropic::writer::MessagesWriter;
 use crate::attestation::store::Entry;
 use crate::attestation::{AttestationError, Check};
 use crate::codec::Recipient;
 use crate::config::{HostedTools, StreamValidation};
+use crate::dialect::{AnswerWriter, Dialect};
 use crate::keys::ClientKey;
 use crate::openai::error::ApiError;
 use crate::openai::request::{self, ChatRequest};
+use crate::openai::responses;
 use crate::openai::responses::store::ResponseStore;
-use crate::openai::responses::translate::translate;
 use crate::openai::responses::writer::ResponsesWriter;
-use crate::openai::responses::Meta;
 use crate::openai::structured::OutputFormat;
 use crate::sealing::Sealer;
 use crate::state::AppState;
@@ -43,27 +45,51 @@ pub struct Prepared {
     pub session: Option<String>,
     /// Whose ciphertexts this request may reuse (retries seal with it too).
     pub scope: Scope,
-    /// Answered in the Responses API's shape (what to echo), instead of chat's.
-    pub responses: Option<Arc<Meta>>,
+    /// The client's dialect, with what its answer echoes.
+    pub edge: Edge,
     pub response_store: Option<Arc<ResponseStore>>,
     /// Kept when the answer must be seen whole (tool calls to validate and maybe retry):
     /// such requests are answered by `buffered`, not proxied.
     pub request: Option<ChatRequest>,
 }
 
-/// Which API the client speaks; both take the one chat path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
+/// A request translated at the edge keeps what its answer must echo.
+pub enum Edge {
     Chat,
-    Responses,
+    Responses(Arc<responses::Meta>),
+    Messages(Arc<anthropic::Meta>),
+}
+
+impl Edge {
+    /// Hosted or server tools the request named that were not offered to the model.
+    pub fn omitted_tools(&self) -> &[String] {
+        match self {
+            Edge::Chat => &[],
+            Edge::Responses(m) => &m.omitted_tools,
+            Edge::Messages(m) => &m.omitted_tools,
+        }
+    }
 }
 
 impl Prepared {
-    /// A writer for the Responses API's shapes, when the client speaks it.
-    pub fn responses_writer(&self) -> Option<ResponsesWriter> {
-        self.responses
-            .clone()
-            .map(|meta| ResponsesWriter::new(meta, self.response_store.clone()))
+    /// A writer for the client's dialect, unless it speaks chat.
+    pub fn writer(&self) -> Option<Box<dyn AnswerWriter>> {
+        match &self.edge {
+            Edge::Chat => None,
+            Edge::Responses(meta) => Some(Box::new(ResponsesWriter::new(
+                meta.clone(),
+                self.response_store.clone(),
+            ))),
+            Edge::Messages(meta) => Some(Box::new(MessagesWriter::new(meta.clone()))),
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.edge {
+            Edge::Chat => Dialect::Chat,
+            Edge::Responses(_) => Dialect::Responses,
+            Edge::Messages(_) => Dialect::Messages,
+        }
     }
 }
 
@@ -202,8 +228,8 @@ fn scope(session: &Session, session_id: Option<&str>) -> Scope {
     match session_id {
         Some(id) => h.update([b"session:".as_slice(), id.as_bytes()].concat()),
         None => {
-            let token = session.req_header().headers.get("authorization");
-            h.update([b"token:".as_slice(), token.map_or(b"", |t| t.as_bytes())].concat());
+            let token = super::gate::client_token(&session.req_header().headers);
+            h.update([b"token:".as_slice(), token.unwrap_or_default()].concat());
         }
     }
     h.finalize().into()
@@ -225,18 +251,19 @@ fn session_id(
         ),
         None => None,
     };
-    // Codex names its thread in `session-id`.
-    let codex = match session.req_header().headers.get("session-id") {
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| ApiError::invalid("session-id", "the session id must be text"))?
-                .trim()
-                .to_string(),
-        ),
-        None => None,
-    };
+    // Codex names its thread in `session-id`, Claude Code in `x-claude-code-session-id`.
+    let mut agent = None;
+    for name in ["session-id", "x-claude-code-session-id"] {
+        if let Some(v) = session.req_header().headers.get(name) {
+            let id = v
+                .to_str()
+                .map_err(|_| ApiError::invalid(name, "the session id must be text"))?;
+            agent = Some(id.trim().to_string());
+            break;
+        }
+    }
     let id = from_header
-        .or(codex)
+        .or(agent)
         .or_else(|| req.session.clone())
         .filter(|id| !id.is_empty());
     // Where no session is named, the prompt cache key (one per agent thread) is one, when it
@@ -259,36 +286,103 @@ fn session_id(
     Ok(id)
 }
 
+/// The client's body as a chat request (translated at the edge from another dialect: from
+/// here on it is a chat request), its model name resolved through the aliases.
+fn parse(state: &AppState, raw: &[u8], dialect: Dialect) -> Result<(ChatRequest, Edge), ApiError> {
+    let (chat, edge) = translate(state, raw, dialect)?;
+    Ok((chat_request(state, raw, chat)?, edge))
+}
+
+/// Another dialect's request as chat JSON (`None` for chat itself), and what its answer
+/// echoes. Hosted tools it named are left out, or refused when so configured.
+fn translate(
+    state: &AppState,
+    raw: &[u8],
+    dialect: Dialect,
+) -> Result<(Option<serde_json::Value>, Edge), ApiError> {
+    let (chat, edge) = match dialect {
+        Dialect::Chat => (None, Edge::Chat),
+        Dialect::Responses => {
+            let t = responses::translate::translate(raw, state.responses.as_deref())?;
+            (Some(t.chat), Edge::Responses(t.meta))
+        }
+        Dialect::Messages => {
+            let t = anthropic::translate::translate(raw)?;
+            (Some(t.chat), Edge::Messages(t.meta))
+        }
+    };
+    let omitted = edge.omitted_tools();
+    if !omitted.is_empty() {
+        let names = omitted.join(", ");
+        if state.config.responses.hosted_tools == HostedTools::Error {
+            return Err(ApiError::unsupported(
+                "tools",
+                format!("hosted tools cannot run over E2EE (Venice cannot see tools, the proxy cannot run them): {names}"),
+            ));
+        }
+        log::info!("hosted tools not offered to the model (they cannot run over E2EE): {names}");
+    }
+    Ok((chat, edge))
+}
+
+/// The chat request (`chat` when translated, else the raw body), model aliases resolved.
+fn chat_request(
+    state: &AppState,
+    raw: &[u8],
+    chat: Option<serde_json::Value>,
+) -> Result<ChatRequest, ApiError> {
+    let families = &state.config.tools.families;
+    let mut req = match chat {
+        Some(chat) => request::parse_with(
+            &serde_json::to_vec(&chat).expect("JSON serializes"),
+            families,
+        )?,
+        None => request::parse_with(raw, families)?,
+    };
+    if let Some(target) = state.config.models.resolve(&req.model) {
+        req.model = target.to_string();
+        // The prompt and call syntax are the real model's.
+        req.family = crate::tools::prompt::Family::for_model(&req.model, families);
+    }
+    Ok(req)
+}
+
+/// An unknown model is a 404, before anything is attested or sent.
+async fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
+    let catalog = state.catalog.get().await.map_err(|e| upstream_error(&e))?;
+    match catalog.get(model) {
+        Some(_) => Ok(()),
+        None => Err(model_not_found(model)),
+    }
+}
+
+/// `POST /v1/messages/count_tokens`: the request is read and checked as a Messages request
+/// would be, and its input tokens estimated (see `anthropic::translate::estimate_tokens`).
+pub async fn count_tokens(
+    state: &AppState,
+    session: &mut Session,
+) -> Result<serde_json::Value, ApiError> {
+    let server = &state.config.server;
+    let raw = read_body(session, server.body_limit, server.body_read_timeout).await?;
+    let (chat, _) = translate(state, &raw, Dialect::Messages)?;
+    let estimate = chat
+        .as_ref()
+        .map_or(0, anthropic::translate::estimate_tokens);
+    let req = chat_request(state, &raw, chat)?;
+    check_model(state, &req.model).await?;
+    Ok(serde_json::json!({"input_tokens": estimate}))
+}
+
 pub async fn prepare(
     state: &AppState,
     session: &mut Session,
     dialect: Dialect,
 ) -> Result<Prepared, ApiError> {
     let server = &state.config.server;
-    let mut raw = read_body(session, server.body_limit, server.body_read_timeout).await?;
-    let mut responses = None;
-    if dialect == Dialect::Responses {
-        // Translated at the edge: from here on it is a chat request.
-        let t = translate(&raw, state.responses.as_deref())?;
-        if !t.meta.omitted_tools.is_empty() {
-            let names = t.meta.omitted_tools.join(", ");
-            if state.config.responses.hosted_tools == HostedTools::Error {
-                return Err(ApiError::unsupported(
-                    "tools",
-                    format!("hosted tools cannot run over E2EE (Venice cannot see tools, the proxy cannot run them): {names}"),
-                ));
-            }
-            log::info!("responses: hosted tools not offered to the model (they cannot run over E2EE): {names}");
-        }
-        raw = serde_json::to_vec(&t.chat).expect("JSON serializes");
-        responses = Some(t.meta);
-    }
-    let req = request::parse_with(&raw, &state.config.tools.families)?;
+    let raw = read_body(session, server.body_limit, server.body_read_timeout).await?;
+    let (req, edge) = parse(state, &raw, dialect)?;
     drop(raw);
-    let catalog = state.catalog.get().await.map_err(|e| upstream_error(&e))?;
-    if catalog.get(&req.model).is_none() {
-        return Err(model_not_found(&req.model));
-    }
+    check_model(state, &req.model).await?;
     let attested = state
         .attestations
         .get(&req.model)
@@ -342,7 +436,7 @@ pub async fn prepare(
         format,
         session,
         scope,
-        responses,
+        edge,
         response_store: state.responses.clone(),
         request: buffered.then_some(req),
     })

@@ -4,6 +4,7 @@
 
 use super::chat_request::Prepared;
 use crate::attestation::store::Entry;
+use crate::dialect::Dialect;
 use crate::openai::error::ApiError;
 use crate::stream::{StreamError, Transformer};
 use bytes::Bytes;
@@ -23,6 +24,7 @@ pub enum Phase {
         body: Vec<u8>,
         /// The key encrypted to: dropped from the cache if Venice refused the encryption.
         attested: Arc<Entry>,
+        dialect: Dialect,
     },
     /// A stream was stopped after an SSE error event: drop whatever still arrives.
     Closed,
@@ -106,7 +108,7 @@ pub fn begin(
             prepared.tool_stream.take(),
         )
         .with_format(prepared.format.take())
-        .with_responses(prepared.responses_writer());
+        .with_writer(prepared.writer());
         (200, "text/event-stream", Phase::Relay(Box::new(t)))
     } else {
         let retry_after = upstream
@@ -123,6 +125,7 @@ pub fn begin(
                 retry_after,
                 body: Vec::new(),
                 attested: prepared.attested.clone(),
+                dialect: prepared.dialect(),
             },
         )
     };
@@ -163,12 +166,9 @@ pub fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
     if let Some(id) = &prepared.session {
         headers.push(("x-venice-e2ee-session", id.clone()));
     }
-    if let Some(meta) = prepared
-        .responses
-        .as_ref()
-        .filter(|m| !m.omitted_tools.is_empty())
-    {
-        headers.push(("x-venice-e2ee-tools-omitted", meta.omitted_tools.join(", ")));
+    let omitted = prepared.edge.omitted_tools();
+    if !omitted.is_empty() {
+        headers.push(("x-venice-e2ee-tools-omitted", omitted.join(", ")));
     }
     // Test PKIs and relaxed checks are never silent.
     let warnings = &prepared.attested.report.trust_overrides;
@@ -218,6 +218,7 @@ pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
             retry_after,
             body: collected,
             attested,
+            dialect,
         } => {
             if let Some(b) = body.as_deref() {
                 let room = ERROR_BODY_LIMIT.saturating_sub(collected.len());
@@ -230,7 +231,7 @@ pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
                     // The enclave may have a new key: the next request attests again.
                     attested.invalidate();
                 }
-                out.extend_from_slice(&err.body());
+                out.extend_from_slice(&err.body_in(*dialect));
             }
         }
         Phase::Closed => {}
@@ -284,7 +285,6 @@ pub fn proxy_failure(e: &pingora::Error, timeout: bool) -> ApiError {
     }
 }
 
-/// How many upstream chunks a relay decrypted.
 /// The id of a relayed answer, once its first chunk was read.
 pub fn answer_id(phase: &Phase) -> Option<&str> {
     match phase {
@@ -293,6 +293,7 @@ pub fn answer_id(phase: &Phase) -> Option<&str> {
     }
 }
 
+/// How many upstream chunks a relay decrypted.
 pub fn decrypted_chunks(phase: &Phase) -> Option<u64> {
     match phase {
         Phase::Relay(t) => Some(t.chunks),

@@ -5,15 +5,24 @@ use crate::openai::error::ApiError;
 use crate::state::{AppState, ChatPermit};
 use std::sync::Arc;
 
+/// The client's token: `Authorization: Bearer …` (OpenAI's clients, Claude Code's
+/// `ANTHROPIC_AUTH_TOKEN`) or `x-api-key` (Anthropic's SDKs).
+pub fn client_token(headers: &http::HeaderMap) -> Option<&[u8]> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .or_else(|| headers.get("x-api-key").map(|v| v.as_bytes()))
+}
+
 /// Admits a request, or says why not. A chat completion gets the permit it holds while in
 /// flight.
 pub fn admit(
     state: &Arc<AppState>,
     route: &Route,
-    authorization: Option<&[u8]>,
+    token: Option<&[u8]>,
 ) -> Result<Option<ChatPermit>, ApiError> {
     let public = matches!(route, Route::Health | Route::Ready);
-    if !public && !state.client_authorized(authorization) {
+    if !public && !state.client_authorized(token) {
         crate::metrics::METRICS.client_auth_failures.inc();
         return Err(ApiError::new(
             401,

@@ -100,13 +100,13 @@ impl ProxyHttp for VeniceProxy {
         }
         let header = session.req_header();
         ctx.route = Route::classify(header.method.as_str(), header.uri.path());
-        let authorization = header.headers.get("authorization").map(|v| v.as_bytes());
-        match gate::admit(&self.state, &ctx.route, authorization) {
+        let dialect = ctx.route.dialect();
+        match gate::admit(&self.state, &ctx.route, gate::client_token(&header.headers)) {
             Ok(permit) => ctx._permit = permit,
             Err(e) => {
                 // The body is left unread: the connection cannot serve another request.
                 session.set_keepalive(None);
-                respond::error(session, &e).await?;
+                respond::error(session, dialect, &e).await?;
                 return Ok(true);
             }
         }
@@ -114,10 +114,6 @@ impl ProxyHttp for VeniceProxy {
             routes::answer(&self.state, session, &ctx.route).await?;
             return Ok(true);
         }
-        let dialect = match ctx.route {
-            Route::Responses => chat_request::Dialect::Responses,
-            _ => chat_request::Dialect::Chat,
-        };
         match chat_request::prepare(&self.state, session, dialect).await {
             Ok(mut prepared) if prepared.request.is_some() => {
                 let reply = buffered::run(&self.state, &prepared).await;
@@ -138,7 +134,7 @@ impl ProxyHttp for VeniceProxy {
                         )
                         .await?
                     }
-                    Err(e) => respond::error(session, &e).await?,
+                    Err(e) => respond::error(session, dialect, &e).await?,
                 }
                 Ok(true)
             }
@@ -147,7 +143,7 @@ impl ProxyHttp for VeniceProxy {
                 Ok(false)
             }
             Err(e) => {
-                respond::error(session, &e).await?;
+                respond::error(session, dialect, &e).await?;
                 Ok(true)
             }
         }
@@ -331,7 +327,7 @@ impl ProxyHttp for VeniceProxy {
         // its next request onto a socket that is about to close.
         session.set_keepalive(None);
         let err = chat_response::proxy_failure(e, timeout);
-        let _ = respond::error(session, &err).await;
+        let _ = respond::error(session, ctx.route.dialect(), &err).await;
         FailToProxy {
             error_code: err.status,
             can_reuse_downstream: false,

@@ -1,5 +1,7 @@
-//! Answering the client directly from a hook: whole bodies and OpenAI errors.
+//! Answering the client directly from a hook: whole bodies and errors (OpenAI's shape, or
+//! the client dialect's).
 
+use crate::dialect::Dialect;
 use crate::openai::error::ApiError;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -30,11 +32,18 @@ pub async fn json(session: &mut Session, status: u16, json: Bytes) -> pingora::R
     body(session, status, json, "application/json", &[]).await
 }
 
-pub async fn error(session: &mut Session, err: &ApiError) -> pingora::Result<()> {
+pub async fn error(session: &mut Session, dialect: Dialect, err: &ApiError) -> pingora::Result<()> {
     let extra: Vec<(&str, String)> = err
         .retry_after
         .iter()
         .map(|r| ("retry-after", r.clone()))
         .collect();
-    body(session, err.status, err.body(), "application/json", &extra).await
+    body(
+        session,
+        err.status,
+        err.body_in(dialect),
+        "application/json",
+        &extra,
+    )
+    .await
 }

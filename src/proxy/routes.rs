@@ -2,6 +2,7 @@
 //! model list).
 
 use super::respond;
+use crate::dialect::Dialect;
 use crate::openai::error::ApiError;
 use crate::state::AppState;
 use crate::venice::client::UpstreamError;
@@ -15,6 +16,10 @@ pub enum Route {
     ChatCompletions,
     /// The Responses API, translated onto the chat path.
     Responses,
+    /// Anthropic's Messages API, translated onto the chat path.
+    Messages,
+    /// Its token count: an estimate, answered locally.
+    CountTokens,
     Models,
     Model(String),
     /// Cached attestation reports: all models, or one.
@@ -52,6 +57,8 @@ impl Route {
         let (route, allowed) = match path {
             "/v1/chat/completions" => (Route::ChatCompletions, "POST"),
             "/v1/responses" => (Route::Responses, "POST"),
+            "/v1/messages" => (Route::Messages, "POST"),
+            "/v1/messages/count_tokens" => (Route::CountTokens, "POST"),
             "/v1/models" => (Route::Models, "GET"),
             "/healthz" => (Route::Health, "GET"),
             "/readyz" => (Route::Ready, "GET"),
@@ -81,9 +88,21 @@ impl Route {
         }
     }
 
-    /// A chat answer, in either dialect: proxied, not answered locally.
+    /// A chat answer, in any dialect: proxied, not answered locally.
     pub fn is_chat(&self) -> bool {
-        matches!(self, Route::ChatCompletions | Route::Responses)
+        matches!(
+            self,
+            Route::ChatCompletions | Route::Responses | Route::Messages
+        )
+    }
+
+    /// The API the client speaks here, which shapes its answers and errors.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Route::Responses => Dialect::Responses,
+            Route::Messages | Route::CountTokens => Dialect::Messages,
+            _ => Dialect::Chat,
+        }
     }
 
     /// Label for logs and metrics: never the model id from a path.
@@ -91,6 +110,8 @@ impl Route {
         match self {
             Route::ChatCompletions => "chat_completions",
             Route::Responses => "responses",
+            Route::Messages => "messages",
+            Route::CountTokens => "count_tokens",
             Route::Models => "models",
             Route::Model(_) => "model",
             Route::Attestations => "attestations",
@@ -139,9 +160,10 @@ pub fn upstream_error(e: &UpstreamError) -> ApiError {
     }
 }
 
-fn openai_model(m: &Model) -> Value {
+/// A model as listed, under its own id or an alias's.
+fn openai_model(m: &Model, id: &str) -> Value {
     json!({
-        "id": m.id,
+        "id": id,
         "object": "model",
         "created": m.created,
         "owned_by": m.owned_by.as_deref().unwrap_or("venice.ai"),
@@ -161,15 +183,25 @@ pub async fn answer(state: &AppState, session: &mut Session, route: &Route) -> p
             .catalog
             .get()
             .await
-            .map(|snap| (200, json!({"object": "list", "data": snap.models.iter().map(openai_model).collect::<Vec<_>>()})))
+            .map(|snap| {
+                let models = snap.models.iter().map(|m| openai_model(m, &m.id));
+                // Aliases of models that exist (a `*` pattern is no model name).
+                let aliases = state.config.models.aliases.iter()
+                    .filter(|(alias, _)| !alias.ends_with('*'))
+                    .filter_map(|(alias, target)| snap.get(target).map(|m| openai_model(m, alias)));
+                (200, json!({"object": "list", "data": models.chain(aliases).collect::<Vec<_>>()}))
+            })
             .map_err(|e| upstream_error(&e)),
         Route::Model(id) => match state.catalog.get().await {
             Ok(snap) => snap
-                .get(id)
-                .map(|m| (200, openai_model(m)))
+                .get(state.config.models.resolve(id).unwrap_or(id))
+                .map(|m| (200, openai_model(m, id)))
                 .ok_or_else(|| model_not_found(id)),
             Err(e) => Err(upstream_error(&e)),
         },
+        Route::CountTokens => super::chat_request::count_tokens(state, session)
+            .await
+            .map(|v| (200, v)),
         Route::Attestations => Ok((200, attestations(state, None))),
         Route::Attestation(id) => match state.attestations.cached(id) {
             Some(_) => Ok((200, attestations(state, Some(id)))),
@@ -185,16 +217,16 @@ pub async fn answer(state: &AppState, session: &mut Session, route: &Route) -> p
         }
         Route::Unsupported(path) => Err(ApiError::not_found(
             "unsupported_endpoint",
-            format!("`{path}` is not available: Venice end-to-end encryption serves chat models only; use /v1/chat/completions or /v1/responses"),
+            format!("`{path}` is not available: Venice end-to-end encryption serves chat models only; use /v1/chat/completions, /v1/responses or /v1/messages"),
         )),
         Route::NotFound => Err(ApiError::not_found("unknown_url", "no such endpoint on this proxy")),
-        Route::ChatCompletions | Route::Responses => {
+        Route::ChatCompletions | Route::Responses | Route::Messages => {
             Err(ApiError::internal("chat is proxied, not answered locally"))
         }
     };
     match result {
         Ok((status, body)) => respond::json(session, status, Bytes::from(body.to_string())).await,
-        Err(e) => respond::error(session, &e).await,
+        Err(e) => respond::error(session, route.dialect(), &e).await,
     }
 }
 
@@ -268,6 +300,13 @@ mod tests {
         );
         assert_eq!(Route::classify("POST", "/v1/completionsx"), Route::NotFound);
         assert_eq!(Route::classify("HEAD", "/healthz"), Route::Health);
+        assert_eq!(Route::classify("POST", "/v1/messages"), Route::Messages);
+        assert_eq!(
+            Route::classify("POST", "/v1/messages/count_tokens"),
+            Route::CountTokens
+        );
+        assert_eq!(Route::CountTokens.dialect(), Dialect::Messages);
+        assert!(!Route::CountTokens.is_chat());
         assert_eq!(
             Route::classify("GET", "/v1/attestation"),
             Route::Attestations

@@ -198,6 +198,10 @@ pub struct ChunkChoice<'a> {
     pub delta: Delta<'a>,
     #[serde(default)]
     pub finish_reason: Option<String>,
+    /// vLLM's `stop_reason`: the stop sequence that ended the answer (a string), a stop
+    /// token id, or null.
+    #[serde(default)]
+    pub stop_reason: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

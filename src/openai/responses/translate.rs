@@ -18,14 +18,7 @@ pub struct Translated {
 }
 
 pub fn translate(body: &[u8], store: Option<&ResponseStore>) -> Result<Translated, ApiError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid("body", format!("request body is not valid JSON: {e}")))?;
-    let Value::Object(fields) = v else {
-        return Err(ApiError::invalid(
-            "body",
-            "request body must be a JSON object",
-        ));
-    };
+    let fields = crate::openai::request::body_object(body)?;
     let mut chat = Map::new();
     let mut meta = Meta {
         store: true,

@@ -6,6 +6,7 @@
 use super::store::ResponseStore;
 use super::tools;
 use super::{new_id, Meta};
+use crate::dialect::AnswerWriter;
 use crate::openai::error::ApiError;
 use crate::tools::emulate::CallDelta;
 use bytes::BytesMut;
@@ -133,18 +134,6 @@ impl ResponsesWriter {
         })
     }
 
-    /// `response.created` and `response.in_progress`, once.
-    pub fn start(&mut self, out: &mut BytesMut) {
-        if self.started {
-            return;
-        }
-        self.started = true;
-        let r = self.response("in_progress");
-        self.event(out, "response.created", json!({"response": r}));
-        let r = self.response("in_progress");
-        self.event(out, "response.in_progress", json!({"response": r}));
-    }
-
     fn index(&self) -> usize {
         self.items.len() - 1
     }
@@ -256,7 +245,45 @@ impl ResponsesWriter {
         );
     }
 
-    pub fn reasoning(&mut self, out: &mut BytesMut, delta: &str) {
+    /// The answer as chat messages, for the response store.
+    pub fn as_messages(&self) -> Vec<Value> {
+        let mut text = String::new();
+        for item in self.items.iter().filter(|i| i["type"] == "message") {
+            for p in item["content"].as_array().into_iter().flatten() {
+                text.push_str(p["text"].as_str().unwrap_or_default());
+            }
+        }
+        // Calls under the names the model was offered, as it will see them next turn.
+        let calls: Vec<Value> = self
+            .calls
+            .iter()
+            .map(|(index, offered, arguments)| {
+                json!({"id": self.items[*index]["call_id"], "type": "function",
+                    "function": {"name": offered, "arguments": arguments}})
+            })
+            .collect();
+        let mut m = json!({"role": "assistant", "content": text});
+        if !calls.is_empty() {
+            m["tool_calls"] = Value::Array(calls);
+        }
+        vec![m]
+    }
+}
+
+impl AnswerWriter for ResponsesWriter {
+    /// `response.created` and `response.in_progress`, once.
+    fn start(&mut self, out: &mut BytesMut) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let r = self.response("in_progress");
+        self.event(out, "response.created", json!({"response": r}));
+        let r = self.response("in_progress");
+        self.event(out, "response.in_progress", json!({"response": r}));
+    }
+
+    fn reasoning(&mut self, out: &mut BytesMut, delta: &str) {
         if delta.is_empty() {
             return;
         }
@@ -283,7 +310,7 @@ impl ResponsesWriter {
         );
     }
 
-    pub fn text(&mut self, out: &mut BytesMut, delta: &str) {
+    fn text(&mut self, out: &mut BytesMut, delta: &str) {
         if delta.is_empty() {
             return;
         }
@@ -308,7 +335,7 @@ impl ResponsesWriter {
     }
 
     /// A tool-call delta: the first of a call (with `id` and `name`) opens its item.
-    pub fn call(&mut self, out: &mut BytesMut, d: &CallDelta) {
+    fn call(&mut self, out: &mut BytesMut, d: &CallDelta) {
         self.start(out);
         if let (Some(call_id), Some(name)) = (&d.id, &d.name) {
             let origin = self.meta.tool_origins.get(name);
@@ -344,17 +371,17 @@ impl ResponsesWriter {
         );
     }
 
-    pub fn set_usage(&mut self, u: &Value) {
+    fn set_usage(&mut self, u: &Value) {
         self.usage = Some(u.clone());
     }
 
-    pub fn set_finish(&mut self, reason: &str) {
+    fn set_finish(&mut self, reason: &str, _stop_sequence: Option<&str>) {
         self.finish = Some(reason.to_string());
     }
 
     /// Closes the answer: `response.completed` (or `.incomplete` when cut at the token
     /// limit). Returns the final Response object.
-    pub fn complete(&mut self, out: &mut BytesMut) -> Value {
+    fn complete(&mut self, out: &mut BytesMut) -> Value {
         self.start(out);
         self.close(out);
         let status = if self.finish.as_deref() == Some("length") {
@@ -374,35 +401,11 @@ impl ResponsesWriter {
     }
 
     /// Ends a stream that failed: `response.failed` with the error.
-    pub fn failed(&mut self, out: &mut BytesMut, e: &ApiError) {
+    fn failed(&mut self, out: &mut BytesMut, e: &ApiError) {
         self.start(out);
         let mut r = self.response("failed");
         r["error"] = json!({"code": e.code, "message": e.message});
         self.event(out, "response.failed", json!({"response": r}));
-    }
-
-    /// The answer as chat messages, for the response store.
-    pub fn as_messages(&self) -> Vec<Value> {
-        let mut text = String::new();
-        for item in self.items.iter().filter(|i| i["type"] == "message") {
-            for p in item["content"].as_array().into_iter().flatten() {
-                text.push_str(p["text"].as_str().unwrap_or_default());
-            }
-        }
-        // Calls under the names the model was offered, as it will see them next turn.
-        let calls: Vec<Value> = self
-            .calls
-            .iter()
-            .map(|(index, offered, arguments)| {
-                json!({"id": self.items[*index]["call_id"], "type": "function",
-                    "function": {"name": offered, "arguments": arguments}})
-            })
-            .collect();
-        let mut m = json!({"role": "assistant", "content": text});
-        if !calls.is_empty() {
-            m["tool_calls"] = Value::Array(calls);
-        }
-        vec![m]
     }
 }
 
@@ -411,16 +414,7 @@ mod tests {
     use super::*;
 
     fn events(out: &BytesMut) -> Vec<Value> {
-        std::str::from_utf8(out)
-            .unwrap()
-            .split("\n\n")
-            .filter_map(|e| e.split_once("\ndata: "))
-            .map(|(head, data)| {
-                let v: Value = serde_json::from_str(data).unwrap();
-                assert_eq!(head, format!("event: {}", v["type"].as_str().unwrap()));
-                v
-            })
-            .collect()
+        crate::dialect::named_events(out)
     }
 
     #[test]
@@ -516,7 +510,7 @@ mod tests {
             },
         );
         w.set_usage(&json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}));
-        w.set_finish("tool_calls");
+        w.set_finish("tool_calls", None);
         let r = w.complete(&mut out);
         let evs = events(&out);
         let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
@@ -560,7 +554,7 @@ mod tests {
         );
         let mut w = ResponsesWriter::new(Arc::new(Meta::default()), None);
         w.text(&mut BytesMut::new(), "cut");
-        w.set_finish("length");
+        w.set_finish("length", None);
         let r = w.complete(&mut BytesMut::new());
         assert_eq!(
             (
