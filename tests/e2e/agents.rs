@@ -28,6 +28,14 @@ async fn script(demo: &Demo, replies: &[&str]) {
     assert_eq!(r.status(), 200);
 }
 
+/// An agent's file-writing tool called in Qwen3.5's trained syntax: `proxied` into `path`.
+fn write_call(tool: &str, path_parameter: &str, path: &Path) -> String {
+    format!(
+        "<tool_call>\n<function={tool}>\n<parameter={path_parameter}>\n{}\n</parameter>\n<parameter=content>\nproxied\n</parameter>\n</function>\n</tool_call>",
+        path.display()
+    )
+}
+
 /// What the demo's simulated Venice received.
 async fn sim_record(demo: &Demo) -> Value {
     let r = reqwest::get(format!("{}/_sim/record", demo.sim_base)).await;
@@ -79,6 +87,7 @@ async fn codex_cli_runs_a_tool_loop_with_its_default_tools() {
         ],
         &work,
         &home,
+        &[],
     )
     .await;
     assert_eq!(
@@ -98,15 +107,23 @@ async fn codex_cli_runs_a_tool_loop_with_its_default_tools() {
 }
 
 /// Runs an installed agent in `work` with `home` as its HOME; it must exit 0.
-async fn run_agent(name: &str, args: &[&str], work: &Path, home: &Path) -> (String, String) {
+async fn run_agent(
+    name: &str,
+    args: &[&str],
+    work: &Path,
+    home: &Path,
+    env: &[(&str, String)],
+) -> (String, String) {
     let out = tokio::process::Command::new(agent_bin(name))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(work)
         // Agents read their project directory from PWD (opencode refuses paths outside it).
         .env("PWD", work)
         .env("HOME", home)
         .env("SIDECAR_KEY", "unused")
         .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_AUTH_TOKEN")
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output()
@@ -142,17 +159,15 @@ async fn opencode_runs_a_tool_loop_through_chat_completions() {
     });
     std::fs::write(config.join("opencode.json"), provider.to_string()).unwrap();
     let target = work.join("hello.txt");
-    // opencode's own `write` tool, called in Qwen3.5's trained syntax.
-    let call = format!(
-        "<tool_call>\n<function=write>\n<parameter=filePath>\n{}\n</parameter>\n<parameter=content>\nproxied\n</parameter>\n</function>\n</tool_call>",
-        target.display()
-    );
+    // opencode's own `write` tool.
+    let call = write_call("write", "filePath", &target);
     script(&demo, &[&call, "Wrote hello.txt."]).await;
     let (stdout, stderr) = run_agent(
         "opencode",
         &["run", "Create hello.txt containing proxied"],
         &work,
         &home,
+        &[],
     )
     .await;
     assert_eq!(
@@ -177,13 +192,11 @@ async fn opencode_runs_a_tool_loop_through_chat_completions() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn agent_sdks_run_tool_loops_streaming_and_not() {
-    // The Vercel AI SDK (Responses and Chat, and openai-compatible), the OpenAI Agents SDK for
-    // JS and LangChain JS: tests/agents/sdks.test.mjs, one tool loop each.
+/// Runs a `node --test` suite in tests/agents against the demo; it must pass whole.
+async fn node_suite(file: &str) -> String {
     let demo = Demo::start(&[]).await;
     let out = tokio::process::Command::new("node")
-        .args(["--test", "--test-concurrency=1", "sdks.test.mjs"])
+        .args(["--test", "--test-concurrency=1", file])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agents"))
         .env("PROXY_BASE_URL", format!("{}/v1", demo.base))
         .env("SIM_BASE_URL", &demo.sim_base)
@@ -192,11 +205,75 @@ async fn agent_sdks_run_tool_loops_streaming_and_not() {
         .output()
         .await
         .expect("node runs (scripts/setup installs tests/agents)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "agent SDKs failed:\n{stdout}\n{}",
+        "{file} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(stdout.contains("# fail 0"), "{stdout}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_sdks_run_tool_loops_streaming_and_not() {
+    // The Vercel AI SDK (Responses and Chat, and openai-compatible), the OpenAI Agents SDK for
+    // JS and LangChain JS: one tool loop each.
+    let stdout = node_suite("sdks.test.mjs").await;
     assert!(stdout.contains("# pass 8"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anthropic_typescript_sdk_over_the_messages_api() {
+    let stdout = node_suite("anthropic.test.mjs").await;
+    assert!(stdout.contains("# pass 5"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claude_code_writes_a_file_through_the_messages_api() {
+    // The demo aliases `claude-*` to its model, so Claude Code runs with its own model names.
+    let demo = Demo::start(&[]).await;
+    let home = temp_dir("claude-home");
+    let work = temp_dir("claude-work");
+    let target = work.join("hello.txt");
+    // Claude Code's own `Write` tool.
+    let call = format!(
+        "I'll create it.\n{}",
+        write_call("Write", "file_path", &target)
+    );
+    script(&demo, &[&call, "Wrote hello.txt."]).await;
+    let (stdout, stderr) = run_agent(
+        "claude",
+        &[
+            "-p",
+            "Create hello.txt containing proxied",
+            "--allowedTools",
+            "Write",
+        ],
+        &work,
+        &home,
+        &[
+            ("ANTHROPIC_BASE_URL", demo.base.clone()),
+            ("ANTHROPIC_API_KEY", "unused".into()),
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap_or_default().trim(),
+        "proxied",
+        "the tool ran: {stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("Wrote hello.txt."), "{stdout}");
+    let record = sim_record(&demo).await;
+    let chats = record["chats"].as_array().unwrap();
+    assert_eq!(chats.len(), 2, "the call, then the answer: {record}");
+    assert_eq!(chats[0]["body"]["stream"], true);
+    let second = chats[1]["decrypted"].to_string();
+    assert!(
+        second.contains("tool_response") && second.contains("File created"),
+        "{second}"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+    let _ = std::fs::remove_dir_all(&work);
 }

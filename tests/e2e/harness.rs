@@ -205,6 +205,21 @@ pub async fn attestation_faults_fail_closed(
     assert_eq!(p.post(&chat("now it may", false)).await.status(), 200);
 }
 
+/// A Responses or Messages stream: `event: …` / `data: …` pairs as the data objects, each
+/// event's name checked against its data's `type`.
+pub async fn named_events(r: reqwest::Response) -> Vec<Value> {
+    let text = r.text().await.unwrap();
+    text.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let (head, data) = e.split_once("\ndata: ").expect("event and data lines");
+            let v: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(head, format!("event: {}", v["type"].as_str().unwrap()));
+            v
+        })
+        .collect()
+}
+
 /// The session an answer names (`x-venice-e2ee-session`), its body read to the end.
 pub async fn echoed_session(r: reqwest::Response) -> Option<String> {
     assert_eq!(r.status(), 200);

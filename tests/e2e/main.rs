@@ -14,6 +14,7 @@ mod connections;
 mod fault_matrix;
 mod faults;
 mod history;
+mod messages;
 mod ops;
 mod pcs;
 mod privacy;

@@ -18,20 +18,6 @@ fn weather_tool() -> Value {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}])
 }
 
-/// Parses `event: …` / `data: …` SSE into the data objects, checking they agree.
-async fn response_events(r: reqwest::Response) -> Vec<Value> {
-    let text = r.text().await.unwrap();
-    text.split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            let (head, data) = e.split_once("\ndata: ").expect("event and data lines");
-            let v: Value = serde_json::from_str(data).unwrap();
-            assert_eq!(head, format!("event: {}", v["type"].as_str().unwrap()));
-            v
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn responses_plain_and_streamed() {
     let p = Proxy::start(sim().await, |_| {}).await;
@@ -58,7 +44,7 @@ async fn responses_plain_and_streamed() {
 
     p.sim.push_reply("Streamed answer.", None);
     let events =
-        response_events(create(&p, json!({"model": MODEL, "input": "go", "stream": true})).await)
+        named_events(create(&p, json!({"model": MODEL, "input": "go", "stream": true})).await)
             .await;
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds[..2], ["response.created", "response.in_progress"]);
@@ -87,7 +73,7 @@ async fn function_calls_round_trip_and_structured_text() {
         p.sim.push_reply(call, None);
         let r = create(&p, json!({"model": MODEL, "input": "Weather in Paris?", "tools": weather_tool(), "stream": stream})).await;
         let output = if stream {
-            let events = response_events(r).await;
+            let events = named_events(r).await;
             assert!(events
                 .iter()
                 .any(|e| e["type"] == "response.function_call_arguments.delta"));
@@ -218,8 +204,7 @@ async fn a_stream_that_fails_ends_with_response_failed() {
             at_chunk: 2,
         }));
     let events =
-        response_events(create(&p, json!({"model": MODEL, "input": "x", "stream": true})).await)
-            .await;
+        named_events(create(&p, json!({"model": MODEL, "input": "x", "stream": true})).await).await;
     let last = events.last().unwrap();
     assert_eq!(last["type"], "response.failed", "{events:?}");
     assert_eq!(last["response"]["status"], "failed");
@@ -269,7 +254,7 @@ async fn namespaced_and_custom_tool_calls_come_back_in_their_own_shapes() {
         json!({"model": MODEL, "input": "patch it", "tools": tools, "stream": true}),
     )
     .await;
-    let events = response_events(r).await;
+    let events = named_events(r).await;
     let done = events
         .iter()
         .find(|e| e["type"] == "response.custom_tool_call_input.done")

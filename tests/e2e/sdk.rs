@@ -74,6 +74,15 @@ async fn pydantic_ai_chat_and_responses_models_with_a_tool() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn anthropic_python_sdk_over_the_messages_api() {
+    let demo = Demo::start(&[]).await;
+    let env = demo_env(&demo);
+    tokio::task::spawn_blocking(move || pytest("tests/sdk/test_anthropic.py", &env))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn openai_node_sdk_conformance() {
     let demo = Demo::start(&[]).await;
     let env = demo_env(&demo);
