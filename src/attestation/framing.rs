@@ -146,10 +146,45 @@ pub fn number(v: &Value) -> Option<u64> {
     }
 }
 
+/// Seconds since the Unix epoch for an RFC 3339 UTC time, as PCS collateral, Sigstore
+/// roots and captures write them (`2026-04-24T01:58:41.5Z`).
+pub fn unix_time(text: &str) -> Option<u64> {
+    let (date, time) = text.trim().split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.trim_end_matches('Z');
+    let mut t = time.split(':');
+    let (h, min) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let sec = t.next()?.split('.').next()?.parse::<i64>().ok()?;
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + min * 60 + sec).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn times() {
+        assert_eq!(unix_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            unix_time("2026-04-24T01:58:41.564682Z"),
+            Some(1_776_995_921)
+        );
+        assert_eq!(unix_time("2000-03-01T00:00:00Z"), Some(951_868_800));
+        assert_eq!(unix_time("yesterday"), None);
+    }
 
     #[test]
     fn hex_forms() {

@@ -165,5 +165,5 @@ async fn a_pcs_outage_fails_closed_unless_within_the_grace_period() {
 }
 
 fn unix(t: &str) -> u64 {
-    capture::unix_time(t).unwrap()
+    venice_e2ee_proxy::attestation::framing::unix_time(t).unwrap()
 }

@@ -62,7 +62,7 @@ impl Collateral {
         use der::Decode;
         let json_next = |json: &str| -> Option<u64> {
             let v: serde_json::Value = serde_json::from_str(json).ok()?;
-            super::capture::unix_time(v.get("nextUpdate")?.as_str()?)
+            crate::attestation::framing::unix_time(v.get("nextUpdate")?.as_str()?)
         };
         let crl_next = |der: &[u8]| -> Option<u64> {
             let crl =

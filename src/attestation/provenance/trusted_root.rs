@@ -2,8 +2,8 @@
 //! the Rekor log keys by log id and the Fulcio CA chains, each with its validity window.
 //! The public-good one is pinned into the binary; a file may replace it (test PKIs).
 
-use crate::attestation::evidence::capture::unix_time;
 use crate::attestation::framing;
+use crate::attestation::framing::unix_time;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use x509_cert::der::Decode;
