@@ -22,7 +22,7 @@ pub struct EvidenceVerifier {
     report_only: Vec<String>,
     policy: Policy,
     trust_overrides: Vec<String>,
-    allow: crate::config::Allowlists,
+    allow: crate::attestation::evidence::report::Allowlists,
     nras: Option<Nras>,
     provenance: Provenance,
     rekor: Rekor,

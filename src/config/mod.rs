@@ -232,7 +232,7 @@ pub struct AttestationSection {
     pub intel_root_ca: Option<PathBuf>,
     pub nvidia_root_ca: Option<PathBuf>,
     /// Allowed workload measurements (hex). An empty list only reports the value.
-    pub allow: Allowlists,
+    pub allow: crate::attestation::evidence::report::Allowlists,
     /// Also submit GPU evidence to NVIDIA NRAS and verify its token (check `gpu_nras`).
     pub nras: bool,
     pub nras_url: String,
@@ -253,17 +253,6 @@ pub struct AttestationSection {
     pub source_provenance: crate::attestation::aci::source::SourcePolicy,
     /// ACI receipts: checked after each answer (`report`), required (`require`) or `off`.
     pub receipts: crate::attestation::receipts::ReceiptsSection,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Allowlists {
-    pub mrtd: Vec<String>,
-    pub mrseam: Vec<String>,
-    pub rtmr0: Vec<String>,
-    pub rtmr1: Vec<String>,
-    pub rtmr2: Vec<String>,
-    pub compose_hash: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -365,7 +354,7 @@ impl Default for AttestationSection {
             report_only: Vec::new(),
             intel_root_ca: None,
             nvidia_root_ca: None,
-            allow: Allowlists::default(),
+            allow: crate::attestation::evidence::report::Allowlists::default(),
             nras: false,
             nras_url: "https://nras.attestation.nvidia.com/v3/attest/gpu".into(),
             nras_jwks_url: "https://nras.attestation.nvidia.com/.well-known/jwks.json".into(),

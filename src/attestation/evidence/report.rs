@@ -89,6 +89,18 @@ pub struct AciSummary {
     pub attested: String,
 }
 
+/// Measurements the workload must match (`attestation.allowlists`; empty: any, reported).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Allowlists {
+    pub mrtd: Vec<String>,
+    pub mrseam: Vec<String>,
+    pub rtmr0: Vec<String>,
+    pub rtmr1: Vec<String>,
+    pub rtmr2: Vec<String>,
+    pub compose_hash: Vec<String>,
+}
+
 pub const CHECK_NAMES: [&str; 14] = [
     "envelope",
     "aci_keyset",
@@ -138,7 +150,7 @@ pub struct Trust<'a> {
     /// The time to verify at, Unix seconds.
     pub now: u64,
     /// Allowed workload measurements; empty lists allow anything.
-    pub allow: &'a crate::config::Allowlists,
+    pub allow: &'a Allowlists,
     /// NRAS's answer and JWKS when NRAS is used (`None`: not used).
     pub nras: Option<Result<(Value, Value), String>>,
     /// Checks reported but not enforced.
@@ -591,7 +603,7 @@ pub async fn add_provenance(
 
 /// Every measurement with a non-empty allowlist must be on it.
 fn allowlisted(
-    allow: &crate::config::Allowlists,
+    allow: &Allowlists,
     m: &Measurements,
     w: Option<&Workload>,
 ) -> Result<String, String> {

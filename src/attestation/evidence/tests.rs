@@ -26,7 +26,12 @@ pub(super) fn run(c: &Capture, raw: &Value, now: u64) -> Report {
     run_allowing(c, raw, now, &Default::default())
 }
 
-fn run_allowing(c: &Capture, raw: &Value, now: u64, allow: &crate::config::Allowlists) -> Report {
+fn run_allowing(
+    c: &Capture,
+    raw: &Value,
+    now: u64,
+    allow: &crate::attestation::evidence::report::Allowlists,
+) -> Report {
     run_full(c, raw, now, allow, &Default::default())
 }
 
@@ -44,7 +49,7 @@ fn run_full(
     c: &Capture,
     raw: &Value,
     now: u64,
-    allow: &crate::config::Allowlists,
+    allow: &crate::attestation::evidence::report::Allowlists,
     source_policy: &crate::attestation::aci::source::SourcePolicy,
 ) -> Report {
     let nvidia_root = nvidia::parse_root(NVIDIA_ROOT).unwrap();
@@ -370,7 +375,7 @@ fn workload_allowlists() {
     let r = run(&c, &c.attestation, c.captured_at);
     let m = r.measurements.clone().unwrap();
     let compose = r.workload.clone().unwrap().compose_hash;
-    let allow = crate::config::Allowlists {
+    let allow = crate::attestation::evidence::report::Allowlists {
         mrtd: vec![format!("0x{}", m.mr_td.to_uppercase())],
         rtmr0: vec!["00".repeat(48), m.rtmr[0].clone()],
         compose_hash: vec![compose],
@@ -378,7 +383,7 @@ fn workload_allowlists() {
     };
     let r = run_allowing(&c, &c.attestation, c.captured_at, &allow);
     assert!(r.verified, "{:?}", r.checks);
-    let other = crate::config::Allowlists {
+    let other = crate::attestation::evidence::report::Allowlists {
         mrtd: vec!["00".repeat(48)],
         ..Default::default()
     };
