@@ -9,6 +9,7 @@ pub mod background;
 pub mod bench;
 pub mod codec;
 pub mod config;
+pub mod conversation;
 pub mod dialect;
 pub mod keys;
 pub mod logging;

@@ -6,6 +6,7 @@
 use super::error::ApiError;
 use super::structured::OutputFormat;
 use crate::codec::Recipient;
+use crate::conversation::{Message, PastCall};
 use crate::sealing::Sealer;
 use crate::tools::defs::ToolSet;
 use crate::tools::prompt::{self, Family};
@@ -13,29 +14,6 @@ use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// One conversation turn, normalized (`developer` is a system turn).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Message {
-    System(String),
-    User(String),
-    Assistant {
-        content: String,
-        calls: Vec<PastCall>,
-    },
-    Tool {
-        call_id: String,
-        content: String,
-    },
-}
-
-/// A tool call in the conversation history.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PastCall {
-    pub id: String,
-    pub name: String,
-    pub arguments: String,
-}
 
 #[derive(Debug, Clone)]
 pub struct ChatRequest {

@@ -18,7 +18,7 @@
 //! hand).
 
 use super::defs::{ToolChoice, ToolDef, ToolSet};
-use crate::openai::request::Message;
+use crate::conversation::Message;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::borrow::Cow;
