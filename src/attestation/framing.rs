@@ -170,6 +170,19 @@ pub fn unix_time(text: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + h * 3600 + min * 60 + sec).ok()
 }
 
+/// DER of the first PEM block (a certificate or a public key) in a PEM text.
+pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|_| "trust root is not PEM".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,7 +36,7 @@ impl EvidenceVerifier {
         if let Some(path) = &cfg.intel_root_ca {
             let pem = std::fs::read_to_string(path)
                 .map_err(|e| format!("attestation.intel_root_ca: {e}"))?;
-            roots.intel_der = trust_roots::pem_to_der(&pem)?;
+            roots.intel_der = crate::attestation::framing::pem_to_der(&pem)?;
             trust_overrides.push(format!(
                 "Intel root replaced by {} (simulated root, not Intel's)",
                 path.display()

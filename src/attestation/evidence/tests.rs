@@ -10,9 +10,8 @@ use base64::Engine;
 use serde_json::{json, Value};
 use std::path::Path;
 
-use super::trust_roots::{
-    pem_to_der, INTEL_SGX_ROOT_CA as INTEL_ROOT, NVIDIA_DEVICE_ROOT_CA as NVIDIA_ROOT,
-};
+use super::trust_roots::{INTEL_SGX_ROOT_CA as INTEL_ROOT, NVIDIA_DEVICE_ROOT_CA as NVIDIA_ROOT};
+use crate::attestation::framing::pem_to_der;
 
 pub(super) fn capture() -> Capture {
     capture::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/capture")).unwrap()

@@ -1,7 +1,7 @@
 //! The trust anchors compiled into the binary: Intel's SGX root CA and NVIDIA's device
 //! identity root CA (public certificates, from `conf/trust-roots/`).
 
-use base64::Engine;
+use crate::attestation::framing::pem_to_der;
 use x509_cert::Certificate;
 
 pub const INTEL_SGX_ROOT_CA: &str = include_str!("../../../conf/trust-roots/intel_sgx_root_ca.pem");
@@ -11,19 +11,6 @@ pub const NVIDIA_DEVICE_ROOT_CA: &str =
 pub struct Roots {
     pub intel_der: Vec<u8>,
     pub nvidia: Certificate,
-}
-
-/// DER of the first certificate in a PEM text.
-pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|_| "trust root is not PEM".to_string())
 }
 
 pub fn pinned() -> Result<Roots, String> {

@@ -138,8 +138,7 @@ fn signer(material: &str, root: &TrustedRoot, at: u64) -> Result<(Signer, Vec<u8
         let key = x509::public_key(&leaf)?.to_vec();
         Ok((Signer::Certificate(identity(&leaf)), key))
     } else if text.contains("PUBLIC KEY") {
-        let der = crate::attestation::evidence::trust_roots::pem_to_der(&text)
-            .map_err(|_| "public key is not PEM".to_string())?;
+        let der = framing::pem_to_der(&text).map_err(|_| "public key is not PEM".to_string())?;
         let (_, key) = spki_key(&der)?;
         x509::ecdsa(&key, false)?;
         Ok((Signer::Key, key))

@@ -210,7 +210,7 @@ fn every_alteration_fails_naming_what() {
             .to_string();
         let pem =
             String::from_utf8(crate::attestation::framing::base64_bytes(&v).unwrap()).unwrap();
-        let der = crate::attestation::evidence::trust_roots::pem_to_der(&pem).unwrap();
+        let der = crate::attestation::framing::pem_to_der(&pem).unwrap();
         let mut der = der.clone();
         let n = der.len();
         der[n - 10] ^= 1; // inside the signature
