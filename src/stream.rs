@@ -10,43 +10,31 @@ use crate::openai::response::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
 use crate::openai::structured::{JsonStream, OutputFormat};
 use crate::sse::SseParser;
 use crate::tools::emulate::{Call, CallDelta, Piece, ToolStream};
+use crate::tools::error::ToolCallError;
 use crate::venice::{ChatChunk, Text};
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
-use std::fmt;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StreamError {
     /// A text field that is not ciphertext for our key: tampering or a plaintext downgrade.
+    #[error("upstream sent a field that does not decrypt ({0}); stream stopped")]
     Decrypt(CodecError),
+    #[error("upstream sent a malformed chunk: {0}")]
     Malformed(String),
     /// Venice reported an error inside the stream.
+    #[error("upstream error: {0}")]
     Upstream(String),
     /// The stream ended before `[DONE]` or a finish reason.
+    #[error("upstream stream ended before completion")]
     Truncated,
     /// The model's tool call failed validation after the stream began.
-    ToolCall(String),
+    #[error("the model produced an invalid tool call: {0}")]
+    ToolCall(ToolCallError),
     /// The streamed answer is not the structured output asked for.
+    #[error("the model produced no valid structured output: {0}")]
     Structured(String),
-}
-
-impl fmt::Display for StreamError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StreamError::Decrypt(e) => write!(
-                f,
-                "upstream sent a field that does not decrypt ({e}); stream stopped"
-            ),
-            StreamError::Malformed(m) => write!(f, "upstream sent a malformed chunk: {m}"),
-            StreamError::Upstream(m) => write!(f, "upstream error: {m}"),
-            StreamError::Truncated => write!(f, "upstream stream ended before completion"),
-            StreamError::ToolCall(m) => write!(f, "the model produced an invalid tool call: {m}"),
-            StreamError::Structured(m) => {
-                write!(f, "the model produced no valid structured output: {m}")
-            }
-        }
-    }
 }
 
 impl StreamError {
@@ -56,7 +44,7 @@ impl StreamError {
             StreamError::Malformed(_) => "upstream_malformed",
             StreamError::Upstream(_) => "upstream_error",
             StreamError::Truncated => "upstream_stream_truncated",
-            StreamError::ToolCall(_) => "tool_call_invalid",
+            StreamError::ToolCall(_) => ToolCallError::CODE,
             StreamError::Structured(_) => "structured_output_invalid",
         };
         ApiError::upstream(502, code, self.to_string())

@@ -21,6 +21,7 @@ use crate::state::AppState;
 use crate::stream::{completion_json, write_event, Answer, Mode, StreamError, Transformer};
 use crate::tools::defs::ToolSet;
 use crate::tools::emulate::{parse_answer, Call, CallDelta, Parsed};
+use crate::tools::error::ToolCallError;
 use crate::tools::prompt::correction;
 use crate::venice::client::UpstreamError;
 use bytes::{Bytes, BytesMut};
@@ -145,7 +146,7 @@ pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiErro
     }
 }
 
-const TOOL_CALL_INVALID: &str = "tool_call_invalid";
+const TOOL_CALL_INVALID: &str = ToolCallError::CODE;
 const E2EE_REJECTED: &str = "upstream_e2ee_rejected";
 
 /// Why an answer is not acceptable, and the turn that asks the model to fix it.
@@ -163,13 +164,14 @@ fn judge(
     answer: &Answer,
 ) -> Result<Parsed, Fault> {
     let mut parsed = match tools {
-        Some(set) => {
-            parse_answer(set, &answer.content, &answer.reasoning).map_err(|reason| Fault {
+        Some(set) => parse_answer(set, &answer.content, &answer.reasoning).map_err(|e| {
+            let reason = e.to_string();
+            Fault {
                 code: TOOL_CALL_INVALID,
                 correction: correction(&reason),
                 reason,
-            })?
-        }
+            }
+        })?,
         None => Parsed {
             content: Some(answer.content.clone()),
             reasoning: answer.reasoning.clone(),

@@ -1,6 +1,7 @@
 //! The request's `tools`, `tool_choice` and `parallel_tool_calls`, checked and with each
 //! tool's JSON Schema compiled once per request.
 
+use super::error::ToolCallError;
 use super::parser::ParamTypes;
 use crate::openai::error::ApiError;
 use serde_json::{json, Value};
@@ -182,42 +183,42 @@ impl ToolSet {
 
     /// Checks one call the model made: a tool it was offered, JSON object arguments valid
     /// against that tool's schema.
-    pub fn validate_call(&self, name: &str, arguments: &str) -> Result<(), String> {
+    pub fn validate_call(&self, name: &str, arguments: &str) -> Result<(), ToolCallError> {
         let Some(tool) = self.offered().find(|t| t.name == name) else {
             let offered: Vec<&str> = self.offered().map(|t| t.name.as_str()).collect();
-            return Err(format!(
-                "`{name}` is not one of the offered tools ({})",
-                offered.join(", ")
-            ));
+            return Err(ToolCallError::NotOffered {
+                name: name.into(),
+                offered: offered.join(", "),
+            });
         };
-        let args: Value = serde_json::from_str(arguments)
-            .map_err(|e| format!("arguments of `{name}` are not valid JSON: {e}"))?;
+        let args: Value = serde_json::from_str(arguments).map_err(|e| ToolCallError::NotJson {
+            name: name.into(),
+            reason: e.to_string(),
+        })?;
         if !args.is_object() {
-            return Err(format!("arguments of `{name}` must be a JSON object"));
+            return Err(ToolCallError::NotObject { name: name.into() });
         }
         let problems = crate::openai::structured::schema_problems(&tool.validator, &args, 3);
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "arguments of `{name}` do not match its schema: {}",
-                problems.join("; ")
-            ))
+            Err(ToolCallError::Schema {
+                name: name.into(),
+                problems: problems.join("; "),
+            })
         }
     }
 
     /// Checks the set of calls in one answer against `tool_choice` and `parallel_tool_calls`.
-    pub fn validate_count(&self, calls: usize) -> Result<(), String> {
+    pub fn validate_count(&self, calls: usize) -> Result<(), ToolCallError> {
         if calls == 0 && self.must_call() {
             return Err(match &self.choice {
-                ToolChoice::Named(n) => format!("the reply had to call `{n}` and did not"),
-                _ => "the reply had to call a tool and did not".into(),
+                ToolChoice::Named(n) => ToolCallError::NamedNotCalled(n.clone()),
+                _ => ToolCallError::NoneCalled,
             });
         }
         if calls > 1 && !self.parallel {
-            return Err(format!(
-                "the reply made {calls} calls but parallel_tool_calls is false"
-            ));
+            return Err(ToolCallError::NotParallel(calls));
         }
         Ok(())
     }
@@ -273,17 +274,31 @@ mod tests {
             .is_ok());
         assert!(s.validate_call("now", "{}").is_ok());
         let e = s.validate_call("get_weather", r#"{"days":0}"#).unwrap_err();
-        assert!(e.contains("city") && e.contains("/days"), "{e}");
-        assert!(s
-            .validate_call("get_weather", r#"{"city":"P","extra":1}"#)
-            .is_err());
+        let ToolCallError::Schema { problems, .. } = &e else {
+            panic!("{e}")
+        };
+        assert!(
+            problems.contains("city") && problems.contains("/days"),
+            "{e}"
+        );
+        assert!(matches!(
+            s.validate_call("get_weather", r#"{"city":"P","extra":1}"#),
+            Err(ToolCallError::Schema { .. })
+        ));
         assert!(s.validate_call("get_weather", r#"{"city":3}"#).is_err());
-        assert!(s.validate_call("get_weather", "[1]").is_err());
-        assert!(s.validate_call("get_weather", "{nope").is_err());
-        assert!(s
-            .validate_call("launch", "{}")
-            .unwrap_err()
-            .contains("not one of"));
+        assert_eq!(
+            s.validate_call("get_weather", "[1]"),
+            Err(ToolCallError::NotObject {
+                name: "get_weather".into()
+            })
+        );
+        assert!(matches!(
+            s.validate_call("get_weather", "{nope"),
+            Err(ToolCallError::NotJson { .. })
+        ));
+        let e = s.validate_call("launch", "{}").unwrap_err();
+        assert!(matches!(e, ToolCallError::NotOffered { .. }));
+        assert!(e.to_string().contains("not one of"), "{e}");
     }
 
     #[test]
@@ -295,13 +310,16 @@ mod tests {
             named.offered().map(|t| t.name.as_str()).collect::<Vec<_>>(),
             ["now"]
         );
-        assert!(named.validate_count(0).is_err());
+        assert_eq!(
+            named.validate_count(0),
+            Err(ToolCallError::NamedNotCalled("now".into()))
+        );
         assert!(set(json!("required")).validate_count(0).is_err());
         assert!(set(json!("auto")).validate_count(0).is_ok());
         let single = ToolSet::parse(weather(), Value::Null, json!(false))
             .unwrap()
             .unwrap();
-        assert!(single.validate_count(2).is_err());
+        assert_eq!(single.validate_count(2), Err(ToolCallError::NotParallel(2)));
         assert!(single.validate_count(1).is_ok());
     }
 

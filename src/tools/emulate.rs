@@ -4,6 +4,7 @@
 //! open their call inside the thinking block, so Venice delivers it as reasoning.
 
 use super::defs::ToolSet;
+use super::error::ToolCallError;
 use super::parser::{self, scan, AnyParser, ParseEvent, ToolCallParser};
 use std::sync::Arc;
 
@@ -64,7 +65,7 @@ impl ToolStream {
         self.calls > 0
     }
 
-    pub fn push(&mut self, text: &str) -> Result<Piece, String> {
+    pub fn push(&mut self, text: &str) -> Result<Piece, ToolCallError> {
         self.parser.push(text, &mut self.events);
         self.absorb()
     }
@@ -83,7 +84,7 @@ impl ToolStream {
 
     /// End of the model's text: flushes held-back text, takes a call the reasoning ended
     /// with if the answer made none, and checks `tool_choice`.
-    pub fn finish(&mut self) -> Result<Piece, String> {
+    pub fn finish(&mut self) -> Result<Piece, ToolCallError> {
         self.parser.finish(&mut self.events);
         let mut piece = self.absorb()?;
         let held = std::mem::take(&mut self.reasoning);
@@ -106,7 +107,7 @@ impl ToolStream {
         Ok(piece)
     }
 
-    fn absorb(&mut self) -> Result<Piece, String> {
+    fn absorb(&mut self) -> Result<Piece, ToolCallError> {
         let mut piece = Piece::default();
         for event in self.events.drain(..) {
             match event {
@@ -133,7 +134,7 @@ impl ToolStream {
                     }
                 }
                 ParseEvent::End { name, arguments } => self.set.validate_call(&name, &arguments)?,
-                ParseEvent::Invalid { reason } => return Err(reason),
+                ParseEvent::Invalid { reason } => return Err(ToolCallError::Unreadable(reason)),
             }
         }
         Ok(piece)
@@ -177,7 +178,11 @@ pub struct Parsed {
 }
 
 /// Parses and validates a whole answer and its reasoning.
-pub fn parse_answer(set: &Arc<ToolSet>, text: &str, reasoning: &str) -> Result<Parsed, String> {
+pub fn parse_answer(
+    set: &Arc<ToolSet>,
+    text: &str,
+    reasoning: &str,
+) -> Result<Parsed, ToolCallError> {
     let mut p = AnyParser::new(set.clone());
     let mut content = String::new();
     let mut calls = Vec::new();
@@ -192,7 +197,7 @@ pub fn parse_answer(set: &Arc<ToolSet>, text: &str, reasoning: &str) -> Result<P
                     arguments,
                 });
             }
-            ParseEvent::Invalid { reason } => return Err(reason),
+            ParseEvent::Invalid { reason } => return Err(ToolCallError::Unreadable(reason)),
             ParseEvent::Start { .. } | ParseEvent::Args(_) => {}
         }
     }
@@ -223,7 +228,7 @@ mod tests {
         Arc::new(ToolSet::parse(tools, choice, Value::Null).unwrap().unwrap())
     }
 
-    fn answer(text: &str, reasoning: &str) -> Result<Parsed, String> {
+    fn answer(text: &str, reasoning: &str) -> Result<Parsed, ToolCallError> {
         parse_answer(&set(Value::Null), text, reasoning)
     }
 

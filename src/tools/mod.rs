@@ -4,5 +4,6 @@
 
 pub mod defs;
 pub mod emulate;
+pub mod error;
 pub mod parser;
 pub mod prompt;
