@@ -4,29 +4,17 @@
 
 use super::{Config, Secret};
 use serde_yaml::{Mapping, Value};
-use std::fmt;
 use std::path::Path;
 
 pub const ENV_PREFIX: &str = "VENICE_E2EE_PROXY__";
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{0}")]
     Io(String),
+    #[error("config field `{field}`: {message}")]
     Invalid { field: String, message: String },
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Io(m) => write!(f, "{m}"),
-            ConfigError::Invalid { field, message } => {
-                write!(f, "config field `{field}`: {message}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// Loads `path` (or the defaults when `None`) and applies the process environment.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
