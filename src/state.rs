@@ -116,9 +116,8 @@ impl AppState {
         Some(ChatPermit(self.clone()))
     }
 
-    /// Whether a client's `Authorization` header carries one of the configured tokens
-    /// (always true when none are configured). Compared in constant time.
-    /// Whether `token` (the bearer token or API key the client sent) is a client token.
+    /// Whether `token` (the bearer token or API key the client sent) is one of the configured
+    /// client tokens (always true when none are configured). Compared in constant time.
     pub fn client_authorized(&self, token: Option<&[u8]>) -> bool {
         use subtle::ConstantTimeEq;
         let tokens = &self.config.server.auth_tokens;
