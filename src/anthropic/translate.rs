@@ -236,9 +236,14 @@ fn chat_messages(v: Value) -> Result<Vec<Value>, ApiError> {
                             "`tool_use` blocks need an `id` and a `name`",
                         ));
                     };
-                    let input = b.get("input").cloned().unwrap_or_else(|| json!({}));
+                    // An object, as Anthropic sends it; some clients send it as JSON text.
+                    let arguments = match b.get("input") {
+                        None | Some(Value::Null) => "{}".to_string(),
+                        Some(Value::String(text)) => text.clone(),
+                        Some(input) => input.to_string(),
+                    };
                     calls.push(json!({"id": id, "type": "function",
-                        "function": {"name": name, "arguments": input.to_string()}}));
+                        "function": {"name": name, "arguments": arguments}}));
                 }
                 ("user", Some("tool_result")) => {
                     let Some(id) = b.get("tool_use_id").and_then(Value::as_str) else {
@@ -399,7 +404,7 @@ mod tests {
                     {"role": "user", "content": [
                         {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "File created"}]},
                         {"type": "text", "text": "thanks"}]},
-                    {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_2", "name": "Write", "input": {}}]},
+                    {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_2", "name": "Write", "input": "{}"}]},
                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_2", "content": "denied", "is_error": true}]}
                 ],
                 "tools": [{"name": "Write", "description": "Writes", "input_schema": {"type": "object"}},
@@ -448,6 +453,7 @@ mod tests {
         );
         assert_eq!(m[5]["content"][0]["text"], "thanks");
         assert_eq!(m[6]["content"], json!([]));
+        assert_eq!(m[6]["tool_calls"][0]["function"]["arguments"], "{}");
         assert_eq!(m[7]["content"], "Error: denied");
         assert_eq!(m.len(), 8, "{m:?}");
     }
