@@ -11,6 +11,7 @@
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use venice_e2ee_proxy::anthropic::writer::MessagesWriter;
 use venice_e2ee_proxy::codec::{self, KeyPair};
 use venice_e2ee_proxy::keys::ClientKey;
 use venice_e2ee_proxy::openai::request;
@@ -129,7 +130,7 @@ fn per_chunk() {
         || push(&mut with_tools, &event),
     );
 
-    // The edge dialects on the one chat path: the Responses API's event writer, and a
+    // The edge dialects on the one chat path: the Responses and Messages APIs' event writers, and a
     // structured output whose JSON is followed as it streams (its chunks carry pieces of a
     // JSON object, so the structured filter has real work).
     let translated = translate(
@@ -144,6 +145,19 @@ fn per_chunk() {
         1.10,
         || push(&mut plain, &event),
         || push(&mut responses, &event),
+    );
+    let messages_meta = venice_e2ee_proxy::anthropic::translate::translate(
+        br#"{"model": "claude-x", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}"#,
+    )
+    .unwrap()
+    .meta;
+    let mut messages =
+        transformer(&key, false).with_writer(Some(Box::new(MessagesWriter::new(messages_meta))));
+    chunk_pair(
+        "chunk transform as Messages events vs chat",
+        1.10,
+        || push(&mut plain, &event),
+        || push(&mut messages, &event),
     );
     let format = OutputFormat::parse(
         &json!({"type": "json_schema", "json_schema": {"name": "p", "schema": {
