@@ -36,6 +36,16 @@ fn write_call(tool: &str, path_parameter: &str, path: &Path) -> String {
     )
 }
 
+/// The agent ran its write tool (`proxied` in `target`) and printed the model's final answer.
+fn assert_wrote(target: &Path, stdout: &str, stderr: &str) {
+    assert_eq!(
+        std::fs::read_to_string(target).unwrap_or_default().trim(),
+        "proxied",
+        "the tool ran: {stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("Wrote hello.txt."), "{stdout}");
+}
+
 /// What the demo's simulated Venice received.
 async fn sim_record(demo: &Demo) -> Value {
     let r = reqwest::get(format!("{}/_sim/record", demo.sim_base)).await;
@@ -170,12 +180,7 @@ async fn opencode_runs_a_tool_loop_through_chat_completions() {
         &[],
     )
     .await;
-    assert_eq!(
-        std::fs::read_to_string(&target).unwrap_or_default().trim(),
-        "proxied",
-        "the tool ran: {stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("Wrote hello.txt."), "{stdout}");
+    assert_wrote(&target, &stdout, &stderr);
     let record = sim_record(&demo).await;
     let main_turns: Vec<&Value> = record["chats"]
         .as_array()
@@ -259,12 +264,7 @@ async fn claude_code_writes_a_file_through_the_messages_api() {
         ],
     )
     .await;
-    assert_eq!(
-        std::fs::read_to_string(&target).unwrap_or_default().trim(),
-        "proxied",
-        "the tool ran: {stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("Wrote hello.txt."), "{stdout}");
+    assert_wrote(&target, &stdout, &stderr);
     let record = sim_record(&demo).await;
     let chats = record["chats"].as_array().unwrap();
     assert_eq!(chats.len(), 2, "the call, then the answer: {record}");

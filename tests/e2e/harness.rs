@@ -220,6 +220,24 @@ pub async fn named_events(r: reqwest::Response) -> Vec<Value> {
         .collect()
 }
 
+/// The client public key each recorded chat was answered under.
+pub fn client_keys(rec: &venice_e2ee_proxy::sim::Record) -> Vec<&str> {
+    rec.chats
+        .iter()
+        .map(|c| c.header("x-venice-tee-client-pub-key").unwrap())
+        .collect()
+}
+
+/// None of `secrets` appears in what Venice received (headers or body) for any chat.
+pub fn never_upstream(rec: &venice_e2ee_proxy::sim::Record, secrets: &[&str]) {
+    for c in &rec.chats {
+        let seen = format!("{:?}{}", c.headers, c.body);
+        for s in secrets {
+            assert!(!seen.contains(s), "`{s}` crossed to Venice: {seen}");
+        }
+    }
+}
+
 /// The session an answer names (`x-venice-e2ee-session`), its body read to the end.
 pub async fn echoed_session(r: reqwest::Response) -> Option<String> {
     assert_eq!(r.status(), 200);

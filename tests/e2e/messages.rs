@@ -362,21 +362,11 @@ async fn client_tokens_from_x_api_key_and_sessions_from_claude_code() {
         (Some("cc-7"), Some("cc-7"), None)
     );
     let rec = p.sim.record();
-    let keys: Vec<&str> = rec
-        .chats
-        .iter()
-        .map(|c| c.header("x-venice-tee-client-pub-key").unwrap())
-        .collect();
+    let keys = client_keys(&rec);
     let n = keys.len();
     assert_eq!(keys[n - 3], keys[n - 2], "one session, one client key");
     assert_ne!(keys[n - 2], keys[n - 1]);
-    for c in &rec.chats {
-        let seen = format!("{:?}{}", c.headers, c.body);
-        assert!(
-            !seen.contains("good-token") && !seen.contains("cc-7"),
-            "{seen}"
-        );
-    }
+    never_upstream(&rec, &["good-token", "cc-7"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

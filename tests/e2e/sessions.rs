@@ -41,20 +41,13 @@ async fn each_session_has_its_own_client_key() {
         ]
     );
     let rec = p.sim.record();
-    let keys: Vec<&str> = rec
-        .chats
-        .iter()
-        .map(|c| c.header("x-venice-tee-client-pub-key").unwrap())
-        .collect();
+    let keys = client_keys(&rec);
     assert_eq!(keys[0], keys[1], "same session, same key");
     assert_ne!(keys[0], keys[2], "other session, other key");
     assert_ne!(keys[3], keys[0]);
     assert_ne!(keys[3], keys[2], "no session: the proxy's own key");
     assert_eq!(keys[4], keys[2], "metadata.session_id is the same session");
-    for c in &rec.chats {
-        let seen = format!("{:?}{}", c.headers, c.body);
-        assert!(!seen.contains("agent-"), "session ids never cross: {seen}");
-    }
+    never_upstream(&rec, &["agent-"]);
     assert_eq!(p.state.sessions.len(), 2);
 }
 
@@ -109,11 +102,7 @@ async fn codex_threads_get_their_own_keys_by_session_id_or_prompt_cache_key() {
         ]
     );
     let rec = p.sim.record();
-    let keys: Vec<&str> = rec
-        .chats
-        .iter()
-        .map(|c| c.header("x-venice-tee-client-pub-key").unwrap())
-        .collect();
+    let keys = client_keys(&rec);
     assert_eq!(keys[0], keys[2], "one thread, one key");
     assert_ne!(keys[0], keys[1], "threads never share a key");
     assert_ne!(keys[3], keys[0]);
