@@ -8,9 +8,8 @@ use bytes::BytesMut;
 use serde_json::Value;
 
 /// Which API a client speaks; all take the one chat path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
-    #[default]
     Chat,
     Responses,
     /// Anthropic's Messages API: its errors have their own shape too.
@@ -34,6 +33,17 @@ pub trait AnswerWriter: Send + Sync {
     fn complete(&mut self, out: &mut BytesMut) -> Value;
     /// Ends a stream that failed after it began.
     fn failed(&mut self, out: &mut BytesMut, e: &ApiError);
+}
+
+/// One SSE event named `kind`, as both dialects frame theirs. The JSON is serialized
+/// straight into the output.
+pub fn write_named_event(out: &mut BytesMut, kind: &str, body: &Value) {
+    use bytes::BufMut;
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    serde_json::to_writer(out.writer(), body).expect("JSON serializes");
+    out.extend_from_slice(b"\n\n");
 }
 
 /// `event: …` / `data: …` pairs as the data objects, checking each event's name is its

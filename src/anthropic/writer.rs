@@ -4,7 +4,7 @@
 //! `message`. Non-streaming answers use the same writer and keep only the message.
 
 use super::{error_object, new_id, Meta};
-use crate::dialect::AnswerWriter;
+use crate::dialect::{write_named_event as event, AnswerWriter};
 use crate::openai::error::ApiError;
 use crate::tools::emulate::CallDelta;
 use bytes::BytesMut;
@@ -27,14 +27,6 @@ pub struct MessagesWriter {
     usage: Option<Value>,
     finish: Option<String>,
     stop_sequence: Option<String>,
-}
-
-fn event(out: &mut BytesMut, kind: &str, body: &Value) {
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    out.extend_from_slice(body.to_string().as_bytes());
-    out.extend_from_slice(b"\n\n");
 }
 
 /// Chat usage → Messages usage (cached prompt tokens reported as cache reads).
@@ -246,10 +238,6 @@ impl AnswerWriter for MessagesWriter {
 mod tests {
     use super::*;
 
-    fn events(out: &BytesMut) -> Vec<Value> {
-        crate::dialect::named_events(out)
-    }
-
     fn call(id: Option<&str>, name: Option<&str>, args: &str) -> CallDelta {
         CallDelta {
             index: 0,
@@ -278,7 +266,7 @@ mod tests {
         );
         w.set_finish("tool_calls", None);
         let m = w.complete(&mut out);
-        let evs = events(&out);
+        let evs = crate::dialect::named_events(&out);
         let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
@@ -351,7 +339,7 @@ mod tests {
             &mut out,
             &ApiError::upstream(502, "e2ee_decryption_failed", "bad"),
         );
-        let evs = events(&out);
+        let evs = crate::dialect::named_events(&out);
         assert_eq!(evs[0]["type"], "error");
         assert_eq!(evs[0]["error"]["type"], "api_error");
     }

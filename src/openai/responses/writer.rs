@@ -92,11 +92,7 @@ impl ResponsesWriter {
         body["type"] = json!(kind);
         body["sequence_number"] = json!(self.seq);
         self.seq += 1;
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        out.extend_from_slice(body.to_string().as_bytes());
-        out.extend_from_slice(b"\n\n");
+        crate::dialect::write_named_event(out, kind, &body);
     }
 
     /// The Response object as it stands.
@@ -413,10 +409,6 @@ impl AnswerWriter for ResponsesWriter {
 mod tests {
     use super::*;
 
-    fn events(out: &BytesMut) -> Vec<Value> {
-        crate::dialect::named_events(out)
-    }
-
     #[test]
     fn namespaced_custom_and_shell_calls_come_back_as_their_own_items() {
         let tools = crate::openai::responses::tools::translate(&json!([
@@ -460,7 +452,7 @@ mod tests {
         assert_eq!(o[1]["input"], "*** Begin Patch");
         assert_eq!(o[2]["type"], "local_shell_call");
         assert_eq!(o[2]["action"]["command"], json!(["ls"]));
-        let kinds: Vec<String> = events(&out)
+        let kinds: Vec<String> = crate::dialect::named_events(&out)
             .iter()
             .map(|e| e["type"].as_str().unwrap().to_string())
             .collect();
@@ -512,7 +504,7 @@ mod tests {
         w.set_usage(&json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}));
         w.set_finish("tool_calls", None);
         let r = w.complete(&mut out);
-        let evs = events(&out);
+        let evs = crate::dialect::named_events(&out);
         let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
