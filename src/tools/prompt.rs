@@ -1,6 +1,5 @@
 //! The tool prompt and conversation history, in each model family's trained format, worded
-//! as the family's chat template words it (the tools block, the call syntax, tool results as
-//! `<tool_response>` turns). Venice never sees the tools (they travel inside the encrypted
+//! as the family's chat template words it (the tools block, the call syntax, tool results). Venice never sees the tools (they travel inside the encrypted
 //! conversation), so the template's tools branch is reproduced here as text.
 //!
 //! | family | models | call syntax |
@@ -13,9 +12,9 @@
 //! | `deepseek_dsml` | DeepSeek V3.2, V4 | `<｜DSML｜tool_calls>` `<｜DSML｜invoke name="F">` `<｜DSML｜parameter name="K" string="true">V</｜DSML｜parameter>` … |
 //! | `hermes` | everything else (Llama, gpt-oss, older DeepSeek, …) | Hermes JSON in `<tool_call>` |
 //!
-//! The Gemma 4 and DSML call syntaxes are the ones vLLM's parsers for those models read; the
-//! instructions around them are worded here (their chat templates' tool sections were not at
-//! hand).
+//! Gemma 4's template has no instructions, only tool declarations in its own notation, and
+//! keeps results in the model's turn; DeepSeek V4's encoder words its "## Tools" section and
+//! wraps results in `<tool_result>`. Both are reproduced as they render.
 
 use super::defs::{ToolChoice, ToolDef, ToolSet};
 use crate::conversation::Message;
@@ -128,15 +127,106 @@ fn tojson(v: &Value) -> String {
     String::from_utf8(out).expect("JSON is UTF-8")
 }
 
-/// A tool as clients send it (and the templates print it).
-fn tool_json(t: &ToolDef) -> String {
+/// A tool's function object, as clients send it.
+fn function_json(t: &ToolDef) -> Value {
     let mut f = serde_json::Map::new();
     f.insert("name".into(), json!(t.name));
     if let Some(d) = &t.description {
         f.insert("description".into(), json!(d));
     }
     f.insert("parameters".into(), t.parameters.clone());
-    tojson(&json!({"type": "function", "function": f}))
+    Value::Object(f)
+}
+
+/// A tool as clients send it (and the templates print it).
+fn tool_json(t: &ToolDef) -> String {
+    tojson(&json!({"type": "function", "function": function_json(t)}))
+}
+
+/// DeepSeek V4's tools section (its encoder's template, thinking tokens filled in).
+const DSML_TOOLS: &str = "## Tools\n\nYou have access to a set of tools to help answer the user's question. You can invoke tools by writing a \"<｜DSML｜tool_calls>\" block like the following:\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"$TOOL_NAME\">\n<｜DSML｜parameter name=\"$PARAMETER_NAME\" string=\"true|false\">$PARAMETER_VALUE</｜DSML｜parameter>\n...\n</｜DSML｜invoke>\n<｜DSML｜invoke name=\"$TOOL_NAME2\">\n...\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>\n\nString parameters should be specified as is and set `string=\"true\"`. For all other types (numbers, booleans, arrays, objects), pass the value in JSON format and set `string=\"false\"`.\n\nIf thinking_mode is enabled (triggered by <think>), you MUST output your complete reasoning inside <think>...</think> BEFORE any tool calls or final response.\n\nOtherwise, output directly after </think> with tool calls or final response.\n\n### Available Tool Schemas\n\n{tool_schemas}\n\nYou MUST strictly follow the above defined tool name and parameter schemas to invoke tool calls.";
+
+/// Gemma 4's quote token: strings in its declarations and calls sit between two of them.
+const GEMMA_QUOTE: &str = "<|\"|>";
+
+/// One tool as Gemma 4's chat template declares it in the system turn:
+/// `<|tool>declaration:NAME{description:…,parameters:{properties:{…},required:[…],type:…}}<tool|>`,
+/// keys in sorted order, type names upper-case, only the schema keywords the template keeps.
+fn gemma_declaration(t: &ToolDef) -> String {
+    let q = GEMMA_QUOTE;
+    let mut s = format!(
+        "<|tool>declaration:{}{{description:{q}{}{q}",
+        t.name,
+        t.description.as_deref().unwrap_or("")
+    );
+    if let Some(params) = t.parameters.as_object().filter(|p| !p.is_empty()) {
+        s.push_str(",parameters:{");
+        s.push_str(&gemma_schema_fields(params, false));
+        s.push('}');
+    }
+    s.push_str("}<tool|>");
+    s
+}
+
+/// The fields of one schema object in Gemma 4's declaration notation. `with_description`:
+/// a property's own description comes first (a tool's sits outside its parameters).
+fn gemma_schema_fields(schema: &serde_json::Map<String, Value>, with_description: bool) -> String {
+    let q = GEMMA_QUOTE;
+    let mut parts = Vec::new();
+    let nonempty = |key: &str| schema.get(key).filter(|v| !is_empty_value(v));
+    if with_description {
+        if let Some(d) = nonempty("description").and_then(Value::as_str) {
+            parts.push(format!("description:{q}{d}{q}"));
+        }
+    }
+    if let Some(e) = nonempty("enum") {
+        parts.push(format!("enum:{}", gemma_value(e, true)));
+    }
+    if let Some(items) = nonempty("items").and_then(Value::as_object) {
+        parts.push(format!("items:{{{}}}", gemma_schema_fields(items, true)));
+    }
+    if schema.get("nullable").and_then(Value::as_bool) == Some(true) {
+        parts.push("nullable:true".into());
+    }
+    if let Some(props) = nonempty("properties").and_then(Value::as_object) {
+        let mut keys: Vec<&String> = props.keys().collect();
+        keys.sort();
+        let inner: Vec<String> = keys
+            .into_iter()
+            .map(|k| {
+                let body = props[k].as_object().map(|p| gemma_schema_fields(p, true));
+                format!("{k}:{{{}}}", body.unwrap_or_default())
+            })
+            .collect();
+        parts.push(format!("properties:{{{}}}", inner.join(",")));
+    }
+    if let Some(r) = nonempty("required") {
+        parts.push(format!("required:{}", gemma_value(r, true)));
+    }
+    if let Some(ty) = gemma_type(schema.get("type")) {
+        parts.push(format!("type:{ty}"));
+    }
+    parts.join(",")
+}
+
+/// A schema's `type` as the template prints it: upper-case, quoted; a list of types as a list.
+fn gemma_type(ty: Option<&Value>) -> Option<String> {
+    let upper = |v: &Value| v.as_str().map(|t| Value::String(t.to_ascii_uppercase()));
+    let ty = match ty? {
+        Value::Array(list) => Value::Array(list.iter().filter_map(upper).collect()),
+        one => upper(one)?,
+    };
+    Some(gemma_value(&ty, true))
+}
+
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
 }
 
 const QWEN_XML_FORMAT: &str = "If you choose to call a function ONLY reply in the following format with NO suffix:\n\n<tool_call>\n<function=example_function_name>\n<parameter=example_parameter_1>\nvalue_1\n</parameter>\n<parameter=example_parameter_2>\nThis is the value for the second parameter\nthat can span\nmultiple lines\n</parameter>\n</function>\n</tool_call>\n\n<IMPORTANT>\nReminder:\n- Function calls MUST follow the specified format: an inner <function=...></function> block must be nested within <tool_call></tool_call> XML tags\n- Required parameters MUST be specified\n- You may provide optional reasoning for your function call in natural language BEFORE the function call, but NOT after\n- If there is no function call available, answer the question like normal with your current knowledge and do not tell the user about function calls\n</IMPORTANT>";
@@ -173,13 +263,14 @@ pub fn tools_prompt(family: Family, set: &ToolSet) -> Option<String> {
             "{TOOLS_HEAD}{}\n</tools>\n\nFor each function call, output the function name and arguments within the following XML format:\n<tool_call>{{function-name}}<arg_key>{{arg-key-1}}</arg_key><arg_value>{{arg-value-1}}</arg_value><arg_key>{{arg-key-2}}</arg_key><arg_value>{{arg-value-2}}</arg_value>...</tool_call>",
             tools("\n")
         ),
-        Family::Gemma4 => format!(
-            "You have access to the following functions:\n<tools>{}\n</tools>\n\nTo call a function, reply with it in this format, and nothing after it:\n<|tool_call>call:function_name{{key:<|\"|>a text value<|\"|>,count:42,flag:true,list:[<|\"|>a<|\"|>,<|\"|>b<|\"|>],object:{{inner:<|\"|>value<|\"|>}}}}<tool_call|>\n\nKeys are written bare, text values between <|\"|> marks, numbers, booleans and null as they are. Several calls follow one another without a separator. If no function fits, answer normally.",
-            tools("\n")
-        ),
-        Family::DeepseekDsml => format!(
-            "## Tools\n\nYou have access to the following functions:\n<tools>{}\n</tools>\n\nTo call functions, reply with a block in this format:\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"function_name\">\n<｜DSML｜parameter name=\"text_parameter\" string=\"true\">the text, as it is</｜DSML｜parameter>\n<｜DSML｜parameter name=\"other_parameter\" string=\"false\">a JSON value: 42, true, [1, 2] or {{\"k\": \"v\"}}</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>\n\nUse string=\"true\" for text parameters and string=\"false\" for all others. Several invokes may share one block. If no function fits, answer normally.",
-            tools("\n")
+        Family::Gemma4 => offered.iter().map(|t| gemma_declaration(t)).collect(),
+        Family::DeepseekDsml => DSML_TOOLS.replace(
+            "{tool_schemas}",
+            &offered
+                .iter()
+                .map(|t| tojson(&function_json(t)))
+                .collect::<Vec<_>>()
+                .join("\n"),
         ),
         Family::Hermes => format!(
             "You are a function calling AI model. You are provided with function signatures within <tools></tools> XML tags. You may call one or more functions to assist with the user query. Don't make assumptions about what values to plug into functions. Here are the available tools: <tools>{} </tools> Use the following pydantic model json schema for each tool call you will make: {{\"properties\": {{\"arguments\": {{\"title\": \"Arguments\", \"type\": \"object\"}}, \"name\": {{\"title\": \"Name\", \"type\": \"string\"}}}}, \"required\": [\"arguments\", \"name\"], \"title\": \"FunctionCall\", \"type\": \"object\"}} For each function call return a json object with function name and arguments within <tool_call></tool_call> XML tags as follows:\n<tool_call>\n{{\"arguments\": <args-dict>, \"name\": <function-name>}}\n</tool_call>",
@@ -239,14 +330,20 @@ pub fn render_call(family: Family, name: &str, arguments: &str) -> String {
             s.push_str("</function>\n</tool_call>");
             s
         }
-        Family::Gemma4 => format!("<|tool_call>call:{name}{}<tool_call|>", gemma_value(&args)),
+        Family::Gemma4 => format!(
+            "<|tool_call>call:{name}{}<tool_call|>",
+            gemma_value(&args, false)
+        ),
         Family::DeepseekDsml => {
             let mut s = format!("<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"{name}\">\n");
             for (k, v) in pairs() {
-                let string = v.is_string();
+                // Non-text values as its encoder writes them: JSON with Python's separators.
+                let (string, value) = match v {
+                    Value::String(t) => (true, Cow::Borrowed(t.as_str())),
+                    other => (false, Cow::Owned(tojson(other))),
+                };
                 s.push_str(&format!(
-                    "<｜DSML｜parameter name=\"{k}\" string=\"{string}\">{}</｜DSML｜parameter>\n",
-                    text_value(v)
+                    "<｜DSML｜parameter name=\"{k}\" string=\"{string}\">{value}</｜DSML｜parameter>\n"
                 ));
             }
             s.push_str("</｜DSML｜invoke>\n</｜DSML｜tool_calls>");
@@ -259,19 +356,30 @@ pub fn render_call(family: Family, name: &str, arguments: &str) -> String {
     }
 }
 
-/// A value in Gemma 4's notation: text between `<|"|>`, keys bare, the rest as JSON.
-fn gemma_value(v: &Value) -> String {
+/// A value in Gemma 4's notation: text between quote tokens, keys sorted and bare (quoted
+/// in a declaration's lists and values), the rest as JSON.
+fn gemma_value(v: &Value, quote_keys: bool) -> String {
+    let q = GEMMA_QUOTE;
     match v {
-        Value::String(s) => format!("<|\"|>{s}<|\"|>"),
+        Value::String(s) => format!("{q}{s}{q}"),
         Value::Object(map) => {
-            let inner: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{k}:{}", gemma_value(v)))
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let inner: Vec<String> = keys
+                .into_iter()
+                .map(|k| {
+                    let v = gemma_value(&map[k], quote_keys);
+                    if quote_keys {
+                        format!("{q}{k}{q}:{v}")
+                    } else {
+                        format!("{k}:{v}")
+                    }
+                })
                 .collect();
             format!("{{{}}}", inner.join(","))
         }
         Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(gemma_value).collect();
+            let inner: Vec<String> = items.iter().map(|i| gemma_value(i, quote_keys)).collect();
             format!("[{}]", inner.join(","))
         }
         other => other.to_string(),
@@ -285,7 +393,12 @@ fn render_result(family: Family, name: &str, content: &str) -> String {
             tojson(&json!({"name": name, "content": content}))
         ),
         Family::Glm47 => format!("<tool_response>{content}</tool_response>"),
-        Family::Qwen | Family::QwenXml | Family::Glm | Family::Gemma4 | Family::DeepseekDsml => {
+        Family::Gemma4 => {
+            let q = GEMMA_QUOTE;
+            format!("<|tool_response>response:{name}{{value:{q}{content}{q}}}<tool_response|>")
+        }
+        Family::DeepseekDsml => format!("<tool_result>{content}</tool_result>"),
+        Family::Qwen | Family::QwenXml | Family::Glm => {
             format!("<tool_response>\n{content}\n</tool_response>")
         }
     }
@@ -293,6 +406,8 @@ fn render_result(family: Family, name: &str, content: &str) -> String {
 
 /// The conversation as Venice receives it (roles system/user/assistant), before encryption:
 /// tool instructions merged into the first system message, calls and results rendered.
+/// Results share one user turn, as the templates do; Gemma 4's template keeps them in the
+/// model's turn, right after the calls, and the model's next words continue that turn.
 pub fn render<'a>(
     messages: &'a [Message],
     family: Family,
@@ -300,12 +415,15 @@ pub fn render<'a>(
 ) -> Vec<(&'static str, Cow<'a, str>)> {
     let mut out: Vec<(&'static str, Cow<'a, str>)> = Vec::with_capacity(messages.len() + 1);
     let mut names: HashMap<&str, &str> = HashMap::new();
+    // Whether the last turn in `out` ends with a tool result (more may join it).
+    let mut after_result = false;
+    let in_turn = family == Family::Gemma4;
     for m in messages {
-        match m {
-            Message::System(t) => out.push(("system", Cow::Borrowed(t))),
-            Message::User(t) => out.push(("user", Cow::Borrowed(t))),
+        let (role, text): (&'static str, Cow<'a, str>) = match m {
+            Message::System(t) => ("system", Cow::Borrowed(t)),
+            Message::User(t) => ("user", Cow::Borrowed(t)),
             Message::Assistant { content, calls } if calls.is_empty() => {
-                out.push(("assistant", Cow::Borrowed(content)))
+                ("assistant", Cow::Borrowed(content))
             }
             Message::Assistant { content, calls } => {
                 let mut text = content.clone();
@@ -319,24 +437,38 @@ pub fn render<'a>(
                     }
                     text.push_str(&render_call(family, &c.name, &c.arguments));
                 }
-                out.push(("assistant", Cow::Owned(text)));
+                ("assistant", Cow::Owned(text))
             }
             Message::Tool { call_id, content } => {
                 let name = names.get(call_id.as_str()).copied().unwrap_or("unknown");
                 let rendered = render_result(family, name, content);
-                // Consecutive results share one user turn, as the templates do.
+                let role = match (in_turn, out.last()) {
+                    (true, Some(("assistant", _))) => "assistant",
+                    _ => "user",
+                };
                 match out.last_mut() {
-                    Some(("user", prev)) if prev.ends_with("</tool_response>") => {
+                    Some((last, prev))
+                        if *last == role && (after_result || role == "assistant") =>
+                    {
                         let merged = prev.to_mut();
-                        if family != Family::Glm47 {
+                        if !matches!(family, Family::Glm47 | Family::Gemma4) {
                             merged.push('\n');
                         }
                         merged.push_str(&rendered);
                     }
-                    _ => out.push(("user", Cow::Owned(rendered))),
+                    _ => out.push((role, Cow::Owned(rendered))),
                 }
+                after_result = true;
+                continue;
             }
+        };
+        match out.last_mut() {
+            Some(("assistant", prev)) if in_turn && after_result && role == "assistant" => {
+                prev.to_mut().push_str(&text)
+            }
+            _ => out.push((role, text)),
         }
+        after_result = false;
     }
     if let Some(prompt) = tools.and_then(|t| tools_prompt(family, t)) {
         match out.first_mut() {
@@ -344,6 +476,8 @@ pub fn render<'a>(
             Some(("system", first)) if family == Family::QwenXml => {
                 *first = Cow::Owned(format!("{prompt}\n\n{}", first.trim()));
             }
+            // Gemma 4's declarations follow the system text directly.
+            Some(("system", first)) if family == Family::Gemma4 => first.to_mut().push_str(&prompt),
             _ => add_system(&mut out, &prompt),
         }
     }
@@ -516,6 +650,100 @@ mod tests {
         let rendered = render(&req.messages, Family::QwenXml, Some(set));
         assert!(rendered[0].1.starts_with("# Tools\n\nYou have access"));
         assert!(rendered[0].1.ends_with("\n\nYou are a helpful assistant."));
+    }
+
+    /// One tool as a request declares it.
+    fn tool_def(function: Value) -> ToolDef {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": function}]});
+        let mut set = request::parse(body.to_string().as_bytes())
+            .unwrap()
+            .tools
+            .unwrap();
+        std::sync::Arc::get_mut(&mut set).unwrap().tools.remove(0)
+    }
+
+    /// Gemma 4's template declares tools in its own notation: keys sorted, types upper-case,
+    /// enums, items, nested objects, nullable and required kept, other keywords left out.
+    #[test]
+    fn gemma4_declares_tools_in_its_templates_notation() {
+        let tool = tool_def(json!({"name": "search", "description": "Find files",
+        "parameters": {"type": "object", "required": ["query"], "additionalProperties": false,
+            "properties": {
+                "query": {"type": "string", "description": "What to find", "minLength": 1},
+                "mode": {"type": "string", "enum": ["exact", "fuzzy"]},
+                "paths": {"type": "array", "items": {"type": "string"}},
+                "limit": {"type": ["integer", "null"], "nullable": true},
+                "filter": {"type": "object", "properties": {"ext": {"type": "string"}}, "required": ["ext"]}
+            }}}));
+        let q = GEMMA_QUOTE;
+        assert_eq!(
+            gemma_declaration(&tool),
+            format!(
+                "<|tool>declaration:search{{description:{q}Find files{q},parameters:{{properties:{{\
+                 filter:{{properties:{{ext:{{type:{q}STRING{q}}}}},required:[{q}ext{q}],type:{q}OBJECT{q}}},\
+                 limit:{{nullable:true,type:[{q}INTEGER{q},{q}NULL{q}]}},\
+                 mode:{{enum:[{q}exact{q},{q}fuzzy{q}],type:{q}STRING{q}}},\
+                 paths:{{items:{{type:{q}STRING{q}}},type:{q}ARRAY{q}}},\
+                 query:{{description:{q}What to find{q},type:{q}STRING{q}}}}},\
+                 required:[{q}query{q}],type:{q}OBJECT{q}}}}}<tool|>"
+            )
+        );
+        // A tool without parameters (an empty object schema to the proxy) or description.
+        assert_eq!(
+            gemma_declaration(&tool_def(json!({"name": "now"}))),
+            format!("<|tool>declaration:now{{description:{q}{q},parameters:{{type:{q}OBJECT{q}}}}}<tool|>")
+        );
+    }
+
+    /// Gemma 4 keeps a call, its result and the model's next words in one model turn; other
+    /// families put results in a user turn, consecutive results together.
+    #[test]
+    fn tool_results_sit_where_each_template_puts_them() {
+        let body = json!({"model": "m", "messages": [
+            {"role": "user", "content": "Weather in Paris and Rome?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "w", "arguments": "{\"city\":\"Paris\"}"}},
+                {"id": "b", "type": "function", "function": {"name": "w", "arguments": "{\"city\":\"Rome\"}"}}]},
+            {"role": "tool", "tool_call_id": "a", "content": "sunny"},
+            {"role": "tool", "tool_call_id": "b", "content": "rain"},
+            {"role": "assistant", "content": "Sunny in Paris, rain in Rome."},
+            {"role": "user", "content": "Thanks"}
+        ]});
+        let req = request::parse(body.to_string().as_bytes()).unwrap();
+        let roles = |family| -> Vec<(&str, String)> {
+            render(&req.messages, family, None)
+                .into_iter()
+                .map(|(r, t)| (r, t.into_owned()))
+                .collect()
+        };
+        let q = GEMMA_QUOTE;
+        assert_eq!(
+            roles(Family::Gemma4),
+            [
+                ("user", "Weather in Paris and Rome?".to_string()),
+                ("assistant", format!(
+                    "<|tool_call>call:w{{city:{q}Paris{q}}}<tool_call|>\n<|tool_call>call:w{{city:{q}Rome{q}}}<tool_call|>\
+                     <|tool_response>response:w{{value:{q}sunny{q}}}<tool_response|>\
+                     <|tool_response>response:w{{value:{q}rain{q}}}<tool_response|>\
+                     Sunny in Paris, rain in Rome."
+                )),
+                ("user", "Thanks".to_string()),
+            ]
+        );
+        let dsml = roles(Family::DeepseekDsml);
+        assert_eq!(dsml.len(), 5);
+        assert_eq!(
+            dsml[2],
+            (
+                "user",
+                "<tool_result>sunny</tool_result>\n<tool_result>rain</tool_result>".to_string()
+            )
+        );
+        assert_eq!(
+            dsml[3],
+            ("assistant", "Sunny in Paris, rain in Rome.".to_string())
+        );
     }
 
     #[test]

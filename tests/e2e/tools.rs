@@ -331,13 +331,17 @@ async fn malformed_tool_definitions_are_refused_before_venice() {
 
 const QWEN3: &str = "e2ee-qwen3-235b-a22b";
 const GLM5: &str = "e2ee-glm-5";
+const GEMMA: &str = "e2ee-gemma-4-31b";
+const DEEPSEEK: &str = "e2ee-deepseek-v4-flash";
 
 /// The same call (`get_weather(city="Paris", days=2)`) in each syntax the proxy reads.
-const SYNTAXES: [(&str, &str); 4] = [
+const SYNTAXES: [(&str, &str); 6] = [
     ("json", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2}}\n</tool_call>"),
     ("glm", GLM_CALL),
     ("glm47", "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value><arg_key>days</arg_key><arg_value>2</arg_value></tool_call>"),
     ("qwen_xml", "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n2\n</parameter>\n</function>\n</tool_call>"),
+    ("gemma4", "<|tool_call>call:get_weather{city:<|\"|>Paris<|\"|>,days:2}<tool_call|>"),
+    ("dsml", "<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"get_weather\">\n<｜DSML｜parameter name=\"city\" string=\"true\">Paris</｜DSML｜parameter>\n<｜DSML｜parameter name=\"days\" string=\"false\">2</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>"),
 ];
 
 /// Every family's model, answering in every syntax: whichever format a model was prompted
@@ -346,7 +350,7 @@ const SYNTAXES: [(&str, &str); 4] = [
 #[tokio::test(flavor = "multi_thread")]
 async fn every_family_reads_every_syntax_streaming_and_not() {
     let p = Proxy::start(sim().await, |_| {}).await;
-    for model in [QWEN, QWEN3, GLM, GLM5, HERMES] {
+    for model in [QWEN, QWEN3, GLM, GLM5, GEMMA, DEEPSEEK, HERMES] {
         for (syntax, reply) in SYNTAXES {
             p.sim.push_reply(reply, None);
             let v: Value = p.post(&ask(model, false)).await.json().await.unwrap();
@@ -374,16 +378,20 @@ async fn every_family_reads_every_syntax_streaming_and_not() {
 }
 
 /// Each family is prompted in its own template's words, and its history is rendered in its
-/// own call syntax.
+/// own call syntax, the tool result where its template puts it.
 #[tokio::test(flavor = "multi_thread")]
 async fn each_family_is_prompted_in_its_templates_words() {
     let p = Proxy::start(sim().await, |_| {}).await;
-    let expected = [
-        (QWEN, "You have access to the following functions:\n\n<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"", "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>"),
-        (QWEN3, "For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"),
-        (GLM, "<tool_call>{function-name}\n<arg_key>{arg-key-1}</arg_key>\n", "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>"),
-        (GLM5, "<tool_call>{function-name}<arg_key>{arg-key-1}</arg_key><arg_value>{arg-value-1}</arg_value>", "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call>"),
-        (HERMES, "You are a function calling AI model.", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"),
+    let xml_result = "<tool_response>\nsunny\n</tool_response>";
+    let expected: [(&str, &str, &[&str]); 7] = [
+        (QWEN, "You have access to the following functions:\n\n<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"", &["<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>", xml_result]),
+        (QWEN3, "For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:", &["<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>", xml_result]),
+        (GLM, "<tool_call>{function-name}\n<arg_key>{arg-key-1}</arg_key>\n", &["<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>", xml_result]),
+        (GLM5, "<tool_call>{function-name}<arg_key>{arg-key-1}</arg_key><arg_value>{arg-value-1}</arg_value>", &["<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call>", "<tool_response>sunny</tool_response>"]),
+        // Gemma 4: declarations straight after the system text; the result in the model's turn.
+        (GEMMA, "Be brief.<|tool>declaration:get_weather{description:<|\"|>Current weather for a city<|\"|>,parameters:{properties:{city:{type:<|\"|>STRING<|\"|>},days:{type:<|\"|>INTEGER<|\"|>}},required:[<|\"|>city<|\"|>],type:<|\"|>OBJECT<|\"|>}}<tool|>", &["<|tool_call>call:get_weather{city:<|\"|>Paris<|\"|>}<tool_call|><|tool_response>response:get_weather{value:<|\"|>sunny<|\"|>}<tool_response|>"]),
+        (DEEPSEEK, "### Available Tool Schemas\n\n{\"name\": \"get_weather\", \"description\": \"Current weather for a city\", \"parameters\": {", &["<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"get_weather\">\n<｜DSML｜parameter name=\"city\" string=\"true\">Paris</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>", "<tool_result>sunny</tool_result>"]),
+        (HERMES, "You are a function calling AI model.", &["<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>", "<tool_response>\n{\"name\": \"get_weather\", \"content\": \"sunny\"}\n</tool_response>"]),
     ];
     for (model, prompt, history) in expected {
         p.sim.clear_record();
@@ -399,12 +407,8 @@ async fn each_family_is_prompted_in_its_templates_words() {
         let sent = &p.sim.record().chats[0].decrypted;
         assert!(sent[0].contains(prompt), "{model}: {}", sent[0]);
         assert!(sent[0].contains("Be brief."), "{model}");
-        assert_eq!(sent[2], history, "{model}");
-        assert!(
-            sent[3].starts_with("<tool_response>"),
-            "{model}: {}",
-            sent[3]
-        );
+        assert_eq!(sent[1], "Weather in Paris?", "{model}");
+        assert_eq!(sent[2..], *history, "{model}");
     }
 }
 
