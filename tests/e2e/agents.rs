@@ -15,9 +15,14 @@ fn agent_bin(name: &str) -> PathBuf {
 /// Queues the simulated model's replies (the demo's simulator, over its control endpoint),
 /// each for `MODEL` only: agents' side requests on other models do not take them.
 async fn script(demo: &Demo, replies: &[&str]) {
+    script_for(demo, MODEL, replies).await
+}
+
+/// Queues replies for `model` only.
+async fn script_for(demo: &Demo, model: &str, replies: &[&str]) {
     let replies: Vec<Value> = replies
         .iter()
-        .map(|r| json!({"content": r, "model": MODEL}))
+        .map(|r| json!({"content": r, "model": model}))
         .collect();
     let r = reqwest::Client::new()
         .post(format!("{}/_sim/script", demo.sim_base))
@@ -148,11 +153,61 @@ async fn run_agent(
 #[tokio::test(flavor = "multi_thread")]
 async fn opencode_runs_a_tool_loop_through_chat_completions() {
     let demo = Demo::start(&[]).await;
+    // opencode's own `write` tool, called in Qwen3.5's trained syntax.
+    opencode_loop(
+        &demo,
+        MODEL,
+        &|path| write_call("write", "filePath", path),
+        "tool_response",
+    )
+    .await;
+}
+
+/// The same loop on today's Gemma 4 and DeepSeek V4 E2EE models, each answering in its own
+/// trained syntax and getting the result back where its template puts it.
+#[tokio::test(flavor = "multi_thread")]
+async fn opencode_runs_tool_loops_on_gemma_and_deepseek_models() {
+    let demo = Demo::start(&[]).await;
+    let q = "<|\"|>";
+    opencode_loop(
+        &demo,
+        "e2ee-gemma-4-31b",
+        &|path| {
+            format!(
+                "<|tool_call>call:write{{content:{q}proxied{q},filePath:{q}{}{q}}}<tool_call|>",
+                path.display()
+            )
+        },
+        "<|tool_response>response:write{value:",
+    )
+    .await;
+    opencode_loop(
+        &demo,
+        "e2ee-deepseek-v4-flash",
+        &|path| {
+            format!(
+                "I'll write it.\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"write\">\n<｜DSML｜parameter name=\"filePath\" string=\"true\">{}</｜DSML｜parameter>\n<｜DSML｜parameter name=\"content\" string=\"true\">proxied</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>",
+                path.display()
+            )
+        },
+        "<tool_result>",
+    )
+    .await;
+}
+
+/// `opencode run` with `model` (through `@ai-sdk/openai-compatible`, Chat Completions, a
+/// small model for its title request): the model calls `write` as `call` renders it, the
+/// result goes back (its turn holding `result_mark`), and the agent prints the answer.
+async fn opencode_loop(
+    demo: &Demo,
+    model: &str,
+    call: &dyn Fn(&Path) -> String,
+    result_mark: &str,
+) {
     let home = temp_dir("opencode-home");
     let work = temp_dir("opencode-work");
     let config = home.join(".config/opencode");
     std::fs::create_dir_all(&config).unwrap();
-    // `@ai-sdk/openai-compatible` (Chat Completions), a small model for its title request.
     let provider = json!({
         "$schema": "https://opencode.ai/config.json",
         "provider": {"venice": {
@@ -160,18 +215,18 @@ async fn opencode_runs_a_tool_loop_through_chat_completions() {
             "name": "Venice E2EE sidecar",
             "options": {"baseURL": format!("{}/v1", demo.base), "apiKey": "unused"},
             "models": {
-                MODEL: {"name": "Qwen3.5 (E2EE)", "tool_call": true},
+                model: {"name": "E2EE model", "tool_call": true},
                 "e2ee-glm-4-6": {"name": "GLM 4.6 (E2EE)", "tool_call": true}
             }
         }},
-        "model": format!("venice/{MODEL}"),
+        "model": format!("venice/{model}"),
         "small_model": "venice/e2ee-glm-4-6"
     });
     std::fs::write(config.join("opencode.json"), provider.to_string()).unwrap();
     let target = work.join("hello.txt");
-    // opencode's own `write` tool.
-    let call = write_call("write", "filePath", &target);
-    script(&demo, &[&call, "Wrote hello.txt."]).await;
+    let call = call(&target);
+    let before = sim_record(demo).await["chats"].as_array().unwrap().len();
+    script_for(demo, model, &[&call, "Wrote hello.txt."]).await;
     let (stdout, stderr) = run_agent(
         "opencode",
         &["run", "Create hello.txt containing proxied"],
@@ -181,18 +236,24 @@ async fn opencode_runs_a_tool_loop_through_chat_completions() {
     )
     .await;
     assert_wrote(&target, &stdout, &stderr);
-    let record = sim_record(&demo).await;
-    let main_turns: Vec<&Value> = record["chats"]
-        .as_array()
-        .unwrap()
+    let record = sim_record(demo).await;
+    let main_turns: Vec<&Value> = record["chats"].as_array().unwrap()[before..]
         .iter()
-        .filter(|c| c["body"]["model"] == MODEL)
+        .filter(|c| c["body"]["model"] == model)
         .collect();
-    assert_eq!(main_turns.len(), 2, "the call, then the answer: {record}");
+    assert_eq!(
+        main_turns.len(),
+        2,
+        "{model}: the call, then the answer: {record}"
+    );
     assert_eq!(main_turns[0]["body"]["stream"], true);
-    assert!(main_turns[1]["decrypted"]
-        .to_string()
-        .contains("tool_response"));
+    let second = main_turns[1]["decrypted"].as_array().unwrap();
+    assert!(
+        second
+            .iter()
+            .any(|m| m.as_str().is_some_and(|m| m.contains(result_mark))),
+        "{model}: {second:?}"
+    );
     let _ = std::fs::remove_dir_all(&home);
     let _ = std::fs::remove_dir_all(&work);
 }
