@@ -6,7 +6,10 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
 COPY conf ./conf
-RUN cargo build --release --locked && cp target/release/venice-e2ee-proxy /venice-e2ee-proxy
+# The workspace's other member must be present for Cargo to read the workspace; only the
+# product package is built, so the image's binary holds no simulator and no test PKI.
+COPY tools ./tools
+RUN cargo build --release --locked -p venice-e2ee-proxy && cp target/release/venice-e2ee-proxy /venice-e2ee-proxy
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /venice-e2ee-proxy /usr/local/bin/venice-e2ee-proxy

@@ -332,7 +332,7 @@ async fn read_all(req: reqwest::RequestBuilder) -> usize {
 
 fn through_server() {
     use venice_e2ee_proxy::config::Config;
-    use venice_e2ee_proxy::sim::{SimOptions, Simulator};
+    use venice_e2ee_tools::sim::{SimOptions, Simulator};
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt
         .block_on(Simulator::start(SimOptions::default()))
@@ -392,7 +392,7 @@ fn through_server() {
 
         // Memory: resident set with many slow streams in flight against the same process
         // idle (the simulator shares the process, so this is an upper bound for the proxy).
-        sim.set_pacing(venice_e2ee_proxy::sim::Pacing { ttft: Duration::ZERO, tokens_per_second: 20.0 });
+        sim.set_pacing(venice_e2ee_tools::sim::Pacing { ttft: Duration::ZERO, tokens_per_second: 20.0 });
         let slow = json!({"model": "e2ee-qwen3-5-122b-a10b", "stream": true,
             "messages": [{"role": "user", "content": "token ".repeat(60)}]});
         let idle = rss_kib();

@@ -103,6 +103,15 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
     Ok((server, state))
 }
 
+/// Serves `config` until the process is told to stop: the file-descriptor limit raised, the
+/// Pingora settings from `pingora_conf` (a YAML path) or defaults.
+pub fn run(config: Config, pingora_conf_path: Option<&std::path::Path>) -> Result<(), String> {
+    raise_fd_limit();
+    let conf = pingora_conf(pingora_conf_path, &config)?;
+    let (server, _) = build(config, conf)?;
+    server.run_forever()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,8 @@ pub mod provenance;
 pub mod quote;
 pub mod receipts;
 pub mod store;
+#[cfg(any(test, feature = "testkit"))]
+pub mod variants;
 pub mod verifier;
 pub mod verify;
 pub mod x509;

@@ -7,10 +7,10 @@ use crate::harness::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 use venice_e2ee_proxy::attestation::receipts::ReceiptMode;
-use venice_e2ee_proxy::sim::aci::{Layout, ReceiptFault};
-use venice_e2ee_proxy::sim::AttestationFault;
+use venice_e2ee_tools::sim::aci::{Layout, ReceiptFault};
+use venice_e2ee_tools::sim::AttestationFault;
 
-async fn aci_sim(layout: Layout) -> venice_e2ee_proxy::sim::Simulator {
+async fn aci_sim(layout: Layout) -> venice_e2ee_tools::sim::Simulator {
     let s = sim().await;
     s.set_attestation_layout(layout);
     s
@@ -63,7 +63,7 @@ async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
         .contains("routing gateway"));
     assert_eq!(
         report["aci"]["source"]["repo_commit"],
-        venice_e2ee_proxy::sim::aci::SOURCE_COMMIT
+        venice_e2ee_tools::sim::aci::SOURCE_COMMIT
     );
     for name in [
         "envelope",
@@ -294,7 +294,8 @@ fn aci_capture(edit: impl FnOnce(&mut Value)) -> std::path::PathBuf {
         std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
     }
     let c = capture::load(&src).unwrap();
-    let mut v = venice_e2ee_proxy::sim::aci::reframe(&c.attestation, c.captured_at + 86_400);
+    let mut v =
+        venice_e2ee_proxy::attestation::variants::reframe(&c.attestation, c.captured_at + 86_400);
     edit(&mut v);
     std::fs::write(
         dir.join("0001_api.venice.ai_api_v1_tee_attestation.body"),

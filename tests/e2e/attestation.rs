@@ -3,8 +3,8 @@
 
 use crate::harness::*;
 use std::time::Duration;
-use venice_e2ee_proxy::sim::aci::Layout;
-use venice_e2ee_proxy::sim::AttestationFault;
+use venice_e2ee_tools::sim::aci::Layout;
+use venice_e2ee_tools::sim::AttestationFault;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn attestation_faults_fail_closed_with_the_check_named() {
@@ -373,7 +373,7 @@ async fn tcb_status_policy_is_enforced() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn drifted_attestations_verify_with_every_check_enforced() {
-    use venice_e2ee_proxy::sim::Drift;
+    use venice_e2ee_tools::sim::Drift;
     let s = sim().await;
     s.set_attestation_drift(&Drift::ALL);
     let base = format!("http://{}", s.addr);

@@ -5,8 +5,8 @@
 use crate::harness::*;
 use serde_json::json;
 use std::time::Duration;
-use venice_e2ee_proxy::bench::load::{run, Figures, Load, Target};
-use venice_e2ee_proxy::sim::{Pacing, SimOptions, Simulator};
+use venice_e2ee_tools::bench::load::{run, Figures, Load, Target};
+use venice_e2ee_tools::sim::{Pacing, SimOptions, Simulator};
 
 async fn bench_sim(tokens: usize) -> Simulator {
     Simulator::start(SimOptions {
@@ -148,7 +148,7 @@ async fn chunks_of_answers_longer_than_the_window_are_counted() {
 /// taking turns, CPU and memory from /proc, JSON out.
 #[test]
 fn bench_compare_runs_every_phase_and_measures_the_proxy_and_the_relay() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
+    let out = std::process::Command::new(tools_bin())
         .args([
             "bench",
             "--compare",

@@ -233,7 +233,7 @@ async fn models_list_and_lookup() {
 #[tokio::test(flavor = "multi_thread")]
 async fn readyz_waits_for_prewarmed_attestations() {
     let s = sim().await;
-    s.set_attestation_fault(Some(venice_e2ee_proxy::sim::AttestationFault::ServerError));
+    s.set_attestation_fault(Some(venice_e2ee_tools::sim::AttestationFault::ServerError));
     let p = Proxy::start(s, |c| {
         c.attestation.prewarm = vec![MODEL.into(), "e2ee-glm-4-6".into()];
         c.attestation.refresh_lead = std::time::Duration::from_secs(1);
@@ -278,7 +278,7 @@ async fn cold_model_hit_by_twenty_requests_fetches_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn streams_finish_with_the_client_key_they_started_with() {
     let s = sim().await;
-    s.set_pacing(venice_e2ee_proxy::sim::Pacing {
+    s.set_pacing(venice_e2ee_tools::sim::Pacing {
         ttft: std::time::Duration::ZERO,
         tokens_per_second: 8.0,
     });

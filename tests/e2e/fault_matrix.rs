@@ -8,8 +8,8 @@ use crate::harness::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 use venice_e2ee_proxy::config::{Config, StreamValidation};
-use venice_e2ee_proxy::sim::rekor::RekorFault;
-use venice_e2ee_proxy::sim::{AttestationFault, ChatFault, Simulator};
+use venice_e2ee_tools::sim::rekor::RekorFault;
+use venice_e2ee_tools::sim::{AttestationFault, ChatFault, Simulator};
 
 const MODES: [&str; 4] = [
     "streaming",

@@ -4,7 +4,7 @@
 use crate::harness::*;
 use serde_json::{json, Value};
 use std::time::Duration;
-use venice_e2ee_proxy::sim::ChatFault;
+use venice_e2ee_tools::sim::ChatFault;
 
 fn status_fault(status: u16, message: &str, retry_after: Option<&str>) -> Option<ChatFault> {
     Some(ChatFault::Status {

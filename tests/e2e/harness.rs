@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use venice_e2ee_proxy::config::Config;
 use venice_e2ee_proxy::server;
-use venice_e2ee_proxy::sim::{SimOptions, Simulator};
 use venice_e2ee_proxy::state::AppState;
+use venice_e2ee_tools::sim::{SimOptions, Simulator};
 
 pub const MODEL: &str = "e2ee-qwen3-5-122b-a10b";
 pub const SIM_KEY: &str = "test-upstream-key";
@@ -21,6 +21,31 @@ pub struct Proxy {
     pub http: reqwest::Client,
     stop: Arc<Notify>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The tools crate's binary (`demo`, `bench`, …), built on first use: a package's tests are
+/// given only their own package's binaries, and this one belongs next to them.
+pub fn tools_bin() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
+            .parent()
+            .unwrap();
+        let profile = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev",
+            Some(other) => other,
+        };
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--locked", "-p", "venice-e2ee-tools"])
+            .args(["--bin", "venice-e2ee-tools", "--profile", profile])
+            .arg("--target-dir")
+            .arg(dir.parent().unwrap())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p venice-e2ee-tools failed");
+        dir.join("venice-e2ee-tools")
+    })
 }
 
 pub fn free_port() -> u16 {
@@ -185,7 +210,7 @@ pub async fn sse_events(mut r: reqwest::Response) -> (Vec<Value>, bool) {
 /// nothing to the enclave, and the model is usable again once the fault is gone.
 pub async fn attestation_faults_fail_closed(
     p: &Proxy,
-    cases: &[(venice_e2ee_proxy::sim::AttestationFault, &str)],
+    cases: &[(venice_e2ee_tools::sim::AttestationFault, &str)],
 ) {
     for (fault, code) in cases {
         p.sim.set_attestation_fault(Some(*fault));
@@ -221,7 +246,7 @@ pub async fn named_events(r: reqwest::Response) -> Vec<Value> {
 }
 
 /// The client public key each recorded chat was answered under.
-pub fn client_keys(rec: &venice_e2ee_proxy::sim::Record) -> Vec<&str> {
+pub fn client_keys(rec: &venice_e2ee_tools::sim::Record) -> Vec<&str> {
     rec.chats
         .iter()
         .map(|c| c.header("x-venice-tee-client-pub-key").unwrap())
@@ -229,7 +254,7 @@ pub fn client_keys(rec: &venice_e2ee_proxy::sim::Record) -> Vec<&str> {
 }
 
 /// None of `secrets` appears in what Venice received (headers or body) for any chat.
-pub fn never_upstream(rec: &venice_e2ee_proxy::sim::Record, secrets: &[&str]) {
+pub fn never_upstream(rec: &venice_e2ee_tools::sim::Record, secrets: &[&str]) {
     for c in &rec.chats {
         let seen = format!("{:?}{}", c.headers, c.body);
         for s in secrets {
@@ -307,7 +332,7 @@ impl Demo {
     ) -> Demo {
         use std::io::{BufRead, BufReader};
         let port = free_port();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
+        let mut child = std::process::Command::new(tools_bin())
             .arg("demo")
             .args(args)
             .env(

@@ -277,7 +277,7 @@ async fn errors_come_in_anthropic_shape_with_anthropic_statuses() {
     );
 
     p.sim
-        .set_chat_fault(Some(venice_e2ee_proxy::sim::ChatFault::Status {
+        .set_chat_fault(Some(venice_e2ee_tools::sim::ChatFault::Status {
             status: 429,
             message: "slow down".into(),
             retry_after: Some("3".into()),
@@ -289,7 +289,7 @@ async fn errors_come_in_anthropic_shape_with_anthropic_statuses() {
 
     // A failure after the stream began: an `error` event, then the stream ends.
     p.sim
-        .set_chat_fault(Some(venice_e2ee_proxy::sim::ChatFault::Tamper {
+        .set_chat_fault(Some(venice_e2ee_tools::sim::ChatFault::Tamper {
             at_chunk: 2,
         }));
     p.sim.push_reply("one two three four five", None);

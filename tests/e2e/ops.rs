@@ -63,7 +63,7 @@ fn a_non_loopback_listener_without_tokens_refuses_to_start() {
 #[tokio::test(flavor = "multi_thread")]
 async fn chats_beyond_the_cap_get_429() {
     let s = sim().await;
-    s.set_pacing(venice_e2ee_proxy::sim::Pacing {
+    s.set_pacing(venice_e2ee_tools::sim::Pacing {
         ttft: Duration::ZERO,
         tokens_per_second: 10.0,
     });

@@ -6,7 +6,7 @@
 
 use crate::harness::*;
 use serde_json::Value;
-use venice_e2ee_proxy::sim::rekor::{RekorFault, SUBJECT};
+use venice_e2ee_tools::sim::rekor::{RekorFault, SUBJECT};
 
 const OTHER: &str = "e2ee-glm-4-6";
 

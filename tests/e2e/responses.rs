@@ -200,7 +200,7 @@ async fn a_stream_that_fails_ends_with_response_failed() {
     let p = Proxy::start(sim().await, |_| {}).await;
     p.sim.push_reply("one two three four five six", None);
     p.sim
-        .set_chat_fault(Some(venice_e2ee_proxy::sim::ChatFault::Tamper {
+        .set_chat_fault(Some(venice_e2ee_tools::sim::ChatFault::Tamper {
             at_chunk: 2,
         }));
     let events =

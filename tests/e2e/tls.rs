@@ -2,7 +2,7 @@
 //! ALPN) for models, attestation and chat; a CA the proxy does not trust fails closed.
 
 use crate::harness::*;
-use venice_e2ee_proxy::sim::{SimOptions, Simulator};
+use venice_e2ee_tools::sim::{SimOptions, Simulator};
 
 fn write_ca(name: &str, pem: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!(
@@ -48,7 +48,7 @@ async fn verified_tls_upstream_with_http2() {
 async fn an_untrusted_certificate_fails_closed() {
     let s = tls_sim().await;
     let (addr, _) = s.tls.clone().unwrap();
-    let other = venice_e2ee_proxy::sim::tls::generate(&["localhost"]).unwrap();
+    let other = venice_e2ee_tools::sim::tls::generate(&["localhost"]).unwrap();
     let ca_file = write_ca("wrong", &other.ca_pem);
     let p = Proxy::start(s, |c| {
         c.venice.base_url = format!("https://localhost:{}/api/v1", addr.port());

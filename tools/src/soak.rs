@@ -4,9 +4,6 @@
 //! that both stayed flat after warm-up, that every error a client saw was an injected fault,
 //! and that the proxy's metrics counted every one of them.
 
-use crate::config::Config;
-use crate::metrics::METRICS;
-use crate::server::Stop;
 use crate::sim::{SimOptions, Simulator};
 use pingora::server::RunArgs;
 use serde::Serialize;
@@ -14,6 +11,9 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use venice_e2ee_proxy::config::Config;
+use venice_e2ee_proxy::metrics::METRICS;
+use venice_e2ee_proxy::server::Stop;
 
 pub struct SoakOptions {
     pub duration: Duration,
@@ -100,10 +100,10 @@ pub fn run(opts: SoakOptions) -> Result<SoakReport, String> {
     config.encryption.cache_size = 2 << 20;
     config.venice.first_byte_timeout = Duration::from_secs(5);
     let base = format!("http://{}/v1", config.server.listen);
-    let mut conf = crate::server::pingora_conf(None, &config)?;
+    let mut conf = venice_e2ee_proxy::server::pingora_conf(None, &config)?;
     conf.grace_period_seconds = Some(0);
     conf.graceful_shutdown_timeout_seconds = Some(0);
-    let (server, _state) = crate::server::build(config, conf)?;
+    let (server, _state) = venice_e2ee_proxy::server::build(config, conf)?;
     let stop = Arc::new(tokio::sync::Notify::new());
     let signal = Stop(stop.clone());
     let proxy = std::thread::spawn(move || {

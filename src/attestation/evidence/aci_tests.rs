@@ -14,7 +14,7 @@ fn status(r: &Report, name: &str) -> Status {
 }
 
 fn reframed(c: &Capture) -> Value {
-    crate::sim::aci::reframe(&c.attestation, c.captured_at + 86_400)
+    crate::attestation::variants::reframe(&c.attestation, c.captured_at + 86_400)
 }
 
 fn open_policy() -> aci::source::SourcePolicy {
@@ -197,7 +197,7 @@ fn a_keyset_is_optional_under_the_address_binding() {
 
 #[test]
 fn every_drifted_framing_of_the_aci_capture_verifies() {
-    use crate::sim::drift::{apply_all, Drift};
+    use crate::attestation::variants::drift::{apply_all, Drift};
     let c = capture();
     let base = reframed(&c);
     for d in Drift::ALL {

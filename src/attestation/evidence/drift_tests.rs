@@ -2,7 +2,7 @@
 //! to what is signed or bound survives, whatever the framing (property tests).
 
 use super::tests::{capture, failed, mutate_gpu_cert, run};
-use crate::sim::drift::{apply_all, Drift};
+use crate::attestation::variants::drift::{apply_all, Drift};
 use base64::Engine;
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -276,7 +276,10 @@ fn each_mutation_fails_its_check() {
         mutate(&mut v);
         // The same change must fail the same checks when the framing has drifted too.
         let mut drifted = v.clone();
-        crate::sim::drift::apply_all(&mut drifted, &crate::sim::Drift::ALL);
+        crate::attestation::variants::drift::apply_all(
+            &mut drifted,
+            &crate::attestation::variants::drift::Drift::ALL,
+        );
         for (form, v) in [("", &v), (" (drifted)", &drifted)] {
             let r = run(&c, v, c.captured_at);
             assert!(!r.verified, "{what}{form}");

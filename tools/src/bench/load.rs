@@ -3,12 +3,12 @@
 //! straight against the simulated Venice it speaks Venice's E2EE protocol (messages encrypted
 //! to the model key, the TEE headers) and reads the encrypted stream without decrypting it.
 
-use crate::codec::{self, KeyPair, Recipient};
-use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use venice_e2ee_proxy::codec::{self, KeyPair, Recipient};
+use venice_e2ee_proxy::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
 
 #[derive(Debug, Clone)]
 pub enum Target {

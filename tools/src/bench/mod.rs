@@ -273,8 +273,8 @@ async fn wait_ok(url: &str, bearer: &str, what: &str) -> Result<(), String> {
 /// One bare chunk decryption on the shipped backend (µs), the floor of the proxy's per-chunk
 /// cost: the median of 10 batches, so a batch that shared its core does not move it.
 fn bare_decryption_us() -> f64 {
-    let key = crate::codec::KeyPair::generate();
-    let packed = crate::codec::encrypt(&key.recipient(), b" token");
+    let key = venice_e2ee_proxy::codec::KeyPair::generate();
+    let packed = venice_e2ee_proxy::codec::encrypt(&key.recipient(), b" token");
     let n = 200;
     let mut batches: Vec<f64> = (0..10)
         .map(|_| {
@@ -297,6 +297,17 @@ pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
     // consecutive runs), and a slow baseline would flatter every ratio taken against it.
     let bare_at_start = bare_decryption_us();
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // The product's binary, built next to this one unless another is named.
+    let proxy_bin = match &opts.proxy_bin {
+        Some(p) => p.clone(),
+        None => exe.with_file_name("venice-e2ee-proxy"),
+    };
+    if !proxy_bin.exists() {
+        return Err(format!(
+            "no proxy binary at {} (cargo build --release -p venice-e2ee-proxy, or give --proxy-bin)",
+            proxy_bin.display()
+        ));
+    }
     let dir = std::env::temp_dir().join(format!("venice-e2ee-proxy-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let config = dir.join("proxy.yaml");
@@ -355,7 +366,7 @@ pub async fn compare(opts: &CompareOptions) -> Result<Comparison, String> {
     ];
     let proxy = spawn(
         opts.proxy_cpus.as_deref(),
-        opts.proxy_bin.as_deref().unwrap_or(&exe),
+        &proxy_bin,
         &["serve", "-c", &config.to_string_lossy()],
         &proxy_env,
     )?;

@@ -4,14 +4,14 @@
 //! per encrypted event and nothing else. The sidecar does all of that plus its own work.
 
 use super::load::ChunkCounter;
-use crate::codec::KeyPair;
-use crate::proxy::listener::ClientListener;
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::prelude::*;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use venice_e2ee_proxy::codec::KeyPair;
+use venice_e2ee_proxy::proxy::listener::ClientListener;
 
 struct Relay {
     upstream: SocketAddr,
@@ -59,14 +59,16 @@ impl ProxyHttp for Relay {
 
 /// Serves the relay until the process is killed.
 pub fn run(listen: SocketAddr, upstream: SocketAddr) -> Result<(), String> {
-    crate::server::raise_fd_limit();
+    venice_e2ee_proxy::server::raise_fd_limit();
     let conf = pingora::server::configuration::ServerConf {
-        threads: crate::server::default_threads(),
+        threads: venice_e2ee_proxy::server::default_threads(),
         ..Default::default()
     };
     let key = KeyPair::generate();
     let packed = (0..64)
-        .map(|i| crate::codec::encrypt(&key.recipient(), format!(" token{i}").as_bytes()))
+        .map(|i| {
+            venice_e2ee_proxy::codec::encrypt(&key.recipient(), format!(" token{i}").as_bytes())
+        })
         .collect();
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();

@@ -4,11 +4,11 @@
 //! encrypted messages are checked for form (hex of a packed field) but not decrypted: that
 //! would be an ECDH per message on the upstream's side.
 
-use crate::codec::{self, Recipient};
 use bytes::Bytes;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use venice_e2ee_proxy::codec::{self, Recipient};
 
 /// Distinct (client key, model) answers kept; past it the cache starts over. A proxy uses one
 /// client key at a time (plus one per agent session).

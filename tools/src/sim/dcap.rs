@@ -5,7 +5,6 @@
 //! one); every signature and certificate is the simulator's own. The proxy trusts this root
 //! only when configured to (demo, tests), and says so loudly.
 
-use crate::attestation::quote::{BODY_LEN, HEADER_LEN};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension, DnType,
     IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber, PKCS_ECDSA_P256_SHA256,
@@ -13,6 +12,7 @@ use rcgen::{
 use ring::signature::{EcdsaKeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use venice_e2ee_proxy::attestation::quote::{BODY_LEN, HEADER_LEN};
 
 const TEMPLATE_QUOTE: &str = include_str!("dcap_template/quote.hex");
 const TEMPLATE_TCB_INFO: &str = include_str!("dcap_template/tcb_info.json");

@@ -4,12 +4,10 @@ use super::aci::{Exchange, Layout, ReceiptFault};
 use super::quote::{self, QuoteParams};
 use super::script::{AttestationFault, ChatFault, ChatRecord, Reply};
 use super::{SimState, MODELS};
-use crate::attestation::aci::{self, jcs};
-use crate::attestation::unix_now as now;
-use crate::codec::{self, KeyPair};
+use venice_e2ee_proxy::attestation::aci::{self, jcs};
+use venice_e2ee_proxy::attestation::unix_now as now;
+use venice_e2ee_proxy::codec::{self, KeyPair};
 // PEM chains travel percent-encoded in PCS response headers.
-use crate::venice::client::percent_encode;
-use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -20,6 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use venice_e2ee_proxy::venice::client::percent_encode;
+use venice_e2ee_proxy::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -348,7 +348,7 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
     let mut quote = state.intel.quote(&body);
     if fault == Some(AttestationFault::BadQuoteSignature) {
         // MRTD: outside REPORTDATA, so only the signature notices.
-        quote[crate::attestation::quote::offsets::MR_TD] ^= 0x01;
+        quote[venice_e2ee_proxy::attestation::quote::offsets::MR_TD] ^= 0x01;
     }
     let mut events = workload.events;
     if fault == Some(AttestationFault::BadEventLog) {

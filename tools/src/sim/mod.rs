@@ -6,7 +6,6 @@
 pub mod aci;
 pub mod bench;
 pub mod dcap;
-pub mod drift;
 pub mod evidence;
 mod http;
 pub mod quote;
@@ -14,13 +13,13 @@ pub mod rekor;
 pub mod script;
 pub mod tls;
 
-pub use drift::Drift;
 pub use script::{AttestationFault, ChatFault, ChatRecord, Pacing, Record, Reply, Script};
+pub use venice_e2ee_proxy::attestation::variants::drift::{self, Drift};
 
-use crate::codec::KeyPair;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use venice_e2ee_proxy::codec::KeyPair;
 
 /// One model in the simulated catalogue.
 #[derive(Debug, Clone)]
@@ -207,7 +206,7 @@ impl Simulator {
     /// Points `config` at this simulator and makes it trust the simulator's test PKIs: the
     /// simulated Intel root (with the simulator as PCS) and the simulated NVIDIA root. Only for
     /// the demo and tests; reports and answers say so loudly.
-    pub fn configure(&self, config: &mut crate::config::Config) -> std::io::Result<()> {
+    pub fn configure(&self, config: &mut venice_e2ee_proxy::config::Config) -> std::io::Result<()> {
         let write_root = |name: &str, pem: &str| -> std::io::Result<std::path::PathBuf> {
             let path = std::env::temp_dir().join(format!(
                 "venice-e2ee-proxy-sim-{name}-root-{}-{}.pem",
@@ -218,7 +217,7 @@ impl Simulator {
             Ok(path)
         };
         config.venice.base_url = self.base_url();
-        config.venice.api_key = crate::config::Secret::new(self.state.api_key.clone());
+        config.venice.api_key = venice_e2ee_proxy::config::Secret::new(self.state.api_key.clone());
         config.venice.ca_file = None;
         config.attestation.nvidia_root_ca = Some(write_root("nvidia", self.nvidia_root_pem())?);
         config.attestation.intel_root_ca = Some(write_root("intel", &self.state.intel.root_pem)?);

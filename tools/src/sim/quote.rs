@@ -1,8 +1,8 @@
 //! The simulated enclave's TD report: REPORTDATA (dstack's address ‖ 0 ‖ nonce, or ACI's
 //! statement digest) and the workload's measurements. `dcap` signs it into a quote.
 
-use crate::attestation::quote::{offsets, HEADER_LEN};
 use sha2::{Digest, Sha384};
+use venice_e2ee_proxy::attestation::quote::{offsets, HEADER_LEN};
 
 /// dstack's REPORTDATA: the key's address, 12 zero bytes, the client's nonce.
 pub fn address_report_data(address: &[u8; 20], nonce: &[u8; 32]) -> [u8; 64] {

@@ -3,8 +3,6 @@
 //! pins, and a Fulcio-like CA that certified the keyless signer. Served by the simulator under
 //! `/rekor`, so the demo and the end-to-end tests run check `sigstore_provenance` for real.
 
-use crate::attestation::provenance::policy::{Rule, RuleKind};
-use crate::attestation::provenance::rekor::{audit_path, leaf_hash, set_payload, tree_root, Entry};
 use base64::Engine;
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, KeyPair, SanType,
@@ -15,6 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use venice_e2ee_proxy::attestation::provenance::policy::{Rule, RuleKind};
+use venice_e2ee_proxy::attestation::provenance::rekor::{
+    audit_path, leaf_hash, set_payload, tree_root, Entry,
+};
 
 /// The images the simulated compose pins (every simulated model runs the same two).
 pub const MODEL_IMAGE: &str = "simulated/vllm";

@@ -20,7 +20,7 @@ pub struct Reply {
 /// Streaming pace: time to first token and tokens per second (0 = as fast as possible).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Pacing {
-    #[serde(default, with = "crate::config::units::duration")]
+    #[serde(default, with = "venice_e2ee_proxy::config::units::duration")]
     pub ttft: Duration,
     #[serde(default)]
     pub tokens_per_second: f64,
@@ -45,7 +45,7 @@ pub enum ChatFault {
     /// Go silent after this many chunks (`None`: before the response headers).
     Stall {
         after_chunks: Option<usize>,
-        #[serde(with = "crate::config::units::duration")]
+        #[serde(with = "venice_e2ee_proxy::config::units::duration")]
         duration: Duration,
     },
     /// Report an error inside the stream after this many chunks.
