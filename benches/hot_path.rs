@@ -12,13 +12,13 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use venice_e2ee_proxy::anthropic::writer::MessagesWriter;
-use venice_e2ee_proxy::codec::{self, KeyPair};
-use venice_e2ee_proxy::keys::ClientKey;
+use venice_e2ee_proxy::e2ee::codec::{self, KeyPair};
+use venice_e2ee_proxy::e2ee::keys::ClientKey;
+use venice_e2ee_proxy::e2ee::stream::{self, Mode, Transformer};
 use venice_e2ee_proxy::openai::request;
 use venice_e2ee_proxy::openai::responses::translate::translate;
 use venice_e2ee_proxy::openai::responses::writer::ResponsesWriter;
 use venice_e2ee_proxy::openai::structured::OutputFormat;
-use venice_e2ee_proxy::stream::{self, Mode, Transformer};
 use venice_e2ee_proxy::tools::defs::ToolSet;
 use venice_e2ee_proxy::tools::emulate::ToolStream;
 
@@ -225,7 +225,7 @@ fn curves() {
 /// against the same 200 encryptions one after another, and the next turn (the same history
 /// plus one message, cache warm) against the first. Targets: ≤ 20 ms and ≤ 2 ms wall.
 fn history() {
-    use venice_e2ee_proxy::sealing::Sealer;
+    use venice_e2ee_proxy::e2ee::sealing::Sealer;
     let model = KeyPair::generate();
     let to = model.recipient();
     let text = "an agent's turn: a tool result or a reply of a few hundred characters. ".repeat(4);

@@ -6,10 +6,10 @@
 //! (`tools/parser/tests.rs`, `attestation/evidence/drift_tests.rs`). `fuzz/` runs the same
 //! entry points under cargo fuzz.
 
-use crate::codec::{self, KeyPair};
-use crate::keys::ClientKey;
+use crate::e2ee::codec::{self, KeyPair};
+use crate::e2ee::keys::ClientKey;
+use crate::e2ee::stream::{Mode, Transformer};
 use crate::openai::request;
-use crate::stream::{Mode, Transformer};
 use bytes::BytesMut;
 use proptest::prelude::*;
 use serde_json::{json, Value};

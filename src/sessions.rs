@@ -4,9 +4,9 @@
 //! is bounded (least recently used evicted), so a flood of fresh ids keeps memory bounded.
 //! Ids are kept only as salted hashes, never logged in clear, never sent upstream.
 
-use crate::codec::KeyPair;
 use crate::config::SessionsSection;
-use crate::keys::ClientKey;
+use crate::e2ee::codec::KeyPair;
+use crate::e2ee::keys::ClientKey;
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 use std::num::NonZeroUsize;

@@ -2,7 +2,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
-use venice_e2ee_proxy::codec::{self, KeyPair};
+use venice_e2ee_proxy::e2ee::codec::{self, KeyPair};
 
 static KEY: OnceLock<KeyPair> = OnceLock::new();
 

@@ -3,9 +3,9 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
-use venice_e2ee_proxy::codec::KeyPair;
-use venice_e2ee_proxy::keys::ClientKey;
-use venice_e2ee_proxy::stream::{Mode, Transformer};
+use venice_e2ee_proxy::e2ee::codec::KeyPair;
+use venice_e2ee_proxy::e2ee::keys::ClientKey;
+use venice_e2ee_proxy::e2ee::stream::{Mode, Transformer};
 
 static KEY: OnceLock<Arc<ClientKey>> = OnceLock::new();
 

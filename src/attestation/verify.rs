@@ -5,7 +5,7 @@
 use super::aci::{self, Binding, Keyset};
 use super::framing::hex_matches;
 use super::quote::{self, TdReport};
-use crate::codec;
+use crate::e2ee::codec;
 use crate::venice::Attestation;
 use k256::PublicKey;
 use std::fmt;
@@ -412,7 +412,7 @@ mod tests {
             (
                 Check::SigningKey,
                 Box::new(|v| {
-                    v["signing_key"] = json!(crate::codec::KeyPair::generate().public_hex());
+                    v["signing_key"] = json!(crate::e2ee::codec::KeyPair::generate().public_hex());
                 }),
             ),
             (
@@ -446,8 +446,8 @@ mod tests {
     fn a_key_swap_with_matching_address_still_fails_the_binding() {
         // An attacker who replaces key and address consistently still cannot forge REPORTDATA.
         let (mut v, nonce) = captured();
-        let other = crate::codec::KeyPair::generate();
-        let addr = crate::codec::address(&other.public_key());
+        let other = crate::e2ee::codec::KeyPair::generate();
+        let addr = crate::e2ee::codec::address(&other.public_key());
         v["signing_key"] = json!(other.public_hex());
         v["signing_public_key"] = json!(other.public_hex());
         v["signing_address"] = json!(format!("0x{}", hex::encode(addr)));
@@ -494,7 +494,9 @@ mod tests {
         assert_eq!(k.keyset.unwrap().e2ee_public_keys[0].key_id, "e1");
 
         // Another key in the keyset: the quote binds a keyset that does not hold ours.
-        let other = crate::codec::KeyPair::generate().public_hex().to_string();
+        let other = crate::e2ee::codec::KeyPair::generate()
+            .public_hex()
+            .to_string();
         let v = statement_bound(&other, &nonce);
         assert_eq!(
             check(&v, &nonce, Policy::default()).unwrap_err(),

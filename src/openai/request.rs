@@ -1,13 +1,12 @@
-//! OpenAI chat request → validated, normalized request → encrypted Venice body.
+//! OpenAI chat request → validated, normalized request (sealed into Venice's body by
+//! `e2ee::request`).
 //!
 //! Every top-level field is handled by exactly one arm of `apply_field`; that match is the
 //! field table the README documents.
 
 use super::error::ApiError;
 use super::structured::OutputFormat;
-use crate::codec::Recipient;
 use crate::conversation::{Message, PastCall};
-use crate::sealing::Sealer;
 use crate::tools::defs::ToolSet;
 use crate::tools::prompt::{self, Family};
 use serde_json::{json, Map, Value};
@@ -423,12 +422,6 @@ fn content_text(i: usize, content: Value) -> Result<Option<String>, ApiError> {
 }
 
 impl ChatRequest {
-    /// The Venice request body: every message's content encrypted to the attested model key,
-    /// streaming forced on, and the Venice flags that keep E2EE intact.
-    pub fn encrypted_body(&self, model_key: &Recipient) -> Vec<u8> {
-        self.encrypted_body_with(&Sealer::new(0), model_key, b"", &[])
-    }
-
     /// The messages Venice receives, before encryption: the rendered conversation (tool and
     /// format prompts included) and `extra` turns (a retry's correction).
     pub fn upstream_messages<'a>(
@@ -445,37 +438,6 @@ impl ChatRequest {
                 .map(|(role, text)| (*role, Cow::Borrowed(text.as_str()))),
         );
         rendered
-    }
-
-    /// The same with `extra` turns, sealed by `sealer` (whose cache `scope` separates
-    /// clients).
-    pub fn encrypted_body_with(
-        &self,
-        sealer: &Sealer,
-        model_key: &Recipient,
-        scope: &[u8],
-        extra: &[(&'static str, String)],
-    ) -> Vec<u8> {
-        let plain = self.upstream_messages(extra);
-        let refs: Vec<(&str, &str)> = plain.iter().map(|(r, t)| (*r, t.as_ref())).collect();
-        let sealed = sealer.seal(model_key, scope, &refs);
-        let messages: Vec<Value> = plain
-            .iter()
-            .zip(sealed)
-            .map(|((role, _), content)| json!({"role": role, "content": &*content}))
-            .collect();
-        let mut venice = self.venice_flags.clone();
-        venice.insert("enable_e2ee".into(), json!(true));
-        venice.insert("include_venice_system_prompt".into(), json!(false));
-        venice.insert("enable_web_search".into(), json!("off"));
-        let mut body = self.forwarded.clone();
-        body.insert("model".into(), json!(self.model));
-        body.insert("messages".into(), Value::Array(messages));
-        body.insert("stream".into(), json!(true));
-        // Always ask for usage: non-streaming answers need it; streams drop it unless asked.
-        body.insert("stream_options".into(), json!({"include_usage": true}));
-        body.insert("venice_parameters".into(), Value::Object(venice));
-        serde_json::to_vec(&body).expect("request JSON serializes")
     }
 }
 
@@ -594,7 +556,7 @@ mod tests {
 
     #[test]
     fn encrypted_body_hides_every_message() {
-        let model = crate::codec::KeyPair::generate();
+        let model = crate::e2ee::codec::KeyPair::generate();
         let r = parse_json(json!({
             "model": "e2ee-x", "stop": ["END"],
             "venice_parameters": {"disable_thinking": true},

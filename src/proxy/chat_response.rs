@@ -5,8 +5,8 @@
 use super::chat_request::Prepared;
 use crate::attestation::store::Entry;
 use crate::dialect::Dialect;
+use crate::e2ee::stream::{StreamError, Transformer};
 use crate::openai::error::ApiError;
-use crate::stream::{StreamError, Transformer};
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use std::sync::Arc;
@@ -191,7 +191,7 @@ pub fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
 
 /// Transforms one upstream body piece in place.
 pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
-    let mut out = crate::stream::output_for(body.as_deref().unwrap_or_default());
+    let mut out = crate::e2ee::stream::output_for(body.as_deref().unwrap_or_default());
     match phase {
         Phase::Relay(t) => {
             let mut result = match body.as_deref() {

@@ -55,7 +55,7 @@ async fn the_replayed_answer_decrypts_through_the_proxy_every_time() {
 async fn the_benchmark_upstream_still_refuses_plaintext() {
     let sim = bench_sim(5).await;
     let model_key = sim.model_public_key(MODEL).unwrap();
-    let client = venice_e2ee_proxy::codec::KeyPair::generate();
+    let client = venice_e2ee_proxy::e2ee::codec::KeyPair::generate();
     let r = reqwest::Client::new()
         .post(format!("{}/chat/completions", sim.base_url()))
         .bearer_auth(SIM_KEY)

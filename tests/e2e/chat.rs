@@ -1,6 +1,6 @@
 use crate::harness::*;
 use serde_json::{json, Value};
-use venice_e2ee_proxy::codec;
+use venice_e2ee_proxy::e2ee::codec;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn streaming_chat_decrypts_every_chunk() {

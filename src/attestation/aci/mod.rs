@@ -209,9 +209,12 @@ impl Keyset {
     /// The E2EE entry holding `key` (a secp256k1 point, whatever its hex form). Entries whose
     /// key is not a secp256k1 point (X25519, unknown suites) cannot hold it.
     pub fn e2ee_entry_for(&self, key: &PublicKey) -> Option<&KeyEntry> {
-        self.e2ee_public_keys
-            .iter()
-            .find(|e| crate::codec::parse_public_key(&e.public_key).ok().as_ref() == Some(key))
+        self.e2ee_public_keys.iter().find(|e| {
+            crate::e2ee::codec::parse_public_key(&e.public_key)
+                .ok()
+                .as_ref()
+                == Some(key)
+        })
     }
 
     /// An Ed25519 receipt key by id (§7.2: the attested entry decides the algorithm; an
@@ -409,7 +412,7 @@ mod tests {
         assert!(k.receipt_key("receipt-1").is_ok());
         assert!(k.receipt_key("other").is_err());
         // The X25519 key is no secp256k1 point, so it cannot be the key we encrypt to.
-        let ours = crate::codec::KeyPair::generate().public_key();
+        let ours = crate::e2ee::codec::KeyPair::generate().public_key();
         assert!(k.e2ee_entry_for(&ours).is_none());
 
         let mut v = vector_keyset();
@@ -431,7 +434,7 @@ mod tests {
 
     #[test]
     fn a_secp256k1_key_is_found_in_any_hex_form() {
-        let ours = crate::codec::KeyPair::generate();
+        let ours = crate::e2ee::codec::KeyPair::generate();
         let hex_key = ours.public_hex().to_string();
         let mut v = vector_keyset();
         v["e2ee_public_keys"].as_array_mut().unwrap().push(

@@ -247,7 +247,7 @@ fn the_spec_fixture_recomputes_and_its_stub_quote_fails_closed() {
     );
     let ks = aci::Keyset::parse(&keyset).unwrap();
     let listed =
-        crate::codec::parse_public_key(ks.e2ee_public_keys[0].public_key.as_str()).unwrap();
+        crate::e2ee::codec::parse_public_key(ks.e2ee_public_keys[0].public_key.as_str()).unwrap();
     assert_eq!(
         ks.e2ee_entry_for(&listed).unwrap().key_id,
         "static-e2ee-key-secp256k1"
@@ -258,7 +258,7 @@ fn the_spec_fixture_recomputes_and_its_stub_quote_fails_closed() {
     let att: crate::venice::Attestation = serde_json::from_value(json!({
         "verified": true, "nonce": hex::encode(nonce), "model": "m",
         "signing_public_key": ks.e2ee_public_keys[0].public_key,
-        "signing_address": format!("0x{}", hex::encode(crate::codec::address(&listed))),
+        "signing_address": format!("0x{}", hex::encode(crate::e2ee::codec::address(&listed))),
         "api_version": "aci/1", "workload_keyset_digest": digest,
         "attestation": {"tee_type": "tdx", "workload_keyset": keyset,
             "report_data": hex::encode(&slot[..32]),

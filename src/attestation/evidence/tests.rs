@@ -186,12 +186,12 @@ fn each_mutation_fails_its_check() {
         (
             "different signing key",
             Box::new(|v| {
-                let other = crate::codec::KeyPair::generate();
+                let other = crate::e2ee::codec::KeyPair::generate();
                 v["signing_key"] = json!(other.public_hex());
                 v["signing_public_key"] = json!(other.public_hex());
                 v["signing_address"] = json!(format!(
                     "0x{}",
-                    hex::encode(crate::codec::address(&other.public_key()))
+                    hex::encode(crate::e2ee::codec::address(&other.public_key()))
                 ));
             }),
             &["envelope"],

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use venice_e2ee_proxy::codec::{self, KeyPair, Recipient};
+use venice_e2ee_proxy::e2ee::codec::{self, KeyPair, Recipient};
 use venice_e2ee_proxy::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
 
 #[derive(Debug, Clone)]

@@ -273,8 +273,8 @@ async fn wait_ok(url: &str, bearer: &str, what: &str) -> Result<(), String> {
 /// One bare chunk decryption on the shipped backend (µs), the floor of the proxy's per-chunk
 /// cost: the median of 10 batches, so a batch that shared its core does not move it.
 fn bare_decryption_us() -> f64 {
-    let key = venice_e2ee_proxy::codec::KeyPair::generate();
-    let packed = venice_e2ee_proxy::codec::encrypt(&key.recipient(), b" token");
+    let key = venice_e2ee_proxy::e2ee::codec::KeyPair::generate();
+    let packed = venice_e2ee_proxy::e2ee::codec::encrypt(&key.recipient(), b" token");
     let n = 200;
     let mut batches: Vec<f64> = (0..10)
         .map(|_| {

@@ -10,7 +10,7 @@ use pingora::prelude::*;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use venice_e2ee_proxy::codec::KeyPair;
+use venice_e2ee_proxy::e2ee::codec::KeyPair;
 use venice_e2ee_proxy::proxy::listener::ClientListener;
 
 struct Relay {
@@ -67,7 +67,10 @@ pub fn run(listen: SocketAddr, upstream: SocketAddr) -> Result<(), String> {
     let key = KeyPair::generate();
     let packed = (0..64)
         .map(|i| {
-            venice_e2ee_proxy::codec::encrypt(&key.recipient(), format!(" token{i}").as_bytes())
+            venice_e2ee_proxy::e2ee::codec::encrypt(
+                &key.recipient(),
+                format!(" token{i}").as_bytes(),
+            )
         })
         .collect();
     let mut server = Server::new_with_opt_and_conf(None, conf);

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use venice_e2ee_proxy::codec::{self, Recipient};
+use venice_e2ee_proxy::e2ee::codec::{self, Recipient};
 
 /// Distinct (client key, model) answers kept; past it the cache starts over. A proxy uses one
 /// client key at a time (plus one per agent session).

@@ -6,7 +6,7 @@ use super::script::{AttestationFault, ChatFault, ChatRecord, Reply};
 use super::{SimState, MODELS};
 use venice_e2ee_proxy::attestation::aci::{self, jcs};
 use venice_e2ee_proxy::attestation::unix_now as now;
-use venice_e2ee_proxy::codec::{self, KeyPair};
+use venice_e2ee_proxy::e2ee::codec::{self, KeyPair};
 // PEM chains travel percent-encoded in PCS response headers.
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};

@@ -19,7 +19,7 @@ pub use venice_e2ee_proxy::attestation::variants::drift::{self, Drift};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use venice_e2ee_proxy::codec::KeyPair;
+use venice_e2ee_proxy::e2ee::codec::KeyPair;
 
 /// One model in the simulated catalogue.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! The proxy's own client key pair, rotated on an interval. Requests take an `Arc` of the
 //! current key when they start, so a stream in flight keeps the key it was encrypted for.
 
-use crate::codec::KeyPair;
+use crate::e2ee::codec::KeyPair;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ mod tests {
         let after = keys.current();
         assert_ne!(before.pair.public_hex(), after.pair.public_hex());
         // The old key still decrypts what was encrypted to it.
-        let packed = crate::codec::encrypt(&before.pair.recipient(), b"late chunk");
+        let packed = crate::e2ee::codec::encrypt(&before.pair.recipient(), b"late chunk");
         assert_eq!(before.pair.decrypt(&packed).unwrap(), b"late chunk");
         assert!(!ClientKeys::new(Duration::from_secs(60)).rotate_if_due());
     }

@@ -9,7 +9,7 @@
 //! The scope (a session id or client token, hashed into the key) keeps one client's
 //! ciphertexts from ever appearing in another client's requests.
 
-use crate::codec::{self, Recipient};
+use crate::e2ee::codec::{self, Recipient};
 use lru::LruCache;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -130,7 +130,7 @@ fn encrypt_all(to: &Recipient, texts: Vec<&str>) -> Vec<Arc<str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::KeyPair;
+    use crate::e2ee::codec::KeyPair;
 
     fn history(n: usize) -> Vec<(String, String)> {
         (0..n)

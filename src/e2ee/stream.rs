@@ -3,12 +3,12 @@
 //! key; anything else (plaintext, tampering) stops the stream. With emulated tools, streamed
 //! content goes through the tool-call parser on its way out.
 
-use crate::codec::{CodecError, KeyPair};
 use crate::dialect::AnswerWriter;
+use crate::e2ee::codec::{CodecError, KeyPair};
+use crate::e2ee::sse::SseParser;
 use crate::openai::error::ApiError;
 use crate::openai::response::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
 use crate::openai::structured::{JsonStream, OutputFormat};
-use crate::sse::SseParser;
 use crate::tools::emulate::{Call, CallDelta, Piece, ToolStream};
 use crate::tools::error::ToolCallError;
 use crate::venice::{ChatChunk, Text};
@@ -82,7 +82,7 @@ impl Answer {
 }
 
 pub struct Transformer {
-    key: Arc<crate::keys::ClientKey>,
+    key: Arc<crate::e2ee::keys::ClientKey>,
     model: String,
     mode: Mode,
     parser: SseParser,
@@ -137,7 +137,7 @@ fn call_deltas(calls: &[CallDelta]) -> Option<Vec<out::ToolCallDelta<'_>>> {
 impl Transformer {
     /// `tools`: emulated tool calls to read out of streamed content (stream mode only).
     pub fn new(
-        key: Arc<crate::keys::ClientKey>,
+        key: Arc<crate::e2ee::keys::ClientKey>,
         model: String,
         mode: Mode,
         tools: Option<ToolStream>,
@@ -513,8 +513,8 @@ pub fn write_event(out: &mut BytesMut, value: &impl serde::Serialize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec;
-    use crate::keys::ClientKey;
+    use crate::e2ee::codec;
+    use crate::e2ee::keys::ClientKey;
     use serde_json::json;
 
     fn key() -> Arc<ClientKey> {

@@ -1,0 +1,9 @@
+//! The E2EE core: the field codec, the sealing of requests to the attested model key, client
+//! key rotation, and the decryption side (the SSE parser and the stream transformation).
+
+pub mod codec;
+pub mod keys;
+pub mod request;
+pub mod sealing;
+pub mod sse;
+pub mod stream;
