@@ -11,12 +11,12 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use std::sync::Arc;
 
-pub struct AdminApp {
+pub(crate) struct AdminApp {
     state: Arc<AppState>,
 }
 
 impl AdminApp {
-    pub fn new(state: Arc<AppState>) -> Self {
+    pub(crate) fn new(state: Arc<AppState>) -> Self {
         AdminApp { state }
     }
 }

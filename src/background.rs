@@ -10,13 +10,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub struct Refresher {
+pub(crate) struct Refresher {
     state: Arc<AppState>,
     tick: Duration,
 }
 
 impl Refresher {
-    pub fn new(state: Arc<AppState>) -> Self {
+    pub(crate) fn new(state: Arc<AppState>) -> Self {
         // Often enough to act well inside the refresh lead, never busier than 4 times a second.
         let tick = (state.config.attestation.refresh_lead / 4)
             .clamp(Duration::from_millis(250), Duration::from_secs(5));
@@ -24,7 +24,7 @@ impl Refresher {
     }
 
     /// One pass; public so tests and `verify` can drive it directly.
-    pub async fn run_once(&self) {
+    pub(crate) async fn run_once(&self) {
         if self.state.keys.rotate_if_due() {
             log::info!("client key rotated");
         }

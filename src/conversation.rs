@@ -4,7 +4,7 @@
 
 /// One conversation turn, normalized (`developer` is a system turn).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Message {
+pub(crate) enum Message {
     System(String),
     User(String),
     Assistant {
@@ -19,8 +19,8 @@ pub enum Message {
 
 /// A tool call in the conversation history.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PastCall {
-    pub id: String,
-    pub name: String,
-    pub arguments: String,
+pub(crate) struct PastCall {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) arguments: String,
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// Which API a client speaks; all take the one chat path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
+pub(crate) enum Dialect {
     Chat,
     Responses,
     /// Anthropic's Messages API: its errors have their own shape too.
@@ -37,7 +37,7 @@ pub trait AnswerWriter: Send + Sync {
 
 /// One SSE event named `kind`, as both dialects frame theirs. The JSON is serialized
 /// straight into the output.
-pub fn write_named_event(out: &mut BytesMut, kind: &str, body: &Value) {
+pub(crate) fn write_named_event(out: &mut BytesMut, kind: &str, body: &Value) {
     use bytes::BufMut;
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(kind.as_bytes());
@@ -49,7 +49,7 @@ pub fn write_named_event(out: &mut BytesMut, kind: &str, body: &Value) {
 /// `event: …` / `data: …` pairs as the data objects, checking each event's name is its
 /// data's `type` (both dialects name their events so).
 #[cfg(test)]
-pub fn named_events(out: &[u8]) -> Vec<Value> {
+pub(crate) fn named_events(out: &[u8]) -> Vec<Value> {
     std::str::from_utf8(out)
         .unwrap()
         .split("\n\n")

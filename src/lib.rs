@@ -1,14 +1,17 @@
 //! venice-e2ee-proxy: a Pingora sidecar that serves Venice.ai's end-to-end-encrypted models
 //! as a plain OpenAI endpoint. Pure logic lives in plain modules; `proxy` wires it into
-//! Pingora's hooks.
+//! Pingora's hooks. Items are `pub` only where the tools crate, the tests, the benchmarks or
+//! the fuzz targets use them.
 
-pub mod admin;
+#![deny(unreachable_pub)]
+
+pub(crate) mod admin;
 pub mod anthropic;
 pub mod attestation;
-pub mod background;
+pub(crate) mod background;
 pub mod config;
-pub mod conversation;
-pub mod dialect;
+pub(crate) mod conversation;
+pub(crate) mod dialect;
 pub mod e2ee;
 pub mod logging;
 pub mod metrics;

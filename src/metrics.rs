@@ -9,25 +9,25 @@ use prometheus::{
 
 pub struct Metrics {
     registry: Registry,
-    pub requests: IntCounterVec,
-    pub duration: HistogramVec,
-    pub ttft: HistogramVec,
-    pub active_chats: IntGauge,
-    pub decrypted_chunks: IntCounter,
-    pub bytes: IntCounterVec,
-    pub attestation_refreshes: IntCounterVec,
-    pub attestation_age: IntGaugeVec,
-    pub tool_calls: IntCounterVec,
-    pub tool_retries: IntCounter,
-    pub client_auth_failures: IntCounter,
+    pub(crate) requests: IntCounterVec,
+    pub(crate) duration: HistogramVec,
+    pub(crate) ttft: HistogramVec,
+    pub(crate) active_chats: IntGauge,
+    pub(crate) decrypted_chunks: IntCounter,
+    pub(crate) bytes: IntCounterVec,
+    pub(crate) attestation_refreshes: IntCounterVec,
+    pub(crate) attestation_age: IntGaugeVec,
+    pub(crate) tool_calls: IntCounterVec,
+    pub(crate) tool_retries: IntCounter,
+    pub(crate) client_auth_failures: IntCounter,
     /// Streams that began (status 200) and ended with an error event, by error code.
-    pub stream_failures: IntCounterVec,
-    pub client_connections: IntGauge,
-    pub connections_refused: IntCounter,
+    pub(crate) stream_failures: IntCounterVec,
+    pub(crate) client_connections: IntGauge,
+    pub(crate) connections_refused: IntCounter,
     /// ACI receipts checked, by model and result (verified, failed, missing, unanchored).
-    pub receipts: IntCounterVec,
+    pub(crate) receipts: IntCounterVec,
     /// `upstream.verified` events in verified receipts, by model and result.
-    pub upstream_verifications: IntCounterVec,
+    pub(crate) upstream_verifications: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[

@@ -46,7 +46,7 @@ impl Sessions {
     }
 
     /// A short, salted tag for logs: the same session reads the same within one process.
-    pub fn tag(&self, id: &str) -> String {
+    pub(crate) fn tag(&self, id: &str) -> String {
         hex::encode(&self.hash(id)[..4])
     }
 

@@ -20,28 +20,28 @@ const DNS_TTL: Duration = Duration::from_secs(60);
 
 pub struct AppState {
     pub config: Config,
-    pub upstream: UpstreamUrl,
+    pub(crate) upstream: UpstreamUrl,
     /// `Bearer <key>`, formatted once.
-    pub authorization: String,
-    pub catalog: Catalog,
+    pub(crate) authorization: String,
+    pub(crate) catalog: Catalog,
     pub attestations: AttestationStore,
-    pub keys: ClientKeys,
+    pub(crate) keys: ClientKeys,
     /// Per-session client keys (agent sessions).
     pub sessions: Sessions,
     /// Stored responses for `previous_response_id` (`None`: off).
-    pub responses: Option<Arc<ResponseStore>>,
+    pub(crate) responses: Option<Arc<ResponseStore>>,
     /// Encrypts request messages (ciphertext reuse, parallelism).
-    pub sealer: Arc<Sealer>,
+    pub(crate) sealer: Arc<Sealer>,
     /// Venice's JSON endpoints, and chat for answers the proxy must see whole.
-    pub client: Arc<VeniceClient>,
+    pub(crate) client: Arc<VeniceClient>,
     /// ACI receipts checked after answers.
-    pub receipts: Arc<Receipts>,
+    pub(crate) receipts: Arc<Receipts>,
     resolved: ArcSwapOption<(SocketAddr, Instant)>,
     chats_in_flight: AtomicUsize,
 }
 
 /// One chat completion's place under `server.max_concurrent_chats`, given back on drop.
-pub struct ChatPermit(Arc<AppState>);
+pub(crate) struct ChatPermit(Arc<AppState>);
 
 impl Drop for ChatPermit {
     fn drop(&mut self) {
@@ -87,7 +87,7 @@ impl AppState {
 
     /// The upstream's address. Resolved asynchronously and cached, because Pingora's peer
     /// wants a socket address and its own resolution is synchronous.
-    pub async fn upstream_addr(&self) -> std::io::Result<SocketAddr> {
+    pub(crate) async fn upstream_addr(&self) -> std::io::Result<SocketAddr> {
         if let Some(hit) = self.resolved.load().as_deref() {
             if hit.1.elapsed() < DNS_TTL {
                 return Ok(hit.0);
@@ -106,7 +106,7 @@ impl AppState {
 
     /// A place for one more chat completion, unless `server.max_concurrent_chats` are in
     /// flight.
-    pub fn chat_permit(self: &Arc<Self>) -> Option<ChatPermit> {
+    pub(crate) fn chat_permit(self: &Arc<Self>) -> Option<ChatPermit> {
         let limit = self.config.server.max_concurrent_chats;
         if self.chats_in_flight.fetch_add(1, Ordering::AcqRel) >= limit {
             self.chats_in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -118,7 +118,7 @@ impl AppState {
 
     /// Whether `token` (the bearer token or API key the client sent) is one of the configured
     /// client tokens (always true when none are configured). Compared in constant time.
-    pub fn client_authorized(&self, token: Option<&[u8]>) -> bool {
+    pub(crate) fn client_authorized(&self, token: Option<&[u8]>) -> bool {
         use subtle::ConstantTimeEq;
         let tokens = &self.config.server.auth_tokens;
         if tokens.is_empty() {
@@ -136,7 +136,7 @@ impl AppState {
     }
 
     /// Whether `authorization` carries the admin token; never, when none is configured.
-    pub fn admin_authorized(&self, authorization: Option<&[u8]>) -> bool {
+    pub(crate) fn admin_authorized(&self, authorization: Option<&[u8]>) -> bool {
         use subtle::ConstantTimeEq;
         let (Some(token), Some(given)) = (
             &self.config.server.admin_token,
@@ -148,7 +148,7 @@ impl AppState {
     }
 
     /// Ready when every prewarmed model holds a usable verified key.
-    pub fn ready(&self) -> Result<(), Vec<String>> {
+    pub(crate) fn ready(&self) -> Result<(), Vec<String>> {
         let missing: Vec<String> = self
             .config
             .attestation

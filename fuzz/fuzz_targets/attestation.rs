@@ -14,9 +14,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = verify::verify(&att, "m", &[0u8; 32], verify::Policy::default());
         if let Some(q) = att.quote_text() {
             if let Ok(raw) = quote::decode_quote_text(q) {
-                if let Ok(parsed) = quote::parse(raw) {
+                if let Ok(report) = quote::parse(&raw) {
                     if let Some(info) = v.get("info") {
-                        let _ = workload::describe(info, &parsed.report);
+                        let _ = workload::describe(info, &report);
                     }
                 }
             }

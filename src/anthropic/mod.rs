@@ -12,14 +12,14 @@ use serde_json::{json, Value};
 #[derive(Debug, Default)]
 pub struct Meta {
     /// The model as the client named it (before any alias).
-    pub model: String,
+    pub(crate) model: String,
     /// Server tools the request named that were not offered (they cannot run over E2EE).
-    pub omitted_tools: Vec<String>,
+    pub(crate) omitted_tools: Vec<String>,
     /// `thinking.display: "omitted"`: the client wants no thinking text.
-    pub hide_thinking: bool,
+    pub(crate) hide_thinking: bool,
 }
 
-pub fn new_id(prefix: &str) -> String {
+pub(crate) fn new_id(prefix: &str) -> String {
     // Anthropic's ids are base62; hex is a subset clients accept.
     format!("{prefix}_01{:024x}", rand::random::<u128>() >> 32)
 }
@@ -42,7 +42,7 @@ fn error_type(status: u16) -> &'static str {
 
 /// `{"type":"error","error":{"type","message"}}`. The message names the field at fault, as
 /// Anthropic's do, and keeps the proxy's own code for operators.
-pub fn error_object(e: &ApiError) -> Value {
+pub(crate) fn error_object(e: &ApiError) -> Value {
     let mut message = match &e.param {
         Some(p) if !e.message.starts_with(p.as_str()) => format!("{p}: {}", e.message),
         _ => e.message.clone(),

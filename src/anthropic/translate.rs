@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Translated {
-    pub chat: Value,
+    pub(crate) chat: Value,
     pub meta: Arc<Meta>,
 }
 
@@ -359,7 +359,7 @@ fn output_format(f: &Value) -> Result<Value, ApiError> {
 /// An estimate of a request's input tokens for `count_tokens`: about four characters of
 /// text per token, plus a few per message, over what would be sent (tools included). Not
 /// the model's tokenizer, which the proxy does not have.
-pub fn estimate_tokens(chat: &Value) -> u64 {
+pub(crate) fn estimate_tokens(chat: &Value) -> u64 {
     fn chars(v: &Value) -> usize {
         match v {
             Value::String(s) => s.chars().count(),

@@ -21,7 +21,7 @@ fn trim(s: &str) -> &str {
 }
 
 /// Hex with optional `0x`/`0X`, either case, surrounding whitespace or NULs.
-pub fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
     let t = trim(s);
     let t = t
         .strip_prefix("0x")
@@ -31,7 +31,7 @@ pub fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Whether a hex field names exactly `bytes`.
-pub fn hex_matches(s: &str, bytes: &[u8]) -> bool {
+pub(crate) fn hex_matches(s: &str, bytes: &[u8]) -> bool {
     hex_bytes(s).is_ok_and(|b| b == bytes)
 }
 
@@ -63,7 +63,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// Every certificate of a PEM chain, in order. Text outside the blocks (explanatory text,
 /// whitespace, trailing NULs) is ignored as RFC 7468 allows; line ends may be LF or CRLF. Each
 /// block must hold exactly one DER certificate: the signed bytes are taken as they are.
-pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Certificate>, String> {
+pub(crate) fn pem_certificates(pem: &[u8]) -> Result<Vec<Certificate>, String> {
     let mut certs = Vec::new();
     let mut rest = pem;
     while let Some(start) = find(rest, BEGIN) {
@@ -99,7 +99,7 @@ pub fn pem_field(s: &str) -> Result<Vec<Certificate>, String> {
 
 /// A PEM chain field in canonical form (base64 of LF-framed PEM, nothing after the last
 /// block), for services that expect exactly what Venice first served.
-pub fn canonical_pem_field(s: &str) -> Result<String, String> {
+pub(crate) fn canonical_pem_field(s: &str) -> Result<String, String> {
     use x509_cert::der::Encode;
     let mut pem = String::new();
     for cert in pem_field(s)? {
@@ -116,12 +116,12 @@ pub fn canonical_pem_field(s: &str) -> Result<String, String> {
 }
 
 /// A base64 field in canonical form (standard alphabet, padded, one line).
-pub fn canonical_base64(s: &str) -> Result<String, String> {
+pub(crate) fn canonical_base64(s: &str) -> Result<String, String> {
     Ok(base64::engine::general_purpose::STANDARD.encode(base64_bytes(s)?))
 }
 
 /// A nested payload sent as a JSON object (or list) or as a string holding one.
-pub fn nested<'a>(v: &'a Value, what: &str) -> Result<Cow<'a, Value>, String> {
+pub(crate) fn nested<'a>(v: &'a Value, what: &str) -> Result<Cow<'a, Value>, String> {
     match v {
         Value::String(s) => serde_json::from_str(trim(s))
             .map(Cow::Owned)
@@ -132,7 +132,7 @@ pub fn nested<'a>(v: &'a Value, what: &str) -> Result<Cow<'a, Value>, String> {
 }
 
 /// A number sent as a JSON number or a decimal (or `0x` hex) string.
-pub fn number(v: &Value) -> Option<u64> {
+pub(crate) fn number(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => {
@@ -171,7 +171,7 @@ pub fn unix_time(text: &str) -> Option<u64> {
 }
 
 /// DER of the first PEM block (a certificate or a public key) in a PEM text.
-pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
     let body: String = pem
         .lines()
         .skip_while(|l| !l.starts_with("-----BEGIN"))

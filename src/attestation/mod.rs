@@ -2,18 +2,18 @@
 
 pub mod aci;
 pub mod framing;
-pub mod pin;
+pub(crate) mod pin;
 pub mod provenance;
 pub mod quote;
 pub mod receipts;
-pub mod store;
+pub(crate) mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod variants;
 pub mod verifier;
 pub mod verify;
-pub mod x509;
+pub(crate) mod x509;
 
-pub use verify::{AttestationError, Check, Policy, VerifiedKey};
+pub(crate) use verify::{AttestationError, Check};
 
 /// The time, Unix seconds, that verification runs at.
 pub fn unix_now() -> u64 {

@@ -8,16 +8,16 @@ use super::evidence::report::{Report, Status};
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Pin {
-    pub layout: Option<&'static str>,
+pub(crate) struct Pin {
+    pub(crate) layout: Option<&'static str>,
     /// ACI: whether the quote bound the keyset (`statement`) or only the key (`address`).
-    pub binding: Option<&'static str>,
-    pub passed: BTreeSet<&'static str>,
-    pub gpus: usize,
+    pub(crate) binding: Option<&'static str>,
+    pub(crate) passed: BTreeSet<&'static str>,
+    pub(crate) gpus: usize,
 }
 
 impl Pin {
-    pub fn of(report: &Report) -> Pin {
+    pub(crate) fn of(report: &Report) -> Pin {
         let binding = report
             .aci
             .as_ref()
@@ -40,7 +40,7 @@ impl Pin {
     }
 
     /// Why `next` proves less than this pin, if it does.
-    pub fn weakened_by(&self, next: &Pin) -> Option<String> {
+    pub(crate) fn weakened_by(&self, next: &Pin) -> Option<String> {
         if self.layout != next.layout {
             return Some(format!(
                 "attestation layout changed from {} to {}",

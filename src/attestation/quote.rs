@@ -5,7 +5,7 @@ use std::fmt;
 
 pub const HEADER_LEN: usize = 48;
 pub const BODY_LEN: usize = 584;
-pub const TEE_TYPE_TDX: u32 = 0x81;
+pub(crate) const TEE_TYPE_TDX: u32 = 0x81;
 const DEBUG_BIT: u64 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,27 +34,17 @@ impl fmt::Display for QuoteError {
 /// The measured fields of a TD report, as fixed-size arrays copied out of the quote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TdReport {
-    pub tee_tcb_svn: [u8; 16],
-    pub mr_seam: [u8; 48],
-    pub td_attributes: u64,
-    pub mr_td: [u8; 48],
-    pub mr_config_id: [u8; 48],
-    pub rtmr: [[u8; 48]; 4],
-    pub report_data: [u8; 64],
-}
-
-#[derive(Debug, Clone)]
-pub struct Quote {
-    pub version: u16,
-    pub attestation_key_type: u16,
-    pub tee_type: u32,
-    pub report: TdReport,
-    /// The whole quote, kept for signature verification.
-    pub raw: Vec<u8>,
+    pub(crate) tee_tcb_svn: [u8; 16],
+    pub(crate) mr_seam: [u8; 48],
+    pub(crate) td_attributes: u64,
+    pub(crate) mr_td: [u8; 48],
+    pub(crate) mr_config_id: [u8; 48],
+    pub(crate) rtmr: [[u8; 48]; 4],
+    pub(crate) report_data: [u8; 64],
 }
 
 impl TdReport {
-    pub fn debug(&self) -> bool {
+    pub(crate) fn debug(&self) -> bool {
         self.td_attributes & DEBUG_BIT != 0
     }
 }
@@ -71,38 +61,33 @@ fn array<const N: usize>(raw: &[u8], at: usize) -> [u8; N] {
     raw[at..at + N].try_into().expect("bounds checked by parse")
 }
 
-pub fn parse(raw: Vec<u8>) -> Result<Quote, QuoteError> {
+/// The TD report of a TDX v4 quote, once its header says it is one (its signature is DCAP's
+/// to check, over the same bytes).
+pub fn parse(raw: &[u8]) -> Result<TdReport, QuoteError> {
     if raw.len() < HEADER_LEN + BODY_LEN {
         return Err(QuoteError::TooShort(raw.len()));
     }
-    let version = u16::from_le_bytes(array(&raw, 0));
+    let version = u16::from_le_bytes(array(raw, 0));
     if version != 4 {
         return Err(QuoteError::Version(version));
     }
-    let tee_type = u32::from_le_bytes(array(&raw, 4));
+    let tee_type = u32::from_le_bytes(array(raw, 4));
     if tee_type != TEE_TYPE_TDX {
         return Err(QuoteError::TeeType(tee_type));
     }
-    let report = TdReport {
-        tee_tcb_svn: array(&raw, 48),
-        mr_seam: array(&raw, 64),
-        td_attributes: u64::from_le_bytes(array(&raw, 168)),
-        mr_td: array(&raw, 184),
-        mr_config_id: array(&raw, 232),
+    Ok(TdReport {
+        tee_tcb_svn: array(raw, 48),
+        mr_seam: array(raw, 64),
+        td_attributes: u64::from_le_bytes(array(raw, 168)),
+        mr_td: array(raw, 184),
+        mr_config_id: array(raw, 232),
         rtmr: [
-            array(&raw, 376),
-            array(&raw, 424),
-            array(&raw, 472),
-            array(&raw, 520),
+            array(raw, 376),
+            array(raw, 424),
+            array(raw, 472),
+            array(raw, 520),
         ],
-        report_data: array(&raw, 568),
-    };
-    Ok(Quote {
-        version,
-        attestation_key_type: u16::from_le_bytes(array(&raw, 2)),
-        tee_type,
-        report,
-        raw,
+        report_data: array(raw, 568),
     })
 }
 
@@ -132,16 +117,14 @@ mod tests {
     #[test]
     fn parses_the_captured_quote() {
         let a = captured();
-        let q = parse(decode_quote_text(a.quote_text().unwrap()).unwrap()).unwrap();
-        assert_eq!(q.version, 4);
-        assert_eq!(q.attestation_key_type, 2);
-        assert!(!q.report.debug());
+        let r = parse(&decode_quote_text(a.quote_text().unwrap()).unwrap()).unwrap();
+        assert!(!r.debug());
         assert_eq!(
-            hex::encode(&q.report.report_data[..20]),
+            hex::encode(&r.report_data[..20]),
             "6525e128afcffebf7eed05d485d7be983cdae934"
         );
         assert_eq!(
-            hex::encode(&q.report.report_data[32..]),
+            hex::encode(&r.report_data[32..]),
             "ac82eb750ec4cfbb273f90d33567776bfae8657e2a43f6dff2f3adad9b86095a"
         );
     }
@@ -159,16 +142,13 @@ mod tests {
     #[test]
     fn rejects_wrong_shapes() {
         let raw = decode_quote_text(captured().quote_text().unwrap()).unwrap();
-        assert_eq!(
-            parse(raw[..600].to_vec()).unwrap_err(),
-            QuoteError::TooShort(600)
-        );
+        assert_eq!(parse(&raw[..600]).unwrap_err(), QuoteError::TooShort(600));
         let mut v3 = raw.clone();
         v3[0] = 3;
-        assert_eq!(parse(v3).unwrap_err(), QuoteError::Version(3));
+        assert_eq!(parse(&v3).unwrap_err(), QuoteError::Version(3));
         let mut sgx = raw.clone();
         sgx[4] = 0;
-        assert_eq!(parse(sgx).unwrap_err(), QuoteError::TeeType(0));
+        assert_eq!(parse(&sgx).unwrap_err(), QuoteError::TeeType(0));
         assert_eq!(
             decode_quote_text("not a quote!").unwrap_err(),
             QuoteError::Encoding

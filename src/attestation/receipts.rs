@@ -39,9 +39,9 @@ pub struct ReceiptsSection {
     pub mode: ReceiptMode,
     /// Where a receipt is fetched, under `venice.base_url`; `{model}` and `{id}` (the
     /// `x-receipt-id` header, else the answer's id) are filled in.
-    pub path: String,
+    pub(crate) path: String,
     /// Where an attested session is fetched, under `venice.base_url`; `{id}` is its id.
-    pub session_path: String,
+    pub(crate) session_path: String,
 }
 
 impl Default for ReceiptsSection {
@@ -55,7 +55,7 @@ impl Default for ReceiptsSection {
 }
 
 /// One answer's bytes as they arrive, hashed for the receipt's `response.returned`.
-pub struct Tap {
+pub(crate) struct Tap {
     hasher: Sha256,
     request_sha256: [u8; 32],
     receipt_id: Option<String>,
@@ -66,7 +66,7 @@ pub struct Tap {
 impl Tap {
     /// A tap for an answer encrypted to `entry`'s key, when receipts are on and the model's
     /// attestation carries an ACI keyset (dstack attestations have no receipts).
-    pub fn new(
+    pub(crate) fn new(
         mode: ReceiptMode,
         entry: &Arc<Entry>,
         request_body: &[u8],
@@ -84,43 +84,43 @@ impl Tap {
         })
     }
 
-    pub fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         self.hasher.update(bytes);
     }
 
     /// The answer arrived whole (a receipt covers only a whole response).
-    pub fn complete(&mut self) {
+    pub(crate) fn complete(&mut self) {
         self.complete = true;
     }
 
-    pub fn is_complete(&self) -> bool {
+    pub(crate) fn is_complete(&self) -> bool {
         self.complete
     }
 }
 
 /// The latest receipt outcome of a model, as reported.
 #[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// How many receipts of the model this proxy has checked, this one included.
-    pub seq: u64,
-    pub at: u64,
-    pub receipt_id: Option<String>,
+    pub(crate) seq: u64,
+    pub(crate) at: u64,
+    pub(crate) receipt_id: Option<String>,
     /// `verified`, `failed`, `missing` or `unanchored` (signature good, but the quote does not
     /// bind the keyset that holds the receipt key).
-    pub result: &'static str,
-    pub detail: String,
+    pub(crate) result: &'static str,
+    pub(crate) detail: String,
     /// Whether `request.received` hashes the bytes the proxy sent.
-    pub request_hash_matches: Option<bool>,
-    pub upstream: Vec<UpstreamEvent>,
-    pub sessions: Vec<SessionOutcome>,
+    pub(crate) request_hash_matches: Option<bool>,
+    pub(crate) upstream: Vec<UpstreamEvent>,
+    pub(crate) sessions: Vec<SessionOutcome>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SessionOutcome {
-    pub session_id: String,
-    pub verified: bool,
-    pub detail: String,
-    pub session: Option<Session>,
+pub(crate) struct SessionOutcome {
+    pub(crate) session_id: String,
+    pub(crate) verified: bool,
+    pub(crate) detail: String,
+    pub(crate) session: Option<Session>,
 }
 
 impl Outcome {
@@ -150,7 +150,7 @@ struct ModelState {
     blocked: Option<(u64, String)>,
 }
 
-pub struct Receipts {
+pub(crate) struct Receipts {
     client: Arc<VeniceClient>,
     cfg: ReceiptsSection,
     models: Mutex<HashMap<String, ModelState>>,
@@ -169,7 +169,7 @@ fn receipt_document(v: Value) -> Option<Value> {
 }
 
 impl Receipts {
-    pub fn new(client: Arc<VeniceClient>, cfg: ReceiptsSection) -> Receipts {
+    pub(crate) fn new(client: Arc<VeniceClient>, cfg: ReceiptsSection) -> Receipts {
         Receipts {
             client,
             cfg,
@@ -180,12 +180,12 @@ impl Receipts {
         }
     }
 
-    pub fn mode(&self) -> ReceiptMode {
+    pub(crate) fn mode(&self) -> ReceiptMode {
         self.cfg.mode
     }
 
     /// Why `model`'s requests are refused under `require`, given the attestation in use.
-    pub fn refusal(&self, model: &str, entry_verified_unix: u64) -> Option<String> {
+    pub(crate) fn refusal(&self, model: &str, entry_verified_unix: u64) -> Option<String> {
         if self.cfg.mode != ReceiptMode::Require {
             return None;
         }
@@ -194,7 +194,7 @@ impl Receipts {
         (entry_verified_unix <= *until).then(|| why.clone())
     }
 
-    pub fn last(&self, model: &str) -> Option<Arc<Outcome>> {
+    pub(crate) fn last(&self, model: &str) -> Option<Arc<Outcome>> {
         self.models
             .lock()
             .expect("poisoned")
@@ -203,7 +203,7 @@ impl Receipts {
     }
 
     /// Checks the receipt of a whole answer in the background.
-    pub fn check_later(self: &Arc<Self>, tap: Tap, model: String, chat_id: Option<String>) {
+    pub(crate) fn check_later(self: &Arc<Self>, tap: Tap, model: String, chat_id: Option<String>) {
         let this = self.clone();
         let parts = tap.into_parts();
         tokio::spawn(async move {

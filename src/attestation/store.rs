@@ -17,16 +17,16 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Entry {
     pub key: VerifiedKey,
     /// What was checked, for `/v1/attestation`.
-    pub report: Report,
-    pub verified_at: Instant,
-    pub verified_unix: u64,
+    pub(crate) report: Report,
+    pub(crate) verified_at: Instant,
+    pub(crate) verified_unix: u64,
     /// Set when Venice refused encryption to this key: the enclave may have a new key, so
     /// the next request attests again instead of using this entry.
     invalidated: AtomicBool,
 }
 
 impl Entry {
-    pub fn age(&self) -> Duration {
+    pub(crate) fn age(&self) -> Duration {
         self.verified_at.elapsed()
     }
 
@@ -65,20 +65,20 @@ pub struct AttestationStore {
 
 /// A model's pinned form and the last form refused against it.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct PinState {
-    pub model: String,
-    pub pinned: Pin,
-    pub refused: Option<RefusedForm>,
+pub(crate) struct PinState {
+    pub(crate) model: String,
+    pub(crate) pinned: Pin,
+    pub(crate) refused: Option<RefusedForm>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct RefusedForm {
-    pub form: Pin,
-    pub why: String,
+pub(crate) struct RefusedForm {
+    pub(crate) form: Pin,
+    pub(crate) why: String,
 }
 
 impl AttestationStore {
-    pub fn new(
+    pub(crate) fn new(
         client: Arc<VeniceClient>,
         verifier: EvidenceVerifier,
         max_age: Duration,
@@ -105,7 +105,7 @@ impl AttestationStore {
             .cloned()
     }
 
-    pub fn models(&self) -> Vec<String> {
+    pub(crate) fn models(&self) -> Vec<String> {
         self.entries.load().keys().cloned().collect()
     }
 
@@ -123,7 +123,7 @@ impl AttestationStore {
     }
 
     /// Refreshes `model` if its entry is missing or within `refresh_lead` of `max_age`.
-    pub async fn refresh_if_due(&self, model: &str) -> Result<Arc<Entry>, AttestationError> {
+    pub(crate) async fn refresh_if_due(&self, model: &str) -> Result<Arc<Entry>, AttestationError> {
         let due = |s: &Self| {
             s.entries
                 .load()
@@ -235,7 +235,7 @@ impl AttestationStore {
     }
 
     /// Every pinned model, or one, with the last form refused against its pin.
-    pub fn pin_states(&self, only: Option<&str>) -> Vec<PinState> {
+    pub(crate) fn pin_states(&self, only: Option<&str>) -> Vec<PinState> {
         let pins = self.pins.lock().expect("pins poisoned");
         let refused = self.refused.lock().expect("poisoned");
         let mut states: Vec<PinState> = pins
@@ -256,7 +256,7 @@ impl AttestationStore {
 
     /// Pins the last refused form of `model` in place of its pin (an operator's decision).
     /// The next attestation in that form is used without a restart. Returns (old, new).
-    pub fn accept_refused(&self, model: &str) -> Result<(Pin, Pin), String> {
+    pub(crate) fn accept_refused(&self, model: &str) -> Result<(Pin, Pin), String> {
         let (form, _) = self
             .refused
             .lock()
@@ -277,7 +277,7 @@ impl AttestationStore {
     }
 
     /// The report of the last failed verification of `model`, if any.
-    pub fn last_failed_report(&self, model: &str) -> Option<Arc<Report>> {
+    pub(crate) fn last_failed_report(&self, model: &str) -> Option<Arc<Report>> {
         let flight = self
             .flights
             .lock()
@@ -286,10 +286,6 @@ impl AttestationStore {
             .cloned()?;
         let report = flight.last_failed_report.lock().expect("poisoned").clone();
         report
-    }
-
-    pub fn trust_overrides(&self) -> &[String] {
-        self.verifier.trust_overrides()
     }
 
     /// Fetches with a fresh nonce and verifies. The report is `None` when nothing could be

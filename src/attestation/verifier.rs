@@ -91,11 +91,6 @@ impl EvidenceVerifier {
         })
     }
 
-    /// Warnings about trust that is not the production default (empty in production).
-    pub fn trust_overrides(&self) -> &[String] {
-        &self.trust_overrides
-    }
-
     /// Verifies an attestation response: the envelope, then (with Intel collateral fetched
     /// for the quote) every hardware-evidence check. Fails with the first enforced check
     /// that did not pass.

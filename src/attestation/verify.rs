@@ -4,7 +4,7 @@
 
 use super::aci::{self, Binding, Keyset};
 use super::framing::hex_matches;
-use super::quote::{self, TdReport};
+use super::quote;
 use crate::e2ee::codec;
 use crate::venice::Attestation;
 use k256::PublicKey;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// Each failing check has its own error code, which is what a client sees in a 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
+pub(crate) enum Check {
     Fetch,
     /// A field of the envelope has a type no reading can accept.
     Malformed,
@@ -52,7 +52,7 @@ pub enum Check {
 }
 
 impl Check {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Check::Fetch => "attestation_fetch_failed",
             Check::Malformed => "attestation_malformed",
@@ -85,7 +85,7 @@ impl Check {
     }
 
     /// The check behind a hardware-evidence report entry.
-    pub fn from_report_name(name: &str) -> Option<Check> {
+    pub(crate) fn from_report_name(name: &str) -> Option<Check> {
         Some(match name {
             "tdx_quote_signature" => Check::TdxQuoteSignature,
             "tdx_tcb_status" => Check::TdxTcbStatus,
@@ -107,12 +107,12 @@ impl Check {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttestationError {
-    pub check: Check,
-    pub message: String,
+    pub(crate) check: Check,
+    pub(crate) message: String,
 }
 
 impl AttestationError {
-    pub fn new(check: Check, message: impl Into<String>) -> Self {
+    pub(crate) fn new(check: Check, message: impl Into<String>) -> Self {
         AttestationError {
             check,
             message: message.into(),
@@ -130,32 +130,29 @@ impl std::error::Error for AttestationError {}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Policy {
-    pub allow_debug: bool,
+    pub(crate) allow_debug: bool,
 }
 
 /// What a passing attestation establishes: this public key belongs to a TDX trust domain
 /// serving `model`, freshly (the quote carries our nonce).
 #[derive(Debug, Clone)]
 pub struct VerifiedKey {
-    pub model: String,
-    pub key: PublicKey,
+    pub(crate) key: PublicKey,
     /// The key prepared for encryption, once.
-    pub recipient: codec::Recipient,
+    pub(crate) recipient: codec::Recipient,
     /// Uncompressed lowercase hex, as sent in `X-Venice-TEE-Model-Pub-Key`.
     pub key_hex: String,
-    pub address: [u8; 20],
-    pub layout: &'static str,
-    pub tee_provider: Option<String>,
-    pub report: TdReport,
+    pub(crate) address: [u8; 20],
+    pub(crate) layout: &'static str,
     /// What REPORTDATA binds: the key's address, or an ACI statement over a keyset.
-    pub binding: Binding,
+    pub(crate) binding: Binding,
     /// The served ACI keyset, when there is one that parses. It holds the receipt keys; only
     /// a `Binding::Statement` makes it the attested one.
-    pub keyset: Option<Arc<Keyset>>,
+    pub(crate) keyset: Option<Arc<Keyset>>,
 }
 
 impl VerifiedKey {
-    pub fn address_hex(&self) -> String {
+    pub(crate) fn address_hex(&self) -> String {
         format!("0x{}", hex::encode(self.address))
     }
 }
@@ -243,11 +240,11 @@ pub fn verify(
     let quote_text = att
         .quote_text()
         .ok_or_else(|| AttestationError::new(Quote, "attestation has no TDX quote"))?;
-    let quote = quote::decode_quote_text(quote_text)
-        .and_then(quote::parse)
+    let report = quote::decode_quote_text(quote_text)
+        .and_then(|raw| quote::parse(&raw))
         .map_err(|e| AttestationError::new(Quote, e.to_string()))?;
 
-    if quote.report.debug() && !policy.allow_debug {
+    if report.debug() && !policy.allow_debug {
         return fail(
             Debug,
             "the trust domain runs with the DEBUG attribute".into(),
@@ -260,12 +257,12 @@ pub fn verify(
     let mut expected = [0u8; 64];
     expected[..20].copy_from_slice(&address);
     expected[32..].copy_from_slice(nonce);
-    let binding = if quote.report.report_data == expected {
+    let binding = if report.report_data == expected {
         Binding::Address
     } else {
         let digests = aci::candidate_digests(att.keyset(), &att.restated_digests());
         let workload_ids = aci::candidate_workload_ids(att.keyset(), &att.restated_workload_ids());
-        match aci::statement_bound(&quote.report.report_data, &digests, &workload_ids, nonce) {
+        match aci::statement_bound(&report.report_data, &digests, &workload_ids, nonce) {
             Some(bound) => bound,
             None => {
                 return fail(
@@ -307,14 +304,11 @@ pub fn verify(
     }
 
     Ok(VerifiedKey {
-        model: model.to_string(),
         key_hex: codec::public_key_hex(&key),
         recipient: codec::Recipient::new(&key),
         key,
         address,
         layout: att.layout(),
-        tee_provider: att.tee_provider.clone(),
-        report: quote.report,
         binding,
         keyset: keyset.and_then(Result::ok).map(Arc::new),
     })

@@ -8,12 +8,12 @@ use ring::signature::{
 };
 use x509_cert::Certificate;
 
-pub const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
-pub const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
+pub(crate) const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
+pub(crate) const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
 
 /// The subject's public key. A bit string with unused bits is not a key encoding (and
 /// would let two encodings name the same key), so it is refused.
-pub fn public_key(cert: &Certificate) -> Result<&[u8], String> {
+pub(crate) fn public_key(cert: &Certificate) -> Result<&[u8], String> {
     let key = &cert
         .tbs_certificate()
         .subject_public_key_info()
@@ -25,7 +25,10 @@ pub fn public_key(cert: &Certificate) -> Result<&[u8], String> {
 }
 
 /// ECDSA by this key (P-256 or P-384, told by the point's length) with SHA-256 or SHA-384.
-pub fn ecdsa(key: &[u8], sha384: bool) -> Result<&'static dyn VerificationAlgorithm, String> {
+pub(crate) fn ecdsa(
+    key: &[u8],
+    sha384: bool,
+) -> Result<&'static dyn VerificationAlgorithm, String> {
     Ok(match (key.len(), sha384) {
         (65, false) => &ECDSA_P256_SHA256_ASN1,
         (65, true) => &ECDSA_P256_SHA384_ASN1,
@@ -36,7 +39,7 @@ pub fn ecdsa(key: &[u8], sha384: bool) -> Result<&'static dyn VerificationAlgori
 }
 
 /// Checks `cert` names `issuer` as its issuer and carries its ECDSA signature.
-pub fn signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
+pub(crate) fn signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
     if cert.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
         return Err("issuer name does not match the next certificate".into());
     }
@@ -56,7 +59,7 @@ pub fn signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String>
 }
 
 /// The certificate is valid at `at` (Unix seconds).
-pub fn valid_at(cert: &Certificate, at: u64) -> Result<(), String> {
+pub(crate) fn valid_at(cert: &Certificate, at: u64) -> Result<(), String> {
     let v = cert.tbs_certificate().validity();
     let (from, to) = (
         v.not_before.to_unix_duration().as_secs(),

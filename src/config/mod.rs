@@ -19,7 +19,7 @@ pub struct Config {
     pub venice: VeniceSection,
     pub attestation: AttestationSection,
     pub keys: KeysSection,
-    pub sessions: SessionsSection,
+    pub(crate) sessions: SessionsSection,
     pub tools: ToolsSection,
     pub responses: ResponsesSection,
     pub encryption: EncryptionSection,
@@ -38,7 +38,7 @@ pub struct ModelsSection {
 
 impl ModelsSection {
     /// The model an alias stands for, or `None` when `name` is no alias.
-    pub fn resolve(&self, name: &str) -> Option<&str> {
+    pub(crate) fn resolve(&self, name: &str) -> Option<&str> {
         if let Some(target) = self.aliases.get(name) {
             return Some(target);
         }
@@ -83,7 +83,7 @@ pub struct ResponsesSection {
     pub store_size: usize,
     /// How long a stored response can be continued.
     #[serde(with = "units::duration")]
-    pub store_ttl: Duration,
+    pub(crate) store_ttl: Duration,
     /// Hosted tools (web search, file search, code interpreter, …) cannot run over E2EE:
     /// `omit` leaves them out and answers (naming them in `x-venice-e2ee-tools-omitted`),
     /// `error` refuses the request with a 400.
@@ -169,7 +169,7 @@ pub struct ServerSection {
     pub auth_tokens: Vec<Secret>,
     /// A file with one client token per line (e.g. a mounted Kubernetes Secret), added to
     /// `auth_tokens` at start-up.
-    pub auth_tokens_file: Option<PathBuf>,
+    pub(crate) auth_tokens_file: Option<PathBuf>,
     /// Bearer token for the admin listener's actions (`/admin/…`); only from the environment
     /// (`VENICE_E2EE_PROXY__SERVER__ADMIN_TOKEN`). None: the actions are refused.
     #[serde(skip)]
@@ -198,7 +198,7 @@ pub struct VeniceSection {
     pub request_timeout: Duration,
     /// How long the upstream model list is cached.
     #[serde(with = "units::duration")]
-    pub models_ttl: Duration,
+    pub(crate) models_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -221,7 +221,7 @@ pub struct AttestationSection {
     /// While PCS is unreachable, cached collateral may be used this long past its
     /// nextUpdate (0: never; an outage then fails closed).
     #[serde(with = "units::duration")]
-    pub collateral_grace: Duration,
+    pub(crate) collateral_grace: Duration,
     /// TDX TCB statuses accepted.
     pub tcb_statuses: Vec<String>,
     /// Checks that are reported but not enforced (names as in the report). Empty: all
@@ -232,7 +232,7 @@ pub struct AttestationSection {
     pub intel_root_ca: Option<PathBuf>,
     pub nvidia_root_ca: Option<PathBuf>,
     /// Allowed workload measurements (hex). An empty list only reports the value.
-    pub allow: crate::attestation::evidence::report::Allowlists,
+    pub(crate) allow: crate::attestation::evidence::report::Allowlists,
     /// Also submit GPU evidence to NVIDIA NRAS and verify its token (check `gpu_nras`).
     pub nras: bool,
     pub nras_url: String,
@@ -241,7 +241,7 @@ pub struct AttestationSection {
     pub rekor_url: String,
     /// Log entries examined per image digest at most (newest first, fetched in batches):
     /// anyone can log entries about a digest, so the work they can cause is bounded.
-    pub rekor_max_entries: usize,
+    pub(crate) rekor_max_entries: usize,
     /// A Sigstore trusted root replacing the pinned public-good one. Only for test PKIs (the
     /// demo's simulated Rekor); reports say so loudly.
     pub sigstore_trusted_root: Option<PathBuf>,
@@ -250,7 +250,7 @@ pub struct AttestationSection {
     pub provenance_policy: Vec<crate::attestation::provenance::policy::Rule>,
     /// ACI: which source repositories the attested workload may be built from, and whether a
     /// build from source at boot (no image digest) is accepted (check `source_provenance`).
-    pub source_provenance: crate::attestation::aci::source::SourcePolicy,
+    pub(crate) source_provenance: crate::attestation::aci::source::SourcePolicy,
     /// ACI receipts: checked after each answer (`report`), required (`require`) or `off`.
     pub receipts: crate::attestation::receipts::ReceiptsSection,
 }
@@ -278,7 +278,7 @@ pub struct ToolsSection {
     pub stream_validation: StreamValidation,
     /// Prompt/call format per model id (`qwen_xml`, `qwen`, `glm`, `glm47`, `gemma4`, `deepseek_dsml`, `hermes`), overriding the guess from
     /// the id.
-    pub families: std::collections::HashMap<String, crate::tools::prompt::Family>,
+    pub(crate) families: std::collections::HashMap<String, crate::tools::prompt::Family>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -385,7 +385,7 @@ impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
     pub fn is_empty(&self) -> bool {
@@ -406,11 +406,11 @@ impl fmt::Debug for Secret {
 /// The parts of the upstream base URL the proxy needs on the hot path, parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamUrl {
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
+    pub(crate) tls: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
     /// Path prefix without a trailing slash, e.g. `/api/v1`.
-    pub path: String,
+    pub(crate) path: String,
 }
 
 impl UpstreamUrl {
@@ -441,7 +441,7 @@ impl UpstreamUrl {
         })
     }
 
-    pub fn is_loopback(&self) -> bool {
+    pub(crate) fn is_loopback(&self) -> bool {
         self.host == "localhost"
             || self
                 .host
@@ -450,7 +450,7 @@ impl UpstreamUrl {
     }
 
     /// `Host` header value.
-    pub fn authority(&self) -> String {
+    pub(crate) fn authority(&self) -> String {
         let default = if self.tls { 443 } else { 80 };
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)

@@ -26,7 +26,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     if d.subsec_millis() != 0 {
         format!("{}ms", d.as_millis())
     } else {
@@ -34,7 +34,7 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -82,10 +82,10 @@ pub mod duration {
     }
 }
 
-pub mod size {
+pub(crate) mod size {
     use super::*;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         match NumberOrText::deserialize(d)? {
             NumberOrText::Number(n) if n >= 0.0 && n.fract() == 0.0 => Ok(n as u64),
             NumberOrText::Number(n) => Err(de::Error::custom(format!("invalid size {n}"))),
@@ -93,7 +93,7 @@ pub mod size {
         }
     }
 
-    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(*v)
     }
 }

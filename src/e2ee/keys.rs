@@ -11,13 +11,13 @@ pub struct ClientKey {
     pub created: Instant,
 }
 
-pub struct ClientKeys {
+pub(crate) struct ClientKeys {
     current: ArcSwap<ClientKey>,
     rotation: Duration,
 }
 
 impl ClientKeys {
-    pub fn new(rotation: Duration) -> Self {
+    pub(crate) fn new(rotation: Duration) -> Self {
         ClientKeys {
             current: ArcSwap::from_pointee(ClientKey {
                 pair: KeyPair::generate(),
@@ -27,12 +27,12 @@ impl ClientKeys {
         }
     }
 
-    pub fn current(&self) -> Arc<ClientKey> {
+    pub(crate) fn current(&self) -> Arc<ClientKey> {
         self.current.load_full()
     }
 
     /// Replaces the key when it is older than the rotation interval. Returns whether it did.
-    pub fn rotate_if_due(&self) -> bool {
+    pub(crate) fn rotate_if_due(&self) -> bool {
         if self.current.load().created.elapsed() < self.rotation {
             return false;
         }

@@ -3,7 +3,7 @@
 
 pub mod codec;
 pub mod keys;
-pub mod request;
+pub(crate) mod request;
 pub mod sealing;
-pub mod sse;
+pub(crate) mod sse;
 pub mod stream;

@@ -56,7 +56,12 @@ impl Sealer {
 
     /// Every message's text encrypted to `to`, in order. Worth calling off the async workers
     /// when `messages` is long ([`Sealer::is_heavy`]).
-    pub fn seal(&self, to: &Recipient, scope: &[u8], messages: &[(&str, &str)]) -> Vec<Arc<str>> {
+    pub(crate) fn seal(
+        &self,
+        to: &Recipient,
+        scope: &[u8],
+        messages: &[(&str, &str)],
+    ) -> Vec<Arc<str>> {
         let Some(cache) = &self.cache else {
             return encrypt_all(to, messages.iter().map(|(_, text)| *text).collect());
         };
@@ -82,7 +87,7 @@ impl Sealer {
     }
 
     /// Whether sealing `n` messages may take long enough to move off an async worker.
-    pub fn is_heavy(n: usize) -> bool {
+    pub(crate) fn is_heavy(n: usize) -> bool {
         n >= PARALLEL_FROM
     }
 }

@@ -3,7 +3,7 @@
 //! skipped.
 
 #[derive(Default)]
-pub struct SseParser {
+pub(crate) struct SseParser {
     buf: Vec<u8>,
     data: String,
     event: String,
@@ -12,20 +12,20 @@ pub struct SseParser {
 
 /// One dispatched event; borrowed from the parser to avoid a copy per event.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Event<'a> {
+pub(crate) struct Event<'a> {
     /// `event:` field, empty for the default `message` type.
-    pub event: &'a str,
-    pub data: &'a str,
+    pub(crate) event: &'a str,
+    pub(crate) data: &'a str,
 }
 
 impl SseParser {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Feeds bytes and calls `on_event` for every event completed by them. Whole lines are
     /// read straight from `input`; only an unfinished last line is kept for the next call.
-    pub fn push<E>(
+    pub(crate) fn push<E>(
         &mut self,
         input: &[u8],
         mut on_event: impl FnMut(Event<'_>) -> Result<(), E>,
@@ -63,7 +63,7 @@ impl SseParser {
 
     /// End of input: a last line without a newline and a last event without a blank line
     /// are still delivered (liberal in what we accept).
-    pub fn finish<E>(
+    pub(crate) fn finish<E>(
         &mut self,
         mut on_event: impl FnMut(Event<'_>) -> Result<(), E>,
     ) -> Result<(), E> {

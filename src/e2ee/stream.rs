@@ -38,7 +38,7 @@ pub enum StreamError {
 }
 
 impl StreamError {
-    pub fn to_api_error(&self) -> ApiError {
+    pub(crate) fn to_api_error(&self) -> ApiError {
         let code = match self {
             StreamError::Decrypt(_) => "e2ee_decryption_failed",
             StreamError::Malformed(_) => "upstream_malformed",
@@ -60,19 +60,19 @@ pub enum Mode {
 /// A whole decrypted answer (aggregate mode).
 #[derive(Debug, Default)]
 pub struct Answer {
-    pub id: String,
-    pub created: i64,
-    pub content: String,
-    pub reasoning: String,
-    pub finish_reason: Option<String>,
+    pub(crate) id: String,
+    pub(crate) created: i64,
+    pub(crate) content: String,
+    pub(crate) reasoning: String,
+    pub(crate) finish_reason: Option<String>,
     /// The stop sequence that ended the answer, when upstream named one.
-    pub stop_sequence: Option<String>,
-    pub usage: Option<Value>,
+    pub(crate) stop_sequence: Option<String>,
+    pub(crate) usage: Option<Value>,
 }
 
 impl Answer {
     /// The finish reason a client sees once the answer's tool calls are read from it.
-    pub fn finish_with(&self, calls: &[Call]) -> &str {
+    pub(crate) fn finish_with(&self, calls: &[Call]) -> &str {
         if calls.is_empty() {
             self.finish_reason.as_deref().unwrap_or("stop")
         } else {
@@ -95,7 +95,7 @@ pub struct Transformer {
     done: bool,
     finished: bool,
     answer: Answer,
-    pub chunks: u64,
+    pub(crate) chunks: u64,
 }
 
 fn now_unix() -> i64 {
@@ -173,12 +173,12 @@ impl Transformer {
     }
 
     /// The answer's id (Venice's, or one made up when its chunks carried none).
-    pub fn answer_id(&self) -> &str {
+    pub(crate) fn answer_id(&self) -> &str {
         &self.answer.id
     }
 
     /// The event that ends a failed stream: one SSE error event, or the dialect's own.
-    pub fn error_event(&mut self, err: &ApiError) -> Bytes {
+    pub(crate) fn error_event(&mut self, err: &ApiError) -> Bytes {
         crate::metrics::METRICS
             .stream_failures
             .with_label_values(&[err.code.as_ref()])
@@ -437,7 +437,7 @@ struct Shown {
 
 /// One `chat.completion` body for a whole answer, with `content` (null when `None`) and any
 /// tool calls.
-pub fn completion_json(
+pub(crate) fn completion_json(
     model: &str,
     answer: &Answer,
     content: Option<&str>,
@@ -504,7 +504,7 @@ pub fn output_for(input: &[u8]) -> BytesMut {
 }
 
 /// Writes one SSE `data:` event.
-pub fn write_event(out: &mut BytesMut, value: &impl serde::Serialize) {
+pub(crate) fn write_event(out: &mut BytesMut, value: &impl serde::Serialize) {
     out.extend_from_slice(b"data: ");
     serde_json::to_writer(BytesMutWriter(out), value).expect("chunk serializes");
     out.extend_from_slice(b"\n\n");

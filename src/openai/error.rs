@@ -7,16 +7,16 @@ use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    pub status: u16,
-    pub message: String,
-    pub kind: &'static str,
-    pub code: Cow<'static, str>,
-    pub param: Option<String>,
-    pub retry_after: Option<String>,
+    pub(crate) status: u16,
+    pub(crate) message: String,
+    pub(crate) kind: &'static str,
+    pub(crate) code: Cow<'static, str>,
+    pub(crate) param: Option<String>,
+    pub(crate) retry_after: Option<String>,
 }
 
 impl ApiError {
-    pub fn new(
+    pub(crate) fn new(
         status: u16,
         kind: &'static str,
         code: impl Into<Cow<'static, str>>,
@@ -33,33 +33,28 @@ impl ApiError {
     }
 
     /// 400 for a client mistake in `param`.
-    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
         let mut e = Self::new(400, "invalid_request_error", "invalid_request", message);
         e.param = Some(param.into());
         e
     }
 
     /// 400 for a field that is valid OpenAI but cannot be honoured over E2EE.
-    pub fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
         let mut e = Self::invalid(param, message);
         e.code = Cow::Borrowed("unsupported_parameter");
         e
     }
 
-    pub fn with_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
-        self.code = code.into();
-        self
-    }
-
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(404, "invalid_request_error", code, message)
     }
 
-    pub fn upstream(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn upstream(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self::new(status, "upstream_error", code, message)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "server_error", "internal_error", message)
     }
 
@@ -72,12 +67,12 @@ impl ApiError {
         }})
     }
 
-    pub fn body(&self) -> Bytes {
+    pub(crate) fn body(&self) -> Bytes {
         Bytes::from(serde_json::to_vec(&self.object()).expect("error JSON serializes"))
     }
 
     /// The error body in the client's dialect.
-    pub fn body_in(&self, dialect: crate::dialect::Dialect) -> Bytes {
+    pub(crate) fn body_in(&self, dialect: crate::dialect::Dialect) -> Bytes {
         match dialect {
             crate::dialect::Dialect::Messages => Bytes::from(
                 serde_json::to_vec(&crate::anthropic::error_object(self))
@@ -88,7 +83,7 @@ impl ApiError {
     }
 
     /// The error as one SSE event; the stream is closed after it.
-    pub fn sse_event(&self) -> Bytes {
+    pub(crate) fn sse_event(&self) -> Bytes {
         let mut out = b"data: ".to_vec();
         serde_json::to_writer(&mut out, &self.object()).expect("error JSON serializes");
         out.extend_from_slice(b"\n\n");

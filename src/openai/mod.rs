@@ -1,7 +1,7 @@
 //! The OpenAI side: request parsing and normalization, response shapes, errors.
 
-pub mod error;
+pub(crate) mod error;
 pub mod request;
-pub mod response;
+pub(crate) mod response;
 pub mod responses;
 pub mod structured;

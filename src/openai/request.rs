@@ -16,27 +16,27 @@ use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct ChatRequest {
-    pub model: String,
-    pub messages: Vec<Message>,
+    pub(crate) model: String,
+    pub(crate) messages: Vec<Message>,
     /// Offered tools, emulated through the prompt.
-    pub tools: Option<Arc<ToolSet>>,
+    pub(crate) tools: Option<Arc<ToolSet>>,
     /// The prompt and call syntax the model was trained on.
-    pub family: Family,
+    pub(crate) family: Family,
     /// The client asked for SSE; Venice is always asked to stream.
-    pub stream: bool,
+    pub(crate) stream: bool,
     /// The client asked for the usage chunk (`stream_options.include_usage`).
-    pub include_usage: bool,
+    pub(crate) include_usage: bool,
     /// Generation fields forwarded verbatim (validated).
-    pub forwarded: Map<String, Value>,
+    pub(crate) forwarded: Map<String, Value>,
     /// Venice flags the client may set (`strip_thinking_response`, `disable_thinking`).
-    pub venice_flags: Map<String, Value>,
+    pub(crate) venice_flags: Map<String, Value>,
     /// Structured output asked for (`response_format`), emulated through the prompt.
-    pub format: Option<Arc<OutputFormat>>,
+    pub(crate) format: Option<Arc<OutputFormat>>,
     /// `prompt_cache_key`: where no session is named, it names one (an agent thread).
-    pub prompt_cache_key: Option<String>,
+    pub(crate) prompt_cache_key: Option<String>,
     /// The agent session (`metadata.session_id`), which selects the client key pair. Never
     /// sent upstream.
-    pub session: Option<String>,
+    pub(crate) session: Option<String>,
 }
 
 /// Raw tool fields, checked together once all fields are read.
@@ -53,7 +53,7 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
 }
 
 /// A request body as a JSON object, or the 400 saying why it is not one.
-pub fn body_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn body_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid("body", format!("request body is not valid JSON: {e}")))?;
     match value {
@@ -66,7 +66,7 @@ pub fn body_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// Parses; `families` overrides the model family per model id.
-pub fn parse_with(
+pub(crate) fn parse_with(
     body: &[u8],
     families: &HashMap<String, Family>,
 ) -> Result<ChatRequest, ApiError> {
@@ -424,7 +424,7 @@ fn content_text(i: usize, content: Value) -> Result<Option<String>, ApiError> {
 impl ChatRequest {
     /// The messages Venice receives, before encryption: the rendered conversation (tool and
     /// format prompts included) and `extra` turns (a retry's correction).
-    pub fn upstream_messages<'a>(
+    pub(crate) fn upstream_messages<'a>(
         &'a self,
         extra: &'a [(&'static str, String)],
     ) -> Vec<(&'static str, Cow<'a, str>)> {

@@ -5,95 +5,95 @@ use serde::Serialize;
 use serde_json::Value;
 
 #[derive(Serialize)]
-pub struct Chunk<'a> {
-    pub id: &'a str,
-    pub object: &'static str,
-    pub created: i64,
-    pub model: &'a str,
-    pub choices: Vec<ChunkChoice<'a>>,
+pub(crate) struct Chunk<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) object: &'static str,
+    pub(crate) created: i64,
+    pub(crate) model: &'a str,
+    pub(crate) choices: Vec<ChunkChoice<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<&'a Value>,
+    pub(crate) usage: Option<&'a Value>,
 }
 
 #[derive(Serialize)]
-pub struct ChunkChoice<'a> {
-    pub index: u32,
-    pub delta: Delta<'a>,
-    pub logprobs: Option<()>,
-    pub finish_reason: Option<&'a str>,
+pub(crate) struct ChunkChoice<'a> {
+    pub(crate) index: u32,
+    pub(crate) delta: Delta<'a>,
+    pub(crate) logprobs: Option<()>,
+    pub(crate) finish_reason: Option<&'a str>,
 }
 
 #[derive(Serialize, Default)]
-pub struct Delta<'a> {
+pub(crate) struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<&'a str>,
+    pub(crate) role: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<&'a str>,
+    pub(crate) content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reasoning_content: Option<&'a str>,
+    pub(crate) reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_calls: Option<Vec<ToolCallDelta<'a>>>,
+    pub(crate) tool_calls: Option<Vec<ToolCallDelta<'a>>>,
 }
 
 #[derive(Serialize)]
-pub struct ToolCallDelta<'a> {
-    pub index: u32,
+pub(crate) struct ToolCallDelta<'a> {
+    pub(crate) index: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<&'a str>,
+    pub(crate) id: Option<&'a str>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<&'static str>,
-    pub function: FunctionDelta<'a>,
+    pub(crate) kind: Option<&'static str>,
+    pub(crate) function: FunctionDelta<'a>,
 }
 
 #[derive(Serialize)]
-pub struct FunctionDelta<'a> {
+pub(crate) struct FunctionDelta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<&'a str>,
-    pub arguments: &'a str,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) arguments: &'a str,
 }
 
 #[derive(Serialize)]
-pub struct ToolCall<'a> {
-    pub id: &'a str,
+pub(crate) struct ToolCall<'a> {
+    pub(crate) id: &'a str,
     #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub function: Function<'a>,
+    pub(crate) kind: &'static str,
+    pub(crate) function: Function<'a>,
 }
 
 #[derive(Serialize)]
-pub struct Function<'a> {
-    pub name: &'a str,
-    pub arguments: &'a str,
+pub(crate) struct Function<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) arguments: &'a str,
 }
 
 #[derive(Serialize)]
-pub struct Completion<'a> {
-    pub id: &'a str,
-    pub object: &'static str,
-    pub created: i64,
-    pub model: &'a str,
-    pub choices: Vec<CompletionChoice<'a>>,
-    pub usage: Option<&'a Value>,
+pub(crate) struct Completion<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) object: &'static str,
+    pub(crate) created: i64,
+    pub(crate) model: &'a str,
+    pub(crate) choices: Vec<CompletionChoice<'a>>,
+    pub(crate) usage: Option<&'a Value>,
 }
 
 #[derive(Serialize)]
-pub struct CompletionChoice<'a> {
-    pub index: u32,
-    pub message: Message<'a>,
-    pub logprobs: Option<()>,
-    pub finish_reason: &'a str,
+pub(crate) struct CompletionChoice<'a> {
+    pub(crate) index: u32,
+    pub(crate) message: Message<'a>,
+    pub(crate) logprobs: Option<()>,
+    pub(crate) finish_reason: &'a str,
 }
 
 #[derive(Serialize)]
-pub struct Message<'a> {
-    pub role: &'static str,
-    pub content: Option<&'a str>,
+pub(crate) struct Message<'a> {
+    pub(crate) role: &'static str,
+    pub(crate) content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reasoning_content: Option<&'a str>,
+    pub(crate) reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_calls: Option<Vec<ToolCall<'a>>>,
-    pub refusal: Option<()>,
+    pub(crate) tool_calls: Option<Vec<ToolCall<'a>>>,
+    pub(crate) refusal: Option<()>,
 }
 
-pub const CHUNK_OBJECT: &str = "chat.completion.chunk";
-pub const COMPLETION_OBJECT: &str = "chat.completion";
+pub(crate) const CHUNK_OBJECT: &str = "chat.completion.chunk";
+pub(crate) const COMPLETION_OBJECT: &str = "chat.completion";

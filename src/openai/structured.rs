@@ -9,9 +9,9 @@ use serde_json::Value;
 
 pub struct OutputFormat {
     /// `json_schema`'s name (`None` for `json_object`).
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// The schema and its compiled validator (`None` for `json_object`).
-    pub schema: Option<(Value, jsonschema::Validator)>,
+    pub(crate) schema: Option<(Value, jsonschema::Validator)>,
 }
 
 impl std::fmt::Debug for OutputFormat {
@@ -65,7 +65,7 @@ impl OutputFormat {
     }
 
     /// The instruction added to the system message.
-    pub fn prompt(&self) -> String {
+    pub(crate) fn prompt(&self) -> String {
         match &self.schema {
             None => "Respond with only a valid JSON object. Do not write anything before or after it, and do not wrap it in code fences.".into(),
             Some((schema, _)) => format!(
@@ -77,7 +77,7 @@ impl OutputFormat {
     }
 
     /// The bare JSON of an answer, valid for this format, or why not.
-    pub fn extract(&self, text: &str) -> Result<String, String> {
+    pub(crate) fn extract(&self, text: &str) -> Result<String, String> {
         let value = find_json(text).ok_or("the reply contains no JSON value")?;
         match &self.schema {
             None if !value.is_object() => Err("the reply is JSON but not an object".into()),
@@ -97,14 +97,14 @@ impl OutputFormat {
     }
 
     /// The turn that asks the model to try again.
-    pub fn correction(&self, reason: &str) -> String {
+    pub(crate) fn correction(&self, reason: &str) -> String {
         format!("Your previous reply was not acceptable: {reason}. Reply again with only the JSON, exactly as required.")
     }
 }
 
 /// What makes `value` invalid for `validator`, at most `limit` problems, each with its path:
 /// the words a correction prompt and an error message use.
-pub fn schema_problems(
+pub(crate) fn schema_problems(
     validator: &jsonschema::Validator,
     value: &Value,
     limit: usize,
@@ -144,13 +144,13 @@ fn find_json(text: &str) -> Option<Value> {
 /// or `[` (prose, an opening fence) and after it closes (a closing fence, remarks), so a
 /// client parsing the streamed content gets bare JSON.
 #[derive(Default)]
-pub struct JsonStream {
+pub(crate) struct JsonStream {
     state: JsonState,
     depth: u32,
     in_str: bool,
     escaped: bool,
     /// What was passed through, to validate at the end.
-    pub collected: String,
+    pub(crate) collected: String,
 }
 
 #[derive(Default, PartialEq)]
@@ -163,7 +163,7 @@ enum JsonState {
 
 impl JsonStream {
     /// The part of `text` that belongs to the JSON value.
-    pub fn push(&mut self, text: &str) -> String {
+    pub(crate) fn push(&mut self, text: &str) -> String {
         let mut out = String::new();
         for c in text.chars() {
             match self.state {

@@ -28,16 +28,16 @@ use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 
 /// The reply: body and content type.
-pub struct Reply {
-    pub body: Bytes,
-    pub content_type: &'static str,
+pub(crate) struct Reply {
+    pub(crate) body: Bytes,
+    pub(crate) content_type: &'static str,
     /// The attested key the answer was encrypted for (a fresh one if the enclave's rotated).
-    pub attested: Arc<Entry>,
+    pub(crate) attested: Arc<Entry>,
     /// When Venice's answer began (its response headers), for time-to-first-byte.
-    pub upstream_began: std::time::Instant,
+    pub(crate) upstream_began: std::time::Instant,
 }
 
-pub async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiError> {
+pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiError> {
     let req = prepared
         .request
         .as_ref()

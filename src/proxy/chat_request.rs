@@ -30,31 +30,31 @@ use std::sync::Arc;
 const PINGORA_REPLAY_LIMIT: u64 = 64 * 1024;
 
 /// A chat request ready to go upstream.
-pub struct Prepared {
+pub(crate) struct Prepared {
     /// The encrypted Venice body, swapped in by `request_body_filter`.
-    pub body: Bytes,
-    pub client_key: Arc<ClientKey>,
-    pub attested: Arc<Entry>,
-    pub model: String,
-    pub mode: Mode,
+    pub(crate) body: Bytes,
+    pub(crate) client_key: Arc<ClientKey>,
+    pub(crate) attested: Arc<Entry>,
+    pub(crate) model: String,
+    pub(crate) mode: Mode,
     /// Emulated tool calls read out of a stream as it passes.
-    pub tool_stream: Option<ToolStream>,
+    pub(crate) tool_stream: Option<ToolStream>,
     /// Structured output validated at the end of a stream.
-    pub format: Option<Arc<OutputFormat>>,
+    pub(crate) format: Option<Arc<OutputFormat>>,
     /// The agent session id, echoed to the client (never sent upstream).
-    pub session: Option<String>,
+    pub(crate) session: Option<String>,
     /// Whose ciphertexts this request may reuse (retries seal with it too).
-    pub scope: Scope,
+    pub(crate) scope: Scope,
     /// The client's dialect, with what its answer echoes.
-    pub edge: Edge,
-    pub response_store: Option<Arc<ResponseStore>>,
+    pub(crate) edge: Edge,
+    pub(crate) response_store: Option<Arc<ResponseStore>>,
     /// Kept when the answer must be seen whole (tool calls to validate and maybe retry):
     /// such requests are answered by `buffered`, not proxied.
-    pub request: Option<ChatRequest>,
+    pub(crate) request: Option<ChatRequest>,
 }
 
 /// A request translated at the edge keeps what its answer must echo.
-pub enum Edge {
+pub(crate) enum Edge {
     Chat,
     Responses(Arc<responses::Meta>),
     Messages(Arc<anthropic::Meta>),
@@ -62,7 +62,7 @@ pub enum Edge {
 
 impl Edge {
     /// Hosted or server tools the request named that were not offered to the model.
-    pub fn omitted_tools(&self) -> &[String] {
+    pub(crate) fn omitted_tools(&self) -> &[String] {
         match self {
             Edge::Chat => &[],
             Edge::Responses(m) => &m.omitted_tools,
@@ -73,7 +73,7 @@ impl Edge {
 
 impl Prepared {
     /// A writer for the client's dialect, unless it speaks chat.
-    pub fn writer(&self) -> Option<Box<dyn AnswerWriter>> {
+    pub(crate) fn writer(&self) -> Option<Box<dyn AnswerWriter>> {
         match &self.edge {
             Edge::Chat => None,
             Edge::Responses(meta) => Some(Box::new(ResponsesWriter::new(
@@ -84,7 +84,7 @@ impl Prepared {
         }
     }
 
-    pub fn dialect(&self) -> Dialect {
+    pub(crate) fn dialect(&self) -> Dialect {
         match self.edge {
             Edge::Chat => Dialect::Chat,
             Edge::Responses(_) => Dialect::Responses,
@@ -93,7 +93,7 @@ impl Prepared {
     }
 }
 
-pub fn attestation_error(e: &AttestationError) -> ApiError {
+pub(crate) fn attestation_error(e: &AttestationError) -> ApiError {
     ApiError::new(
         503,
         "attestation_error",
@@ -198,7 +198,7 @@ async fn read_body(
 /// Encrypts the request (plus any `extra` turns). One ECDH per message not sealed before:
 /// long histories are sealed off the proxy's worker threads (and across cores), the request
 /// moving there and back uncopied.
-pub async fn encrypt(
+pub(crate) async fn encrypt(
     sealer: &Arc<Sealer>,
     req: ChatRequest,
     key: &Recipient,
@@ -220,7 +220,7 @@ pub async fn encrypt(
 
 /// Whose ciphertexts a request may reuse: a digest of its session id, else of its client
 /// token, else the one client a sidecar serves.
-pub type Scope = [u8; 32];
+pub(crate) type Scope = [u8; 32];
 
 fn scope(session: &Session, session_id: Option<&str>) -> Scope {
     use sha2::{Digest, Sha256};
@@ -358,7 +358,7 @@ async fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
 
 /// `POST /v1/messages/count_tokens`: the request is read and checked as a Messages request
 /// would be, and its input tokens estimated (see `anthropic::translate::estimate_tokens`).
-pub async fn count_tokens(
+pub(crate) async fn count_tokens(
     state: &AppState,
     session: &mut Session,
 ) -> Result<serde_json::Value, ApiError> {
@@ -373,7 +373,7 @@ pub async fn count_tokens(
     Ok(serde_json::json!({"input_tokens": estimate}))
 }
 
-pub async fn prepare(
+pub(crate) async fn prepare(
     state: &AppState,
     session: &mut Session,
     dialect: Dialect,

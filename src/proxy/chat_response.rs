@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// Upstream error bodies are short JSON; anything past this is not kept.
 const ERROR_BODY_LIMIT: usize = 16 * 1024;
 
-pub enum Phase {
+pub(crate) enum Phase {
     /// Venice answered 200: decrypt and relay.
     Relay(Box<Transformer>),
     /// Venice answered an error: collect its body, answer an OpenAI error at the end.
@@ -32,7 +32,7 @@ pub enum Phase {
 
 /// The client status for an upstream error status. It depends on the status alone: the
 /// header goes out before the upstream's error body has arrived.
-pub fn client_status(upstream: u16) -> u16 {
+pub(crate) fn client_status(upstream: u16) -> u16 {
     match upstream {
         429 => 429,
         404 => 404,
@@ -46,7 +46,11 @@ pub fn client_status(upstream: u16) -> u16 {
 
 /// How an upstream error reaches the client: `client_status`, and a code and message from
 /// the upstream's body.
-pub fn map_upstream_status(status: u16, message: &str, retry_after: Option<String>) -> ApiError {
+pub(crate) fn map_upstream_status(
+    status: u16,
+    message: &str,
+    retry_after: Option<String>,
+) -> ApiError {
     let client = client_status(status);
     let mut err = match status {
         401 | 403 => ApiError::upstream(
@@ -94,7 +98,7 @@ fn is_e2ee_protocol_error(message: &str) -> bool {
 
 /// Builds the client's response header from Venice's, and the phase for the body. Venice's
 /// own headers (cookies, CDN headers) are not passed on.
-pub fn begin(
+pub(crate) fn begin(
     prepared: &mut Prepared,
     upstream: &ResponseHeader,
     downstream_h2: bool,
@@ -152,7 +156,7 @@ pub fn begin(
 }
 
 /// The attested key's address and the attestation's age, for the client to see.
-pub fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
+pub(crate) fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
     let mut headers = vec![
         (
             "x-venice-e2ee-signing-address",
@@ -190,7 +194,7 @@ pub fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
 }
 
 /// Transforms one upstream body piece in place.
-pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
+pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
     let mut out = crate::e2ee::stream::output_for(body.as_deref().unwrap_or_default());
     match phase {
         Phase::Relay(t) => {
@@ -241,7 +245,7 @@ pub fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
 }
 
 /// The SSE error event for a failure Pingora reports after the stream began (drop, timeout).
-pub fn late_failure_event(phase: &mut Phase, message: &str, timeout: bool) -> Option<Bytes> {
+pub(crate) fn late_failure_event(phase: &mut Phase, message: &str, timeout: bool) -> Option<Bytes> {
     match phase {
         Phase::Relay(t) => {
             let err = if timeout {
@@ -264,7 +268,7 @@ pub fn late_failure_event(phase: &mut Phase, message: &str, timeout: bool) -> Op
 }
 
 /// The OpenAI error for a Pingora failure before the response began.
-pub fn proxy_failure(e: &pingora::Error, timeout: bool) -> ApiError {
+pub(crate) fn proxy_failure(e: &pingora::Error, timeout: bool) -> ApiError {
     if timeout {
         ApiError::upstream(504, "upstream_timeout", "Venice did not answer in time")
     } else if let pingora::ErrorType::HTTPStatus(code) = e.etype() {
@@ -286,7 +290,7 @@ pub fn proxy_failure(e: &pingora::Error, timeout: bool) -> ApiError {
 }
 
 /// The id of a relayed answer, once its first chunk was read.
-pub fn answer_id(phase: &Phase) -> Option<&str> {
+pub(crate) fn answer_id(phase: &Phase) -> Option<&str> {
     match phase {
         Phase::Relay(t) => Some(t.answer_id()).filter(|id| !id.is_empty()),
         _ => None,
@@ -294,7 +298,7 @@ pub fn answer_id(phase: &Phase) -> Option<&str> {
 }
 
 /// How many upstream chunks a relay decrypted.
-pub fn decrypted_chunks(phase: &Phase) -> Option<u64> {
+pub(crate) fn decrypted_chunks(phase: &Phase) -> Option<u64> {
     match phase {
         Phase::Relay(t) => Some(t.chunks),
         _ => None,

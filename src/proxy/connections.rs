@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 
 /// Wraps Pingora's HTTP application: every accepted connection takes a slot or is refused.
-pub struct Guarded<A> {
+pub(crate) struct Guarded<A> {
     inner: Arc<A>,
     slots: Arc<Semaphore>,
     limit: usize,
@@ -32,7 +32,7 @@ pub struct Guarded<A> {
 }
 
 impl<A> Guarded<A> {
-    pub fn new(inner: A, limit: usize, header_timeout: Duration) -> Self {
+    pub(crate) fn new(inner: A, limit: usize, header_timeout: Duration) -> Self {
         Guarded {
             inner: Arc::new(inner),
             slots: Arc::new(Semaphore::new(limit)),
@@ -159,7 +159,7 @@ enum Phase {
 /// A client stream whose request header must be complete within `timeout` of the connection
 /// opening (first request) or of its first byte (later requests).
 #[derive(Debug)]
-pub struct HeaderDeadline {
+pub(crate) struct HeaderDeadline {
     io: Stream,
     timeout: Duration,
     phase: Phase,

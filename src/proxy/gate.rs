@@ -8,7 +8,7 @@ use std::sync::Arc;
 /// The client's token: `Authorization: Bearer …` (OpenAI's clients, Claude Code's
 /// `ANTHROPIC_AUTH_TOKEN`) or `x-api-key` (Anthropic's SDKs).
 /// The scheme's name is matched in any case, as HTTP has it.
-pub fn client_token(headers: &http::HeaderMap) -> Option<&[u8]> {
+pub(crate) fn client_token(headers: &http::HeaderMap) -> Option<&[u8]> {
     let bearer = headers.get("authorization").and_then(|v| {
         let v = v.as_bytes();
         let scheme = v.get(..7)?;
@@ -21,7 +21,7 @@ pub fn client_token(headers: &http::HeaderMap) -> Option<&[u8]> {
 
 /// Admits a request, or says why not. A chat completion gets the permit it holds while in
 /// flight.
-pub fn admit(
+pub(crate) fn admit(
     state: &Arc<AppState>,
     route: &Route,
     token: Option<&[u8]>,

@@ -4,11 +4,11 @@
 mod buffered;
 mod chat_request;
 mod chat_response;
-pub mod connections;
+pub(crate) mod connections;
 mod gate;
 pub mod listener;
 mod respond;
-pub mod routes;
+pub(crate) mod routes;
 
 use crate::attestation::receipts::Tap;
 use crate::metrics::METRICS;
@@ -26,12 +26,12 @@ use routes::Route;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub struct VeniceProxy {
+pub(crate) struct VeniceProxy {
     state: Arc<AppState>,
 }
 
 impl VeniceProxy {
-    pub fn new(state: Arc<AppState>) -> Self {
+    pub(crate) fn new(state: Arc<AppState>) -> Self {
         VeniceProxy { state }
     }
 
@@ -43,7 +43,7 @@ impl VeniceProxy {
     }
 }
 
-pub struct Ctx {
+pub(crate) struct Ctx {
     route: Route,
     /// Boxed: the context lives inside Pingora's per-connection future for as long as a
     /// stream lasts, and most of that time only the relay phase is needed.

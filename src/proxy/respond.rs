@@ -8,7 +8,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
 /// A whole body with its content type and extra headers.
-pub async fn body(
+pub(crate) async fn body(
     session: &mut Session,
     status: u16,
     body: Bytes,
@@ -28,11 +28,15 @@ pub async fn body(
     session.write_response_body(Some(body), true).await
 }
 
-pub async fn json(session: &mut Session, status: u16, json: Bytes) -> pingora::Result<()> {
+pub(crate) async fn json(session: &mut Session, status: u16, json: Bytes) -> pingora::Result<()> {
     body(session, status, json, "application/json", &[]).await
 }
 
-pub async fn error(session: &mut Session, dialect: Dialect, err: &ApiError) -> pingora::Result<()> {
+pub(crate) async fn error(
+    session: &mut Session,
+    dialect: Dialect,
+    err: &ApiError,
+) -> pingora::Result<()> {
     let extra: Vec<(&str, String)> = err
         .retry_after
         .iter()

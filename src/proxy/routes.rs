@@ -12,7 +12,7 @@ use pingora::proxy::Session;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     ChatCompletions,
     /// The Responses API, translated onto the chat path.
     Responses,
@@ -52,7 +52,7 @@ const UNSUPPORTED: [&str; 14] = [
 ];
 
 impl Route {
-    pub fn classify(method: &str, path: &str) -> Route {
+    pub(crate) fn classify(method: &str, path: &str) -> Route {
         let path = path.trim_end_matches('/');
         let (route, allowed) = match path {
             "/v1/chat/completions" => (Route::ChatCompletions, "POST"),
@@ -89,7 +89,7 @@ impl Route {
     }
 
     /// A chat answer, in any dialect: proxied, not answered locally.
-    pub fn is_chat(&self) -> bool {
+    pub(crate) fn is_chat(&self) -> bool {
         matches!(
             self,
             Route::ChatCompletions | Route::Responses | Route::Messages
@@ -97,7 +97,7 @@ impl Route {
     }
 
     /// The API the client speaks here, which shapes its answers and errors.
-    pub fn dialect(&self) -> Dialect {
+    pub(crate) fn dialect(&self) -> Dialect {
         match self {
             Route::Responses => Dialect::Responses,
             Route::Messages | Route::CountTokens => Dialect::Messages,
@@ -106,7 +106,7 @@ impl Route {
     }
 
     /// Label for logs and metrics: never the model id from a path.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Route::ChatCompletions => "chat_completions",
             Route::Responses => "responses",
@@ -126,7 +126,7 @@ impl Route {
 }
 
 /// The OpenAI-facing error for a failed call to one of Venice's JSON endpoints.
-pub fn upstream_error(e: &UpstreamError) -> ApiError {
+pub(crate) fn upstream_error(e: &UpstreamError) -> ApiError {
     match e {
         UpstreamError::Status {
             status: 401 | 403,
@@ -172,7 +172,11 @@ fn openai_model(m: &Model, id: &str) -> Value {
 }
 
 /// Answers a local route. Returns `Ok(())` once the response is written.
-pub async fn answer(state: &AppState, session: &mut Session, route: &Route) -> pingora::Result<()> {
+pub(crate) async fn answer(
+    state: &AppState,
+    session: &mut Session,
+    route: &Route,
+) -> pingora::Result<()> {
     let result: Result<(u16, Value), ApiError> = match route {
         Route::Health => Ok((200, json!({"status": "ok"}))),
         Route::Ready => Ok(match state.ready() {
@@ -257,7 +261,7 @@ fn attestations(state: &AppState, only: Option<&str>) -> Value {
     }
 }
 
-pub fn model_not_found(id: &str) -> ApiError {
+pub(crate) fn model_not_found(id: &str) -> ApiError {
     let mut e = ApiError::not_found(
         "model_not_found",
         format!("The model `{id}` does not exist or cannot be used over end-to-end encryption"),

@@ -6,15 +6,15 @@ use super::parser::ParamTypes;
 use crate::openai::error::ApiError;
 use serde_json::{json, Value};
 
-pub struct ToolDef {
-    pub name: String,
-    pub description: Option<String>,
-    pub parameters: Value,
+pub(crate) struct ToolDef {
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) parameters: Value,
     validator: jsonschema::Validator,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ToolChoice {
+pub(crate) enum ToolChoice {
     None,
     Auto,
     Required,
@@ -22,9 +22,9 @@ pub enum ToolChoice {
 }
 
 pub struct ToolSet {
-    pub tools: Vec<ToolDef>,
-    pub choice: ToolChoice,
-    pub parallel: bool,
+    pub(crate) tools: Vec<ToolDef>,
+    pub(crate) choice: ToolChoice,
+    pub(crate) parallel: bool,
 }
 
 impl std::fmt::Debug for ToolSet {
@@ -169,7 +169,7 @@ impl ToolSet {
 
     /// Tools the model is told about (none under `tool_choice: none`; only the forced one when
     /// a function is named).
-    pub fn offered(&self) -> impl Iterator<Item = &ToolDef> {
+    pub(crate) fn offered(&self) -> impl Iterator<Item = &ToolDef> {
         self.tools.iter().filter(move |t| match &self.choice {
             ToolChoice::None => false,
             ToolChoice::Named(n) => &t.name == n,
@@ -177,13 +177,13 @@ impl ToolSet {
         })
     }
 
-    pub fn must_call(&self) -> bool {
+    pub(crate) fn must_call(&self) -> bool {
         matches!(self.choice, ToolChoice::Required | ToolChoice::Named(_))
     }
 
     /// Checks one call the model made: a tool it was offered, JSON object arguments valid
     /// against that tool's schema.
-    pub fn validate_call(&self, name: &str, arguments: &str) -> Result<(), ToolCallError> {
+    pub(crate) fn validate_call(&self, name: &str, arguments: &str) -> Result<(), ToolCallError> {
         let Some(tool) = self.offered().find(|t| t.name == name) else {
             let offered: Vec<&str> = self.offered().map(|t| t.name.as_str()).collect();
             return Err(ToolCallError::NotOffered {
@@ -210,7 +210,7 @@ impl ToolSet {
     }
 
     /// Checks the set of calls in one answer against `tool_choice` and `parallel_tool_calls`.
-    pub fn validate_count(&self, calls: usize) -> Result<(), ToolCallError> {
+    pub(crate) fn validate_count(&self, calls: usize) -> Result<(), ToolCallError> {
         if calls == 0 && self.must_call() {
             return Err(match &self.choice {
                 ToolChoice::Named(n) => ToolCallError::NamedNotCalled(n.clone()),

@@ -12,30 +12,30 @@ use std::sync::Arc;
 /// `name`, later ones only argument text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallDelta {
-    pub index: u32,
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub arguments: String,
+    pub(crate) index: u32,
+    pub(crate) id: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) arguments: String,
 }
 
 /// What one piece of model text becomes for the client.
 #[derive(Debug, Default, PartialEq)]
 pub struct Piece {
-    pub text: String,
-    pub calls: Vec<CallDelta>,
+    pub(crate) text: String,
+    pub(crate) calls: Vec<CallDelta>,
     /// Reasoning released at the end (held back while it could have ended in a call).
-    pub reasoning: String,
+    pub(crate) reasoning: String,
 }
 
 /// A complete, validated call.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Call {
-    pub id: String,
-    pub name: String,
-    pub arguments: String,
+pub(crate) struct Call {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) arguments: String,
 }
 
-pub fn new_call_id() -> String {
+pub(crate) fn new_call_id() -> String {
     format!("call_{:024x}", rand::random::<u128>() >> 32)
 }
 
@@ -61,7 +61,7 @@ impl ToolStream {
         }
     }
 
-    pub fn called(&self) -> bool {
+    pub(crate) fn called(&self) -> bool {
         self.calls > 0
     }
 
@@ -171,10 +171,10 @@ fn calls_ending(set: &Arc<ToolSet>, text: &str) -> Option<(String, Vec<Call>)> {
 #[derive(Debug, PartialEq)]
 pub struct Parsed {
     /// The text around the calls; `None` when only whitespace.
-    pub content: Option<String>,
+    pub(crate) content: Option<String>,
     /// The reasoning, without a call it ended with when that call became the answer's.
-    pub reasoning: String,
-    pub calls: Vec<Call>,
+    pub(crate) reasoning: String,
+    pub(crate) calls: Vec<Call>,
 }
 
 /// Parses and validates a whole answer and its reasoning.

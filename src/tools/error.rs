@@ -26,5 +26,5 @@ pub enum ToolCallError {
 
 impl ToolCallError {
     /// The error code a client sees for any of them.
-    pub const CODE: &'static str = "tool_call_invalid";
+    pub(crate) const CODE: &'static str = "tool_call_invalid";
 }

@@ -4,6 +4,6 @@
 
 pub mod defs;
 pub mod emulate;
-pub mod error;
-pub mod parser;
-pub mod prompt;
+pub(crate) mod error;
+pub(crate) mod parser;
+pub(crate) mod prompt;

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Family {
+pub(crate) enum Family {
     Glm,
     Glm47,
     Qwen,
@@ -37,7 +37,7 @@ pub enum Family {
 
 impl Family {
     /// From the model id, unless the configuration names the family for that model.
-    pub fn for_model(model: &str, overrides: &HashMap<String, Family>) -> Family {
+    pub(crate) fn for_model(model: &str, overrides: &HashMap<String, Family>) -> Family {
         if let Some(f) = overrides.get(model) {
             return *f;
         }
@@ -235,7 +235,7 @@ const QWEN_XML_FORMAT: &str = "If you choose to call a function ONLY reply in th
 const TOOLS_HEAD: &str = "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>";
 
 /// The tool instructions for the system message; `None` when no tool is offered.
-pub fn tools_prompt(family: Family, set: &ToolSet) -> Option<String> {
+pub(crate) fn tools_prompt(family: Family, set: &ToolSet) -> Option<String> {
     let offered: Vec<_> = set.offered().collect();
     if offered.is_empty() {
         return None;
@@ -301,7 +301,7 @@ fn text_value(v: &Value) -> Cow<'_, str> {
 }
 
 /// One call in the family's own syntax, as the model would have written it.
-pub fn render_call(family: Family, name: &str, arguments: &str) -> String {
+pub(crate) fn render_call(family: Family, name: &str, arguments: &str) -> String {
     let args: Value =
         serde_json::from_str(arguments).unwrap_or_else(|_| Value::String(arguments.into()));
     let pairs = || args.as_object().into_iter().flatten();
@@ -408,7 +408,7 @@ fn render_result(family: Family, name: &str, content: &str) -> String {
 /// tool instructions merged into the first system message, calls and results rendered.
 /// Results share one user turn, as the templates do; Gemma 4's template keeps them in the
 /// model's turn, right after the calls, and the model's next words continue that turn.
-pub fn render<'a>(
+pub(crate) fn render<'a>(
     messages: &'a [Message],
     family: Family,
     tools: Option<&ToolSet>,
@@ -485,7 +485,7 @@ pub fn render<'a>(
 }
 
 /// Appends `text` to the first system message, or adds one.
-pub fn add_system(out: &mut Vec<(&'static str, Cow<'_, str>)>, text: &str) {
+pub(crate) fn add_system(out: &mut Vec<(&'static str, Cow<'_, str>)>, text: &str) {
     match out.first_mut() {
         Some(("system", first)) => {
             let merged = first.to_mut();
@@ -497,7 +497,7 @@ pub fn add_system(out: &mut Vec<(&'static str, Cow<'_, str>)>, text: &str) {
 }
 
 /// The turn that asks the model to try again after an invalid call.
-pub fn correction(reason: &str) -> String {
+pub(crate) fn correction(reason: &str) -> String {
     format!(
         "Your previous reply contained an invalid tool call: {reason}. Reply again, calling only the offered functions, with arguments that match their JSON Schema, in exactly the required format."
     )

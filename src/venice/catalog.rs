@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub struct Snapshot {
-    pub fetched_at: Instant,
+pub(crate) struct Snapshot {
+    pub(crate) fetched_at: Instant,
     /// Usable (E2EE text) models only, in upstream order.
-    pub models: Vec<Model>,
+    pub(crate) models: Vec<Model>,
     index: HashMap<String, usize>,
 }
 
@@ -29,12 +29,12 @@ impl Snapshot {
         }
     }
 
-    pub fn get(&self, id: &str) -> Option<&Model> {
+    pub(crate) fn get(&self, id: &str) -> Option<&Model> {
         self.index.get(id).map(|&i| &self.models[i])
     }
 }
 
-pub struct Catalog {
+pub(crate) struct Catalog {
     client: Arc<VeniceClient>,
     ttl: Duration,
     current: ArcSwapOption<Snapshot>,
@@ -42,7 +42,7 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn new(client: Arc<VeniceClient>, ttl: Duration) -> Self {
+    pub(crate) fn new(client: Arc<VeniceClient>, ttl: Duration) -> Self {
         Catalog {
             client,
             ttl,
@@ -59,7 +59,7 @@ impl Catalog {
 
     /// The cached list, refetched when older than the TTL. When a refetch fails, a stale list
     /// is still served: it only decides which ids are worth attesting, never trust.
-    pub async fn get(&self) -> Result<Arc<Snapshot>, UpstreamError> {
+    pub(crate) async fn get(&self) -> Result<Arc<Snapshot>, UpstreamError> {
         if let Some(s) = self.fresh() {
             return Ok(s);
         }

@@ -107,14 +107,14 @@ impl VeniceClient {
         serde_json::from_slice(&body).map_err(|e| UpstreamError::Body(e.to_string()))
     }
 
-    pub async fn models(&self) -> Result<ModelList, UpstreamError> {
+    pub(crate) async fn models(&self) -> Result<ModelList, UpstreamError> {
         self.get_json("/models", &[]).await
     }
 
     /// Starts an E2EE chat completion and returns the streaming response once its status
     /// is 200 (an error status becomes `UpstreamError::Status`). Used for answers the proxy
     /// must see whole before replying; streamed answers go through Pingora.
-    pub async fn chat(
+    pub(crate) async fn chat(
         &self,
         body: bytes::Bytes,
         client_pub: &str,
@@ -155,7 +155,7 @@ impl VeniceClient {
     }
 
     /// Any JSON document under the base URL (`path` may carry a query), e.g. a receipt.
-    pub async fn document(&self, path: &str) -> Result<serde_json::Value, UpstreamError> {
+    pub(crate) async fn document(&self, path: &str) -> Result<serde_json::Value, UpstreamError> {
         self.get_json(path, &[]).await
     }
 

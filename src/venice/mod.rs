@@ -1,6 +1,6 @@
 //! Venice's wire types: the model list, the attestation envelope, streamed chat chunks.
 
-pub mod catalog;
+pub(crate) mod catalog;
 pub mod client;
 
 use serde::{Deserialize, Serialize};
@@ -12,25 +12,25 @@ pub const HEADER_MODEL_PUB_KEY: &str = "X-Venice-TEE-Model-Pub-Key";
 pub const HEADER_SIGNING_ALGO: &str = "X-Venice-TEE-Signing-Algo";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelList {
-    pub data: Vec<Model>,
+pub(crate) struct ModelList {
+    pub(crate) data: Vec<Model>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Model {
-    pub id: String,
+pub(crate) struct Model {
+    pub(crate) id: String,
     #[serde(rename = "type", default)]
-    pub kind: String,
+    pub(crate) kind: String,
     #[serde(default)]
-    pub created: i64,
+    pub(crate) created: i64,
     #[serde(default)]
-    pub owned_by: Option<String>,
+    pub(crate) owned_by: Option<String>,
     #[serde(default)]
-    pub model_spec: Value,
+    pub(crate) model_spec: Value,
 }
 
 impl Model {
-    pub fn capabilities(&self) -> Option<&serde_json::Map<String, Value>> {
+    pub(crate) fn capabilities(&self) -> Option<&serde_json::Map<String, Value>> {
         self.model_spec.get("capabilities")?.as_object()
     }
 
@@ -42,7 +42,7 @@ impl Model {
     }
 
     /// Usable through the proxy: a text model with E2EE and TEE attestation.
-    pub fn is_e2ee_text(&self) -> bool {
+    pub(crate) fn is_e2ee_text(&self) -> bool {
         self.kind == "text"
             && self.capability("supportsE2EE")
             && self.capability("supportsTeeAttestation")
@@ -53,50 +53,46 @@ impl Model {
 /// the evidence nested); every field optional so the verifier decides what is missing.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Attestation {
-    pub verified: Option<bool>,
-    pub nonce: Option<String>,
-    pub request_nonce: Option<String>,
-    pub model: Option<String>,
-    pub signing_algo: Option<String>,
-    pub signing_key: Option<String>,
-    pub signing_public_key: Option<String>,
-    pub signing_address: Option<String>,
-    pub intel_quote: Option<String>,
-    pub tee_provider: Option<String>,
-    pub tee_hardware: Option<String>,
-    pub upstream_model: Option<String>,
-    pub api_version: Option<String>,
-    pub attestation: Option<AciAttestation>,
+    pub(crate) verified: Option<bool>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) request_nonce: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) signing_algo: Option<String>,
+    pub(crate) signing_key: Option<String>,
+    pub(crate) signing_public_key: Option<String>,
+    pub(crate) signing_address: Option<String>,
+    pub(crate) intel_quote: Option<String>,
+    pub(crate) api_version: Option<String>,
+    pub(crate) attestation: Option<AciAttestation>,
     /// ACI: the keyset and its digest, at the root as Venice frames it or under
     /// `attestation` as the spec does (both accepted; the verifier recomputes the digest).
-    pub workload_keyset: Option<Value>,
-    pub workload_keyset_digest: Option<String>,
+    pub(crate) workload_keyset: Option<Value>,
+    pub(crate) workload_keyset_digest: Option<String>,
     /// The spec's drafts before August 2026 also restated a workload id.
-    pub workload_id: Option<String>,
-    pub service_capabilities: Option<Value>,
+    pub(crate) workload_id: Option<String>,
+    pub(crate) service_capabilities: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct AciAttestation {
-    pub tee_type: Option<String>,
-    pub vendor: Option<String>,
-    pub workload_keyset: Option<Value>,
-    pub workload_keyset_digest: Option<String>,
-    pub workload_id: Option<String>,
-    pub report_data: Option<String>,
-    pub source_provenance: Option<Value>,
-    pub evidence: Option<AciEvidence>,
+pub(crate) struct AciAttestation {
+    pub(crate) tee_type: Option<String>,
+    pub(crate) vendor: Option<String>,
+    pub(crate) workload_keyset: Option<Value>,
+    pub(crate) workload_keyset_digest: Option<String>,
+    pub(crate) workload_id: Option<String>,
+    pub(crate) report_data: Option<String>,
+    pub(crate) source_provenance: Option<Value>,
+    pub(crate) evidence: Option<AciEvidence>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct AciEvidence {
-    pub quote: Option<String>,
-    pub quote_report_data: Option<String>,
-    pub vm_config: Option<Value>,
+pub(crate) struct AciEvidence {
+    pub(crate) quote: Option<String>,
+    pub(crate) quote_report_data: Option<String>,
 }
 
 impl Attestation {
-    pub fn layout(&self) -> &'static str {
+    pub(crate) fn layout(&self) -> &'static str {
         if self.api_version.as_deref() == Some("aci/1") || self.attestation.is_some() {
             "aci/1"
         } else {
@@ -116,7 +112,7 @@ impl Attestation {
     }
 
     /// The served workload keyset (spec place first); `null` counts as absent.
-    pub fn keyset(&self) -> Option<&Value> {
+    pub(crate) fn keyset(&self) -> Option<&Value> {
         self.attestation
             .as_ref()
             .and_then(|a| a.workload_keyset.as_ref())
@@ -125,7 +121,7 @@ impl Attestation {
     }
 
     /// Every keyset digest the report restates.
-    pub fn restated_digests(&self) -> Vec<&str> {
+    pub(crate) fn restated_digests(&self) -> Vec<&str> {
         let nested = self
             .attestation
             .as_ref()
@@ -137,7 +133,7 @@ impl Attestation {
     }
 
     /// Every restated workload id (the drafts' statement binds one).
-    pub fn restated_workload_ids(&self) -> Vec<&str> {
+    pub(crate) fn restated_workload_ids(&self) -> Vec<&str> {
         let nested = self
             .attestation
             .as_ref()
@@ -149,7 +145,7 @@ impl Attestation {
     }
 
     /// Every restated `report_data`, named by where it was found.
-    pub fn restated_report_data(&self) -> Vec<(&'static str, &str)> {
+    pub(crate) fn restated_report_data(&self) -> Vec<(&'static str, &str)> {
         let Some(a) = self.attestation.as_ref() else {
             return Vec::new();
         };
@@ -166,7 +162,7 @@ impl Attestation {
         .collect()
     }
 
-    pub fn signing_key_text(&self) -> Option<&str> {
+    pub(crate) fn signing_key_text(&self) -> Option<&str> {
         self.signing_key
             .as_deref()
             .or(self.signing_public_key.as_deref())
@@ -176,52 +172,52 @@ impl Attestation {
 /// One streamed chat chunk as Venice sends it. Only the fields the proxy re-emits are kept;
 /// text borrows from the event (a copy only where JSON escapes had to be undone).
 #[derive(Debug, Deserialize)]
-pub struct ChatChunk<'a> {
+pub(crate) struct ChatChunk<'a> {
     #[serde(default, borrow)]
-    pub id: Option<Text<'a>>,
+    pub(crate) id: Option<Text<'a>>,
     #[serde(default)]
-    pub created: Option<i64>,
+    pub(crate) created: Option<i64>,
     #[serde(default, borrow)]
-    pub choices: Vec<ChunkChoice<'a>>,
+    pub(crate) choices: Vec<ChunkChoice<'a>>,
     #[serde(default)]
-    pub usage: Option<Value>,
+    pub(crate) usage: Option<Value>,
     /// Venice reports mid-stream failures as an `error` member.
     #[serde(default)]
-    pub error: Option<Value>,
+    pub(crate) error: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ChunkChoice<'a> {
+pub(crate) struct ChunkChoice<'a> {
     #[serde(default)]
-    pub index: u32,
+    pub(crate) index: u32,
     #[serde(default, borrow)]
-    pub delta: Delta<'a>,
+    pub(crate) delta: Delta<'a>,
     #[serde(default)]
-    pub finish_reason: Option<String>,
+    pub(crate) finish_reason: Option<String>,
     /// vLLM's `stop_reason`: the stop sequence that ended the answer (a string), a stop
     /// token id, or null.
     #[serde(default)]
-    pub stop_reason: Option<Value>,
+    pub(crate) stop_reason: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct Delta<'a> {
+pub(crate) struct Delta<'a> {
     #[serde(default)]
-    pub role: Option<String>,
+    pub(crate) role: Option<String>,
     #[serde(default, borrow)]
-    pub content: Option<Text<'a>>,
+    pub(crate) content: Option<Text<'a>>,
     #[serde(default, borrow)]
-    pub reasoning_content: Option<Text<'a>>,
+    pub(crate) reasoning_content: Option<Text<'a>>,
 }
 
 /// A JSON string borrowed from the input unless it had escapes (serde borrows a `Cow` only
 /// as a struct field, not inside an `Option`, hence the newtype).
 #[derive(Debug, Deserialize)]
-pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+pub(crate) struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
 
 /// Pulls a human-readable message out of an upstream error body, whatever its shape
 /// (`{"error":"…"}`, `{"error":{"message":"…"}}`, `{"message":"…"}` or plain text).
-pub fn error_message(body: &[u8]) -> String {
+pub(crate) fn error_message(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let found = parsed.as_ref().and_then(|v| {

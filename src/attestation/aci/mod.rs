@@ -4,9 +4,9 @@
 //! and attested sessions (§8). Pure: no I/O, no clock beyond what the caller passes.
 
 pub mod jcs;
-pub mod receipt;
-pub mod session;
-pub mod source;
+pub(crate) mod receipt;
+pub(crate) mod session;
+pub(crate) mod source;
 
 use crate::attestation::framing;
 use k256::PublicKey;
@@ -14,14 +14,14 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub const API_VERSION: &str = "aci/1";
+pub(crate) const API_VERSION: &str = "aci/1";
 const PURPOSE: &str = "aci.report_data.v1";
 /// A keyset valid for longer than this is implausible (spec §3.1: "SHOULD reject").
-pub const MAX_KEYSET_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+pub(crate) const MAX_KEYSET_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
 
 /// The exact statement bytes for a keyset digest and our nonce (§3.2). The template is its
 /// own JCS form; every input is hex or a fixed tag, so nothing needs escaping.
-pub fn statement(keyset_digest: &str, nonce: &[u8; 32]) -> String {
+pub(crate) fn statement(keyset_digest: &str, nonce: &[u8; 32]) -> String {
     format!(
         "{{\"keyset_digest\":\"{keyset_digest}\",\"nonce\":\"{}\",\"purpose\":\"{PURPOSE}\"}}",
         hex::encode(nonce)
@@ -38,7 +38,7 @@ pub fn report_data(keyset_digest: &str, nonce: &[u8; 32]) -> [u8; 64] {
 /// The statement of the spec's drafts before August 2026, which also bound a `workload_id`
 /// (the digest of the keyset's identity key): the JCS form of `{nonce, purpose, workload_id,
 /// workload_keyset_digest}`. Gateways deployed then may still serve it.
-pub fn draft_statement(keyset_digest: &str, workload_id: &str, nonce: &[u8; 32]) -> Vec<u8> {
+pub(crate) fn draft_statement(keyset_digest: &str, workload_id: &str, nonce: &[u8; 32]) -> Vec<u8> {
     jcs::canonical(&serde_json::json!({
         "purpose": PURPOSE,
         "workload_id": workload_id,
@@ -50,7 +50,7 @@ pub fn draft_statement(keyset_digest: &str, workload_id: &str, nonce: &[u8; 32])
 /// What the quote's REPORTDATA was found to bind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "form", rename_all = "snake_case")]
-pub enum Binding {
+pub(crate) enum Binding {
     /// dstack's `signing address ‖ 12 zero bytes ‖ nonce`: the key itself, directly.
     Address,
     /// ACI's `sha256(statement)`: the keyset with this digest, which must list the key.
@@ -65,7 +65,7 @@ pub enum Binding {
 /// The workload ids a draft-era attestation offers: recomputed from the keyset's identity
 /// key when it has one (`sha256:` of the JCS of `workload_identity.public_key`), else the
 /// restated ones.
-pub fn candidate_workload_ids(keyset: Option<&Value>, restated: &[&str]) -> Vec<String> {
+pub(crate) fn candidate_workload_ids(keyset: Option<&Value>, restated: &[&str]) -> Vec<String> {
     match keyset.and_then(|k| k.pointer("/workload_identity/public_key")) {
         Some(identity) => vec![jcs::digest(identity)],
         None => restated.iter().map(|w| w.trim().to_string()).collect(),
@@ -74,7 +74,7 @@ pub fn candidate_workload_ids(keyset: Option<&Value>, restated: &[&str]) -> Vec<
 
 /// The keyset digests an attestation offers for the statement: the one recomputed from the
 /// served keyset first, then each restated one. The statement decides which is bound.
-pub fn candidate_digests(keyset: Option<&Value>, restated: &[&str]) -> Vec<String> {
+pub(crate) fn candidate_digests(keyset: Option<&Value>, restated: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = keyset.map(jcs::digest).into_iter().collect();
     for d in restated {
         let d = d.trim().to_ascii_lowercase();
@@ -87,7 +87,7 @@ pub fn candidate_digests(keyset: Option<&Value>, restated: &[&str]) -> Vec<Strin
 
 /// The binding whose statement (with our nonce) is in `slot`, if any: the spec's, or the
 /// drafts' with one of `workload_ids`. The digest fills 32 bytes, zeros the rest.
-pub fn statement_bound(
+pub(crate) fn statement_bound(
     slot: &[u8; 64],
     digests: &[String],
     workload_ids: &[String],
@@ -115,7 +115,7 @@ pub fn statement_bound(
 
 /// Typed claims (§8.3) as reported: name → `status`, or `status (source)` when the claim
 /// names its source. `extra` holds raw facts, not claims.
-pub fn claims(v: Option<&Value>) -> Vec<(String, String)> {
+pub(crate) fn claims(v: Option<&Value>) -> Vec<(String, String)> {
     let Some(map) = v.and_then(Value::as_object) else {
         return Vec::new();
     };
@@ -134,21 +134,21 @@ pub fn claims(v: Option<&Value>) -> Vec<(String, String)> {
 
 /// One key of a role in the keyset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KeyEntry {
-    pub key_id: String,
-    pub algo: String,
-    pub public_key: String,
+pub(crate) struct KeyEntry {
+    pub(crate) key_id: String,
+    pub(crate) algo: String,
+    pub(crate) public_key: String,
 }
 
 /// The workload keyset (§3.1), parsed, with its digest recomputed.
 #[derive(Debug, Clone, Serialize)]
-pub struct Keyset {
-    pub digest: String,
-    pub subject: Option<String>,
-    pub not_after: u64,
-    pub receipt_signing_keys: Vec<KeyEntry>,
-    pub e2ee_public_keys: Vec<KeyEntry>,
-    pub tls_spki_sha256: Vec<String>,
+pub(crate) struct Keyset {
+    pub(crate) digest: String,
+    pub(crate) subject: Option<String>,
+    pub(crate) not_after: u64,
+    pub(crate) receipt_signing_keys: Vec<KeyEntry>,
+    pub(crate) e2ee_public_keys: Vec<KeyEntry>,
+    pub(crate) tls_spki_sha256: Vec<String>,
 }
 
 fn entries(v: &Value, role: &str) -> Result<Vec<KeyEntry>, String> {
@@ -177,7 +177,7 @@ fn entries(v: &Value, role: &str) -> Result<Vec<KeyEntry>, String> {
 }
 
 impl Keyset {
-    pub fn parse(v: &Value) -> Result<Keyset, String> {
+    pub(crate) fn parse(v: &Value) -> Result<Keyset, String> {
         if !v.is_object() {
             return Err("workload_keyset is not an object".into());
         }
@@ -208,7 +208,7 @@ impl Keyset {
 
     /// The E2EE entry holding `key` (a secp256k1 point, whatever its hex form). Entries whose
     /// key is not a secp256k1 point (X25519, unknown suites) cannot hold it.
-    pub fn e2ee_entry_for(&self, key: &PublicKey) -> Option<&KeyEntry> {
+    pub(crate) fn e2ee_entry_for(&self, key: &PublicKey) -> Option<&KeyEntry> {
         self.e2ee_public_keys.iter().find(|e| {
             crate::e2ee::codec::parse_public_key(&e.public_key)
                 .ok()
@@ -219,7 +219,7 @@ impl Keyset {
 
     /// An Ed25519 receipt key by id (§7.2: the attested entry decides the algorithm; an
     /// unknown algorithm is rejected, never guessed).
-    pub fn receipt_key(&self, key_id: &str) -> Result<[u8; 32], String> {
+    pub(crate) fn receipt_key(&self, key_id: &str) -> Result<[u8; 32], String> {
         let entry = self
             .receipt_signing_keys
             .iter()
@@ -238,7 +238,7 @@ impl Keyset {
     }
 
     /// §3.1 rules a verifier applies: unexpired, not implausibly long-lived, one key per role.
-    pub fn check(&self, now: u64) -> Result<String, String> {
+    pub(crate) fn check(&self, now: u64) -> Result<String, String> {
         if self.not_after <= now {
             return Err(format!("keyset expired at {} (now {now})", self.not_after));
         }
@@ -271,7 +271,7 @@ impl Keyset {
 
 /// Restated `report_data` fields (§4.1) must equal the quote's REPORTDATA: all 64 bytes, or
 /// the first 32 with the rest zero when 32 are restated.
-pub fn check_restated(slot: &[u8; 64], restated: &[(&str, &str)]) -> Result<String, String> {
+pub(crate) fn check_restated(slot: &[u8; 64], restated: &[(&str, &str)]) -> Result<String, String> {
     for (name, text) in restated {
         let bytes = framing::hex_bytes(text).map_err(|_| format!("{name} is not hex"))?;
         let same = match bytes.len() {

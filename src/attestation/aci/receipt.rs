@@ -8,34 +8,34 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// What the proxy itself observed of the exchange a receipt describes.
-pub struct Observed<'a> {
+pub(crate) struct Observed<'a> {
     /// SHA-256 of the response body bytes as they arrived from Venice.
-    pub response_sha256: [u8; 32],
+    pub(crate) response_sha256: [u8; 32],
     /// SHA-256 of the request body the proxy sent.
-    pub request_sha256: [u8; 32],
+    pub(crate) request_sha256: [u8; 32],
     /// The answer's id, when it had one.
-    pub chat_id: Option<&'a str>,
+    pub(crate) chat_id: Option<&'a str>,
 }
 
 /// One `upstream.verified` event (§7.5), as reported.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UpstreamEvent {
-    pub result: String,
+pub(crate) struct UpstreamEvent {
+    pub(crate) result: String,
     /// Whether the gateway's policy demanded verification for this request.
-    pub required: Option<bool>,
-    pub model_id: Option<String>,
-    pub session_id: Option<String>,
-    pub reason: Option<String>,
+    pub(crate) required: Option<bool>,
+    pub(crate) model_id: Option<String>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) reason: Option<String>,
     /// `upstream_name` or, as Venice's gateway writes it, `url_origin`.
-    pub upstream: Option<String>,
-    pub verifier_id: Option<String>,
+    pub(crate) upstream: Option<String>,
+    pub(crate) verifier_id: Option<String>,
     /// Claim name → status (`asserted`, `refuted`, `unknown`, with its source when named),
     /// as the gateway recorded them.
-    pub claims: Vec<(String, String)>,
+    pub(crate) claims: Vec<(String, String)>,
 }
 
 impl UpstreamEvent {
-    pub fn verified(&self) -> bool {
+    pub(crate) fn verified(&self) -> bool {
         self.result == "verified"
     }
 
@@ -56,14 +56,14 @@ impl UpstreamEvent {
 
 /// A receipt whose signature, keyset digest and response hash verified.
 #[derive(Debug, Clone, Serialize)]
-pub struct VerifiedReceipt {
-    pub receipt_id: String,
-    pub key_id: String,
-    pub served_at: Option<u64>,
+pub(crate) struct VerifiedReceipt {
+    pub(crate) receipt_id: String,
+    pub(crate) key_id: String,
+    pub(crate) served_at: Option<u64>,
     /// Whether `request.received` hashes the bytes the proxy sent (a gateway that restores
     /// or re-serializes the request hashes other bytes; reported, not judged).
-    pub request_hash_matches: Option<bool>,
-    pub upstream: Vec<UpstreamEvent>,
+    pub(crate) request_hash_matches: Option<bool>,
+    pub(crate) upstream: Vec<UpstreamEvent>,
 }
 
 fn hash_of<'a>(events: &'a [Value], kind: &str) -> Option<&'a str> {
@@ -127,7 +127,7 @@ fn signed_parts(doc: &Value) -> Result<Signed, String> {
 
 /// Verifies `doc` (a receipt, any JSON encoding) against the established keyset and what the
 /// proxy observed of the exchange.
-pub fn verify(
+pub(crate) fn verify(
     doc: &Value,
     keyset: &Keyset,
     seen: &Observed<'_>,

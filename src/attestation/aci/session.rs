@@ -10,22 +10,22 @@ use sha2::{Digest, Sha256};
 
 /// A session record that hashes to its id, as reported.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Session {
-    pub session_id: String,
-    pub upstream_name: Option<String>,
-    pub endpoint: Option<String>,
-    pub verifier_id: Option<String>,
-    pub established_at: Option<u64>,
-    pub expires_at: Option<u64>,
+pub(crate) struct Session {
+    pub(crate) session_id: String,
+    pub(crate) upstream_name: Option<String>,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) verifier_id: Option<String>,
+    pub(crate) established_at: Option<u64>,
+    pub(crate) expires_at: Option<u64>,
     /// Channel binding types the gateway enforced (`tls_spki_sha256`, …).
-    pub channel_bindings: Vec<String>,
+    pub(crate) channel_bindings: Vec<String>,
     /// Claim name → `status` (`source`), e.g. `tee_attested` → `asserted (hardware_proven)`.
-    pub claims: Vec<(String, String)>,
+    pub(crate) claims: Vec<(String, String)>,
 }
 
 /// Checks `doc` against the id a receipt cited and, when given, that the receipt's
 /// `served_at` lies in the session's validity window.
-pub fn verify(doc: &Value, cited: &str, served_at: Option<u64>) -> Result<Session, String> {
+pub(crate) fn verify(doc: &Value, cited: &str, served_at: Option<u64>) -> Result<Session, String> {
     let id = hex::encode(Sha256::digest(jcs::canonical(doc)));
     if !id.eq_ignore_ascii_case(cited.trim()) {
         return Err(format!(

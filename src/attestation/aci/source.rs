@@ -11,11 +11,11 @@ use serde_json::Value;
 pub struct SourcePolicy {
     /// Repositories whose code may serve (`https://host/owner/name`, case and `.git`
     /// ignored). Empty: any repository, reported.
-    pub repositories: Vec<String>,
+    pub(crate) repositories: Vec<String>,
     /// Accept a workload built from source at boot (a repository and commit but no image
     /// digest). The quote then fixes the instruction to build that commit, not the binary
     /// the build produced.
-    pub allow_built_at_boot: bool,
+    pub(crate) allow_built_at_boot: bool,
 }
 
 impl Default for SourcePolicy {
@@ -31,12 +31,12 @@ impl Default for SourcePolicy {
 
 /// What the report claims, as reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SourceClaim {
-    pub repo_url: Option<String>,
-    pub repo_commit: Option<String>,
-    pub image_digest: Option<String>,
+pub(crate) struct SourceClaim {
+    pub(crate) repo_url: Option<String>,
+    pub(crate) repo_commit: Option<String>,
+    pub(crate) image_digest: Option<String>,
     /// How the claim is backed by a measurement, or why it is not.
-    pub corroboration: String,
+    pub(crate) corroboration: String,
 }
 
 fn field(v: &Value, name: &str) -> Option<String> {
@@ -61,7 +61,7 @@ fn normalize_repo(url: &str) -> String {
 
 /// Checks the claim against `policy`, corroborated by `bound_compose` (the app compose text
 /// MRCONFIGID binds, if it does). Returns the verdict and the claim as reported.
-pub fn check(
+pub(crate) fn check(
     claim: Option<&Value>,
     bound_compose: Option<&str>,
     policy: &SourcePolicy,

@@ -21,7 +21,7 @@ pub struct Capture {
     pub rekor: crate::attestation::provenance::Recorded,
 }
 
-pub fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -8,21 +8,21 @@ use dcap_qvl::QuoteCollateralV3;
 #[derive(Debug, Clone)]
 pub struct Collateral {
     /// The `tcbInfo` object's exact JSON text (the signature covers these bytes).
-    pub tcb_info: String,
-    pub tcb_info_signature: Vec<u8>,
-    pub tcb_info_issuer_chain: String,
+    pub(crate) tcb_info: String,
+    pub(crate) tcb_info_signature: Vec<u8>,
+    pub(crate) tcb_info_issuer_chain: String,
     /// The `enclaveIdentity` object's exact JSON text.
-    pub qe_identity: String,
-    pub qe_identity_signature: Vec<u8>,
-    pub qe_identity_issuer_chain: String,
-    pub pck_crl: Vec<u8>,
-    pub pck_crl_issuer_chain: String,
-    pub root_ca_crl: Vec<u8>,
+    pub(crate) qe_identity: String,
+    pub(crate) qe_identity_signature: Vec<u8>,
+    pub(crate) qe_identity_issuer_chain: String,
+    pub(crate) pck_crl: Vec<u8>,
+    pub(crate) pck_crl_issuer_chain: String,
+    pub(crate) root_ca_crl: Vec<u8>,
 }
 
 /// Splits a PCS body `{"tcbInfo": {…}, "signature": "hex"}` into the signed object's exact
 /// text and the signature, without re-serializing (which could change the signed bytes).
-pub fn split_signed(body: &str, key: &str) -> Result<(String, Vec<u8>), String> {
+pub(crate) fn split_signed(body: &str, key: &str) -> Result<(String, Vec<u8>), String> {
     #[derive(serde::Deserialize)]
     struct Signed<'a> {
         #[serde(borrow)]
@@ -58,7 +58,7 @@ impl Collateral {
 
     /// Until when (Unix seconds) every part is valid: the earliest `nextUpdate` of the TCB
     /// info, the QE identity and both CRLs. `None` when one cannot be read.
-    pub fn valid_until(&self) -> Option<u64> {
+    pub(crate) fn valid_until(&self) -> Option<u64> {
         use der::Decode;
         let json_next = |json: &str| -> Option<u64> {
             let v: serde_json::Value = serde_json::from_str(json).ok()?;
@@ -84,7 +84,7 @@ impl Collateral {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TcbVerdict {
     pub status: String,
-    pub advisory_ids: Vec<String>,
+    pub(crate) advisory_ids: Vec<String>,
 }
 
 /// Verifies the quote against the collateral and the trusted root at `now` (Unix seconds).

@@ -3,7 +3,7 @@
 
 pub mod capture;
 pub mod dcap;
-pub mod nras;
+pub(crate) mod nras;
 pub mod nvidia;
 pub mod pcs;
 pub mod report;

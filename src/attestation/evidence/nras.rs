@@ -8,7 +8,7 @@ use ring::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-pub const NRAS_ISSUER: &str = "https://nras.attestation.nvidia.com";
+pub(crate) const NRAS_ISSUER: &str = "https://nras.attestation.nvidia.com";
 
 fn b64url(s: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -47,7 +47,7 @@ fn verify_jwt(jwt: &str, jwks: &Value) -> Result<Value, String> {
 }
 
 /// Verifies NRAS's answer (`[["JWT", overall], {"GPU-0": jwt, …}]`) for `nonce` at `now`.
-pub fn verify_eat(
+pub(crate) fn verify_eat(
     answer: &Value,
     jwks: &Value,
     nonce: &[u8; 32],
@@ -109,7 +109,7 @@ pub fn verify_eat(
 }
 
 /// Submits GPU evidence to NRAS; its JWKS is cached for `JWKS_TTL`.
-pub struct Nras {
+pub(crate) struct Nras {
     http: reqwest::Client,
     url: String,
     jwks_url: String,
@@ -119,7 +119,7 @@ pub struct Nras {
 const JWKS_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Nras {
-    pub fn new(http: reqwest::Client, url: &str, jwks_url: &str) -> Self {
+    pub(crate) fn new(http: reqwest::Client, url: &str, jwks_url: &str) -> Self {
         Nras {
             http,
             url: url.to_string(),
@@ -129,7 +129,7 @@ impl Nras {
     }
 
     /// NRAS's answer and JWKS for this payload.
-    pub async fn attest(
+    pub(crate) async fn attest(
         &self,
         payload: &super::nvidia::Payload,
         nonce: &[u8; 32],

@@ -16,16 +16,16 @@ const SIGNATURE_LEN: usize = 96;
 #[derive(Debug, Clone, Deserialize)]
 pub struct Payload {
     #[serde(default)]
-    pub arch: Option<String>,
+    pub(crate) arch: Option<String>,
     #[serde(default)]
-    pub nonce: Option<String>,
+    pub(crate) nonce: Option<String>,
     pub evidence_list: Vec<GpuEvidence>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct GpuEvidence {
     #[serde(default)]
-    pub arch: Option<String>,
+    pub(crate) arch: Option<String>,
     /// Base64 of a PEM chain, device certificate first.
     pub certificate: String,
     /// Base64 of the SPDM GET_MEASUREMENTS request ‖ response.
@@ -40,13 +40,13 @@ pub fn parse_payload(v: &serde_json::Value) -> Result<Payload, String> {
 
 /// Which GPU check failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GpuCheck {
+pub(crate) enum GpuCheck {
     CertChain,
     Signature,
     Nonce,
 }
 
-pub type GpuResult = Result<(), (GpuCheck, String)>;
+pub(crate) type GpuResult = Result<(), (GpuCheck, String)>;
 
 /// NVIDIA's device chains are signed with ECDSA P-384 / SHA-384 only.
 fn signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
@@ -81,7 +81,7 @@ fn verify_chain(
     Ok(leaf)
 }
 
-pub fn parse_root(pem: &str) -> Result<Certificate, String> {
+pub(crate) fn parse_root(pem: &str) -> Result<Certificate, String> {
     framing::pem_certificates(pem.as_bytes())
         .map_err(|e| format!("NVIDIA root file: {e}"))?
         .into_iter()
@@ -90,7 +90,12 @@ pub fn parse_root(pem: &str) -> Result<Certificate, String> {
 }
 
 /// Verifies one GPU's evidence at `now` (Unix seconds) against our `nonce`.
-pub fn verify_gpu(gpu: &GpuEvidence, root: &Certificate, nonce: &[u8; 32], now: u64) -> GpuResult {
+pub(crate) fn verify_gpu(
+    gpu: &GpuEvidence,
+    root: &Certificate,
+    nonce: &[u8; 32],
+    now: u64,
+) -> GpuResult {
     let chain = framing::pem_field(&gpu.certificate)
         .map_err(|e| (GpuCheck::CertChain, format!("certificate chain: {e}")))?;
     let leaf = verify_chain(chain, root, now).map_err(|e| (GpuCheck::CertChain, e))?;

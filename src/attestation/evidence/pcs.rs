@@ -28,7 +28,7 @@ pub struct Fetched {
 }
 
 /// The quote's FMSPC and which PCK CA issued its certificate (`platform` or `processor`).
-pub fn quote_platform(raw_quote: &[u8]) -> Result<(String, &'static str), String> {
+pub(crate) fn quote_platform(raw_quote: &[u8]) -> Result<(String, &'static str), String> {
     let quote = dcap_qvl::quote::Quote::parse(raw_quote).map_err(|e| format!("quote: {e:#}"))?;
     let chain = quote
         .raw_cert_chain()
@@ -75,7 +75,7 @@ impl Pcs {
     }
 
     /// Collateral for a quote: cached until its `nextUpdate`, else fetched.
-    pub async fn collateral(&self, raw_quote: &[u8]) -> Result<Fetched, String> {
+    pub(crate) async fn collateral(&self, raw_quote: &[u8]) -> Result<Fetched, String> {
         self.collateral_at(raw_quote, now()).await
     }
 

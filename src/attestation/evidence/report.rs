@@ -15,7 +15,7 @@ use x509_cert::Certificate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Pass,
     Fail,
     Skipped,
@@ -27,81 +27,81 @@ pub enum Status {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckResult {
-    pub name: &'static str,
-    pub status: Status,
-    pub enforced: bool,
-    pub detail: String,
+pub(crate) struct CheckResult {
+    pub(crate) name: &'static str,
+    pub(crate) status: Status,
+    pub(crate) enforced: bool,
+    pub(crate) detail: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Measurements {
-    pub mr_td: String,
-    pub mr_seam: String,
-    pub mr_config_id: String,
-    pub rtmr: [String; 4],
-    pub report_data: String,
-    pub td_attributes: String,
+pub(crate) struct Measurements {
+    pub(crate) mr_td: String,
+    pub(crate) mr_seam: String,
+    pub(crate) mr_config_id: String,
+    pub(crate) rtmr: [String; 4],
+    pub(crate) report_data: String,
+    pub(crate) td_attributes: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub model: String,
+    pub(crate) model: String,
     /// Every enforced check passed.
     pub verified: bool,
-    pub layout: Option<&'static str>,
-    pub signing_address: Option<String>,
-    pub nonce: String,
+    pub(crate) layout: Option<&'static str>,
+    pub(crate) signing_address: Option<String>,
+    pub(crate) nonce: String,
     /// The time (Unix seconds) the evidence was verified at.
-    pub verified_at: u64,
+    pub(crate) verified_at: u64,
     /// Until when (Unix seconds) the Intel collateral used is valid.
-    pub collateral_valid_until: Option<u64>,
-    pub tcb: Option<TcbVerdict>,
-    pub measurements: Option<Measurements>,
-    pub workload: Option<Workload>,
-    pub gpus: usize,
+    pub(crate) collateral_valid_until: Option<u64>,
+    pub(crate) tcb: Option<TcbVerdict>,
+    pub(crate) measurements: Option<Measurements>,
+    pub(crate) workload: Option<Workload>,
+    pub(crate) gpus: usize,
     /// Trust anchors that are not the pinned production roots (test PKIs), said loudly.
-    pub trust_overrides: Vec<String>,
-    pub checks: Vec<CheckResult>,
+    pub(crate) trust_overrides: Vec<String>,
+    pub(crate) checks: Vec<CheckResult>,
     /// Per image the compose pins: digest, rule, entries checked, identity, outcome.
-    pub provenance: Vec<ImageResult>,
+    pub(crate) provenance: Vec<ImageResult>,
     /// The ACI view, for an `aci/1` attestation or one carrying a keyset.
-    pub aci: Option<AciSummary>,
+    pub(crate) aci: Option<AciSummary>,
 }
 
 /// What an ACI attestation says about who serves, as reported.
 #[derive(Debug, Clone, Serialize)]
-pub struct AciSummary {
-    pub tee_type: Option<String>,
-    pub vendor: Option<String>,
+pub(crate) struct AciSummary {
+    pub(crate) tee_type: Option<String>,
+    pub(crate) vendor: Option<String>,
     /// What the quote binds; with `address` the keyset is not anchored in hardware.
-    pub binding: Option<Binding>,
-    pub keyset: Option<Keyset>,
+    pub(crate) binding: Option<Binding>,
+    pub(crate) keyset: Option<Keyset>,
     /// The keyset entry holding the key the proxy encrypts to.
-    pub e2ee_key_id: Option<String>,
+    pub(crate) e2ee_key_id: Option<String>,
     /// `service_capabilities.serving`: `direct` or `aggregator`.
-    pub serving: Option<String>,
+    pub(crate) serving: Option<String>,
     /// The attested CVM has no GPUs (`vm_config.num_gpus: 0`): a routing gateway.
-    pub gateway: bool,
-    pub vm_config: Option<Value>,
-    pub source: Option<SourceClaim>,
+    pub(crate) gateway: bool,
+    pub(crate) vm_config: Option<Value>,
+    pub(crate) source: Option<SourceClaim>,
     /// In plain words: which machine is attested and what that leaves open.
-    pub attested: String,
+    pub(crate) attested: String,
 }
 
 /// Measurements the workload must match (`attestation.allowlists`; empty: any, reported).
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Allowlists {
-    pub mrtd: Vec<String>,
-    pub mrseam: Vec<String>,
-    pub rtmr0: Vec<String>,
-    pub rtmr1: Vec<String>,
-    pub rtmr2: Vec<String>,
-    pub compose_hash: Vec<String>,
+    pub(crate) mrtd: Vec<String>,
+    pub(crate) mrseam: Vec<String>,
+    pub(crate) rtmr0: Vec<String>,
+    pub(crate) rtmr1: Vec<String>,
+    pub(crate) rtmr2: Vec<String>,
+    pub(crate) compose_hash: Vec<String>,
 }
 
-pub const CHECK_NAMES: [&str; 14] = [
+pub(crate) const CHECK_NAMES: [&str; 14] = [
     "envelope",
     "aci_keyset",
     "aci_report_data",
@@ -120,7 +120,7 @@ pub const CHECK_NAMES: [&str; 14] = [
 
 impl Report {
     /// The first enforced check that did not pass, as the error a request fails with.
-    pub fn failure(&self) -> Option<AttestationError> {
+    pub(crate) fn failure(&self) -> Option<AttestationError> {
         let c = self
             .checks
             .iter()
@@ -283,13 +283,12 @@ pub fn verify_all(
     let raw_quote = att
         .quote_text()
         .and_then(|q| quote::decode_quote_text(q).ok());
-    let parsed = raw_quote.clone().and_then(|q| quote::parse(q).ok());
+    let parsed = raw_quote.as_deref().and_then(|q| quote::parse(q).ok());
     if let Some(k) = key {
         report.layout = Some(k.layout);
         report.signing_address = Some(k.address_hex());
     }
-    if let Some(q) = &parsed {
-        let r = &q.report;
+    if let Some(r) = &parsed {
         report.measurements = Some(Measurements {
             mr_td: hex48(&r.mr_td),
             mr_seam: hex48(&r.mr_seam),
@@ -389,7 +388,7 @@ pub fn verify_all(
                 Some(events) => checks.record(
                     "rtmr_replay",
                     events.and_then(|e| {
-                        workload::check_rtmrs(&q.report, &e)
+                        workload::check_rtmrs(q, &e)
                             .map(|_| format!("{} events replay to RTMR0-3", e.len()))
                     }),
                 ),
@@ -398,9 +397,9 @@ pub fn verify_all(
                 }
                 None => checks.record("rtmr_replay", Err("no event log".into())),
             }
-            match workload::find_compose(raw, &q.report) {
+            match workload::find_compose(raw, q) {
                 Some(Ok((compose, w))) => {
-                    let bound = workload::check_mr_config_id(&q.report, &compose);
+                    let bound = workload::check_mr_config_id(q, &compose);
                     if bound.is_ok() {
                         bound_compose = Some(compose);
                     }
@@ -484,7 +483,7 @@ fn aci_checks(
     att: &Attestation,
     raw: &Value,
     key: Option<&VerifiedKey>,
-    quote: Option<&quote::Quote>,
+    quote: Option<&quote::TdReport>,
     now: u64,
     checks: &mut Checks<'_>,
 ) -> AciSummary {
@@ -526,7 +525,7 @@ fn aci_checks(
         (_, true) => checks.not_applicable("aci_report_data", "no report_data restated"),
         (Some(q), false) => checks.record(
             "aci_report_data",
-            aci::check_restated(&q.report.report_data, &restated),
+            aci::check_restated(&q.report_data, &restated),
         ),
         (None, false) => checks.skip("aci_report_data", "no quote"),
     }

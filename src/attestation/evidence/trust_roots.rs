@@ -4,8 +4,9 @@
 use crate::attestation::framing::pem_to_der;
 use x509_cert::Certificate;
 
-pub const INTEL_SGX_ROOT_CA: &str = include_str!("../../../conf/trust-roots/intel_sgx_root_ca.pem");
-pub const NVIDIA_DEVICE_ROOT_CA: &str =
+pub(crate) const INTEL_SGX_ROOT_CA: &str =
+    include_str!("../../../conf/trust-roots/intel_sgx_root_ca.pem");
+pub(crate) const NVIDIA_DEVICE_ROOT_CA: &str =
     include_str!("../../../conf/trust-roots/nvidia_device_identity_root_ca.pem");
 
 pub struct Roots {

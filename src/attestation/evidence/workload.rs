@@ -10,14 +10,8 @@ use sha2::{Digest, Sha256, Sha384};
 #[derive(Debug, Clone, Deserialize)]
 pub struct Event {
     #[serde(deserialize_with = "number_or_string")]
-    pub imr: u64,
-    pub digest: String,
-    #[serde(default, deserialize_with = "number_or_string")]
-    pub event_type: u64,
-    #[serde(default)]
-    pub event: String,
-    #[serde(default)]
-    pub event_payload: String,
+    pub(crate) imr: u64,
+    pub(crate) digest: String,
 }
 
 /// Integers come as JSON numbers or, liberally, as decimal or `0x` strings.
@@ -28,7 +22,7 @@ fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 }
 
 /// The event log: a JSON list, or a string holding one.
-pub fn parse_event_log(v: &Value) -> Result<Vec<Event>, String> {
+pub(crate) fn parse_event_log(v: &Value) -> Result<Vec<Event>, String> {
     let list = framing::nested(v, "event log")?;
     Vec::<Event>::deserialize(list.as_ref()).map_err(|e| format!("event log: {e}"))
 }
@@ -60,7 +54,10 @@ pub fn find_event_log(raw: &Value) -> Option<Result<Vec<Event>, String>> {
 /// The compose and workload from ACI's `attestation.evidence.app_compose` when present (with
 /// `info`, if any, for the app and OS image ids), else from dstack's `info`; `None` when the
 /// attestation carries neither.
-pub fn find_compose(raw: &Value, report: &TdReport) -> Option<Result<(String, Workload), String>> {
+pub(crate) fn find_compose(
+    raw: &Value,
+    report: &TdReport,
+) -> Option<Result<(String, Workload), String>> {
     let info = raw.get("info");
     match raw
         .pointer("/attestation/evidence/app_compose")
@@ -78,7 +75,7 @@ pub fn find_compose(raw: &Value, report: &TdReport) -> Option<Result<(String, Wo
 }
 
 /// RTMR[i] = SHA384(RTMR[i] ‖ digest) for each event of register i, in order, from zero.
-pub fn replay(events: &[Event]) -> Result<[[u8; 48]; 4], String> {
+pub(crate) fn replay(events: &[Event]) -> Result<[[u8; 48]; 4], String> {
     let mut rtmr = [[0u8; 48]; 4];
     for (n, e) in events.iter().enumerate() {
         let i = usize::try_from(e.imr)
@@ -101,7 +98,7 @@ pub fn replay(events: &[Event]) -> Result<[[u8; 48]; 4], String> {
     Ok(rtmr)
 }
 
-pub fn check_rtmrs(report: &TdReport, events: &[Event]) -> Result<(), String> {
+pub(crate) fn check_rtmrs(report: &TdReport, events: &[Event]) -> Result<(), String> {
     let replayed = replay(events)?;
     match (0..4).find(|&i| replayed[i] != report.rtmr[i]) {
         Some(i) => Err(format!(
@@ -119,7 +116,7 @@ fn mr_config_id(app_compose: &str) -> [u8; 48] {
     id
 }
 
-pub fn check_mr_config_id(report: &TdReport, app_compose: &str) -> Result<(), String> {
+pub(crate) fn check_mr_config_id(report: &TdReport, app_compose: &str) -> Result<(), String> {
     if report.mr_config_id == mr_config_id(app_compose) {
         Ok(())
     } else {
@@ -130,11 +127,11 @@ pub fn check_mr_config_id(report: &TdReport, app_compose: &str) -> Result<(), St
 /// What the attested workload is, for the report.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Workload {
-    pub app_id: Option<String>,
-    pub compose_hash: String,
-    pub os_image_hash: Option<String>,
+    pub(crate) app_id: Option<String>,
+    pub(crate) compose_hash: String,
+    pub(crate) os_image_hash: Option<String>,
     /// Container images the compose pins.
-    pub images: Vec<String>,
+    pub(crate) images: Vec<String>,
 }
 
 /// The texts an `app_compose` may have been hashed as. A string is the text itself; an object
@@ -180,7 +177,7 @@ pub fn describe(info: &Value, report: &TdReport) -> Result<(String, Workload), S
 
 /// The compose text `report` binds among the forms `field` may have been hashed as (or the
 /// first, which then fails MRCONFIGID), and the workload it describes.
-pub fn describe_compose(
+pub(crate) fn describe_compose(
     field: &Value,
     info: Option<&Value>,
     report: &TdReport,

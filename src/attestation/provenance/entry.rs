@@ -14,18 +14,18 @@ use x509_cert::Certificate;
 
 /// The OIDC identity a Fulcio certificate carries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// The OIDC issuer (e.g. GitHub Actions' token issuer).
-    pub issuer: Option<String>,
+    pub(crate) issuer: Option<String>,
     /// The subject (SAN): for a CI workflow its URI, repository, workflow and ref.
-    pub subject: Option<String>,
-    pub source_repository: Option<String>,
-    pub source_ref: Option<String>,
+    pub(crate) subject: Option<String>,
+    pub(crate) source_repository: Option<String>,
+    pub(crate) source_ref: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Signer {
+pub(crate) enum Signer {
     /// A bare public key (no identity).
     Key,
     /// A Fulcio certificate, verified to the trusted root at the integrated time.
@@ -33,16 +33,16 @@ pub enum Signer {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Material {
+pub(crate) struct Material {
     /// `dsse`, `intoto` or `hashedrekord`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// Whether the body names the image digest as what was signed; `None` when the body
     /// cannot say (DSSE keeps only hashes: the link to the digest is Rekor's index).
-    pub names_digest: Option<bool>,
+    pub(crate) names_digest: Option<bool>,
     /// Whether the signature itself was verified (`false` where the body lacks what was
     /// signed: DSSE's payload).
-    pub signature_verified: bool,
-    pub signers: Vec<Signer>,
+    pub(crate) signature_verified: bool,
+    pub(crate) signers: Vec<Signer>,
 }
 
 const OID_SAN: &str = "2.5.29.17";
@@ -51,7 +51,7 @@ const OID_ISSUER_V2: &str = "1.3.6.1.4.1.57264.1.8";
 const OID_SOURCE_REPOSITORY: &str = "1.3.6.1.4.1.57264.1.12";
 const OID_SOURCE_REF: &str = "1.3.6.1.4.1.57264.1.14";
 /// The leaf's chain to a Fulcio CA of `root` valid at `at` (every certificate valid then).
-pub fn verify_fulcio(leaf: &Certificate, root: &TrustedRoot, at: u64) -> Result<(), String> {
+pub(crate) fn verify_fulcio(leaf: &Certificate, root: &TrustedRoot, at: u64) -> Result<(), String> {
     x509::valid_at(leaf, at).map_err(|e| format!("{e}: not at the integrated time"))?;
     let mut why = Vec::new();
     for ca in &root.cas {
@@ -98,7 +98,7 @@ fn extension_text(value: &[u8]) -> Option<String> {
     std::str::from_utf8(value).ok().map(str::to_string)
 }
 
-pub fn identity(cert: &Certificate) -> Identity {
+pub(crate) fn identity(cert: &Certificate) -> Identity {
     let mut id = Identity::default();
     let mut issuer_v1 = None;
     for ext in cert.tbs_certificate().extensions().into_iter().flatten() {
@@ -169,7 +169,12 @@ fn verify_ecdsa(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
 }
 
 /// Reads an entry body for the image `digest` (64 hex).
-pub fn read(body: &[u8], digest: &str, root: &TrustedRoot, at: u64) -> Result<Material, String> {
+pub(crate) fn read(
+    body: &[u8],
+    digest: &str,
+    root: &TrustedRoot,
+    at: u64,
+) -> Result<Material, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     let kind = v["kind"]
         .as_str()

@@ -12,7 +12,7 @@
 //! reported with why it did not count and can never fail the image. The work per digest is
 //! bounded (`attestation.rekor_max_entries`, fetched in batches) whatever the log holds.
 
-pub mod entry;
+pub(crate) mod entry;
 pub mod policy;
 pub mod rekor;
 pub mod trusted_root;
@@ -37,13 +37,13 @@ pub trait Source: Send + Sync {
 }
 
 /// Rekor over HTTP.
-pub struct Rekor {
+pub(crate) struct Rekor {
     http: reqwest::Client,
     base: String,
 }
 
 impl Rekor {
-    pub fn new(http: reqwest::Client, base: &str) -> Self {
+    pub(crate) fn new(http: reqwest::Client, base: &str) -> Self {
         Rekor {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -95,9 +95,9 @@ impl Source for Rekor {
 #[derive(Debug, Clone, Default)]
 pub struct Recorded {
     /// Digest (64 hex) → entry UUIDs.
-    pub index: std::collections::HashMap<String, Vec<String>>,
+    pub(crate) index: std::collections::HashMap<String, Vec<String>>,
     /// UUID → entry.
-    pub entries: std::collections::HashMap<String, Value>,
+    pub(crate) entries: std::collections::HashMap<String, Value>,
 }
 
 #[async_trait]
@@ -124,34 +124,34 @@ impl Source for Recorded {
 
 /// One image's result, as the report lists it.
 #[derive(Debug, Clone, Serialize)]
-pub struct ImageResult {
-    pub image: String,
-    pub repository: String,
-    pub digest: Option<String>,
+pub(crate) struct ImageResult {
+    pub(crate) image: String,
+    pub(crate) repository: String,
+    pub(crate) digest: Option<String>,
     /// The rule applied (`fulcio`, `signed`, `compose_pinned`, `tag_only`), if any covers
     /// the image.
-    pub rule: Option<RuleKind>,
+    pub(crate) rule: Option<RuleKind>,
     /// How many entries the log's index lists for the digest, and how many were examined.
-    pub entries_listed: usize,
-    pub entries_checked: usize,
+    pub(crate) entries_listed: usize,
+    pub(crate) entries_checked: usize,
     /// Each examined entry's fate: the one that satisfied the rule, and why the others did
     /// not count.
-    pub entries: Vec<EntryFate>,
+    pub(crate) entries: Vec<EntryFate>,
     /// The Fulcio identity that satisfied the rule, if one did.
-    pub identity: Option<Identity>,
-    pub passed: bool,
-    pub outcome: String,
+    pub(crate) identity: Option<Identity>,
+    pub(crate) passed: bool,
+    pub(crate) outcome: String,
     /// Served from the per-digest cache (verified earlier).
-    pub cached: bool,
+    pub(crate) cached: bool,
 }
 
 /// What became of one log entry listed for an image's digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EntryFate {
-    pub uuid: String,
+pub(crate) struct EntryFate {
+    pub(crate) uuid: String,
     /// It verified in the log and satisfied the image's rule.
-    pub satisfies: bool,
-    pub why: String,
+    pub(crate) satisfies: bool,
+    pub(crate) why: String,
 }
 
 pub struct Provenance {
@@ -165,7 +165,7 @@ pub struct Provenance {
 /// Verified images remembered (each a few hundred bytes).
 const CACHE_ENTRIES: usize = 1024;
 /// `attestation.rekor_max_entries` by default.
-pub const DEFAULT_MAX_ENTRIES: usize = 16;
+pub(crate) const DEFAULT_MAX_ENTRIES: usize = 16;
 /// Entries asked for in one `log/entries/retrieve`.
 const BATCH: usize = 10;
 
@@ -182,13 +182,13 @@ impl Provenance {
     }
 
     /// At most `n` (at least 1) entries examined per digest.
-    pub fn with_max_entries(mut self, n: usize) -> Self {
+    pub(crate) fn with_max_entries(mut self, n: usize) -> Self {
         self.max_entries = n.max(1);
         self
     }
 
     /// Checks every image; the check passes when every image does.
-    pub async fn check(
+    pub(crate) async fn check(
         &self,
         images: &[String],
         source: &dyn Source,

@@ -18,7 +18,7 @@ pub enum RuleKind {
 }
 
 impl RuleKind {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             RuleKind::Fulcio => "fulcio",
             RuleKind::Signed => "signed",
@@ -89,14 +89,14 @@ pub fn default_policy() -> Vec<Rule> {
 /// An image reference split into repository (normalized) and sha256 digest (64 lowercase
 /// hex, if pinned).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRef {
-    pub repository: String,
-    pub digest: Option<String>,
+pub(crate) struct ImageRef {
+    pub(crate) repository: String,
+    pub(crate) digest: Option<String>,
 }
 
 /// Parses a compose `image:` value, including `${VAR:-default}` / `${VAR-default}` forms
 /// (the default is what runs when the variable is unset, which the attested env allows).
-pub fn parse_image(value: &str) -> ImageRef {
+pub(crate) fn parse_image(value: &str) -> ImageRef {
     let mut text = value.trim().to_string();
     while let Some(start) = text.find("${") {
         let Some(end) = text[start..].find('}').map(|e| start + e) else {
@@ -133,7 +133,7 @@ pub fn parse_image(value: &str) -> ImageRef {
 }
 
 /// The rule for a repository: the longest matching prefix.
-pub fn rule_for<'a>(policy: &'a [Rule], repository: &str) -> Option<&'a Rule> {
+pub(crate) fn rule_for<'a>(policy: &'a [Rule], repository: &str) -> Option<&'a Rule> {
     policy
         .iter()
         .filter(|r| repository.starts_with(r.repository.as_str()))

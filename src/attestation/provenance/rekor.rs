@@ -11,11 +11,11 @@ use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone)]
 pub struct Proof {
-    pub log_index: u64,
-    pub tree_size: u64,
-    pub root_hash: [u8; 32],
-    pub hashes: Vec<[u8; 32]>,
-    pub checkpoint: String,
+    pub(crate) log_index: u64,
+    pub(crate) tree_size: u64,
+    pub(crate) root_hash: [u8; 32],
+    pub(crate) hashes: Vec<[u8; 32]>,
+    pub(crate) checkpoint: String,
 }
 
 #[derive(Debug, Clone)]
@@ -39,12 +39,12 @@ fn hash32(text: &str, what: &str) -> Result<[u8; 32], String> {
 }
 
 /// One entry of an answer by its UUID, parsed or why not.
-pub type Listed = (String, Result<Entry, String>);
+pub(crate) type Listed = (String, Result<Entry, String>);
 
 /// The entries of a `log/entries/retrieve` answer (a list of `{uuid: entry}` objects, or
 /// one such object), each parsed on its own: anyone can log an entry, so one that does not
 /// parse spoils only itself.
-pub fn parse_entries(v: &Value) -> Result<Vec<Listed>, String> {
+pub(crate) fn parse_entries(v: &Value) -> Result<Vec<Listed>, String> {
     let objects: Vec<&Value> = match v {
         Value::Array(items) => items.iter().collect(),
         Value::Object(_) => vec![v],
@@ -110,7 +110,7 @@ pub fn leaf_hash(body: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-pub fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+pub(crate) fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update([1u8]);
     h.update(left);
@@ -119,7 +119,7 @@ pub fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
 }
 
 /// RFC 9162 §2.1.3.2: the root an inclusion proof leads to, or None if it is malformed.
-pub fn root_from_proof(
+pub(crate) fn root_from_proof(
     index: u64,
     size: u64,
     leaf: [u8; 32],
@@ -208,7 +208,7 @@ fn verify_checkpoint(note: &str, key: &LogKey) -> Result<(u64, [u8; 32]), String
 }
 
 /// Everything the log proves about `e`: returns the log it is in.
-pub fn verify_entry<'a>(e: &Entry, root: &'a TrustedRoot) -> Result<&'a LogKey, String> {
+pub(crate) fn verify_entry<'a>(e: &Entry, root: &'a TrustedRoot) -> Result<&'a LogKey, String> {
     let log_id = hex::decode(&e.log_id).map_err(|_| "logID is not hex".to_string())?;
     let key = root.log(&log_id, e.integrated_time).ok_or_else(|| {
         format!(

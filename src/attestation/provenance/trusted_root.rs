@@ -9,40 +9,40 @@ use sha2::{Digest, Sha256};
 use x509_cert::der::Decode;
 use x509_cert::Certificate;
 
-pub const PUBLIC_GOOD: &str = include_str!("../../../conf/trust-roots/sigstore-trusted-root.json");
+pub(crate) const PUBLIC_GOOD: &str =
+    include_str!("../../../conf/trust-roots/sigstore-trusted-root.json");
 
 /// A signature scheme a log key uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     EcdsaP256,
     Ed25519,
 }
 
 #[derive(Debug, Clone)]
-pub struct LogKey {
-    pub base_url: String,
+pub(crate) struct LogKey {
     /// SHA-256 of the key's SubjectPublicKeyInfo DER: Rekor's `logID`.
-    pub log_id: [u8; 32],
-    pub kind: KeyKind,
+    pub(crate) log_id: [u8; 32],
+    pub(crate) kind: KeyKind,
     /// The raw public key (SEC1 point or Ed25519 bytes).
-    pub key: Vec<u8>,
-    pub valid_from: u64,
-    pub valid_to: Option<u64>,
+    pub(crate) key: Vec<u8>,
+    pub(crate) valid_from: u64,
+    pub(crate) valid_to: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
-pub struct CertificateAuthority {
-    pub uri: String,
+pub(crate) struct CertificateAuthority {
+    pub(crate) uri: String,
     /// Intermediate(s) first, the root last.
-    pub chain: Vec<Certificate>,
-    pub valid_from: u64,
-    pub valid_to: Option<u64>,
+    pub(crate) chain: Vec<Certificate>,
+    pub(crate) valid_from: u64,
+    pub(crate) valid_to: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
 pub struct TrustedRoot {
-    pub logs: Vec<LogKey>,
-    pub cas: Vec<CertificateAuthority>,
+    pub(crate) logs: Vec<LogKey>,
+    pub(crate) cas: Vec<CertificateAuthority>,
 }
 
 fn window(v: &Value, what: &str) -> Result<(u64, Option<u64>), String> {
@@ -59,7 +59,7 @@ fn window(v: &Value, what: &str) -> Result<(u64, Option<u64>), String> {
 }
 
 /// The subject public key of a DER SubjectPublicKeyInfo, and the algorithm OID.
-pub fn spki_key(der: &[u8]) -> Result<(String, Vec<u8>), String> {
+pub(crate) fn spki_key(der: &[u8]) -> Result<(String, Vec<u8>), String> {
     let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(der)
         .map_err(|e| format!("public key: {e}"))?;
     if spki.subject_public_key.unused_bits() != 0 {
@@ -72,7 +72,7 @@ pub fn spki_key(der: &[u8]) -> Result<(String, Vec<u8>), String> {
 }
 
 impl TrustedRoot {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("trusted root: {e}"))?;
         let mut logs = Vec::new();
         for (i, t) in v["tlogs"]
@@ -96,7 +96,6 @@ impl TrustedRoot {
             let (_, key) = spki_key(&der).map_err(|e| format!("{what}: {e}"))?;
             let (valid_from, valid_to) = window(&t["publicKey"], &what)?;
             logs.push(LogKey {
-                base_url: t["baseUrl"].as_str().unwrap_or_default().to_string(),
                 log_id: Sha256::digest(&der).into(),
                 kind,
                 key,
@@ -142,7 +141,7 @@ impl TrustedRoot {
     }
 
     /// The log key with this id, valid at `at`.
-    pub fn log(&self, log_id: &[u8], at: u64) -> Option<&LogKey> {
+    pub(crate) fn log(&self, log_id: &[u8], at: u64) -> Option<&LogKey> {
         self.logs.iter().find(|l| {
             l.log_id.as_slice() == log_id
                 && l.valid_from <= at
@@ -162,7 +161,6 @@ mod tests {
             .unwrap();
         let log = r.log(&rekor, 1_772_604_967).expect("rekor.sigstore.dev");
         assert_eq!(log.kind, KeyKind::EcdsaP256);
-        assert_eq!(log.base_url, "https://rekor.sigstore.dev");
         assert!(
             r.log(&rekor, 1_600_000_000).is_none(),
             "before the key's window"

@@ -217,7 +217,7 @@ fn add_extra(v: &mut Value) {
     }
 }
 
-pub fn apply(v: &mut Value, drift: Drift) {
+pub(crate) fn apply(v: &mut Value, drift: Drift) {
     match drift {
         Drift::PemTrailingNuls => pem_text(v, |p| format!("{p}\0\0\0\0\0")),
         Drift::PemTrailingWhitespace => pem_text(v, |p| {

@@ -34,8 +34,7 @@ pub fn reframe(v: &Value, not_after: u64) -> Value {
     let report = quote_text
         .as_str()
         .and_then(|q| quote::decode_quote_text(q).ok())
-        .and_then(|q| quote::parse(q).ok())
-        .map(|q| q.report);
+        .and_then(|q| quote::parse(&q).ok());
     let compose = match (&report, o.get("info")) {
         (Some(r), Some(info)) => workload::describe(info, r).ok().map(|(c, _)| c),
         _ => None,

@@ -126,9 +126,9 @@ impl Curve for Libsecp {
 
 /// The backend the proxy uses.
 #[cfg(feature = "libsecp256k1")]
-pub type Active = Libsecp;
+pub(crate) type Active = Libsecp;
 #[cfg(not(feature = "libsecp256k1"))]
-pub type Active = K256;
+pub(crate) type Active = K256;
 
 #[cfg(test)]
 mod tests {

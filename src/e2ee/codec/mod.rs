@@ -20,7 +20,7 @@ const PUB_LEN: usize = 65;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 /// Shortest valid packed field: an empty plaintext.
-pub const MIN_PACKED_LEN: usize = PUB_LEN + NONCE_LEN + TAG_LEN;
+pub(crate) const MIN_PACKED_LEN: usize = PUB_LEN + NONCE_LEN + TAG_LEN;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodecError {
@@ -58,7 +58,9 @@ impl KeyPair {
         Self::from_secret(Active::random_secret())
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
+    /// A key pair from its 32 secret bytes (the test vector's recipient).
+    #[cfg(test)]
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
         let bytes: &[u8; 32] = bytes.try_into().map_err(|_| CodecError::BadPublicKey)?;
         Active::secret(bytes)
             .map(Self::from_secret)
@@ -129,7 +131,7 @@ impl Recipient {
     }
 
     /// The uncompressed SEC1 key.
-    pub fn sec1(&self) -> &[u8; 65] {
+    pub(crate) fn sec1(&self) -> &[u8; 65] {
         &self.sec1
     }
 }
@@ -180,9 +182,10 @@ fn cipher<C: Curve>(secret: &C::Secret, peer: &C::Public) -> Aes256Gcm {
     Aes256Gcm::new_from_slice(key.as_ref()).expect("32-byte key")
 }
 
-/// Encrypts with a caller-chosen ephemeral secret and nonce: the test vector and the
-/// simulator's replayed answers; everything else uses [`encrypt`].
-pub fn encrypt_with(
+/// Encrypts with a caller-chosen ephemeral secret and nonce: the test vector; everything
+/// else uses [`encrypt`].
+#[cfg(test)]
+pub(crate) fn encrypt_with(
     to: &Recipient,
     ephemeral: &[u8; 32],
     nonce: &[u8; NONCE_LEN],

@@ -18,14 +18,14 @@ pub struct ResponseStore {
 
 impl ResponseStore {
     /// `None` when `size` is 0 (the store is off).
-    pub fn new(size: usize, ttl: Duration) -> Option<Self> {
+    pub(crate) fn new(size: usize, ttl: Duration) -> Option<Self> {
         Some(ResponseStore {
             map: Mutex::new(LruCache::new(NonZeroUsize::new(size)?)),
             ttl,
         })
     }
 
-    pub fn get(&self, id: &str) -> Option<Arc<Vec<Value>>> {
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<Vec<Value>>> {
         let mut map = self.map.lock().expect("poisoned");
         let (at, conversation) = map.get(id)?;
         if at.elapsed() > self.ttl {
@@ -35,7 +35,7 @@ impl ResponseStore {
         Some(conversation.clone())
     }
 
-    pub fn put(&self, id: String, conversation: Vec<Value>) {
+    pub(crate) fn put(&self, id: String, conversation: Vec<Value>) {
         self.map
             .lock()
             .expect("poisoned")

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 /// Where a tool the model is offered came from, when not a plain function tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ToolOrigin {
+pub(crate) enum ToolOrigin {
     /// A function of a `namespace` tool.
     Namespaced { namespace: String, name: String },
     /// A `custom` tool, maybe inside a namespace.
@@ -39,7 +39,7 @@ const HOSTED_TOOLS: [&str; 12] = [
 ];
 
 /// Input items that only hosted tools produce: nothing of the conversation to carry.
-pub const HOSTED_ITEMS: [&str; 8] = [
+pub(crate) const HOSTED_ITEMS: [&str; 8] = [
     "web_search_call",
     "file_search_call",
     "computer_call",
@@ -53,10 +53,10 @@ pub const HOSTED_ITEMS: [&str; 8] = [
 /// The chat tools, where each non-function tool came from (by the name the model sees),
 /// and the hosted tools left out.
 #[derive(Debug, Default)]
-pub struct Translated {
-    pub chat: Value,
-    pub origins: HashMap<String, ToolOrigin>,
-    pub omitted: Vec<String>,
+pub(crate) struct Translated {
+    pub(crate) chat: Value,
+    pub(crate) origins: HashMap<String, ToolOrigin>,
+    pub(crate) omitted: Vec<String>,
 }
 
 const LOCAL_SHELL: &str = "local_shell";
@@ -120,7 +120,7 @@ fn offered_name(taken: &HashMap<String, ()>, namespace: Option<&str>, name: &str
 }
 
 /// The Responses `tools` → chat tools.
-pub fn translate(v: &Value) -> Result<Translated, ApiError> {
+pub(crate) fn translate(v: &Value) -> Result<Translated, ApiError> {
     let Some(items) = v.as_array() else {
         return if v.is_null() {
             Ok(Translated {
@@ -211,7 +211,7 @@ pub fn translate(v: &Value) -> Result<Translated, ApiError> {
 }
 
 /// The name the model was offered a tool under, for a call the client sends back.
-pub fn offered(
+pub(crate) fn offered(
     origins: &HashMap<String, ToolOrigin>,
     namespace: Option<&str>,
     name: &str,
@@ -236,7 +236,12 @@ pub fn offered(
 }
 
 /// The output item that opens for a call of the tool offered as `offered`.
-pub fn call_item(origin: Option<&ToolOrigin>, offered: &str, id: &str, call_id: &str) -> Value {
+pub(crate) fn call_item(
+    origin: Option<&ToolOrigin>,
+    offered: &str,
+    id: &str,
+    call_id: &str,
+) -> Value {
     match origin {
         None => json!({"type": "function_call", "id": id, "call_id": call_id, "name": offered,
             "arguments": "", "status": "in_progress"}),
@@ -259,7 +264,7 @@ pub fn call_item(origin: Option<&ToolOrigin>, offered: &str, id: &str, call_id: 
 
 /// A custom tool call's text from the arguments the model gave (`{"input": …}`; anything
 /// else is taken as the text itself).
-pub fn custom_input(arguments: &str) -> String {
+pub(crate) fn custom_input(arguments: &str) -> String {
     serde_json::from_str::<Value>(arguments)
         .ok()
         .and_then(|v| v.get("input").and_then(Value::as_str).map(str::to_string))
@@ -267,7 +272,7 @@ pub fn custom_input(arguments: &str) -> String {
 }
 
 /// A `local_shell_call`'s action from the arguments the model gave.
-pub fn shell_action(arguments: &str) -> Value {
+pub(crate) fn shell_action(arguments: &str) -> Value {
     let v: Value = serde_json::from_str(arguments).unwrap_or(Value::Null);
     let command = match &v["command"] {
         Value::Array(parts) => Value::Array(parts.clone()),
@@ -286,7 +291,7 @@ pub fn shell_action(arguments: &str) -> Value {
 }
 
 /// A `local_shell_call` input item's arguments, as the model would have given them.
-pub fn shell_arguments(action: &Value) -> String {
+pub(crate) fn shell_arguments(action: &Value) -> String {
     let mut args = json!({"command": action.get("command").cloned().unwrap_or(json!([]))});
     if let Some(w) = action.get("working_directory").filter(|w| !w.is_null()) {
         args["workdir"] = w.clone();

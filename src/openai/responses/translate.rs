@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// messages of the conversation so far (kept when the response is stored).
 #[derive(Debug)]
 pub struct Translated {
-    pub chat: Value,
+    pub(crate) chat: Value,
     pub meta: Arc<Meta>,
 }
 

@@ -31,7 +31,7 @@ pub struct ResponsesWriter {
     meta: Arc<Meta>,
     /// Where the finished conversation is kept for `previous_response_id`, when it is.
     store: Option<Arc<ResponseStore>>,
-    pub id: String,
+    pub(crate) id: String,
     created: i64,
     seq: u64,
     started: bool,
@@ -96,7 +96,7 @@ impl ResponsesWriter {
     }
 
     /// The Response object as it stands.
-    pub fn response(&self, status: &str) -> Value {
+    pub(crate) fn response(&self, status: &str) -> Value {
         let m = &self.meta;
         let incomplete = (status == "incomplete").then(|| json!({"reason": "max_output_tokens"}));
         let text = if m.text.is_null() {
@@ -242,7 +242,7 @@ impl ResponsesWriter {
     }
 
     /// The answer as chat messages, for the response store.
-    pub fn as_messages(&self) -> Vec<Value> {
+    pub(crate) fn as_messages(&self) -> Vec<Value> {
         let mut text = String::new();
         for item in self.items.iter().filter(|i| i["type"] == "message") {
             for p in item["content"].as_array().into_iter().flatten() {

@@ -7,12 +7,12 @@ use super::{compact, valid_name, ParamTypes, ParseEvent, Reader, Step, CLOSE, MA
 use serde_json::{Map, Value};
 
 /// One call, from just after `<tool_call>`.
-pub struct GlmReader {
+pub(crate) struct GlmReader {
     name: Option<String>,
 }
 
 impl GlmReader {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         GlmReader { name: None }
     }
 

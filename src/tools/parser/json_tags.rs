@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// One call, from just after `<tool_call>`.
 #[derive(Default)]
-pub struct JsonReader {
+pub(crate) struct JsonReader {
     state: State,
 }
 

@@ -12,7 +12,7 @@
 
 mod glm;
 mod json_tags;
-pub mod scan;
+pub(crate) mod scan;
 mod values;
 mod whole;
 mod xml;
@@ -20,13 +20,13 @@ mod xml;
 use serde_json::Value;
 use std::sync::Arc;
 
-pub const OPEN: &str = "<tool_call>";
-pub const CLOSE: &str = "</tool_call>";
+pub(crate) const OPEN: &str = "<tool_call>";
+pub(crate) const CLOSE: &str = "</tool_call>";
 /// Qwen's XML call, sometimes emitted without the `<tool_call>` wrapper.
-pub const FUNCTION: &str = "<function=";
+pub(crate) const FUNCTION: &str = "<function=";
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum ParseEvent {
+pub(crate) enum ParseEvent {
     /// Ordinary text (content).
     Text(String),
     /// A call begins; its name is known.
@@ -40,13 +40,13 @@ pub enum ParseEvent {
     Invalid { reason: String },
 }
 
-pub trait ToolCallParser: Send + Sync {
+pub(crate) trait ToolCallParser: Send + Sync {
     fn push(&mut self, text: &str, out: &mut Vec<ParseEvent>);
     fn finish(&mut self, out: &mut Vec<ParseEvent>);
 }
 
 /// How to type arguments written as text: the JSON Schema `type` of each parameter.
-pub trait ParamTypes: Send + Sync {
+pub(crate) trait ParamTypes: Send + Sync {
     /// `Some("string")`, `Some("integer")`, … or `None` when the schema does not say.
     fn param_type(&self, tool: &str, param: &str) -> Option<String>;
     /// Whether `tool` is offered: a syntax without markers of its own counts only for one.
@@ -103,14 +103,14 @@ enum State {
 }
 
 /// The parser: text until a marker, then the reader for the syntax that follows it.
-pub struct AnyParser {
+pub(crate) struct AnyParser {
     state: State,
     buf: String,
     types: Arc<dyn ParamTypes>,
 }
 
 impl AnyParser {
-    pub fn new(types: Arc<dyn ParamTypes>) -> Self {
+    pub(crate) fn new(types: Arc<dyn ParamTypes>) -> Self {
         AnyParser {
             state: State::Text,
             buf: String::new(),
@@ -194,7 +194,7 @@ impl ToolCallParser for AnyParser {
 }
 
 /// Runs a parser over a whole text (non-streaming answers).
-pub fn parse_all(parser: &mut dyn ToolCallParser, text: &str) -> Vec<ParseEvent> {
+pub(crate) fn parse_all(parser: &mut dyn ToolCallParser, text: &str) -> Vec<ParseEvent> {
     let mut out = Vec::new();
     parser.push(text, &mut out);
     parser.finish(&mut out);
@@ -202,7 +202,7 @@ pub fn parse_all(parser: &mut dyn ToolCallParser, text: &str) -> Vec<ParseEvent>
 }
 
 /// Adjacent text events joined, empty ones dropped.
-pub fn merge_text(events: Vec<ParseEvent>) -> Vec<ParseEvent> {
+pub(crate) fn merge_text(events: Vec<ParseEvent>) -> Vec<ParseEvent> {
     let mut merged: Vec<ParseEvent> = Vec::with_capacity(events.len());
     for e in events {
         match (merged.last_mut(), e) {
@@ -215,7 +215,7 @@ pub fn merge_text(events: Vec<ParseEvent>) -> Vec<ParseEvent> {
 }
 
 /// Compact JSON text for a value.
-pub fn compact(v: &Value) -> String {
+pub(crate) fn compact(v: &Value) -> String {
     serde_json::to_string(v).expect("JSON values serialize")
 }
 

@@ -8,7 +8,7 @@ use super::{ParseEvent, FUNCTION, OPEN};
 /// The opening markers of answer text, in the order they are tried at one position. Gemma
 /// 4's bare `call:` (its special tokens dropped in decoding) counts only before an offered
 /// tool's name, which its reader checks.
-pub const MARKERS: [&str; 6] = [
+pub(crate) const MARKERS: [&str; 6] = [
     OPEN,
     FUNCTION,
     GEMMA_OPEN,
@@ -21,7 +21,7 @@ const REASONING_MARKERS: [&str; 5] = [OPEN, FUNCTION, GEMMA_OPEN, DSML_OPEN, DSM
 
 /// Emits what is safe as text; returns the marker consumed, if one was (the parser then
 /// leaves its text state).
-pub fn text_step(buf: &mut String, out: &mut Vec<ParseEvent>) -> Option<&'static str> {
+pub(crate) fn text_step(buf: &mut String, out: &mut Vec<ParseEvent>) -> Option<&'static str> {
     let (text, found) = take_text(buf);
     if !text.is_empty() {
         out.push(ParseEvent::Text(text));
@@ -32,7 +32,7 @@ pub fn text_step(buf: &mut String, out: &mut Vec<ParseEvent>) -> Option<&'static
 /// Splits `buf` at the first complete marker: `(text before, Some(marker))`, the marker
 /// removed. Without a marker, returns the text that is safe to emit now and keeps in `buf`
 /// only a tail that is a proper prefix of a marker.
-pub fn take_text(buf: &mut String) -> (String, Option<&'static str>) {
+pub(crate) fn take_text(buf: &mut String) -> (String, Option<&'static str>) {
     take_text_of(buf, &MARKERS)
 }
 
@@ -56,7 +56,7 @@ fn take_text_of(buf: &mut String, markers: &[&'static str]) -> (String, Option<&
 /// Like `take_text`, but a marker found stays in `buf` (with everything after it): for
 /// holding back raw text that may turn out to be a call. Returns the text safe to show now
 /// and whether a marker was found.
-pub fn hold_from_marker(buf: &mut String) -> (String, bool) {
+pub(crate) fn hold_from_marker(buf: &mut String) -> (String, bool) {
     if let Some((at, _)) = find_of(buf, &REASONING_MARKERS) {
         return (buf.drain(..at).collect(), true);
     }
@@ -65,18 +65,13 @@ pub fn hold_from_marker(buf: &mut String) -> (String, bool) {
 }
 
 /// Byte offsets of every marker in `s`, in order.
-pub fn marker_positions(s: &str) -> Vec<usize> {
+pub(crate) fn marker_positions(s: &str) -> Vec<usize> {
     let mut at: Vec<usize> = REASONING_MARKERS
         .iter()
         .flat_map(|m| s.match_indices(m).map(|(i, _)| i))
         .collect();
     at.sort_unstable();
     at
-}
-
-/// The first complete marker in `s`: its byte offset and which one.
-pub fn find_marker(s: &str) -> Option<(usize, &'static str)> {
-    find_of(s, &MARKERS)
 }
 
 fn find_of(s: &str, markers: &[&'static str]) -> Option<(usize, &'static str)> {
@@ -87,7 +82,7 @@ fn find_of(s: &str, markers: &[&'static str]) -> Option<(usize, &'static str)> {
 }
 
 /// Length of the longest suffix of `s` that is a proper prefix of `marker`.
-pub fn partial_suffix(s: &str, marker: &str) -> usize {
+pub(crate) fn partial_suffix(s: &str, marker: &str) -> usize {
     let max = marker.len().saturating_sub(1).min(s.len());
     (1..=max)
         .rev()
@@ -97,14 +92,14 @@ pub fn partial_suffix(s: &str, marker: &str) -> usize {
 
 /// Whether what is left after a call at the end of the output is only whitespace and the
 /// start of a `</tool_call>` that was cut off (`</tool_c`): dropped, not shown as text.
-pub fn is_closer_remnant(rest: &str) -> bool {
+pub(crate) fn is_closer_remnant(rest: &str) -> bool {
     let rest = rest.trim();
     let rest = rest.strip_prefix("```").unwrap_or(rest).trim();
     rest.is_empty() || (rest.starts_with("</") && super::CLOSE.starts_with(rest))
 }
 
 /// Whether `s` (already trimmed) could still grow into `marker`.
-pub fn could_become(s: &str, marker: &str) -> bool {
+pub(crate) fn could_become(s: &str, marker: &str) -> bool {
     s.len() < marker.len() && marker.starts_with(s)
 }
 

@@ -7,7 +7,7 @@ use super::ParamTypes;
 use serde_json::Value;
 
 /// `raw` as the value of `param` of `tool`.
-pub fn typed(types: &dyn ParamTypes, tool: &str, param: &str, raw: &str) -> Value {
+pub(crate) fn typed(types: &dyn ParamTypes, tool: &str, param: &str, raw: &str) -> Value {
     let text = raw.trim();
     let declared = types.param_type(tool, param);
     let read = match declared.as_deref() {

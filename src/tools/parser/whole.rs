@@ -9,13 +9,13 @@ use super::values::typed;
 use super::{compact, valid_name, ParamTypes, ParseEvent, Reader, Step};
 use serde_json::{Map, Value};
 
-pub const GEMMA_OPEN: &str = "<|tool_call>";
+pub(crate) const GEMMA_OPEN: &str = "<|tool_call>";
 const GEMMA_CLOSE: &str = "<tool_call|>";
 const GEMMA_QUOTE: &str = "<|\"|>";
 /// Gemma 4's call once decoding dropped its special tokens: `call:NAME{key:text,…}`.
-pub const GEMMA_BARE: &str = "call:";
-pub const DSML_OPEN: &str = "<｜DSML｜tool_calls>";
-pub const DSML_OPEN_V32: &str = "<｜DSML｜function_calls>";
+pub(crate) const GEMMA_BARE: &str = "call:";
+pub(crate) const DSML_OPEN: &str = "<｜DSML｜tool_calls>";
+pub(crate) const DSML_OPEN_V32: &str = "<｜DSML｜function_calls>";
 
 /// One call: its name and arguments.
 type Call = (String, Value);
@@ -32,7 +32,7 @@ fn push_call(out: &mut Vec<ParseEvent>, name: String, args: &Value) {
 }
 
 /// The reader for a block opened by `marker`.
-pub fn reader_for(marker: &'static str) -> WholeReader {
+pub(crate) fn reader_for(marker: &'static str) -> WholeReader {
     let (close, parse): (&'static str, Parse) = match marker {
         GEMMA_OPEN => (GEMMA_CLOSE, gemma_calls),
         DSML_OPEN => ("</｜DSML｜tool_calls>", dsml_calls),
@@ -41,7 +41,7 @@ pub fn reader_for(marker: &'static str) -> WholeReader {
     WholeReader { close, parse }
 }
 
-pub struct WholeReader {
+pub(crate) struct WholeReader {
     close: &'static str,
     parse: Parse,
 }
@@ -106,7 +106,7 @@ const BARE_LIMIT: usize = 64 * 1024;
 
 /// Gemma 4's call with its markers dropped, from just after `call:`: a call only when an
 /// offered tool's name and a `{` follow (prose says "call:" too).
-pub struct BareGemma;
+pub(crate) struct BareGemma;
 
 impl BareGemma {
     /// Where the arguments open, once the name is known to be an offered tool's; `Err` when

@@ -14,7 +14,7 @@ const PARAM_CLOSE: &str = "</parameter>";
 const FUNCTION_CLOSE: &str = "</function>";
 
 /// One call, from just after `<function=`.
-pub struct XmlReader {
+pub(crate) struct XmlReader {
     state: State,
     name: String,
     /// Parameters read so far (in order), for duplicate detection and the final arguments.
@@ -43,7 +43,7 @@ enum State {
 impl XmlReader {
     /// `consumed`: text after the marker already taken from the buffer (`<tool_call>\n<function=`
     /// leaves `\n<function=`), restored if this is prose.
-    pub fn new(consumed: String) -> Self {
+    pub(crate) fn new(consumed: String) -> Self {
         XmlReader {
             state: State::Name,
             name: String::new(),
