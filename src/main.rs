@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use venice_e2ee_proxy::attestation::evidence::{capture, report};
+use venice_e2ee_proxy::attestation::verifier;
 use venice_e2ee_proxy::config::{self, Config};
 use venice_e2ee_proxy::server;
 
@@ -87,17 +89,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
 }
 
 fn check_config(args: &ServeArgs) -> Result<(), String> {
-    let config = load(args)?;
-    let yaml = serde_yaml::to_string(&config).map_err(|e| e.to_string())?;
-    print!("{yaml}");
-    println!(
-        "# venice.api_key: {}",
-        if config.venice.api_key.is_empty() {
-            "not set"
-        } else {
-            "set (hidden)"
-        }
-    );
+    print!("{}", load(args)?.describe()?);
     Ok(())
 }
 
@@ -107,43 +99,10 @@ fn verify(
     model: Option<String>,
     json: bool,
 ) -> Result<(), String> {
-    use venice_e2ee_proxy::attestation::evidence::{capture, report, trust_roots};
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let r = match (offline, model) {
-        (Some(dir), _) => {
-            let c = capture::load(&dir)?;
-            let roots = trust_roots::pinned()?;
-            let statuses: Vec<String> = report::DEFAULT_TCB_STATUSES
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            let trust = report::Trust {
-                intel_root_der: &roots.intel_der,
-                nvidia_root: &roots.nvidia,
-                collateral: Some(&c.collateral),
-                tcb_statuses: &statuses,
-                policy: Default::default(),
-                now: c.captured_at,
-                report_only: &[],
-                collateral_error: None,
-                dcap_at: None,
-                trust_overrides: Vec::new(),
-                allow: &Default::default(),
-                nras: c.nras_answer.clone().zip(c.nras_jwks.clone()).map(Ok),
-                source_policy: &Default::default(),
-            };
-            let (mut r, _) = report::verify_all(&c.attestation, &c.model, &c.nonce, &trust);
-            let provenance = venice_e2ee_proxy::attestation::provenance::Provenance::new(
-                venice_e2ee_proxy::attestation::provenance::trusted_root::TrustedRoot::public_good(
-                )?,
-                venice_e2ee_proxy::attestation::provenance::policy::default_policy(),
-            );
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(report::add_provenance(&mut r, &provenance, &c.rekor, &[]));
-            r
-        }
-        (None, Some(model)) => verify_live(&load(args)?, &model)?,
+        (Some(dir), _) => rt.block_on(capture::verify(&capture::load(&dir)?))?,
+        (None, Some(model)) => rt.block_on(verifier::verify_live(&load(args)?, &model))?,
         (None, None) => return Err("give --offline DIR or --model M".into()),
     };
     if json {
@@ -159,25 +118,4 @@ fn verify(
     } else {
         Err("attestation NOT verified".into())
     }
-}
-
-/// One verification of a live model with a fresh nonce, as the server does it.
-fn verify_live(
-    config: &Config,
-    model: &str,
-) -> Result<venice_e2ee_proxy::attestation::evidence::report::Report, String> {
-    use venice_e2ee_proxy::attestation::verifier::EvidenceVerifier;
-    use venice_e2ee_proxy::venice::client::VeniceClient;
-    config.validate().map_err(|e| e.to_string())?;
-    let client = VeniceClient::new(config)?;
-    let verifier = EvidenceVerifier::from_config(&config.attestation, client.http().clone())?;
-    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let nonce: [u8; 32] = rand::random();
-        let raw = client
-            .attestation(model, &nonce)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(verifier.verify(&raw, model, &nonce).await.0)
-    })
 }

@@ -151,3 +151,17 @@ impl EvidenceVerifier {
         (report, outcome)
     }
 }
+/// One verification of a live model with a fresh nonce, as the server does it (`verify
+/// --model`).
+pub async fn verify_live(config: &crate::config::Config, model: &str) -> Result<Report, String> {
+    use crate::venice::client::VeniceClient;
+    config.validate().map_err(|e| e.to_string())?;
+    let client = VeniceClient::new(config)?;
+    let verifier = EvidenceVerifier::from_config(&config.attestation, client.http().clone())?;
+    let nonce: [u8; 32] = rand::random();
+    let raw = client
+        .attestation(model, &nonce)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(verifier.verify(&raw, model, &nonce).await.0)
+}

@@ -466,6 +466,18 @@ impl UpstreamUrl {
 }
 
 impl Config {
+    /// The configuration as YAML without its secrets (`check-config`), and whether the API
+    /// key is set.
+    pub fn describe(&self) -> Result<String, String> {
+        let yaml = serde_yaml::to_string(self).map_err(|e| e.to_string())?;
+        let key = if self.venice.api_key.is_empty() {
+            "not set"
+        } else {
+            "set (hidden)"
+        };
+        Ok(format!("{yaml}# venice.api_key: {key}\n"))
+    }
+
     /// Checks that cannot be expressed in the types. Messages name the field.
     pub fn validate(&self) -> Result<UpstreamUrl, ConfigError> {
         let bad = |field: &str, msg: String| ConfigError::Invalid {

@@ -3,6 +3,7 @@
 //! and relay floor of `bench`, and the soak. The product's tests and benchmarks use them.
 
 pub mod bench;
+pub mod demo;
 pub mod procfs;
 pub mod sim;
 pub mod soak;

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use venice_e2ee_proxy::config::{self, Config};
 use venice_e2ee_proxy::server;
-use venice_e2ee_tools::sim::{SimOptions, Simulator};
 
 #[derive(Parser)]
 #[command(
@@ -159,7 +158,9 @@ enum Command {
 fn main() {
     venice_e2ee_proxy::logging::init();
     let result = match Cli::parse().command {
-        Command::Demo { layout, serve } => demo(&serve, &layout),
+        Command::Demo { layout, serve } => load(&serve).and_then(|config| {
+            venice_e2ee_tools::demo::demo(config, serve.pingora_conf.as_deref(), &layout)
+        }),
         Command::Sim {
             listen,
             api_key,
@@ -171,7 +172,7 @@ fn main() {
                 ttft,
                 tokens_per_second: answers.tokens_per_second,
             };
-            sim(
+            venice_e2ee_tools::demo::sim(
                 listen,
                 api_key,
                 bench.then_some(answers.reply_tokens),
@@ -197,106 +198,6 @@ fn main() {
 
 fn load(args: &ServeArgs) -> Result<Config, String> {
     config::load(args.config.as_deref()).map_err(|e| e.to_string())
-}
-
-/// Starts the simulator on its own runtime thread and returns it.
-fn start_sim(opts: SimOptions) -> Result<Simulator, String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("simulated-venice".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-            rt.block_on(async move {
-                let started = Simulator::start(opts).await;
-                let ok = started.is_ok();
-                let _ = tx.send(started);
-                if ok {
-                    std::future::pending::<()>().await;
-                }
-            });
-        })
-        .map_err(|e| e.to_string())?;
-    rx.recv()
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
-}
-
-fn demo(args: &ServeArgs, layout: &str) -> Result<(), String> {
-    let layout: venice_e2ee_tools::sim::aci::Layout =
-        serde_json::from_value(serde_json::Value::String(layout.into()))
-            .map_err(|_| format!("--layout {layout}: expected dstack, aci or aci_address_bound"))?;
-    let mut config = load(args)?;
-    let key = "sim-demo-key";
-    let sim = start_sim(SimOptions {
-        api_key: key.into(),
-        ..SimOptions::default()
-    })?;
-    sim.set_attestation_layout(layout);
-    sim.configure(&mut config).map_err(|e| e.to_string())?;
-    let model = "e2ee-qwen3-5-122b-a10b";
-    if config.attestation.prewarm.is_empty() {
-        config.attestation.prewarm = vec![model.into()];
-    }
-    // Claude Code asks for Claude models by name: here they are all the demo's model.
-    if config.models.aliases.is_empty() {
-        config
-            .models
-            .aliases
-            .insert("claude-*".into(), model.into());
-    }
-    let base = format!("http://{}/v1", config.server.listen);
-    println!(
-        "venice-e2ee-proxy demo: simulated Venice at {}",
-        sim.base_url()
-    );
-    println!("OpenAI base URL: {base}  (any API key)");
-    println!("Try:");
-    println!(
-        "  curl -sN {base}/chat/completions -H 'Content-Type: application/json' \\\n    -d '{{\"model\":\"{model}\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello through the enclave\"}}]}}'"
-    );
-    println!(
-        "Claude Code: ANTHROPIC_BASE_URL=http://{} ANTHROPIC_API_KEY=any claude",
-        config.server.listen
-    );
-    server::run(config, args.pingora_conf.as_deref())
-}
-
-fn sim(
-    listen: SocketAddr,
-    api_key: String,
-    bench_reply_tokens: Option<usize>,
-    pacing: venice_e2ee_tools::sim::Pacing,
-    proxy_config: Option<PathBuf>,
-) -> Result<(), String> {
-    server::raise_fd_limit();
-    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let sim = Simulator::start(SimOptions {
-            api_key,
-            listen,
-            tls: false,
-            bench_reply_tokens,
-        })
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        sim.set_pacing(pacing);
-        if let Some(path) = proxy_config {
-            let mut config = Config::default();
-            sim.configure(&mut config).map_err(|e| e.to_string())?;
-            let yaml = serde_yaml::to_string(&config).map_err(|e| e.to_string())?;
-            std::fs::write(&path, yaml).map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-        println!(
-            "simulated Venice{} at {}",
-            if bench_reply_tokens.is_some() {
-                " (benchmark upstream)"
-            } else {
-                ""
-            },
-            sim.base_url()
-        );
-        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
-    })
 }
 
 fn bench(a: BenchArgs) -> Result<(), String> {

@@ -191,6 +191,34 @@ pub fn load(dir: &Path) -> Result<Capture, String> {
     })
 }
 
+/// Verifies a capture fully at its capture time with the pinned roots and the recorded
+/// answers (Intel collateral, NRAS, Rekor): no network.
+pub async fn verify(c: &Capture) -> Result<super::report::Report, String> {
+    use super::report::{self, Trust, DEFAULT_TCB_STATUSES};
+    use crate::attestation::provenance::{policy, trusted_root::TrustedRoot, Provenance};
+    let roots = super::trust_roots::pinned()?;
+    let statuses: Vec<String> = DEFAULT_TCB_STATUSES.iter().map(|s| s.to_string()).collect();
+    let trust = Trust {
+        intel_root_der: &roots.intel_der,
+        nvidia_root: &roots.nvidia,
+        collateral: Some(&c.collateral),
+        tcb_statuses: &statuses,
+        policy: Default::default(),
+        now: c.captured_at,
+        report_only: &[],
+        collateral_error: None,
+        dcap_at: None,
+        trust_overrides: Vec::new(),
+        allow: &Default::default(),
+        nras: c.nras_answer.clone().zip(c.nras_jwks.clone()).map(Ok),
+        source_policy: &Default::default(),
+    };
+    let (mut r, _) = report::verify_all(&c.attestation, &c.model, &c.nonce, &trust);
+    let provenance = Provenance::new(TrustedRoot::public_good()?, policy::default_policy());
+    report::add_provenance(&mut r, &provenance, &c.rekor, &[]).await;
+    Ok(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
