@@ -59,9 +59,9 @@ impl EvidenceVerifier {
                     "Sigstore trusted root replaced by {} (simulated Rekor and Fulcio, not Sigstore's)",
                     path.display()
                 ));
-                TrustedRoot::parse(&text)?
+                TrustedRoot::parse(&text).map_err(|e| e.to_string())?
             }
-            None => TrustedRoot::public_good()?,
+            None => TrustedRoot::public_good().map_err(|e| e.to_string())?,
         };
         for check in &cfg.report_only {
             trust_overrides.push(format!("{check} is reported but not enforced"));

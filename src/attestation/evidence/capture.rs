@@ -214,7 +214,10 @@ pub async fn verify(c: &Capture) -> Result<super::report::Report, String> {
         source_policy: &Default::default(),
     };
     let (mut r, _) = report::verify_all(&c.attestation, &c.model, &c.nonce, &trust);
-    let provenance = Provenance::new(TrustedRoot::public_good()?, policy::default_policy());
+    let provenance = Provenance::new(
+        TrustedRoot::public_good().map_err(|e| e.to_string())?,
+        policy::default_policy(),
+    );
     report::add_provenance(&mut r, &provenance, &c.rekor, &[]).await;
     Ok(r)
 }

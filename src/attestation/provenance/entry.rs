@@ -3,6 +3,7 @@
 //! Fulcio CA valid at the entry's integrated time, with its OIDC identity.
 
 use super::trusted_root::{spki_key, TrustedRoot};
+use super::ProvenanceError;
 use crate::attestation::{framing, x509};
 use der::Decode;
 use ring::signature::UnparsedPublicKey;
@@ -51,7 +52,11 @@ const OID_ISSUER_V2: &str = "1.3.6.1.4.1.57264.1.8";
 const OID_SOURCE_REPOSITORY: &str = "1.3.6.1.4.1.57264.1.12";
 const OID_SOURCE_REF: &str = "1.3.6.1.4.1.57264.1.14";
 /// The leaf's chain to a Fulcio CA of `root` valid at `at` (every certificate valid then).
-pub(crate) fn verify_fulcio(leaf: &Certificate, root: &TrustedRoot, at: u64) -> Result<(), String> {
+pub(crate) fn verify_fulcio(
+    leaf: &Certificate,
+    root: &TrustedRoot,
+    at: u64,
+) -> Result<(), ProvenanceError> {
     x509::valid_at(leaf, at).map_err(|e| format!("{e}: not at the integrated time"))?;
     let mut why = Vec::new();
     for ca in &root.cas {
@@ -83,7 +88,8 @@ pub(crate) fn verify_fulcio(leaf: &Certificate, root: &TrustedRoot, at: u64) -> 
             "certificate chain does not lead to a trusted Fulcio CA ({})",
             why.join("; ")
         )
-    })
+    }
+    .into())
 }
 
 /// An extension's value as text: a DER UTF8String/IA5String, or (Fulcio's v1 extensions)
@@ -126,7 +132,11 @@ pub(crate) fn identity(cert: &Certificate) -> Identity {
 
 /// Signature material: base64 of a PEM certificate or public key (both as Rekor stores them).
 /// Returns the signer and its raw public key.
-fn signer(material: &str, root: &TrustedRoot, at: u64) -> Result<(Signer, Vec<u8>), String> {
+fn signer(
+    material: &str,
+    root: &TrustedRoot,
+    at: u64,
+) -> Result<(Signer, Vec<u8>), ProvenanceError> {
     let pem = framing::base64_bytes(material).map_err(|e| format!("signature material: {e}"))?;
     let text = String::from_utf8_lossy(&pem);
     if text.contains("CERTIFICATE") {
@@ -174,7 +184,7 @@ pub(crate) fn read(
     digest: &str,
     root: &TrustedRoot,
     at: u64,
-) -> Result<Material, String> {
+) -> Result<Material, ProvenanceError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     let kind = v["kind"]
         .as_str()
@@ -226,7 +236,7 @@ pub(crate) fn read(
             .map_err(|e| format!("hashedrekord signature: {e}"))?;
             let prehash = framing::hex_bytes(hash).map_err(|e| format!("data hash: {e}"))?;
             if alg != "sha256" || prehash.len() != 32 {
-                return Err(format!("hashedrekord data hash {alg} is not supported"));
+                return Err(format!("hashedrekord data hash {alg} is not supported").into());
             }
             verify_prehashed_p256(&key, &prehash, &sig)?;
             Ok(Material {
@@ -288,7 +298,7 @@ pub(crate) fn read(
                 signers,
             })
         }
-        other => Err(format!("entry kind {other} is not supported")),
+        other => Err(format!("entry kind {other} is not supported").into()),
     }
 }
 
@@ -371,6 +381,7 @@ mod tests {
         bad[n - 1] ^= 1;
         assert!(read(&body(&bad, &digest), &digest, &root(), 0)
             .unwrap_err()
+            .to_string()
             .contains("does not verify"));
     }
 
@@ -402,6 +413,7 @@ mod tests {
         let wrong = sign(&k, b"something else");
         assert!(read(&body(&wrong), &digest, &root(), 0)
             .unwrap_err()
+            .to_string()
             .contains("does not verify"));
     }
 
@@ -409,10 +421,12 @@ mod tests {
     fn unknown_kinds_and_material_fail_closed() {
         assert!(read(br#"{"kind":"rekord","spec":{}}"#, "00", &root(), 0)
             .unwrap_err()
+            .to_string()
             .contains("not supported"));
         let body = json!({"kind": "dsse", "spec": {"signatures": [{"signature": "AA==", "verifier": b64(b"hello")}]}});
         assert!(read(&serde_json::to_vec(&body).unwrap(), "00", &root(), 0)
             .unwrap_err()
+            .to_string()
             .contains("neither a certificate nor a public key"));
     }
 }

@@ -13,12 +13,14 @@
 //! bounded (`attestation.rekor_max_entries`, fetched in batches) whatever the log holds.
 
 pub(crate) mod entry;
+mod error;
 pub mod policy;
 pub mod rekor;
 pub mod trusted_root;
 
 use async_trait::async_trait;
 use entry::{Identity, Signer};
+pub use error::ProvenanceError;
 use lru::LruCache;
 use policy::{Rule, RuleKind};
 use serde::Serialize;
@@ -31,9 +33,9 @@ use trusted_root::TrustedRoot;
 #[async_trait]
 pub trait Source: Send + Sync {
     /// `POST /api/v1/index/retrieve {"hash":"sha256:…"}`: entry UUIDs.
-    async fn uuids(&self, digest: &str) -> Result<Vec<String>, String>;
+    async fn uuids(&self, digest: &str) -> Result<Vec<String>, ProvenanceError>;
     /// `POST /api/v1/log/entries/retrieve {"entryUUIDs":[…]}`: the entries.
-    async fn entries(&self, uuids: &[String]) -> Result<Value, String>;
+    async fn entries(&self, uuids: &[String]) -> Result<Value, ProvenanceError>;
 }
 
 /// Rekor over HTTP.
@@ -50,7 +52,8 @@ impl Rekor {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
+    async fn post(&self, path: &str, body: Value) -> Result<Value, ProvenanceError> {
+        let unavailable = ProvenanceError::Unavailable;
         let url = format!("{}{path}", self.base);
         let r = self
             .http
@@ -59,29 +62,33 @@ impl Rekor {
             .timeout(std::time::Duration::from_secs(20))
             .send()
             .await
-            .map_err(|e| format!("Rekor unreachable ({url}): {e}"))?;
+            .map_err(|e| unavailable(format!("Rekor unreachable ({url}): {e}")))?;
         if !r.status().is_success() {
-            return Err(format!("Rekor answered {} for {path}", r.status()));
+            return Err(unavailable(format!(
+                "Rekor answered {} for {path}",
+                r.status()
+            )));
         }
         r.json()
             .await
-            .map_err(|e| format!("Rekor answer for {path}: {e}"))
+            .map_err(|e| unavailable(format!("Rekor answer for {path}: {e}")))
     }
 }
 
 #[async_trait]
 impl Source for Rekor {
-    async fn uuids(&self, digest: &str) -> Result<Vec<String>, String> {
+    async fn uuids(&self, digest: &str) -> Result<Vec<String>, ProvenanceError> {
         let v = self
             .post(
                 "/api/v1/index/retrieve",
                 serde_json::json!({"hash": format!("sha256:{digest}")}),
             )
             .await?;
-        serde_json::from_value(v).map_err(|e| format!("Rekor index answer: {e}"))
+        serde_json::from_value(v)
+            .map_err(|e| ProvenanceError::Unavailable(format!("Rekor index answer: {e}")))
     }
 
-    async fn entries(&self, uuids: &[String]) -> Result<Value, String> {
+    async fn entries(&self, uuids: &[String]) -> Result<Value, ProvenanceError> {
         self.post(
             "/api/v1/log/entries/retrieve",
             serde_json::json!({"entryUUIDs": uuids}),
@@ -102,16 +109,15 @@ pub struct Recorded {
 
 #[async_trait]
 impl Source for Recorded {
-    async fn uuids(&self, digest: &str) -> Result<Vec<String>, String> {
-        self.index
-            .get(digest)
-            .cloned()
-            .ok_or_else(|| format!("no recorded Rekor lookup for sha256:{digest}"))
+    async fn uuids(&self, digest: &str) -> Result<Vec<String>, ProvenanceError> {
+        self.index.get(digest).cloned().ok_or_else(|| {
+            ProvenanceError::Unavailable(format!("no recorded Rekor lookup for sha256:{digest}"))
+        })
     }
 
     /// The recorded ones; an entry not recorded is missing from the answer, as an entry the
     /// log did not return would be.
-    async fn entries(&self, uuids: &[String]) -> Result<Value, String> {
+    async fn entries(&self, uuids: &[String]) -> Result<Value, ProvenanceError> {
         let mut out = serde_json::Map::new();
         for u in uuids {
             if let Some(e) = self.entries.get(&u.to_ascii_lowercase()) {
@@ -262,7 +268,7 @@ impl Provenance {
         let uuids = match source.uuids(&digest).await {
             Ok(u) => u,
             Err(e) => {
-                result.outcome = e;
+                result.outcome = e.to_string();
                 return result;
             }
         };
@@ -353,7 +359,7 @@ impl Evaluation<'_> {
     }
 
     /// Whether one entry verifies in full and satisfies the rule, and why (not).
-    fn judge(&mut self, entry: Result<rekor::Entry, String>) -> (bool, String) {
+    fn judge(&mut self, entry: Result<rekor::Entry, ProvenanceError>) -> (bool, String) {
         let e = match entry {
             Ok(e) => e,
             Err(why) => return (false, format!("unreadable: {why}")),

@@ -4,6 +4,7 @@
 //! (a note) over that root. Pure functions; fetching is elsewhere.
 
 use super::trusted_root::{KeyKind, LogKey, TrustedRoot};
+use super::ProvenanceError;
 use crate::attestation::framing;
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ED25519};
 use serde_json::Value;
@@ -39,12 +40,12 @@ fn hash32(text: &str, what: &str) -> Result<[u8; 32], String> {
 }
 
 /// One entry of an answer by its UUID, parsed or why not.
-pub(crate) type Listed = (String, Result<Entry, String>);
+pub(crate) type Listed = (String, Result<Entry, ProvenanceError>);
 
 /// The entries of a `log/entries/retrieve` answer (a list of `{uuid: entry}` objects, or
 /// one such object), each parsed on its own: anyone can log an entry, so one that does not
 /// parse spoils only itself.
-pub(crate) fn parse_entries(v: &Value) -> Result<Vec<Listed>, String> {
+pub(crate) fn parse_entries(v: &Value) -> Result<Vec<Listed>, ProvenanceError> {
     let objects: Vec<&Value> = match v {
         Value::Array(items) => items.iter().collect(),
         Value::Object(_) => vec![v],
@@ -60,7 +61,7 @@ pub(crate) fn parse_entries(v: &Value) -> Result<Vec<Listed>, String> {
     Ok(out)
 }
 
-fn parse_entry(uuid: &str, e: &Value) -> Result<Entry, String> {
+fn parse_entry(uuid: &str, e: &Value) -> Result<Entry, ProvenanceError> {
     let num = |k: &str| framing::number(&e[k]).ok_or(format!("no {k}"));
     let body_text = e["body"].as_str().ok_or("no body")?.to_string();
     let body = framing::base64_bytes(&body_text).map_err(|m| format!("body: {m}"))?;
@@ -208,7 +209,10 @@ fn verify_checkpoint(note: &str, key: &LogKey) -> Result<(u64, [u8; 32]), String
 }
 
 /// Everything the log proves about `e`: returns the log it is in.
-pub(crate) fn verify_entry<'a>(e: &Entry, root: &'a TrustedRoot) -> Result<&'a LogKey, String> {
+pub(crate) fn verify_entry<'a>(
+    e: &Entry,
+    root: &'a TrustedRoot,
+) -> Result<&'a LogKey, ProvenanceError> {
     let log_id = hex::decode(&e.log_id).map_err(|_| "logID is not hex".to_string())?;
     let key = root.log(&log_id, e.integrated_time).ok_or_else(|| {
         format!(

@@ -241,7 +241,7 @@ fn every_alteration_fails_naming_what() {
     )
     .unwrap_err();
     assert!(
-        err.contains("does not lead to a trusted Fulcio CA"),
+        matches!(&err, ProvenanceError::Invalid(m) if m.contains("does not lead to a trusted Fulcio CA")),
         "{err}"
     );
 
@@ -268,7 +268,20 @@ fn every_alteration_fails_naming_what() {
     let root = TrustedRoot::public_good().unwrap();
     assert!(entry::verify_fulcio(&leaf, &root, entry_time).is_ok());
     let err = entry::verify_fulcio(&leaf, &root, entry_time + 3600).unwrap_err();
-    assert!(err.contains("not valid"), "{err}");
+    assert!(err.to_string().contains("not valid"), "{err}");
+}
+
+/// A lookup the log cannot answer is an outage, not a verdict on the image; what it answers
+/// and does not verify is.
+#[tokio::test]
+async fn an_unanswered_lookup_is_unavailable_and_a_bad_entry_invalid() {
+    let none = Recorded::default();
+    assert!(matches!(
+        none.uuids(&"ab".repeat(32)).await,
+        Err(ProvenanceError::Unavailable(m)) if m.contains("no recorded Rekor lookup")
+    ));
+    let listed = rekor::parse_entries(&serde_json::json!([{"00": {"body": 1}}])).unwrap();
+    assert!(matches!(&listed[0].1, Err(ProvenanceError::Invalid(m)) if m == "no body"));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! the Rekor log keys by log id and the Fulcio CA chains, each with its validity window.
 //! The public-good one is pinned into the binary; a file may replace it (test PKIs).
 
+use super::ProvenanceError;
 use crate::attestation::framing;
 use crate::attestation::framing::unix_time;
 use serde_json::Value;
@@ -72,7 +73,7 @@ pub(crate) fn spki_key(der: &[u8]) -> Result<(String, Vec<u8>), String> {
 }
 
 impl TrustedRoot {
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, ProvenanceError> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("trusted root: {e}"))?;
         let mut logs = Vec::new();
         for (i, t) in v["tlogs"]
@@ -123,7 +124,7 @@ impl TrustedRoot {
                 .collect::<Result<Vec<_>, String>>()
                 .map_err(|e| format!("{what}: {e}"))?;
             if chain.is_empty() {
-                return Err(format!("{what}: empty chain"));
+                return Err(format!("{what}: empty chain").into());
             }
             let (valid_from, valid_to) = window(c, &what)?;
             cas.push(CertificateAuthority {
@@ -136,7 +137,7 @@ impl TrustedRoot {
         Ok(TrustedRoot { logs, cas })
     }
 
-    pub fn public_good() -> Result<Self, String> {
+    pub fn public_good() -> Result<Self, ProvenanceError> {
         Self::parse(PUBLIC_GOOD)
     }
 
