@@ -31,7 +31,7 @@ pub struct EvidenceVerifier {
 
 impl EvidenceVerifier {
     pub fn from_config(cfg: &AttestationSection, http: reqwest::Client) -> Result<Self, String> {
-        let mut roots = trust_roots::pinned()?;
+        let mut roots = trust_roots::pinned().map_err(|e| e.to_string())?;
         let mut trust_overrides = Vec::new();
         if let Some(path) = &cfg.intel_root_ca {
             let pem = std::fs::read_to_string(path)
@@ -45,7 +45,7 @@ impl EvidenceVerifier {
         if let Some(path) = &cfg.nvidia_root_ca {
             let pem = std::fs::read_to_string(path)
                 .map_err(|e| format!("attestation.nvidia_root_ca: {e}"))?;
-            roots.nvidia = super::evidence::nvidia::parse_root(&pem)?;
+            roots.nvidia = super::evidence::nvidia::parse_root(&pem).map_err(|e| e.to_string())?;
             trust_overrides.push(format!(
                 "NVIDIA root replaced by {} (simulated root, not NVIDIA's)",
                 path.display()
@@ -108,7 +108,7 @@ impl EvidenceVerifier {
         let (fetched, collateral_error) = match &quote {
             Some(q) => match self.pcs.collateral(q).await {
                 Ok(f) => (Some(f), None),
-                Err(e) => (None, Some(e)),
+                Err(e) => (None, Some(e.to_string())),
             },
             None => (None, None),
         };

@@ -149,8 +149,12 @@ async fn a_pcs_outage_fails_closed_unless_within_the_grace_period() {
     // The collateral is valid until 2026-05-24 (its PCK CRL's nextUpdate): a day later, PCS
     // is down.
     let after = unix("2026-05-25T00:00:00Z");
+    // No grace: fail closed, as an outage (no verdict on the quote).
     assert!(
-        strict.collateral_at(&raw_quote, after).await.is_err(),
+        matches!(
+            strict.collateral_at(&raw_quote, after).await,
+            Err(venice_e2ee_proxy::attestation::evidence::EvidenceError::Unavailable(_))
+        ),
         "no grace: fail closed"
     );
     let stale = lenient.collateral_at(&raw_quote, after).await.unwrap();

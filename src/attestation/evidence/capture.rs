@@ -162,8 +162,10 @@ pub fn load(dir: &Path) -> Result<Capture, String> {
     let root_crl = find(dir, "IntelSGXRootCA")
         .or_else(|_| find(dir, "intelsgxrootca"))
         .or_else(|_| find(dir, "rootcacrl"))?;
-    let (tcb_info, tcb_info_signature) = split_signed(tcb.text()?, "tcbInfo")?;
-    let (qe_identity, qe_identity_signature) = split_signed(qe.text()?, "enclaveIdentity")?;
+    let (tcb_info, tcb_info_signature) =
+        split_signed(tcb.text()?, "tcbInfo").map_err(|e| e.to_string())?;
+    let (qe_identity, qe_identity_signature) =
+        split_signed(qe.text()?, "enclaveIdentity").map_err(|e| e.to_string())?;
     let json_of = |part: &str| {
         find(dir, part)
             .ok()
@@ -196,7 +198,7 @@ pub fn load(dir: &Path) -> Result<Capture, String> {
 pub async fn verify(c: &Capture) -> Result<super::report::Report, String> {
     use super::report::{self, Trust, DEFAULT_TCB_STATUSES};
     use crate::attestation::provenance::{policy, trusted_root::TrustedRoot, Provenance};
-    let roots = super::trust_roots::pinned()?;
+    let roots = super::trust_roots::pinned().map_err(|e| e.to_string())?;
     let statuses: Vec<String> = DEFAULT_TCB_STATUSES.iter().map(|s| s.to_string()).collect();
     let trust = Trust {
         intel_root_der: &roots.intel_der,

@@ -2,6 +2,7 @@
 //! PCK chain to the pinned Intel SGX root, CRLs, and TCB status from Intel's TCB info and QE
 //! identity, all at a given time.
 
+use super::EvidenceError;
 use dcap_qvl::QuoteCollateralV3;
 
 /// Intel's collateral for one quote, as Intel PCS (or a PCCS) serves it.
@@ -22,7 +23,7 @@ pub struct Collateral {
 
 /// Splits a PCS body `{"tcbInfo": {…}, "signature": "hex"}` into the signed object's exact
 /// text and the signature, without re-serializing (which could change the signed bytes).
-pub(crate) fn split_signed(body: &str, key: &str) -> Result<(String, Vec<u8>), String> {
+pub(crate) fn split_signed(body: &str, key: &str) -> Result<(String, Vec<u8>), EvidenceError> {
     #[derive(serde::Deserialize)]
     struct Signed<'a> {
         #[serde(borrow)]

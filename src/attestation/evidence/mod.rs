@@ -3,12 +3,15 @@
 
 pub mod capture;
 pub mod dcap;
+mod error;
 pub(crate) mod nras;
 pub mod nvidia;
 pub mod pcs;
 pub mod report;
 pub mod trust_roots;
 pub mod workload;
+
+pub use error::EvidenceError;
 
 #[cfg(test)]
 mod aci_tests;

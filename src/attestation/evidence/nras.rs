@@ -3,6 +3,7 @@
 //! by a key from NRAS's JWKS, the per-GPU tokens matching the overall token's digests, the
 //! overall result true, our nonce, and the validity window.
 
+use super::EvidenceError;
 use base64::Engine;
 use ring::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
 use serde_json::{json, Value};
@@ -10,14 +11,14 @@ use sha2::{Digest, Sha256};
 
 pub(crate) const NRAS_ISSUER: &str = "https://nras.attestation.nvidia.com";
 
-fn b64url(s: &str) -> Result<Vec<u8>, String> {
+fn b64url(s: &str) -> Result<Vec<u8>, EvidenceError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s.trim_end_matches('='))
-        .map_err(|_| "JWT part is not base64url".to_string())
+        .map_err(|_| "JWT part is not base64url".into())
 }
 
 /// Verifies a compact ES384 JWT against the JWKS and returns its claims.
-fn verify_jwt(jwt: &str, jwks: &Value) -> Result<Value, String> {
+fn verify_jwt(jwt: &str, jwks: &Value) -> Result<Value, EvidenceError> {
     let mut parts = jwt.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -27,7 +28,7 @@ fn verify_jwt(jwt: &str, jwks: &Value) -> Result<Value, String> {
     let header: Value =
         serde_json::from_slice(&b64url(h)?).map_err(|e| format!("JWT header: {e}"))?;
     if header["alg"] != "ES384" {
-        return Err(format!("JWT algorithm {} is not ES384", header["alg"]));
+        return Err(format!("JWT algorithm {} is not ES384", header["alg"]).into());
     }
     let kid = header["kid"].as_str().ok_or("JWT has no kid")?;
     let key = jwks["keys"]
@@ -43,7 +44,7 @@ fn verify_jwt(jwt: &str, jwks: &Value) -> Result<Value, String> {
     UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, &point)
         .verify(format!("{h}.{p}").as_bytes(), &b64url(s)?)
         .map_err(|_| "JWT signature does not verify with NRAS's key".to_string())?;
-    serde_json::from_slice(&b64url(p)?).map_err(|e| format!("JWT claims: {e}"))
+    serde_json::from_slice(&b64url(p)?).map_err(|e| format!("JWT claims: {e}").into())
 }
 
 /// Verifies NRAS's answer (`[["JWT", overall], {"GPU-0": jwt, …}]`) for `nonce` at `now`.
@@ -52,14 +53,14 @@ pub(crate) fn verify_eat(
     jwks: &Value,
     nonce: &[u8; 32],
     now: u64,
-) -> Result<String, String> {
+) -> Result<String, EvidenceError> {
     let overall = answer
         .pointer("/0/1")
         .and_then(Value::as_str)
         .ok_or("NRAS answer has no overall token")?;
     let claims = verify_jwt(overall, jwks)?;
     if claims["iss"] != NRAS_ISSUER {
-        return Err(format!("token issued by {}", claims["iss"]));
+        return Err(format!("token issued by {}", claims["iss"]).into());
     }
     if claims["x-nvidia-overall-att-result"] != true {
         return Err("NRAS did not accept the GPU evidence".into());
@@ -75,9 +76,7 @@ pub(crate) fn verify_eat(
         claims["exp"].as_u64().unwrap_or(0),
     );
     if now < nbf || now > exp {
-        return Err(format!(
-            "the NRAS token is not valid at {now} ({nbf}..{exp})"
-        ));
+        return Err(format!("the NRAS token is not valid at {now} ({nbf}..{exp})").into());
     }
     let submods = claims["submods"]
         .as_object()
@@ -96,9 +95,7 @@ pub(crate) fn verify_eat(
             .and_then(Value::as_str)
             .unwrap_or_default();
         if !hex::encode(Sha256::digest(token.as_bytes())).eq_ignore_ascii_case(want) {
-            return Err(format!(
-                "{name} token does not match the overall token's digest"
-            ));
+            return Err(format!("{name} token does not match the overall token's digest").into());
         }
         verify_jwt(token, jwks).map_err(|e| format!("{name}: {e}"))?;
     }
@@ -133,7 +130,7 @@ impl Nras {
         &self,
         payload: &super::nvidia::Payload,
         nonce: &[u8; 32],
-    ) -> Result<(Value, Value), String> {
+    ) -> Result<(Value, Value), EvidenceError> {
         // NRAS gets the evidence in the canonical encoding, whatever framing Venice used;
         // what cannot be re-encoded is sent as it came (and fails the local checks anyway).
         use crate::attestation::framing::{canonical_base64, canonical_pem_field};
@@ -163,12 +160,18 @@ impl Nras {
         Ok((answer, jwks))
     }
 
-    async fn json(&self, req: reqwest::RequestBuilder) -> Result<Value, String> {
-        let r = req.send().await.map_err(|e| format!("NRAS: {e}"))?;
+    async fn json(&self, req: reqwest::RequestBuilder) -> Result<Value, EvidenceError> {
+        let unavailable = EvidenceError::Unavailable;
+        let r = req
+            .send()
+            .await
+            .map_err(|e| unavailable(format!("NRAS: {e}")))?;
         if !r.status().is_success() {
-            return Err(format!("NRAS answered {}", r.status()));
+            return Err(unavailable(format!("NRAS answered {}", r.status())));
         }
-        r.json().await.map_err(|e| format!("NRAS: {e}"))
+        r.json()
+            .await
+            .map_err(|e| unavailable(format!("NRAS: {e}")))
     }
 }
 
@@ -204,14 +207,31 @@ mod tests {
         assert!(detail.contains("8 GPUs"), "{detail}");
     }
 
+    /// An NRAS that cannot be asked is an outage, not a verdict on the GPUs.
+    #[tokio::test]
+    async fn an_unreachable_nras_is_unavailable() {
+        let n = Nras::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:9/attest",
+            "http://127.0.0.1:9/jwks",
+        );
+        let payload = super::super::nvidia::parse_payload(&load("0001")["nvidia_payload"]).unwrap();
+        assert!(matches!(
+            n.attest(&payload, &nonce()).await,
+            Err(EvidenceError::Unavailable(m)) if m.starts_with("NRAS")
+        ));
+    }
+
     #[test]
     fn nras_answers_fail_closed() {
         let (answer, jwks) = (load("0006"), load("0007"));
         assert!(verify_eat(&answer, &jwks, &[0; 32], CAPTURED_AT)
             .unwrap_err()
+            .to_string()
             .contains("nonce"));
         assert!(verify_eat(&answer, &jwks, &nonce(), CAPTURED_AT + 86_400)
             .unwrap_err()
+            .to_string()
             .contains("not valid"));
         let mut forged = answer.clone();
         let token = forged[0][1].as_str().unwrap().to_string();
@@ -225,12 +245,14 @@ mod tests {
         forged[0][1] = json!(format!("{head}.{forged_payload}.{sig}"));
         assert!(verify_eat(&forged, &jwks, &[0; 32], CAPTURED_AT)
             .unwrap_err()
+            .to_string()
             .contains("signature"));
         let mut swapped = answer.clone();
         let gpu1 = swapped[1]["GPU-1"].clone();
         swapped[1]["GPU-0"] = gpu1;
         assert!(verify_eat(&swapped, &jwks, &nonce(), CAPTURED_AT)
             .unwrap_err()
+            .to_string()
             .contains("digest"));
     }
 }

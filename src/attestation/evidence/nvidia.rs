@@ -2,6 +2,7 @@
 //! pinned NVIDIA Device Identity root, the SPDM 1.1 GET_MEASUREMENTS signature (ECDSA P-384
 //! over request ‖ response) by the device key, and the request nonce equal to ours.
 
+use super::EvidenceError;
 use crate::attestation::framing;
 use crate::attestation::x509;
 use der::Encode;
@@ -33,9 +34,9 @@ pub struct GpuEvidence {
 }
 
 /// `nvidia_payload` is a JSON string (or, liberally, an object).
-pub fn parse_payload(v: &serde_json::Value) -> Result<Payload, String> {
+pub fn parse_payload(v: &serde_json::Value) -> Result<Payload, EvidenceError> {
     let v = framing::nested(v, "nvidia_payload")?;
-    Payload::deserialize(v.as_ref()).map_err(|e| format!("nvidia_payload: {e}"))
+    Payload::deserialize(v.as_ref()).map_err(|e| format!("nvidia_payload: {e}").into())
 }
 
 /// Which GPU check failed.
@@ -81,12 +82,12 @@ fn verify_chain(
     Ok(leaf)
 }
 
-pub(crate) fn parse_root(pem: &str) -> Result<Certificate, String> {
+pub(crate) fn parse_root(pem: &str) -> Result<Certificate, EvidenceError> {
     framing::pem_certificates(pem.as_bytes())
         .map_err(|e| format!("NVIDIA root file: {e}"))?
         .into_iter()
         .next()
-        .ok_or_else(|| "no certificate in the NVIDIA root file".to_string())
+        .ok_or_else(|| "no certificate in the NVIDIA root file".into())
 }
 
 /// Verifies one GPU's evidence at `now` (Unix seconds) against our `nonce`.

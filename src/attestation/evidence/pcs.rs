@@ -3,6 +3,7 @@
 //! collateral's `nextUpdate`.
 
 use super::dcap::{split_signed, Collateral};
+use super::EvidenceError;
 use crate::attestation::unix_now as now;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,7 +29,7 @@ pub struct Fetched {
 }
 
 /// The quote's FMSPC and which PCK CA issued its certificate (`platform` or `processor`).
-pub(crate) fn quote_platform(raw_quote: &[u8]) -> Result<(String, &'static str), String> {
+pub(crate) fn quote_platform(raw_quote: &[u8]) -> Result<(String, &'static str), EvidenceError> {
     let quote = dcap_qvl::quote::Quote::parse(raw_quote).map_err(|e| format!("quote: {e:#}"))?;
     let chain = quote
         .raw_cert_chain()
@@ -75,14 +76,18 @@ impl Pcs {
     }
 
     /// Collateral for a quote: cached until its `nextUpdate`, else fetched.
-    pub(crate) async fn collateral(&self, raw_quote: &[u8]) -> Result<Fetched, String> {
+    pub(crate) async fn collateral(&self, raw_quote: &[u8]) -> Result<Fetched, EvidenceError> {
         self.collateral_at(raw_quote, now()).await
     }
 
     /// The same, as of `now` (Unix seconds). When a refetch fails, collateral past its
     /// nextUpdate by less than the grace period is still used (verified as of its last valid
     /// second); beyond that, or without a grace period, the failure stands (fail closed).
-    pub async fn collateral_at(&self, raw_quote: &[u8], now: u64) -> Result<Fetched, String> {
+    pub async fn collateral_at(
+        &self,
+        raw_quote: &[u8],
+        now: u64,
+    ) -> Result<Fetched, EvidenceError> {
         let (fmspc, ca) = quote_platform(raw_quote)?;
         let key = (fmspc.clone(), ca);
         let cached = self.cache.lock().expect("poisoned").get(&key).cloned();
@@ -120,30 +125,34 @@ impl Pcs {
         }
     }
 
-    async fn get(&self, url: &str) -> Result<(reqwest::header::HeaderMap, Vec<u8>), String> {
+    async fn get(&self, url: &str) -> Result<(reqwest::header::HeaderMap, Vec<u8>), EvidenceError> {
+        let unavailable = EvidenceError::Unavailable;
         let r = self
             .http
             .get(url)
             .send()
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| unavailable(format!("{url}: {e}")))?;
         if !r.status().is_success() {
-            return Err(format!("{url}: HTTP {}", r.status()));
+            return Err(unavailable(format!("{url}: HTTP {}", r.status())));
         }
         let headers = r.headers().clone();
-        let body = r.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+        let body = r
+            .bytes()
+            .await
+            .map_err(|e| unavailable(format!("{url}: {e}")))?;
         Ok((headers, body.to_vec()))
     }
 
-    fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Result<String, String> {
+    fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Result<String, EvidenceError> {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(super::capture::percent_decode)
-            .ok_or_else(|| format!("collateral response without {name}"))
+            .ok_or_else(|| format!("collateral response without {name}").into())
     }
 
-    async fn fetch(&self, fmspc: &str, ca: &str) -> Result<Collateral, String> {
+    async fn fetch(&self, fmspc: &str, ca: &str) -> Result<Collateral, EvidenceError> {
         let base = &self.base;
         let (tcb_h, tcb) = self
             .get(&format!("{base}/tdx/certification/v4/tcb?fmspc={fmspc}"))

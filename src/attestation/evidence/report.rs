@@ -152,7 +152,7 @@ pub struct Trust<'a> {
     /// Allowed workload measurements; empty lists allow anything.
     pub allow: &'a Allowlists,
     /// NRAS's answer and JWKS when NRAS is used (`None`: not used).
-    pub nras: Option<Result<(Value, Value), String>>,
+    pub nras: Option<Result<(Value, Value), super::EvidenceError>>,
     /// Checks reported but not enforced.
     pub report_only: &'a [String],
     /// Why an Intel collateral was not available, when it was not.
@@ -387,10 +387,12 @@ pub fn verify_all(
             match workload::find_event_log(raw) {
                 Some(events) => checks.record(
                     "rtmr_replay",
-                    events.and_then(|e| {
-                        workload::check_rtmrs(q, &e)
-                            .map(|_| format!("{} events replay to RTMR0-3", e.len()))
-                    }),
+                    events
+                        .and_then(|e| {
+                            workload::check_rtmrs(q, &e)
+                                .map(|_| format!("{} events replay to RTMR0-3", e.len()))
+                        })
+                        .map_err(|e| e.to_string()),
                 ),
                 None if aci_layout => {
                     checks.not_applicable("rtmr_replay", "the ACI evidence carries no event log")
@@ -405,11 +407,13 @@ pub fn verify_all(
                     }
                     checks.record(
                         "mr_config_id",
-                        bound.map(|_| format!("binds compose {}", w.compose_hash)),
+                        bound
+                            .map(|_| format!("binds compose {}", w.compose_hash))
+                            .map_err(|e| e.to_string()),
                     );
                     report.workload = Some(w);
                 }
-                Some(Err(e)) => checks.record("mr_config_id", Err(e)),
+                Some(Err(e)) => checks.record("mr_config_id", Err(e.to_string())),
                 None if aci_layout => {
                     checks.not_applicable("mr_config_id", "the ACI evidence carries no app compose")
                 }
@@ -467,10 +471,10 @@ pub fn verify_all(
                 enforced: false,
                 detail: "NRAS not used (attestation.nras)".into(),
             }),
-            Some(Err(e)) => checks.record("gpu_nras", Err(e.clone())),
+            Some(Err(e)) => checks.record("gpu_nras", Err(e.to_string())),
             Some(Ok((answer, jwks))) => checks.record(
                 "gpu_nras",
-                super::nras::verify_eat(answer, jwks, nonce, trust.now),
+                super::nras::verify_eat(answer, jwks, nonce, trust.now).map_err(|e| e.to_string()),
             ),
         }
     }
@@ -651,7 +655,7 @@ fn verify_gpus(
         Some(Ok(p)) if !p.evidence_list.is_empty() => p,
         Some(Err(e)) => {
             for (_, name) in NAMES {
-                checks.record(name, Err(e.clone()));
+                checks.record(name, Err(e.to_string()));
             }
             return;
         }

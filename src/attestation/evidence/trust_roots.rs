@@ -1,6 +1,7 @@
 //! The trust anchors compiled into the binary: Intel's SGX root CA and NVIDIA's device
 //! identity root CA (public certificates, from `conf/trust-roots/`).
 
+use super::EvidenceError;
 use crate::attestation::framing::pem_to_der;
 use x509_cert::Certificate;
 
@@ -14,7 +15,7 @@ pub struct Roots {
     pub nvidia: Certificate,
 }
 
-pub fn pinned() -> Result<Roots, String> {
+pub fn pinned() -> Result<Roots, EvidenceError> {
     Ok(Roots {
         intel_der: pem_to_der(INTEL_SGX_ROOT_CA)?,
         nvidia: super::nvidia::parse_root(NVIDIA_DEVICE_ROOT_CA)?,

@@ -1,6 +1,7 @@
 //! The workload inside the trust domain (dstack): the event log replayed into RTMR0–3, the
 //! app compose bound by MRCONFIGID, and what the compose pins.
 
+use super::EvidenceError;
 use crate::attestation::framing;
 use crate::attestation::quote::TdReport;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -22,14 +23,14 @@ fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 }
 
 /// The event log: a JSON list, or a string holding one.
-pub(crate) fn parse_event_log(v: &Value) -> Result<Vec<Event>, String> {
+pub(crate) fn parse_event_log(v: &Value) -> Result<Vec<Event>, EvidenceError> {
     let list = framing::nested(v, "event log")?;
-    Vec::<Event>::deserialize(list.as_ref()).map_err(|e| format!("event log: {e}"))
+    Vec::<Event>::deserialize(list.as_ref()).map_err(|e| format!("event log: {e}").into())
 }
 
 /// The event log at the root of the attestation, in ACI's `attestation.evidence`, or inside
 /// `info.tcb_info`; `None` when the attestation carries none anywhere.
-pub fn find_event_log(raw: &Value) -> Option<Result<Vec<Event>, String>> {
+pub fn find_event_log(raw: &Value) -> Option<Result<Vec<Event>, EvidenceError>> {
     // ACI evidence writes an absent log as `null`; dstack's root field is read as served.
     if let Some(v) = raw.get("event_log").or_else(|| {
         raw.pointer("/attestation/evidence/event_log")
@@ -46,7 +47,7 @@ pub fn find_event_log(raw: &Value) -> Option<Result<Vec<Event>, String>> {
     });
     match tcb {
         Some(Ok(Some(v))) if !v.is_null() => Some(parse_event_log(&v)),
-        Some(Err(e)) => Some(Err(e)),
+        Some(Err(e)) => Some(Err(e.into())),
         _ => None,
     }
 }
@@ -57,7 +58,7 @@ pub fn find_event_log(raw: &Value) -> Option<Result<Vec<Event>, String>> {
 pub(crate) fn find_compose(
     raw: &Value,
     report: &TdReport,
-) -> Option<Result<(String, Workload), String>> {
+) -> Option<Result<(String, Workload), EvidenceError>> {
     let info = raw.get("info");
     match raw
         .pointer("/attestation/evidence/app_compose")
@@ -66,16 +67,16 @@ pub(crate) fn find_compose(
         Some(field) => {
             let info = match info.map(|i| framing::nested(i, "info")).transpose() {
                 Ok(i) => i,
-                Err(e) => return Some(Err(e)),
+                Err(e) => return Some(Err(e.into())),
             };
-            Some(describe_compose(field, info.as_deref(), report))
+            Some(describe_compose(field, info.as_deref(), report).map_err(Into::into))
         }
         None => info.map(|i| describe(i, report)),
     }
 }
 
 /// RTMR[i] = SHA384(RTMR[i] ‖ digest) for each event of register i, in order, from zero.
-pub(crate) fn replay(events: &[Event]) -> Result<[[u8; 48]; 4], String> {
+pub(crate) fn replay(events: &[Event]) -> Result<[[u8; 48]; 4], EvidenceError> {
     let mut rtmr = [[0u8; 48]; 4];
     for (n, e) in events.iter().enumerate() {
         let i = usize::try_from(e.imr)
@@ -85,10 +86,7 @@ pub(crate) fn replay(events: &[Event]) -> Result<[[u8; 48]; 4], String> {
         let digest =
             framing::hex_bytes(&e.digest).map_err(|_| format!("event {n} digest is not hex"))?;
         if digest.len() != 48 {
-            return Err(format!(
-                "event {n} digest has {} bytes, not 48",
-                digest.len()
-            ));
+            return Err(format!("event {n} digest has {} bytes, not 48", digest.len()).into());
         }
         let mut h = Sha384::new();
         h.update(rtmr[i]);
@@ -98,12 +96,12 @@ pub(crate) fn replay(events: &[Event]) -> Result<[[u8; 48]; 4], String> {
     Ok(rtmr)
 }
 
-pub(crate) fn check_rtmrs(report: &TdReport, events: &[Event]) -> Result<(), String> {
+pub(crate) fn check_rtmrs(report: &TdReport, events: &[Event]) -> Result<(), EvidenceError> {
     let replayed = replay(events)?;
     match (0..4).find(|&i| replayed[i] != report.rtmr[i]) {
-        Some(i) => Err(format!(
-            "RTMR{i} replayed from the event log does not match the quote"
-        )),
+        Some(i) => {
+            Err(format!("RTMR{i} replayed from the event log does not match the quote").into())
+        }
         None => Ok(()),
     }
 }
@@ -116,7 +114,10 @@ fn mr_config_id(app_compose: &str) -> [u8; 48] {
     id
 }
 
-pub(crate) fn check_mr_config_id(report: &TdReport, app_compose: &str) -> Result<(), String> {
+pub(crate) fn check_mr_config_id(
+    report: &TdReport,
+    app_compose: &str,
+) -> Result<(), EvidenceError> {
     if report.mr_config_id == mr_config_id(app_compose) {
         Ok(())
     } else {
@@ -161,7 +162,7 @@ fn compose_texts(v: &Value) -> Vec<String> {
 
 /// `info` (an object or a JSON string, its `tcb_info` likewise) → the app compose text that
 /// `report` binds (or the first candidate, which then fails MRCONFIGID) and the workload.
-pub fn describe(info: &Value, report: &TdReport) -> Result<(String, Workload), String> {
+pub fn describe(info: &Value, report: &TdReport) -> Result<(String, Workload), EvidenceError> {
     let info = framing::nested(info, "info")?;
     let tcb = match info.get("tcb_info") {
         Some(t) => Some(framing::nested(t, "tcb_info")?),
@@ -172,7 +173,7 @@ pub fn describe(info: &Value, report: &TdReport) -> Result<(String, Workload), S
         .and_then(|t| t.get("app_compose"))
         .or_else(|| info.get("app_compose"))
         .ok_or("attestation info has no app_compose")?;
-    describe_compose(field, Some(&info), report)
+    describe_compose(field, Some(&info), report).map_err(Into::into)
 }
 
 /// The compose text `report` binds among the forms `field` may have been hashed as (or the
