@@ -442,21 +442,21 @@ pub(crate) fn render<'a>(
             Message::Tool { call_id, content } => {
                 let name = names.get(call_id.as_str()).copied().unwrap_or("unknown");
                 let rendered = render_result(family, name, content);
-                let role = match (in_turn, out.last()) {
-                    (true, Some(("assistant", _))) => "assistant",
-                    _ => "user",
+                // A result joins Gemma 4's call turn, or the results before it.
+                let joins = match out.last() {
+                    Some(("assistant", _)) => in_turn,
+                    Some(("user", _)) => after_result,
+                    _ => false,
                 };
                 match out.last_mut() {
-                    Some((last, prev))
-                        if *last == role && (after_result || role == "assistant") =>
-                    {
+                    Some((_, prev)) if joins => {
                         let merged = prev.to_mut();
                         if !matches!(family, Family::Glm47 | Family::Gemma4) {
                             merged.push('\n');
                         }
                         merged.push_str(&rendered);
                     }
-                    _ => out.push((role, Cow::Owned(rendered))),
+                    _ => out.push(("user", Cow::Owned(rendered))),
                 }
                 after_result = true;
                 continue;
