@@ -50,40 +50,33 @@ fn demo_env(demo: &Demo) -> Vec<(&'static str, String)> {
     env
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn openai_python_sdk_conformance() {
+/// Runs a pytest suite against a fresh `demo`; it must pass.
+async fn pytest_against_demo(file: &'static str) {
     let demo = Demo::start(&[]).await;
     let env = demo_env(&demo);
-    tokio::task::spawn_blocking(move || pytest("tests/sdk/test_conformance.py", &env))
+    tokio::task::spawn_blocking(move || pytest(file, &env))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openai_python_sdk_conformance() {
+    pytest_against_demo("tests/sdk/test_conformance.py").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn agents_sdk_and_langchain_conformance() {
-    let demo = Demo::start(&[]).await;
-    let env = demo_env(&demo);
-    tokio::task::spawn_blocking(move || pytest("tests/sdk/test_agents_langchain.py", &env))
-        .await
-        .unwrap();
+    pytest_against_demo("tests/sdk/test_agents_langchain.py").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pydantic_ai_chat_and_responses_models_with_a_tool() {
-    let demo = Demo::start(&[]).await;
-    let env = demo_env(&demo);
-    tokio::task::spawn_blocking(move || pytest("tests/sdk/test_pydantic_ai.py", &env))
-        .await
-        .unwrap();
+    pytest_against_demo("tests/sdk/test_pydantic_ai.py").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn anthropic_python_sdk_over_the_messages_api() {
-    let demo = Demo::start(&[]).await;
-    let env = demo_env(&demo);
-    tokio::task::spawn_blocking(move || pytest("tests/sdk/test_anthropic.py", &env))
-        .await
-        .unwrap();
+    pytest_against_demo("tests/sdk/test_anthropic.py").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
