@@ -3,6 +3,7 @@
 //! (`server.admin_token`): the attestation forms pinned per model, and accepting a new one
 //! without a restart.
 
+use crate::attestation::store::AcceptError;
 use crate::metrics::METRICS;
 use crate::state::AppState;
 use async_trait::async_trait;
@@ -27,7 +28,13 @@ fn json(status: u16, v: serde_json::Value) -> Response<Vec<u8>> {
 
 impl AdminApp {
     /// `GET /admin/pins[/{model}]`, `POST /admin/pins/{model}/accept`.
-    fn admin(&self, method: &str, path: &str, auth: Option<&[u8]>) -> Response<Vec<u8>> {
+    fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        auth: Option<&[u8]>,
+    ) -> Response<Vec<u8>> {
         use serde_json::json;
         if self.state.config.server.admin_token.is_none() {
             return json(
@@ -50,25 +57,47 @@ impl AdminApp {
                     json!({"error": format!("`{model}` has no pinned form")}),
                 ),
             },
-            ("POST", ["pins", model, "accept"]) => match store.accept_refused(model) {
-                Ok((old, new)) => {
-                    log::warn!(
-                        target: "audit",
-                        "admin accepted a new attestation form for model {model}: layout {} -> {}, gpus {} -> {}, checks passing {} -> {}",
-                        old.layout.unwrap_or("-"),
-                        new.layout.unwrap_or("-"),
-                        old.gpus,
-                        new.gpus,
-                        old.passed.len(),
-                        new.passed.len()
+            ("POST", ["pins", model, "accept"]) => {
+                let Some(digest) = query_param(query, "digest") else {
+                    return json(
+                        400,
+                        json!({"error": "name the form you reviewed: ?digest=<refused.digest from GET /admin/pins/{model}>"}),
                     );
-                    json(200, json!({"model": model, "previous": old, "pinned": new}))
+                };
+                match store.accept_refused(model, digest) {
+                    Ok((old, new)) => {
+                        log::warn!(
+                            target: "audit",
+                            "admin accepted a new attestation form for model {model}: layout {} -> {}, gpus {} -> {}, checks passing {} -> {}",
+                            old.layout.unwrap_or("-"),
+                            new.layout.unwrap_or("-"),
+                            old.gpus,
+                            new.gpus,
+                            old.passed.len(),
+                            new.passed.len()
+                        );
+                        json(200, json!({"model": model, "previous": old, "pinned": new}))
+                    }
+                    Err(AcceptError::Nothing(e)) => json(409, json!({"error": e})),
+                    Err(AcceptError::Changed(now)) => json(
+                        409,
+                        json!({"error": "the refused form stored now is not the one reviewed; nothing was pinned", "refused": now}),
+                    ),
                 }
-                Err(e) => json(409, json!({"error": e})),
-            },
+            }
             _ => json(404, json!({"error": "no such admin action"})),
         }
     }
+}
+
+/// A query parameter's value (digests and ids need no percent-decoding).
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
 }
 
 fn response(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -91,7 +120,8 @@ impl ServeHttp for AdminApp {
                 .headers
                 .get("authorization")
                 .map(|v| v.as_bytes().to_vec());
-            return self.admin(&method, rest, auth.as_deref());
+            let query = session.req_header().uri.query().unwrap_or("").to_string();
+            return self.admin(&method, rest, &query, auth.as_deref());
         }
         match path.as_str() {
             "/metrics" => {

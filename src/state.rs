@@ -36,6 +36,8 @@ pub struct AppState {
     pub(crate) client: Arc<VeniceClient>,
     /// ACI receipts checked after answers.
     pub(crate) receipts: Arc<Receipts>,
+    /// Host names the API answers under (`ServerSection::host_names`).
+    pub(crate) allowed_hosts: Vec<String>,
     resolved: ArcSwapOption<(SocketAddr, Instant)>,
     chats_in_flight: AtomicUsize,
 }
@@ -54,7 +56,7 @@ impl AppState {
     pub fn new(config: Config) -> Result<Arc<Self>, String> {
         let upstream = config.validate().map_err(|e| e.to_string())?;
         let client = Arc::new(VeniceClient::new(&config)?);
-        let verifier = EvidenceVerifier::from_config(&config.attestation, client.http().clone())?;
+        let verifier = EvidenceVerifier::from_config(&config)?;
         Ok(Arc::new(AppState {
             authorization: format!("Bearer {}", config.venice.api_key.expose()),
             catalog: Catalog::new(client.clone(), config.venice.models_ttl),
@@ -79,6 +81,7 @@ impl AppState {
             )),
             client,
             upstream,
+            allowed_hosts: config.server.host_names(),
             config,
             resolved: ArcSwapOption::empty(),
             chats_in_flight: AtomicUsize::new(0),

@@ -39,6 +39,15 @@ impl Pin {
         }
     }
 
+    /// What names this form: sha256 of its JSON (fields in a fixed order, checks sorted), so
+    /// an operator accepts exactly the form reviewed.
+    pub(crate) fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(
+            serde_json::to_vec(self).expect("a pin serializes"),
+        ))
+    }
+
     /// Why `next` proves less than this pin, if it does.
     pub(crate) fn weakened_by(&self, next: &Pin) -> Option<String> {
         if self.layout != next.layout {
@@ -133,5 +142,14 @@ mod tests {
             .unwrap()
             .contains("no longer binds"));
         assert_eq!(bound("address").weakened_by(&bound("statement")), None);
+    }
+
+    #[test]
+    fn a_form_has_one_digest() {
+        let a = pin("dstack", &["envelope", "gpu_nonce"], 8);
+        assert_eq!(a.digest(), pin("dstack", &["gpu_nonce", "envelope"], 8).digest());
+        assert_eq!(a.digest().len(), 64);
+        assert_ne!(a.digest(), pin("dstack", &["envelope", "gpu_nonce"], 4).digest());
+        assert_ne!(a.digest(), pin("aci/1", &["envelope", "gpu_nonce"], 8).digest());
     }
 }

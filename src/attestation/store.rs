@@ -74,7 +74,18 @@ pub(crate) struct PinState {
 #[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct RefusedForm {
     pub(crate) form: Pin,
+    /// `Pin::digest` of `form`: what accepting it must name.
+    pub(crate) digest: String,
     pub(crate) why: String,
+}
+
+/// Why a refused form was not accepted.
+#[derive(Debug)]
+pub(crate) enum AcceptError {
+    /// Nothing refused to accept, or no pin to replace.
+    Nothing(String),
+    /// The form stored now is not the one reviewed (another refusal came in between).
+    Changed(RefusedForm),
 }
 
 impl AttestationStore {
@@ -245,6 +256,7 @@ impl AttestationStore {
                 model: m.clone(),
                 pinned: p.clone(),
                 refused: refused.get(m).map(|(form, why)| RefusedForm {
+                    digest: form.digest(),
                     form: form.clone(),
                     why: why.clone(),
                 }),
@@ -254,21 +266,36 @@ impl AttestationStore {
         states
     }
 
-    /// Pins the last refused form of `model` in place of its pin (an operator's decision).
-    /// The next attestation in that form is used without a restart. Returns (old, new).
-    pub(crate) fn accept_refused(&self, model: &str) -> Result<(Pin, Pin), String> {
-        let (form, _) = self
-            .refused
-            .lock()
-            .expect("poisoned")
-            .remove(model)
-            .ok_or_else(|| format!("no refused attestation form of `{model}` to accept"))?;
-        let old = self
-            .pins
-            .lock()
-            .expect("pins poisoned")
-            .insert(model.to_string(), form.clone())
-            .ok_or_else(|| format!("`{model}` has no pin"))?;
+    /// Pins the last refused form of `model` in place of its pin (an operator's decision),
+    /// if it is the form reviewed: `digest` must be its `Pin::digest`, so a form refused after
+    /// the review is never pinned unseen. The next attestation in that form is used without a
+    /// restart. Returns (old, new).
+    pub(crate) fn accept_refused(
+        &self,
+        model: &str,
+        digest: &str,
+    ) -> Result<(Pin, Pin), AcceptError> {
+        // Locked in `check_pin`'s order: pins, then refused.
+        let mut pins = self.pins.lock().expect("pins poisoned");
+        let mut refused = self.refused.lock().expect("poisoned");
+        let Some((form, why)) = refused.get(model) else {
+            return Err(AcceptError::Nothing(format!(
+                "no refused attestation form of `{model}` to accept"
+            )));
+        };
+        if !form.digest().eq_ignore_ascii_case(digest.trim()) {
+            return Err(AcceptError::Changed(RefusedForm {
+                form: form.clone(),
+                digest: form.digest(),
+                why: why.clone(),
+            }));
+        }
+        let Some(old) = pins.get(model).cloned() else {
+            return Err(AcceptError::Nothing(format!("`{model}` has no pin")));
+        };
+        let (form, _) = refused.remove(model).expect("looked up above");
+        pins.insert(model.to_string(), form.clone());
+        drop((pins, refused));
         // The refusal is no longer current: the next request attests again at once.
         if let Some(flight) = self.flights.lock().expect("flight map poisoned").get(model) {
             *flight.last_failure.lock().expect("poisoned") = None;

@@ -12,7 +12,7 @@ use super::provenance::{Provenance, Rekor};
 use super::quote;
 use super::unix_now as now;
 use super::verify::{AttestationError, Policy, VerifiedKey};
-use crate::config::AttestationSection;
+use crate::config::Config;
 use serde_json::Value;
 
 pub struct EvidenceVerifier {
@@ -29,8 +29,24 @@ pub struct EvidenceVerifier {
     source_policy: SourcePolicy,
 }
 
+/// The HTTP client for the services a verifier consults besides Venice (Intel PCS and its
+/// CRL host, NVIDIA NRAS, Sigstore Rekor): it carries no credential of any kind, so the
+/// Venice key can never reach them, and it refuses plain http unless the configuration's
+/// test switch allows it (checked at load too, see `Config::validate`).
+pub(crate) fn third_party_http(config: &Config) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(config.venice.connect_timeout)
+        .timeout(config.venice.request_timeout)
+        .https_only(!config.attestation.plain_http_for_tests)
+        .user_agent(concat!("venice-e2ee-proxy/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 impl EvidenceVerifier {
-    pub fn from_config(cfg: &AttestationSection, http: reqwest::Client) -> Result<Self, String> {
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let cfg = &config.attestation;
+        let http = third_party_http(config)?;
         let mut roots = trust_roots::pinned().map_err(|e| e.to_string())?;
         let mut trust_overrides = Vec::new();
         if let Some(path) = &cfg.intel_root_ca {
@@ -65,6 +81,11 @@ impl EvidenceVerifier {
         };
         for check in &cfg.report_only {
             trust_overrides.push(format!("{check} is reported but not enforced"));
+        }
+        if cfg.plain_http_for_tests {
+            trust_overrides.push(
+                "Intel PCS, NVIDIA NRAS and Rekor may be reached over plain http (attestation.plain_http_for_tests)".into(),
+            );
         }
         Ok(EvidenceVerifier {
             roots,
@@ -157,7 +178,7 @@ pub async fn verify_live(config: &crate::config::Config, model: &str) -> Result<
     use crate::venice::client::VeniceClient;
     config.validate().map_err(|e| e.to_string())?;
     let client = VeniceClient::new(config)?;
-    let verifier = EvidenceVerifier::from_config(&config.attestation, client.http().clone())?;
+    let verifier = EvidenceVerifier::from_config(config)?;
     let nonce: [u8; 32] = rand::random();
     let raw = client
         .attestation(model, &nonce)

@@ -214,6 +214,27 @@ mod tests {
     }
 
     #[test]
+    fn third_party_services_need_https_unless_the_test_switch_is_on() {
+        for field in ["PCS_URL", "ROOT_CA_CRL_URL", "NRAS_URL", "NRAS_JWKS_URL", "REKOR_URL"] {
+            let var = format!("VENICE_E2EE_PROXY__ATTESTATION__{field}");
+            let e = load_from_str("", env(&[(&var, "http://pccs.internal:8081")])).unwrap_err();
+            let name = format!("attestation.{}", field.to_ascii_lowercase());
+            assert!(e.to_string().contains(&name), "{e}");
+            let c = load_from_str(
+                "attestation:\n  plain_http_for_tests: true\n",
+                env(&[(&var, "http://127.0.0.1:8081")]),
+            )
+            .unwrap();
+            assert!(c
+                .describe()
+                .unwrap()
+                .contains("WARNING: attestation.plain_http_for_tests"));
+        }
+        let c = load_from_str("", env(&[])).unwrap();
+        assert!(!c.describe().unwrap().contains("WARNING"));
+    }
+
+    #[test]
     fn client_tokens() {
         let e = load_from_str("server:\n  listen: 0.0.0.0:8080\n", env(&[])).unwrap_err();
         assert!(e.to_string().contains("server.auth_tokens"), "{e}");

@@ -170,6 +170,11 @@ pub struct ServerSection {
     /// A file with one client token per line (e.g. a mounted Kubernetes Secret), added to
     /// `auth_tokens` at start-up.
     pub(crate) auth_tokens_file: Option<PathBuf>,
+    /// Host names (the `Host` a request names, port aside) the API answers under, besides the
+    /// loopback names and the listen address, which always work. A web page can make the
+    /// user's browser send requests under its own name to a loopback port (DNS rebinding):
+    /// those are refused. `*` allows any name (behind a proxy that checks it).
+    pub allowed_hosts: Vec<String>,
     /// Bearer token for the admin listener's actions (`/admin/…`); only from the environment
     /// (`VENICE_E2EE_PROXY__SERVER__ADMIN_TOKEN`). None: the actions are refused.
     #[serde(skip)]
@@ -253,6 +258,10 @@ pub struct AttestationSection {
     pub(crate) source_provenance: crate::attestation::aci::source::SourcePolicy,
     /// ACI receipts: checked after each answer (`report`), required (`require`) or `off`.
     pub receipts: crate::attestation::receipts::ReceiptsSection,
+    /// Test switch: allow plain http for Intel PCS, its CRL host, NVIDIA NRAS and Rekor (the
+    /// simulated ones on loopback). Off: their URLs must be https, checked at load. Reported in
+    /// every attestation report, answer header and `check-config`.
+    pub plain_http_for_tests: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -319,6 +328,7 @@ impl Default for ServerSection {
             body_read_timeout: Duration::from_secs(30),
             auth_tokens: Vec::new(),
             auth_tokens_file: None,
+            allowed_hosts: Vec::new(),
             admin_token: None,
         }
     }
@@ -364,6 +374,7 @@ impl Default for AttestationSection {
             provenance_policy: crate::attestation::provenance::policy::default_policy(),
             source_provenance: Default::default(),
             receipts: Default::default(),
+            plain_http_for_tests: false,
         }
     }
 }
@@ -465,6 +476,21 @@ impl UpstreamUrl {
     }
 }
 
+impl ServerSection {
+    /// Every host name the API answers under: the loopback names, the listen address (when
+    /// it is one), and `allowed_hosts`.
+    pub(crate) fn host_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+        if !self.listen.ip().is_unspecified() {
+            names.push(self.listen.ip().to_string());
+        }
+        for h in &self.allowed_hosts {
+            names.push(h.trim().trim_end_matches('.').to_ascii_lowercase());
+        }
+        names
+    }
+}
+
 impl Config {
     /// The configuration as YAML without its secrets (`check-config`), and whether the API
     /// key is set.
@@ -475,7 +501,12 @@ impl Config {
         } else {
             "set (hidden)"
         };
-        Ok(format!("{yaml}# venice.api_key: {key}\n"))
+        let warning = if self.attestation.plain_http_for_tests {
+            "# WARNING: attestation.plain_http_for_tests: Intel PCS, NVIDIA NRAS and Rekor may be reached over plain http\n"
+        } else {
+            ""
+        };
+        Ok(format!("{yaml}# venice.api_key: {key}\n{warning}"))
     }
 
     /// Checks that cannot be expressed in the types. Messages name the field.
@@ -502,6 +533,17 @@ impl Config {
                     "listening on {} (not loopback) requires client tokens",
                     self.server.listen
                 ),
+            ));
+        }
+        if let Some(h) = self
+            .server
+            .allowed_hosts
+            .iter()
+            .find(|h| h.trim().is_empty() || h.contains(['/', ' ']) || h.matches(':').count() == 1)
+        {
+            return Err(bad(
+                "server.allowed_hosts",
+                format!("`{h}` is not a host name (no scheme, port or path)"),
             ));
         }
         if let Some((alias, target)) = self
@@ -562,6 +604,22 @@ impl Config {
                 return Err(bad(
                     "attestation.report_only",
                     format!("`{check}` is not a check that can be relaxed"),
+                ));
+            }
+        }
+        let a = &self.attestation;
+        for (field, url) in [
+            ("attestation.pcs_url", &a.pcs_url),
+            ("attestation.root_ca_crl_url", &a.root_ca_crl_url),
+            ("attestation.nras_url", &a.nras_url),
+            ("attestation.nras_jwks_url", &a.nras_jwks_url),
+            ("attestation.rekor_url", &a.rekor_url),
+        ] {
+            let https = url.starts_with("https://");
+            if !https && !(a.plain_http_for_tests && url.starts_with("http://")) {
+                return Err(bad(
+                    field,
+                    format!("`{url}` must be an https URL (plain http only with attestation.plain_http_for_tests)"),
                 ));
             }
         }

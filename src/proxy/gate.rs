@@ -1,9 +1,52 @@
-//! Admission: client token (when configured) and the cap on chat completions in flight.
+//! Admission: browsers kept out (the `Host` a request names, the content type of a request
+//! a web page sent), the client token (when configured) and the cap on chat completions in
+//! flight.
 
 use super::routes::Route;
 use crate::openai::error::ApiError;
 use crate::state::{AppState, ChatPermit};
 use std::sync::Arc;
+
+/// The host a request names (`Host`, or HTTP/2's `:authority`), without its port, lowercase.
+fn named_host(req: &http::request::Parts) -> Option<String> {
+    let authority = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))?;
+    let authority = authority.trim();
+    let host = match authority.strip_prefix('[') {
+        // An IPv6 literal: `[::1]:8080`.
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    Some(host.trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// Whether a request comes through a name this proxy answers to. A web page can make the
+/// user's browser send requests to a loopback port under its own name (DNS rebinding); such
+/// requests name the page's host. A request with no host at all is no browser's.
+pub(crate) fn host_allowed(allowed: &[String], req: &http::request::Parts) -> bool {
+    match named_host(req) {
+        None => true,
+        Some(host) => allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(&host)),
+    }
+}
+
+/// Whether a request a web page may have sent is one it could only send with the server's
+/// consent: a page can POST `text/plain` (or a form) anywhere without asking, but JSON only
+/// after a CORS preflight, which this proxy never grants. Requests without `Origin` come from
+/// no browser page.
+pub(crate) fn content_type_allowed(req: &http::request::Parts) -> bool {
+    if req.method != http::Method::POST || !req.headers.contains_key(http::header::ORIGIN) {
+        return true;
+    }
+    req.headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
 
 /// The client's token: `Authorization: Bearer …` (OpenAI's clients, Claude Code's
 /// `ANTHROPIC_AUTH_TOKEN`) or `x-api-key` (Anthropic's SDKs).
@@ -24,9 +67,27 @@ pub(crate) fn client_token(headers: &http::HeaderMap) -> Option<&[u8]> {
 pub(crate) fn admit(
     state: &Arc<AppState>,
     route: &Route,
-    token: Option<&[u8]>,
+    req: &http::request::Parts,
 ) -> Result<Option<ChatPermit>, ApiError> {
+    // Probes (kubelet's name the pod's address) answer under any name; they say only "up".
     let public = matches!(route, Route::Health | Route::Ready);
+    if !public && !host_allowed(&state.allowed_hosts, req) {
+        return Err(ApiError::new(
+            403,
+            "invalid_request_error",
+            "host_not_allowed",
+            "this proxy does not answer under that Host (server.allowed_hosts)",
+        ));
+    }
+    if !content_type_allowed(req) {
+        return Err(ApiError::new(
+            415,
+            "invalid_request_error",
+            "unsupported_media_type",
+            "a request from a web page must be Content-Type: application/json",
+        ));
+    }
+    let token = client_token(&req.headers);
     if !public && !state.client_authorized(token) {
         crate::metrics::METRICS.client_auth_failures.inc();
         return Err(ApiError::new(
@@ -59,7 +120,56 @@ pub(crate) fn admit(
 
 #[cfg(test)]
 mod tests {
-    use super::client_token;
+    use super::{client_token, content_type_allowed, host_allowed};
+
+    fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = http::Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn only_allowed_host_names() {
+        let allowed = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        let host = |h: &str| host_allowed(&allowed, &request("GET", "/v1/models", &[("host", h)]));
+        assert!(host("127.0.0.1:8080"));
+        assert!(host("LOCALHOST:8080"));
+        assert!(host("localhost."));
+        assert!(host("[::1]:8080"));
+        assert!(!host("attacker.example:8080"));
+        assert!(!host("127.0.0.1.attacker.example"));
+        assert!(!host("localhost.attacker.example"));
+        // HTTP/2's :authority, and no host at all (not a browser).
+        assert!(!host_allowed(
+            &allowed,
+            &request("GET", "http://rebind.example:8080/v1/models", &[])
+        ));
+        assert!(host_allowed(&allowed, &request("GET", "/v1/models", &[])));
+        assert!(host_allowed(
+            &["*".into()],
+            &request("GET", "/", &[("host", "anything")])
+        ));
+    }
+
+    #[test]
+    fn pages_must_send_json() {
+        let post = |h: &[(&str, &str)]| content_type_allowed(&request("POST", "/v1/chat/completions", h));
+        assert!(!post(&[("origin", "https://evil.example"), ("content-type", "text/plain")]));
+        assert!(!post(&[("origin", "null")]));
+        assert!(!post(&[
+            ("origin", "https://evil.example"),
+            ("content-type", "application/x-www-form-urlencoded")
+        ]));
+        assert!(post(&[
+            ("origin", "http://localhost:3000"),
+            ("content-type", "Application/JSON; charset=utf-8")
+        ]));
+        // No Origin: no web page sent it.
+        assert!(post(&[("content-type", "text/plain")]));
+        assert!(post(&[]));
+    }
 
     #[test]
     fn tokens_from_either_header() {

@@ -101,7 +101,7 @@ impl ProxyHttp for VeniceProxy {
         let header = session.req_header();
         ctx.route = Route::classify(header.method.as_str(), header.uri.path());
         let dialect = ctx.route.dialect();
-        match gate::admit(&self.state, &ctx.route, gate::client_token(&header.headers)) {
+        match gate::admit(&self.state, &ctx.route, header) {
             Ok(permit) => ctx._permit = permit,
             Err(e) => {
                 // The body is left unread: the connection cannot serve another request.

@@ -1,5 +1,7 @@
 //! Venice's JSON endpoints (model list, attestation) over reqwest. Chat completions do not go
-//! through here: Pingora proxies them.
+//! through here: Pingora proxies them. This client carries the Venice key and is used for
+//! Venice alone; the services a verifier consults get a client without it
+//! (`attestation::verifier::third_party_http`).
 
 use super::ModelList;
 use crate::config::Config;
@@ -39,11 +41,6 @@ pub struct VeniceClient {
 }
 
 impl VeniceClient {
-    /// The underlying HTTP client (shared with the Intel collateral fetcher).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
     pub fn new(config: &Config) -> Result<Self, String> {
         let mut headers = reqwest::header::HeaderMap::new();
         if !config.venice.api_key.is_empty() {
@@ -61,6 +58,8 @@ impl VeniceClient {
             .default_headers(headers)
             .connect_timeout(config.venice.connect_timeout)
             .timeout(config.venice.request_timeout)
+            // A redirect could lead the key's holder anywhere; Venice's API does not redirect.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("venice-e2ee-proxy/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &config.venice.ca_file {
             let pem = std::fs::read(path).map_err(|e| format!("venice.ca_file: {e}"))?;

@@ -231,23 +231,30 @@ async fn a_weaker_attestation_form_is_refused_until_an_operator_accepts_it() {
     assert_eq!(state["pinned"]["layout"], "dstack", "{state}");
     assert_eq!(state["refused"]["form"]["layout"], "aci/1", "{state}");
     assert!(state["refused"]["why"].as_str().unwrap().contains("layout"));
-    let r = http
-        .post(format!("{pin_url}/accept"))
-        .bearer_auth("adm-7f3e")
-        .send()
-        .await
-        .unwrap();
+    let reviewed = state["refused"]["digest"].as_str().unwrap().to_string();
+    let accept = |digest: Option<String>| {
+        let mut url = format!("{pin_url}/accept");
+        if let Some(d) = digest {
+            url.push_str(&format!("?digest={d}"));
+        }
+        http.post(url).bearer_auth("adm-7f3e").send()
+    };
+    // Accepting names the form reviewed: without it, or with another, nothing is pinned and
+    // the answer names the form stored now.
+    let r = accept(None).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = accept(Some("00".repeat(32))).await.unwrap();
+    assert_eq!(r.status(), 409);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["refused"]["digest"], reviewed.as_str(), "{v}");
+    assert_eq!(v["refused"]["form"]["layout"], "aci/1", "{v}");
+    let r = accept(Some(reviewed.clone())).await.unwrap();
     assert_eq!(r.status(), 200);
     let accepted: serde_json::Value = r.json().await.unwrap();
     assert_eq!(accepted["pinned"]["layout"], "aci/1");
     assert_eq!(p.post(&chat("accepted form", false)).await.status(), 200);
     // Nothing left to accept.
-    let r = http
-        .post(format!("{pin_url}/accept"))
-        .bearer_auth("adm-7f3e")
-        .send()
-        .await
-        .unwrap();
+    let r = accept(Some(reviewed)).await.unwrap();
     assert_eq!(r.status(), 409);
 }
 
@@ -301,6 +308,7 @@ async fn verify_subcommand_checks_a_live_model() {
                 &c.attestation.rekor_url,
             )
             .env("VENICE_E2EE_PROXY__ATTESTATION__PROVENANCE_POLICY", policy)
+            .env("VENICE_E2EE_PROXY__ATTESTATION__PLAIN_HTTP_FOR_TESTS", "true")
             .env(
                 "VENICE_E2EE_PROXY__ATTESTATION__REPORT_ONLY",
                 "[tdx_quote_signature, tdx_tcb_status]",
@@ -324,6 +332,37 @@ async fn verify_subcommand_checks_a_live_model() {
     assert!(!out.status.success());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(check(&report, "rtmr_replay")["status"], "fail");
+}
+
+/// The Venice key goes to Venice only: Intel PCS, its CRL host, NVIDIA NRAS and Rekor (here
+/// the simulator's, which record every header they receive) see no credential at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn third_parties_never_see_the_venice_key() {
+    let s = sim().await;
+    let base = format!("http://{}", s.addr);
+    let p = Proxy::start(s, |c| {
+        c.attestation.nras = true;
+        c.attestation.nras_url = format!("{base}/nras/v3/attest/gpu");
+        c.attestation.nras_jwks_url = format!("{base}/nras/.well-known/jwks.json");
+    })
+    .await;
+    assert_eq!(p.post(&chat("key hygiene", false)).await.status(), 200);
+    let seen = p.sim.record().third_party;
+    for service in ["/pcs/", "/nras/", "/rekor/"] {
+        assert!(
+            seen.iter().any(|r| r.path.starts_with(service)),
+            "{service} was not consulted: {seen:?}"
+        );
+    }
+    for r in &seen {
+        for (name, value) in &r.headers {
+            assert!(
+                !name.eq_ignore_ascii_case("authorization") && !value.contains(SIM_KEY),
+                "{} received {name}: {value}",
+                r.path
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -193,3 +193,88 @@ async fn chunked_request_bodies_work() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], "sent chunked");
 }
+
+/// A web page the user visits cannot use the sidecar: a cross-origin POST it may send without
+/// a preflight (`text/plain`), a request under its own name pointed at the loopback port (DNS
+/// rebinding), and a preflight for JSON are all refused, OpenAI-shaped, and nothing is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn web_pages_cannot_use_the_proxy() {
+    let p = Proxy::start(sim().await, |c| c.server.allowed_hosts = vec!["proxy.internal".into()]).await;
+    let body = serde_json::to_vec(&chat("from a web page", false)).unwrap();
+    let page = p
+        .http
+        .post(p.url("/chat/completions"))
+        .header("origin", "https://attacker.example")
+        .header("content-type", "text/plain")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    expect_error(page, 415, "unsupported_media_type", None).await;
+    let rebound = p
+        .http
+        .post(p.url("/chat/completions"))
+        .header("host", "rebind.attacker.example:8080")
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    expect_error(rebound, 403, "host_not_allowed", None).await;
+    let listing = p
+        .http
+        .get(p.url("/models"))
+        .header("host", "rebind.attacker.example")
+        .send()
+        .await
+        .unwrap();
+    expect_error(listing, 403, "host_not_allowed", None).await;
+    // The Messages API refuses in its own dialect.
+    let messages = p
+        .http
+        .post(p.url("/messages"))
+        .header("host", "rebind.attacker.example")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(messages.status(), 403);
+    let v: Value = messages.json().await.unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+    // A preflight for JSON is never granted.
+    let preflight = p
+        .http
+        .request(reqwest::Method::OPTIONS, p.url("/chat/completions"))
+        .header("origin", "https://attacker.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(!preflight.status().is_success());
+    assert!(preflight.headers().get("access-control-allow-origin").is_none());
+    assert!(p.sim.record().chats.is_empty(), "nothing reaches Venice");
+    assert_eq!(p.sim.record().chats_answered, 0);
+    // Probes answer under any name; loopback names, the listen address, the configured names
+    // and requests from pages that send JSON (same origin) work.
+    let probe = p
+        .http
+        .get(p.url("/healthz"))
+        .header("host", "10.1.2.3:9090")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 200);
+    for host in ["localhost", "proxy.internal:8080"] {
+        let r = p
+            .http
+            .post(p.url("/chat/completions"))
+            .header("host", host)
+            .header("origin", "http://localhost:3000")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{host}");
+    }
+}

@@ -108,6 +108,9 @@ def test_egress_requires_tokens_and_admits_only_labelled_pods():
     assert "Ingress" in policy["spec"]["policyTypes"]
     labels = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
     assert labels == {"venice-e2ee-proxy/client": "true"}
+    # Agents call it by its Service name, which the proxy must answer under.
+    service = kinds(docs, "Service")[0]["metadata"]["name"]
+    assert service in env(c)["VENICE_E2EE_PROXY__SERVER__ALLOWED_HOSTS"]
 
 
 def test_values_are_applied_and_not_deployed():

@@ -224,6 +224,8 @@ impl Simulator {
         config.attestation.pcs_url = format!("http://{}/pcs", self.addr);
         config.attestation.root_ca_crl_url = format!("http://{}/pcs/rootcacrl.der", self.addr);
         config.attestation.report_only.clear();
+        // The simulated PCS, NRAS and Rekor answer on this listener, over plain http.
+        config.attestation.plain_http_for_tests = true;
         let sigstore = std::env::temp_dir().join(format!(
             "venice-e2ee-proxy-sim-sigstore-root-{}-{}.json",
             std::process::id(),

@@ -177,4 +177,15 @@ pub struct Record {
     pub model_lists: usize,
     /// Requests to the simulated Rekor.
     pub rekor_requests: usize,
+    /// Every request to a simulated third party (Intel PCS, NVIDIA NRAS, Rekor), as received:
+    /// what a third party learns of the proxy.
+    pub third_party: Vec<ThirdPartyRequest>,
+}
+
+/// One request to a simulated third party.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ThirdPartyRequest {
+    pub path: String,
+    /// Every header as received, name and value.
+    pub headers: Vec<(String, String)>,
 }
