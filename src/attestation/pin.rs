@@ -147,9 +147,18 @@ mod tests {
     #[test]
     fn a_form_has_one_digest() {
         let a = pin("dstack", &["envelope", "gpu_nonce"], 8);
-        assert_eq!(a.digest(), pin("dstack", &["gpu_nonce", "envelope"], 8).digest());
+        assert_eq!(
+            a.digest(),
+            pin("dstack", &["gpu_nonce", "envelope"], 8).digest()
+        );
         assert_eq!(a.digest().len(), 64);
-        assert_ne!(a.digest(), pin("dstack", &["envelope", "gpu_nonce"], 4).digest());
-        assert_ne!(a.digest(), pin("aci/1", &["envelope", "gpu_nonce"], 8).digest());
+        assert_ne!(
+            a.digest(),
+            pin("dstack", &["envelope", "gpu_nonce"], 4).digest()
+        );
+        assert_ne!(
+            a.digest(),
+            pin("aci/1", &["envelope", "gpu_nonce"], 8).digest()
+        );
     }
 }

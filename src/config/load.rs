@@ -215,7 +215,13 @@ mod tests {
 
     #[test]
     fn third_party_services_need_https_unless_the_test_switch_is_on() {
-        for field in ["PCS_URL", "ROOT_CA_CRL_URL", "NRAS_URL", "NRAS_JWKS_URL", "REKOR_URL"] {
+        for field in [
+            "PCS_URL",
+            "ROOT_CA_CRL_URL",
+            "NRAS_URL",
+            "NRAS_JWKS_URL",
+            "REKOR_URL",
+        ] {
             let var = format!("VENICE_E2EE_PROXY__ATTESTATION__{field}");
             let e = load_from_str("", env(&[(&var, "http://pccs.internal:8081")])).unwrap_err();
             let name = format!("attestation.{}", field.to_ascii_lowercase());

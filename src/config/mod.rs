@@ -535,11 +535,10 @@ impl Config {
                 ),
             ));
         }
-        if let Some(h) = self
-            .server
-            .allowed_hosts
-            .iter()
-            .find(|h| h.trim().is_empty() || h.contains(['/', ' ']) || h.matches(':').count() == 1)
+        if let Some(h) =
+            self.server.allowed_hosts.iter().find(|h| {
+                h.trim().is_empty() || h.contains(['/', ' ']) || h.matches(':').count() == 1
+            })
         {
             return Err(bad(
                 "server.allowed_hosts",
@@ -615,8 +614,8 @@ impl Config {
             ("attestation.nras_jwks_url", &a.nras_jwks_url),
             ("attestation.rekor_url", &a.rekor_url),
         ] {
-            let https = url.starts_with("https://");
-            if !https && !(a.plain_http_for_tests && url.starts_with("http://")) {
+            let plain_allowed = a.plain_http_for_tests && url.starts_with("http://");
+            if !url.starts_with("https://") && !plain_allowed {
                 return Err(bad(
                     field,
                     format!("`{url}` must be an https URL (plain http only with attestation.plain_http_for_tests)"),

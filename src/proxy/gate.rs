@@ -29,7 +29,9 @@ fn named_host(req: &http::request::Parts) -> Option<String> {
 pub(crate) fn host_allowed(allowed: &[String], req: &http::request::Parts) -> bool {
     match named_host(req) {
         None => true,
-        Some(host) => allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(&host)),
+        Some(host) => allowed
+            .iter()
+            .any(|a| a == "*" || a.eq_ignore_ascii_case(&host)),
     }
 }
 
@@ -155,8 +157,12 @@ mod tests {
 
     #[test]
     fn pages_must_send_json() {
-        let post = |h: &[(&str, &str)]| content_type_allowed(&request("POST", "/v1/chat/completions", h));
-        assert!(!post(&[("origin", "https://evil.example"), ("content-type", "text/plain")]));
+        let post =
+            |h: &[(&str, &str)]| content_type_allowed(&request("POST", "/v1/chat/completions", h));
+        assert!(!post(&[
+            ("origin", "https://evil.example"),
+            ("content-type", "text/plain")
+        ]));
         assert!(!post(&[("origin", "null")]));
         assert!(!post(&[
             ("origin", "https://evil.example"),

@@ -308,7 +308,10 @@ async fn verify_subcommand_checks_a_live_model() {
                 &c.attestation.rekor_url,
             )
             .env("VENICE_E2EE_PROXY__ATTESTATION__PROVENANCE_POLICY", policy)
-            .env("VENICE_E2EE_PROXY__ATTESTATION__PLAIN_HTTP_FOR_TESTS", "true")
+            .env(
+                "VENICE_E2EE_PROXY__ATTESTATION__PLAIN_HTTP_FOR_TESTS",
+                "true",
+            )
             .env(
                 "VENICE_E2EE_PROXY__ATTESTATION__REPORT_ONLY",
                 "[tdx_quote_signature, tdx_tcb_status]",

@@ -199,7 +199,10 @@ async fn chunked_request_bodies_work() {
 /// rebinding), and a preflight for JSON are all refused, OpenAI-shaped, and nothing is sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn web_pages_cannot_use_the_proxy() {
-    let p = Proxy::start(sim().await, |c| c.server.allowed_hosts = vec!["proxy.internal".into()]).await;
+    let p = Proxy::start(sim().await, |c| {
+        c.server.allowed_hosts = vec!["proxy.internal".into()]
+    })
+    .await;
     let body = serde_json::to_vec(&chat("from a web page", false)).unwrap();
     let page = p
         .http
@@ -251,7 +254,10 @@ async fn web_pages_cannot_use_the_proxy() {
         .await
         .unwrap();
     assert!(!preflight.status().is_success());
-    assert!(preflight.headers().get("access-control-allow-origin").is_none());
+    assert!(preflight
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
     assert!(p.sim.record().chats.is_empty(), "nothing reaches Venice");
     assert_eq!(p.sim.record().chats_answered, 0);
     // Probes answer under any name; loopback names, the listen address, the configured names

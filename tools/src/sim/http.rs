@@ -87,17 +87,30 @@ async fn handle(
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let method = req.method().clone();
-    if ["/nras/", "/rekor/", "/pcs/"].iter().any(|p| path.starts_with(p)) {
+    if ["/nras/", "/rekor/", "/pcs/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
         let headers = req
             .headers()
             .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let seen = super::script::ThirdPartyRequest {
             path: path.clone(),
             headers,
         };
-        state.record.lock().expect("poisoned").third_party.push(seen);
+        state
+            .record
+            .lock()
+            .expect("poisoned")
+            .third_party
+            .push(seen);
     }
     let response = match (method.as_str(), path.as_str()) {
         ("POST", "/_sim/script") => control_script(&state, req).await,
