@@ -14,6 +14,9 @@ pub(crate) struct Pin {
     pub(crate) binding: Option<&'static str>,
     pub(crate) passed: BTreeSet<&'static str>,
     pub(crate) gpus: usize,
+    /// The measured compose runs the gateway. Its GPU evidence, when served, is an
+    /// upstream's, relayed per answer, so it is not part of the gateway's form.
+    pub(crate) gateway: bool,
 }
 
 impl Pin {
@@ -26,6 +29,7 @@ impl Pin {
                 super::aci::Binding::Address => "address",
                 super::aci::Binding::Statement { .. } => "statement",
             });
+        let gateway = report.gateway.is_some();
         Pin {
             layout: report.layout,
             binding,
@@ -33,9 +37,11 @@ impl Pin {
                 .checks
                 .iter()
                 .filter(|c| c.status == Status::Pass)
+                .filter(|c| !(gateway && c.name.starts_with("gpu_")))
                 .map(|c| c.name)
                 .collect(),
-            gpus: report.gpus,
+            gpus: if gateway { 0 } else { report.gpus },
+            gateway,
         }
     }
 
@@ -55,6 +61,12 @@ impl Pin {
                 "attestation layout changed from {} to {}",
                 self.layout.unwrap_or("-"),
                 next.layout.unwrap_or("-")
+            ));
+        }
+        if self.gateway != next.gateway {
+            return Some(format!(
+                "the measured compose {} runs the gateway",
+                if next.gateway { "now" } else { "no longer" }
             ));
         }
         if self.binding == Some("statement") && next.binding == Some("address") {
@@ -89,6 +101,7 @@ mod tests {
             binding: None,
             passed: passed.iter().copied().collect(),
             gpus,
+            gateway: false,
         }
     }
 

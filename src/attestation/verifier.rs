@@ -1,11 +1,11 @@
 //! The full verifier as the server runs it: pinned (or configured test) trust roots, Intel
 //! collateral from PCS, the TCB and enforcement policy.
 
-use super::aci::source::SourcePolicy;
 use super::evidence::nras::Nras;
 use super::evidence::nvidia;
 use super::evidence::pcs::Pcs;
 use super::evidence::report::{self, Report, Trust};
+use super::evidence::source::SourcePolicy;
 use super::evidence::trust_roots::{self, Roots};
 use super::provenance::trusted_root::TrustedRoot;
 use super::provenance::{Provenance, Rekor};
@@ -27,6 +27,7 @@ pub struct EvidenceVerifier {
     provenance: Provenance,
     rekor: Rekor,
     source_policy: SourcePolicy,
+    os_images: std::collections::BTreeMap<String, String>,
 }
 
 /// The HTTP client for the services a verifier consults besides Venice (Intel PCS and its
@@ -106,9 +107,11 @@ impl EvidenceVerifier {
                 .nras
                 .then(|| Nras::new(http.clone(), &cfg.nras_url, &cfg.nras_jwks_url)),
             provenance: Provenance::new(sigstore_root, cfg.provenance_policy.clone())
-                .with_max_entries(cfg.rekor_max_entries),
+                .with_max_entries(cfg.rekor_max_entries)
+                .with_deployer_named_images(cfg.deployer_named_images),
             rekor: Rekor::new(http, &cfg.rekor_url),
             source_policy: cfg.source_provenance.clone(),
+            os_images: cfg.os_images.clone(),
         })
     }
 
@@ -155,6 +158,7 @@ impl EvidenceVerifier {
             allow: &self.allow,
             nras,
             source_policy: &self.source_policy,
+            os_images: &self.os_images,
         };
         let (mut report, envelope) = report::verify_all(raw, model, nonce, &trust);
         report::add_provenance(

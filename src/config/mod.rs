@@ -253,9 +253,17 @@ pub struct AttestationSection {
     /// Which provenance each image repository needs (longest prefix wins; an image no rule
     /// covers fails the check). Default: the images Venice's enclaves run (see README).
     pub provenance_policy: Vec<crate::attestation::provenance::policy::Rule>,
-    /// ACI: which source repositories the attested workload may be built from, and whether a
-    /// build from source at boot (no image digest) is accepted (check `source_provenance`).
-    pub(crate) source_provenance: crate::attestation::aci::source::SourcePolicy,
+    /// The routing gateway's source (repositories, images built from them) and whether a
+    /// build from source at boot is accepted (check `source_provenance`). A workload whose
+    /// measured compose runs it is that gateway, which holds no GPU.
+    pub(crate) source_provenance: crate::attestation::evidence::source::SourcePolicy,
+    /// Names for OS image hashes (`<sha256 hex>: dstack-0.5.9`), shown for the hash RTMR3
+    /// measures; a name with `-dev` marks a development image. Unlisted hashes are named as
+    /// Venice's `vm_config` claims, and said to be a claim.
+    pub(crate) os_images: std::collections::BTreeMap<String, String>,
+    /// An image the compose names through a variable the deployer sets (`allowed_envs`):
+    /// `refuse` (check `sigstore_provenance` fails) or `report` (its default is checked).
+    pub(crate) deployer_named_images: crate::attestation::provenance::policy::DeployerNamedImages,
     /// ACI receipts: checked after each answer (`report`), required (`require`) or `off`.
     pub receipts: crate::attestation::receipts::ReceiptsSection,
     /// Test switch: allow plain http for Intel PCS, its CRL host, NVIDIA NRAS and Rekor (the
@@ -373,6 +381,8 @@ impl Default for AttestationSection {
             sigstore_trusted_root: None,
             provenance_policy: crate::attestation::provenance::policy::default_policy(),
             source_provenance: Default::default(),
+            os_images: Default::default(),
+            deployer_named_images: Default::default(),
             receipts: Default::default(),
             plain_http_for_tests: false,
         }
@@ -621,6 +631,17 @@ impl Config {
                     format!("`{url}` must be an https URL (plain http only with attestation.plain_http_for_tests)"),
                 ));
             }
+        }
+        if let Some(r) = a.provenance_policy.iter().find(|r| {
+            r.rule == crate::attestation::provenance::policy::RuleKind::Signed && r.keys.is_empty()
+        }) {
+            return Err(bad(
+                "attestation.provenance_policy",
+                format!(
+                    "the `signed` rule for {} names no signer keys (keys: [sha256:…])",
+                    r.repository
+                ),
+            ));
         }
         if let Some(path) = &self.venice.ca_file {
             if !path.is_file() {

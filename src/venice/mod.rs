@@ -92,8 +92,10 @@ pub(crate) struct AciEvidence {
 }
 
 impl Attestation {
+    /// The layout the report declares (`api_version`). Unsigned, so it only chooses where to
+    /// read; what is checked follows from the quote and the measured compose.
     pub(crate) fn layout(&self) -> &'static str {
-        if self.api_version.as_deref() == Some("aci/1") || self.attestation.is_some() {
+        if self.api_version.as_deref() == Some("aci/1") {
             "aci/1"
         } else {
             "dstack"

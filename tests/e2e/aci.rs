@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use venice_e2ee_proxy::attestation::receipts::ReceiptMode;
 use venice_e2ee_tools::sim::aci::{Layout, ReceiptFault};
-use venice_e2ee_tools::sim::AttestationFault;
+use venice_e2ee_tools::sim::{AciGpu, AttestationFault};
 
 async fn aci_sim(layout: Layout) -> venice_e2ee_tools::sim::Simulator {
     let s = sim().await;
@@ -55,7 +55,9 @@ async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
     assert_eq!(report["layout"], "aci/1");
     assert_eq!(report["verified"], true);
     assert_eq!(report["aci"]["binding"]["form"], "statement");
-    assert_eq!(report["aci"]["gateway"], true);
+    // The gateway is the measured compose's doing, not Venice's word.
+    assert_eq!(report["gateway"]["kind"], "built", "{report}");
+    assert_eq!(report["gateway"]["service"], "launcher");
     assert_eq!(report["aci"]["serving"], "aggregator");
     assert!(report["aci"]["attested"]
         .as_str()
@@ -76,8 +78,15 @@ async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
     ] {
         assert_eq!(check(report, name)["status"], "pass", "{name}: {report}");
     }
+    // The GPU evidence it serves is its upstream's, relayed: verified, and said to be.
+    assert_eq!(report["gpu_evidence"], "relayed");
     for name in ["gpu_cert_chain", "gpu_spdm_signature", "gpu_nonce"] {
-        assert_eq!(check(report, name)["status"], "not_applicable", "{name}");
+        let c = check(report, name);
+        assert_eq!(c["status"], "pass", "{name}");
+        assert!(
+            c["detail"].as_str().unwrap().contains("not to this CVM"),
+            "{c}"
+        );
     }
     // The tag-only image is reported with its rule.
     let images = report["provenance"].as_array().unwrap();
@@ -162,6 +171,64 @@ async fn aci_faults_fail_closed_with_the_check_named() {
         (AttestationFault::WrongNonce, "attestation_nonce_mismatch"),
     ];
     attestation_faults_fail_closed(&p, &cases).await;
+}
+
+/// A genuine gateway (its compose, bound by MRCONFIGID, builds the gateway's source) serves
+/// whether it relays its upstream's GPU evidence, serves the empty placeholder or none; the
+/// GPU checks are then not applicable, naming the measured fact. The same unsigned fields on
+/// a workload that is no gateway (issue 32, finding 1) are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn gpu_checks_follow_the_measured_compose_not_venices_word() {
+    for gpu in [AciGpu::Placeholder, AciGpu::Absent] {
+        let s = aci_sim(Layout::Aci).await;
+        s.script(|sc| sc.aci_gpu = gpu);
+        let p = Proxy::start(s, |_| {}).await;
+        assert_eq!(
+            p.post(&chat("gateway", false)).await.status(),
+            200,
+            "{gpu:?}"
+        );
+        let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+        let report = &v["report"];
+        assert_eq!(report["gpu_evidence"], "none");
+        for name in [
+            "gpu_cert_chain",
+            "gpu_spdm_signature",
+            "gpu_nonce",
+            "gpu_nras",
+        ] {
+            let c = check(report, name);
+            assert_eq!(c["status"], "not_applicable", "{gpu:?} {name}");
+            let why = c["detail"].as_str().unwrap();
+            assert!(
+                why.contains("the compose MRCONFIGID binds runs the gateway")
+                    && why.contains(
+                        "Dstack-TEE/private-ai-gateway"
+                            .to_ascii_lowercase()
+                            .as_str()
+                    ),
+                "{why}"
+            );
+        }
+    }
+    let s = sim().await;
+    s.set_attestation_fault(Some(AttestationFault::GatewayClaimedOnly));
+    let p = Proxy::start(s, |_| {}).await;
+    let r = p.post(&chat("not a gateway", false)).await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "attestation_source_provenance", "{v}");
+    let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+    for name in [
+        "gpu_cert_chain",
+        "gpu_spdm_signature",
+        "gpu_nonce",
+        "source_provenance",
+    ] {
+        assert_eq!(check(&v["report"], name)["status"], "fail", "{name}: {v}");
+    }
+    assert_eq!(v["report"]["layout"], "dstack");
+    assert!(p.sim.record().chats.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -329,7 +396,12 @@ async fn verify_offline_checks_a_capture_in_the_aci_layout() {
     assert!(ok, "{report}");
     assert_eq!(report["layout"], "aci/1");
     assert_eq!(report["aci"]["binding"]["form"], "address");
-    assert_eq!(check(&report, "source_provenance")["status"], "pass");
+    // The capture's workload serves on its GPUs: no gateway, a measured fact.
+    assert_eq!(
+        check(&report, "source_provenance")["status"],
+        "not_applicable"
+    );
+    assert_eq!(check(&report, "gpu_nonce")["status"], "pass");
     assert_eq!(check(&report, "sigstore_provenance")["status"], "pass");
     std::fs::remove_dir_all(&dir).unwrap();
 

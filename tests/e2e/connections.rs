@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 
 fn request(body: &str) -> String {
     format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
 }
@@ -178,7 +178,7 @@ async fn a_trickled_request_header_gets_408_within_the_header_timeout() {
 /// Starts a request header and then sends one byte every 100 ms: each read is quick, the
 /// header never completes. The proxy must answer 408 and close within its 600 ms deadline.
 async fn assert_trickle_gets_408(mut s: TcpStream) {
-    s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+    s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .await
         .unwrap();
     let started = std::time::Instant::now();

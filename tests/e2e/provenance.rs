@@ -50,7 +50,7 @@ async fn the_simulated_images_pass_and_the_report_lists_each() {
         agent["outcome"]
             .as_str()
             .unwrap()
-            .contains("signed by a key"),
+            .contains("signed by key sha256:"),
         "{agent}"
     );
     assert!(

@@ -6,7 +6,6 @@
 pub mod jcs;
 pub(crate) mod receipt;
 pub(crate) mod session;
-pub(crate) mod source;
 
 use crate::attestation::framing;
 use k256::PublicKey;

@@ -1,6 +1,6 @@
 //! The real capture reframed in the ACI layout as Venice serves it (dstack's root fields,
-//! evidence nested, a keyset, source provenance): it verifies with every check named, and
-//! each alteration fails the check that owns it. The quote is Intel-signed and binds the
+//! evidence nested, a keyset): it verifies with every check named, each alteration fails the
+//! check that owns it, and no unsigned field talks a check out of applying. The quote is Intel-signed and binds the
 //! signing address, so these variants exercise the address binding; the statement binding
 //! is exercised where a quote can be made for it (`verify.rs`, the simulator end to end).
 
@@ -17,16 +17,12 @@ fn reframed(c: &Capture) -> Value {
     crate::attestation::variants::reframe(&c.attestation, c.captured_at + 86_400)
 }
 
-fn open_policy() -> aci::source::SourcePolicy {
-    // The capture's workload is NEAR's compose, not the private-ai-gateway: any repository.
-    aci::source::SourcePolicy {
-        repositories: Vec::new(),
-        allow_built_at_boot: true,
-    }
+fn verify(c: &Capture, v: &Value) -> Report {
+    super::tests::run(c, v, c.captured_at)
 }
 
-fn verify(c: &Capture, v: &Value) -> Report {
-    super::tests::run_with_source(c, v, c.captured_at, &open_policy())
+fn detail<'a>(r: &'a Report, name: &str) -> &'a str {
+    &r.checks.iter().find(|c| c.name == name).unwrap().detail
 }
 
 #[test]
@@ -39,15 +35,26 @@ fn the_capture_in_the_aci_layout_verifies_with_every_check_named() {
         serde_json::to_string_pretty(&r.checks).unwrap()
     );
     for name in super::report::CHECK_NAMES {
-        if name == "sigstore_provenance" {
-            continue; // added by the async provenance step, not `verify_all`
+        match name {
+            // Added by the async provenance step, not `verify_all`.
+            "sigstore_provenance" => continue,
+            // NEAR's compose runs no gateway source: a measured fact, named.
+            "source_provenance" => {
+                assert_eq!(status(&r, name), Status::NotApplicable);
+                assert!(
+                    detail(&r, name).contains("not a gateway"),
+                    "{}",
+                    detail(&r, name)
+                );
+            }
+            _ => assert_eq!(status(&r, name), Status::Pass, "{name}"),
         }
-        assert_eq!(status(&r, name), Status::Pass, "{name}");
     }
     let a = r.aci.as_ref().unwrap();
     assert_eq!(a.binding, Some(aci::Binding::Address));
     assert_eq!(a.e2ee_key_id.as_deref(), Some("model-key"));
-    assert!(!a.gateway);
+    assert!(r.gateway.is_none());
+    assert_eq!(r.gpu_evidence, "attested_cvm");
     assert_eq!(r.layout, Some("aci/1"));
     assert_eq!(r.gpus, 8);
     let detail = &r
@@ -91,17 +98,23 @@ fn each_alteration_fails_the_check_that_owns_it() {
         (
             "source_provenance",
             Box::new(|v| {
-                v["attestation"]["source_provenance"]["image_digest"] =
-                    json!(format!("sha256:{}", "cd".repeat(32)))
+                v["attestation"]["source_provenance"] =
+                    json!({"image_digest": format!("sha256:{}", "cd".repeat(32))})
+            }),
+        ),
+        // A digest the compose happens to pin is no gateway's image.
+        (
+            "source_provenance",
+            Box::new(|v| {
+                v["attestation"]["source_provenance"] = json!({"repo_url": "https://github.com/Dstack-TEE/private-ai-gateway",
+                    "image_digest": format!("sha256:{CM}")})
             }),
         ),
         (
             "source_provenance",
             Box::new(|v| {
-                v["attestation"]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("source_provenance");
+                v["attestation"]["source_provenance"] = json!({"repo_url": "https://github.com/Dstack-TEE/private-ai-gateway",
+                    "repo_commit": "aa65d64c191949b8df7b1ebe210f5b8f8a8e6b99"})
             }),
         ),
         (
@@ -142,43 +155,119 @@ fn each_alteration_fails_the_check_that_owns_it() {
     }
 }
 
+/// compose-manager's digest, which the capture's compose pins.
+const CM: &str = "a3c6e223ae5643689e6f0ae78461c2cb2d1b52d5b4ea306dc354b9ac7096d6e2";
+
+/// Issue 32, finding 1: the unsigned fields that said "gateway" (the layout, `vm_config`, a
+/// source claim corroborated by any digest the compose pins) no longer switch the GPU checks
+/// off. The GPU checks apply, fail without evidence, and the attestation does not verify,
+/// in both layouts.
 #[test]
-fn a_gateway_without_gpus_has_no_gpu_evidence_to_check() {
+fn unsigned_fields_cannot_make_a_gateway() {
     let c = capture();
-    let mut v = reframed(&c);
-    v.as_object_mut().unwrap().remove("nvidia_payload");
-    v["attestation"]["evidence"]["vm_config"] = json!({"num_gpus": 0, "vcpu": 8});
-    let r = verify(&c, &v);
-    assert!(r.verified, "{:?}", r.checks);
-    for name in [
-        "gpu_cert_chain",
-        "gpu_spdm_signature",
-        "gpu_nonce",
-        "gpu_nras",
-    ] {
-        assert_eq!(status(&r, name), Status::NotApplicable, "{name}");
+    let claims = json!({"evidence": {"vm_config": {"num_gpus": 0}},
+        "source_provenance": {"image_digest": format!("sha256:{CM}")}});
+    // The dstack capture with an `attestation` object added, as the finding describes it.
+    let mut dstack = c.attestation.clone();
+    dstack.as_object_mut().unwrap().remove("nvidia_payload");
+    dstack["attestation"] = claims.clone();
+    // The ACI framing saying the same.
+    let mut framed = reframed(&c);
+    framed.as_object_mut().unwrap().remove("nvidia_payload");
+    framed["attestation"]["evidence"]["vm_config"] = json!({"num_gpus": 0, "vcpu": 8});
+    framed["attestation"]["source_provenance"] = claims["source_provenance"].clone();
+    framed["service_capabilities"] = json!({"serving": "aggregator"});
+    for (name, v) in [("dstack", &dstack), ("aci", &framed)] {
+        let r = verify(&c, v);
+        assert!(!r.verified, "{name}");
+        assert!(r.gateway.is_none(), "{name}");
+        for check in ["gpu_cert_chain", "gpu_spdm_signature", "gpu_nonce"] {
+            assert_eq!(status(&r, check), Status::Fail, "{name} {check}");
+        }
+        assert_eq!(status(&r, "source_provenance"), Status::Fail, "{name}");
+        // No check may be excused without a measured or signed fact.
+        for ch in r
+            .checks
+            .iter()
+            .filter(|ch| ch.status == Status::NotApplicable)
+        {
+            assert!(
+                ch.detail.contains("REPORTDATA") || ch.detail.contains("restated"),
+                "{name}: {} n/a on {}",
+                ch.name,
+                ch.detail
+            );
+        }
+        let text = super::report::render_text(&r);
+        assert!(text.contains("NOT VERIFIED"), "{text}");
     }
-    let a = r.aci.unwrap();
-    assert!(a.gateway);
-    assert!(a.attested.contains("gateway"));
-    // Saying "no GPUs" does not excuse GPU evidence that is there and wrong.
+    // The layout comes from `api_version` alone.
+    assert_eq!(verify(&c, &dstack).layout, Some("dstack"));
+    // Saying "no GPUs" does not excuse GPU evidence that is there and wrong either.
     let mut v = reframed(&c);
     v["attestation"]["evidence"]["vm_config"] = json!({"num_gpus": 0});
     super::tests::mutate_gpu_cert(&mut v, 0, 0, 100);
     assert_eq!(status(&verify(&c, &v), "gpu_cert_chain"), Status::Fail);
 }
 
+/// The identity RTMR3 measures is what the report shows, said to be measured; Venice's
+/// `info` is reported as its claim only where nothing measures the value.
 #[test]
-fn evidence_without_event_log_or_compose_leaves_provenance_nothing_to_rest_on() {
+fn the_workload_identity_comes_from_the_measured_event_log() {
     let c = capture();
-    let mut v = reframed(&c);
-    v["attestation"]["evidence"]["event_log"] = Value::Null;
-    v["attestation"]["evidence"]["app_compose"] = Value::Null;
+    let mut v = c.attestation.clone();
+    // Venice's `info` claims another app and OS image; RTMR3 says otherwise.
+    let mut info: Value = match &v["info"] {
+        Value::String(s) => serde_json::from_str(s).unwrap(),
+        other => other.clone(),
+    };
+    info["app_id"] = json!("ffffffffffffffffffffffffffffffffffffffff");
+    info["os_image_hash"] = json!("00".repeat(32));
+    v["info"] = info;
     let r = verify(&c, &v);
-    assert_eq!(status(&r, "rtmr_replay"), Status::NotApplicable);
-    assert_eq!(status(&r, "mr_config_id"), Status::NotApplicable);
-    assert_eq!(status(&r, "source_provenance"), Status::Fail);
-    assert!(!r.verified);
+    assert!(r.verified, "{:?}", r.checks);
+    let w = r.workload.as_ref().unwrap();
+    let app = w.app_id.as_ref().unwrap();
+    assert_eq!(app.value, "2c0a0c96cb6dbd659bf1446e2f3fce58172ff91b");
+    assert_eq!(app.from, super::workload::FROM_RTMR3);
+    let os = w.os_image_hash.as_ref().unwrap();
+    assert_eq!(
+        os.value,
+        "9b69bb1698bacbb6985409a2c272bcb892e09cdcea63d5399c6768b67d3ff677"
+    );
+    assert_eq!(os.from, super::workload::FROM_RTMR3);
+    assert!(w.key_provider.as_ref().unwrap().value.contains("kms"));
+    assert!(detail(&r, "mr_config_id").contains("compose-hash event agrees"));
+    // Without a log that replays, nothing is measured: the values are claims, said so.
+    let mut v = c.attestation.clone();
+    let mut events: Value = match &v["event_log"] {
+        Value::String(s) => serde_json::from_str(s).unwrap(),
+        other => other.clone(),
+    };
+    events[0]["digest"] = json!("00".repeat(48));
+    v["event_log"] = events;
+    let r = verify(&c, &v);
+    assert_eq!(status(&r, "rtmr_replay"), Status::Fail);
+    let w = r.workload.as_ref().unwrap();
+    assert_eq!(w.app_id.as_ref().unwrap().from, super::workload::FROM_INFO);
+}
+
+/// An operator can require production OS images: the allowlist holds the measured hash only.
+#[test]
+fn the_os_image_allowlist_holds_the_measured_hash() {
+    use super::report::Allowlists;
+    let c = capture();
+    let measured = "9b69bb1698bacbb6985409a2c272bcb892e09cdcea63d5399c6768b67d3ff677";
+    let allow = |hash: &str| Allowlists {
+        os_image_hash: vec![hash.into()],
+        ..Allowlists::default()
+    };
+    let ok = super::tests::run_allowing(&c, &c.attestation, c.captured_at, &allow(measured));
+    assert_eq!(status(&ok, "workload_allowlist"), Status::Pass);
+    let other =
+        super::tests::run_allowing(&c, &c.attestation, c.captured_at, &allow(&"ab".repeat(32)));
+    assert_eq!(status(&other, "workload_allowlist"), Status::Fail);
+    assert!(!other.verified);
 }
 
 #[test]

@@ -214,6 +214,7 @@ pub async fn verify(c: &Capture) -> Result<super::report::Report, String> {
         allow: &Default::default(),
         nras: c.nras_answer.clone().zip(c.nras_jwks.clone()).map(Ok),
         source_policy: &Default::default(),
+        os_images: &Default::default(),
     };
     let (mut r, _) = report::verify_all(&c.attestation, &c.model, &c.nonce, &trust);
     let provenance = Provenance::new(

@@ -2,12 +2,14 @@
 //! TDX quote, the dstack workload (event log, compose), and NVIDIA GPU evidence.
 
 pub mod capture;
+pub(crate) mod compose;
 pub mod dcap;
 mod error;
 pub(crate) mod nras;
 pub mod nvidia;
 pub mod pcs;
 pub mod report;
+pub(crate) mod source;
 pub mod trust_roots;
 pub mod workload;
 

@@ -1,10 +1,13 @@
 //! The full verification of one attestation and its report: every check with pass, fail or
 //! skipped, whether it is enforced, and why; the measurements; the workload; the TCB status.
 
+use super::compose::AppCompose;
 use super::dcap::{self, Collateral, TcbVerdict};
 use super::nvidia::{self, GpuCheck};
+use super::source::{self, GatewaySource, SourceClaim, SourcePolicy};
 use super::workload::{self, Workload};
-use crate::attestation::aci::{self, source::SourceClaim, source::SourcePolicy, Binding, Keyset};
+use crate::attestation::aci::{self, Binding, Keyset};
+use crate::attestation::provenance::policy::DeployerNamedImages;
 use crate::attestation::provenance::{ImageResult, Provenance, Source};
 use crate::attestation::quote;
 use crate::attestation::verify::{self, AttestationError, Check, Policy, VerifiedKey};
@@ -19,9 +22,10 @@ pub(crate) enum Status {
     Pass,
     Fail,
     Skipped,
-    /// The check has nothing to examine in this kind of attestation (GPU evidence of a
-    /// gateway without GPUs, ACI checks of a dstack attestation). Never a failure; the
-    /// format pin still notices a check that passed before and no longer applies.
+    /// The check has nothing to examine, as a signed or measured fact shows (the compose
+    /// MRCONFIGID binds runs the gateway, which holds no GPU; the quote's REPORTDATA binds the
+    /// key directly, so no keyset is needed); its detail names that fact. Never a failure;
+    /// the format pin still notices a check that passed before and no longer applies.
     #[serde(rename = "not_applicable")]
     NotApplicable,
 }
@@ -59,7 +63,12 @@ pub struct Report {
     pub(crate) tcb: Option<TcbVerdict>,
     pub(crate) measurements: Option<Measurements>,
     pub(crate) workload: Option<Workload>,
+    /// The gateway's source the measured compose runs: the attested CVM is a routing gateway.
+    pub(crate) gateway: Option<GatewaySource>,
     pub(crate) gpus: usize,
+    /// Whose GPU evidence was verified: `attested_cvm` (the machine the quote covers),
+    /// `relayed` (a gateway's upstream's, bound to our nonce but not to this CVM), or `none`.
+    pub(crate) gpu_evidence: &'static str,
     /// Trust anchors that are not the pinned production roots (test PKIs), said loudly.
     pub(crate) trust_overrides: Vec<String>,
     pub(crate) checks: Vec<CheckResult>,
@@ -79,10 +88,9 @@ pub(crate) struct AciSummary {
     pub(crate) keyset: Option<Keyset>,
     /// The keyset entry holding the key the proxy encrypts to.
     pub(crate) e2ee_key_id: Option<String>,
-    /// `service_capabilities.serving`: `direct` or `aggregator`.
+    /// `service_capabilities.serving` as Venice claims it (`direct`, `aggregator`).
     pub(crate) serving: Option<String>,
-    /// The attested CVM has no GPUs (`vm_config.num_gpus: 0`): a routing gateway.
-    pub(crate) gateway: bool,
+    /// Venice's `vm_config`, as claimed (unsigned: it decides nothing).
     pub(crate) vm_config: Option<Value>,
     pub(crate) source: Option<SourceClaim>,
     /// In plain words: which machine is attested and what that leaves open.
@@ -99,6 +107,8 @@ pub struct Allowlists {
     pub(crate) rtmr1: Vec<String>,
     pub(crate) rtmr2: Vec<String>,
     pub(crate) compose_hash: Vec<String>,
+    /// The OS image hash RTMR3 measures (an operator can require production images).
+    pub(crate) os_image_hash: Vec<String>,
 }
 
 pub(crate) const CHECK_NAMES: [&str; 14] = [
@@ -160,8 +170,10 @@ pub struct Trust<'a> {
     /// Verify DCAP as of this time instead of `now` (stale collateral within its grace).
     pub dcap_at: Option<u64>,
     pub trust_overrides: Vec<String>,
-    /// Which source code an ACI workload may be, and how it must be corroborated.
+    /// The gateway's source: a compose that runs it makes the CVM a gateway.
     pub source_policy: &'a SourcePolicy,
+    /// Names of OS image hashes (`attestation.os_images`).
+    pub os_images: &'a std::collections::BTreeMap<String, String>,
 }
 
 pub const DEFAULT_TCB_STATUSES: [&str; 2] = ["UpToDate", "SWHardeningNeeded"];
@@ -248,7 +260,9 @@ pub fn verify_all(
         tcb: None,
         measurements: None,
         workload: None,
+        gateway: None,
         gpus: 0,
+        gpu_evidence: "none",
         trust_overrides: trust.trust_overrides.clone(),
         checks: Vec::new(),
         provenance: Vec::new(),
@@ -314,9 +328,18 @@ pub fn verify_all(
             trust.now,
             &mut checks,
         ));
+    } else if key.is_some_and(|k| k.binding == Binding::Address) {
+        checks.not_applicable(
+            "aci_keyset",
+            "the quote's REPORTDATA binds the signing key's address and our nonce directly: no keyset is needed",
+        );
+        checks.not_applicable(
+            "aci_report_data",
+            "nothing restated: REPORTDATA is read from the signed quote itself",
+        );
     } else {
-        checks.not_applicable("aci_keyset", "dstack layout: no workload keyset");
-        checks.not_applicable("aci_report_data", "dstack layout: no restated report_data");
+        checks.skip("aci_keyset", "the envelope did not verify");
+        checks.skip("aci_report_data", "the envelope did not verify");
     }
 
     // Intel DCAP: signature, chain, CRLs, then the TCB status policy.
@@ -378,46 +401,63 @@ pub fn verify_all(
         }
     }
 
-    // Workload: event log → RTMRs, app compose → MRCONFIGID.
-    // ACI evidence carries the event log and compose where the policy is dstack's; where it
-    // does not, these checks do not apply (and source provenance then has nothing to rest on).
-    let mut bound_compose = None;
+    // Workload: the event log replays to RTMR0-3 and its RTMR3 events measure the identity;
+    // the compose MRCONFIGID binds says what runs. Without them nothing measured says what
+    // runs, whatever the layout.
+    let mut bound = false;
     match &parsed {
         Some(q) => {
-            match workload::find_event_log(raw) {
-                Some(events) => checks.record(
-                    "rtmr_replay",
-                    events
-                        .and_then(|e| {
-                            workload::check_rtmrs(q, &e)
-                                .map(|_| format!("{} events replay to RTMR0-3", e.len()))
-                        })
-                        .map_err(|e| e.to_string()),
-                ),
-                None if aci_layout => {
-                    checks.not_applicable("rtmr_replay", "the ACI evidence carries no event log")
-                }
-                None => checks.record("rtmr_replay", Err("no event log".into())),
-            }
-            match workload::find_compose(raw, q) {
-                Some(Ok((compose, w))) => {
-                    let bound = workload::check_mr_config_id(q, &compose);
-                    if bound.is_ok() {
-                        bound_compose = Some(compose);
+            let replayed = match workload::find_event_log(raw) {
+                Some(Ok(events)) => match workload::check_rtmrs(q, &events) {
+                    Ok(()) => {
+                        let measured = workload::runtime_events(&events);
+                        checks.record(
+                            "rtmr_replay",
+                            Ok(format!(
+                                "{} events replay to RTMR0-3; {} RTMR3 events carry their content",
+                                events.len(),
+                                measured.len()
+                            )),
+                        );
+                        Some(measured)
                     }
+                    Err(e) => {
+                        checks.record("rtmr_replay", Err(e.to_string()));
+                        None
+                    }
+                },
+                Some(Err(e)) => {
+                    checks.record("rtmr_replay", Err(e.to_string()));
+                    None
+                }
+                None => {
+                    checks.record("rtmr_replay", Err("no event log".into()));
+                    None
+                }
+            };
+            match workload::find_compose(raw, q) {
+                Some(Ok((compose, mut w))) => {
+                    let verdict = workload::check_mr_config_id(q, &compose)
+                        .map_err(|e| e.to_string())
+                        .and_then(|()| replayed.as_ref().map_or(Ok(()), |m| w.measure(m)));
+                    bound = verdict.is_ok();
+                    let agrees = if replayed
+                        .as_ref()
+                        .is_some_and(|m| m.contains_key("compose-hash"))
+                    {
+                        "; RTMR3's compose-hash event agrees"
+                    } else {
+                        ""
+                    };
                     checks.record(
                         "mr_config_id",
-                        bound
-                            .map(|_| format!("binds compose {}", w.compose_hash))
-                            .map_err(|e| e.to_string()),
+                        verdict.map(|()| format!("binds compose {}{agrees}", w.compose_hash)),
                     );
+                    w.name_os_image(trust.os_images, vm_config(raw).as_ref());
                     report.workload = Some(w);
                 }
                 Some(Err(e)) => checks.record("mr_config_id", Err(e.to_string())),
-                None if aci_layout => {
-                    checks.not_applicable("mr_config_id", "the ACI evidence carries no app compose")
-                }
-                None => checks.record("mr_config_id", Err("no info".into())),
+                None => checks.record("mr_config_id", Err("no app compose".into())),
             }
         }
         None => {
@@ -425,22 +465,30 @@ pub fn verify_all(
             checks.skip("mr_config_id", "no quote");
         }
     }
-    if aci_layout {
-        let claim = att
-            .attestation
-            .as_ref()
-            .and_then(|a| a.source_provenance.as_ref());
-        let (verdict, reported) =
-            aci::source::check(claim, bound_compose.as_deref(), trust.source_policy);
-        checks.record("source_provenance", verdict);
-        if let Some(summary) = report.aci.as_mut() {
-            summary.source = reported;
+    // What runs, from the bound compose only: whether it is the gateway, and its source.
+    let compose = report
+        .workload
+        .as_ref()
+        .filter(|_| bound)
+        .and_then(|w| w.compose.as_ref());
+    report.gateway = compose.and_then(|c| source::gateway_source(c, trust.source_policy));
+    let claim = att
+        .attestation
+        .as_ref()
+        .and_then(|a| a.source_provenance.as_ref());
+    let (verdict, reported) =
+        source::check(claim, compose, report.gateway.as_ref(), trust.source_policy);
+    match verdict {
+        source::Verdict::Pass(d) => checks.record("source_provenance", Ok(d)),
+        source::Verdict::Fail(d) => checks.record("source_provenance", Err(d)),
+        source::Verdict::Skipped(d) => checks.skip("source_provenance", &d),
+        source::Verdict::NotApplicable(d) => checks.not_applicable("source_provenance", &d),
+    }
+    if let Some(summary) = report.aci.as_mut() {
+        summary.source = reported;
+        if report.gateway.is_some() {
+            summary.attested = GATEWAY_ATTESTED.into();
         }
-    } else {
-        checks.not_applicable(
-            "source_provenance",
-            "dstack layout: the compose's images are checked by sigstore_provenance",
-        );
     }
 
     if let Some(m) = &report.measurements {
@@ -449,33 +497,42 @@ pub fn verify_all(
             allowlisted(trust.allow, m, report.workload.as_ref()),
         );
     }
-    let gateway = report.aci.as_ref().is_some_and(|a| a.gateway);
-    if gateway && raw.get("nvidia_payload").is_none() {
-        for name in [
-            "gpu_cert_chain",
-            "gpu_spdm_signature",
-            "gpu_nonce",
-            "gpu_nras",
-        ] {
-            checks.not_applicable(
-                name,
-                "the attested CVM is a gateway without GPUs (vm_config.num_gpus: 0)",
+    // GPUs: a workload that is not the gateway must prove its GPUs. The gateway holds none;
+    // GPU evidence it serves is its upstream's, relayed: verified and reported as such.
+    let payload = raw.get("nvidia_payload").map(nvidia::parse_payload);
+    let placeholder = match &payload {
+        None => true,
+        Some(Ok(p)) => p.evidence_list.is_empty(),
+        Some(Err(_)) => false,
+    };
+    match &report.gateway {
+        Some(g) if placeholder => {
+            let why = format!(
+                "the compose MRCONFIGID binds runs the gateway ({}): the attested CVM routes and holds no GPU, and no relayed GPU evidence was served",
+                g.describe()
             );
+            for name in GPU_CHECKS {
+                checks.not_applicable(name, &why);
+            }
         }
-    } else {
-        verify_gpus(raw, nonce, trust, &mut checks, &mut report);
-        match &trust.nras {
-            None => checks.list.push(CheckResult {
-                name: "gpu_nras",
-                status: Status::Skipped,
-                enforced: false,
-                detail: "NRAS not used (attestation.nras)".into(),
-            }),
-            Some(Err(e)) => checks.record("gpu_nras", Err(e.to_string())),
-            Some(Ok((answer, jwks))) => checks.record(
-                "gpu_nras",
-                super::nras::verify_eat(answer, jwks, nonce, trust.now).map_err(|e| e.to_string()),
-            ),
+        gateway => {
+            let relayed = gateway.is_some();
+            verify_gpus(payload, nonce, trust, relayed, &mut checks, &mut report);
+            match &trust.nras {
+                None => checks.list.push(CheckResult {
+                    name: "gpu_nras",
+                    status: Status::Skipped,
+                    enforced: false,
+                    detail: "NRAS not used (attestation.nras)".into(),
+                }),
+                Some(Err(e)) => checks.record("gpu_nras", Err(e.to_string())),
+                Some(Ok((answer, jwks))) => checks.record(
+                    "gpu_nras",
+                    super::nras::verify_eat(answer, jwks, nonce, trust.now)
+                        .map(|d| relayed_note(relayed, d))
+                        .map_err(|e| e.to_string()),
+                ),
+            }
         }
     }
     checks.conclude(&mut report);
@@ -534,15 +591,6 @@ fn aci_checks(
         (None, false) => checks.skip("aci_report_data", "no quote"),
     }
     let nested = att.attestation.as_ref();
-    let vm_config = raw
-        .pointer("/attestation/evidence/vm_config")
-        .and_then(|v| crate::attestation::framing::nested(v, "vm_config").ok())
-        .map(|v| v.into_owned());
-    let gateway = vm_config
-        .as_ref()
-        .and_then(|v| v.get("num_gpus"))
-        .and_then(crate::attestation::framing::number)
-        == Some(0);
     let serving = att
         .service_capabilities
         .as_ref()
@@ -555,11 +603,6 @@ fn aci_checks(
         (Some(ks), Some(k)) => ks.e2ee_entry_for(&k.key).map(|e| e.key_id.clone()),
         _ => None,
     };
-    let attested = if gateway || serving.as_deref() == Some("aggregator") {
-        "The attested CVM is a routing gateway: it decrypts the prompt and forwards it over TLS to an upstream it chooses per request, which sees the plaintext. The upstream is not covered by this quote; receipts report which one served and whether the gateway verified it."
-    } else {
-        "The attested CVM serves the model itself."
-    };
     AciSummary {
         tee_type: nested.and_then(|a| a.tee_type.clone()),
         vendor: nested.and_then(|a| a.vendor.clone()),
@@ -567,10 +610,42 @@ fn aci_checks(
         keyset,
         e2ee_key_id,
         serving,
-        gateway,
-        vm_config,
+        vm_config: vm_config(raw),
         source: None,
-        attested: attested.into(),
+        // Until the measured compose shows the gateway (see `verify_all`).
+        attested: "The attested CVM serves the model itself: the compose MRCONFIGID binds runs no gateway source.".into(),
+    }
+}
+
+const GATEWAY_ATTESTED: &str = "The attested CVM is a routing gateway (its measured compose runs the gateway's source): it decrypts the prompt and forwards it over TLS to an upstream it chooses per request, which sees the plaintext. The upstream is not covered by this quote; receipts report which one served and whether the gateway verified it.";
+
+const GPU_CHECKS: [&str; 4] = [
+    "gpu_cert_chain",
+    "gpu_spdm_signature",
+    "gpu_nonce",
+    "gpu_nras",
+];
+
+/// Venice's `vm_config` (ACI evidence, or dstack's `info`), as it claims it.
+fn vm_config(raw: &Value) -> Option<Value> {
+    let framing = crate::attestation::framing::nested;
+    let v = raw
+        .pointer("/attestation/evidence/vm_config")
+        .cloned()
+        .or_else(|| {
+            let info = framing(raw.get("info")?, "info").ok()?;
+            info.get("vm_config").cloned()
+        })?;
+    framing(&v, "vm_config").ok().map(|v| v.into_owned())
+}
+
+fn relayed_note(relayed: bool, detail: String) -> String {
+    if relayed {
+        format!(
+            "relayed from the gateway's upstream (bound to our nonce, not to this CVM): {detail}"
+        )
+    } else {
+        detail
     }
 }
 
@@ -591,17 +666,108 @@ pub async fn add_provenance(
         .iter()
         .any(|c| c.name == "mr_config_id" && c.status == Status::Pass);
     match report.workload.as_ref().filter(|_| bound) {
-        Some(w) => {
-            let (verdict, images) = provenance.check(&w.images, source).await;
-            checks.record("sigstore_provenance", verdict);
-            report.provenance = images;
-        }
+        Some(w) => match &w.compose {
+            None => checks.record(
+                "sigstore_provenance",
+                Err(format!(
+                    "the bound compose cannot be read: {}",
+                    w.compose_error.as_deref().unwrap_or("-")
+                )),
+            ),
+            Some(c) => {
+                let plan = images_to_check(c, provenance.deployer_named_images);
+                let (verdict, images) = provenance.check(&plan.images, source).await;
+                checks.record("sigstore_provenance", plan.conclude(verdict));
+                report.provenance = images;
+            }
+        },
         None => checks.skip(
             "sigstore_provenance",
             "the compose is not bound by MRCONFIGID",
         ),
     }
     checks.conclude(report);
+}
+
+/// What `sigstore_provenance` looks up of a compose, and what it refuses or reports without
+/// a lookup.
+pub(super) struct ImagePlan {
+    pub(super) images: Vec<String>,
+    /// What runs that no image digest can cover.
+    refused: Vec<String>,
+    /// What changes how an image runs, said with the verdict.
+    reported: Vec<String>,
+}
+
+/// A service built from a Dockerfile runs what no digest covers; an image named through a
+/// variable the deployer sets (`allowed_envs`) is the deployer's choice, not a measurement.
+pub(super) fn images_to_check(c: &AppCompose, deployer_named: DeployerNamedImages) -> ImagePlan {
+    let mut plan = ImagePlan {
+        images: Vec::new(),
+        refused: Vec::new(),
+        reported: Vec::new(),
+    };
+    for s in &c.services {
+        if s.build {
+            plan.refused.push(format!(
+                "service `{}` is built from a Dockerfile at deploy time (build:), which no image digest covers",
+                s.name
+            ));
+        }
+        match &s.image {
+            Some(image) if !image.deployer_vars.is_empty() => {
+                let why = format!(
+                    "service `{}` runs an image named through {}, which the deployer sets (allowed_envs)",
+                    s.name,
+                    image.deployer_vars.join(", ")
+                );
+                match deployer_named {
+                    DeployerNamedImages::Refuse => plan.refused.push(why),
+                    DeployerNamedImages::Report => {
+                        plan.reported
+                            .push(format!("{why}; its default was checked"));
+                        plan.images.push(image.value.clone());
+                    }
+                }
+            }
+            Some(image) => plan.images.push(image.value.clone()),
+            None if s.build => {}
+            None => plan
+                .refused
+                .push(format!("service `{}` names no image", s.name)),
+        }
+        if !s.overrides.is_empty() {
+            plan.reported.push(format!(
+                "service `{}` sets {}",
+                s.name,
+                s.overrides.join(", ")
+            ));
+        }
+    }
+    if let Some(h) = &c.pre_launch_script_sha256 {
+        plan.reported.push(format!(
+            "a pre_launch_script runs before the compose (sha256 {h})"
+        ));
+    }
+    plan
+}
+
+impl ImagePlan {
+    pub(super) fn conclude(self, looked_up: Result<String, String>) -> Result<String, String> {
+        let mut failed = self.refused;
+        match looked_up {
+            Err(e) => failed.push(e),
+            Ok(d) if failed.is_empty() => {
+                return Ok(if self.reported.is_empty() {
+                    d
+                } else {
+                    format!("{d}; reported: {}", self.reported.join("; "))
+                })
+            }
+            Ok(_) => {}
+        }
+        Err(failed.join("; "))
+    }
 }
 
 /// Every measurement with a non-empty allowlist must be on it.
@@ -611,6 +777,11 @@ fn allowlisted(
     w: Option<&Workload>,
 ) -> Result<String, String> {
     let compose = w.map(|w| w.compose_hash.as_str()).unwrap_or("");
+    // Only a measured OS image hash counts (the one RTMR3 measures).
+    let os_image = w
+        .and_then(|w| w.os_image_hash.as_ref())
+        .filter(|h| h.from == workload::FROM_RTMR3)
+        .map_or("(not measured)", |h| h.value.as_str());
     let pairs = [
         ("mrtd", &allow.mrtd, m.mr_td.as_str()),
         ("mrseam", &allow.mrseam, m.mr_seam.as_str()),
@@ -618,6 +789,7 @@ fn allowlisted(
         ("rtmr1", &allow.rtmr1, m.rtmr[1].as_str()),
         ("rtmr2", &allow.rtmr2, m.rtmr[2].as_str()),
         ("compose_hash", &allow.compose_hash, compose),
+        ("os_image_hash", &allow.os_image_hash, os_image),
     ];
     let mut enforced = Vec::new();
     for (name, list, value) in pairs {
@@ -640,9 +812,10 @@ fn allowlisted(
 }
 
 fn verify_gpus(
-    raw: &Value,
+    payload: Option<Result<nvidia::Payload, super::EvidenceError>>,
     nonce: &[u8; 32],
     trust: &Trust<'_>,
+    relayed: bool,
     checks: &mut Checks<'_>,
     report: &mut Report,
 ) {
@@ -651,7 +824,7 @@ fn verify_gpus(
         (GpuCheck::Signature, "gpu_spdm_signature"),
         (GpuCheck::Nonce, "gpu_nonce"),
     ];
-    let payload = match raw.get("nvidia_payload").map(nvidia::parse_payload) {
+    let payload = match payload {
         Some(Ok(p)) if !p.evidence_list.is_empty() => p,
         Some(Err(e)) => {
             for (_, name) in NAMES {
@@ -667,6 +840,7 @@ fn verify_gpus(
         }
     };
     report.gpus = payload.evidence_list.len();
+    report.gpu_evidence = if relayed { "relayed" } else { "attested_cvm" };
     let mut failures: Vec<(GpuCheck, String)> = Vec::new();
     if payload
         .nonce
@@ -704,7 +878,7 @@ fn verify_gpus(
                 }
                 GpuCheck::Nonce => format!("{n} reports carry our nonce"),
             };
-            checks.record(name, Ok(detail));
+            checks.record(name, Ok(relayed_note(relayed, detail)));
         }
     }
 }
@@ -763,7 +937,7 @@ pub fn render_text(r: &Report) -> String {
             ));
         }
         if let Some(v) = &a.vm_config {
-            out.push_str(&format!("vm_config {v}\n"));
+            out.push_str(&format!("vm_config (Venice's claim) {v}\n"));
         }
     }
     if let Some(t) = &r.tcb {
@@ -775,13 +949,56 @@ pub fn render_text(r: &Report) -> String {
         ));
     }
     if let Some(w) = &r.workload {
+        let sourced = |s: &Option<workload::Sourced>| {
+            s.as_ref()
+                .map_or("-".to_string(), |s| format!("{} ({})", s.value, s.from))
+        };
         out.push_str(&format!(
-            "app {}  compose {}  os image {}\nimages: {}\n",
-            w.app_id.as_deref().unwrap_or("-"),
+            "app {}\ncompose {}\nos image {}{}{}\nkey provider {}\nimages: {}\n",
+            sourced(&w.app_id),
             w.compose_hash,
-            w.os_image_hash.as_deref().unwrap_or("-"),
+            sourced(&w.os_image_hash),
+            w.os_image
+                .as_ref()
+                .map(|n| format!(", named {} by {}", n.value, n.from))
+                .unwrap_or_default(),
+            if w.dev_os_image {
+                "; a development image: SSH and console access are possible"
+            } else {
+                ""
+            },
+            sourced(&w.key_provider),
             w.images.join(", ")
         ));
+        if let Some(c) = &w.compose {
+            for s in &c.services {
+                if s.build || !s.overrides.is_empty() {
+                    out.push_str(&format!(
+                        "  service {}: {}{}\n",
+                        s.name,
+                        if s.build {
+                            "built from a Dockerfile; "
+                        } else {
+                            ""
+                        },
+                        s.overrides.join(", ")
+                    ));
+                }
+            }
+            if let Some(h) = &c.pre_launch_script_sha256 {
+                out.push_str(&format!("  pre_launch_script sha256 {h}\n"));
+            }
+            if !c.allowed_envs.is_empty() {
+                let names: Vec<&str> = c.allowed_envs.iter().map(String::as_str).collect();
+                out.push_str(&format!(
+                    "  set by the deployer, unmeasured: {}\n",
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    if let Some(g) = &r.gateway {
+        out.push_str(&format!("gateway: {}\n", g.describe()));
     }
     for i in &r.provenance {
         out.push_str(&format!(
@@ -801,6 +1018,9 @@ pub fn render_text(r: &Report) -> String {
             m.mr_td, m.rtmr[0], m.rtmr[1], m.rtmr[2], m.rtmr[3]
         ));
     }
-    out.push_str(&format!("GPUs {}  verified at {}\n", r.gpus, r.verified_at));
+    out.push_str(&format!(
+        "GPUs {} ({})  verified at {}\n",
+        r.gpus, r.gpu_evidence, r.verified_at
+    ));
     out
 }

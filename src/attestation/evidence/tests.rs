@@ -25,7 +25,7 @@ pub(super) fn run(c: &Capture, raw: &Value, now: u64) -> Report {
     run_allowing(c, raw, now, &Default::default())
 }
 
-fn run_allowing(
+pub(super) fn run_allowing(
     c: &Capture,
     raw: &Value,
     now: u64,
@@ -34,22 +34,12 @@ fn run_allowing(
     run_full(c, raw, now, allow, &Default::default())
 }
 
-/// `run`, under a source provenance policy of the test's own.
-pub(super) fn run_with_source(
-    c: &Capture,
-    raw: &Value,
-    now: u64,
-    source: &crate::attestation::aci::source::SourcePolicy,
-) -> Report {
-    run_full(c, raw, now, &Default::default(), source)
-}
-
 fn run_full(
     c: &Capture,
     raw: &Value,
     now: u64,
     allow: &crate::attestation::evidence::report::Allowlists,
-    source_policy: &crate::attestation::aci::source::SourcePolicy,
+    source_policy: &crate::attestation::evidence::source::SourcePolicy,
 ) -> Report {
     let nvidia_root = nvidia::parse_root(NVIDIA_ROOT).unwrap();
     let intel = intel_root_der();
@@ -71,6 +61,7 @@ fn run_full(
             c.nras_jwks.clone().unwrap(),
         ))),
         source_policy,
+        os_images: &Default::default(),
     };
     verify_all(raw, &c.model, &c.nonce, &trust).0
 }
@@ -358,6 +349,7 @@ fn missing_collateral_is_skipped_and_not_verified() {
         allow: &Default::default(),
         nras: None,
         source_policy: &Default::default(),
+        os_images: &Default::default(),
     };
     let r = verify_all(&c.attestation, &c.model, &c.nonce, &trust).0;
     assert_eq!(
@@ -394,5 +386,48 @@ fn workload_allowlists() {
     assert_eq!(
         r.failure().unwrap().check.code(),
         "attestation_workload_not_allowed"
+    );
+}
+
+/// What `sigstore_provenance` refuses without asking Rekor: a service built from a Dockerfile
+/// and an image the deployer names; what it reports: overrides and the pre-launch script.
+#[test]
+fn images_no_digest_covers_are_refused_and_overrides_reported() {
+    use super::compose::AppCompose;
+    use super::report::images_to_check;
+    use crate::attestation::provenance::policy::DeployerNamedImages;
+    let digest = "ab".repeat(32);
+    let compose = |yaml: String| {
+        AppCompose::parse(
+            &json!({"docker_compose_file": yaml, "allowed_envs": ["IMG"], "pre_launch_script": "docker compose pull"})
+                .to_string(),
+        )
+        .unwrap()
+    };
+    let c = compose(format!(
+        "x: &a\n  image: repo/a@sha256:{digest}\nservices:\n  a:\n    <<: *a\n    entrypoint: /bin/sh\n  b:\n    build: .\n  c:\n    image: ${{IMG:-repo/c@sha256:{digest}}}\n"
+    ));
+    let plan = images_to_check(&c, DeployerNamedImages::Refuse);
+    assert_eq!(plan.images, [format!("repo/a@sha256:{digest}")]);
+    let verdict = plan.conclude(Ok("looked up".into())).unwrap_err();
+    assert!(
+        verdict.contains("`b` is built from a Dockerfile"),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains("`c` runs an image named through IMG"),
+        "{verdict}"
+    );
+    let plan = images_to_check(&c, DeployerNamedImages::Report);
+    assert_eq!(plan.images.len(), 2);
+    let c = compose(format!(
+        "services:\n  a:\n    image: repo/a@sha256:{digest}\n    command: [x]\n"
+    ));
+    let ok = images_to_check(&c, DeployerNamedImages::Refuse)
+        .conclude(Ok("1 image".into()))
+        .unwrap();
+    assert!(
+        ok.contains("`a` sets command") && ok.contains("pre_launch_script"),
+        "{ok}"
     );
 }

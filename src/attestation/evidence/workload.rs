@@ -1,6 +1,8 @@
 //! The workload inside the trust domain (dstack): the event log replayed into RTMR0–3, the
-//! app compose bound by MRCONFIGID, and what the compose pins.
+//! identity its RTMR3 events measure (app id, compose hash, OS image, KMS), the app compose
+//! bound by MRCONFIGID, and what the compose runs.
 
+use super::compose::AppCompose;
 use super::EvidenceError;
 use crate::attestation::framing;
 use crate::attestation::quote::TdReport;
@@ -13,6 +15,22 @@ pub struct Event {
     #[serde(deserialize_with = "number_or_string")]
     pub(crate) imr: u64,
     pub(crate) digest: String,
+    #[serde(default, deserialize_with = "optional_number")]
+    pub(crate) event_type: Option<u64>,
+    /// A runtime event's name (`app-id`, `compose-hash`, …).
+    #[serde(default)]
+    pub(crate) event: Option<String>,
+    /// Its payload, hex.
+    #[serde(default)]
+    pub(crate) event_payload: Option<String>,
+}
+
+/// dstack's runtime events, extended into RTMR3 by the guest.
+const RUNTIME_EVENT: u64 = 0x0800_0001;
+
+fn optional_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(v.as_ref().and_then(framing::number))
 }
 
 /// Integers come as JSON numbers or, liberally, as decimal or `0x` strings.
@@ -106,6 +124,42 @@ pub(crate) fn check_rtmrs(report: &TdReport, events: &[Event]) -> Result<(), Evi
     }
 }
 
+/// The runtime events (RTMR3) whose digest is their content's, `SHA384(type as u32 LE ‖ ":"
+/// ‖ name ‖ ":" ‖ payload)`, by name: once the log replays to the quote's RTMRs, these names
+/// and payloads are measured. An event whose digest is not its content's says nothing; a
+/// name that occurs twice is ambiguous and left out.
+pub(crate) fn runtime_events(events: &[Event]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut found: std::collections::BTreeMap<String, Option<Vec<u8>>> = Default::default();
+    for e in events
+        .iter()
+        .filter(|e| e.imr == 3 && e.event_type == Some(RUNTIME_EVENT))
+    {
+        let (Some(name), Some(payload)) = (&e.event, &e.event_payload) else {
+            continue;
+        };
+        let Ok(payload) = framing::hex_bytes(payload) else {
+            continue;
+        };
+        let mut h = Sha384::new();
+        h.update((RUNTIME_EVENT as u32).to_le_bytes());
+        h.update(b":");
+        h.update(name.as_bytes());
+        h.update(b":");
+        h.update(&payload);
+        let carried = framing::hex_bytes(&e.digest).is_ok_and(|d| d[..] == h.finalize()[..]);
+        if carried {
+            found
+                .entry(name.clone())
+                .and_modify(|v| *v = None)
+                .or_insert(Some(payload));
+        }
+    }
+    found
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect()
+}
+
 /// dstack's MRCONFIGID for a compose: 0x01 ‖ sha256(app_compose) ‖ zero padding.
 fn mr_config_id(app_compose: &str) -> [u8; 48] {
     let mut id = [0u8; 48];
@@ -125,14 +179,118 @@ pub(crate) fn check_mr_config_id(
     }
 }
 
-/// What the attested workload is, for the report.
+/// A value of the report and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Sourced {
+    pub(crate) value: String,
+    pub(crate) from: &'static str,
+}
+
+pub(crate) const FROM_RTMR3: &str = "RTMR3 event log (measured)";
+pub(crate) const FROM_INFO: &str = "info (Venice's claim, not measured)";
+pub(crate) const FROM_VM_CONFIG: &str = "vm_config (Venice's claim, not measured)";
+pub(crate) const FROM_CONFIG: &str = "attestation.os_images";
+
+/// What the attested workload is, for the report: each identity value with its source.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Workload {
-    pub(crate) app_id: Option<String>,
+    pub(crate) app_id: Option<Sourced>,
+    /// sha256 of the app compose MRCONFIGID binds.
     pub(crate) compose_hash: String,
-    pub(crate) os_image_hash: Option<String>,
-    /// Container images the compose pins.
+    pub(crate) os_image_hash: Option<Sourced>,
+    /// The OS image's name: from `attestation.os_images` for a measured hash, else as
+    /// Venice's `vm_config` claims it.
+    pub(crate) os_image: Option<Sourced>,
+    /// dstack names its development images `dstack-dev-…`: SSH and console access.
+    pub(crate) dev_os_image: bool,
+    pub(crate) instance_id: Option<Sourced>,
+    /// The key provider (dstack's KMS, its public key) and the KMS measurement.
+    pub(crate) key_provider: Option<Sourced>,
+    pub(crate) mr_kms: Option<Sourced>,
+    /// Container images the compose runs, resolved as the CVM resolves them.
     pub(crate) images: Vec<String>,
+    /// The compose read as what it runs (`None` when it does not parse: `compose_error`).
+    pub(crate) compose: Option<AppCompose>,
+    pub(crate) compose_error: Option<String>,
+}
+
+impl Workload {
+    /// Takes the identity RTMR3 measures in place of what `info` claims. Fails when its
+    /// compose-hash event names another compose than the one MRCONFIGID binds.
+    pub(crate) fn measure(
+        &mut self,
+        events: &std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), String> {
+        let hex_of = |name: &str| events.get(name).map(hex::encode);
+        let measured = |value: String| Sourced {
+            value,
+            from: FROM_RTMR3,
+        };
+        if let Some(h) = hex_of("compose-hash") {
+            if h != self.compose_hash {
+                return Err(format!(
+                    "RTMR3's compose-hash event measures compose {h}, not the {} MRCONFIGID binds",
+                    self.compose_hash
+                ));
+            }
+        }
+        let replace = |slot: &mut Option<Sourced>, value: Option<String>| {
+            if let Some(v) = value {
+                *slot = Some(measured(v));
+            }
+        };
+        replace(&mut self.app_id, hex_of("app-id"));
+        replace(&mut self.os_image_hash, hex_of("os-image-hash"));
+        replace(&mut self.instance_id, hex_of("instance-id"));
+        replace(&mut self.mr_kms, hex_of("mr-kms"));
+        replace(
+            &mut self.key_provider,
+            events
+                .get("key-provider")
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+        );
+        Ok(())
+    }
+
+    /// Names the OS image: from the operator's table when its hash is measured and listed,
+    /// else from Venice's `vm_config` claim when that claim names the same hash.
+    pub(crate) fn name_os_image(
+        &mut self,
+        known: &std::collections::BTreeMap<String, String>,
+        vm_config: Option<&Value>,
+    ) {
+        let Some(hash) = &self.os_image_hash else {
+            return;
+        };
+        let listed = (hash.from == FROM_RTMR3)
+            .then(|| {
+                known
+                    .iter()
+                    .find(|(h, _)| h.trim_start_matches("0x").eq_ignore_ascii_case(&hash.value))
+            })
+            .flatten();
+        self.os_image = match listed {
+            Some((_, name)) => Some(Sourced {
+                value: name.clone(),
+                from: FROM_CONFIG,
+            }),
+            None => vm_config
+                .filter(|v| {
+                    v.get("os_image_hash")
+                        .and_then(Value::as_str)
+                        .is_some_and(|h| h.eq_ignore_ascii_case(&hash.value))
+                })
+                .and_then(|v| v.get("image").and_then(Value::as_str))
+                .map(|name| Sourced {
+                    value: name.to_string(),
+                    from: FROM_VM_CONFIG,
+                }),
+        };
+        self.dev_os_image = self
+            .os_image
+            .as_ref()
+            .is_some_and(|n| n.value.to_ascii_lowercase().contains("-dev"));
+    }
 }
 
 /// The texts an `app_compose` may have been hashed as. A string is the text itself; an object
@@ -192,33 +350,30 @@ pub(crate) fn describe_compose(
         .position(|t| mr_config_id(t) == report.mr_config_id)
         .unwrap_or(0);
     let compose = texts.swap_remove(bound);
-    let text = |k: &str| info?.get(k).and_then(Value::as_str).map(str::to_string);
-    let images = serde_json::from_str::<Value>(&compose)
-        .ok()
-        .and_then(|c| {
-            c.get("docker_compose_file")
-                .and_then(Value::as_str)
-                .map(images_of)
+    let claimed = |k: &str| {
+        info?.get(k).and_then(Value::as_str).map(|v| Sourced {
+            value: v.to_string(),
+            from: FROM_INFO,
         })
-        .unwrap_or_default();
+    };
+    let (parsed, compose_error) = match AppCompose::parse(&compose) {
+        Ok(c) => (Some(c), None),
+        Err(e) => (None, Some(e)),
+    };
+    let images = parsed
+        .iter()
+        .flat_map(|c| &c.services)
+        .filter_map(|s| Some(s.image.as_ref()?.value.clone()))
+        .collect();
     let workload = Workload {
-        app_id: text("app_id"),
+        app_id: claimed("app_id"),
         compose_hash: hex::encode(Sha256::digest(compose.as_bytes())),
-        os_image_hash: text("os_image_hash"),
+        os_image_hash: claimed("os_image_hash"),
+        instance_id: claimed("instance_id"),
         images,
+        compose: parsed,
+        compose_error,
+        ..Workload::default()
     };
     Ok((compose, workload))
-}
-
-fn images_of(compose_yaml: &str) -> Vec<String> {
-    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(compose_yaml) else {
-        return Vec::new();
-    };
-    let Some(services) = doc.get("services").and_then(|s| s.as_mapping()) else {
-        return Vec::new();
-    };
-    services
-        .values()
-        .filter_map(|s| s.get("image").and_then(|i| i.as_str()).map(str::to_string))
-        .collect()
 }

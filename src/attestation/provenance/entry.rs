@@ -27,8 +27,9 @@ pub(crate) struct Identity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Signer {
-    /// A bare public key (no identity).
-    Key,
+    /// A bare public key (no identity), named by its fingerprint: `sha256:` and the hex of
+    /// the SHA-256 of its SubjectPublicKeyInfo DER.
+    Key(String),
     /// A Fulcio certificate, verified to the trusted root at the integrated time.
     Certificate(Identity),
 }
@@ -151,10 +152,16 @@ fn signer(
         let der = framing::pem_to_der(&text).map_err(|_| "public key is not PEM".to_string())?;
         let (_, key) = spki_key(&der)?;
         x509::ecdsa(&key, false)?;
-        Ok((Signer::Key, key))
+        Ok((Signer::Key(key_fingerprint(&der)), key))
     } else {
         Err("signature material is neither a certificate nor a public key".into())
     }
+}
+
+/// How a signing key is named in a `signed` rule: `sha256:` + hex(SHA-256(SPKI DER)).
+pub fn key_fingerprint(spki_der: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(spki_der)))
 }
 
 /// DSSE's pre-authentication encoding: what a DSSE signature signs.
@@ -368,7 +375,7 @@ mod tests {
         let sig = sign(&k, artifact);
         let m = read(&body(&sig, &digest), &digest, &root(), 0).unwrap();
         assert_eq!((m.names_digest, m.signature_verified), (Some(true), true));
-        assert_eq!(m.signers, vec![Signer::Key]);
+        assert!(matches!(&m.signers[..], [Signer::Key(fp)] if fp.starts_with("sha256:")));
         let other = "ab".repeat(32);
         assert_eq!(
             read(&body(&sig, &digest), &other, &root(), 0)

@@ -19,6 +19,7 @@ pub mod rekor;
 pub mod trusted_root;
 
 use async_trait::async_trait;
+pub use entry::key_fingerprint;
 use entry::{Identity, Signer};
 pub use error::ProvenanceError;
 use lru::LruCache;
@@ -163,6 +164,7 @@ pub(crate) struct EntryFate {
 pub struct Provenance {
     root: TrustedRoot,
     policy: Vec<Rule>,
+    pub(crate) deployer_named_images: policy::DeployerNamedImages,
     /// Entries examined per digest at most, in the order the index lists them.
     max_entries: usize,
     verified: Mutex<LruCache<(String, String), ImageResult>>,
@@ -180,11 +182,17 @@ impl Provenance {
         Provenance {
             root,
             policy,
+            deployer_named_images: Default::default(),
             max_entries: DEFAULT_MAX_ENTRIES,
             verified: Mutex::new(LruCache::new(
                 NonZeroUsize::new(CACHE_ENTRIES).expect("non-zero"),
             )),
         }
+    }
+
+    pub(crate) fn with_deployer_named_images(mut self, m: policy::DeployerNamedImages) -> Self {
+        self.deployer_named_images = m;
+        self
     }
 
     /// At most `n` (at least 1) entries examined per digest.
@@ -385,17 +393,24 @@ impl Evaluation<'_> {
         let mut misses = Vec::new();
         for s in &material.signers {
             let found = match (rule.rule, s) {
-                (RuleKind::Signed, Signer::Key) => Some((
-                    None,
-                    format!("{} entry signed by a key; {link}", material.kind),
-                )),
-                (RuleKind::Signed, Signer::Certificate(id)) => Some((
-                    Some(id.clone()),
-                    format!(
-                        "{} entry signed by a Fulcio certificate; {link}",
-                        material.kind
-                    ),
-                )),
+                // Anyone can log an entry signed by a key of their own about a public
+                // image's digest: only the keys the rule names count.
+                (RuleKind::Signed, Signer::Key(fp)) => {
+                    if rule.keys.iter().any(|k| k.eq_ignore_ascii_case(fp)) {
+                        Some((
+                            None,
+                            format!("{} entry signed by key {fp}; {link}", material.kind),
+                        ))
+                    } else {
+                        misses.push(format!("signed by key {fp}, which the rule does not name"));
+                        None
+                    }
+                }
+                (RuleKind::Signed, Signer::Certificate(_)) => {
+                    misses
+                        .push("signed by a Fulcio certificate, not one of the rule's keys".into());
+                    None
+                }
                 (RuleKind::Fulcio, Signer::Certificate(id)) => {
                     let issuer_ok = rule
                         .issuer
@@ -419,7 +434,7 @@ impl Evaluation<'_> {
                         None
                     }
                 }
-                (RuleKind::Fulcio, Signer::Key) => {
+                (RuleKind::Fulcio, Signer::Key(_)) => {
                     misses.push("signed by a key, not a Fulcio identity".into());
                     None
                 }

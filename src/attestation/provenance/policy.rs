@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub enum RuleKind {
     /// A log entry signed by a Fulcio certificate whose identity matches is required.
     Fulcio,
-    /// Any verified log entry, signed by a key or a certificate.
+    /// A verified log entry signed by one of the rule's `keys` is required.
     Signed,
     /// No log entry required: the digest pinned in the attested compose is the guarantee.
     ComposePinned,
@@ -28,6 +28,18 @@ impl RuleKind {
     }
 }
 
+/// What to do with an image the compose names through a variable the deployer sets
+/// (`allowed_envs`): it is the deployer's choice, not a measurement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployerNamedImages {
+    /// `sigstore_provenance` fails.
+    #[default]
+    Refuse,
+    /// Its default is checked, and the report says the deployer may run another.
+    Report,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
@@ -41,6 +53,10 @@ pub struct Rule {
     /// `fulcio`: the certificate subject (a workflow URI) must start with this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_prefix: Option<String>,
+    /// `signed`: the signer keys that count, by fingerprint (`sha256:` + hex of the SHA-256
+    /// of the key's SubjectPublicKeyInfo DER).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
 }
 
 /// The policy for the images Venice's enclaves run, and why. The dstack-layout enclaves
@@ -48,7 +64,7 @@ pub struct Rule {
 /// - `nearaidev/`: NEAR AI builds its own images (compose-manager) in GitHub Actions of the
 ///   `nearai` organisation and signs them keyless: require exactly that identity.
 /// - `datadog/agent`: Datadog signs its agent images with its own key (no Fulcio identity):
-///   require a verified, signed log entry.
+///   require a verified log entry signed by that key (the one the capture's entry names).
 /// - `certbot/`: certbot's images are not signed in Rekor at all; the digest the attested
 ///   compose pins is the whole guarantee (it cannot change without changing MRCONFIGID).
 ///
@@ -64,6 +80,7 @@ pub fn default_policy() -> Vec<Rule> {
         rule,
         issuer: issuer.map(Into::into),
         subject_prefix: subject_prefix.map(Into::into),
+        keys: Vec::new(),
     };
     vec![
         rule(
@@ -72,7 +89,10 @@ pub fn default_policy() -> Vec<Rule> {
             Some("https://token.actions.githubusercontent.com"),
             Some("https://github.com/nearai/"),
         ),
-        rule("datadog/agent", RuleKind::Signed, None, None),
+        Rule {
+            keys: vec![DATADOG_AGENT_KEY.into()],
+            ..rule("datadog/agent", RuleKind::Signed, None, None)
+        },
         rule("certbot/", RuleKind::ComposePinned, None, None),
         rule(
             "dstacktee/dstack-ingress",
@@ -85,6 +105,10 @@ pub fn default_policy() -> Vec<Rule> {
         rule("prom/node-exporter", RuleKind::ComposePinned, None, None),
     ]
 }
+
+/// The key Datadog signs its agent images with (the 2026-04-24 capture's Rekor entry).
+const DATADOG_AGENT_KEY: &str =
+    "sha256:25bcab4ec8eede1e3091a14692126798c23986832ae6e5948d6f7eb0a928ab0b";
 
 /// An image reference split into repository (normalized) and sha256 digest (64 lowercase
 /// hex, if pinned).
@@ -194,6 +218,7 @@ mod tests {
             rule: RuleKind::Signed,
             issuer: None,
             subject_prefix: None,
+            keys: vec!["sha256:00".into()],
         });
         assert_eq!(
             rule_for(&p, "nearaidev/special-app").unwrap().rule,

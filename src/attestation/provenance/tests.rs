@@ -74,7 +74,7 @@ fn the_captured_images_pass_the_default_policy() {
     );
     assert_eq!(results[0].rule, Some(RuleKind::Signed));
     assert!(
-        results[0].outcome.contains("signed by a key"),
+        results[0].outcome.contains("signed by key sha256:"),
         "{}",
         results[0].outcome
     );
@@ -415,6 +415,29 @@ fn entries_anyone_can_log_never_fail_an_image_a_good_entry_satisfies() {
     assert_eq!(results[2].entries.len(), 4);
 }
 
+/// Anyone can log an entry signed by a key of their own about a public image's digest: the
+/// capture's Datadog entry counts under the rule naming Datadog's key, and under no other.
+#[test]
+fn a_signed_rule_counts_only_the_keys_it_names() {
+    let c = capture();
+    let dd = [format!("datadog/agent@sha256:{DD}")];
+    let (verdict, results) = run(&c.rekor, default_policy(), &dd);
+    assert!(verdict.is_ok(), "{results:#?}");
+    assert!(
+        results[0].outcome.contains("sha256:25bcab4e"),
+        "{}",
+        results[0].outcome
+    );
+    let mut policy = default_policy();
+    for r in policy.iter_mut().filter(|r| r.rule == RuleKind::Signed) {
+        r.keys = vec![format!("sha256:{}", "ab".repeat(32))];
+    }
+    let (verdict, results) = run(&c.rekor, policy, &dd);
+    let err = verdict.unwrap_err();
+    assert!(err.contains("which the rule does not name"), "{err}");
+    assert!(!results[0].passed);
+}
+
 #[test]
 fn an_entry_by_another_identity_does_not_count_and_does_not_block() {
     let c = capture();
@@ -424,6 +447,7 @@ fn an_entry_by_another_identity_does_not_count_and_does_not_block() {
         rule: RuleKind::Fulcio,
         issuer: Some("https://token.actions.githubusercontent.com".into()),
         subject_prefix: Some("https://github.com/someone-else/".into()),
+        keys: Vec::new(),
     });
     let (verdict, results) = run(&c.rekor, policy, &images());
     let err = verdict.unwrap_err();

@@ -12,9 +12,10 @@ use sha2::{Digest, Sha256};
 
 /// A dstack-layout attestation `v` reframed as Venice's ACI layout serves it, over the same
 /// (address-bound) quote: the quote, event log and compose under `attestation.evidence`, a
-/// keyset listing the attested key and expiring at `not_after`, the first image digest the
-/// attested compose pins as source provenance, and `vm_config` with the GPUs it has evidence
-/// for. For variants of real captures (drift suite, `verify --offline`).
+/// keyset listing the attested key and expiring at `not_after`, and `vm_config` with the GPUs
+/// it has evidence for. No source provenance is claimed: the capture's workload serves the
+/// model on its GPUs and runs no gateway. For variants of real captures (drift suite,
+/// `verify --offline`).
 pub fn reframe(v: &Value, not_after: u64) -> Value {
     let mut v = v.clone();
     let Some(o) = v.as_object_mut() else {
@@ -39,11 +40,6 @@ pub fn reframe(v: &Value, not_after: u64) -> Value {
         (Some(r), Some(info)) => workload::describe(info, r).ok().map(|(c, _)| c),
         _ => None,
     };
-    let image_digest = compose
-        .as_deref()
-        .and_then(|c| c.split("@sha256:").nth(1))
-        .filter(|d| d.len() >= 64)
-        .map(|d| format!("sha256:{}", &d[..64]));
     let report_data = report.as_ref().map(|r| hex::encode(r.report_data));
     let gpus = o
         .get("nvidia_payload")
@@ -56,7 +52,6 @@ pub fn reframe(v: &Value, not_after: u64) -> Value {
         "tee_type": "tdx",
         "workload_keyset": keyset,
         "report_data": report_data,
-        "source_provenance": {"repo_url": null, "repo_commit": null, "image_digest": image_digest},
         "evidence": {"quote": quote_text, "quote_report_data": report_data,
             "event_log": events.to_string(), "app_compose": compose,
             "vm_config": json!({"num_gpus": gpus}).to_string()}

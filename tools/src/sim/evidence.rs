@@ -111,33 +111,69 @@ pub fn workload(model: &str) -> Workload {
     workload_of(model, &compose_yaml)
 }
 
-/// The workload of `model` running `compose_yaml`.
+/// The simulated OS image (dstack measures its hash into RTMR3).
+pub const OS_IMAGE: &str = "dstack-simulated-0.5";
+
+pub fn os_image_hash() -> String {
+    hex::encode(Sha256::digest(OS_IMAGE.as_bytes()))
+}
+
+/// dstack's runtime event type (RTMR3).
+const RUNTIME_EVENT: u32 = 0x0800_0001;
+
+/// The workload of `model` running `compose_yaml`: boot events in RTMR0-2, then dstack's
+/// runtime events in RTMR3 as the guest extends them (`SHA384(type ‖ ":" ‖ name ‖ ":" ‖
+/// payload)`), measuring the app id, the compose hash, the OS image and the KMS.
 pub fn workload_of(model: &str, compose_yaml: &str) -> Workload {
-    let names = [
-        "firmware",
-        "kernel",
-        "initrd",
-        "rootfs",
-        "app-id",
-        "compose-hash",
-        "instance-id",
-        "boot-done",
-    ];
+    let app_compose = json!({"manifest_version": 2, "name": model, "runner": "docker-compose", "docker_compose_file": compose_yaml, "allowed_envs": []}).to_string();
+    let compose_hash = Sha256::digest(app_compose.as_bytes());
+    let app_id = &Sha256::digest(format!("app:{model}").as_bytes())[..20];
     let mut rtmr = [[0u8; 48]; 4];
     let mut events = Vec::new();
-    for (n, name) in names.iter().enumerate() {
-        let imr = (n / 2) as u32;
-        let digest: [u8; 48] = Sha384::digest(format!("{model}:{name}").as_bytes()).into();
+    let mut extend = |imr: usize, event_type: u32, digest: [u8; 48], name: &str, payload: &[u8]| {
         let mut h = Sha384::new();
-        h.update(rtmr[imr as usize]);
+        h.update(rtmr[imr]);
         h.update(digest);
-        rtmr[imr as usize] = h.finalize().into();
-        events.push(json!({"imr": imr, "event_type": 134217729, "digest": hex::encode(digest), "event": name, "event_payload": ""}));
+        rtmr[imr] = h.finalize().into();
+        events.push(
+            json!({"imr": imr, "event_type": event_type, "digest": hex::encode(digest),
+            "event": name, "event_payload": hex::encode(payload)}),
+        );
+    };
+    for (imr, name) in [
+        (0, "firmware"),
+        (1, "kernel"),
+        (1, "initrd"),
+        (2, "cmdline"),
+    ] {
+        let digest = Sha384::digest(format!("{model}:{name}").as_bytes()).into();
+        extend(imr, 1, digest, "", b"");
     }
-    let app_compose = json!({"manifest_version": 2, "name": model, "runner": "docker-compose", "docker_compose_file": compose_yaml}).to_string();
+    let key_provider = br#"{"name":"kms","id":"simulated-kms"}"#;
+    let os_image = hex::decode(os_image_hash()).expect("hex");
+    let runtime: [(&str, &[u8]); 9] = [
+        ("system-preparing", b""),
+        ("app-id", app_id),
+        ("compose-hash", &compose_hash),
+        ("instance-id", &app_id[..16]),
+        ("boot-mr-done", b""),
+        ("mr-kms", &[0x5a; 32]),
+        ("os-image-hash", &os_image),
+        ("key-provider", key_provider),
+        ("system-ready", b""),
+    ];
+    for (name, payload) in runtime {
+        let mut h = Sha384::new();
+        h.update(RUNTIME_EVENT.to_le_bytes());
+        h.update(b":");
+        h.update(name.as_bytes());
+        h.update(b":");
+        h.update(payload);
+        extend(3, RUNTIME_EVENT, h.finalize().into(), name, payload);
+    }
     let mut mr_config_id = [0u8; 48];
     mr_config_id[0] = 0x01;
-    mr_config_id[1..33].copy_from_slice(&Sha256::digest(app_compose.as_bytes()));
+    mr_config_id[1..33].copy_from_slice(&compose_hash);
     Workload {
         events,
         rtmr,

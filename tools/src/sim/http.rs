@@ -308,12 +308,13 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             "Model not found or does not support TEE attestation",
         );
     };
-    let (fault, drift, layout) = {
+    let (fault, drift, layout, aci_gpu) = {
         let script = state.script.lock().expect("poisoned");
         (
             script.attestation_fault,
             script.attestation_drift.clone(),
             script.attestation_layout,
+            script.aci_gpu,
         )
     };
     if fault == Some(AttestationFault::ServerError) {
@@ -415,7 +416,8 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
     match (keyset, keyset_digest) {
         (Some(keyset), Some(digest)) => {
             // Venice's ACI framing: dstack's root fields stay, the evidence is nested, and
-            // the attested CVM is a gateway without GPUs (no GPU evidence).
+            // the attested CVM is a gateway without GPUs: the GPU evidence it serves is its
+            // upstream's, relayed (or an empty placeholder).
             let restated_digest = if fault == Some(AttestationFault::KeysetDigestMismatch) {
                 jcs::sha256_tagged(b"another keyset")
             } else {
@@ -450,12 +452,23 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
                     "quote_report_data": hex::encode(restated_rd),
                     "event_log": Value::Array(events).to_string(),
                     "app_compose": app_compose,
-                    "vm_config": json!({"num_gpus": 0, "vcpu": 8, "memory_size": 17179869184u64, "image": "dstack-simulated-0.5"}).to_string(),
+                    "vm_config": json!({"num_gpus": 0, "vcpu": 8, "memory_size": 17179869184u64,
+                        "os_image_hash": super::evidence::os_image_hash(), "image": super::evidence::OS_IMAGE}).to_string(),
                     "key_custody": null
                 }
             });
             v["service_capabilities"] =
                 json!({"supported_e2ee_versions": [], "serving": "aggregator"});
+            match aci_gpu {
+                super::script::AciGpu::Relayed => {
+                    v["nvidia_payload"] = json!(state.gpus.payload(&nonce, gpu_fault))
+                }
+                super::script::AciGpu::Placeholder => {
+                    v["nvidia_payload"] =
+                        json!(json!({"nonce": hex::encode(nonce), "evidence_list": []}).to_string())
+                }
+                super::script::AciGpu::Absent => {}
+            }
         }
         _ => {
             v["intel_quote"] = json!(hex::encode(quote));
@@ -464,9 +477,20 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             v["info"] = json!({
                 "app_id": "simulated",
                 "compose_hash": compose_hash,
-                "os_image_hash": "00".repeat(32),
+                "os_image_hash": super::evidence::os_image_hash(),
                 "tcb_info": {"app_compose": app_compose},
+                "vm_config": json!({"os_image_hash": super::evidence::os_image_hash(),
+                    "num_gpus": super::evidence::GPUS, "image": super::evidence::OS_IMAGE}).to_string(),
             });
+            if fault == Some(AttestationFault::GatewayClaimedOnly) {
+                // Finding 1 of issue 32, as an attacker serving the real Venice would.
+                let o = v.as_object_mut().expect("an object");
+                o.remove("nvidia_payload");
+                o.insert("attestation".into(), json!({
+                    "evidence": {"vm_config": {"num_gpus": 0}},
+                    "source_provenance": {"image_digest": format!("sha256:{}", super::rekor::digest_of(super::rekor::MODEL_IMAGE))}
+                }));
+            }
         }
     }
     super::drift::apply_all(&mut v, &drift);

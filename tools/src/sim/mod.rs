@@ -13,7 +13,7 @@ pub mod rekor;
 pub mod script;
 pub mod tls;
 
-pub use script::{AttestationFault, ChatFault, ChatRecord, Pacing, Record, Reply, Script};
+pub use script::{AciGpu, AttestationFault, ChatFault, ChatRecord, Pacing, Record, Reply, Script};
 pub use venice_e2ee_proxy::attestation::variants::drift::{self, Drift};
 
 use std::collections::HashMap;
@@ -234,7 +234,7 @@ impl Simulator {
         std::fs::write(&sigstore, self.state.rekor.trusted_root().to_string())?;
         config.attestation.sigstore_trusted_root = Some(sigstore);
         config.attestation.rekor_url = format!("http://{}/rekor", self.addr);
-        for rule in rekor::SimRekor::policy() {
+        for rule in self.state.rekor.policy() {
             if !config.attestation.provenance_policy.contains(&rule) {
                 config.attestation.provenance_policy.push(rule);
             }

@@ -61,6 +61,8 @@ pub enum RekorFault {
 
 pub struct SimRekor {
     log_spki: Vec<u8>,
+    /// The agent image's signer key, by fingerprint (its `signed` rule names it).
+    agent_key: String,
     ca_der: Vec<u8>,
     /// Digest → UUIDs, UUID → entry; the wrong-identity entry apart.
     index: HashMap<String, Vec<String>>,
@@ -235,6 +237,9 @@ impl SimRekor {
         altered["body"] = json!(b64(&body));
         let altered_uuid = format!("24296fb24b8ad77a{}", hex::encode(leaf_hash(&body)));
         Ok(SimRekor {
+            agent_key: venice_e2ee_proxy::attestation::provenance::key_fingerprint(
+                &agent_key.public_key_der(),
+            ),
             log_spki,
             ca_der: ca_cert.der().to_vec(),
             index,
@@ -262,25 +267,28 @@ impl SimRekor {
     }
 
     /// The provenance rules for the simulated images.
-    pub fn policy() -> Vec<Rule> {
+    pub fn policy(&self) -> Vec<Rule> {
         vec![
             Rule {
                 repository: MODEL_IMAGE.into(),
                 rule: RuleKind::Fulcio,
                 issuer: Some(ISSUER.into()),
                 subject_prefix: Some("https://github.com/simulated/".into()),
+                keys: Vec::new(),
             },
             Rule {
                 repository: AGENT_IMAGE.into(),
                 rule: RuleKind::Signed,
                 issuer: None,
                 subject_prefix: None,
+                keys: vec![self.agent_key.clone()],
             },
             Rule {
                 repository: "simulated/verifier".into(),
                 rule: RuleKind::TagOnly,
                 issuer: None,
                 subject_prefix: None,
+                keys: Vec::new(),
             },
         ]
     }

@@ -87,6 +87,20 @@ pub enum AttestationFault {
     RestatedReportData,
     /// ACI: the source provenance names a commit the compose does not build.
     UnmeasuredSource,
+    /// The unsigned fields of a gateway on a workload that is none: no GPU evidence,
+    /// `vm_config.num_gpus: 0`, and a source claim naming an image its compose pins.
+    GatewayClaimedOnly,
+}
+
+/// What GPU evidence the ACI gateway serves: its upstream's, relayed (as Venice's `aci/1`
+/// answers carry it), the empty placeholder, or none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AciGpu {
+    #[default]
+    Relayed,
+    Placeholder,
+    Absent,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -100,6 +114,8 @@ pub struct Script {
     pub chat_fault: Option<ChatFault>,
     #[serde(default)]
     pub attestation_fault: Option<AttestationFault>,
+    #[serde(default)]
+    pub aci_gpu: AciGpu,
     /// Framings the attestation is served in (benign drift a verifier must accept).
     #[serde(default)]
     pub attestation_drift: Vec<super::drift::Drift>,
