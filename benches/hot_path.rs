@@ -446,12 +446,12 @@ fn sessions() {
     });
     let before = rss_kib();
     for i in 0..cap {
-        s.key(&format!("agent-{i}"));
+        s.key(0, &format!("agent-{i}"));
     }
     let full = rss_kib();
     let start = Instant::now();
     for i in 0..100_000 {
-        s.key(&format!("flood-{i}"));
+        s.key(0, &format!("flood-{i}"));
     }
     let per_id = start.elapsed() / 100_000;
     let flooded = rss_kib();

@@ -1,11 +1,11 @@
 //! Agent sessions: each session id (a header, or `metadata.session_id`) gets its own client
-//! key pair, so two agents sharing one egress sidecar never share a response key. A session
+//! key pair, so two agents sharing one egress sidecar never share a response key. Session ids
+//! are namespaced per tenant (client token): one tenant naming another's id gets its own key. A session
 //! keeps its key for an idle TTL, a max TTL and a request budget; the number of live sessions
 //! is bounded (least recently used evicted), so a flood of fresh ids keeps memory bounded.
 //! Ids are kept only as salted hashes, never logged in clear, never sent upstream.
 
-use crate::config::SessionsSection;
-use crate::e2ee::codec::KeyPair;
+use crate::config::{SessionsSection, Tenant};
 use crate::e2ee::keys::ClientKey;
 use lru::LruCache;
 use sha2::{Digest, Sha256};
@@ -38,31 +38,29 @@ impl Sessions {
         }
     }
 
-    fn hash(&self, id: &str) -> IdHash {
+    fn hash(&self, tenant: Tenant, id: &str) -> IdHash {
         let mut h = Sha256::new();
         h.update(self.salt);
+        h.update((tenant as u64).to_le_bytes());
         h.update(id.as_bytes());
         h.finalize().into()
     }
 
     /// A short, salted tag for logs: the same session reads the same within one process.
-    pub(crate) fn tag(&self, id: &str) -> String {
-        hex::encode(&self.hash(id)[..4])
+    pub(crate) fn tag(&self, tenant: Tenant, id: &str) -> String {
+        hex::encode(&self.hash(tenant, id)[..4])
     }
 
     /// The session's key pair: its current one, or a new one when it has none, or when its
     /// key ran out (idle, age, request budget). `None` when sessions are off.
-    pub fn key(&self, id: &str) -> Option<Arc<ClientKey>> {
+    pub fn key(&self, tenant: Tenant, id: &str) -> Option<Arc<ClientKey>> {
         let map = self.map.as_ref()?;
-        let h = self.hash(id);
+        let h = self.hash(tenant, id);
         if let Some(key) = self.use_live(map, &h) {
             return Some(key);
         }
         // Key generation stays outside the lock.
-        let fresh = Arc::new(ClientKey {
-            pair: KeyPair::generate(),
-            created: Instant::now(),
-        });
+        let fresh = Arc::new(ClientKey::generate());
         let mut sessions = map.lock().expect("poisoned");
         // A concurrent request of the same session may have made one meanwhile.
         if let Some(s) = sessions.get_mut(&h) {
@@ -126,57 +124,68 @@ mod tests {
     #[test]
     fn same_id_same_key_other_id_other_key() {
         let s = sessions(|_| {});
-        let a = s.key("agent-a").unwrap();
+        let a = s.key(0, "agent-a").unwrap();
         assert_eq!(
-            s.key("agent-a").unwrap().pair.public_hex(),
+            s.key(0, "agent-a").unwrap().pair.public_hex(),
             a.pair.public_hex()
         );
         assert_ne!(
-            s.key("agent-b").unwrap().pair.public_hex(),
+            s.key(0, "agent-b").unwrap().pair.public_hex(),
             a.pair.public_hex()
         );
         assert_eq!(s.len(), 2);
-        assert_eq!(s.tag("agent-a"), s.tag("agent-a"));
-        assert_ne!(s.tag("agent-a"), s.tag("agent-b"));
+        assert_eq!(s.tag(0, "agent-a"), s.tag(0, "agent-a"));
+        assert_ne!(s.tag(0, "agent-a"), s.tag(0, "agent-b"));
     }
 
     #[test]
     fn keys_end_with_their_budget_idle_time_or_age() {
         let s = sessions(|c| c.max_requests = 2);
-        let first = s.key("a").unwrap().pair.public_hex().to_string();
-        assert_eq!(s.key("a").unwrap().pair.public_hex(), first);
+        let first = s.key(0, "a").unwrap().pair.public_hex().to_string();
+        assert_eq!(s.key(0, "a").unwrap().pair.public_hex(), first);
         assert_ne!(
-            s.key("a").unwrap().pair.public_hex(),
+            s.key(0, "a").unwrap().pair.public_hex(),
             first,
             "budget of 2 spent"
         );
         let s = sessions(|c| c.idle_ttl = Duration::ZERO);
-        let first = s.key("a").unwrap().pair.public_hex().to_string();
+        let first = s.key(0, "a").unwrap().pair.public_hex().to_string();
         std::thread::sleep(Duration::from_millis(2));
         assert_ne!(
-            s.key("a").unwrap().pair.public_hex(),
+            s.key(0, "a").unwrap().pair.public_hex(),
             first,
             "idle too long"
         );
         let s = sessions(|c| c.max_ttl = Duration::ZERO);
-        let first = s.key("a").unwrap().pair.public_hex().to_string();
+        let first = s.key(0, "a").unwrap().pair.public_hex().to_string();
         std::thread::sleep(Duration::from_millis(2));
-        assert_ne!(s.key("a").unwrap().pair.public_hex(), first, "too old");
+        assert_ne!(s.key(0, "a").unwrap().pair.public_hex(), first, "too old");
     }
 
     #[test]
     fn a_flood_of_fresh_ids_stays_bounded() {
         let s = sessions(|c| c.max_sessions = 100);
-        let kept = s.key("old").unwrap().pair.public_hex().to_string();
+        let kept = s.key(0, "old").unwrap().pair.public_hex().to_string();
         for i in 0..1000 {
-            s.key(&format!("fresh-{i}"));
+            s.key(0, &format!("fresh-{i}"));
         }
         assert_eq!(s.len(), 100);
         assert_ne!(
-            s.key("old").unwrap().pair.public_hex(),
+            s.key(0, "old").unwrap().pair.public_hex(),
             kept,
             "least recently used went first"
         );
-        assert!(sessions(|c| c.max_sessions = 0).key("x").is_none());
+        assert!(sessions(|c| c.max_sessions = 0).key(0, "x").is_none());
+    }
+
+    #[test]
+    fn each_tenant_has_its_own_session_namespace() {
+        let s = sessions(|_| {});
+        assert_ne!(
+            s.key(0, "shared-id").unwrap().pair.public_hex(),
+            s.key(1, "shared-id").unwrap().pair.public_hex()
+        );
+        assert_ne!(s.tag(0, "shared-id"), s.tag(1, "shared-id"));
+        assert_eq!(s.len(), 2);
     }
 }

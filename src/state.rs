@@ -3,7 +3,7 @@
 use crate::attestation::receipts::Receipts;
 use crate::attestation::store::AttestationStore;
 use crate::attestation::verifier::EvidenceVerifier;
-use crate::config::{Config, UpstreamUrl};
+use crate::config::{Config, Tenant, UpstreamUrl};
 use crate::e2ee::keys::ClientKeys;
 use crate::e2ee::sealing::Sealer;
 use crate::openai::responses::store::ResponseStore;
@@ -66,7 +66,10 @@ impl AppState {
                 config.attestation.max_age,
                 config.attestation.refresh_lead,
             ),
-            keys: ClientKeys::new(config.keys.client_key_rotation),
+            keys: ClientKeys::new(
+                config.server.auth_tokens.len(),
+                config.keys.client_key_rotation,
+            ),
             sessions: Sessions::new(config.sessions.clone()),
             sealer: Arc::new(Sealer::new(if config.encryption.reuse_ciphertexts {
                 config.encryption.cache_size as usize
@@ -119,23 +122,23 @@ impl AppState {
         Some(ChatPermit(self.clone()))
     }
 
-    /// Whether `token` (the bearer token or API key the client sent) is one of the configured
-    /// client tokens (always true when none are configured). Compared in constant time.
-    pub(crate) fn client_authorized(&self, token: Option<&[u8]>) -> bool {
-        use subtle::ConstantTimeEq;
+    /// The tenant whose token (the bearer token or API key the client sent) this is: its
+    /// index among the configured client tokens, 0 when none are configured, `None` when it is
+    /// none of them. Every token is compared, in constant time.
+    pub(crate) fn tenant(&self, token: Option<&[u8]>) -> Option<Tenant> {
+        use subtle::{ConditionallySelectable, ConstantTimeEq};
         let tokens = &self.config.server.auth_tokens;
         if tokens.is_empty() {
-            return true;
+            return Some(0);
         }
-        let Some(given) = token else {
-            return false;
-        };
-        tokens
-            .iter()
-            .fold(subtle::Choice::from(0), |ok, t| {
-                ok | t.expose().as_bytes().ct_eq(given)
-            })
-            .into()
+        let given = token?;
+        let (mut found, mut index) = (subtle::Choice::from(0), 0u64);
+        for (i, t) in tokens.iter().enumerate() {
+            let hit = t.expose().as_bytes().ct_eq(given);
+            index.conditional_assign(&(i as u64), hit & !found);
+            found |= hit;
+        }
+        bool::from(found).then_some(index as Tenant)
     }
 
     /// Whether `authorization` carries the admin token; never, when none is configured.

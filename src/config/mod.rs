@@ -26,6 +26,11 @@ pub struct Config {
     pub models: ModelsSection,
 }
 
+/// Whose request it is: the index of the client token it carried in `server.auth_tokens`
+/// (0 when no tokens are configured: one client). Client keys, sessions and stored responses
+/// are kept apart per tenant.
+pub type Tenant = usize;
+
 /// Model names clients may use for E2EE models.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

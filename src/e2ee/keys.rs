@@ -1,6 +1,9 @@
-//! The proxy's own client key pair, rotated on an interval. Requests take an `Arc` of the
-//! current key when they start, so a stream in flight keeps the key it was encrypted for.
+//! The proxy's own client key pairs, one per tenant (client token), rotated on an interval.
+//! Requests take an `Arc` of their tenant's current key when they start, so a stream in flight
+//! keeps the key it was encrypted for. Tenants never share a key: a gateway cannot answer one
+//! with another's encrypted answer and have the proxy decrypt it.
 
+use crate::config::Tenant;
 use crate::e2ee::codec::KeyPair;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
@@ -11,36 +14,46 @@ pub struct ClientKey {
     pub created: Instant,
 }
 
+impl ClientKey {
+    pub(crate) fn generate() -> Self {
+        ClientKey {
+            pair: KeyPair::generate(),
+            created: Instant::now(),
+        }
+    }
+}
+
 pub(crate) struct ClientKeys {
-    current: ArcSwap<ClientKey>,
+    /// By tenant.
+    current: Vec<ArcSwap<ClientKey>>,
     rotation: Duration,
 }
 
 impl ClientKeys {
-    pub(crate) fn new(rotation: Duration) -> Self {
+    /// Keys for `tenants` tenants (at least one).
+    pub(crate) fn new(tenants: usize, rotation: Duration) -> Self {
         ClientKeys {
-            current: ArcSwap::from_pointee(ClientKey {
-                pair: KeyPair::generate(),
-                created: Instant::now(),
-            }),
+            current: (0..tenants.max(1))
+                .map(|_| ArcSwap::from_pointee(ClientKey::generate()))
+                .collect(),
             rotation,
         }
     }
 
-    pub(crate) fn current(&self) -> Arc<ClientKey> {
-        self.current.load_full()
+    pub(crate) fn current(&self, tenant: Tenant) -> Arc<ClientKey> {
+        self.current[tenant.min(self.current.len() - 1)].load_full()
     }
 
-    /// Replaces the key when it is older than the rotation interval. Returns whether it did.
+    /// Replaces each key older than the rotation interval. Returns whether any was.
     pub(crate) fn rotate_if_due(&self) -> bool {
-        if self.current.load().created.elapsed() < self.rotation {
-            return false;
+        let mut rotated = false;
+        for key in &self.current {
+            if key.load().created.elapsed() >= self.rotation {
+                key.store(Arc::new(ClientKey::generate()));
+                rotated = true;
+            }
         }
-        self.current.store(Arc::new(ClientKey {
-            pair: KeyPair::generate(),
-            created: Instant::now(),
-        }));
-        true
+        rotated
     }
 }
 
@@ -50,15 +63,28 @@ mod tests {
 
     #[test]
     fn rotation_keeps_old_holders_working() {
-        let keys = ClientKeys::new(Duration::from_millis(1));
-        let before = keys.current();
+        let keys = ClientKeys::new(1, Duration::from_millis(1));
+        let before = keys.current(0);
         std::thread::sleep(Duration::from_millis(5));
         assert!(keys.rotate_if_due());
-        let after = keys.current();
+        let after = keys.current(0);
         assert_ne!(before.pair.public_hex(), after.pair.public_hex());
         // The old key still decrypts what was encrypted to it.
         let packed = crate::e2ee::codec::encrypt(&before.pair.recipient(), b"late chunk");
         assert_eq!(before.pair.decrypt(&packed).unwrap(), b"late chunk");
-        assert!(!ClientKeys::new(Duration::from_secs(60)).rotate_if_due());
+        assert!(!ClientKeys::new(1, Duration::from_secs(60)).rotate_if_due());
+    }
+
+    #[test]
+    fn tenants_never_share_a_key() {
+        let keys = ClientKeys::new(3, Duration::from_secs(60));
+        let hex: std::collections::BTreeSet<String> = (0..3)
+            .map(|t| keys.current(t).pair.public_hex().to_string())
+            .collect();
+        assert_eq!(hex.len(), 3);
+        assert_eq!(
+            keys.current(1).pair.public_hex(),
+            keys.current(1).pair.public_hex()
+        );
     }
 }

@@ -7,7 +7,7 @@ use crate::anthropic;
 use crate::anthropic::writer::MessagesWriter;
 use crate::attestation::store::Entry;
 use crate::attestation::{AttestationError, Check};
-use crate::config::{HostedTools, StreamValidation};
+use crate::config::{HostedTools, StreamValidation, Tenant};
 use crate::dialect::{AnswerWriter, Dialect};
 use crate::e2ee::codec::Recipient;
 use crate::e2ee::keys::ClientKey;
@@ -218,19 +218,17 @@ pub(crate) async fn encrypt(
     .map_err(|_| ApiError::internal("encryption task failed"))
 }
 
-/// Whose ciphertexts a request may reuse: a digest of its session id, else of its client
-/// token, else the one client a sidecar serves.
+/// Whose ciphertexts a request may reuse: a digest of its tenant and session id, else of its
+/// tenant (the client token's index; the one client a sidecar serves when there are none).
 pub(crate) type Scope = [u8; 32];
 
-fn scope(session: &Session, session_id: Option<&str>) -> Scope {
+fn scope(tenant: Tenant, session_id: Option<&str>) -> Scope {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    match session_id {
-        Some(id) => h.update([b"session:".as_slice(), id.as_bytes()].concat()),
-        None => {
-            let token = super::gate::client_token(&session.req_header().headers);
-            h.update([b"token:".as_slice(), token.unwrap_or_default()].concat());
-        }
+    h.update((tenant as u64).to_le_bytes());
+    if let Some(id) = session_id {
+        h.update(b"session:");
+        h.update(id.as_bytes());
     }
     h.finalize().into()
 }
@@ -288,8 +286,13 @@ fn session_id(
 
 /// The client's body as a chat request (translated at the edge from another dialect: from
 /// here on it is a chat request), its model name resolved through the aliases.
-fn parse(state: &AppState, raw: &[u8], dialect: Dialect) -> Result<(ChatRequest, Edge), ApiError> {
-    let (chat, edge) = translate(state, raw, dialect)?;
+fn parse(
+    state: &AppState,
+    raw: &[u8],
+    dialect: Dialect,
+    tenant: Tenant,
+) -> Result<(ChatRequest, Edge), ApiError> {
+    let (chat, edge) = translate(state, raw, dialect, tenant)?;
     Ok((chat_request(state, raw, chat)?, edge))
 }
 
@@ -299,11 +302,13 @@ fn translate(
     state: &AppState,
     raw: &[u8],
     dialect: Dialect,
+    tenant: Tenant,
 ) -> Result<(Option<serde_json::Value>, Edge), ApiError> {
     let (chat, edge) = match dialect {
         Dialect::Chat => (None, Edge::Chat),
         Dialect::Responses => {
-            let t = responses::translate::translate(raw, state.responses.as_deref())?;
+            let store = state.responses.as_deref().map(|s| (s, tenant));
+            let t = responses::translate::translate(raw, store)?;
             (Some(t.chat), Edge::Responses(t.meta))
         }
         Dialect::Messages => {
@@ -364,7 +369,7 @@ pub(crate) async fn count_tokens(
 ) -> Result<serde_json::Value, ApiError> {
     let server = &state.config.server;
     let raw = read_body(session, server.body_limit, server.body_read_timeout).await?;
-    let (chat, _) = translate(state, &raw, Dialect::Messages)?;
+    let (chat, _) = translate(state, &raw, Dialect::Messages, 0)?;
     let estimate = chat
         .as_ref()
         .map_or(0, anthropic::translate::estimate_tokens);
@@ -377,10 +382,11 @@ pub(crate) async fn prepare(
     state: &AppState,
     session: &mut Session,
     dialect: Dialect,
+    tenant: Tenant,
 ) -> Result<Prepared, ApiError> {
     let server = &state.config.server;
     let raw = read_body(session, server.body_limit, server.body_read_timeout).await?;
-    let (req, edge) = parse(state, &raw, dialect)?;
+    let (req, edge) = parse(state, &raw, dialect, tenant)?;
     drop(raw);
     check_model(state, &req.model).await?;
     let attested = state
@@ -396,9 +402,12 @@ pub(crate) async fn prepare(
     }
     let http = &*session;
     let session = session_id(state, http, &req)?;
-    let client_key = match session.as_deref().and_then(|id| state.sessions.key(id)) {
+    let client_key = match session
+        .as_deref()
+        .and_then(|id| state.sessions.key(tenant, id))
+    {
         Some(key) => key,
-        None => state.keys.current(),
+        None => state.keys.current(tenant),
     };
     let mode = if req.stream {
         Mode::Stream {
@@ -417,7 +426,7 @@ pub(crate) async fn prepare(
         || (checked && state.config.tools.stream_validation == StreamValidation::Buffer);
     let tool_stream = tools.filter(|_| !buffered).map(ToolStream::new);
     let format = req.format.clone().filter(|_| !buffered);
-    let scope = scope(http, session.as_deref());
+    let scope = scope(tenant, session.as_deref());
     let (req, body) = encrypt(
         &state.sealer,
         req,

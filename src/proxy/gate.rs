@@ -3,6 +3,7 @@
 //! flight.
 
 use super::routes::Route;
+use crate::config::Tenant;
 use crate::openai::error::ApiError;
 use crate::state::{AppState, ChatPermit};
 use std::sync::Arc;
@@ -64,13 +65,13 @@ pub(crate) fn client_token(headers: &http::HeaderMap) -> Option<&[u8]> {
     bearer.or_else(|| headers.get("x-api-key").map(|v| v.as_bytes().trim_ascii()))
 }
 
-/// Admits a request, or says why not. A chat completion gets the permit it holds while in
-/// flight.
+/// Admits a request, or says why not: whose it is, and for a chat completion the permit it
+/// holds while in flight.
 pub(crate) fn admit(
     state: &Arc<AppState>,
     route: &Route,
     req: &http::request::Parts,
-) -> Result<Option<ChatPermit>, ApiError> {
+) -> Result<(Tenant, Option<ChatPermit>), ApiError> {
     // Probes (kubelet's name the pod's address) answer under any name; they say only "up".
     let public = matches!(route, Route::Health | Route::Ready);
     if !public && !host_allowed(&state.allowed_hosts, req) {
@@ -89,21 +90,24 @@ pub(crate) fn admit(
             "a request from a web page must be Content-Type: application/json",
         ));
     }
-    let token = client_token(&req.headers);
-    if !public && !state.client_authorized(token) {
-        crate::metrics::METRICS.client_auth_failures.inc();
-        return Err(ApiError::new(
-            401,
-            "invalid_request_error",
-            "invalid_api_key",
-            "missing or wrong client token",
-        ));
-    }
+    let tenant = match state.tenant(client_token(&req.headers)) {
+        Some(t) => t,
+        None if public => 0,
+        None => {
+            crate::metrics::METRICS.client_auth_failures.inc();
+            return Err(ApiError::new(
+                401,
+                "invalid_request_error",
+                "invalid_api_key",
+                "missing or wrong client token",
+            ));
+        }
+    };
     if !route.is_chat() {
-        return Ok(None);
+        return Ok((tenant, None));
     }
     match state.chat_permit() {
-        Some(permit) => Ok(Some(permit)),
+        Some(permit) => Ok((tenant, Some(permit))),
         None => {
             let mut e = ApiError::new(
                 429,

@@ -56,6 +56,8 @@ pub(crate) struct Ctx {
     receipt: Option<Box<Tap>>,
     /// Held while a chat completion is in flight (`server.max_concurrent_chats`).
     _permit: Option<crate::state::ChatPermit>,
+    /// Whose request (the client token's index).
+    tenant: crate::config::Tenant,
 }
 
 fn is_timeout(e: &Error) -> bool {
@@ -86,6 +88,7 @@ impl ProxyHttp for VeniceProxy {
             first_byte: None,
             receipt: None,
             _permit: None,
+            tenant: 0,
         }
     }
 
@@ -102,7 +105,10 @@ impl ProxyHttp for VeniceProxy {
         ctx.route = Route::classify(header.method.as_str(), header.uri.path());
         let dialect = ctx.route.dialect();
         match gate::admit(&self.state, &ctx.route, header) {
-            Ok(permit) => ctx._permit = permit,
+            Ok((tenant, permit)) => {
+                ctx.tenant = tenant;
+                ctx._permit = permit;
+            }
             Err(e) => {
                 // The body is left unread: the connection cannot serve another request.
                 session.set_keepalive(None);
@@ -114,7 +120,7 @@ impl ProxyHttp for VeniceProxy {
             routes::answer(&self.state, session, &ctx.route).await?;
             return Ok(true);
         }
-        match chat_request::prepare(&self.state, session, dialect).await {
+        match chat_request::prepare(&self.state, session, dialect, ctx.tenant).await {
             Ok(mut prepared) if prepared.request.is_some() => {
                 let reply = buffered::run(&self.state, &prepared).await;
                 if let Ok(r) = &reply {
@@ -348,7 +354,10 @@ impl ProxyHttp for VeniceProxy {
             .prepared
             .as_ref()
             .and_then(|p| p.session.as_deref())
-            .map_or_else(|| "-".to_string(), |id| self.state.sessions.tag(id));
+            .map_or_else(
+                || "-".to_string(),
+                |id| self.state.sessions.tag(ctx.tenant, id),
+            );
         log::info!(
             target: "access",
             "{} {} model={} status={} stream={} session={} duration_ms={} ttfb_ms={}{}",

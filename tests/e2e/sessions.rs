@@ -119,3 +119,73 @@ async fn codex_threads_get_their_own_keys_by_session_id_or_prompt_cache_key() {
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("x-venice-e2ee-session").is_none());
 }
+
+/// Egress tenants (client tokens) never share a response key, with or without sessions, and
+/// one tenant's session id is not another's: a hostile gateway answering tenant A with an
+/// answer encrypted for tenant B gets an error for A, never B's text (issue 32, finding 6).
+#[tokio::test(flavor = "multi_thread")]
+async fn tenants_never_share_a_response_key() {
+    use venice_e2ee_proxy::config::Secret;
+    let p = Proxy::start(sim().await, |c| {
+        c.server.auth_tokens = vec![Secret::new("tok-a"), Secret::new("tok-b")];
+    })
+    .await;
+    let post = |token: &'static str, session: Option<&'static str>, body: Value| {
+        let mut r = p
+            .http
+            .post(p.url("/chat/completions"))
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(id) = session {
+            r = r.header(HEADER, id);
+        }
+        r.send()
+    };
+    for (token, session) in [
+        ("tok-a", None),
+        ("tok-b", None),
+        ("tok-a", Some("same-id")),
+        ("tok-b", Some("same-id")),
+    ] {
+        let r = post(token, session, chat("hello", false)).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let rec = p.sim.record();
+    let keys = client_keys(&rec);
+    assert_ne!(keys[0], keys[1], "tenants without sessions");
+    assert_ne!(keys[2], keys[3], "the same session id under two tenants");
+    // The gateway answers tenant A with an answer encrypted for tenant B's key.
+    assert_eq!(
+        post("tok-b", None, chat("for b", false))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    p.sim.set_chat_fault(Some(
+        venice_e2ee_tools::sim::ChatFault::AnswerToPreviousClient,
+    ));
+    let r = post("tok-a", None, chat("sealed for b", false))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502, "A never reads an answer sealed for B");
+    let v: Value = r.json().await.unwrap();
+    assert!(!v.to_string().contains("sealed for b"), "{v}");
+    // Streaming: the stream ends with one error event instead.
+    assert_eq!(
+        post("tok-b", None, chat("again b", true))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = post("tok-a", None, chat("streamed secret", true))
+        .await
+        .unwrap();
+    let (events, _) = sse_events(r).await;
+    assert!(!format!("{events:?}").contains("streamed secret"));
+    assert!(
+        events.iter().any(|e| e.get("error").is_some()),
+        "{events:?}"
+    );
+}

@@ -26,6 +26,8 @@ pub struct Meta {
     /// Whether the response may be stored (`store`, default true) for `previous_response_id`.
     pub(crate) store: bool,
     pub(crate) previous_response_id: Option<String>,
+    /// Whose store the answer goes to (tenants never continue each other's responses).
+    pub(crate) tenant: crate::config::Tenant,
     /// The conversation as chat messages: what a previous response stored, then this input.
     pub(crate) history: Vec<Value>,
     /// Tools offered under another name or kind than the client's (namespaces, custom,

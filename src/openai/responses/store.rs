@@ -1,7 +1,8 @@
 //! Stored responses for `previous_response_id`: each response's conversation (as chat
-//! messages), bounded in number (least recently used evicted) and in age. Off by default:
+//! messages), per tenant, bounded in number (least recently used evicted) and in age. Off by default:
 //! it keeps conversation text in the proxy's memory.
 
+use crate::config::Tenant;
 use lru::LruCache;
 use serde_json::Value;
 use std::num::NonZeroUsize;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 type Stored = (Instant, Arc<Vec<Value>>);
 
 pub struct ResponseStore {
-    map: Mutex<LruCache<String, Stored>>,
+    map: Mutex<LruCache<(Tenant, String), Stored>>,
     ttl: Duration,
 }
 
@@ -25,21 +26,22 @@ impl ResponseStore {
         })
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<Arc<Vec<Value>>> {
+    pub(crate) fn get(&self, tenant: Tenant, id: &str) -> Option<Arc<Vec<Value>>> {
+        let key = (tenant, id.to_string());
         let mut map = self.map.lock().expect("poisoned");
-        let (at, conversation) = map.get(id)?;
+        let (at, conversation) = map.get(&key)?;
         if at.elapsed() > self.ttl {
-            map.pop(id);
+            map.pop(&key);
             return None;
         }
         Some(conversation.clone())
     }
 
-    pub(crate) fn put(&self, id: String, conversation: Vec<Value>) {
+    pub(crate) fn put(&self, tenant: Tenant, id: String, conversation: Vec<Value>) {
         self.map
             .lock()
             .expect("poisoned")
-            .put(id, (Instant::now(), Arc::new(conversation)));
+            .put((tenant, id), (Instant::now(), Arc::new(conversation)));
     }
 }
 
@@ -54,15 +56,17 @@ mod tests {
         let s = ResponseStore::new(2, Duration::from_secs(60)).unwrap();
         for i in 0..3 {
             s.put(
+                0,
                 format!("resp_{i}"),
                 vec![json!({"role": "user", "content": i})],
             );
         }
-        assert!(s.get("resp_0").is_none(), "least recently used evicted");
-        assert_eq!(s.get("resp_2").unwrap()[0]["content"], 2);
+        assert!(s.get(0, "resp_0").is_none(), "least recently used evicted");
+        assert_eq!(s.get(0, "resp_2").unwrap()[0]["content"], 2);
+        assert!(s.get(1, "resp_2").is_none(), "another tenant's");
         let s = ResponseStore::new(2, Duration::ZERO).unwrap();
-        s.put("r".into(), vec![]);
+        s.put(0, "r".into(), vec![]);
         std::thread::sleep(Duration::from_millis(2));
-        assert!(s.get("r").is_none(), "expired");
+        assert!(s.get(0, "r").is_none(), "expired");
     }
 }

@@ -4,6 +4,7 @@
 use super::store::ResponseStore;
 use super::tools::{self, ToolOrigin};
 use super::Meta;
+use crate::config::Tenant;
 use crate::openai::error::ApiError;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -17,12 +18,18 @@ pub struct Translated {
     pub meta: Arc<Meta>,
 }
 
-pub fn translate(body: &[u8], store: Option<&ResponseStore>) -> Result<Translated, ApiError> {
+/// `store`: the response store and the tenant whose stored responses this request may
+/// continue (and whose store its answer goes to).
+pub fn translate(
+    body: &[u8],
+    store: Option<(&ResponseStore, Tenant)>,
+) -> Result<Translated, ApiError> {
     let fields = crate::openai::request::body_object(body)?;
     let mut chat = Map::new();
     let mut meta = Meta {
         store: true,
         parallel_tool_calls: true,
+        tenant: store.map_or(0, |(_, t)| t),
         ..Meta::default()
     };
     let mut prior: Vec<Value> = Vec::new();
@@ -93,7 +100,8 @@ pub fn translate(body: &[u8], store: Option<&ResponseStore>) -> Result<Translate
                             "previous_response_id needs the proxy's response store, which is off: set responses.store_size above 0 (and responses.store_ttl) in its configuration, or send the whole conversation as `input`",
                         )
                     })?;
-                    let previous = store.get(&id).ok_or_else(|| {
+                    let (store, tenant) = store;
+                    let previous = store.get(tenant, &id).ok_or_else(|| {
                         ApiError::invalid(
                             "previous_response_id",
                             format!("no stored response `{id}` (unknown, expired or not stored)"),

@@ -391,7 +391,7 @@ impl AnswerWriter for ResponsesWriter {
         if let Some(store) = &self.store {
             let mut conversation = self.meta.history.clone();
             conversation.extend(self.as_messages());
-            store.put(self.id.clone(), conversation);
+            store.put(self.meta.tenant, self.id.clone(), conversation);
         }
         r
     }

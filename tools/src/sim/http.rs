@@ -647,6 +647,15 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
         Ok(v) => v,
         Err((status, message)) => return error(status, message),
     };
+    let previous = state
+        .last_client_key
+        .lock()
+        .expect("poisoned")
+        .replace(client_key);
+    let client_key = match (&fault, previous) {
+        (Some(ChatFault::AnswerToPreviousClient), Some(other)) => other,
+        _ => client_key,
+    };
     if let Some(ChatFault::Status {
         status,
         message,

@@ -109,6 +109,8 @@ pub struct SimState {
     rekor: rekor::SimRekor,
     /// The ACI gateway: its receipt key, receipts and attested session.
     gateway: aci::Gateway,
+    /// The client key of the last chat answered (`ChatFault::AnswerToPreviousClient`).
+    last_client_key: Mutex<Option<k256::PublicKey>>,
 }
 
 impl SimState {
@@ -133,6 +135,7 @@ impl SimState {
             bench,
             rekor: rekor::SimRekor::new().map_err(std::io::Error::other)?,
             gateway: aci::Gateway::new().map_err(std::io::Error::other)?,
+            last_client_key: Mutex::default(),
         })
     }
 

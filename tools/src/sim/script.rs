@@ -53,6 +53,9 @@ pub enum ChatFault {
         after_chunks: usize,
         message: String,
     },
+    /// Answer encrypted to the previous chat's client key: a hostile gateway handing one
+    /// client another's answer.
+    AnswerToPreviousClient,
 }
 
 /// Faults on `GET /tee/attestation`.
