@@ -68,6 +68,9 @@ pub struct EncryptionSection {
     /// Ciphertext kept for reuse at most (least recently used dropped).
     #[serde(with = "units::size")]
     pub cache_size: u64,
+    /// Send the client's stop sequences to Venice (in clear, as its API takes them). Off:
+    /// the proxy applies them to the decrypted answer and cancels the rest upstream.
+    pub send_stop_sequences: bool,
 }
 
 impl Default for EncryptionSection {
@@ -75,6 +78,7 @@ impl Default for EncryptionSection {
         EncryptionSection {
             reuse_ciphertexts: true,
             cache_size: 16 << 20,
+            send_stop_sequences: false,
         }
     }
 }

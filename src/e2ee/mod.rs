@@ -6,4 +6,5 @@ pub mod keys;
 pub(crate) mod request;
 pub mod sealing;
 pub(crate) mod sse;
+pub mod stop;
 pub mod stream;

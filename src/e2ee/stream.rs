@@ -6,6 +6,7 @@
 use crate::dialect::AnswerWriter;
 use crate::e2ee::codec::{CodecError, KeyPair};
 use crate::e2ee::sse::SseParser;
+use crate::e2ee::stop::{StopScanner, Stops};
 use crate::openai::error::ApiError;
 use crate::openai::response::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
 use crate::openai::structured::{JsonStream, OutputFormat};
@@ -92,6 +93,10 @@ pub struct Transformer {
     /// Streams for a client of another dialect (Responses, Messages) are written as its
     /// events.
     writer: Option<Box<dyn AnswerWriter>>,
+    /// The client's stop sequences, applied here (they never leave the pod).
+    stop: Option<StopScanner>,
+    /// A stop sequence ended the answer: everything after is dropped, upstream may go.
+    stopped: bool,
     done: bool,
     finished: bool,
     answer: Answer,
@@ -150,6 +155,8 @@ impl Transformer {
             tools,
             format: None,
             writer: None,
+            stop: None,
+            stopped: false,
             done: false,
             finished: false,
             answer: Answer {
@@ -164,6 +171,17 @@ impl Transformer {
     pub fn with_format(mut self, format: Option<Arc<OutputFormat>>) -> Self {
         self.format = format.map(|f| (f, JsonStream::default()));
         self
+    }
+
+    /// Ends the answer at the first of these stop sequences.
+    pub fn with_stops(mut self, stops: Option<Arc<Stops>>) -> Self {
+        self.stop = stops.map(StopScanner::new);
+        self
+    }
+
+    /// A stop sequence ended the answer: what upstream still sends is not needed.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped
     }
 
     /// Writes the stream in another dialect's events.
@@ -205,14 +223,23 @@ impl Transformer {
     /// `response.completed`). Aggregate mode reads the whole answer with `finish_answer`.
     pub fn finish(&mut self, out: &mut BytesMut) -> Result<(), StreamError> {
         debug_assert!(matches!(self.mode, Mode::Stream { .. }));
+        if self.stopped {
+            // The stop sequence already ended the stream.
+            return Ok(());
+        }
         self.end_of_input(out)?;
+        self.write_end(out);
+        Ok(())
+    }
+
+    /// The stream's last event: `[DONE]`, or the dialect's completion.
+    fn write_end(&mut self, out: &mut BytesMut) {
         match self.writer.as_mut() {
             Some(w) => {
                 w.complete(out);
             }
             None => out.extend_from_slice(b"data: [DONE]\n\n"),
         }
-        Ok(())
     }
 
     /// Aggregate mode: the whole answer, once upstream has ended.
@@ -280,6 +307,7 @@ impl Transformer {
         if let Some(Value::String(s)) = stop_reason {
             self.answer.stop_sequence = Some(s);
         }
+        let (content, finish) = self.through_stops(content, finish);
         match self.mode {
             Mode::Stream { include_usage } => {
                 let usage = chunk.usage.as_ref().filter(|_| include_usage);
@@ -301,6 +329,9 @@ impl Transformer {
                     }
                     if let Some(u) = &chunk.usage {
                         w.set_usage(u);
+                    }
+                    if self.stopped {
+                        self.write_end(out);
                     }
                     return Ok(());
                 }
@@ -336,6 +367,9 @@ impl Transformer {
                     usage,
                 };
                 write_event(out, &event);
+                if self.stopped {
+                    self.write_end(out);
+                }
             }
             Mode::Aggregate => {
                 self.answer
@@ -353,6 +387,36 @@ impl Transformer {
             }
         }
         Ok(())
+    }
+
+    /// The content as the client's stop sequences let it through: cut at the first one (the
+    /// answer then finishes with `stop`), text that may start one held back until it is
+    /// known, and released when the answer ends otherwise.
+    fn through_stops(
+        &mut self,
+        content: Option<String>,
+        finish: Option<String>,
+    ) -> (Option<String>, Option<String>) {
+        let Some(scanner) = self.stop.as_mut() else {
+            return (content, finish);
+        };
+        let (mut shown, hit) = match content.as_deref() {
+            Some(text) => scanner.push(text),
+            None => (String::new(), None),
+        };
+        match hit {
+            Some(seq) => {
+                self.answer.stop_sequence = Some(seq);
+                self.stopped = true;
+                self.done = true;
+                return (Some(shown), Some("stop".into()));
+            }
+            None if finish.is_some() => shown.push_str(&scanner.flush()),
+            None => {}
+        }
+        // An empty upstream string stays one; held-back text is simply absent.
+        let content = (!shown.is_empty() || content.as_deref() == Some("")).then_some(shown);
+        (content, finish)
     }
 
     /// With emulated tools, content becomes text and call deltas, reasoning is held back
@@ -725,5 +789,73 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, StreamError::Upstream("overloaded".into()));
+    }
+
+    /// The client's stop sequences end the answer in the proxy: split across chunks and
+    /// across reads, streamed (the stream ends at once with `[DONE]`) and whole; held-back
+    /// text that turns out to be no stop is released.
+    #[test]
+    fn stop_sequences_end_the_answer_here() {
+        let k = key();
+        let stops = || Stops::new(vec!["STOP".into()]);
+        let input = upstream(
+            &k,
+            &[
+                ("content", "one ST"),
+                ("content", "OP two"),
+                ("content", "three"),
+            ],
+            true,
+        );
+        for split in [1, 7, 4096] {
+            let mut t = Transformer::new(
+                k.clone(),
+                "m".into(),
+                Mode::Stream {
+                    include_usage: true,
+                },
+                None,
+            )
+            .with_stops(stops());
+            let mut out = BytesMut::new();
+            for piece in input.chunks(split) {
+                t.push(piece, &mut out).unwrap();
+            }
+            assert!(t.stopped());
+            let text = String::from_utf8(out.to_vec()).unwrap();
+            assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+            assert_eq!(text.matches("[DONE]").count(), 1);
+            t.finish(&mut out).unwrap();
+            assert_eq!(
+                String::from_utf8(out.to_vec()).unwrap(),
+                text,
+                "nothing after"
+            );
+            let evs = events(&text);
+            let shown: String = evs
+                .iter()
+                .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+                .collect();
+            assert_eq!(shown, "one ");
+            assert_eq!(evs.last().unwrap()["choices"][0]["finish_reason"], "stop");
+        }
+        let mut t =
+            Transformer::new(k.clone(), "m".into(), Mode::Aggregate, None).with_stops(stops());
+        let a = aggregate(&mut t, &input, 5).unwrap();
+        assert_eq!(
+            (a.content.as_str(), a.finish_reason.as_deref()),
+            ("one ", Some("stop"))
+        );
+        assert_eq!(a.stop_sequence.as_deref(), Some("STOP"));
+        // "ST" then "OP" that is no stop: released whole.
+        let no_stop = upstream(&k, &[("content", "a ST"), ("content", "AR")], false);
+        let mut t = streaming(&k).with_stops(stops());
+        let evs = events(&run(&mut t, &no_stop, 3).unwrap());
+        let shown: String = evs
+            .iter()
+            .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(shown, "a STAR");
+        assert!(!t.stopped());
     }
 }

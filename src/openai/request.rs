@@ -26,8 +26,12 @@ pub struct ChatRequest {
     pub(crate) stream: bool,
     /// The client asked for the usage chunk (`stream_options.include_usage`).
     pub(crate) include_usage: bool,
-    /// Generation fields forwarded verbatim (validated).
+    /// Generation fields forwarded (validated; numbers and known values only: nothing the
+    /// client wrote leaves in clear).
     pub(crate) forwarded: Map<String, Value>,
+    /// The client's stop sequences: applied by the proxy to the decrypted answer, unless the
+    /// operator sends them (`encryption.send_stop_sequences`).
+    pub(crate) stop: Vec<String>,
     /// Venice flags the client may set (`strip_thinking_response`, `disable_thinking`).
     pub(crate) venice_flags: Map<String, Value>,
     /// Structured output asked for (`response_format`), emulated through the prompt.
@@ -81,6 +85,7 @@ pub(crate) fn parse_with(
         stream: false,
         include_usage: false,
         forwarded: Map::new(),
+        stop: Vec::new(),
         venice_flags: Map::new(),
         format: None,
         session: None,
@@ -162,9 +167,19 @@ fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), Ap
         {
             forward(req, name, value)
         }
-        "stop" if is_null_or(&value, valid_stop) => forward(req, name, value),
-        "reasoning" if is_null_or(&value, Value::is_object) => forward(req, name, value),
-        "reasoning_effort" if is_null_or(&value, Value::is_string) => forward(req, name, value),
+        "stop" if is_null_or(&value, valid_stop) => {
+            req.stop = match value {
+                Value::String(s) => vec![s],
+                Value::Array(a) => a
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        }
+        "reasoning" if value.is_null() => {}
+        "reasoning" => forward(req, name, reasoning_controls(&value)?),
+        "reasoning_effort" if is_null_or(&value, is_effort) => forward(req, name, value),
         "temperature"
         | "top_p"
         | "frequency_penalty"
@@ -173,7 +188,6 @@ fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), Ap
         | "max_completion_tokens"
         | "seed"
         | "stop"
-        | "reasoning"
         | "reasoning_effort" => return invalid("has an invalid value"),
         "venice_parameters" => apply_venice_parameters(req, value)?,
         "metadata" => match value.get("session_id") {
@@ -225,6 +239,48 @@ fn forward(req: &mut ChatRequest, name: &str, value: Value) {
     if !value.is_null() {
         req.forwarded.insert(name.to_string(), value);
     }
+}
+
+/// Reasoning efforts as OpenAI names them.
+const EFFORTS: [&str; 6] = ["none", "minimal", "low", "medium", "high", "xhigh"];
+
+fn is_effort(v: &Value) -> bool {
+    v.as_str().is_some_and(|e| EFFORTS.contains(&e))
+}
+
+/// The reasoning controls Venice takes, as known fields with known values: the object is
+/// rebuilt from them, so nothing else the client put there leaves in clear. Others
+/// (`summary`, …) are dropped.
+fn reasoning_controls(value: &Value) -> Result<Value, ApiError> {
+    let Value::Object(given) = value else {
+        return Err(ApiError::invalid(
+            "reasoning",
+            "`reasoning` must be an object",
+        ));
+    };
+    let mut kept = Map::new();
+    for (key, v) in given {
+        let valid = match key.as_str() {
+            "effort" => is_effort(v),
+            "max_tokens" => v.as_u64().is_some(),
+            "enabled" | "exclude" => v.is_boolean(),
+            _ => {
+                log::debug!("not forwarding reasoning.{key}");
+                continue;
+            }
+        };
+        if v.is_null() {
+            continue;
+        }
+        if !valid {
+            return Err(ApiError::invalid(
+                format!("reasoning.{key}"),
+                format!("`reasoning.{key}` has an invalid value"),
+            ));
+        }
+        kept.insert(key.clone(), v.clone());
+    }
+    Ok(Value::Object(kept))
 }
 
 fn valid_stop(v: &Value) -> bool {
@@ -568,7 +624,9 @@ mod tests {
         assert!(!text.contains("secret"));
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["stream"], true);
-        assert_eq!(v["stop"], json!(["END"]));
+        // Stop sequences are the client's text: applied by the proxy, never sent.
+        assert!(v.get("stop").is_none(), "{v}");
+        assert_eq!(r.stop, ["END"]);
         assert_eq!(v["venice_parameters"]["enable_e2ee"], true);
         assert_eq!(v["venice_parameters"]["disable_thinking"], true);
         assert_eq!(v["venice_parameters"]["enable_web_search"], "off");
@@ -579,5 +637,34 @@ mod tests {
             .map(|m| model.decrypt_str(m["content"].as_str().unwrap()).unwrap())
             .collect();
         assert_eq!(contents, ["secret system", "secret user", "secret reply"]);
+    }
+
+    #[test]
+    fn reasoning_controls_leave_as_known_fields_and_values_only() {
+        let r = parse(&serde_json::to_vec(&json!({
+            "model": "e2ee-x", "messages": [{"role": "user", "content": "hi"}],
+            "reasoning": {"effort": "high", "summary": "my private words", "max_tokens": 512, "note": "secret"},
+            "reasoning_effort": "low"
+        })).unwrap())
+        .unwrap();
+        assert_eq!(
+            r.forwarded["reasoning"],
+            json!({"effort": "high", "max_tokens": 512})
+        );
+        assert_eq!(r.forwarded["reasoning_effort"], "low");
+        for (field, bad) in [
+            (
+                "reasoning",
+                json!({"effort": "think very hard about my secret"}),
+            ),
+            ("reasoning", json!("high")),
+            ("reasoning_effort", json!("anything the client writes")),
+        ] {
+            let body = json!({"model": "e2ee-x", "messages": [{"role": "user", "content": "hi"}], field: bad});
+            assert!(
+                parse(&serde_json::to_vec(&body).unwrap()).is_err(),
+                "{body}"
+            );
+        }
     }
 }

@@ -227,7 +227,8 @@ async fn exchange(
         prepared.model.clone(),
         Mode::Aggregate,
         None,
-    );
+    )
+    .with_stops(prepared.stops.clone());
     let mut sink = BytesMut::new();
     let stream_error = |e: StreamError| e.to_api_error();
     loop {
@@ -246,7 +247,14 @@ async fn exchange(
                 if let Some(tap) = tap.as_mut() {
                     tap.update(&bytes);
                 }
-                t.push(&bytes, &mut sink).map_err(stream_error)?
+                t.push(&bytes, &mut sink).map_err(stream_error)?;
+                if t.stopped() {
+                    // A stop sequence ended the answer: dropping the response cancels the
+                    // rest upstream. A cut answer has no receipt to check.
+                    METRICS.decrypted_chunks.inc_by(t.chunks);
+                    let answer = t.finish_answer().map_err(stream_error)?;
+                    return Ok((answer, began));
+                }
             }
             None => {
                 METRICS.decrypted_chunks.inc_by(t.chunks);

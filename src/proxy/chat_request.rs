@@ -12,6 +12,7 @@ use crate::dialect::{AnswerWriter, Dialect};
 use crate::e2ee::codec::Recipient;
 use crate::e2ee::keys::ClientKey;
 use crate::e2ee::sealing::Sealer;
+use crate::e2ee::stop::Stops;
 use crate::e2ee::stream::Mode;
 use crate::openai::error::ApiError;
 use crate::openai::request::{self, ChatRequest};
@@ -41,6 +42,8 @@ pub(crate) struct Prepared {
     pub(crate) tool_stream: Option<ToolStream>,
     /// Structured output validated at the end of a stream.
     pub(crate) format: Option<Arc<OutputFormat>>,
+    /// The client's stop sequences, applied to the decrypted answer.
+    pub(crate) stops: Option<Arc<Stops>>,
     /// The agent session id, echoed to the client (never sent upstream).
     pub(crate) session: Option<String>,
     /// Whose ciphertexts this request may reuse (retries seal with it too).
@@ -426,6 +429,16 @@ pub(crate) async fn prepare(
         || (checked && state.config.tools.stream_validation == StreamValidation::Buffer);
     let tool_stream = tools.filter(|_| !buffered).map(ToolStream::new);
     let format = req.format.clone().filter(|_| !buffered);
+    let mut req = req;
+    let stops = if state.config.encryption.send_stop_sequences {
+        if !req.stop.is_empty() {
+            let stop = serde_json::json!(req.stop);
+            req.forwarded.insert("stop".into(), stop);
+        }
+        None
+    } else {
+        Stops::new(req.stop.clone())
+    };
     let scope = scope(tenant, session.as_deref());
     let (req, body) = encrypt(
         &state.sealer,
@@ -443,6 +456,7 @@ pub(crate) async fn prepare(
         mode,
         tool_stream,
         format,
+        stops,
         session,
         scope,
         edge,

@@ -28,6 +28,9 @@ pub(crate) enum Phase {
     },
     /// A stream was stopped after an SSE error event: drop whatever still arrives.
     Closed,
+    /// A stop sequence ended the answer, which the client has whole: the upstream is
+    /// cancelled when it next sends.
+    Stopped,
 }
 
 /// The client status for an upstream error status. It depends on the status alone: the
@@ -112,6 +115,7 @@ pub(crate) fn begin(
             prepared.tool_stream.take(),
         )
         .with_format(prepared.format.take())
+        .with_stops(prepared.stops.clone())
         .with_writer(prepared.writer());
         (200, "text/event-stream", Phase::Relay(Box::new(t)))
     } else {
@@ -193,8 +197,13 @@ pub(crate) fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, Str
     headers
 }
 
-/// Transforms one upstream body piece in place.
-pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
+/// Transforms one upstream body piece in place. Returns whether the upstream should be
+/// cancelled (a stop sequence ended the answer before it did).
+pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> bool {
+    if matches!(phase, Phase::Stopped) {
+        *body = Some(Bytes::new());
+        return !end;
+    }
     let mut out = crate::e2ee::stream::output_for(body.as_deref().unwrap_or_default());
     match phase {
         Phase::Relay(t) => {
@@ -215,6 +224,8 @@ pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
                 }
                 out.extend_from_slice(&t.error_event(&e.to_api_error()));
                 *phase = Phase::Closed;
+            } else if t.stopped() {
+                *phase = Phase::Stopped;
             }
         }
         Phase::UpstreamError {
@@ -238,10 +249,19 @@ pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) {
                 out.extend_from_slice(&err.body_in(*dialect));
             }
         }
-        Phase::Closed => {}
+        Phase::Closed | Phase::Stopped => {}
     }
     // An empty piece, not None: None would end the response early.
     *body = Some(out.freeze());
+    false
+}
+
+/// The error that cancels the upstream after a stop sequence (Pingora drops the upstream
+/// connection; `fail_to_proxy` then ends the client's response cleanly).
+pub(crate) const STOPPED: pingora::ErrorType = pingora::ErrorType::Custom("stop_sequence");
+
+pub(crate) fn is_stopped(phase: Option<&Phase>) -> bool {
+    matches!(phase, Some(Phase::Stopped))
 }
 
 /// The SSE error event for a failure Pingora reports after the stream began (drop, timeout).

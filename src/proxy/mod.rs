@@ -234,6 +234,12 @@ impl ProxyHttp for VeniceProxy {
     ) -> pingora::Result<()> {
         ctx.first_byte = Some(ctx.started.elapsed());
         let prepared = ctx.prepared.as_mut().expect("set by request_filter");
+        if prepared.stops.is_some() {
+            // A stop sequence cancels the upstream, after which Pingora does not keep the
+            // client's connection: say so up front (`Connection: close`), so no client pools
+            // it and races its next request onto a closing socket.
+            session.set_keepalive(None);
+        }
         if upstream_response.status.as_u16() == 200 {
             let receipt_id = upstream_response
                 .headers
@@ -274,7 +280,12 @@ impl ProxyHttp for VeniceProxy {
             }
         }
         if let Some(phase) = ctx.phase.as_mut() {
-            chat_response::body(phase, body, end_of_stream);
+            if chat_response::body(phase, body, end_of_stream) {
+                return Err(Error::explain(
+                    chat_response::STOPPED,
+                    "the answer ended at a stop sequence",
+                ));
+            }
         }
         Ok(None)
     }
@@ -297,6 +308,17 @@ impl ProxyHttp for VeniceProxy {
     /// Every failure the client sees is OpenAI-shaped: a JSON error before the response
     /// began, one SSE error event after a stream began.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        if chat_response::is_stopped(ctx.phase.as_ref()) {
+            // The client has its whole answer: end its body cleanly; Pingora drops the
+            // upstream, which stops generating what nobody will read.
+            if session.as_downstream_mut().finish_body().await.is_err() {
+                log::debug!("could not end a stopped stream");
+            }
+            return FailToProxy {
+                error_code: 200,
+                can_reuse_downstream: false,
+            };
+        }
         let timeout = is_timeout(e);
         if session.response_written().is_some() {
             // A stream that began: end it cleanly with one error event.
@@ -340,8 +362,14 @@ impl ProxyHttp for VeniceProxy {
         }
     }
 
+    /// An answer cut at a stop sequence cancels its upstream through an error: not an error.
+    fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, _e: &Error) -> bool {
+        chat_response::is_stopped(ctx.phase.as_ref())
+    }
+
     /// One access-log line and the request's metrics. Never message text, keys or tokens.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let e = e.filter(|_| !chat_response::is_stopped(ctx.phase.as_ref()));
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let model = ctx.prepared.as_ref().map_or("-", |p| p.model.as_str());
         let stream = ctx

@@ -318,3 +318,70 @@ async fn streams_are_never_compressed() {
     assert!(!broken);
     assert_eq!(content_of(&events), "Plain text, please");
 }
+
+/// Stop sequences are the client's text: they never leave the pod. The proxy ends the
+/// decrypted answer before the first one, as OpenAI does (streaming and not, split across
+/// chunks), the stream ends cleanly right away and the rest is not waited for: the upstream
+/// is cancelled (issue 32, finding 7).
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_sequences_are_applied_by_the_proxy_and_never_sent() {
+    use std::time::{Duration, Instant};
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let long: String = (0..200).map(|i| format!("w{i} ")).collect();
+    p.sim.set_pacing(venice_e2ee_tools::sim::Pacing {
+        ttft: Duration::ZERO,
+        tokens_per_second: 40.0,
+    });
+    for stream in [true, false] {
+        p.sim
+            .push_reply(&format!("alpha beta\n\nObservation: {long}"), None);
+        let mut body = chat("count", stream);
+        body["stop"] = json!(["\n\nObservation:", "never"]);
+        let started = Instant::now();
+        let r = p.post(&body).await;
+        assert_eq!(r.status(), 200);
+        let (content, finish) = if stream {
+            let (events, broken) = sse_events(r).await;
+            assert!(!broken, "the stream ends cleanly");
+            assert_eq!(events.last().unwrap(), &json!("[DONE]"));
+            let finish = events
+                .iter()
+                .filter_map(|e| e["choices"][0]["finish_reason"].as_str())
+                .next_back()
+                .map(str::to_string);
+            (content_of(&events), finish)
+        } else {
+            let v: Value = r.json().await.unwrap();
+            (
+                v["choices"][0]["message"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                v["choices"][0]["finish_reason"]
+                    .as_str()
+                    .map(str::to_string),
+            )
+        };
+        assert_eq!(content, "alpha beta", "stream {stream}");
+        assert_eq!(finish.as_deref(), Some("stop"));
+        // The 200 paced words after the stop (5 s) were not waited for.
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // The connection serves the next request, and nothing of the stop left the pod.
+    assert_eq!(p.post(&chat("next", false)).await.status(), 200);
+    for c in &p.sim.record().chats {
+        assert!(c.body.get("stop").is_none(), "{}", c.body);
+        assert!(!c.body.to_string().contains("Observation"));
+    }
+    // An operator may send them instead (Venice then applies them).
+    let p = Proxy::start(sim().await, |c| c.encryption.send_stop_sequences = true).await;
+    let mut body = chat("one END two", false);
+    body["stop"] = json!(["END"]);
+    let v: Value = p.post(&body).await.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "one ");
+    assert_eq!(p.sim.record().chats[0].body["stop"], json!(["END"]));
+}

@@ -231,6 +231,14 @@ async fn stop_sequences_and_the_token_limit_end_the_answer_as_anthropic_reports(
         (Some("stop_sequence"), Some("END"))
     );
 
+    assert!(
+        p.sim
+            .record()
+            .chats
+            .iter()
+            .all(|c| c.body.get("stop").is_none()),
+        "stop sequences never leave the pod"
+    );
     p.sim.push_reply("a b c d e f g h", None);
     let mut body = ask("long");
     body["max_tokens"] = json!(3);

@@ -163,6 +163,8 @@ async fn harmless_client_fields_are_accepted() {
     let sent = &p.sim.record().chats[0].body;
     assert_eq!(sent["seed"], 7);
     assert_eq!(sent["reasoning_effort"], "low");
+    // The client's own words stay in the pod: stop sequences are applied there.
+    assert!(sent.get("stop").is_none(), "{sent}");
     assert_eq!(sent["venice_parameters"]["strip_thinking_response"], true);
     assert_eq!(sent["messages"][0]["role"], "system");
     assert!(
