@@ -107,7 +107,7 @@ pub fn translate(body: &[u8]) -> Result<Translated, ApiError> {
             }
             // top_k (Venice takes no such field under E2EE), service_tier, container,
             // context_management and future fields: nothing to honour, nothing to refuse.
-            _ => log::debug!("messages: ignoring request field `{name}`"),
+            _ => log::debug!("messages: ignoring request field {name:?}"),
         }
     }
     if let Some(effort) = effort {

@@ -146,8 +146,18 @@ impl Outcome {
 struct ModelState {
     last: Option<Arc<Outcome>>,
     checked: u64,
-    /// `require`: refused while the attestation in use was verified at or before this time.
-    blocked: Option<(u64, String)>,
+    /// `require`: refused while the attested gateway is this one (`gateway_identity`): a
+    /// refresh that finds the same key and keyset is the same gateway, still refused.
+    blocked: Option<(String, String)>,
+}
+
+/// Which gateway an attestation names: its E2EE key and, where served, its keyset digest.
+fn gateway_identity(entry: &Entry) -> String {
+    format!(
+        "{}/{}",
+        entry.key.key_hex,
+        entry.key.keyset.as_ref().map_or("-", |k| k.digest.as_str())
+    )
 }
 
 pub(crate) struct Receipts {
@@ -184,14 +194,15 @@ impl Receipts {
         self.cfg.mode
     }
 
-    /// Why `model`'s requests are refused under `require`, given the attestation in use.
-    pub(crate) fn refusal(&self, model: &str, entry_verified_unix: u64) -> Option<String> {
+    /// Why `model`'s requests are refused under `require`, given the attestation in use:
+    /// until the gateway's key or keyset changes.
+    pub(crate) fn refusal(&self, model: &str, entry: &Entry) -> Option<String> {
         if self.cfg.mode != ReceiptMode::Require {
             return None;
         }
         let models = self.models.lock().expect("poisoned");
-        let (until, why) = models.get(model)?.blocked.as_ref()?;
-        (entry_verified_unix <= *until).then(|| why.clone())
+        let (gateway, why) = models.get(model)?.blocked.as_ref()?;
+        (*gateway == gateway_identity(entry)).then(|| why.clone())
     }
 
     pub(crate) fn last(&self, model: &str) -> Option<Arc<Outcome>> {
@@ -264,7 +275,7 @@ impl Receipts {
             outcome.seq = m.checked;
             if let (ReceiptMode::Require, Some(why)) = (self.cfg.mode, refusal) {
                 log::warn!("model {model}: refused until attested anew: {why}");
-                m.blocked = Some((entry.verified_unix, why));
+                m.blocked = Some((gateway_identity(entry), why));
             }
             m.last = Some(Arc::new(outcome));
         }

@@ -2,12 +2,18 @@
 //! LF or CRLF. Only `data` and `event` fields matter here; comments and other fields are
 //! skipped.
 
+/// The largest event (or unfinished line) kept: a real chunk is a few hundred bytes, so a
+/// sender past this is not streaming an answer, and cannot make the proxy hold more.
+pub(crate) const MAX_EVENT: usize = 1 << 20;
+
 #[derive(Default)]
 pub(crate) struct SseParser {
     buf: Vec<u8>,
     data: String,
     event: String,
     has_data: bool,
+    /// A line or an event grew past `MAX_EVENT`: the stream is not one to follow.
+    oversized: bool,
 }
 
 /// One dispatched event; borrowed from the parser to avoid a copy per event.
@@ -23,6 +29,11 @@ impl SseParser {
         Self::default()
     }
 
+    /// Whether a line or an event grew past `MAX_EVENT` (what was kept of it is dropped).
+    pub(crate) fn oversized(&self) -> bool {
+        self.oversized
+    }
+
     /// Feeds bytes and calls `on_event` for every event completed by them. Whole lines are
     /// read straight from `input`; only an unfinished last line is kept for the next call.
     pub(crate) fn push<E>(
@@ -30,19 +41,26 @@ impl SseParser {
         input: &[u8],
         mut on_event: impl FnMut(Event<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        if self.buf.is_empty() {
-            let used = self.lines(input, &mut on_event)?;
-            self.buf.extend_from_slice(&input[used..]);
-            return Ok(());
+        let result = if self.buf.is_empty() {
+            self.lines(input, &mut on_event).map(|used| {
+                self.buf.extend_from_slice(&input[used..]);
+            })
+        } else {
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.extend_from_slice(input);
+            let result = self.lines(&buf, &mut on_event);
+            if let Ok(used) = result {
+                buf.drain(..used);
+            }
+            self.buf = buf;
+            result.map(drop)
+        };
+        if self.buf.len() > MAX_EVENT || self.data.len() > MAX_EVENT {
+            self.oversized = true;
+            self.buf = Vec::new();
+            self.data = String::new();
         }
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.extend_from_slice(input);
-        let result = self.lines(&buf, &mut on_event);
-        if let Ok(used) = result {
-            buf.drain(..used);
-        }
-        self.buf = buf;
-        result.map(drop)
+        result
     }
 
     /// Handles every complete line of `bytes`; returns how many bytes they took.
@@ -203,5 +221,28 @@ mod tests {
             vec![("".into(), "[DONE]".into())]
         );
         assert_eq!(collect(&[b"data: x\r"]), vec![("".into(), "x".into())]);
+    }
+
+    #[test]
+    fn a_line_or_event_past_the_bound_is_not_kept() {
+        let mut p = SseParser::new();
+        let ok = |_: Event<'_>| Ok::<_, ()>(());
+        p.push(b"data: small\n\n", ok).unwrap();
+        assert!(!p.oversized());
+        // One endless line, fed in pieces.
+        let piece = vec![b'a'; 64 << 10];
+        p.push(b"data: ", ok).unwrap();
+        for _ in 0..(MAX_EVENT / piece.len() + 1) {
+            p.push(&piece, ok).unwrap();
+        }
+        assert!(p.oversized());
+        assert!(p.buf.capacity() < MAX_EVENT, "what was kept is dropped");
+        // An event of many short data lines.
+        let mut p = SseParser::new();
+        let line = format!("data: {}\n", "b".repeat(1000));
+        for _ in 0..(MAX_EVENT / 1000 + 2) {
+            p.push(line.as_bytes(), ok).unwrap();
+        }
+        assert!(p.oversized());
     }
 }

@@ -52,6 +52,10 @@ impl StreamError {
     }
 }
 
+/// The largest answer read whole (content and reasoning): far above any model's output
+/// limit, so only a sender that is not a model reaches it.
+pub(crate) const MAX_ANSWER: usize = 32 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Stream { include_usage: bool },
@@ -215,8 +219,16 @@ impl Transformer {
     pub fn push(&mut self, input: &[u8], out: &mut BytesMut) -> Result<(), StreamError> {
         let mut parser = std::mem::take(&mut self.parser);
         let result = parser.push(input, |ev| self.event(ev.data, out));
+        let oversized = parser.oversized();
         self.parser = parser;
-        result
+        result?;
+        if oversized {
+            return Err(StreamError::Malformed(format!(
+                "an SSE event grew past {} bytes",
+                crate::e2ee::sse::MAX_EVENT
+            )));
+        }
+        Ok(())
     }
 
     /// Stream mode, upstream ended: checks the stream completed and ends it (`[DONE]`, or
@@ -378,6 +390,11 @@ impl Transformer {
                 self.answer
                     .reasoning
                     .push_str(reasoning.as_deref().unwrap_or_default());
+                if self.answer.content.len() + self.answer.reasoning.len() > MAX_ANSWER {
+                    return Err(StreamError::Malformed(format!(
+                        "the answer grew past {MAX_ANSWER} bytes"
+                    )));
+                }
                 if finish.is_some() {
                     self.answer.finish_reason = finish;
                 }
@@ -857,5 +874,37 @@ mod tests {
             .collect();
         assert_eq!(shown, "a STAR");
         assert!(!t.stopped());
+    }
+
+    /// A sender that is not a model cannot make the proxy hold an endless event or answer.
+    #[test]
+    fn endless_events_and_answers_are_refused() {
+        let k = key();
+        let mut t = streaming(&k);
+        let mut out = BytesMut::new();
+        t.push(
+            b"data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"",
+            &mut out,
+        )
+        .unwrap();
+        let filler = vec![b'0'; 1 << 20];
+        let e = t.push(&filler, &mut out).unwrap_err();
+        assert!(matches!(e, StreamError::Malformed(m) if m.contains("SSE event")));
+        // An answer read whole, in events of half a megabyte each, past MAX_ANSWER.
+        let mut t = Transformer::new(k.clone(), "m".into(), Mode::Aggregate, None);
+        let text = "z".repeat(480 << 10);
+        let enc = codec::encrypt(&k.pair.recipient(), text.as_bytes());
+        let event = format!(
+            "data: {}\n\n",
+            json!({"id": "c", "choices": [{"index": 0, "delta": {"content": enc}}]})
+        );
+        let mut failed = None;
+        for _ in 0..(MAX_ANSWER / text.len() + 2) {
+            if let Err(e) = t.push(event.as_bytes(), &mut out) {
+                failed = Some(e);
+                break;
+            }
+        }
+        assert!(matches!(failed, Some(StreamError::Malformed(m)) if m.contains("answer grew")));
     }
 }

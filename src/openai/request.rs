@@ -230,7 +230,8 @@ fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), Ap
             }
         }
         // Unknown fields are ignored, as OpenAI-compatible servers commonly do.
-        _ => log::debug!("ignoring unknown request field `{name}`"),
+        // Debug-quoted: the client chose the name.
+        _ => log::debug!("ignoring unknown request field {name:?}"),
     }
     Ok(())
 }
@@ -265,7 +266,7 @@ fn reasoning_controls(value: &Value) -> Result<Value, ApiError> {
             "max_tokens" => v.as_u64().is_some(),
             "enabled" | "exclude" => v.is_boolean(),
             _ => {
-                log::debug!("not forwarding reasoning.{key}");
+                log::debug!("not forwarding reasoning field {key:?}");
                 continue;
             }
         };

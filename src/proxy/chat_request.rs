@@ -320,6 +320,16 @@ fn translate(
         }
     };
     let omitted = edge.omitted_tools();
+    // Named in a response header and a log line: tool types are identifiers, nothing else.
+    if let Some(bad) = omitted.iter().find(|t| !is_tool_type(t)) {
+        return Err(ApiError::invalid(
+            "tools",
+            format!(
+                "tool type {:?} is not a tool type (letters, digits, `_`, `-`, `.`, `:`; at most 64)",
+                bad.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
     if !omitted.is_empty() {
         let names = omitted.join(", ");
         if state.config.responses.hosted_tools == HostedTools::Error {
@@ -331,6 +341,12 @@ fn translate(
         log::info!("hosted tools not offered to the model (they cannot run over E2EE): {names}");
     }
     Ok((chat, edge))
+}
+
+fn is_tool_type(t: &str) -> bool {
+    (1..=64).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 
 /// The chat request (`chat` when translated, else the raw body), model aliases resolved.
@@ -397,7 +413,7 @@ pub(crate) async fn prepare(
         .get(&req.model)
         .await
         .map_err(|e| attestation_error(&e))?;
-    if let Some(why) = state.receipts.refusal(&req.model, attested.verified_unix) {
+    if let Some(why) = state.receipts.refusal(&req.model, &attested) {
         return Err(attestation_error(&AttestationError::new(
             Check::Receipt,
             why,

@@ -215,14 +215,17 @@ pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> bo
                 result = t.finish(&mut out);
             }
             if let Err(e) = result {
-                log::warn!("stream stopped: {e}");
+                // The code only: the message may hold the model's words (a tool call's
+                // arguments) or Venice's (an upstream error echoing the request).
+                let err = e.to_api_error();
+                log::warn!("stream stopped: {}", err.code);
                 if matches!(e, StreamError::ToolCall(_)) {
                     crate::metrics::METRICS
                         .tool_calls
                         .with_label_values(&["invalid"])
                         .inc();
                 }
-                out.extend_from_slice(&t.error_event(&e.to_api_error()));
+                out.extend_from_slice(&t.error_event(&err));
                 *phase = Phase::Closed;
             } else if t.stopped() {
                 *phase = Phase::Stopped;

@@ -58,6 +58,8 @@ pub(crate) struct Ctx {
     _permit: Option<crate::state::ChatPermit>,
     /// Whose request (the client token's index).
     tenant: crate::config::Tenant,
+    /// Body bytes handed to Pingora for the client so far.
+    produced: usize,
 }
 
 fn is_timeout(e: &Error) -> bool {
@@ -89,6 +91,7 @@ impl ProxyHttp for VeniceProxy {
             receipt: None,
             _permit: None,
             tenant: 0,
+            produced: 0,
         }
     }
 
@@ -265,7 +268,7 @@ impl ProxyHttp for VeniceProxy {
 
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Ctx,
@@ -280,7 +283,12 @@ impl ProxyHttp for VeniceProxy {
             }
         }
         if let Some(phase) = ctx.phase.as_mut() {
-            if chat_response::body(phase, body, end_of_stream) {
+            let produced = ctx.produced;
+            let stopped = chat_response::body(phase, body, end_of_stream);
+            ctx.produced += body.as_ref().map_or(0, Bytes::len);
+            // Pingora writes the pieces it filtered together only once all are filtered, and
+            // an error drops them: cancel only once everything before is with the client.
+            if stopped && session.body_bytes_sent() >= produced {
                 return Err(Error::explain(
                     chat_response::STOPPED,
                     "the answer ended at a stop sequence",

@@ -35,6 +35,45 @@ impl fmt::Display for UpstreamError {
 
 impl std::error::Error for UpstreamError {}
 
+/// The largest JSON document read from Venice or a third party (a real attestation is about
+/// 180 KB; a session carrying its upstream's whole report a few hundred): the answer's
+/// sender cannot make the proxy hold more.
+pub(crate) const DOCUMENT_LIMIT: usize = 8 << 20;
+/// Of an error body only this much is read: it only becomes a message.
+const ERROR_BODY_LIMIT: usize = 16 << 10;
+
+/// Reads a response body of at most `limit` bytes: `Ok(None)` past it, whatever the sender
+/// declared.
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// The first `ERROR_BODY_LIMIT` bytes of an error body (what could be read of them).
+async fn error_body(mut response: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = ERROR_BODY_LIMIT - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == ERROR_BODY_LIMIT {
+            break;
+        }
+    }
+    body
+}
+
 pub struct VeniceClient {
     http: reqwest::Client,
     base: String,
@@ -95,14 +134,19 @@ impl VeniceClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = response.bytes().await.map_err(classify)?;
         if !status.is_success() {
             return Err(UpstreamError::Status {
                 status: status.as_u16(),
-                message: super::error_message(&body),
+                message: super::error_message(&error_body(response).await),
                 retry_after,
             });
         }
+        let body = read_limited(response, DOCUMENT_LIMIT)
+            .await
+            .map_err(classify)?
+            .ok_or_else(|| {
+                UpstreamError::Body(format!("{path}: more than {DOCUMENT_LIMIT} bytes"))
+            })?;
         serde_json::from_slice(&body).map_err(|e| UpstreamError::Body(e.to_string()))
     }
 
@@ -145,10 +189,9 @@ impl VeniceClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = response.bytes().await.unwrap_or_default();
         Err(UpstreamError::Status {
             status: status.as_u16(),
-            message: super::error_message(&body),
+            message: super::error_message(&error_body(response).await),
             retry_after,
         })
     }

@@ -293,8 +293,12 @@ async fn required_receipts_refuse_the_model_after_a_bad_one_until_it_is_attested
         .as_str()
         .unwrap()
         .contains("did not verify upstream"));
-    // Once the attestation is verified anew, the model is usable again.
+    // A refresh that finds the same gateway (key and keyset) does not lift it.
     p.sim.set_receipt_fault(None);
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(p.post(&chat("same gateway", false)).await.status(), 503);
+    // Once the gateway's key changes and is attested, the model is usable again.
+    p.sim.rotate_key(MODEL).unwrap();
     tokio::time::sleep(Duration::from_millis(3200)).await;
     assert_eq!(p.post(&chat("again", false)).await.status(), 200);
 }

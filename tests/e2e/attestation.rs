@@ -19,6 +19,8 @@ async fn attestation_faults_fail_closed_with_the_check_named() {
         ),
         (AttestationFault::Unverified, "attestation_not_verified"),
         (AttestationFault::ServerError, "attestation_fetch_failed"),
+        // Bounded: a 9 MiB answer is not read to its end.
+        (AttestationFault::Oversized, "attestation_fetch_failed"),
         (AttestationFault::BadEventLog, "attestation_rtmr_replay"),
         (AttestationFault::BadCompose, "attestation_mr_config_id"),
         (AttestationFault::GpuNonce, "attestation_gpu_nonce"),

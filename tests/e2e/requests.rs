@@ -286,3 +286,34 @@ async fn web_pages_cannot_use_the_proxy() {
         assert_eq!(r.status(), 200, "{host}");
     }
 }
+
+/// Tool types are identifiers: one that is not (a header or log line injected through it) is
+/// refused before anything is sent, in the dialect that named it, instead of failing the
+/// answer after Venice was paid for it (issue 32, finding 9).
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_tool_types_are_refused_before_venice() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let messages = json!({"model": MODEL, "max_tokens": 50,
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "web_search\r\nx-injected: 1", "name": "web_search"}]});
+    let responses = json!({"model": MODEL, "input": "hi",
+        "tools": [{"type": "web_search_preview\nforged log line"}]});
+    for (path, body) in [("/messages", messages), ("/responses", responses)] {
+        let r = p.http.post(p.url(path)).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let v: Value = r.json().await.unwrap();
+        assert!(v.to_string().contains("tool type"), "{v}");
+    }
+    assert_eq!(p.sim.record().chats_answered, 0);
+    // An ordinary hosted tool is still left out and named in the header.
+    let body = json!({"model": MODEL, "input": "hi", "tools": [{"type": "web_search"}]});
+    let r = p
+        .http
+        .post(p.url("/responses"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-venice-e2ee-tools-omitted"], "web_search");
+}

@@ -169,9 +169,12 @@ impl Nras {
         if !r.status().is_success() {
             return Err(unavailable(format!("NRAS answered {}", r.status())));
         }
-        r.json()
+        let limit = crate::venice::client::DOCUMENT_LIMIT;
+        let body = crate::venice::client::read_limited(r, limit)
             .await
-            .map_err(|e| unavailable(format!("NRAS: {e}")))
+            .map_err(|e| unavailable(format!("NRAS: {e}")))?
+            .ok_or_else(|| EvidenceError::Invalid(format!("NRAS: more than {limit} bytes")))?;
+        serde_json::from_slice(&body).map_err(|e| unavailable(format!("NRAS: {e}")))
     }
 }
 

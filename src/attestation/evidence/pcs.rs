@@ -137,11 +137,12 @@ impl Pcs {
             return Err(unavailable(format!("{url}: HTTP {}", r.status())));
         }
         let headers = r.headers().clone();
-        let body = r
-            .bytes()
+        let limit = crate::venice::client::DOCUMENT_LIMIT;
+        let body = crate::venice::client::read_limited(r, limit)
             .await
-            .map_err(|e| unavailable(format!("{url}: {e}")))?;
-        Ok((headers, body.to_vec()))
+            .map_err(|e| unavailable(format!("{url}: {e}")))?
+            .ok_or_else(|| EvidenceError::Invalid(format!("{url}: more than {limit} bytes")))?;
+        Ok((headers, body))
     }
 
     fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Result<String, EvidenceError> {

@@ -70,8 +70,14 @@ impl Rekor {
                 r.status()
             )));
         }
-        r.json()
+        let limit = crate::venice::client::DOCUMENT_LIMIT;
+        let body = crate::venice::client::read_limited(r, limit)
             .await
+            .map_err(|e| unavailable(format!("Rekor answer for {path}: {e}")))?
+            .ok_or_else(|| {
+                unavailable(format!("Rekor answer for {path}: more than {limit} bytes"))
+            })?;
+        serde_json::from_slice(&body)
             .map_err(|e| unavailable(format!("Rekor answer for {path}: {e}")))
     }
 }

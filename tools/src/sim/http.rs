@@ -494,6 +494,9 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
         }
     }
     super::drift::apply_all(&mut v, &drift);
+    if fault == Some(AttestationFault::Oversized) {
+        v["padding"] = json!("p".repeat(9 << 20));
+    }
     json_response(StatusCode::OK, &v)
 }
 

@@ -93,6 +93,8 @@ pub enum AttestationFault {
     /// The unsigned fields of a gateway on a workload that is none: no GPU evidence,
     /// `vm_config.num_gpus: 0`, and a source claim naming an image its compose pins.
     GatewayClaimedOnly,
+    /// An attestation of 9 MiB (padding in an unread field): a sender that is not Venice.
+    Oversized,
 }
 
 /// What GPU evidence the ACI gateway serves: its upstream's, relayed (as Venice's `aci/1`
