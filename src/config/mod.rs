@@ -390,7 +390,7 @@ impl Default for AttestationSection {
             sigstore_trusted_root: None,
             provenance_policy: crate::attestation::provenance::policy::default_policy(),
             source_provenance: Default::default(),
-            os_images: Default::default(),
+            os_images: crate::attestation::evidence::workload::known_os_images(),
             deployer_named_images: Default::default(),
             receipts: Default::default(),
             plain_http_for_tests: false,

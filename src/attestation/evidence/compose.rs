@@ -10,11 +10,6 @@ use serde_json::Value;
 use serde_yaml::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Launcher settings naming the repository a service builds at boot, and its commit (the
-/// private-ai-gateway launcher's environment, dstack git-launcher's config file).
-const REPO_KEYS: [&str; 2] = ["GIT_REPO", "REPO_URL"];
-const COMMIT_KEYS: [&str; 3] = ["GIT_REV", "COMMIT_SHA", "GIT_COMMIT"];
-
 /// A compose value as docker compose resolves it in the CVM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct Setting {
@@ -47,14 +42,9 @@ pub(crate) struct Service {
     /// `environment` entries and the `KEY=VALUE` lines of the configs it mounts.
     #[serde(skip)]
     pub(crate) settings: BTreeMap<String, Setting>,
-}
-
-/// What a service builds from source at boot: a launcher's repository and commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct LauncherPin {
-    pub(crate) service: String,
-    pub(crate) repo: Setting,
-    pub(crate) commit: Option<Setting>,
+    /// The words of its `command` and `entrypoint` (`--flag=value` split at `=`).
+    #[serde(skip)]
+    pub(crate) args: Vec<Setting>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -110,23 +100,6 @@ impl AppCompose {
             pre_launch_script_sha256,
             services,
         })
-    }
-
-    /// Every service that builds a repository from source at boot.
-    pub(crate) fn launcher_pins(&self) -> Vec<LauncherPin> {
-        fn first<'a>(s: &'a Service, keys: &[&str]) -> Option<&'a Setting> {
-            keys.iter().find_map(|k| s.settings.get(*k))
-        }
-        self.services
-            .iter()
-            .filter_map(|s| {
-                Some(LauncherPin {
-                    service: s.name.clone(),
-                    repo: first(s, &REPO_KEYS)?.clone(),
-                    commit: first(s, &COMMIT_KEYS).cloned(),
-                })
-            })
-            .collect()
     }
 }
 
@@ -193,6 +166,20 @@ fn service(
             }
         }
     }
+    let mut args = Vec::new();
+    for key in ["entrypoint", "command"] {
+        let words: Vec<String> = match svc.get(key) {
+            Some(Yaml::Sequence(items)) => items.iter().filter_map(scalar).collect(),
+            Some(v) => scalar(v)
+                .map(|s| s.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for word in words {
+            let value = word.split_once('=').map_or(word.as_str(), |(_, v)| v);
+            args.push(interpolate(value, allowed));
+        }
+    }
     let present = |k: &str| svc.get(k).is_some_and(|v| !v.is_null());
     Service {
         name,
@@ -206,6 +193,7 @@ fn service(
             .filter(|k| present(k))
             .collect(),
         settings,
+        args,
     }
 }
 
@@ -354,52 +342,40 @@ mod tests {
         assert_eq!(by("three").overrides, ["command", "env_file"]);
         assert_eq!(by("three").image.as_ref().unwrap().deployer_vars, ["IMG"]);
         assert!(c.pre_launch_script_sha256.is_some());
-        // The merged-in environment names a repository, but no commit.
-        let pins = c.launcher_pins();
-        assert_eq!(pins.len(), 1);
-        assert_eq!(pins[0].service, "one");
-        assert_eq!(pins[0].repo.value, "https://github.com/o/r.git");
-        assert!(pins[0].commit.is_none());
+        // The merged-in environment is the service's own.
+        assert_eq!(
+            by("one").settings["GIT_REPO"].value,
+            "https://github.com/o/r.git"
+        );
+        assert_eq!(by("three").args.len(), 1);
     }
 
     #[test]
-    fn launchers_in_both_forms() {
-        // The private-ai-gateway launcher's environment, as a list and as a map.
+    fn settings_from_environments_and_mounted_configs() {
         let list = app(
-            "services:\n  launcher:\n    image: l@sha256:aa\n    environment:\n      - GIT_REPO=https://github.com/Dstack-TEE/private-ai-gateway.git\n      - GIT_REV=5e1f0c3a9d2b7e4f6a8c0d1e2f3a4b5c6d7e8f90\n",
-            json!({}),
+            "services:\n  launcher:\n    environment:\n      - GIT_REPO=https://github.com/o/r.git\n      - PLAIN\n",
+            json!({"allowed_envs": ["PLAIN"]}),
         );
+        let s = &list.services[0].settings;
+        assert_eq!(s["GIT_REPO"].measured(), Some("https://github.com/o/r.git"));
+        assert_eq!(s["PLAIN"].deployer_vars, ["PLAIN"]);
         let map = app(
-            "services:\n  launcher:\n    environment:\n      GIT_REPO: https://github.com/Dstack-TEE/private-ai-gateway.git\n      GIT_REV: ${REV}\n",
+            "services:\n  launcher:\n    environment:\n      GIT_REV: ${REV}\n      N: 3\n",
             json!({"allowed_envs": ["REV"]}),
         );
-        assert_eq!(
-            list.launcher_pins()[0].commit.as_ref().unwrap().measured(),
-            Some("5e1f0c3a9d2b7e4f6a8c0d1e2f3a4b5c6d7e8f90")
-        );
-        assert_eq!(
-            map.launcher_pins()[0]
-                .commit
-                .as_ref()
-                .unwrap()
-                .deployer_vars,
-            ["REV"]
-        );
-        // dstack git-launcher: a config file mounted into the service.
+        let s = &map.services[0].settings;
+        assert_eq!(s["GIT_REV"].deployer_vars, ["REV"]);
+        assert_eq!(s["N"].measured(), Some("3"));
+        // dstack git-launcher: a config file mounted into the service, interpolated too.
         let git_launcher = app(
-            "services:\n  private-ai-gateway:\n    image: docker.io/dstacktee/git-launcher@sha256:4437dce18ec713b0991d34bd926d324966b1a0b90fad485b8ddb3f4ed2af138b\n    configs:\n      - source: gateway-pin\n        target: /etc/git-launcher/gateway.conf\nconfigs:\n  gateway-pin:\n    content: |\n      REPO_URL=https://github.com/Dstack-TEE/private-ai-gateway.git\n      COMMIT_SHA=${PRIVATE_AI_GATEWAY_REPO_COMMIT:?set it}\n      WORK_DIR=/var/lib/git-launcher/private-ai-gateway\n",
-            json!({"allowed_envs": ["PRIVATE_AI_GATEWAY_REPO_COMMIT"]}),
+            "services:\n  gw:\n    configs:\n      - source: pin\n        target: /etc/pin.conf\n      - other\nconfigs:\n  pin:\n    content: |\n      # pinned\n      REPO_URL=https://github.com/o/r.git\n      COMMIT_SHA=${C:?set it}\n  other:\n    content: \"X=1\"\n",
+            json!({"allowed_envs": ["C"]}),
         );
-        let pin = &git_launcher.launcher_pins()[0];
-        assert_eq!(pin.service, "private-ai-gateway");
-        assert_eq!(
-            pin.repo.measured(),
-            Some("https://github.com/Dstack-TEE/private-ai-gateway.git")
-        );
-        assert_eq!(
-            pin.commit.as_ref().unwrap().deployer_vars,
-            ["PRIVATE_AI_GATEWAY_REPO_COMMIT"]
-        );
+        let s = &git_launcher.services[0].settings;
+        assert_eq!(s["REPO_URL"].measured(), Some("https://github.com/o/r.git"));
+        assert_eq!(s["COMMIT_SHA"].deployer_vars, ["C"]);
+        assert_eq!(s["X"].measured(), Some("1"));
+        assert!(!s.contains_key("# pinned"));
     }
 
     #[test]
@@ -422,7 +398,6 @@ mod tests {
             .services
             .iter()
             .any(|s| s.name == "certbot" && s.overrides.contains(&"entrypoint")));
-        assert!(c.launcher_pins().is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! CVM that gateway. Venice's `source_provenance` claim (ACI §4.1) is unsigned: it is
 //! compared with what the compose runs, and reported, but decides nothing.
 
-use super::compose::{AppCompose, Setting};
+use super::compose::{AppCompose, Service, Setting};
 use crate::attestation::provenance::policy::parse_image;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -113,6 +113,37 @@ pub(crate) fn normalize_repo(url: &str) -> Option<String> {
     (valid_host && valid_path).then(|| rest.to_string())
 }
 
+/// Where launchers name the commit they build (the private-ai-gateway launcher's
+/// environment, dstack git-launcher's pin file, common CI names).
+const COMMIT_KEYS: [&str; 6] = [
+    "GIT_REV",
+    "GIT_COMMIT",
+    "GIT_SHA",
+    "COMMIT_SHA",
+    "COMMIT",
+    "REVISION",
+];
+
+/// What a service is told to build: a repository the policy names, in any of its settings or
+/// arguments (launchers name them in many ways; the value is compared exactly, and only a
+/// measured one counts), and the commit under a launcher's name for it, else the one full
+/// commit hash the service names (two: ambiguous, none).
+fn built_by(s: &Service, repos: &[String]) -> Option<(String, Option<Setting>)> {
+    let values = || s.settings.values().chain(&s.args);
+    let repository = values()
+        .filter_map(|v| normalize_repo(v.measured()?))
+        .find(|r| repos.contains(r))?;
+    let keyed = COMMIT_KEYS.iter().find_map(|k| s.settings.get(*k)).cloned();
+    let commit = keyed.or_else(|| {
+        let mut hashes = values().filter(|v| full_commit(&v.value));
+        match (hashes.next(), hashes.next()) {
+            (Some(only), None) => Some(only.clone()),
+            _ => None,
+        }
+    });
+    Some((repository, commit))
+}
+
 /// The gateway's source among what `compose` runs, if it runs any.
 pub(crate) fn gateway_source(compose: &AppCompose, policy: &SourcePolicy) -> Option<GatewaySource> {
     let repos: Vec<String> = policy
@@ -120,12 +151,12 @@ pub(crate) fn gateway_source(compose: &AppCompose, policy: &SourcePolicy) -> Opt
         .iter()
         .filter_map(|r| normalize_repo(r))
         .collect();
-    let built = compose.launcher_pins().into_iter().find_map(|pin| {
-        let repository = normalize_repo(pin.repo.measured()?)?;
-        repos.contains(&repository).then_some(GatewaySource::Built {
-            service: pin.service,
+    let built = compose.services.iter().find_map(|s| {
+        let (repository, commit) = built_by(s, &repos)?;
+        Some(GatewaySource::Built {
+            service: s.name.clone(),
             repository,
-            commit: pin.commit,
+            commit,
         })
     });
     built.or_else(|| {
@@ -234,7 +265,7 @@ fn verdict(
             let commit = match commit {
                 None => {
                     return Verdict::Fail(format!(
-                        "service `{service}` builds {repository} at boot but the compose names no commit"
+                        "service `{service}` builds {repository} at boot but the compose names no single commit"
                     ))
                 }
                 Some(c) if !c.deployer_vars.is_empty() => {
@@ -483,6 +514,52 @@ mod tests {
             Some(&format!("sha256:{}", "d1".repeat(32))),
         );
         assert!(!passes(run(Some(&other), &c, &named)));
+    }
+
+    #[test]
+    fn launchers_name_their_source_in_many_ways() {
+        let p = SourcePolicy::default();
+        let built = |yaml: &str, allowed: &[&str]| {
+            let c = AppCompose::parse(
+                &json!({"docker_compose_file": yaml, "allowed_envs": allowed}).to_string(),
+            )
+            .unwrap();
+            match gateway_source(&c, &p) {
+                Some(GatewaySource::Built {
+                    service, commit, ..
+                }) => Some((service, commit.map(|c| c.value))),
+                _ => None,
+            }
+        };
+        // dstack git-launcher's pin file, mounted as a config (the gateway's deploy/compose.yaml).
+        let git_launcher = format!("services:\n  private-ai-gateway:\n    image: docker.io/dstacktee/git-launcher@sha256:{}\n    command: [\"/etc/git-launcher/gateway.conf\"]\n    configs:\n      - source: gateway-pin\n        target: /etc/git-launcher/gateway.conf\nconfigs:\n  gateway-pin:\n    content: |\n      REPO_URL={REPO}\n      COMMIT_SHA={COMMIT}\n      WORK_DIR=/var/lib/git-launcher/private-ai-gateway\n", "44".repeat(32));
+        assert_eq!(
+            built(&git_launcher, &[]),
+            Some(("private-ai-gateway".into(), Some(COMMIT.into())))
+        );
+        // The same with the commit left to the deployer, as that compose ships it.
+        let deployer = git_launcher.replace(COMMIT, "${PRIVATE_AI_GATEWAY_REPO_COMMIT:?set it}");
+        let (_, commit) = built(&deployer, &["PRIVATE_AI_GATEWAY_REPO_COMMIT"]).unwrap();
+        assert_eq!(commit.as_deref(), Some(""));
+        // Arguments, and a commit under no known name: the one full hash the service names.
+        let args =
+            format!("services:\n  l:\n    command: [\"--repo={REPO}\", \"--at\", \"{COMMIT}\"]\n");
+        assert_eq!(built(&args, &[]), Some(("l".into(), Some(COMMIT.into()))));
+        let two = format!(
+            "services:\n  l:\n    environment:\n      A: {REPO}\n      B: {COMMIT}\n      C: {}\n",
+            "b".repeat(40)
+        );
+        assert_eq!(
+            built(&two, &[]),
+            Some(("l".into(), None)),
+            "two hashes: ambiguous"
+        );
+        let v = run(
+            None,
+            &AppCompose::parse(&json!({"docker_compose_file": two}).to_string()).unwrap(),
+            &p,
+        );
+        assert!(matches!(v, Verdict::Fail(w) if w.contains("no single commit")));
     }
 
     #[test]
