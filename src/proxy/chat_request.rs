@@ -236,6 +236,24 @@ fn scope(tenant: Tenant, session_id: Option<&str>) -> Scope {
     h.finalize().into()
 }
 
+/// The headers agents name their session in (README "Agent sessions" has who sends which),
+/// read after the configured one, in this order.
+const AGENT_SESSION_HEADERS: [&str; 8] = [
+    // Codex CLI.
+    "session-id",
+    "session_id",
+    // Claude Code.
+    "x-claude-code-session-id",
+    // opencode, Kilo, pi.
+    "x-session-affinity",
+    "x-session-id",
+    // Older opencode.
+    "x-opencode-session",
+    // Hermes Agent.
+    "x-hermes-session-id",
+    "conversation-id",
+];
+
 /// The agent session: the configured header, or `metadata.session_id`.
 fn session_id(
     state: &AppState,
@@ -252,9 +270,8 @@ fn session_id(
         ),
         None => None,
     };
-    // Codex names its thread in `session-id`, Claude Code in `x-claude-code-session-id`.
     let mut agent = None;
-    for name in ["session-id", "x-claude-code-session-id"] {
+    for name in AGENT_SESSION_HEADERS {
         if let Some(v) = session.req_header().headers.get(name) {
             let id = v
                 .to_str()

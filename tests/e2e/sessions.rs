@@ -189,3 +189,50 @@ async fn tenants_never_share_a_response_key() {
         "{events:?}"
     );
 }
+
+/// Every session header the suite's agents send names a session: each gets its own key, the
+/// same id under the same header keeps it, and the id is echoed (issue 33).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_session_headers_agents_send_are_read() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let headers = [
+        "session-id",
+        "session_id",
+        "x-claude-code-session-id",
+        "x-session-affinity",
+        "x-session-id",
+        "x-opencode-session",
+        "x-hermes-session-id",
+        "conversation-id",
+    ];
+    for (i, name) in headers.iter().enumerate() {
+        let id = format!("ses_{i:02}kilo");
+        for _ in 0..2 {
+            let r = p
+                .http
+                .post(p.url("/chat/completions"))
+                .header(*name, &id)
+                .json(&chat("hi", false))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                echoed_session(r).await.as_deref(),
+                Some(id.as_str()),
+                "{name}"
+            );
+        }
+    }
+    let rec = p.sim.record();
+    let keys = client_keys(&rec);
+    for pair in keys.chunks(2) {
+        assert_eq!(pair[0], pair[1], "one session, one key");
+    }
+    let distinct: std::collections::BTreeSet<&&str> = keys.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        headers.len(),
+        "every header a session of its own"
+    );
+    never_upstream(&rec, &["kilo"]);
+}
