@@ -113,6 +113,21 @@ def test_egress_requires_tokens_and_admits_only_labelled_pods():
     assert service in env(c)["VENICE_E2EE_PROXY__SERVER__ALLOWED_HOSTS"]
 
 
+def test_egress_scales_like_a_service():
+    docs = render("egress")
+    deployment = kinds(docs, "Deployment")[0]
+    assert "replicas" not in deployment["spec"], "the autoscaler owns the replica count"
+    hpa = kinds(docs, "HorizontalPodAutoscaler")[0]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert 2 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+    pdb = kinds(docs, "PodDisruptionBudget")[0]
+    assert pdb["spec"]["minAvailable"] >= 1
+    assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
+    spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    assert kinds(docs, "Service")[0]["spec"]["sessionAffinity"] == "ClientIP"
+
+
 def test_values_are_applied_and_not_deployed():
     for overlay in OVERLAYS:
         docs = render(overlay)
