@@ -130,6 +130,22 @@ fn per_chunk() {
         || push(&mut with_tools, &event),
     );
 
+    // Inside a call being held (issue 33): each chunk of its arguments is read and kept until
+    // the call closes; what that costs per chunk, against text passing the same parser.
+    let mut held = transformer(&key, true);
+    let opening = codec::encrypt(
+        &key.pair.recipient(),
+        br#"<tool_call>{"name": "f", "arguments": {"x": ""#,
+    );
+    push(&mut held, &event.replace(&packed, &opening));
+    chunk_pair(
+        "chunk inside a held call vs text (tools)",
+        1.10,
+        || push(&mut with_tools, &event),
+        || push(&mut held, &event),
+    );
+    held_call_latency(&key);
+
     // The edge dialects on the one chat path: the Responses and Messages APIs' event writers, and a
     // structured output whose JSON is followed as it streams (its chunks carry pieces of a
     // JSON object, so the structured filter has real work).
@@ -173,6 +189,43 @@ fn per_chunk() {
         1.10,
         || push(&mut plain_json, &json_event),
         || push(&mut structured, &json_event),
+    );
+}
+
+/// How long a held call keeps its first delta back: the chunks from its first token to the
+/// delta (the call's length; at a model's pace, that many token intervals), and the time the
+/// proxy itself adds when the closing chunk arrives.
+fn held_call_latency(key: &Arc<ClientKey>) {
+    let call = r#"<tool_call>{"name": "f", "arguments": {"path": "src/main.rs", "content": "fn main() { println!(\"hello\"); }"}}</tool_call>"#;
+    let pieces: Vec<String> = call
+        .as_bytes()
+        .chunks(4)
+        .map(|c| {
+            let packed = codec::encrypt(&key.pair.recipient(), c);
+            format!(
+                "data: {}\n\n",
+                json!({"id": "c", "choices": [{"index": 0, "delta": {"content": packed}}]})
+            )
+        })
+        .collect();
+    let mut t = transformer(key, true);
+    let mut first_delta = None;
+    let mut last = Duration::ZERO;
+    for (i, p) in pieces.iter().enumerate() {
+        let mut out = stream::output_for(p.as_bytes());
+        let at = Instant::now();
+        t.push(p.as_bytes(), &mut out).unwrap();
+        last = at.elapsed();
+        if first_delta.is_none() && std::str::from_utf8(&out).unwrap().contains("tool_calls") {
+            first_delta = Some(i + 1);
+        }
+    }
+    let n = first_delta.expect("the call is shown once it closes");
+    println!(
+        "{:<44} {n} chunks from its first token (its length; at 50 tokens/s {:.2} s), closing chunk {:.1} µs",
+        "held call: first delta after",
+        n as f64 / 50.0,
+        last.as_secs_f64() * 1e6
     );
 }
 
@@ -389,6 +442,26 @@ fn through_server() {
         base.sort();
         prox.sort();
         report("200-chunk stream via proxy vs direct from sim", prox[5], base[5], 2.5);
+
+        // A stream with tools is relayed by the proxy itself (its calls held and corrected):
+        // the same 200 chunks that way against Pingora's proxying of the same answer.
+        let mut tools_body = proxy_body.clone();
+        tools_body["tools"] = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+        let relayed = || http.post(format!("http://127.0.0.1:{port}/v1/chat/completions")).json(&tools_body);
+        read_all(relayed()).await;
+        let mut proxied = Vec::new();
+        let mut relay = Vec::new();
+        for _ in 0..11 {
+            let t = Instant::now();
+            read_all(via()).await;
+            proxied.push(t.elapsed());
+            let t = Instant::now();
+            read_all(relayed()).await;
+            relay.push(t.elapsed());
+        }
+        proxied.sort();
+        relay.sort();
+        report("200-chunk tool stream relayed vs proxied", relay[5], proxied[5], 1.5);
 
         // Memory: resident set with many slow streams in flight against the same process
         // idle (the simulator shares the process, so this is an upper bound for the proxy).

@@ -292,15 +292,18 @@ pub struct KeysSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ToolsSection {
-    /// Upstream retries, with a correction prompt, after an invalid tool call (buffered
-    /// answers only: a stream cannot take back what it sent).
+    /// Upstream retries, with a correction prompt, after an invalid tool call (or structured
+    /// output), streamed or not: the client has seen nothing of what is corrected.
     pub max_retries: u32,
-    /// When a call is still invalid after the retries: `error` (502 `tool_call_invalid`) or
-    /// `content` (return the model's raw text as content).
-    pub on_invalid: OnInvalid,
-    /// Streams with tools: `error` streams as it goes and ends with an error event on an
-    /// invalid call; `buffer` validates the whole answer first (so it can retry), then
-    /// streams it.
+    /// When a call is still invalid after the retries: `pass` (the call as the model wrote
+    /// it, as a server without validation answers: the agent's tool layer reports the
+    /// mistake), `error` (502 / an error event, `tool_call_invalid`) or `content` (the model's
+    /// raw text as content; answers read whole only, streams pass).
+    #[serde(alias = "on_invalid")]
+    pub invalid_calls: InvalidCalls,
+    /// Streams with tools: `hold` streams text as it comes and each call once it is whole and
+    /// valid (corrected inside the stream); `buffer` reads the whole answer first, then
+    /// streams it (structured outputs are then retried too).
     pub stream_validation: StreamValidation,
     /// Prompt/call format per model id (`qwen_xml`, `qwen`, `glm`, `glm47`, `gemma4`, `deepseek_dsml`, `hermes`), overriding the guess from
     /// the id.
@@ -309,7 +312,8 @@ pub struct ToolsSection {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum OnInvalid {
+pub enum InvalidCalls {
+    Pass,
     Error,
     Content,
 }
@@ -317,7 +321,9 @@ pub enum OnInvalid {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StreamValidation {
-    Error,
+    /// `error` was the name before calls were held (they then streamed unvalidated).
+    #[serde(alias = "error")]
+    Hold,
     Buffer,
 }
 
@@ -325,8 +331,8 @@ impl Default for ToolsSection {
     fn default() -> Self {
         ToolsSection {
             max_retries: 2,
-            on_invalid: OnInvalid::Error,
-            stream_validation: StreamValidation::Error,
+            invalid_calls: InvalidCalls::Pass,
+            stream_validation: StreamValidation::Hold,
             families: Default::default(),
         }
     }

@@ -61,6 +61,11 @@ impl StopScanner {
         (shown, None)
     }
 
+    /// A new attempt at the answer: nothing held.
+    pub fn reset(&mut self) {
+        self.held.clear();
+    }
+
     /// The answer ended without a stop sequence: the text held back.
     pub fn flush(&mut self) -> String {
         std::mem::take(&mut self.held)

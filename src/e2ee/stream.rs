@@ -10,7 +10,7 @@ use crate::e2ee::stop::{StopScanner, Stops};
 use crate::openai::error::ApiError;
 use crate::openai::response::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
 use crate::openai::structured::{JsonStream, OutputFormat};
-use crate::tools::emulate::{Call, CallDelta, Piece, ToolStream};
+use crate::tools::emulate::{Call, CallDelta, OnInvalid, Piece, ToolStream};
 use crate::tools::error::ToolCallError;
 use crate::venice::{ChatChunk, Text};
 use bytes::{Bytes, BytesMut};
@@ -101,6 +101,9 @@ pub struct Transformer {
     stop: Option<StopScanner>,
     /// A stop sequence ended the answer: everything after is dropped, upstream may go.
     stopped: bool,
+    /// With tools, what this attempt's model wrote (decrypted content): a correction quotes
+    /// it back.
+    said: String,
     done: bool,
     finished: bool,
     answer: Answer,
@@ -161,6 +164,7 @@ impl Transformer {
             writer: None,
             stop: None,
             stopped: false,
+            said: String::new(),
             done: false,
             finished: false,
             answer: Answer {
@@ -186,6 +190,25 @@ impl Transformer {
     /// A stop sequence ended the answer: what upstream still sends is not needed.
     pub(crate) fn stopped(&self) -> bool {
         self.stopped
+    }
+
+    /// What this attempt's model wrote so far (with tools).
+    pub(crate) fn said(&self) -> &str {
+        &self.said
+    }
+
+    /// Another attempt at the same answer (after a correction): the client's stream goes
+    /// on over a new upstream answer: the same id and writer, calls numbered on, invalid
+    /// calls handled as `on_invalid` says.
+    pub(crate) fn restart(&mut self, on_invalid: OnInvalid) {
+        self.parser = SseParser::new();
+        self.tools = self.tools.as_ref().map(|t| t.restart(on_invalid));
+        if let Some(s) = self.stop.as_mut() {
+            s.reset();
+        }
+        self.said.clear();
+        self.done = false;
+        self.finished = false;
     }
 
     /// Writes the stream in another dialect's events.
@@ -318,6 +341,14 @@ impl Transformer {
         self.finished |= finish.is_some();
         if let Some(Value::String(s)) = stop_reason {
             self.answer.stop_sequence = Some(s);
+        }
+        if let (Some(_), Some(text)) = (&self.tools, content.as_deref()) {
+            self.said.push_str(text);
+            if self.said.len() > MAX_ANSWER {
+                return Err(StreamError::Malformed(format!(
+                    "the answer grew past {MAX_ANSWER} bytes"
+                )));
+            }
         }
         let (content, finish) = self.through_stops(content, finish);
         match self.mode {

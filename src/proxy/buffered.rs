@@ -11,7 +11,7 @@ use super::chat_response::map_upstream_status;
 use super::routes::upstream_error;
 use crate::attestation::receipts::Tap;
 use crate::attestation::store::Entry;
-use crate::config::OnInvalid;
+use crate::config::InvalidCalls;
 use crate::dialect::AnswerWriter;
 use crate::e2ee::stream::{completion_json, write_event, Answer, Mode, StreamError, Transformer};
 use crate::metrics::METRICS;
@@ -20,7 +20,7 @@ use crate::openai::request::ChatRequest;
 use crate::openai::response::{self as out, CHUNK_OBJECT};
 use crate::state::AppState;
 use crate::tools::defs::ToolSet;
-use crate::tools::emulate::{parse_answer, Call, CallDelta, Parsed};
+use crate::tools::emulate::{parse_answer, parse_answer_as_written, Call, CallDelta, Parsed};
 use crate::tools::error::ToolCallError;
 use crate::tools::prompt::correction;
 use crate::venice::client::UpstreamError;
@@ -116,9 +116,21 @@ pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, 
             }
             Err(fault)
                 if fault.code == TOOL_CALL_INVALID
-                    && state.config.tools.on_invalid == OnInvalid::Content =>
+                    && state.config.tools.invalid_calls != InvalidCalls::Error =>
             {
-                let (body, content_type) = reply(prepared, &answer, Some(&answer.content), &[]);
+                let parsed = match (state.config.tools.invalid_calls, &tools) {
+                    // What a server without validation answers: the calls as written.
+                    (InvalidCalls::Pass, Some(set)) => {
+                        parse_answer_as_written(set, &answer.content, &answer.reasoning)
+                    }
+                    _ => Parsed {
+                        content: Some(answer.content.clone()),
+                        reasoning: answer.reasoning.clone(),
+                        calls: Vec::new(),
+                    },
+                };
+                let (body, content_type) =
+                    reply(prepared, &answer, parsed.content.as_deref(), &parsed.calls);
                 return Ok(Reply {
                     body,
                     content_type,
@@ -191,21 +203,28 @@ fn judge(
     Ok(parsed)
 }
 
-/// One request to Venice, read to the end under the idle timeout, decrypted.
-async fn exchange(
+/// Venice's answer to one request, once its status is 200: the response to read, the
+/// receipt tap for it, and when it began.
+pub(crate) struct Opened {
+    pub(crate) response: reqwest::Response,
+    pub(crate) tap: Option<Tap>,
+    pub(crate) began: std::time::Instant,
+}
+
+/// Sends one request to Venice. An error status is the client's error, mapped.
+pub(crate) async fn open(
     state: &AppState,
     prepared: &Prepared,
     attested: &Arc<Entry>,
     body: Bytes,
-) -> Result<(Answer, std::time::Instant), ApiError> {
-    let venice = &state.config.venice;
-    let mut response = state
+) -> Result<Opened, ApiError> {
+    let response = state
         .client
         .chat(
             body.clone(),
             prepared.client_key.pair.public_hex(),
             &attested.key.key_hex,
-            venice.first_byte_timeout,
+            state.config.venice.first_byte_timeout,
         )
         .await
         .map_err(|e| match e {
@@ -216,12 +235,47 @@ async fn exchange(
             } => map_upstream_status(status, &message, retry_after),
             other => upstream_error(&other),
         })?;
-    let began = std::time::Instant::now();
     let receipt_id = response
         .headers()
         .get("x-receipt-id")
         .and_then(|v| v.to_str().ok());
-    let mut tap = Tap::new(state.receipts.mode(), attested, &body, receipt_id);
+    let tap = Tap::new(state.receipts.mode(), attested, &body, receipt_id);
+    Ok(Opened {
+        response,
+        tap,
+        began: std::time::Instant::now(),
+    })
+}
+
+/// The next piece of an upstream answer, under the idle timeout.
+pub(crate) async fn next_piece(
+    state: &AppState,
+    response: &mut reqwest::Response,
+) -> Result<Option<Bytes>, ApiError> {
+    tokio::time::timeout(state.config.venice.idle_timeout, response.chunk())
+        .await
+        .map_err(|_| ApiError::upstream(504, "upstream_timeout", "Venice stopped sending"))?
+        .map_err(|e| {
+            ApiError::upstream(
+                502,
+                "upstream_stream_interrupted",
+                format!("the upstream stream broke off: {e}"),
+            )
+        })
+}
+
+/// One request to Venice, read to the end under the idle timeout, decrypted.
+async fn exchange(
+    state: &AppState,
+    prepared: &Prepared,
+    attested: &Arc<Entry>,
+    body: Bytes,
+) -> Result<(Answer, std::time::Instant), ApiError> {
+    let Opened {
+        mut response,
+        mut tap,
+        began,
+    } = open(state, prepared, attested, body).await?;
     let mut t = Transformer::new(
         prepared.client_key.clone(),
         prepared.model.clone(),
@@ -232,17 +286,7 @@ async fn exchange(
     let mut sink = BytesMut::new();
     let stream_error = |e: StreamError| e.to_api_error();
     loop {
-        let chunk = tokio::time::timeout(venice.idle_timeout, response.chunk())
-            .await
-            .map_err(|_| ApiError::upstream(504, "upstream_timeout", "Venice stopped sending"))?
-            .map_err(|e| {
-                ApiError::upstream(
-                    502,
-                    "upstream_stream_interrupted",
-                    format!("the upstream stream broke off: {e}"),
-                )
-            })?;
-        match chunk {
+        match next_piece(state, &mut response).await? {
             Some(bytes) => {
                 if let Some(tap) = tap.as_mut() {
                     tap.update(&bytes);

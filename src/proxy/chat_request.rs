@@ -21,7 +21,6 @@ use crate::openai::responses::store::ResponseStore;
 use crate::openai::responses::writer::ResponsesWriter;
 use crate::openai::structured::OutputFormat;
 use crate::state::AppState;
-use crate::tools::emulate::ToolStream;
 use bytes::Bytes;
 use pingora::proxy::Session;
 use std::sync::Arc;
@@ -38,8 +37,8 @@ pub(crate) struct Prepared {
     pub(crate) attested: Arc<Entry>,
     pub(crate) model: String,
     pub(crate) mode: Mode,
-    /// Emulated tool calls read out of a stream as it passes.
-    pub(crate) tool_stream: Option<ToolStream>,
+    /// How the answer reaches the client.
+    pub(crate) path: AnswerPath,
     /// Structured output validated at the end of a stream.
     pub(crate) format: Option<Arc<OutputFormat>>,
     /// The client's stop sequences, applied to the decrypted answer.
@@ -51,9 +50,21 @@ pub(crate) struct Prepared {
     /// The client's dialect, with what its answer echoes.
     pub(crate) edge: Edge,
     pub(crate) response_store: Option<Arc<ResponseStore>>,
-    /// Kept when the answer must be seen whole (tool calls to validate and maybe retry):
-    /// such requests are answered by `buffered`, not proxied.
+    /// Kept where an answer may be asked for again with a correction (`Whole`, `Relayed`).
     pub(crate) request: Option<ChatRequest>,
+}
+
+/// Which of the three ways an answer takes to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AnswerPath {
+    /// Pingora proxies Venice's stream, decrypted as it passes (no tools).
+    Proxied,
+    /// Read whole first (`buffered`): every non-streaming answer, and streams under
+    /// `tools.stream_validation: buffer`.
+    Whole,
+    /// A stream with tools, relayed here (`relay`): each call held until whole and valid,
+    /// an invalid one corrected inside the stream.
+    Relayed,
 }
 
 /// A request translated at the edge keeps what its answer must echo.
@@ -457,11 +468,18 @@ pub(crate) async fn prepare(
     let checked = tools.is_some() || req.format.is_some();
     // Non-streaming answers are read whole before the client sees a header, so a failure at
     // any point (a drop, a tampered chunk) is still a JSON error, never a cut connection.
-    // Streams go through Pingora, unless tools or a format must be validated first.
-    let buffered = mode == Mode::Aggregate
-        || (checked && state.config.tools.stream_validation == StreamValidation::Buffer);
-    let tool_stream = tools.filter(|_| !buffered).map(ToolStream::new);
-    let format = req.format.clone().filter(|_| !buffered);
+    // Streams with tools are relayed here, so that a call can be corrected; other streams go
+    // through Pingora.
+    let path = if mode == Mode::Aggregate
+        || (checked && state.config.tools.stream_validation == StreamValidation::Buffer)
+    {
+        AnswerPath::Whole
+    } else if tools.is_some() {
+        AnswerPath::Relayed
+    } else {
+        AnswerPath::Proxied
+    };
+    let format = req.format.clone().filter(|_| path != AnswerPath::Whole);
     let mut req = req;
     let stops = if state.config.encryption.send_stop_sequences {
         if !req.stop.is_empty() {
@@ -487,13 +505,13 @@ pub(crate) async fn prepare(
         attested,
         model: req.model.clone(),
         mode,
-        tool_stream,
+        path,
         format,
         stops,
         session,
         scope,
         edge,
         response_store: state.responses.clone(),
-        request: buffered.then_some(req),
+        request: (path != AnswerPath::Proxied).then_some(req),
     })
 }

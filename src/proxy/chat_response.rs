@@ -112,7 +112,7 @@ pub(crate) fn begin(
             prepared.client_key.clone(),
             prepared.model.clone(),
             prepared.mode,
-            prepared.tool_stream.take(),
+            None,
         )
         .with_format(prepared.format.take())
         .with_stops(prepared.stops.clone())
@@ -152,7 +152,7 @@ pub(crate) fn begin(
         header.insert_header("retry-after", ra.as_str())?;
     }
     if status == 200 {
-        for (name, value) in attestation_headers(prepared) {
+        for (name, value) in attestation_headers(prepared, &prepared.attested) {
             header.insert_header(name, value)?;
         }
     }
@@ -160,15 +160,15 @@ pub(crate) fn begin(
 }
 
 /// The attested key's address and the attestation's age, for the client to see.
-pub(crate) fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, String)> {
+pub(crate) fn attestation_headers(
+    prepared: &Prepared,
+    attested: &Entry,
+) -> Vec<(&'static str, String)> {
     let mut headers = vec![
-        (
-            "x-venice-e2ee-signing-address",
-            prepared.attested.key.address_hex(),
-        ),
+        ("x-venice-e2ee-signing-address", attested.key.address_hex()),
         (
             "x-venice-e2ee-attestation-age",
-            prepared.attested.age().as_secs().to_string(),
+            attested.age().as_secs().to_string(),
         ),
     ];
     if let Some(id) = &prepared.session {
@@ -179,7 +179,7 @@ pub(crate) fn attestation_headers(prepared: &Prepared) -> Vec<(&'static str, Str
         headers.push(("x-venice-e2ee-tools-omitted", omitted.join(", ")));
     }
     // Test PKIs and relaxed checks are never silent.
-    let warnings = &prepared.attested.report.trust_overrides;
+    let warnings = &attested.report.trust_overrides;
     if !warnings.is_empty() {
         let text: String = warnings
             .join("; ")

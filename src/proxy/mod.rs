@@ -7,6 +7,7 @@ mod chat_response;
 pub(crate) mod connections;
 mod gate;
 pub mod listener;
+mod relay;
 mod respond;
 pub(crate) mod routes;
 
@@ -16,7 +17,7 @@ use crate::state::AppState;
 use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
 use async_trait::async_trait;
 use bytes::Bytes;
-use chat_request::Prepared;
+use chat_request::{AnswerPath, Prepared};
 use chat_response::Phase;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
@@ -37,9 +38,9 @@ impl VeniceProxy {
 
     /// Headers every successful chat answer carries: which attested key served it.
     fn chat_headers(&self, ctx: &Ctx) -> Vec<(&'static str, String)> {
-        ctx.prepared
-            .as_ref()
-            .map_or_else(Vec::new, |p| chat_response::attestation_headers(p))
+        ctx.prepared.as_ref().map_or_else(Vec::new, |p| {
+            chat_response::attestation_headers(p, &p.attested)
+        })
     }
 }
 
@@ -124,7 +125,23 @@ impl ProxyHttp for VeniceProxy {
             return Ok(true);
         }
         match chat_request::prepare(&self.state, session, dialect, ctx.tenant).await {
-            Ok(mut prepared) if prepared.request.is_some() => {
+            Ok(mut prepared) if prepared.path == AnswerPath::Relayed => {
+                let relayed = relay::run(&self.state, session, &prepared).await;
+                match relayed {
+                    Ok(r) => {
+                        ctx.first_byte = Some(r.upstream_began.duration_since(ctx.started));
+                        METRICS.decrypted_chunks.inc_by(r.chunks);
+                        prepared.attested = r.attested;
+                        ctx.prepared = Some(Box::new(prepared));
+                    }
+                    Err(e) => {
+                        ctx.prepared = Some(Box::new(prepared));
+                        respond::error(session, dialect, &e).await?;
+                    }
+                }
+                Ok(true)
+            }
+            Ok(mut prepared) if prepared.path == AnswerPath::Whole => {
                 let reply = buffered::run(&self.state, &prepared).await;
                 if let Ok(r) = &reply {
                     // The headers name the key that served the answer.

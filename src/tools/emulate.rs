@@ -1,5 +1,6 @@
 //! Reading tool calls out of decrypted model text: incrementally for streams (text held back
-//! only while it could still be a call marker), or over a whole answer. A call at the very end
+//! only while it could still be a call marker, a call held until it is whole and valid), or
+//! over a whole answer. A call at the very end
 //! of the reasoning counts when the answer itself has none: thinking models (Qwen3.5) may
 //! open their call inside the thinking block, so Venice delivers it as reasoning.
 
@@ -39,11 +40,31 @@ pub(crate) fn new_call_id() -> String {
     format!("call_{:024x}", rand::random::<u128>() >> 32)
 }
 
+/// What a stream does with a call that is not valid (another tool than offered, arguments
+/// off its schema, unreadable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInvalid {
+    /// Stop with the error: the caller corrects it, or ends the stream with it.
+    Reject,
+    /// Show the call as the model wrote it, as a server without validation would: the
+    /// agent's own tool layer then reports the mistake to the model.
+    Pass,
+}
+
+/// A call whose name is known and whose arguments are still arriving.
+#[derive(Debug, Default)]
+struct Pending {
+    name: String,
+    arguments: String,
+}
+
 pub struct ToolStream {
     parser: AnyParser,
     set: Arc<ToolSet>,
     events: Vec<ParseEvent>,
     calls: u32,
+    on_invalid: OnInvalid,
+    pending: Option<Pending>,
     /// Reasoning not shown yet: a possible marker's start, or everything from a marker on.
     reasoning: String,
     reasoning_held: bool,
@@ -56,8 +77,24 @@ impl ToolStream {
             set,
             events: Vec::new(),
             calls: 0,
+            on_invalid: OnInvalid::Reject,
+            pending: None,
             reasoning: String::new(),
             reasoning_held: false,
+        }
+    }
+
+    pub fn with_on_invalid(mut self, on_invalid: OnInvalid) -> Self {
+        self.on_invalid = on_invalid;
+        self
+    }
+
+    /// The same tools for another attempt at the answer: calls already shown keep their
+    /// indices.
+    pub(crate) fn restart(&self, on_invalid: OnInvalid) -> Self {
+        ToolStream {
+            calls: self.calls,
+            ..ToolStream::new(self.set.clone()).with_on_invalid(on_invalid)
         }
     }
 
@@ -103,41 +140,81 @@ impl ToolStream {
             }
             _ => piece.reasoning = held,
         }
-        self.set.validate_count(self.calls as usize)?;
+        if self.on_invalid == OnInvalid::Reject {
+            self.set.validate_count(self.calls as usize)?;
+        }
         Ok(piece)
     }
 
+    /// Text as it comes; a call only once it is whole and valid (or passed as written).
     fn absorb(&mut self) -> Result<Piece, ToolCallError> {
         let mut piece = Piece::default();
-        for event in self.events.drain(..) {
+        // Taken out and put back, keeping its capacity: `shown` needs `self`.
+        let mut events = std::mem::take(&mut self.events);
+        for event in events.drain(..) {
             match event {
                 ParseEvent::Text(t) => piece.text.push_str(&t),
                 ParseEvent::Start { name } => {
-                    piece.calls.push(CallDelta {
-                        index: self.calls,
-                        id: Some(new_call_id()),
-                        name: Some(name),
+                    self.pending = Some(Pending {
+                        name,
                         arguments: String::new(),
-                    });
-                    self.calls += 1;
+                    })
                 }
                 ParseEvent::Args(a) => {
-                    let index = self.calls.saturating_sub(1);
-                    match piece.calls.last_mut() {
-                        Some(d) if d.index == index => d.arguments.push_str(&a),
-                        _ => piece.calls.push(CallDelta {
-                            index,
-                            id: None,
-                            name: None,
-                            arguments: a,
-                        }),
+                    if let Some(p) = self.pending.as_mut() {
+                        p.arguments.push_str(&a);
                     }
                 }
-                ParseEvent::End { name, arguments } => self.set.validate_call(&name, &arguments)?,
-                ParseEvent::Invalid { reason } => return Err(ToolCallError::Unreadable(reason)),
+                ParseEvent::End { name, arguments } => {
+                    self.pending = None;
+                    // One call more than `parallel_tool_calls` allows is invalid too.
+                    let valid = self
+                        .set
+                        .validate_call(&name, &arguments)
+                        .and_then(|()| self.set.validate_count(self.calls as usize + 1));
+                    if let Err(e) = valid {
+                        if self.on_invalid == OnInvalid::Reject {
+                            return Err(e);
+                        }
+                    }
+                    piece.calls.push(self.shown(name, as_written(arguments)));
+                }
+                ParseEvent::Invalid { reason } => match (self.on_invalid, self.pending.take()) {
+                    (OnInvalid::Reject, _) => return Err(ToolCallError::Unreadable(reason)),
+                    (OnInvalid::Pass, Some(p)) => piece
+                        .calls
+                        .push(self.shown(p.name, as_written(p.arguments))),
+                    // Nothing names a tool: there is no call to show, only the model's words.
+                    (OnInvalid::Pass, None) => piece
+                        .text
+                        .push_str(&format!("(an unreadable tool call: {reason})")),
+                },
             }
         }
+        self.events = events;
         Ok(piece)
+    }
+
+    /// The next call, whole: one delta with its id, name and arguments.
+    fn shown(&mut self, name: String, arguments: String) -> CallDelta {
+        let delta = CallDelta {
+            index: self.calls,
+            id: Some(new_call_id()),
+            name: Some(name),
+            arguments,
+        };
+        self.calls += 1;
+        delta
+    }
+}
+
+/// Arguments as the model wrote them: its JSON when it is JSON, else the raw text as a JSON
+/// string (OpenAI's `arguments` is always JSON text).
+fn as_written(arguments: String) -> String {
+    if serde_json::from_str::<serde_json::Value>(&arguments).is_ok() {
+        arguments
+    } else {
+        serde_json::Value::String(arguments).to_string()
     }
 }
 
@@ -165,6 +242,28 @@ fn calls_ending(set: &Arc<ToolSet>, text: &str) -> Option<(String, Vec<Call>)> {
         }
         (!calls.is_empty()).then(|| (text[..at].trim_end().to_string(), calls))
     })
+}
+
+/// A whole answer with its calls as the model wrote them, valid or not (what a server
+/// without validation answers, once corrections are spent).
+pub(crate) fn parse_answer_as_written(set: &Arc<ToolSet>, text: &str, reasoning: &str) -> Parsed {
+    let mut t = ToolStream::new(set.clone()).with_on_invalid(OnInvalid::Pass);
+    let mut content = String::new();
+    let mut calls = Vec::new();
+    let pieces = [t.push(text), t.finish()];
+    for piece in pieces.into_iter().flatten() {
+        content.push_str(&piece.text);
+        calls.extend(piece.calls.into_iter().map(|d| Call {
+            id: d.id.unwrap_or_else(new_call_id),
+            name: d.name.unwrap_or_default(),
+            arguments: d.arguments,
+        }));
+    }
+    Parsed {
+        content: Some(content.trim().to_string()).filter(|c| !c.is_empty()),
+        reasoning: reasoning.to_string(),
+        calls,
+    }
 }
 
 /// A whole answer, parsed and validated.
@@ -300,31 +399,63 @@ mod tests {
     }
 
     #[test]
-    fn streaming_deltas() {
+    fn a_streamed_call_is_shown_once_whole_and_valid() {
         let mut t = ToolStream::new(set(Value::Null));
         let p = t.push("Sum: <tool_c").unwrap();
         assert_eq!(p.text, "Sum: ");
         let p = t
             .push("all>{\"name\": \"add\", \"arguments\": {\"a\": 1,")
             .unwrap();
-        assert_eq!(p.calls[0].name.as_deref(), Some("add"));
-        assert_eq!(p.calls[0].arguments, r#"{"a":1,"#);
-        let p = t.push(" \"b\": 2}}</tool_call>").unwrap();
-        assert_eq!(
-            p.calls,
-            vec![CallDelta {
-                index: 0,
-                id: None,
-                name: None,
-                arguments: r#""b":2}"#.into()
-            }]
-        );
+        assert!(p.calls.is_empty(), "held until whole: {p:?}");
+        let p = t.push(" \"b\": 2}}</tool_call> done").unwrap();
+        assert_eq!(p.calls.len(), 1);
+        let c = &p.calls[0];
+        assert_eq!((c.index, c.name.as_deref()), (0, Some("add")));
+        assert!(c.id.as_deref().unwrap().starts_with("call_"));
+        assert_eq!(c.arguments, r#"{"a":1,"b":2}"#);
+        assert_eq!(p.text, " done");
         assert!(t.finish().unwrap().text.is_empty());
         assert!(t.called());
+        // An invalid call is rejected before anything of it is shown.
         let mut bad = ToolStream::new(set(Value::Null));
         assert!(bad
             .push(r#"<tool_call>{"name": "sub", "arguments": {}}</tool_call>"#)
             .is_err());
+        // The next attempt keeps the indices of calls already shown.
+        assert_eq!(t.restart(OnInvalid::Reject).calls, 1);
+    }
+
+    /// Once corrections are spent, calls are shown as the model wrote them.
+    #[test]
+    fn invalid_calls_pass_as_written() {
+        let mut t = ToolStream::new(set(json!("required"))).with_on_invalid(OnInvalid::Pass);
+        let p = t
+            .push(r#"<tool_call>{"name": "sub", "arguments": {"a": 1}}</tool_call>"#)
+            .unwrap();
+        assert_eq!(p.calls[0].name.as_deref(), Some("sub"));
+        assert_eq!(p.calls[0].arguments, r#"{"a":1}"#);
+        // Arguments off the schema pass as written; a call left open passes its raw text.
+        let p = t
+            .push("<tool_call>\n<function=add>\n<parameter=a>\nnot a number\n</parameter>\n</function>\n</tool_call>")
+            .unwrap();
+        assert_eq!(p.calls[0].index, 1);
+        assert!(p.calls[0].arguments.contains("not a number"));
+        assert!(t.finish().is_ok(), "no count check once passing");
+        let parsed = parse_answer_as_written(
+            &set(Value::Null),
+            "Adding. <tool_call>{\"name\": \"add\", \"arguments\": {\"a\": \"x\"}}</tool_call>",
+            "",
+        );
+        assert_eq!(parsed.content.as_deref(), Some("Adding."));
+        assert_eq!(parsed.calls[0].arguments, r#"{"a":"x"}"#);
+        // Nothing names a tool: the model's words, said to be an unreadable call.
+        let mut t = ToolStream::new(set(Value::Null)).with_on_invalid(OnInvalid::Pass);
+        let mut shown = t
+            .push("<tool_call>{not json at all</tool_call>")
+            .unwrap()
+            .text;
+        shown.push_str(&t.finish().unwrap().text);
+        assert!(shown.contains("unreadable tool call"), "{shown}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::harness::*;
 use serde_json::{json, Value};
-use venice_e2ee_proxy::config::{OnInvalid, StreamValidation};
+use venice_e2ee_proxy::config::{InvalidCalls, StreamValidation};
 
 const QWEN: &str = "e2ee-qwen3-5-122b-a10b";
 const GLM: &str = "e2ee-glm-4-6";
@@ -106,7 +106,7 @@ async fn non_streaming_calls_in_each_family() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn streaming_calls_arrive_as_deltas() {
+async fn streaming_calls_arrive_whole_once_valid() {
     let p = Proxy::start(sim().await, |_| {}).await;
     for (model, reply) in [(QWEN, QWEN_CALL), (GLM, GLM_CALL)] {
         p.sim.push_reply(reply, None);
@@ -128,7 +128,8 @@ async fn streaming_calls_arrive_as_deltas() {
             "{text:?}"
         );
     }
-    // Qwen's arguments streamed in more than one fragment, before the call closed.
+    // The call is held until it closed and validated: one delta, whole; the text before it
+    // streamed as it came.
     p.sim.push_reply(QWEN_CALL, None);
     let (events, _) = sse_events(p.post(&ask(QWEN, true)).await).await;
     let fragments = events
@@ -138,7 +139,7 @@ async fn streaming_calls_arrive_as_deltas() {
                 .is_some()
         })
         .count();
-    assert!(fragments > 2, "{events:?}");
+    assert_eq!(fragments, 1, "{events:?}");
     assert_eq!(content_of(&events), "Let me check.\n");
 }
 
@@ -157,17 +158,41 @@ async fn parallel_calls_get_indexes() {
         calls.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
         ["get_weather", "get_time"]
     );
-    // parallel_tool_calls: false makes two calls invalid.
+    // parallel_tool_calls: false makes a second call invalid before it is shown: corrected
+    // (the model then leaves it at the first).
     p.sim.push_reply(two, None);
+    p.sim.push_reply("I will wait for the weather first.", None);
     let mut body = ask(HERMES, true);
     body["parallel_tool_calls"] = json!(false);
     let (events, _) = sse_events(p.post(&body).await).await;
+    let calls = streamed_calls(&events);
+    assert_eq!(calls.len(), 1, "{events:?}");
+    assert_eq!(calls[0].0, "get_weather");
+    assert_eq!(finish_reason(&events).as_deref(), Some("tool_calls"));
+    assert!(events.iter().all(|e| e.get("error").is_none()));
+    // Configured to fail: one error event.
+    let p = Proxy::start(sim().await, |c| {
+        c.tools.max_retries = 0;
+        c.tools.invalid_calls = InvalidCalls::Error;
+    })
+    .await;
+    p.sim.push_reply(two, None);
+    let (events, _) = sse_events(p.post(&body).await).await;
     assert_eq!(events.last().unwrap()["error"]["code"], "tool_call_invalid");
+    assert_eq!(
+        streamed_calls(&events).len(),
+        1,
+        "the second call never showed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tool_choice_variants() {
-    let p = Proxy::start(sim().await, |c| c.tools.max_retries = 0).await;
+    let p = Proxy::start(sim().await, |c| {
+        c.tools.max_retries = 0;
+        c.tools.invalid_calls = InvalidCalls::Error;
+    })
+    .await;
     // none: no tools offered, the answer is plain text even if it looks like a call.
     let mut body = ask(QWEN, false);
     body["tool_choice"] = json!("none");
@@ -236,9 +261,23 @@ async fn invalid_calls_are_retried_with_a_correction() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn retries_give_up_with_a_clear_error_or_raw_content() {
+async fn spent_retries_pass_the_call_as_written_or_as_configured() {
     let bad = "<tool_call>{\"name\": \"launch_rockets\", \"arguments\": {}}</tool_call>";
+    // By default, what a server without validation answers: the call as the model wrote it.
     let p = Proxy::start(sim().await, |_| {}).await;
+    for _ in 0..3 {
+        p.sim.push_reply(bad, None);
+    }
+    let v: Value = p.post(&ask(QWEN, false)).await.json().await.unwrap();
+    assert_eq!(call_of(&v, 0).0, "launch_rockets");
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        p.sim.record().chats.len(),
+        3,
+        "one try and tools.max_retries = 2 retries"
+    );
+
+    let p = Proxy::start(sim().await, |c| c.tools.invalid_calls = InvalidCalls::Error).await;
     for _ in 0..3 {
         p.sim.push_reply(bad, None);
     }
@@ -250,15 +289,10 @@ async fn retries_give_up_with_a_clear_error_or_raw_content() {
         .as_str()
         .unwrap()
         .contains("3 attempts"));
-    assert_eq!(
-        p.sim.record().chats.len(),
-        3,
-        "one try and tools.max_retries = 2 retries"
-    );
 
     let p = Proxy::start(sim().await, |c| {
         c.tools.max_retries = 0;
-        c.tools.on_invalid = OnInvalid::Content;
+        c.tools.invalid_calls = InvalidCalls::Content;
     })
     .await;
     p.sim.push_reply(bad, None);
@@ -267,24 +301,76 @@ async fn retries_give_up_with_a_clear_error_or_raw_content() {
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
 }
 
+/// Issue 33: a streamed call is shown only once whole and valid; an invalid one is
+/// corrected inside the stream (the client saw nothing of it); once the retries are spent
+/// it is passed as written, or (configured) ends the stream with an error event; buffering
+/// the whole answer first still works.
 #[tokio::test(flavor = "multi_thread")]
-async fn streaming_invalid_calls_end_with_an_error_event_or_are_buffered() {
-    let bad = "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"days\": 0}}</tool_call>";
+async fn streamed_calls_are_held_until_valid_and_corrected_in_the_stream() {
+    let missing = "I will write it.\n<tool_call>\n<function=get_weather>\n<parameter=days>\n2\n</parameter>\n</function>\n</tool_call>";
     let p = Proxy::start(sim().await, |_| {}).await;
-    p.sim.push_reply(bad, None);
+    p.sim.push_reply(missing, None);
+    p.sim.push_reply(QWEN_CALL, None);
+    let (events, broken) = sse_events(p.post(&ask(QWEN, true)).await).await;
+    assert!(!broken);
+    assert_eq!(events.last().unwrap(), &json!("[DONE]"));
+    let calls = streamed_calls(&events);
+    assert_eq!(calls.len(), 1, "{events:?}");
+    assert_eq!(calls[0].0, "get_weather");
+    let args: Value = serde_json::from_str(&calls[0].1).unwrap();
+    assert_eq!(args["city"], "Paris");
+    assert_eq!(finish_reason(&events).as_deref(), Some("tool_calls"));
+    assert!(
+        !events.iter().any(|e| e.get("error").is_some()),
+        "{events:?}"
+    );
+    // The text before the invalid call was shown; the call never was.
+    let text: String = events
+        .iter()
+        .filter_map(|e| {
+            e.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .collect();
+    assert!(text.starts_with("I will write it."), "{text}");
+    // The retry quoted the model's words and said what was wrong.
+    let rec = p.sim.record();
+    assert_eq!(rec.chats.len(), 2);
+    let retry = &rec.chats[1].decrypted;
+    assert!(
+        retry.iter().any(|m| m.contains("<parameter=days>")),
+        "{retry:?}"
+    );
+    assert!(retry.last().unwrap().contains("city"), "{retry:?}");
+
+    // A tool that was not offered, every try: passed as written at the end.
+    let stray = "<tool_call>{\"name\": \"launch_rockets\", \"arguments\": {}}</tool_call>";
+    for _ in 0..3 {
+        p.sim.push_reply(stray, None);
+    }
+    let (events, _) = sse_events(p.post(&ask(QWEN, true)).await).await;
+    assert_eq!(streamed_calls(&events)[0].0, "launch_rockets");
+    assert_eq!(events.last().unwrap(), &json!("[DONE]"));
+    assert_eq!(p.sim.record().chats.len(), 5);
+
+    // Configured to fail instead: one error event, after the retries.
+    let p = Proxy::start(sim().await, |c| c.tools.invalid_calls = InvalidCalls::Error).await;
+    for _ in 0..3 {
+        p.sim.push_reply(missing, None);
+    }
     let (events, _) = sse_events(p.post(&ask(QWEN, true)).await).await;
     let last = events.last().unwrap();
     assert_eq!(last["error"]["code"], "tool_call_invalid", "{events:?}");
-    assert!(last["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("schema"));
+    assert!(
+        streamed_calls(&events).is_empty(),
+        "nothing of the call was shown"
+    );
 
     let p = Proxy::start(sim().await, |c| {
         c.tools.stream_validation = StreamValidation::Buffer
     })
     .await;
-    p.sim.push_reply(bad, None);
+    p.sim.push_reply(missing, None);
     p.sim.push_reply(QWEN_CALL, None);
     let mut body = ask(QWEN, true);
     body["stream_options"] = json!({"include_usage": true});
@@ -450,4 +536,68 @@ async fn a_call_at_the_end_of_the_reasoning_is_the_answers_call() {
     let streamed_reasoning = reasoning_of(&events);
     assert_eq!(streamed_reasoning, musing);
     assert_eq!(content_of(&events), "It is sunny.");
+}
+
+/// The recovery in every dialect: the Responses API and the Messages API stream the
+/// corrected call as their own events, with nothing of the invalid one and no error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_is_corrected_inside_the_stream_in_every_dialect() {
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let missing = "<tool_call>\n<function=get_weather>\n<parameter=days>\n2\n</parameter>\n</function>\n</tool_call>";
+    let weather = json!({"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city"]});
+    // Responses.
+    p.sim.push_reply(missing, None);
+    p.sim.push_reply(QWEN_CALL, None);
+    let body = json!({"model": QWEN, "stream": true, "input": "Weather in Paris?",
+        "tools": [{"type": "function", "name": "get_weather", "parameters": weather}]});
+    let r = p
+        .http
+        .post(p.url("/responses"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let events = named_events(r).await;
+    let done: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["type"] == "response.output_item.done" && e["item"]["type"] == "function_call"
+        })
+        .collect();
+    assert_eq!(done.len(), 1, "{events:?}");
+    assert_eq!(done[0]["item"]["name"], "get_weather");
+    assert!(done[0]["item"]["arguments"]
+        .as_str()
+        .unwrap()
+        .contains("Paris"));
+    assert_eq!(events.last().unwrap()["type"], "response.completed");
+    assert!(!events.iter().any(|e| e["type"] == "response.failed"));
+    // Messages.
+    p.sim.push_reply(missing, None);
+    p.sim.push_reply(QWEN_CALL, None);
+    let body = json!({"model": QWEN, "max_tokens": 100, "stream": true,
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+        "tools": [{"name": "get_weather", "input_schema": weather}]});
+    let r = p
+        .http
+        .post(p.url("/messages"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let events = named_events(r).await;
+    let uses: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "content_block_start" && e["content_block"]["type"] == "tool_use")
+        .collect();
+    assert_eq!(uses.len(), 1, "{events:?}");
+    assert_eq!(uses[0]["content_block"]["name"], "get_weather");
+    let stop = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
+    assert_eq!(stop["delta"]["stop_reason"], "tool_use");
+    assert!(!events.iter().any(|e| e["type"] == "error"));
+    assert_eq!(p.sim.record().chats.len(), 4, "one correction each");
 }
