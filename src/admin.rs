@@ -139,11 +139,7 @@ impl ServeHttp for AdminApp {
             "/healthz" => response(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
             "/readyz" => match self.state.ready() {
                 Ok(()) => response(200, "application/json", br#"{"status":"ready"}"#.to_vec()),
-                Err(_) => response(
-                    503,
-                    "application/json",
-                    br#"{"status":"not_ready"}"#.to_vec(),
-                ),
+                Err(missing) => json(503, missing),
             },
             _ => response(
                 404,

@@ -31,13 +31,9 @@ impl Refresher {
         if let Err(e) = self.state.upstream_addr().await {
             log::warn!("cannot resolve upstream {}: {e}", self.state.upstream.host);
         }
-        let models: BTreeSet<String> = self
-            .state
-            .config
-            .attestation
-            .prewarm
-            .iter()
-            .cloned()
+        let prewarm = self.listed_prewarm().await;
+        let models: BTreeSet<String> = prewarm
+            .into_iter()
             .chain(self.state.attestations.models())
             .collect();
         let refreshes = models
@@ -45,6 +41,31 @@ impl Refresher {
             .map(|m| self.state.attestations.refresh_if_due(m));
         // Failures are logged by the store; a failed refresh keeps the old key until max_age.
         futures_util::future::join_all(refreshes).await;
+    }
+}
+
+impl Refresher {
+    /// The prewarmed models Venice lists for E2EE. One it does not list is never attested
+    /// (the pod would wait forever): said at once in the log, and by `/readyz`.
+    async fn listed_prewarm(&self) -> Vec<String> {
+        let prewarm = &self.state.config.attestation.prewarm;
+        let Ok(catalog) = self.state.catalog.get().await else {
+            // No model list: attest them anyway (a fetch failure names the cause).
+            return prewarm.clone();
+        };
+        let (listed, unlisted): (Vec<String>, Vec<String>) = prewarm
+            .iter()
+            .cloned()
+            .partition(|m| catalog.get(m).is_some());
+        if unlisted != **self.state.unlisted.load() {
+            for m in &unlisted {
+                log::warn!(
+                    "attestation.prewarm names {m:?}, which Venice does not list as an E2EE text model: /readyz stays not ready until it is listed or removed"
+                );
+            }
+            self.state.unlisted.store(std::sync::Arc::new(unlisted));
+        }
+        listed
     }
 }
 

@@ -113,7 +113,7 @@ proptest! {
         with_tools in any::<bool>(),
         format in any::<bool>(),
     ) {
-        let mut body = json!({"model": "e2ee-qwen3-5-122b-a10b",
+        let mut body = json!({"model": "e2ee-qwen3-6-27b",
             "messages": turns.iter().map(|(r, c)| json!({"role": r, "content": c})).collect::<Vec<_>>()});
         if with_tools {
             body["tools"] = json!([{"type": "function", "function": {"name": "secret_tool", "parameters": {"type": "object"}}}]);

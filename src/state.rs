@@ -10,7 +10,7 @@ use crate::openai::responses::store::ResponseStore;
 use crate::sessions::Sessions;
 use crate::venice::catalog::Catalog;
 use crate::venice::client::VeniceClient;
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -38,6 +38,8 @@ pub struct AppState {
     pub(crate) receipts: Arc<Receipts>,
     /// Host names the API answers under (`ServerSection::host_names`).
     pub(crate) allowed_hosts: Vec<String>,
+    /// Prewarmed models Venice's model list does not offer over E2EE (as last fetched).
+    pub(crate) unlisted: ArcSwap<Vec<String>>,
     resolved: ArcSwapOption<(SocketAddr, Instant)>,
     chats_in_flight: AtomicUsize,
 }
@@ -85,6 +87,7 @@ impl AppState {
             client,
             upstream,
             allowed_hosts: config.server.host_names(),
+            unlisted: ArcSwap::default(),
             config,
             resolved: ArcSwapOption::empty(),
             chats_in_flight: AtomicUsize::new(0),
@@ -153,20 +156,24 @@ impl AppState {
         token.expose().as_bytes().ct_eq(given).into()
     }
 
-    /// Ready when every prewarmed model holds a usable verified key.
-    pub(crate) fn ready(&self) -> Result<(), Vec<String>> {
-        let missing: Vec<String> = self
+    /// Ready when every prewarmed model holds a usable verified key; otherwise what is
+    /// missing: as JSON, the models still waiting and those Venice does not list.
+    pub(crate) fn ready(&self) -> Result<(), serde_json::Value> {
+        let waiting: Vec<&String> = self
             .config
             .attestation
             .prewarm
             .iter()
             .filter(|m| self.attestations.cached(m).is_none())
-            .cloned()
             .collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(missing)
+        if waiting.is_empty() {
+            return Ok(());
         }
+        let unlisted = self.unlisted.load();
+        Err(serde_json::json!({
+            "status": "not_ready",
+            "waiting_for_attestation": waiting,
+            "not_listed_by_venice": unlisted.as_slice(),
+        }))
     }
 }

@@ -181,7 +181,7 @@ pub(crate) async fn answer(
         Route::Health => Ok((200, json!({"status": "ok"}))),
         Route::Ready => Ok(match state.ready() {
             Ok(()) => (200, json!({"status": "ready"})),
-            Err(missing) => (503, json!({"status": "not_ready", "waiting_for_attestation": missing})),
+            Err(missing) => (503, missing),
         }),
         Route::Models => state
             .catalog

@@ -277,6 +277,8 @@ async fn required_receipts_refuse_the_model_after_a_bad_one_until_it_is_attested
     })
     .await;
     assert_eq!(p.post(&chat("fine", false)).await.status(), 200);
+    // That answer's receipt is checked first, so the next one counted is the bad one's.
+    receipt(&p, 0).await;
     p.sim
         .set_receipt_fault(Some(ReceiptFault::UpstreamNotVerified));
     let t = checked(&p).await;

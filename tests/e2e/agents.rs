@@ -216,11 +216,11 @@ async fn opencode_loop(
             "options": {"baseURL": format!("{}/v1", demo.base), "apiKey": "unused"},
             "models": {
                 model: {"name": "E2EE model", "tool_call": true},
-                "e2ee-glm-4-6": {"name": "GLM 4.6 (E2EE)", "tool_call": true}
+                "e2ee-glm-5-1": {"name": "GLM 5.1 (E2EE)", "tool_call": true}
             }
         }},
         "model": format!("venice/{model}"),
-        "small_model": "venice/e2ee-glm-4-6"
+        "small_model": "venice/e2ee-glm-5-1"
     });
     std::fs::write(config.join("opencode.json"), provider.to_string()).unwrap();
     let target = work.join("hello.txt");

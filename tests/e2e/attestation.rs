@@ -139,18 +139,18 @@ async fn the_server_reports_every_check_it_ran() {
     assert!(!report["trust_overrides"].as_array().unwrap().is_empty());
     let (_, all) = p.get("/attestation").await;
     assert_eq!(all["data"][0]["model"], MODEL);
-    assert_eq!(p.get("/attestation/e2ee-glm-4-6").await.0, 404);
+    assert_eq!(p.get("/attestation/e2ee-glm-5-1").await.0, 404);
 
     // A failed verification is reported too, and the model is not usable.
     p.sim
         .set_attestation_fault(Some(AttestationFault::GpuSignature));
     assert_eq!(
-        p.post(&chat("x", false).tap_model("e2ee-glm-4-6"))
+        p.post(&chat("x", false).tap_model("e2ee-glm-5-1"))
             .await
             .status(),
         503
     );
-    let (status, v) = p.get("/attestation/e2ee-glm-4-6").await;
+    let (status, v) = p.get("/attestation/e2ee-glm-5-1").await;
     assert_eq!((status, v["usable"].as_bool()), (200, Some(false)));
     assert_eq!(check(&v["report"], "gpu_spdm_signature")["status"], "fail");
 }
@@ -469,7 +469,7 @@ async fn drifted_attestations_verify_with_every_check_enforced() {
     // Drifted framing never hides a changed signature.
     p.sim
         .set_attestation_fault(Some(AttestationFault::GpuSignature));
-    let r = p.post(&chat("x", false).tap_model("e2ee-glm-4-6")).await;
+    let r = p.post(&chat("x", false).tap_model("e2ee-glm-5-1")).await;
     assert_eq!(r.status(), 503);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "attestation_gpu_spdm_signature");

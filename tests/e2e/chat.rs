@@ -205,13 +205,19 @@ async fn models_list_and_lookup() {
     assert_eq!(
         ids,
         [
-            "e2ee-qwen3-5-122b-a10b",
-            "e2ee-glm-4-6",
-            "e2ee-llama-3-3-70b",
-            "e2ee-qwen3-235b-a22b",
-            "e2ee-glm-5",
+            "e2ee-deepseek-v4-flash",
+            "e2ee-glm-5-1",
+            "e2ee-glm-5-2-p",
+            "e2ee-gemma-3-27b-p",
+            "e2ee-gemma-4-26b-a4b-uncensored-p",
             "e2ee-gemma-4-31b",
-            "e2ee-deepseek-v4-flash"
+            "e2ee-gpt-oss-120b-p",
+            "e2ee-gpt-oss-20b-p",
+            "e2ee-qwen-2-5-7b-p",
+            "e2ee-qwen3-6-27b",
+            "e2ee-qwen3-6-35b-a3b",
+            "e2ee-qwen3-6-35b-a3b-uncensored-p",
+            "e2ee-qwen3-vl-30b-a3b-p"
         ]
     );
     assert_eq!(v["data"][0]["object"], "model");
@@ -235,7 +241,7 @@ async fn readyz_waits_for_prewarmed_attestations() {
     let s = sim().await;
     s.set_attestation_fault(Some(venice_e2ee_tools::sim::AttestationFault::ServerError));
     let p = Proxy::start(s, |c| {
-        c.attestation.prewarm = vec![MODEL.into(), "e2ee-glm-4-6".into()];
+        c.attestation.prewarm = vec![MODEL.into(), "e2ee-glm-5-1".into()];
         c.attestation.refresh_lead = std::time::Duration::from_secs(1);
     })
     .await;
@@ -257,6 +263,46 @@ async fn readyz_waits_for_prewarmed_attestations() {
     let before = p.sim.record().attestations.len();
     assert_eq!(p.post(&chat("hi", false)).await.status(), 200);
     assert_eq!(p.sim.record().attestations.len(), before);
+}
+
+/// A prewarmed model Venice no longer lists (Qwen3.5 122B, gone since August 2026) is named
+/// by /readyz, on both listeners, instead of leaving the pod silently not ready; it is never
+/// attested.
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_names_a_prewarmed_model_venice_does_not_list() {
+    let gone = "e2ee-qwen3-5-122b-a10b";
+    let p = Proxy::start(sim().await, |c| {
+        c.attestation.prewarm = vec![MODEL.into(), gone.into()];
+    })
+    .await;
+    let admin = format!(
+        "http://{}/readyz",
+        p.state.config.server.admin_listen.unwrap()
+    );
+    let mut seen = Value::Null;
+    for _ in 0..60 {
+        let (status, v) = p.get("/readyz").await;
+        assert_eq!(status, 503);
+        if v["not_listed_by_venice"] == json!([gone])
+            && v["waiting_for_attestation"] == json!([gone])
+        {
+            seen = v;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen["status"], "not_ready", "{seen}");
+    let v: Value = p
+        .http
+        .get(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["not_listed_by_venice"], json!([gone]));
+    assert!(p.sim.record().attestations.iter().all(|(m, _)| m != gone));
 }
 
 #[tokio::test(flavor = "multi_thread")]

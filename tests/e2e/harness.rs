@@ -11,7 +11,15 @@ use venice_e2ee_proxy::server;
 use venice_e2ee_proxy::state::AppState;
 use venice_e2ee_tools::sim::{SimOptions, Simulator};
 
-pub const MODEL: &str = "e2ee-qwen3-5-122b-a10b";
+pub const MODEL: &str = "e2ee-qwen3-6-27b";
+
+/// Venice serves no GLM-4.5/4.6 over E2EE any more: tests of that family's format give one of
+/// its current GLM models that family.
+pub const GLM_46_AS: &str = "e2ee-glm-5-1";
+
+pub fn with_glm_46_family(c: &mut Config) {
+    c.tools = serde_yaml::from_str(&format!("families: {{{GLM_46_AS}: glm}}")).unwrap();
+}
 pub const SIM_KEY: &str = "test-upstream-key";
 
 pub struct Proxy {

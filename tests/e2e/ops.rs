@@ -210,8 +210,7 @@ async fn metrics_pass_promtool_and_move_with_traffic() {
             &[]
         ) >= 2.0
     );
-    assert!(after
-        .contains("venice_e2ee_proxy_attestation_age_seconds{model=\"e2ee-qwen3-5-122b-a10b\"}"));
+    assert!(after.contains("venice_e2ee_proxy_attestation_age_seconds{model=\"e2ee-qwen3-6-27b\"}"));
     assert!(
         !after.contains("count these words"),
         "no message text in metrics"

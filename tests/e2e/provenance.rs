@@ -8,7 +8,7 @@ use crate::harness::*;
 use serde_json::Value;
 use venice_e2ee_tools::sim::rekor::{RekorFault, SUBJECT};
 
-const OTHER: &str = "e2ee-glm-4-6";
+const OTHER: &str = "e2ee-glm-5-1";
 
 fn with_model(mut body: Value, model: &str) -> Value {
     body["model"] = Value::String(model.into());

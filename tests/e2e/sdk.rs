@@ -21,7 +21,7 @@ async fn openai_python_sdk_against_demo() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openai_python_sdk_agent_loop_with_tools() {
-    let p = Proxy::start(sim().await, |_| {}).await;
+    let p = Proxy::start(sim().await, crate::harness::with_glm_46_family).await;
     let mut env = sdk_env(p.base.clone());
     env.push(("SIM_URL", format!("http://{}", p.sim.addr)));
     tokio::task::spawn_blocking(move || pytest("tests/sdk/test_agent_loop.py", &env))

@@ -5,9 +5,9 @@ use crate::harness::*;
 use serde_json::{json, Value};
 use venice_e2ee_proxy::config::{InvalidCalls, StreamValidation};
 
-const QWEN: &str = "e2ee-qwen3-5-122b-a10b";
-const GLM: &str = "e2ee-glm-4-6";
-const HERMES: &str = "e2ee-llama-3-3-70b";
+const QWEN: &str = "e2ee-qwen3-6-27b";
+const GLM: &str = GLM_46_AS;
+const HERMES: &str = "e2ee-gemma-3-27b-p";
 
 fn tools() -> Value {
     json!([
@@ -415,8 +415,8 @@ async fn malformed_tool_definitions_are_refused_before_venice() {
     assert!(p.sim.record().chats.is_empty());
 }
 
-const QWEN3: &str = "e2ee-qwen3-235b-a22b";
-const GLM5: &str = "e2ee-glm-5";
+const QWEN3: &str = "e2ee-qwen3-vl-30b-a3b-p";
+const GLM5: &str = "e2ee-glm-5-2-p";
 const GEMMA: &str = "e2ee-gemma-4-31b";
 const DEEPSEEK: &str = "e2ee-deepseek-v4-flash";
 
@@ -435,7 +435,7 @@ const SYNTAXES: [(&str, &str); 6] = [
 /// integer even where the syntax writes it as text).
 #[tokio::test(flavor = "multi_thread")]
 async fn every_family_reads_every_syntax_streaming_and_not() {
-    let p = Proxy::start(sim().await, |_| {}).await;
+    let p = Proxy::start(sim().await, with_glm_46_family).await;
     for model in [QWEN, QWEN3, GLM, GLM5, GEMMA, DEEPSEEK, HERMES] {
         for (syntax, reply) in SYNTAXES {
             p.sim.push_reply(reply, None);
@@ -467,7 +467,7 @@ async fn every_family_reads_every_syntax_streaming_and_not() {
 /// own call syntax, the tool result where its template puts it.
 #[tokio::test(flavor = "multi_thread")]
 async fn each_family_is_prompted_in_its_templates_words() {
-    let p = Proxy::start(sim().await, |_| {}).await;
+    let p = Proxy::start(sim().await, with_glm_46_family).await;
     let xml_result = "<tool_response>\nsunny\n</tool_response>";
     let expected: [(&str, &str, &[&str]); 7] = [
         (QWEN, "You have access to the following functions:\n\n<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"", &["<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>", xml_result]),

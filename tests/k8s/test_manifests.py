@@ -134,7 +134,7 @@ def test_values_are_applied_and_not_deployed():
         assert not [d for d in kinds(docs, "ConfigMap") if d["metadata"]["name"] == "values"]
         c = proxy_container(pod_specs(docs)[0])
         assert c["image"].endswith("venice-e2ee-proxy:0.1.0")
-        assert env(c)["VENICE_E2EE_PROXY__ATTESTATION__PREWARM"] == "[e2ee-qwen3-5-122b-a10b]"
+        assert env(c)["VENICE_E2EE_PROXY__ATTESTATION__PREWARM"] == "[e2ee-qwen3-6-27b]"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

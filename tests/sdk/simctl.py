@@ -5,7 +5,7 @@ import json
 import os
 import urllib.request
 
-MODEL = "e2ee-qwen3-5-122b-a10b"
+MODEL = "e2ee-qwen3-6-27b"
 
 
 def script(*replies):

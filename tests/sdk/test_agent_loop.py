@@ -12,13 +12,13 @@ from simctl import script
 
 # One model per family, and the call `get_weather(city="Paris")` in that family's syntax.
 FAMILIES = {
-    "qwen_xml": ("e2ee-qwen3-5-122b-a10b",
+    "qwen_xml": ("e2ee-qwen3-6-27b",
                  "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>"),
-    "qwen": ("e2ee-qwen3-235b-a22b",
+    "qwen": ("e2ee-qwen3-vl-30b-a3b-p",
              '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'),
-    "glm": ("e2ee-glm-4-6",
+    "glm": ("e2ee-glm-5-1",  # given the GLM-4.6 family by the test's configuration
             "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>"),
-    "glm47": ("e2ee-glm-5",
+    "glm47": ("e2ee-glm-5-2-p",
               "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call>"),
     "gemma4": ("e2ee-gemma-4-31b",
                '<|tool_call>call:get_weather{city:<|"|>Paris<|"|>}<tool_call|>'),
@@ -26,7 +26,7 @@ FAMILIES = {
                       '<｜DSML｜tool_calls>\n<｜DSML｜invoke name="get_weather">\n'
                       '<｜DSML｜parameter name="city" string="true">Paris</｜DSML｜parameter>\n'
                       '</｜DSML｜invoke>\n</｜DSML｜tool_calls>'),
-    "hermes": ("e2ee-llama-3-3-70b",
+    "hermes": ("e2ee-gemma-3-27b-p",
                '<tool_call>\n{"arguments": {"city": "Paris"}, "name": "get_weather"}\n</tool_call>'),
 }
 TOOLS = [{

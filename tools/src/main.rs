@@ -64,7 +64,7 @@ struct BenchArgs {
     /// Characters per message.
     #[arg(long, default_value_t = 200)]
     message_chars: usize,
-    #[arg(long, default_value = "e2ee-qwen3-5-122b-a10b")]
+    #[arg(long, default_value = "e2ee-qwen3-6-27b")]
     model: String,
     #[arg(long, default_value = "3s")]
     warmup: String,

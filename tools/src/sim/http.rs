@@ -245,6 +245,24 @@ fn models(state: &SimState) -> Response<Body> {
     let data: Vec<Value> = MODELS
         .iter()
         .map(|m| {
+            let mut caps = json!({
+                "supportsE2EE": m.e2ee,
+                "supportsTeeAttestation": m.tee,
+                "supportsFunctionCalling": m.function_calling,
+                "supportsReasoning": m.reasoning,
+                "supportsReasoningEffort": !m.efforts.is_empty(),
+                "supportsVision": m.vision,
+                "supportsWebSearch": true,
+                "supportsResponseSchema": false,
+            });
+            if let Some(first) = m.efforts.first() {
+                caps["reasoningEffortOptions"] = json!(m.efforts);
+                caps["defaultReasoningEffort"] = json!(if m.efforts.contains(&"low") {
+                    "low"
+                } else {
+                    first
+                });
+            }
             json!({
                 "id": m.id,
                 "type": m.kind,
@@ -252,15 +270,9 @@ fn models(state: &SimState) -> Response<Body> {
                 "created": 1_760_000_000,
                 "owned_by": "venice.ai",
                 "model_spec": {
-                    "name": m.id,
-                    "capabilities": {
-                        "supportsE2EE": m.e2ee,
-                        "supportsTeeAttestation": m.tee,
-                        "supportsFunctionCalling": true,
-                        "supportsReasoning": m.id.contains("qwen") || m.id.contains("glm"),
-                        "supportsVision": false,
-                        "supportsWebSearch": !m.e2ee,
-                    }
+                    "name": m.name,
+                    "availableContextTokens": m.context_tokens,
+                    "capabilities": caps,
                 }
             })
         })

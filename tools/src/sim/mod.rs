@@ -28,71 +28,173 @@ pub struct SimModel {
     pub kind: &'static str,
     pub e2ee: bool,
     pub tee: bool,
+    /// Venice's `model_spec.name`.
+    pub name: &'static str,
+    pub function_calling: bool,
+    pub reasoning: bool,
+    /// `reasoningEffortOptions` (empty: no reasoning effort).
+    pub efforts: &'static [&'static str],
+    pub vision: bool,
+    pub context_tokens: u64,
 }
 
-/// A mix like Venice's: E2EE text models of every tool-call family (usable), a TEE-only model, a plain model and a
-/// non-text model (all unusable through the proxy).
+impl SimModel {
+    /// A model Venice serves over E2EE, with its capabilities as its model list states them.
+    const fn e2ee(
+        id: &'static str,
+        name: &'static str,
+        function_calling: bool,
+        reasoning: bool,
+        efforts: &'static [&'static str],
+        vision: bool,
+        context_tokens: u64,
+    ) -> SimModel {
+        SimModel {
+            id,
+            kind: "text",
+            e2ee: true,
+            tee: true,
+            name,
+            function_calling,
+            reasoning,
+            efforts,
+            vision,
+            context_tokens,
+        }
+    }
+
+    const fn other(id: &'static str, kind: &'static str, e2ee: bool, tee: bool) -> SimModel {
+        SimModel {
+            id,
+            kind,
+            e2ee,
+            tee,
+            name: id,
+            function_calling: false,
+            reasoning: false,
+            efforts: &[],
+            vision: false,
+            context_tokens: 32_000,
+        }
+    }
+}
+
+/// Venice's E2EE models as its model list names them (veniceai/api-docs' snapshot of
+/// 2026-08-22: ids, names, capabilities, context), and, unusable through the proxy, a
+/// TEE-only model, a plain one and an image model.
 pub const MODELS: &[SimModel] = &[
-    SimModel {
-        id: "e2ee-qwen3-5-122b-a10b",
-        kind: "text",
-        e2ee: true,
-        tee: true,
-    },
-    SimModel {
-        id: "e2ee-glm-4-6",
-        kind: "text",
-        e2ee: true,
-        tee: true,
-    },
-    SimModel {
-        id: "e2ee-llama-3-3-70b",
-        kind: "text",
-        e2ee: true,
-        tee: true,
-    },
-    SimModel {
-        id: "e2ee-qwen3-235b-a22b",
-        kind: "text",
-        e2ee: true,
-        tee: true,
-    },
-    SimModel {
-        id: "e2ee-glm-5",
-        kind: "text",
-        e2ee: true,
-        tee: true,
-    },
-    SimModel {
-        id: "e2ee-gemma-4-31b",
-        kind: "text",
-        e2ee: true,
-        tee: true,
-    },
-    SimModel {
-        id: "e2ee-deepseek-v4-flash",
-        kind: "text",
-        e2ee: true,
-        tee: true,
-    },
-    SimModel {
-        id: "tee-deepseek-r1",
-        kind: "text",
-        e2ee: false,
-        tee: true,
-    },
-    SimModel {
-        id: "venice-uncensored",
-        kind: "text",
-        e2ee: false,
-        tee: false,
-    },
-    SimModel {
-        id: "e2ee-flux-image",
-        kind: "image",
-        e2ee: true,
-        tee: true,
-    },
+    SimModel::e2ee(
+        "e2ee-deepseek-v4-flash",
+        "DeepSeek V4 Flash",
+        true,
+        true,
+        &[],
+        false,
+        1_000_000,
+    ),
+    SimModel::e2ee("e2ee-glm-5-1", "GLM 5.1", false, true, &[], false, 200_000),
+    SimModel::e2ee(
+        "e2ee-glm-5-2-p",
+        "GLM 5.2",
+        true,
+        true,
+        &["none", "low", "medium", "high"],
+        false,
+        524_288,
+    ),
+    SimModel::e2ee(
+        "e2ee-gemma-3-27b-p",
+        "Gemma 3 27B",
+        false,
+        false,
+        &[],
+        false,
+        40_000,
+    ),
+    SimModel::e2ee(
+        "e2ee-gemma-4-26b-a4b-uncensored-p",
+        "Gemma 4 26B A4B Uncensored",
+        false,
+        false,
+        &[],
+        false,
+        64_000,
+    ),
+    SimModel::e2ee(
+        "e2ee-gemma-4-31b",
+        "Gemma 4 31B Instruct",
+        false,
+        true,
+        &[],
+        false,
+        32_000,
+    ),
+    SimModel::e2ee(
+        "e2ee-gpt-oss-120b-p",
+        "GPT OSS 120B",
+        false,
+        true,
+        &["low", "medium", "high"],
+        false,
+        128_000,
+    ),
+    SimModel::e2ee(
+        "e2ee-gpt-oss-20b-p",
+        "GPT OSS 20B",
+        false,
+        true,
+        &["none", "low", "medium", "high"],
+        false,
+        128_000,
+    ),
+    SimModel::e2ee(
+        "e2ee-qwen-2-5-7b-p",
+        "Qwen 2.5 7B",
+        false,
+        false,
+        &[],
+        false,
+        32_000,
+    ),
+    SimModel::e2ee(
+        "e2ee-qwen3-6-27b",
+        "Qwen 3.6 27B FP8",
+        true,
+        true,
+        &[],
+        false,
+        256_000,
+    ),
+    SimModel::e2ee(
+        "e2ee-qwen3-6-35b-a3b",
+        "Qwen 3.6 35B A3B FP8",
+        true,
+        true,
+        &[],
+        false,
+        32_000,
+    ),
+    SimModel::e2ee(
+        "e2ee-qwen3-6-35b-a3b-uncensored-p",
+        "Qwen3.6 35B A3B Uncensored",
+        false,
+        false,
+        &[],
+        false,
+        128_000,
+    ),
+    SimModel::e2ee(
+        "e2ee-qwen3-vl-30b-a3b-p",
+        "Qwen3 VL 30B A3B",
+        true,
+        false,
+        &[],
+        true,
+        128_000,
+    ),
+    SimModel::other("tee-deepseek-r1", "text", false, true),
+    SimModel::other("venice-uncensored", "text", false, false),
+    SimModel::other("e2ee-flux-image", "image", true, true),
 ];
 
 pub struct SimState {
