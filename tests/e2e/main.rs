@@ -11,6 +11,7 @@ mod attestation;
 mod bench;
 mod chat;
 mod connections;
+mod docs;
 mod fault_matrix;
 mod faults;
 mod history;
