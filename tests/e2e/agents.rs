@@ -82,10 +82,11 @@ const DEEPSEEK: Family = Family {
 
 /// The agent's own tools the model calls.
 enum Tools {
-    /// File tools: (name, path parameter) of its read and write tools; write takes `content`.
+    /// File tools: its read tool, its path parameter and how it takes the path; its write
+    /// tool, path and content parameters.
     Files {
-        read: (&'static str, &'static str),
-        write: (&'static str, &'static str),
+        read: (&'static str, &'static str, fn(&str) -> String),
+        write: (&'static str, &'static str, &'static str),
     },
     /// One shell tool and its command parameter (Codex's `exec_command`).
     Shell(&'static str, &'static str),
@@ -95,7 +96,7 @@ impl Tools {
     fn read(&self, family: &Family, notes: &Path) -> String {
         let notes = notes.display().to_string();
         match self {
-            Tools::Files { read, .. } => (family.call)(read.0, &[(read.1, &notes)]),
+            Tools::Files { read, .. } => (family.call)(read.0, &[(read.1, &read.2(&notes))]),
             Tools::Shell(tool, command) => {
                 (family.call)(tool, &[(command, &format!("cat {notes}"))])
             }
@@ -108,7 +109,7 @@ impl Tools {
         let target = target.display().to_string();
         match self {
             Tools::Files { write, .. } if valid => {
-                (family.call)(write.0, &[(write.1, &target), ("content", "proxied")])
+                (family.call)(write.0, &[(write.1, &target), (write.2, "proxied")])
             }
             Tools::Files { write, .. } => (family.call)(write.0, &[(write.1, &target)]),
             Tools::Shell(tool, command) if valid => {
@@ -121,6 +122,15 @@ impl Tools {
 
 /// The command-line arguments and environment of one run.
 type Invocation = (Vec<String>, Vec<(&'static str, String)>);
+
+/// A path as a read tool's parameter: itself, or a list of one file (Cline's `files`).
+fn as_is(path: &str) -> String {
+    path.to_string()
+}
+
+fn one_file(path: &str) -> String {
+    json!([{ "path": path }]).to_string()
+}
 
 /// An agent as a user runs it.
 struct Agent {
@@ -332,8 +342,8 @@ fn opencode() -> Agent {
         name: "opencode",
         bin: node_bin("opencode"),
         tools: Tools::Files {
-            read: ("read", "filePath"),
-            write: ("write", "filePath"),
+            read: ("read", "filePath", as_is),
+            write: ("write", "filePath", "content"),
         },
         setup: |home, base, model| {
             let config = json!({
@@ -363,8 +373,8 @@ fn claude_code() -> Agent {
         name: "Claude Code",
         bin: node_bin("claude"),
         tools: Tools::Files {
-            read: ("Read", "file_path"),
-            write: ("Write", "file_path"),
+            read: ("Read", "file_path", as_is),
+            write: ("Write", "file_path", "content"),
         },
         setup: |_, base, _| {
             let env = vec![
@@ -396,8 +406,8 @@ fn pi(api: &'static str) -> Agent {
         strings(&["--model", &format!("venice/{model}"), "-p", PROMPT])
     }
     let tools = Tools::Files {
-        read: ("read", "path"),
-        write: ("write", "path"),
+        read: ("read", "path", as_is),
+        write: ("write", "path", "content"),
     };
     match api {
         "anthropic-messages" => Agent {
@@ -421,8 +431,8 @@ fn hermes() -> Agent {
         name: "Hermes Agent",
         bin: venv_bin("hermes"),
         tools: Tools::Files {
-            read: ("read_file", "path"),
-            write: ("write_file", "path"),
+            read: ("read_file", "path", as_is),
+            write: ("write_file", "path", "content"),
         },
         setup: |home, base, model| {
             write_config(
@@ -441,8 +451,8 @@ fn qwen_code() -> Agent {
         name: "Qwen Code",
         bin: node_bin("qwen"),
         tools: Tools::Files {
-            read: ("read_file", "file_path"),
-            write: ("write_file", "file_path"),
+            read: ("read_file", "file_path", as_is),
+            write: ("write_file", "file_path", "content"),
         },
         setup: |_, base, model| {
             let args = [
@@ -460,6 +470,57 @@ fn qwen_code() -> Agent {
             (
                 strings(&args),
                 vec![("QWEN_CODE_SUPPRESS_YOLO_WARNING", "1".into())],
+            )
+        },
+    }
+}
+
+/// Cline CLI, its OpenAI-compatible provider set with `cline auth`.
+fn cline() -> Agent {
+    Agent {
+        name: "Cline CLI",
+        bin: node_bin("cline"),
+        tools: Tools::Files {
+            read: ("read_files", "files", one_file),
+            write: ("editor", "path", "new_text"),
+        },
+        setup: |home, base, model| {
+            let base = format!("{base}/v1");
+            let auth = [
+                "auth", "-p", "openai", "-k", "unused", "-m", model, "-b", &base,
+            ];
+            let out = std::process::Command::new(node_bin("cline"))
+                .args(auth)
+                .env("HOME", home)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("cline runs (scripts/setup installs it)");
+            assert!(out.status.success(), "cline auth: {out:?}");
+            (strings(&["-t", "100", PROMPT]), vec![])
+        },
+    }
+}
+
+/// Continue CLI headless with its write tools (`--auto`), from `~/.continue/config.yaml`.
+fn continue_cli() -> Agent {
+    Agent {
+        name: "Continue CLI",
+        bin: node_bin("cn"),
+        tools: Tools::Files {
+            read: ("Read", "filepath", as_is),
+            write: ("Write", "filepath", "content"),
+        },
+        setup: |home, base, model| {
+            let config = home.join(".continue/config.yaml");
+            write_config(
+                home,
+                ".continue/config.yaml",
+                &format!("name: Venice E2EE sidecar\nversion: 1.0.0\nschema: v1\nmodels:\n  - name: E2EE model\n    provider: openai\n    model: {model}\n    apiBase: {base}/v1\n    apiKey: unused\n    roles: [chat, edit, apply]\n    capabilities: [tool_use]\n"),
+            );
+            let config = config.display().to_string();
+            (
+                strings(&["--config", &config, "--auto", "-p", PROMPT]),
+                vec![],
             )
         },
     }
@@ -508,6 +569,16 @@ async fn hermes_agent_runs_tool_loops_and_survives_an_invalid_call() {
 #[tokio::test(flavor = "multi_thread")]
 async fn qwen_code_runs_tool_loops_and_survives_an_invalid_call() {
     run_tasks(&qwen_code(), &TASKS).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cline_cli_runs_tool_loops_and_survives_an_invalid_call() {
+    run_tasks(&cline(), &TASKS).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn continue_cli_runs_tool_loops_and_survives_an_invalid_call() {
+    run_tasks(&continue_cli(), &TASKS).await;
 }
 
 /// Runs a `node --test` suite in tests/agents against the demo; it must pass whole.
