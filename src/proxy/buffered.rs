@@ -48,40 +48,17 @@ pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, 
     let mut attempt = 0;
     let mut attested = prepared.attested.clone();
     loop {
-        let body = if attempt == 0 && Arc::ptr_eq(&attested, &prepared.attested) {
-            prepared.body.clone()
-        } else {
-            // Retries are rare: the request is copied for the encryption task.
-            let key = &attested.key.recipient;
-            encrypt(
-                &state.sealer,
-                req.clone(),
-                key,
-                prepared.scope,
-                extra.clone(),
-            )
-            .await?
-            .1
-        };
+        let body = attempt_body(state, prepared, &attested, attempt, &extra).await?;
         let (mut answer, upstream_began) = match exchange(state, prepared, &attested, body).await {
             Ok(exchanged) => exchanged,
             Err(e) if e.code == E2EE_REJECTED => {
-                // The enclave may have a new key: attest again, and try once more only if
-                // the key really changed.
-                attested.invalidate();
-                let fresh = state
-                    .attestations
-                    .get(&prepared.model)
-                    .await
-                    .map_err(|e| attestation_error(&e))?;
-                if fresh.key.key_hex == attested.key.key_hex
-                    || !Arc::ptr_eq(&attested, &prepared.attested)
-                {
-                    return Err(e);
+                match reattested(state, prepared, &attested).await? {
+                    Some(fresh) => {
+                        attested = fresh;
+                        continue;
+                    }
+                    None => return Err(e),
                 }
-                log::info!("model {}: key rotated, re-attested", prepared.model);
-                attested = fresh;
-                continue;
             }
             Err(e) => return Err(e),
         };
@@ -159,13 +136,56 @@ pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, 
 }
 
 const TOOL_CALL_INVALID: &str = ToolCallError::CODE;
-const E2EE_REJECTED: &str = "upstream_e2ee_rejected";
+pub(crate) const E2EE_REJECTED: &str = "upstream_e2ee_rejected";
 
 /// Why an answer is not acceptable, and the turn that asks the model to fix it.
 struct Fault {
     code: &'static str,
     reason: String,
     correction: String,
+}
+
+/// The encrypted body of one attempt: the prepared one, unless this is a retry (with the
+/// correction turns in `extra`) or the key changed. Retries are rare: the request is copied
+/// for the encryption task.
+pub(crate) async fn attempt_body(
+    state: &AppState,
+    prepared: &Prepared,
+    attested: &Arc<Entry>,
+    attempt: u32,
+    extra: &[(&'static str, String)],
+) -> Result<Bytes, ApiError> {
+    if attempt == 0 && Arc::ptr_eq(attested, &prepared.attested) {
+        return Ok(prepared.body.clone());
+    }
+    let req = prepared
+        .request
+        .clone()
+        .expect("retried answers keep their request");
+    let key = &attested.key.recipient;
+    let (_, body) = encrypt(&state.sealer, req, key, prepared.scope, extra.to_vec()).await?;
+    Ok(body)
+}
+
+/// After Venice refused our encryption: the enclave may have a new key. Attests again and
+/// gives the fresh entry only if the key really changed and this request has not moved to a
+/// fresh key already (so a request is re-sent once at most).
+pub(crate) async fn reattested(
+    state: &AppState,
+    prepared: &Prepared,
+    attested: &Arc<Entry>,
+) -> Result<Option<Arc<Entry>>, ApiError> {
+    attested.invalidate();
+    let fresh = state
+        .attestations
+        .get(&prepared.model)
+        .await
+        .map_err(|e| attestation_error(&e))?;
+    if fresh.key.key_hex == attested.key.key_hex || !Arc::ptr_eq(attested, &prepared.attested) {
+        return Ok(None);
+    }
+    log::info!("model {}: key rotated, re-attested", prepared.model);
+    Ok(Some(fresh))
 }
 
 /// Reads an answer's tool calls (when tools are offered) and, when it made none, its

@@ -8,8 +8,8 @@
 //! validation does, so the agent's own tool layer reports it) or the stream ends with an
 //! error event (`error`).
 
-use super::buffered::{next_piece, open, Opened};
-use super::chat_request::{attestation_error, encrypt, Prepared};
+use super::buffered::{attempt_body, next_piece, open, reattested, Opened, E2EE_REJECTED};
+use super::chat_request::Prepared;
 use super::chat_response::attestation_headers;
 use crate::attestation::store::Entry;
 use crate::config::InvalidCalls;
@@ -72,38 +72,17 @@ pub(crate) async fn run(
     let mut began: Option<Instant> = None;
     let mut out = BytesMut::new();
     loop {
-        let body = if attempt == 0 && Arc::ptr_eq(&attested, &prepared.attested) {
-            prepared.body.clone()
-        } else {
-            let key = &attested.key.recipient;
-            encrypt(
-                &state.sealer,
-                req.clone(),
-                key,
-                prepared.scope,
-                extra.clone(),
-            )
-            .await?
-            .1
-        };
+        let body = attempt_body(state, prepared, &attested, attempt, &extra).await?;
         let opened = match open(state, prepared, &attested, body).await {
             Ok(o) => o,
-            Err(e) if began.is_none() && e.code == "upstream_e2ee_rejected" => {
-                // The enclave may have a new key: attest again, and try once more only if
-                // the key really changed.
-                attested.invalidate();
-                let fresh = state
-                    .attestations
-                    .get(&prepared.model)
-                    .await
-                    .map_err(|e| attestation_error(&e))?;
-                if fresh.key.key_hex == attested.key.key_hex
-                    || !Arc::ptr_eq(&attested, &prepared.attested)
-                {
-                    return Err(e);
+            Err(e) if began.is_none() && e.code == E2EE_REJECTED => {
+                match reattested(state, prepared, &attested).await? {
+                    Some(fresh) => {
+                        attested = fresh;
+                        continue;
+                    }
+                    None => return Err(e),
                 }
-                attested = fresh;
-                continue;
             }
             Err(e) if began.is_none() => return Err(e),
             Err(e) => {
