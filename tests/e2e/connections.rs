@@ -108,28 +108,40 @@ async fn a_stalled_request_body_gets_408() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_beyond_the_cap_get_503_and_a_freed_place_is_reused() {
-    // Three places: the harness's own client keeps one connection (its readiness probe).
+    // Three places. The harness's readiness probe may still hold one, or may have let it go
+    // by now: connections are opened until one is refused, which must be the third or fourth.
     let p = Proxy::start(sim().await, |c| c.server.max_connections = 3).await;
     let body = chat("capped", false).to_string();
     let mut open = Vec::new();
-    for _ in 0..2 {
+    let (head, text) = loop {
         let mut s = TcpStream::connect(addr(&p)).await.unwrap();
         s.write_all(request(&body).as_bytes()).await.unwrap();
-        assert_eq!(response(&mut s).await.0, 200);
-        open.push(s);
-    }
-    let mut third = TcpStream::connect(addr(&p)).await.unwrap();
-    third.write_all(request(&body).as_bytes()).await.unwrap();
-    let (status, head, text) = response_with_head(&mut third).await;
-    assert_eq!(status, 503, "{text}");
+        let (status, head, text) = response_with_head(&mut s).await;
+        if status == 200 {
+            open.push(s);
+            assert!(open.len() <= 3, "the cap holds");
+            continue;
+        }
+        assert_eq!(status, 503, "{text}");
+        assert!(closed(&mut s).await, "refused connections are closed");
+        break (head, text);
+    };
+    assert!(
+        open.len() >= 2,
+        "the cap leaves room for three: {}",
+        open.len()
+    );
     assert!(head.contains("retry-after: 1"), "{head}");
     assert!(head.contains("connection: close"), "{head}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["error"]["code"], "too_many_connections");
     assert_eq!(v["error"]["type"], "server_error");
-    assert!(closed(&mut third).await, "refused connections are closed");
     let chats = p.sim.record().chats.len();
-    assert_eq!(chats, 2, "the refused request never reached Venice");
+    assert_eq!(
+        chats,
+        open.len(),
+        "the refused request never reached Venice"
+    );
 
     // The kept connections still work, and a closed one frees its place.
     open[0].write_all(request(&body).as_bytes()).await.unwrap();
