@@ -24,7 +24,7 @@ pub struct Metrics {
     pub(crate) stream_failures: IntCounterVec,
     pub(crate) client_connections: IntGauge,
     pub(crate) connections_refused: IntCounter,
-    /// ACI receipts checked, by model and result (verified, failed, missing, unanchored).
+    /// ACI receipts checked, by model and result (verified, authentic, unanchored, failed, missing).
     pub(crate) receipts: IntCounterVec,
     /// `upstream.verified` events in verified receipts, by model and result.
     pub(crate) upstream_verifications: IntCounterVec,

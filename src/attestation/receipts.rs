@@ -5,7 +5,8 @@
 //! or failed receipt, or an upstream the gateway did not verify, refuses the model's next
 //! requests until a newer attestation is verified.
 
-use super::aci::receipt::{self, UpstreamEvent};
+use super::aci::countersign::{self, Countersignature};
+use super::aci::receipt::{self, Standing, UpstreamEvent};
 use super::aci::session::{self, Session};
 use super::aci::Binding;
 use super::store::Entry;
@@ -105,12 +106,17 @@ pub(crate) struct Outcome {
     pub(crate) seq: u64,
     pub(crate) at: u64,
     pub(crate) receipt_id: Option<String>,
-    /// `verified`, `failed`, `missing` or `unanchored` (signature good, but the quote does not
-    /// bind the keyset that holds the receipt key).
+    /// `verified`, `authentic` (bodies re-wrapped by Venice, as the receipt records),
+    /// `unanchored` (signature good, but no quote binds the keyset that holds the receipt
+    /// key), `failed` or `missing`.
     pub(crate) result: &'static str,
     pub(crate) detail: String,
     /// Whether `request.received` hashes the bytes the proxy sent.
     pub(crate) request_hash_matches: Option<bool>,
+    /// The quote-bound address that signed the receipt's hashes (Venice's signature
+    /// endpoint), when it did.
+    pub(crate) countersigned_by: Option<String>,
+    /// The gateway's word on its upstream: reported only from an anchored receipt.
     pub(crate) upstream: Vec<UpstreamEvent>,
     pub(crate) sessions: Vec<SessionOutcome>,
 }
@@ -126,7 +132,7 @@ pub(crate) struct SessionOutcome {
 impl Outcome {
     /// Why `require` refuses after this outcome, if it does.
     fn refusal(&self) -> Option<String> {
-        if self.result != "verified" {
+        if !matches!(self.result, "verified" | "authentic") {
             return Some(format!(
                 "the last receipt was {}: {}",
                 self.result, self.detail
@@ -169,13 +175,15 @@ pub(crate) struct Receipts {
 }
 
 /// The receipt in an answer: the document itself, or wrapped (`receipt`, `aci_receipt`).
-fn receipt_document(v: Value) -> Option<Value> {
+/// The receipt in what the endpoint served: the document itself (the gateway's native
+/// endpoint) or its `receipt` member (Venice's signature endpoint, beside a countersignature).
+fn receipt_document(v: &Value) -> Option<&Value> {
     if v.get("api_version").is_some() && v.get("event_log").is_some() {
         return Some(v);
     }
     ["receipt", "aci_receipt"]
         .iter()
-        .find_map(|k| v.get(*k).filter(|r| r.is_object()).cloned())
+        .find_map(|k| v.get(*k).filter(|r| r.is_object()))
 }
 
 impl Receipts {
@@ -298,9 +306,8 @@ impl Receipts {
         let mut wait = Duration::from_millis(200);
         for attempt in 0..3 {
             match self.client.document(&path).await {
-                Ok(v) => {
-                    return receipt_document(v).ok_or_else(|| "the answer holds no receipt".into())
-                }
+                Ok(v) if receipt_document(&v).is_some() => return Ok(v),
+                Ok(_) => return Err("the answer holds no receipt".into()),
                 Err(UpstreamError::Status { status: 404, .. }) if attempt < 2 => {
                     tokio::time::sleep(wait).await;
                     wait *= 2;
@@ -319,6 +326,7 @@ impl Receipts {
             result: "missing",
             detail: String::new(),
             request_hash_matches: None,
+            countersigned_by: None,
             upstream: Vec::new(),
             sessions: Vec::new(),
         };
@@ -326,20 +334,24 @@ impl Receipts {
             out.detail = "the answer named no receipt id and no answer id".into();
             return out;
         };
-        let doc = match self.fetch_receipt(model, &id).await {
+        let served = match self.fetch_receipt(model, &id).await {
             Ok(d) => d,
             Err(e) => {
                 out.detail = format!("no receipt: {e}");
                 return out;
             }
         };
+        let doc = receipt_document(&served).expect("fetched answers hold a receipt");
         let keyset = parts.entry.key.keyset.as_ref().expect("taps have keysets");
         let seen = receipt::Observed {
             response_sha256: parts.response_sha256,
             request_sha256: parts.request_sha256,
             chat_id: chat_id.as_deref(),
         };
-        let verified = match receipt::verify(&doc, keyset, &seen) {
+        let checked = receipt::verify(doc, keyset, &seen).and_then(|v| {
+            countersign::verify(&served, doc, &parts.entry.key.address).map(|c| (v, c))
+        });
+        let (verified, countersigned) = match checked {
             Ok(v) => v,
             Err(e) => {
                 out.result = "failed";
@@ -347,25 +359,22 @@ impl Receipts {
                 return out;
             }
         };
+        out.countersigned_by = match countersigned {
+            Countersignature::By(address) => Some(address),
+            Countersignature::Absent => None,
+        };
         out.request_hash_matches = verified.request_hash_matches;
         out.receipt_id = Some(verified.receipt_id.clone())
             .filter(|r| !r.is_empty())
             .or(out.receipt_id);
         let anchored = matches!(parts.entry.key.binding, Binding::Statement { .. });
-        (out.result, out.detail) = if anchored {
-            (
-                "verified",
-                format!(
-                    "signed by {} of the attested keyset; response hash matches",
-                    verified.key_id
-                ),
-            )
-        } else {
-            (
-                "unanchored",
-                format!("signed by {} and the response hash matches, but the quote binds the signing address, not this keyset", verified.key_id),
-            )
-        };
+        let (standing, detail) =
+            receipt::standing(&verified, anchored, out.countersigned_by.as_deref());
+        (out.result, out.detail) = (standing.as_str(), detail);
+        // The upstream verdict is the gateway's word only when the gateway's key signed it.
+        if !standing.anchored() {
+            return out;
+        }
         for u in &verified.upstream {
             if let Some(sid) = u.session_id.as_deref().filter(|_| u.verified()) {
                 out.sessions
@@ -373,7 +382,7 @@ impl Receipts {
             }
         }
         if let Some(bad) = out.sessions.iter().find(|s| !s.verified) {
-            out.result = "failed";
+            out.result = Standing::Failed.as_str();
             out.detail = format!("cited session {}: {}", bad.session_id, bad.detail);
         }
         out.upstream = verified.upstream;
@@ -442,16 +451,14 @@ mod tests {
     #[test]
     fn receipts_are_found_bare_or_wrapped() {
         let doc = json!({"api_version": "aci/1", "event_log": []});
-        assert_eq!(receipt_document(doc.clone()), Some(doc.clone()));
-        assert_eq!(
-            receipt_document(json!({"request_id": "x", "receipt": doc.clone()})),
-            Some(doc.clone())
-        );
-        assert_eq!(
-            receipt_document(json!({"aci_receipt": doc.clone()})),
-            Some(doc)
-        );
-        assert_eq!(receipt_document(json!({"signature": "00"})), None);
+        assert_eq!(receipt_document(&doc), Some(&doc));
+        for wrapped in [
+            json!({"request_id": "x", "receipt": doc.clone()}),
+            json!({"aci_receipt": doc.clone()}),
+        ] {
+            assert_eq!(receipt_document(&wrapped), Some(&doc));
+        }
+        assert_eq!(receipt_document(&json!({"signature": "00"})), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::harness::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 use venice_e2ee_proxy::attestation::receipts::ReceiptMode;
-use venice_e2ee_tools::sim::aci::{Layout, ReceiptFault};
+use venice_e2ee_tools::sim::aci::{Layout, ReceiptBodies, ReceiptFault};
 use venice_e2ee_tools::sim::{AciGpu, AttestationFault};
 
 async fn aci_sim(layout: Layout) -> venice_e2ee_tools::sim::Simulator {
@@ -94,9 +94,16 @@ async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
         .iter()
         .any(|i| i["rule"] == "tag_only" && i["passed"] == true));
 
+    // Venice re-wrapped the bodies (the receipt says so): authentic for this answer, its
+    // hashes countersigned by the key the quote binds.
     let rc = receipt(&p, t0).await;
-    assert_eq!(rc["result"], "verified", "{rc}");
-    assert_eq!(rc["request_hash_matches"], true);
+    assert_eq!(rc["result"], "authentic", "{rc}");
+    assert!(rc["detail"]
+        .as_str()
+        .unwrap()
+        .contains("transparency.response_modified"));
+    assert_eq!(rc["request_hash_matches"], false);
+    assert_eq!(rc["countersigned_by"], report["signing_address"], "{rc}");
     assert_eq!(rc["upstream"][0]["result"], "verified");
     assert_eq!(
         rc["upstream"][0]["upstream"],
@@ -117,10 +124,13 @@ async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
         .any(|c| c[0] == "tee_attested"));
 
     // A non-streaming answer (read whole by the proxy) has its receipt checked too.
+    // Reached without re-wrapping, the hashes are of the very bytes exchanged: verified.
+    p.sim.set_receipt_bodies(ReceiptBodies::Exact);
     let t1 = checked(&p).await;
     assert_eq!(p.post(&chat("whole", false)).await.status(), 200);
     let rc = receipt(&p, t1).await;
     assert_eq!(rc["result"], "verified", "{rc}");
+    assert_eq!(rc["request_hash_matches"], true);
 
     let metrics = metrics(&p).await;
     assert!(metrics.contains(&format!(
@@ -142,6 +152,11 @@ async fn the_legacy_address_binding_in_the_aci_layout_verifies_and_receipts_are_
         .contains("not bound by this quote"));
     let rc = receipt(&p, t0).await;
     assert_eq!(rc["result"], "unanchored", "{rc}");
+    // The hashes are signed by the quote-bound key, but the event log only by a key of a
+    // keyset no quote binds: the gateway's word on its upstream is not reported.
+    assert!(rc["countersigned_by"].as_str().unwrap().starts_with("0x"));
+    assert_eq!(rc["upstream"], json!([]), "{rc}");
+    assert_eq!(rc["sessions"], json!([]), "{rc}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -236,7 +251,12 @@ async fn bad_receipts_are_reported_and_requests_go_on_by_default() {
     let p = Proxy::start(aci_sim(Layout::Aci).await, |_| {}).await;
     let cases = [
         (ReceiptFault::Signature, "failed", "does not verify"),
-        (ReceiptFault::BodyHash, "failed", "response bytes"),
+        (ReceiptFault::BodyHash, "failed", "records no modification"),
+        (
+            ReceiptFault::ForeignCountersignature,
+            "failed",
+            "not the quote-bound",
+        ),
         (ReceiptFault::KeysetDigest, "failed", "keyset"),
         (ReceiptFault::Missing, "missing", "no receipt"),
         (ReceiptFault::SessionAltered, "failed", "session"),
@@ -263,7 +283,7 @@ async fn bad_receipts_are_reported_and_requests_go_on_by_default() {
         200
     );
     let rc = receipt(&p, t).await;
-    assert_eq!(rc["result"], "verified");
+    assert_eq!(rc["result"], "authentic");
     assert_eq!(rc["upstream"][0]["result"], "failed");
     assert_eq!(rc["upstream"][0]["required"], false);
 }

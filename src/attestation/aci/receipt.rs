@@ -63,7 +63,103 @@ pub(crate) struct VerifiedReceipt {
     /// Whether `request.received` hashes the bytes the proxy sent (a gateway that restores
     /// or re-serializes the request hashes other bytes; reported, not judged).
     pub(crate) request_hash_matches: Option<bool>,
+    /// Whether `response.returned` hashes the bytes the proxy received.
+    pub(crate) response_hash_matches: bool,
+    /// The receipt's `transparency.*_modified` events: the gateway recorded that a hop
+    /// between the client and it (Venice's API) re-wrapped the bodies it hashed.
+    pub(crate) modified: Vec<String>,
+    /// The answer id the receipt names, when the answer had the same one.
+    pub(crate) chat_id: Option<String>,
     pub(crate) upstream: Vec<UpstreamEvent>,
+}
+
+impl VerifiedReceipt {
+    fn response_modified(&self) -> bool {
+        self.modified
+            .iter()
+            .any(|m| m.ends_with("response_modified"))
+    }
+}
+
+/// What a receipt whose signature verified establishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Standing {
+    /// Signed under the attested keyset and hashing exactly the bytes exchanged.
+    Verified,
+    /// Signed under the attested keyset for this answer, its bodies re-wrapped by Venice
+    /// (as its transparency events record), so their hashes are of the gateway's bytes.
+    Authentic,
+    /// Signed, but under a keyset no quote binds: the gateway's word is not established.
+    Unanchored,
+    Failed,
+}
+
+impl Standing {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Standing::Verified => "verified",
+            Standing::Authentic => "authentic",
+            Standing::Unanchored => "unanchored",
+            Standing::Failed => "failed",
+        }
+    }
+
+    /// Whether the receipt's events are the attested gateway's own word.
+    pub(crate) fn anchored(self) -> bool {
+        matches!(self, Standing::Verified | Standing::Authentic)
+    }
+}
+
+/// Judges a receipt whose signature verified: `anchored` when a quote binds the keyset that
+/// holds its key; `countersigner` when the quote-bound key signed its hashes.
+pub(crate) fn standing(
+    r: &VerifiedReceipt,
+    anchored: bool,
+    countersigner: Option<&str>,
+) -> (Standing, String) {
+    let countersigned = countersigner
+        .map(|a| format!("; its hashes countersigned by the quote-bound key {a}"))
+        .unwrap_or_default();
+    if !r.response_hash_matches && !r.response_modified() {
+        return (
+            Standing::Failed,
+            "response.returned does not hash the response bytes received, and the receipt records no modification".into(),
+        );
+    }
+    if !r.response_hash_matches && r.chat_id.is_none() {
+        return (
+            Standing::Failed,
+            "the receipt hashes other bytes than were received and names no answer id the proxy saw".into(),
+        );
+    }
+    if !anchored {
+        return (
+            Standing::Unanchored,
+            format!(
+                "signed by {}, but the quote binds the signing address, not the keyset that holds it{countersigned}",
+                r.key_id
+            ),
+        );
+    }
+    if r.response_hash_matches {
+        return (
+            Standing::Verified,
+            format!(
+                "signed by {} of the attested keyset; response hash matches{countersigned}",
+                r.key_id
+            ),
+        );
+    }
+    (
+        Standing::Authentic,
+        format!(
+            "signed by {} of the attested keyset for answer {}; Venice re-wrapped the bodies on the way ({}), so their hashes are the gateway's bytes{countersigned}",
+            r.key_id,
+            r.chat_id.as_deref().unwrap_or("-"),
+            r.modified.join(", ")
+        ),
+    )
 }
 
 fn hash_of<'a>(events: &'a [Value], kind: &str) -> Option<&'a str> {
@@ -171,14 +267,17 @@ pub(crate) fn verify(
     }
     let response =
         hash_of(events, "response.returned").ok_or("the receipt has no response.returned hash")?;
-    if !same_hash(response, &seen.response_sha256) {
-        return Err("response.returned does not hash the response bytes received".into());
-    }
     if let (Some(id), Some(ours)) = (text("chat_id"), seen.chat_id) {
         if id != ours {
             return Err(format!("the receipt is for answer {id}, not {ours}"));
         }
     }
+    let modified = events
+        .iter()
+        .filter_map(|e| e.get("type").and_then(Value::as_str))
+        .filter(|t| t.starts_with("transparency.") && t.ends_with("_modified"))
+        .map(str::to_string)
+        .collect();
     let upstream = events
         .iter()
         .filter(|e| e.get("type").and_then(Value::as_str) == Some("upstream.verified"))
@@ -190,6 +289,11 @@ pub(crate) fn verify(
         served_at: doc.get("served_at").and_then(Value::as_u64),
         request_hash_matches: hash_of(events, "request.received")
             .map(|h| same_hash(h, &seen.request_sha256)),
+        response_hash_matches: same_hash(response, &seen.response_sha256),
+        modified,
+        chat_id: text("chat_id")
+            .filter(|_| seen.chat_id.is_some())
+            .map(str::to_string),
         upstream,
     })
 }
@@ -282,12 +386,7 @@ mod tests {
             let e = verify(&d, &keyset, &seen()).unwrap_err();
             assert!(e.contains(why), "{why}: {e}");
         }
-        // Other bytes than the receipt hashed, another answer, another keyset.
-        let mut other = seen();
-        other.response_sha256 = [0; 32];
-        assert!(verify(&vector_receipt(), &keyset, &other)
-            .unwrap_err()
-            .contains("response bytes"));
+        // Another answer, another keyset.
         let mut other = seen();
         other.chat_id = Some("chatcmpl-999");
         assert!(verify(&vector_receipt(), &keyset, &other).is_err());
@@ -321,5 +420,53 @@ mod tests {
         assert!(verify(&doc, &keyset, &seen()).is_ok());
         doc["signature"]["algo"] = json!("other");
         assert!(verify(&doc, &keyset, &seen()).is_err());
+    }
+
+    /// A receipt over the vector's keyset, re-signed after `edit`.
+    fn signed(edit: impl Fn(&mut Value)) -> Value {
+        let key = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[2u8; 32]).unwrap();
+        let mut doc = vector_receipt();
+        doc.as_object_mut().unwrap().remove("signature");
+        edit(&mut doc);
+        let sig = key.sign(&jcs::canonical(&doc));
+        doc["signature"] = json!(hex::encode(sig.as_ref()));
+        doc
+    }
+
+    #[test]
+    fn bodies_rewrapped_on_the_way_are_authentic_only_when_the_receipt_says_so() {
+        let keyset = Keyset::parse(&vector_keyset()).unwrap();
+        let mut rewrapped = seen();
+        rewrapped.response_sha256 = [9; 32];
+        // Exact bytes, anchored: verified; unanchored: only the signature is known.
+        let exact = verify(&vector_receipt(), &keyset, &seen()).unwrap();
+        assert_eq!(standing(&exact, true, None).0, Standing::Verified);
+        assert_eq!(standing(&exact, false, None).0, Standing::Unanchored);
+        // Other bytes, and the receipt records no modification: failed.
+        let r = verify(&vector_receipt(), &keyset, &rewrapped).unwrap();
+        let (s, why) = standing(&r, true, None);
+        assert_eq!(s, Standing::Failed);
+        assert!(why.contains("records no modification"), "{why}");
+        // Other bytes, with the gateway's transparency event: authentic, for this answer.
+        let doc = signed(|d| {
+            let log = d["event_log"].as_array_mut().unwrap();
+            log.insert(3, json!({"type": "transparency.response_modified"}));
+        });
+        let r = verify(&doc, &keyset, &rewrapped).unwrap();
+        let (s, why) = standing(&r, true, Some("0xabc"));
+        assert_eq!(s, Standing::Authentic, "{why}");
+        assert!(
+            why.contains("chatcmpl-123") && why.contains("0xabc"),
+            "{why}"
+        );
+        assert_eq!(standing(&r, false, None).0, Standing::Unanchored);
+        // Without an answer id the re-wrapped hashes bind nothing the proxy saw.
+        let doc = signed(|d| {
+            d["chat_id"] = Value::Null;
+            let log = d["event_log"].as_array_mut().unwrap();
+            log.insert(3, json!({"type": "transparency.response_modified"}));
+        });
+        let r = verify(&doc, &keyset, &rewrapped).unwrap();
+        assert_eq!(standing(&r, true, None).0, Standing::Failed);
     }
 }

@@ -58,9 +58,9 @@ impl KeyPair {
         Self::from_secret(Active::random_secret())
     }
 
-    /// A key pair from its 32 secret bytes (the test vector's recipient).
-    #[cfg(test)]
-    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
+    /// A key pair from its 32 secret bytes (an enclave's key the simulator also signs with;
+    /// the test vector's recipient).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
         let bytes: &[u8; 32] = bytes.try_into().map_err(|_| CodecError::BadPublicKey)?;
         Active::secret(bytes)
             .map(Self::from_secret)

@@ -13,6 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use venice_e2ee_proxy::attestation::aci::jcs;
 use venice_e2ee_proxy::attestation::unix_now as now;
+use venice_e2ee_proxy::e2ee::codec;
 
 pub const SOURCE_REPO: &str = "https://github.com/Dstack-TEE/private-ai-gateway.git";
 pub const SOURCE_COMMIT: &str = "5e1f0c3a9d2b7e4f6a8c0d1e2f3a4b5c6d7e8f90";
@@ -58,10 +59,25 @@ pub enum ReceiptFault {
     UpstreamNotVerified,
     /// The cited session record no longer hashes to its id.
     SessionAltered,
+    /// The receipt's hashes countersigned by another key than the quote-bound one.
+    ForeignCountersignature,
 }
 
-/// Receipts by receipt id and by chat id, and the (receipt, chat) id pairs in the order
-/// they came, oldest first.
+/// What the hashes in a receipt cover.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptBodies {
+    /// As behind `api.venice.ai`: Venice re-serializes the bodies between the client and the
+    /// gateway, so the gateway hashes other bytes and records `transparency.*_modified`.
+    #[default]
+    Rewrapped,
+    /// As when the gateway is reached directly: the bytes the client exchanged.
+    Exact,
+}
+
+/// Receipts (as Venice's signature endpoint serves them: the countersignature beside the
+/// receipt) by receipt id and by chat id, and the (receipt, chat) id pairs in the order they
+/// came, oldest first.
 #[derive(Default)]
 struct Kept {
     by_id: HashMap<String, Value>,
@@ -86,6 +102,9 @@ pub struct Exchange<'a> {
     pub request: [u8; 32],
     pub response: [u8; 32],
     pub fault: Option<ReceiptFault>,
+    pub bodies: ReceiptBodies,
+    /// The model's enclave key, which countersigns the receipt's hashes (EIP-191).
+    pub countersigner: &'a k256::ecdsa::SigningKey,
 }
 
 impl Gateway {
@@ -156,10 +175,28 @@ impl Gateway {
         } else {
             jcs::digest(&keyset)
         };
-        let response = if x.fault == Some(ReceiptFault::BodyHash) {
-            [0x42; 32]
+        // Re-wrapped bodies: the gateway hashed what Venice made of them, and says so.
+        let rewrap = |h: &[u8; 32]| -> [u8; 32] {
+            Sha256::digest([b"venice:".as_slice(), h].concat()).into()
+        };
+        let rewrapped = x.bodies == ReceiptBodies::Rewrapped;
+        let request = if rewrapped {
+            rewrap(&x.request)
         } else {
-            x.response
+            x.request
+        };
+        let response = match (x.fault, rewrapped) {
+            (Some(ReceiptFault::BodyHash), _) => [0x42; 32],
+            (_, true) => rewrap(&x.response),
+            (_, false) => x.response,
+        };
+        let transparency: Vec<Value> = if rewrapped && x.fault != Some(ReceiptFault::BodyHash) {
+            vec![
+                json!({"type": "transparency.request_modified"}),
+                json!({"type": "transparency.response_modified"}),
+            ]
+        } else {
+            Vec::new()
         };
         let tagged = |h: &[u8; 32]| format!("sha256:{}", hex::encode(h));
         let upstream = if x.fault == Some(ReceiptFault::UpstreamNotVerified) {
@@ -182,18 +219,32 @@ impl Gateway {
             "method": "POST",
             "served_at": now(),
             "event_log": [
-                {"type": "request.received", "body_hash": tagged(&x.request)},
-                {"type": "request.forwarded", "body_hash": tagged(&x.request)},
-                upstream,
-                {"type": "response.returned", "body_hash": tagged(&response)}
+                {"type": "request.received", "body_hash": tagged(&request)},
+                {"type": "request.forwarded", "body_hash": tagged(&request)},
+                upstream
             ],
             "key_id": RECEIPT_KEY_ID
         });
+        let log = doc["event_log"].as_array_mut().expect("a list");
+        log.extend(transparency);
+        log.push(json!({"type": "response.returned", "body_hash": tagged(&response)}));
         let signature = self.receipt_key.sign(&jcs::canonical(&doc));
         doc["signature"] = json!(hex::encode(signature.as_ref()));
         if x.fault == Some(ReceiptFault::Signature) {
             doc["served_at"] = json!(0);
         }
+        let foreign;
+        let countersigner = if x.fault == Some(ReceiptFault::ForeignCountersignature) {
+            foreign = k256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+            &foreign
+        } else {
+            x.countersigner
+        };
+        let text = format!("{}:{}", hex::encode(request), hex::encode(response));
+        let envelope = json!({"api_version": "aci/1", "text": text,
+            "signature": personal_sign(countersigner, &text),
+            "signing_address": format!("0x{}", hex::encode(codec::address(&(*countersigner.verifying_key()).into()))),
+            "signing_algo": "ecdsa", "receipt": doc});
         let mut kept = self.receipts.lock().expect("poisoned");
         if kept.order.len() >= KEEP_RECEIPTS {
             if let Some((receipt, chat)) = kept.order.pop_front() {
@@ -201,14 +252,15 @@ impl Gateway {
                 kept.by_id.remove(&chat);
             }
         }
-        kept.by_id.insert(x.receipt_id.to_string(), doc.clone());
-        kept.by_id.insert(x.chat_id.to_string(), doc);
+        kept.by_id
+            .insert(x.receipt_id.to_string(), envelope.clone());
+        kept.by_id.insert(x.chat_id.to_string(), envelope);
         kept.order
             .push_back((x.receipt_id.to_string(), x.chat_id.to_string()));
     }
 
-    /// A receipt by receipt id or chat id.
-    pub fn receipt(&self, id: &str) -> Option<Value> {
+    /// A receipt by receipt id or chat id, with its countersignature beside it.
+    pub fn envelope(&self, id: &str) -> Option<Value> {
         self.receipts
             .lock()
             .expect("poisoned")
@@ -227,4 +279,19 @@ impl Gateway {
             s
         })
     }
+}
+
+/// EIP-191 `personal_sign` as dstack's legacy signature endpoint makes it: `0x` ‖ r ‖ s ‖
+/// (27 + parity).
+fn personal_sign(key: &k256::ecdsa::SigningKey, text: &str) -> String {
+    use sha3::{Digest as _, Keccak256};
+    let mut h = Keccak256::new();
+    h.update(format!("\x19Ethereum Signed Message:\n{}", text.len()).as_bytes());
+    h.update(text.as_bytes());
+    let (sig, recovery) = key
+        .sign_prehash_recoverable(&h.finalize())
+        .expect("signing a 32-byte hash");
+    let mut bytes = sig.to_bytes().to_vec();
+    bytes.push(recovery.to_byte() + 27);
+    format!("0x{}", hex::encode(bytes))
 }

@@ -280,13 +280,12 @@ fn models(state: &SimState) -> Response<Body> {
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
 }
 
-/// A receipt by id; wrapped as Venice's signature endpoint answers (`receipt` member).
+/// A receipt by id: as Venice's signature endpoint answers (the countersignature beside
+/// the `receipt` member), or as the gateway's native endpoint does (the document alone).
 fn receipt(state: &SimState, id: &str, wrapped: bool) -> Response<Body> {
-    match state.gateway.receipt(id) {
-        Some(r) if wrapped => {
-            json_response(StatusCode::OK, &json!({"request_id": id, "receipt": r}))
-        }
-        Some(r) => json_response(StatusCode::OK, &r),
+    match state.gateway.envelope(id) {
+        Some(e) if wrapped => json_response(StatusCode::OK, &e),
+        Some(e) => json_response(StatusCode::OK, &e["receipt"]),
         None => error(StatusCode::NOT_FOUND, "not_found"),
     }
 }
@@ -718,21 +717,26 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let (layout, receipt_fault) = {
+    let (layout, receipt_fault, bodies) = {
         let script = state.script.lock().expect("poisoned");
-        (script.attestation_layout, script.receipt_fault)
+        (
+            script.attestation_layout,
+            script.receipt_fault,
+            script.receipt_bodies,
+        )
     };
     // An ACI gateway hashes what it received and what it sends, and signs a receipt.
-    let receipt = layout.is_aci().then(|| ReceiptPlan {
-        state: state.clone(),
-        receipt_id: format!("rcpt-{:016x}", rand::random::<u64>()),
-        model_key_hex: state
-            .model_key(&model)
-            .map(|k| k.public_hex().to_string())
-            .unwrap_or_default(),
-        request: sha2::Sha256::digest(&bytes).into(),
-        fault: receipt_fault,
-    });
+    let receipt = state
+        .model_key(&model)
+        .filter(|_| layout.is_aci())
+        .map(|key| ReceiptPlan {
+            state: state.clone(),
+            receipt_id: format!("rcpt-{:016x}", rand::random::<u64>()),
+            key,
+            request: sha2::Sha256::digest(&bytes).into(),
+            fault: receipt_fault,
+            bodies,
+        });
     let receipt_id = receipt.as_ref().map(|r| r.receipt_id.clone());
     let include_usage = include_usage(&body);
     let prompt_tokens = plain.iter().map(|p| p.len() / 4 + 1).sum::<usize>();
@@ -765,9 +769,10 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
 struct ReceiptPlan {
     state: Arc<SimState>,
     receipt_id: String,
-    model_key_hex: String,
+    key: Arc<super::ModelKey>,
     request: [u8; 32],
     fault: Option<ReceiptFault>,
+    bodies: super::aci::ReceiptBodies,
 }
 
 type Chunk = Result<Frame<Bytes>, std::io::Error>;
@@ -995,12 +1000,14 @@ async fn stream_reply(s: Stream) {
         h.update(&done);
         plan.state.gateway.record(&Exchange {
             model: &s.model,
-            model_key_hex: &plan.model_key_hex,
+            model_key_hex: plan.key.public_hex(),
             chat_id: id,
             receipt_id: &plan.receipt_id,
             request: plan.request,
             response: h.finalize().into(),
             fault: plan.fault,
+            bodies: plan.bodies,
+            countersigner: &plan.key.signer,
         });
     }
     let _ = send(done).await;

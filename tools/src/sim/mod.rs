@@ -197,12 +197,40 @@ pub const MODELS: &[SimModel] = &[
     SimModel::other("e2ee-flux-image", "image", true, true),
 ];
 
+/// A model's enclave key: it decrypts prompts and, as dstack's legacy signing key, signs
+/// the hashes of each answer's receipt (EIP-191).
+pub struct ModelKey {
+    pair: KeyPair,
+    pub(crate) signer: k256::ecdsa::SigningKey,
+}
+
+impl ModelKey {
+    fn generate() -> ModelKey {
+        loop {
+            let secret: [u8; 32] = rand::random();
+            if let (Ok(pair), Ok(signer)) = (
+                KeyPair::from_bytes(&secret),
+                k256::ecdsa::SigningKey::from_slice(&secret),
+            ) {
+                return ModelKey { pair, signer };
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for ModelKey {
+    type Target = KeyPair;
+    fn deref(&self) -> &KeyPair {
+        &self.pair
+    }
+}
+
 pub struct SimState {
     pub api_key: String,
     gpus: evidence::GpuPki,
     intel: dcap::IntelPki,
     nras: evidence::Nras,
-    keys: Mutex<HashMap<&'static str, Arc<KeyPair>>>,
+    keys: Mutex<HashMap<&'static str, Arc<ModelKey>>>,
     script: Mutex<Script>,
     record: Mutex<Record>,
     /// `sim --bench`: replayed answers.
@@ -220,7 +248,7 @@ impl SimState {
         let keys = MODELS
             .iter()
             .filter(|m| m.tee)
-            .map(|m| (m.id, Arc::new(KeyPair::generate())))
+            .map(|m| (m.id, Arc::new(ModelKey::generate())))
             .collect();
         Ok(SimState {
             api_key,
@@ -241,7 +269,7 @@ impl SimState {
         })
     }
 
-    fn model_key(&self, model: &str) -> Option<Arc<KeyPair>> {
+    fn model_key(&self, model: &str) -> Option<Arc<ModelKey>> {
         self.keys.lock().expect("poisoned").get(model).cloned()
     }
 }
@@ -387,6 +415,10 @@ impl Simulator {
         self.script(|s| s.receipt_fault = fault);
     }
 
+    pub fn set_receipt_bodies(&self, bodies: aci::ReceiptBodies) {
+        self.script(|s| s.receipt_bodies = bodies);
+    }
+
     pub fn set_pacing(&self, pacing: Pacing) {
         self.script(|s| s.pacing = pacing);
     }
@@ -395,7 +427,7 @@ impl Simulator {
     pub fn rotate_key(&self, model: &str) -> Option<String> {
         let mut keys = self.state.keys.lock().expect("poisoned");
         let (_, slot) = keys.iter_mut().find(|(id, _)| **id == model)?;
-        *slot = Arc::new(KeyPair::generate());
+        *slot = Arc::new(ModelKey::generate());
         Some(slot.public_hex().to_string())
     }
 

@@ -140,6 +140,9 @@ pub struct Script {
     /// What receipts spoil (ACI layouts).
     #[serde(default)]
     pub receipt_fault: Option<super::aci::ReceiptFault>,
+    /// What receipts' hashes cover (Venice re-wraps bodies unless told otherwise).
+    #[serde(default)]
+    pub receipt_bodies: super::aci::ReceiptBodies,
 }
 
 impl ChatFault {
