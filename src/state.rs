@@ -62,12 +62,7 @@ impl AppState {
         Ok(Arc::new(AppState {
             authorization: format!("Bearer {}", config.venice.api_key.expose()),
             catalog: Catalog::new(client.clone(), config.venice.models_ttl),
-            attestations: AttestationStore::new(
-                client.clone(),
-                verifier,
-                config.attestation.max_age,
-                config.attestation.refresh_lead,
-            ),
+            attestations: AttestationStore::new(client.clone(), verifier, &config.attestation),
             keys: ClientKeys::new(
                 config.server.auth_tokens.len(),
                 config.keys.client_key_rotation,

@@ -6,7 +6,8 @@ use super::evidence::report::Report;
 use super::pin::Pin;
 use super::verifier::EvidenceVerifier;
 use super::verify::{AttestationError, Check, VerifiedKey};
-use crate::venice::client::VeniceClient;
+use crate::config::{AttestationSection, FetchRetry};
+use crate::venice::client::{UpstreamError, VeniceClient};
 use arc_swap::ArcSwap;
 use rand::RngCore;
 use std::collections::HashMap;
@@ -20,6 +21,10 @@ pub struct Entry {
     pub(crate) report: Report,
     pub(crate) verified_at: Instant,
     pub(crate) verified_unix: u64,
+    /// When this key must be attested anew at the latest (unix seconds): the keyset's
+    /// `not_after`, or an earlier `keyset_epoch.not_after` / `stale_after` Venice serves
+    /// (unsigned, but it can only make us refresh sooner).
+    pub(crate) refresh_by: Option<u64>,
     /// Set when Venice refused encryption to this key: the enclave may have a new key, so
     /// the next request attests again instead of using this entry.
     invalidated: AtomicBool,
@@ -35,7 +40,21 @@ impl Entry {
     }
 
     fn usable(&self, max_age: Duration) -> bool {
-        self.age() < max_age && !self.invalidated.load(Ordering::Acquire)
+        self.age() < max_age
+            && self.refresh_by.is_none_or(|t| super::unix_now() < t)
+            && !self.invalidated.load(Ordering::Acquire)
+    }
+
+    /// Whether a refresh is due `lead` ahead of `max_age` or of `refresh_by`. An entry
+    /// verified inside that lead already (Venice served no later end) is not fetched again
+    /// each tick: it is used until its end, then attested on use.
+    fn due(&self, max_age: Duration, lead: Duration) -> bool {
+        let lead_secs = lead.as_secs();
+        self.age() + lead >= max_age
+            || self.refresh_by.is_some_and(|t| {
+                super::unix_now() + lead_secs >= t && self.verified_unix + lead_secs < t
+            })
+            || !self.usable(max_age)
     }
 }
 
@@ -47,6 +66,14 @@ struct Flight {
     last_failure: Mutex<Option<(Instant, AttestationError)>>,
     /// The report of the last failed verification, for `/v1/attestation`.
     last_failed_report: Mutex<Option<Arc<Report>>>,
+    /// After failed fetches: no new fetch before `until`.
+    backoff: Mutex<Option<Backoff>>,
+}
+
+struct Backoff {
+    failures: u32,
+    until: Instant,
+    error: AttestationError,
 }
 
 pub struct AttestationStore {
@@ -54,6 +81,7 @@ pub struct AttestationStore {
     verifier: EvidenceVerifier,
     max_age: Duration,
     refresh_lead: Duration,
+    retry: FetchRetry,
     entries: ArcSwap<HashMap<String, Arc<Entry>>>,
     flights: Mutex<HashMap<String, Arc<Flight>>>,
     /// The attestation form each model was first verified in (see `pin`).
@@ -92,14 +120,14 @@ impl AttestationStore {
     pub(crate) fn new(
         client: Arc<VeniceClient>,
         verifier: EvidenceVerifier,
-        max_age: Duration,
-        refresh_lead: Duration,
+        config: &AttestationSection,
     ) -> Self {
         AttestationStore {
             client,
             verifier,
-            max_age,
-            refresh_lead,
+            max_age: config.max_age,
+            refresh_lead: config.refresh_lead,
+            retry: config.fetch_retry.clone(),
             entries: ArcSwap::default(),
             flights: Mutex::default(),
             pins: Mutex::default(),
@@ -133,13 +161,14 @@ impl AttestationStore {
         self.fetch_once(model, |s| s.cached(model).is_none()).await
     }
 
-    /// Refreshes `model` if its entry is missing or within `refresh_lead` of `max_age`.
+    /// Refreshes `model` if its entry is missing or within `refresh_lead` of `max_age` or of
+    /// its keyset's end.
     pub(crate) async fn refresh_if_due(&self, model: &str) -> Result<Arc<Entry>, AttestationError> {
         let due = |s: &Self| {
             s.entries
                 .load()
                 .get(model)
-                .is_none_or(|e| e.age() + s.refresh_lead >= s.max_age || !e.usable(s.max_age))
+                .is_none_or(|e| e.due(s.max_age, s.refresh_lead))
         };
         if !due(self) {
             return Ok(self
@@ -171,14 +200,28 @@ impl AttestationStore {
                 return Err(err.clone());
             }
         }
+        if let Some(b) = flight.backoff.lock().expect("poisoned").as_ref() {
+            let wait = b.until.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                return Err(AttestationError::new(
+                    b.error.check,
+                    format!(
+                        "{} (not fetched again for {} ms)",
+                        b.error.message,
+                        wait.as_millis()
+                    ),
+                ));
+            }
+        }
         let (report, mut result) = self.fetch_and_verify(model).await;
         if let (Ok(_), Some(r)) = (&result, &report) {
             if let Err(e) = self.check_pin(model, r) {
                 result = Err(e);
             }
         }
+        self.note_fetch(&flight, &result);
         match result {
-            Ok(key) => {
+            Ok((key, refresh_by)) => {
                 let previous = self
                     .entries
                     .load()
@@ -197,6 +240,7 @@ impl AttestationStore {
                     verified_unix: SystemTime::now()
                         .duration_since(SystemTime::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs()),
+                    refresh_by,
                     invalidated: AtomicBool::new(false),
                 });
                 self.entries.rcu(|map| {
@@ -299,6 +343,7 @@ impl AttestationStore {
         // The refusal is no longer current: the next request attests again at once.
         if let Some(flight) = self.flights.lock().expect("flight map poisoned").get(model) {
             *flight.last_failure.lock().expect("poisoned") = None;
+            *flight.backoff.lock().expect("poisoned") = None;
         }
         Ok((old, form))
     }
@@ -315,15 +360,40 @@ impl AttestationStore {
         report
     }
 
-    /// Fetches with a fresh nonce and verifies. The report is `None` when nothing could be
-    /// fetched.
+    /// Backs off after a failed fetch (doubling per consecutive failure); a fetch that got
+    /// an answer, verified or not, ends the backoff.
+    fn note_fetch<T>(&self, flight: &Flight, result: &Result<T, AttestationError>) {
+        let mut backoff = flight.backoff.lock().expect("poisoned");
+        match result {
+            Err(e) if e.check == Check::Fetch && !self.retry.backoff.is_zero() => {
+                let failures = backoff.as_ref().map_or(0, |b| b.failures) + 1;
+                let wait = self
+                    .retry
+                    .backoff
+                    .saturating_mul(1 << (failures - 1).min(16))
+                    .min(self.retry.backoff_max);
+                *backoff = Some(Backoff {
+                    failures,
+                    until: Instant::now() + wait,
+                    error: e.clone(),
+                });
+            }
+            _ => *backoff = None,
+        }
+    }
+
+    /// Fetches with a fresh nonce and verifies; gives the key and when it must be refreshed
+    /// at the latest. The report is `None` when nothing could be fetched.
     async fn fetch_and_verify(
         &self,
         model: &str,
-    ) -> (Option<Report>, Result<VerifiedKey, AttestationError>) {
+    ) -> (
+        Option<Report>,
+        Result<(VerifiedKey, Option<u64>), AttestationError>,
+    ) {
         let mut nonce = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let raw = match self.client.attestation(model, &nonce).await {
+        let raw = match self.fetch(model, &nonce).await {
             Ok(raw) => raw,
             Err(e) => {
                 return (
@@ -333,6 +403,86 @@ impl AttestationStore {
             }
         };
         let (report, outcome) = self.verifier.verify(&raw, model, &nonce).await;
+        let outcome = outcome.map(|key| {
+            let by = refresh_deadline(&raw, key.keyset.as_ref().map(|k| k.not_after));
+            (key, by)
+        });
         (Some(report), outcome)
+    }
+
+    /// One fetch, retried after transient failures (5xx, 429, timeouts, no connection).
+    async fn fetch(
+        &self,
+        model: &str,
+        nonce: &[u8; 32],
+    ) -> Result<serde_json::Value, UpstreamError> {
+        let mut wait = Duration::from_millis(250);
+        let mut attempt = 0;
+        loop {
+            match self.client.attestation(model, nonce).await {
+                Err(e) if attempt < self.retry.retries && transient(&e) => {
+                    log::info!(
+                        "model {model}: attestation fetch failed ({e}); retrying in {} ms",
+                        wait.as_millis()
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(4));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+fn transient(e: &UpstreamError) -> bool {
+    match e {
+        UpstreamError::Status { status, .. } => *status >= 500 || *status == 429,
+        UpstreamError::Timeout | UpstreamError::Transport(_) => true,
+        UpstreamError::Body(_) => false,
+    }
+}
+
+/// The earliest of the keyset's `not_after` and the ends Venice's answer names
+/// (`keyset_epoch.not_after`, `stale_after`, at its root or under `attestation`; unix seconds
+/// or RFC 3339). Unsigned values can only bring a refresh forward, never postpone one.
+fn refresh_deadline(raw: &serde_json::Value, keyset_not_after: Option<u64>) -> Option<u64> {
+    let when = |v: &serde_json::Value| -> Option<u64> {
+        v.as_u64().or_else(|| {
+            let t = time::OffsetDateTime::parse(
+                v.as_str()?,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()?;
+            u64::try_from(t.unix_timestamp()).ok()
+        })
+    };
+    let served = [raw, &raw["attestation"]]
+        .into_iter()
+        .flat_map(|v| [v.pointer("/keyset_epoch/not_after"), v.get("stale_after")]);
+    served
+        .flatten()
+        .filter_map(when)
+        .chain(keyset_not_after)
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refresh_deadline;
+    use serde_json::json;
+
+    #[test]
+    fn the_earliest_end_served_or_signed_decides() {
+        assert_eq!(refresh_deadline(&json!({}), None), None);
+        assert_eq!(refresh_deadline(&json!({}), Some(500)), Some(500));
+        let raw = json!({"keyset_epoch": {"not_after": 400}, "attestation": {"stale_after": "1970-01-01T00:05:00Z"}});
+        assert_eq!(refresh_deadline(&raw, Some(500)), Some(300));
+        // A later end Venice names does not postpone the keyset's own.
+        let raw = json!({"stale_after": 9_999});
+        assert_eq!(refresh_deadline(&raw, Some(500)), Some(500));
+        // What is not a time is not read as one.
+        let raw = json!({"stale_after": "soon", "keyset_epoch": {"not_after": -1}});
+        assert_eq!(refresh_deadline(&raw, Some(500)), Some(500));
     }
 }

@@ -224,6 +224,9 @@ pub struct AttestationSection {
     /// Refresh starts this long before `max_age` runs out.
     #[serde(with = "units::duration")]
     pub refresh_lead: Duration,
+    /// How a failing attestation endpoint is retried (Venice's answers 502 for a model for
+    /// hours at times): a bounded number of fetches, never one per request.
+    pub fetch_retry: FetchRetry,
     /// Models attested at start-up; `/readyz` waits for them.
     pub prewarm: Vec<String>,
     /// Accept TDs with the DEBUG attribute (never in production).
@@ -372,11 +375,38 @@ impl Default for VeniceSection {
     }
 }
 
+/// Retries of a failing attestation fetch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchRetry {
+    /// Retries within one fetch after a 5xx, 429, timeout or connection failure (250 ms
+    /// apart, then twice as long each time).
+    pub retries: u32,
+    /// After a fetch failed, the model is not fetched again for this long; each further
+    /// failure doubles it, up to `backoff_max`. Requests meanwhile get the last error at once.
+    /// 0: every request may fetch.
+    #[serde(with = "units::duration")]
+    pub backoff: Duration,
+    #[serde(with = "units::duration")]
+    pub backoff_max: Duration,
+}
+
+impl Default for FetchRetry {
+    fn default() -> Self {
+        FetchRetry {
+            retries: 2,
+            backoff: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(120),
+        }
+    }
+}
+
 impl Default for AttestationSection {
     fn default() -> Self {
         AttestationSection {
             max_age: Duration::from_secs(600),
             refresh_lead: Duration::from_secs(120),
+            fetch_retry: FetchRetry::default(),
             prewarm: Vec::new(),
             allow_debug: false,
             pcs_url: "https://api.trustedservices.intel.com".into(),

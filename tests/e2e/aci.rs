@@ -481,3 +481,25 @@ async fn the_demo_serves_an_aci_gateway_on_request() {
     assert_eq!(v["report"]["layout"], "aci/1");
     assert_eq!(v["report"]["aci"]["binding"]["form"], "statement");
 }
+
+/// A keyset that ends soon is attested anew before it ends, in the background: requests are
+/// served across several keyset epochs without waiting, and never with an ended keyset.
+#[tokio::test(flavor = "multi_thread")]
+async fn keysets_are_attested_anew_before_their_end() {
+    let s = aci_sim(Layout::Aci).await;
+    s.set_keyset_lifetime(Some(Duration::from_secs(4)));
+    let p = Proxy::start(s, |c| c.attestation.refresh_lead = Duration::from_secs(2)).await;
+    assert_eq!(p.post(&chat("epoch one", false)).await.status(), 200);
+    let first = p.sim.record().attestations.len();
+    let until = std::time::Instant::now() + Duration::from_secs(7);
+    while std::time::Instant::now() < until {
+        let r = p.post(&chat("across epochs", false)).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let refreshes = p.sim.record().attestations.len() - first;
+    assert!(
+        (2..=5).contains(&refreshes),
+        "{refreshes} refreshes in 7 s of 4 s keysets"
+    );
+}

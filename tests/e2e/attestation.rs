@@ -478,3 +478,58 @@ async fn drifted_attestations_verify_with_every_check_enforced() {
         "the failing GPU is named: {v}"
     );
 }
+
+/// Venice's attestation endpoint answering 502 for a model: one fetch with its retries, then
+/// none until the backoff has passed (each failure doubling it), whatever the requests do;
+/// they get the error at once meanwhile, and the model serves again after a fetch succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attestation_502_storm_costs_bounded_fetches() {
+    let s = sim().await;
+    s.set_attestation_fault(Some(AttestationFault::ServerError));
+    let p = Proxy::start(s, |c| {
+        c.attestation.fetch_retry = venice_e2ee_proxy::config::FetchRetry::default()
+    })
+    .await;
+    let fetches = |p: &Proxy| {
+        let record = p.sim.record();
+        record
+            .attestations
+            .iter()
+            .filter(|(m, _)| m == MODEL)
+            .count()
+    };
+    let refused = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), 503);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "attestation_fetch_failed", "{v}");
+        v["error"]["message"].as_str().unwrap().to_string()
+    };
+    refused(p.post(&chat("storm", false)).await).await;
+    assert_eq!(fetches(&p), 3, "one fetch and its two retries");
+    // A burst inside the backoff (1 s) fetches nothing and is answered at once.
+    let burst = std::time::Instant::now();
+    for stream in [false, true].repeat(5) {
+        let message = refused(p.post(&chat("storm", stream)).await).await;
+        assert!(message.contains("not fetched again for"), "{message}");
+    }
+    assert!(burst.elapsed() < Duration::from_millis(700));
+    assert_eq!(fetches(&p), 3, "no fetch per request");
+    // After the backoff, one more fetch (with its retries); the next backoff is 2 s.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    refused(p.post(&chat("storm", false)).await).await;
+    assert_eq!(fetches(&p), 6);
+    refused(p.post(&chat("storm", false)).await).await;
+    assert_eq!(fetches(&p), 6);
+    // Venice recovers: served again once the backoff allows a fetch.
+    p.sim.set_attestation_fault(None);
+    let mut served = false;
+    for _ in 0..40 {
+        if p.post(&chat("calm", false)).await.status() == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served);
+    assert_eq!(fetches(&p), 7);
+}

@@ -83,6 +83,10 @@ pub fn config_for(sim: &Simulator) -> Config {
     c.venice.idle_timeout = Duration::from_secs(2);
     c.venice.connect_timeout = Duration::from_secs(2);
     c.venice.request_timeout = Duration::from_secs(5);
+    // Fault tests switch attestation faults on and off between requests: every request may
+    // fetch (the backoff has tests of its own).
+    c.attestation.fetch_retry.retries = 0;
+    c.attestation.fetch_retry.backoff = Duration::ZERO;
     c
 }
 

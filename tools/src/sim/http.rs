@@ -319,13 +319,14 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             "Model not found or does not support TEE attestation",
         );
     };
-    let (fault, drift, layout, aci_gpu) = {
+    let (fault, drift, layout, aci_gpu, keyset_lifetime) = {
         let script = state.script.lock().expect("poisoned");
         (
             script.attestation_fault,
             script.attestation_drift.clone(),
             script.attestation_layout,
             script.aci_gpu,
+            script.keyset_lifetime_secs,
         )
     };
     if fault == Some(AttestationFault::ServerError) {
@@ -352,8 +353,12 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
         } else {
             key.public_hex().to_string()
         };
-        let expired = (fault == Some(AttestationFault::ExpiredKeyset)).then(|| now() - 60);
-        state.gateway.keyset(&model, &listed, expired)
+        let not_after = if fault == Some(AttestationFault::ExpiredKeyset) {
+            Some(now() - 60)
+        } else {
+            keyset_lifetime.map(|l| now() + l)
+        };
+        state.gateway.keyset(&model, &listed, not_after)
     });
     let keyset_digest = keyset.as_ref().map(jcs::digest);
     let report_data = match (layout, &keyset_digest) {

@@ -419,6 +419,10 @@ impl Simulator {
         self.script(|s| s.receipt_bodies = bodies);
     }
 
+    pub fn set_keyset_lifetime(&self, lifetime: Option<std::time::Duration>) {
+        self.script(|s| s.keyset_lifetime_secs = lifetime.map(|l| l.as_secs()));
+    }
+
     pub fn set_pacing(&self, pacing: Pacing) {
         self.script(|s| s.pacing = pacing);
     }

@@ -143,6 +143,10 @@ pub struct Script {
     /// What receipts' hashes cover (Venice re-wraps bodies unless told otherwise).
     #[serde(default)]
     pub receipt_bodies: super::aci::ReceiptBodies,
+    /// ACI keysets served from now on expire this many seconds after each attestation (a
+    /// gateway rotating its keyset epoch); unset, they last a week.
+    #[serde(default)]
+    pub keyset_lifetime_secs: Option<u64>,
 }
 
 impl ChatFault {
