@@ -1,5 +1,6 @@
 //! Everything the proxy hooks and the background service share, built once from `Config`.
 
+use crate::attestation::anchor::Anchors;
 use crate::attestation::receipts::Receipts;
 use crate::attestation::store::AttestationStore;
 use crate::attestation::verifier::EvidenceVerifier;
@@ -58,7 +59,8 @@ impl AppState {
     pub fn new(config: Config) -> Result<Arc<Self>, String> {
         let upstream = config.validate().map_err(|e| e.to_string())?;
         let client = Arc::new(VeniceClient::new(&config)?);
-        let verifier = EvidenceVerifier::from_config(&config)?;
+        let verifier = Arc::new(EvidenceVerifier::from_config(&config)?);
+        let anchors = Arc::new(Anchors::new(&config, verifier.clone())?);
         Ok(Arc::new(AppState {
             authorization: format!("Bearer {}", config.venice.api_key.expose()),
             catalog: Catalog::new(client.clone(), config.venice.models_ttl),
@@ -78,6 +80,7 @@ impl AppState {
             receipts: Arc::new(Receipts::new(
                 client.clone(),
                 config.attestation.receipts.clone(),
+                anchors,
             )),
             client,
             upstream,

@@ -1,6 +1,7 @@
 //! Attestation: parse and verify (pure), fetch from Venice, cache per model, refresh.
 
 pub mod aci;
+pub(crate) mod anchor;
 pub mod framing;
 pub(crate) mod pin;
 pub mod provenance;

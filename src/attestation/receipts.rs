@@ -9,6 +9,7 @@ use super::aci::countersign::{self, Countersignature};
 use super::aci::receipt::{self, Standing, UpstreamEvent};
 use super::aci::session::{self, Session};
 use super::aci::Binding;
+use super::anchor::{Anchor, Anchors};
 use super::store::Entry;
 use super::unix_now as now;
 use crate::metrics::METRICS;
@@ -169,6 +170,7 @@ fn gateway_identity(entry: &Entry) -> String {
 pub(crate) struct Receipts {
     client: Arc<VeniceClient>,
     cfg: ReceiptsSection,
+    anchors: Arc<Anchors>,
     models: Mutex<HashMap<String, ModelState>>,
     /// Sessions are immutable and content-addressed: one verified is verified for good.
     sessions: Mutex<lru::LruCache<String, Session>>,
@@ -187,10 +189,15 @@ fn receipt_document(v: &Value) -> Option<&Value> {
 }
 
 impl Receipts {
-    pub(crate) fn new(client: Arc<VeniceClient>, cfg: ReceiptsSection) -> Receipts {
+    pub(crate) fn new(
+        client: Arc<VeniceClient>,
+        cfg: ReceiptsSection,
+        anchors: Arc<Anchors>,
+    ) -> Receipts {
         Receipts {
             client,
             cfg,
+            anchors,
             models: Mutex::default(),
             sessions: Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(256).expect("non-zero"),
@@ -211,6 +218,11 @@ impl Receipts {
         let models = self.models.lock().expect("poisoned");
         let (gateway, why) = models.get(model)?.blocked.as_ref()?;
         (*gateway == gateway_identity(entry)).then(|| why.clone())
+    }
+
+    /// What anchoring `entry`'s served keyset found, when it was tried.
+    pub(crate) fn anchor_of(&self, entry: &Entry) -> Option<Arc<Anchor>> {
+        self.anchors.get(&entry.key.keyset.as_ref()?.digest)
     }
 
     pub(crate) fn last(&self, model: &str) -> Option<Arc<Outcome>> {
@@ -367,9 +379,22 @@ impl Receipts {
         out.receipt_id = Some(verified.receipt_id.clone())
             .filter(|r| !r.is_empty())
             .or(out.receipt_id);
-        let anchored = matches!(parts.entry.key.binding, Binding::Statement { .. });
-        let (standing, detail) =
+        // The quote binds the keyset itself, or the gateway's own quote anchors it.
+        let anchor = self.anchors.anchor(&parts.entry).await;
+        let anchored = matches!(parts.entry.key.binding, Binding::Statement { .. })
+            || anchor.as_ref().is_some_and(|a| a.verified);
+        let (standing, mut detail) =
             receipt::standing(&verified, anchored, out.countersigned_by.as_deref());
+        if let Some(a) = &anchor {
+            detail = if a.verified {
+                format!(
+                    "{detail}; keyset anchored by the gateway's own quote at {}",
+                    a.origin.as_deref().unwrap_or("-")
+                )
+            } else {
+                format!("{detail}; the keyset could not be anchored: {}", a.detail)
+            };
+        }
         (out.result, out.detail) = (standing.as_str(), detail);
         // The upstream verdict is the gateway's word only when the gateway's key signed it.
         if !standing.anchored() {

@@ -78,7 +78,7 @@ struct Backoff {
 
 pub struct AttestationStore {
     client: Arc<VeniceClient>,
-    verifier: EvidenceVerifier,
+    verifier: Arc<EvidenceVerifier>,
     max_age: Duration,
     refresh_lead: Duration,
     retry: FetchRetry,
@@ -119,7 +119,7 @@ pub(crate) enum AcceptError {
 impl AttestationStore {
     pub(crate) fn new(
         client: Arc<VeniceClient>,
-        verifier: EvidenceVerifier,
+        verifier: Arc<EvidenceVerifier>,
         config: &AttestationSection,
     ) -> Self {
         AttestationStore {

@@ -1,6 +1,7 @@
 //! The full verifier as the server runs it: pinned (or configured test) trust roots, Intel
 //! collateral from PCS, the TCB and enforcement policy.
 
+use super::evidence::dcap::{self, TcbVerdict};
 use super::evidence::nras::Nras;
 use super::evidence::nvidia;
 use super::evidence::pcs::Pcs;
@@ -176,6 +177,31 @@ impl EvidenceVerifier {
         (report, outcome)
     }
 }
+impl EvidenceVerifier {
+    /// Intel DCAP for a quote that is not Venice's answer (an ACI gateway's own report):
+    /// signature, QE report and PCK chain to the pinned Intel root, CRLs, the DEBUG policy,
+    /// then the TCB status policy.
+    pub(crate) async fn verify_quote(&self, raw_quote: &[u8]) -> Result<TcbVerdict, String> {
+        let fetched = self
+            .pcs
+            .collateral(raw_quote)
+            .await
+            .map_err(|e| format!("Intel collateral: {e}"))?;
+        let at = fetched.stale_verify_at.unwrap_or_else(now);
+        let verdict = dcap::verify(
+            raw_quote,
+            &fetched.collateral,
+            &self.roots.intel_der,
+            at,
+            self.policy.allow_debug,
+        )?;
+        if !self.tcb_statuses.contains(&verdict.status) {
+            return Err(format!("TCB status {} is not accepted", verdict.status));
+        }
+        Ok(verdict)
+    }
+}
+
 /// One verification of a live model with a fresh nonce, as the server does it (`verify
 /// --model`).
 pub async fn verify_live(config: &crate::config::Config, model: &str) -> Result<Report, String> {

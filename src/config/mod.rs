@@ -278,6 +278,10 @@ pub struct AttestationSection {
     pub(crate) deployer_named_images: crate::attestation::provenance::policy::DeployerNamedImages,
     /// ACI receipts: checked after each answer (`report`), required (`require`) or `off`.
     pub receipts: crate::attestation::receipts::ReceiptsSection,
+    /// Where an ACI gateway's own attestation is fetched to anchor the keyset Venice serves
+    /// in hardware (`https://host`, tried in order). Empty: the hosts the gateway's measured
+    /// ingress serves (`DOMAIN` / `DOMAINS` of its dstack-ingress service).
+    pub aci_anchor_origins: Vec<String>,
     /// Test switch: allow plain http for Intel PCS, its CRL host, NVIDIA NRAS and Rekor (the
     /// simulated ones on loopback). Off: their URLs must be https, checked at load. Reported in
     /// every attestation report, answer header and `check-config`.
@@ -429,6 +433,7 @@ impl Default for AttestationSection {
             os_images: crate::attestation::evidence::workload::known_os_images(),
             deployer_named_images: Default::default(),
             receipts: Default::default(),
+            aci_anchor_origins: Vec::new(),
             plain_http_for_tests: false,
         }
     }
@@ -668,7 +673,13 @@ impl Config {
             ("attestation.nras_url", &a.nras_url),
             ("attestation.nras_jwks_url", &a.nras_jwks_url),
             ("attestation.rekor_url", &a.rekor_url),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            a.aci_anchor_origins
+                .iter()
+                .map(|o| ("attestation.aci_anchor_origins", o)),
+        ) {
             let plain_allowed = a.plain_http_for_tests && url.starts_with("http://");
             if !url.starts_with("https://") && !plain_allowed {
                 return Err(bad(

@@ -252,6 +252,7 @@ fn attestations(state: &AppState, only: Option<&str>) -> Value {
                 "age_seconds": e.age().as_secs(),
                 "report": e.report,
                 "receipt": state.receipts.last(m).as_deref(),
+                "anchor": state.receipts.anchor_of(&e).as_deref(),
             })
         })
         .collect();

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use venice_e2ee_proxy::attestation::receipts::ReceiptMode;
 use venice_e2ee_tools::sim::aci::{Layout, ReceiptBodies, ReceiptFault};
-use venice_e2ee_tools::sim::{AciGpu, AttestationFault};
+use venice_e2ee_tools::sim::{AciGpu, AnchorFault, AttestationFault};
 
 async fn aci_sim(layout: Layout) -> venice_e2ee_tools::sim::Simulator {
     let s = sim().await;
@@ -140,7 +140,7 @@ async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_legacy_address_binding_in_the_aci_layout_verifies_and_receipts_are_unanchored() {
+async fn the_legacy_address_binding_is_anchored_by_the_gateways_own_quote() {
     let p = Proxy::start(aci_sim(Layout::AciAddressBound).await, |_| {}).await;
     let t0 = checked(&p).await;
     assert_eq!(p.post(&chat("legacy binding", false)).await.status(), 200);
@@ -150,13 +150,79 @@ async fn the_legacy_address_binding_in_the_aci_layout_verifies_and_receipts_are_
         .as_str()
         .unwrap()
         .contains("not bound by this quote"));
+    // Venice's quote binds only the address; the gateway's own quote, fetched from the host
+    // its measured ingress serves, binds the keyset: receipts under it are the gateway's.
     let rc = receipt(&p, t0).await;
-    assert_eq!(rc["result"], "unanchored", "{rc}");
-    // The hashes are signed by the quote-bound key, but the event log only by a key of a
-    // keyset no quote binds: the gateway's word on its upstream is not reported.
+    assert_eq!(rc["result"], "authentic", "{rc}");
+    let origin = format!("http://{}", p.sim.addr);
+    assert!(rc["detail"].as_str().unwrap().contains(&format!(
+        "keyset anchored by the gateway's own quote at {origin}"
+    )));
     assert!(rc["countersigned_by"].as_str().unwrap().starts_with("0x"));
-    assert_eq!(rc["upstream"], json!([]), "{rc}");
-    assert_eq!(rc["sessions"], json!([]), "{rc}");
+    assert_eq!(rc["upstream"][0]["result"], "verified");
+    let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+    let anchor = &v["anchor"];
+    assert_eq!(anchor["verified"], true, "{anchor}");
+    assert_eq!(anchor["origin"], origin.as_str());
+    assert_eq!(anchor["statement"], "spec");
+    assert_eq!(anchor["same_instance"], true);
+    assert_eq!(anchor["tcb"], "UpToDate");
+    assert_eq!(
+        anchor["keyset_digest"],
+        v["report"]["aci"]["keyset"]["digest"]
+    );
+    // The gateway's endpoint is asked without the Venice key, as a third party.
+    let asked: Vec<_> = p
+        .sim
+        .record()
+        .third_party
+        .into_iter()
+        .filter(|r| r.path == "/v1/aci/attestation")
+        .collect();
+    assert_eq!(asked.len(), 1, "one anchoring for the keyset, cached");
+    assert!(asked[0]
+        .headers
+        .iter()
+        .all(|(k, v)| !k.eq_ignore_ascii_case("authorization") && !v.contains(SIM_KEY)));
+}
+
+/// The gateway's own report does not anchor the keyset when it is another workload's, binds
+/// another keyset or another nonce, or cannot be had: receipts stay unanchored, the
+/// gateway's word on its upstream is not reported, and `require` refuses the model.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keyset_the_gateways_own_quote_does_not_bind_stays_unanchored() {
+    let cases = [
+        (AnchorFault::OtherWorkload, "another workload: its MRTD"),
+        (AnchorFault::OtherKeyset, "Venice served"),
+        (AnchorFault::WrongNonce, "our nonce"),
+        (AnchorFault::Unavailable, "answered 503"),
+    ];
+    for (fault, why) in cases {
+        let s = aci_sim(Layout::AciAddressBound).await;
+        s.set_anchor_fault(Some(fault));
+        let p = Proxy::start(s, |_| {}).await;
+        let t0 = checked(&p).await;
+        assert_eq!(p.post(&chat("unanchored", false)).await.status(), 200);
+        let rc = receipt(&p, t0).await;
+        assert_eq!(rc["result"], "unanchored", "{fault:?}: {rc}");
+        let detail = rc["detail"].as_str().unwrap();
+        assert!(detail.contains(why), "{fault:?}: {detail}");
+        assert_eq!(rc["upstream"], json!([]), "{rc}");
+        let (_, v) = p.get(&format!("/attestation/{MODEL}")).await;
+        assert_eq!(v["anchor"]["verified"], false, "{fault:?}");
+    }
+    let s = aci_sim(Layout::AciAddressBound).await;
+    s.set_anchor_fault(Some(AnchorFault::OtherWorkload));
+    let p = Proxy::start(s, |c| c.attestation.receipts.mode = ReceiptMode::Require).await;
+    assert_eq!(
+        p.post(&chat("seen, then judged", false)).await.status(),
+        200
+    );
+    receipt(&p, 0).await;
+    let r = p.post(&chat("refused", false)).await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "attestation_receipt", "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,6 +3,7 @@
 //! (§3.2), the restated report fields (§4.1), source provenance (§4.1, §9.1.4), receipts (§7)
 //! and attested sessions (§8). Pure: no I/O, no clock beyond what the caller passes.
 
+pub(crate) mod anchor;
 pub(crate) mod countersign;
 pub mod jcs;
 pub(crate) mod receipt;

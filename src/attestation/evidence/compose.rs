@@ -284,6 +284,37 @@ fn expand(inner: &str, allowed: &BTreeSet<String>, out: &mut Setting) {
     }
 }
 
+impl AppCompose {
+    /// The hosts a dstack-ingress service serves (`DOMAIN`, `DOMAINS`: one or several, split
+    /// at whitespace or commas), measured values only: what the deployer sets names nothing.
+    /// Wildcards and anything that is not a host name (with an optional port) are left out.
+    pub(crate) fn ingress_hosts(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let ingresses = self.services.iter().filter(|s| {
+            s.image
+                .as_ref()
+                .and_then(Setting::measured)
+                .is_some_and(|i| i.contains("dstack-ingress"))
+        });
+        for service in ingresses {
+            let values = ["DOMAIN", "DOMAINS"]
+                .iter()
+                .filter_map(|k| service.settings.get(*k).and_then(Setting::measured));
+            for host in values.flat_map(|v| v.split(|c: char| c.is_whitespace() || c == ',')) {
+                let host = host.trim().to_ascii_lowercase();
+                let plausible = !host.is_empty()
+                    && host
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+                if plausible && !out.contains(&host) {
+                    out.push(host);
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,5 +437,24 @@ mod tests {
         assert!(AppCompose::parse(r#"{"docker_compose_file": "a: [1"}"#).is_err());
         assert!(AppCompose::parse(r#"{"docker_compose_file": "volumes: {}"}"#).is_err());
         assert!(AppCompose::parse(r#"{"runner": "bash"}"#).is_err());
+    }
+
+    #[test]
+    fn ingress_hosts_are_the_measured_domains_of_dstack_ingress() {
+        let yaml = "services:\n  ingress:\n    image: dstacktee/dstack-ingress@sha256:aa\n    environment:\n      DOMAIN: tee.example.com\n      DOMAINS: |\n        api.example.com\n        *.wild.example.com, chat.example.com:8443\n  other:\n    image: ${ING:-dstacktee/dstack-ingress@sha256:bb}\n    environment:\n      - DOMAIN=evil.example.com\n  app:\n    image: repo/app@sha256:cc\n    environment:\n      - DOMAIN=app.example.com\n";
+        let c = app(yaml, json!({"allowed_envs": ["ING"]}));
+        assert_eq!(
+            c.ingress_hosts(),
+            [
+                "tee.example.com",
+                "api.example.com",
+                "chat.example.com:8443"
+            ]
+        );
+        // A domain the deployer sets is not a measurement.
+        let yaml = "services:\n  ingress:\n    image: dstacktee/dstack-ingress@sha256:aa\n    environment:\n      - DOMAIN=${DOMAIN}\n";
+        assert!(app(yaml, json!({"allowed_envs": ["DOMAIN"]}))
+            .ingress_hosts()
+            .is_empty());
     }
 }

@@ -15,6 +15,10 @@ use venice_e2ee_proxy::attestation::aci::jcs;
 use venice_e2ee_proxy::attestation::unix_now as now;
 use venice_e2ee_proxy::e2ee::codec;
 
+/// The one gateway CVM that serves every model in the ACI layouts (its measurements' name).
+pub const GATEWAY: &str = "private-ai-gateway";
+/// The ingress image the gateway's compose pins (its digest is the guarantee).
+const INGRESS_IMAGE: &str = "dstacktee/dstack-ingress";
 pub const SOURCE_REPO: &str = "https://github.com/Dstack-TEE/private-ai-gateway.git";
 pub const SOURCE_COMMIT: &str = "5e1f0c3a9d2b7e4f6a8c0d1e2f3a4b5c6d7e8f90";
 /// An image the gateway's compose names by tag only, as Venice's does (dstack-verifier).
@@ -96,7 +100,8 @@ pub struct Gateway {
 /// What the simulated gateway hashed of one exchange.
 pub struct Exchange<'a> {
     pub model: &'a str,
-    pub model_key_hex: &'a str,
+    /// The gateway's keyset the receipt names.
+    pub keyset: Value,
     pub chat_id: &'a str,
     pub receipt_id: &'a str,
     pub request: [u8; 32],
@@ -142,24 +147,32 @@ impl Gateway {
         })
     }
 
-    /// The keyset of `model`'s gateway, listing `e2ee_key_hex` as its E2EE key.
-    pub fn keyset(&self, model: &str, e2ee_key_hex: &str, not_after: Option<u64>) -> Value {
+    /// The gateway's keyset (one for the whole service, §4): its receipt key and each
+    /// model's E2EE key, as (model, public key hex).
+    pub fn keyset(&self, e2ee_keys: &[(&str, String)], not_after: Option<u64>) -> Value {
+        let e2ee: Vec<Value> = e2ee_keys
+            .iter()
+            .map(|(model, key)| {
+                json!({"key_id": format!("e2ee-{model}"),
+                    "algo": "secp256k1-aes-256-gcm-hkdf-sha256", "public_key": key})
+            })
+            .collect();
         json!({
-            "subject": format!("dstack-app://simulated/{model}"),
+            "subject": format!("dstack-app://simulated/{GATEWAY}"),
             "not_after": not_after.unwrap_or(self.not_after),
             "receipt_signing_keys": [{"key_id": RECEIPT_KEY_ID, "algo": "ed25519",
                 "public_key": hex::encode(self.receipt_key.public_key().as_ref())}],
-            "e2ee_public_keys": [{"key_id": format!("e2ee-{model}"),
-                "algo": "secp256k1-aes-256-gcm-hkdf-sha256", "public_key": e2ee_key_hex}],
+            "e2ee_public_keys": e2ee,
             "tls_public_keys": []
         })
     }
 
-    /// The gateway's app compose: its launcher builds the pinned source commit at boot; a
-    /// verifier image is named by tag only.
-    pub fn compose_yaml() -> String {
+    /// The gateway's app compose: its ingress serves `ingress_host`, its launcher builds the
+    /// pinned source commit at boot; a verifier image is named by tag only.
+    pub fn compose_yaml(ingress_host: &str) -> String {
         format!(
-            "services:\n  launcher:\n    image: {}\n    environment:\n      - GIT_REPO={SOURCE_REPO}\n      - GIT_REV={SOURCE_COMMIT}\n  verifier:\n    image: {TAG_ONLY_IMAGE}\n",
+            "services:\n  dstack-ingress:\n    image: {INGRESS_IMAGE}@sha256:{}\n    environment:\n      - DOMAIN={ingress_host}\n      - TARGET_ENDPOINT=http://launcher:8086\n  launcher:\n    image: {}\n    environment:\n      - GIT_REPO={SOURCE_REPO}\n      - GIT_REV={SOURCE_COMMIT}\n  verifier:\n    image: {TAG_ONLY_IMAGE}\n",
+            "ab".repeat(32),
             super::rekor::pinned(super::rekor::AGENT_IMAGE)
         )
     }
@@ -169,11 +182,11 @@ impl Gateway {
         if x.fault == Some(ReceiptFault::Missing) {
             return;
         }
-        let keyset = self.keyset(x.model, x.model_key_hex, None);
+        let keyset = &x.keyset;
         let digest = if x.fault == Some(ReceiptFault::KeysetDigest) {
             jcs::sha256_tagged(b"another keyset")
         } else {
-            jcs::digest(&keyset)
+            jcs::digest(keyset)
         };
         // Re-wrapped bodies: the gateway hashed what Venice made of them, and says so.
         let rewrap = |h: &[u8; 32]| -> [u8; 32] {

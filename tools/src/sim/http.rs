@@ -87,7 +87,7 @@ async fn handle(
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let method = req.method().clone();
-    if ["/nras/", "/rekor/", "/pcs/"]
+    if ["/nras/", "/rekor/", "/pcs/", "/v1/aci/"]
         .iter()
         .any(|p| path.starts_with(p))
     {
@@ -164,6 +164,8 @@ async fn handle(
             state.intel.root_crl.clone(),
             "application/pkix-crl",
         ),
+        // The ACI gateway's own attestation, on the host its ingress serves (unauthenticated).
+        ("GET", "/v1/aci/attestation") => native_attestation(&state, &query),
         _ if !authorized(&state, &req) => error(StatusCode::UNAUTHORIZED, "Authentication failed"),
         ("GET", "/api/v1/models") => models(&state),
         ("GET", "/api/v1/tee/attestation") => attestation(&state, &query),
@@ -298,6 +300,71 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// The gateway's own report (`GET /v1/aci/attestation?nonce=`, §4): its quote binds the
+/// spec's statement over the keyset digest and the nonce; the same CVM as Venice's ACI
+/// answers, the same keyset. Faults: another workload, another keyset, another nonce, down.
+fn native_attestation(state: &SimState, query: &str) -> Response<Body> {
+    use super::script::AnchorFault;
+    let fault = state.script.lock().expect("poisoned").anchor_fault;
+    if fault == Some(AnchorFault::Unavailable) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    }
+    let nonce: [u8; 32] = match hex::decode(query_param(query, "nonce").unwrap_or_default())
+        .ok()
+        .and_then(|n| n.try_into().ok())
+    {
+        Some(n) => n,
+        None => return error(StatusCode::BAD_REQUEST, "nonce must be 64 lowercase hex"),
+    };
+    let mut keyset = state.gateway_keyset(None, None);
+    if fault == Some(AnchorFault::OtherKeyset) {
+        keyset["subject"] = json!("dstack-app://simulated/another-gateway");
+    }
+    let digest = jcs::digest(&keyset);
+    let bound_nonce = if fault == Some(AnchorFault::WrongNonce) {
+        rand::random()
+    } else {
+        nonce
+    };
+    let report_data = aci::report_data(&digest, &bound_nonce);
+    let workload = state.gateway_workload();
+    let (name, rtmr) = if fault == Some(AnchorFault::OtherWorkload) {
+        let mut rtmr = workload.rtmr;
+        rtmr[1][0] ^= 0x01;
+        ("another-gateway", rtmr)
+    } else {
+        (super::aci::GATEWAY, workload.rtmr)
+    };
+    let body = quote::body(
+        &state.intel.template_body(),
+        &QuoteParams {
+            model: name,
+            report_data,
+            debug: false,
+            rtmr: &rtmr,
+            mr_config_id: &workload.mr_config_id,
+        },
+    );
+    let quote = state.intel.quote(&body);
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "api_version": "aci/1",
+            "workload_keyset_digest": digest,
+            "attestation": {
+                "tee_type": "tdx",
+                "workload_keyset": keyset,
+                "report_data": hex::encode(&report_data[..32]),
+                "source_provenance": {"repo_url": super::aci::SOURCE_REPO,
+                    "repo_commit": super::aci::SOURCE_COMMIT, "image_digest": null, "image_provenance": null},
+                "evidence": {"quote": hex::encode(quote), "quote_report_data": hex::encode(report_data),
+                    "event_log": Value::Array(workload.events).to_string(), "app_compose": workload.app_compose}
+            },
+            "service_capabilities": {"supported_e2ee_versions": [], "serving": "aggregator"}
+        }),
+    )
+}
+
 fn attestation(state: &SimState, query: &str) -> Response<Body> {
     let model = query_param(query, "model").unwrap_or_default().to_string();
     let nonce_hex = query_param(query, "nonce")
@@ -346,19 +413,16 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
     } else {
         nonce_hex
     };
-    // The ACI gateway's keyset lists the model key (or, as a fault, another one).
+    // The ACI gateway's keyset lists the model keys (or, as a fault, another in this one's place).
     let keyset = layout.is_aci().then(|| {
-        let listed = if fault == Some(AttestationFault::KeyNotInKeyset) {
-            KeyPair::generate().public_hex().to_string()
-        } else {
-            key.public_hex().to_string()
-        };
+        let replaced = (fault == Some(AttestationFault::KeyNotInKeyset))
+            .then(|| (model.as_str(), KeyPair::generate().public_hex().to_string()));
         let not_after = if fault == Some(AttestationFault::ExpiredKeyset) {
             Some(now() - 60)
         } else {
             keyset_lifetime.map(|l| now() + l)
         };
-        state.gateway.keyset(&model, &listed, not_after)
+        state.gateway_keyset(replaced, not_after)
     });
     let keyset_digest = keyset.as_ref().map(jcs::digest);
     let report_data = match (layout, &keyset_digest) {
@@ -372,15 +436,20 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
         }
         _ => quote::address_report_data(&bound_address, &nonce),
     };
+    // One gateway CVM serves every model in the ACI layouts.
     let workload = if layout.is_aci() {
-        super::evidence::workload_of(&model, &super::aci::Gateway::compose_yaml())
+        state.gateway_workload()
     } else {
         super::evidence::workload(&model)
     };
     let body = quote::body(
         &state.intel.template_body(),
         &QuoteParams {
-            model: &model,
+            model: if layout.is_aci() {
+                super::aci::GATEWAY
+            } else {
+                &model
+            },
             report_data,
             debug: fault == Some(AttestationFault::DebugBit),
             rtmr: &workload.rtmr,
@@ -1005,7 +1074,7 @@ async fn stream_reply(s: Stream) {
         h.update(&done);
         plan.state.gateway.record(&Exchange {
             model: &s.model,
-            model_key_hex: plan.key.public_hex(),
+            keyset: plan.state.gateway_keyset(None, None),
             chat_id: id,
             receipt_id: &plan.receipt_id,
             request: plan.request,

@@ -13,7 +13,9 @@ pub mod rekor;
 pub mod script;
 pub mod tls;
 
-pub use script::{AciGpu, AttestationFault, ChatFault, ChatRecord, Pacing, Record, Reply, Script};
+pub use script::{
+    AciGpu, AnchorFault, AttestationFault, ChatFault, ChatRecord, Pacing, Record, Reply, Script,
+};
 pub use venice_e2ee_proxy::attestation::variants::drift::{self, Drift};
 
 use std::collections::HashMap;
@@ -241,6 +243,8 @@ pub struct SimState {
     gateway: aci::Gateway,
     /// The client key of the last chat answered (`ChatFault::AnswerToPreviousClient`).
     last_client_key: Mutex<Option<k256::PublicKey>>,
+    /// `host:port` this simulator listens on: the ACI gateway's ingress host.
+    own_host: std::sync::OnceLock<String>,
 }
 
 impl SimState {
@@ -266,11 +270,41 @@ impl SimState {
             rekor: rekor::SimRekor::new().map_err(std::io::Error::other)?,
             gateway: aci::Gateway::new().map_err(std::io::Error::other)?,
             last_client_key: Mutex::default(),
+            own_host: std::sync::OnceLock::new(),
         })
     }
 
     fn model_key(&self, model: &str) -> Option<Arc<ModelKey>> {
         self.keys.lock().expect("poisoned").get(model).cloned()
+    }
+
+    /// The ACI gateway's keyset: every E2EE model's key, `replaced` (model, key) swapped in.
+    fn gateway_keyset(
+        &self,
+        replaced: Option<(&str, String)>,
+        not_after: Option<u64>,
+    ) -> serde_json::Value {
+        let keys: Vec<(&str, String)> = {
+            let keys = self.keys.lock().expect("poisoned");
+            MODELS
+                .iter()
+                .filter(|m| m.e2ee)
+                .filter_map(|m| {
+                    let key = match &replaced {
+                        Some((model, key)) if *model == m.id => key.clone(),
+                        _ => keys.get(m.id)?.public_hex().to_string(),
+                    };
+                    Some((m.id, key))
+                })
+                .collect()
+        };
+        self.gateway.keyset(&keys, not_after)
+    }
+
+    /// The one gateway CVM of the ACI layouts, its ingress serving this simulator's host.
+    fn gateway_workload(&self) -> evidence::Workload {
+        let host = self.own_host.get().map_or("127.0.0.1", String::as_str);
+        evidence::workload_of(aci::GATEWAY, &aci::Gateway::compose_yaml(host))
     }
 }
 
@@ -312,6 +346,7 @@ impl Simulator {
         let state = Arc::new(SimState::new(opts.api_key, bench)?);
         let listener = tokio::net::TcpListener::bind(opts.listen).await?;
         let addr = listener.local_addr()?;
+        let _ = state.own_host.set(addr.to_string());
         tokio::spawn(http::serve(listener, None, state.clone()));
         let tls = if opts.tls {
             let pki = tls::generate(&["localhost", "127.0.0.1"]).map_err(std::io::Error::other)?;
@@ -413,6 +448,10 @@ impl Simulator {
 
     pub fn set_receipt_fault(&self, fault: Option<aci::ReceiptFault>) {
         self.script(|s| s.receipt_fault = fault);
+    }
+
+    pub fn set_anchor_fault(&self, fault: Option<script::AnchorFault>) {
+        self.script(|s| s.anchor_fault = fault);
     }
 
     pub fn set_receipt_bodies(&self, bodies: aci::ReceiptBodies) {

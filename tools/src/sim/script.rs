@@ -97,6 +97,20 @@ pub enum AttestationFault {
     Oversized,
 }
 
+/// Faults of the ACI gateway's own attestation (`/v1/aci/attestation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnchorFault {
+    /// A genuine quote of another workload (another RTMR1, another MRTD).
+    OtherWorkload,
+    /// Its quote binds another keyset than the one Venice serves.
+    OtherKeyset,
+    /// The statement binds another nonce (a replayed report).
+    WrongNonce,
+    /// 503.
+    Unavailable,
+}
+
 /// What GPU evidence the ACI gateway serves: its upstream's, relayed (as Venice's `aci/1`
 /// answers carry it), the empty placeholder, or none.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +157,9 @@ pub struct Script {
     /// What receipts' hashes cover (Venice re-wraps bodies unless told otherwise).
     #[serde(default)]
     pub receipt_bodies: super::aci::ReceiptBodies,
+    /// What the ACI gateway's own attestation endpoint spoils.
+    #[serde(default)]
+    pub anchor_fault: Option<AnchorFault>,
     /// ACI keysets served from now on expire this many seconds after each attestation (a
     /// gateway rotating its keyset epoch); unset, they last a week.
     #[serde(default)]

@@ -1,0 +1,331 @@
+//! The gateway's own attestation (`GET /v1/aci/attestation?nonce=` on a host its measured
+//! ingress serves), read to anchor the keyset Venice serves in hardware: Venice's endpoint
+//! binds only the E2EE key's address, while this report's quote binds a statement over the
+//! keyset digest and our nonce (§3.2, or the drafts' form with `workload_id` the deployed
+//! gateways serve). Pure: the quote's signature and TCB are checked by the caller.
+
+use super::{draft_statement, jcs, statement, Keyset, API_VERSION};
+use crate::attestation::quote::{self, TdReport};
+use k256::ecdsa::signature::Verifier as _;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const ENDORSEMENT_PURPOSE: &str = "aci.keyset.endorsement.v1";
+
+/// What a native report says, read and bound to our nonce (its quote not yet verified).
+#[derive(Debug)]
+pub(crate) struct Native {
+    pub(crate) keyset: Keyset,
+    /// The drafts' `workload_id` the statement bound, when it was that form.
+    pub(crate) workload_id: Option<String>,
+    pub(crate) raw_quote: Vec<u8>,
+    pub(crate) td: TdReport,
+    pub(crate) endorsement: Endorsement,
+    /// `attestation.freshness.stale_after`, as served (unsigned).
+    pub(crate) stale_after: Option<u64>,
+}
+
+/// The identity key's signature over the keyset digest (the drafts' `keyset_endorsement`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub(crate) enum Endorsement {
+    /// Verified under the keyset's `workload_identity` key (algorithm named).
+    Verified { algo: String },
+    /// The report carries none (the spec since August has no identity key).
+    Absent,
+}
+
+fn text<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+/// Reads `raw` and checks everything that needs no network: the layout, the keyset and its
+/// restated digest, the statement REPORTDATA binds for `nonce`, and the endorsement.
+pub(crate) fn read(raw: &Value, nonce: &[u8; 32]) -> Result<Native, String> {
+    if text(raw, "/api_version") != Some(API_VERSION) {
+        return Err(format!(
+            "the gateway's report is not {API_VERSION} ({:?})",
+            text(raw, "/api_version")
+        ));
+    }
+    let keyset_value = raw
+        .pointer("/attestation/workload_keyset")
+        .or_else(|| raw.get("workload_keyset"))
+        .ok_or("the gateway's report has no workload_keyset")?;
+    let keyset = Keyset::parse(keyset_value)?;
+    if let Some(restated) = text(raw, "/workload_keyset_digest") {
+        if !restated.trim().eq_ignore_ascii_case(&keyset.digest) {
+            return Err(format!(
+                "the report restates keyset {restated}, but its keyset hashes to {}",
+                keyset.digest
+            ));
+        }
+    }
+    let quote_text = text(raw, "/attestation/evidence/quote")
+        .ok_or("the gateway's report has no attestation.evidence.quote")?;
+    let raw_quote = quote::decode_quote_text(quote_text).map_err(|e| e.to_string())?;
+    let td = quote::parse(&raw_quote).map_err(|e| e.to_string())?;
+    let workload_id = bound_statement(raw, keyset_value, &keyset.digest, nonce, &td)?;
+    let endorsement = endorsement(raw, keyset_value, &keyset.digest)?;
+    Ok(Native {
+        keyset,
+        workload_id,
+        raw_quote,
+        td,
+        endorsement,
+        stale_after: raw
+            .pointer("/attestation/freshness/stale_after")
+            .and_then(Value::as_u64),
+    })
+}
+
+/// Which statement REPORTDATA binds: the spec's (`None`) or the drafts' with the
+/// `workload_id` recomputed from the keyset's identity key. Any other value fails.
+fn bound_statement(
+    raw: &Value,
+    keyset: &Value,
+    digest: &str,
+    nonce: &[u8; 32],
+    td: &TdReport,
+) -> Result<Option<String>, String> {
+    let (head, tail) = td.report_data.split_at(32);
+    if tail.iter().any(|b| *b != 0) {
+        return Err("REPORTDATA's second half is not zero".into());
+    }
+    if head == Sha256::digest(statement(digest, nonce).as_bytes()).as_slice() {
+        return Ok(None);
+    }
+    let identity = keyset
+        .pointer("/workload_identity/public_key")
+        .ok_or("REPORTDATA is not the statement for our nonce and this keyset")?;
+    let workload_id = jcs::digest(identity);
+    if let Some(restated) = text(raw, "/workload_id") {
+        if restated.trim() != workload_id {
+            return Err(format!(
+                "the report restates workload {restated}, but its identity key hashes to {workload_id}"
+            ));
+        }
+    }
+    if head == Sha256::digest(draft_statement(digest, &workload_id, nonce)).as_slice() {
+        return Ok(Some(workload_id));
+    }
+    Err("REPORTDATA is not the statement for our nonce and this keyset".into())
+}
+
+/// Verifies `keyset_endorsement` under the identity key: `ecdsa-secp256k1` (64-byte r ‖ s
+/// over SHA-256 of the payload) or `ed25519`, over the JCS form of
+/// `{purpose: "aci.keyset.endorsement.v1", workload_keyset_digest}`.
+fn endorsement(raw: &Value, keyset: &Value, digest: &str) -> Result<Endorsement, String> {
+    let Some(e) = raw.pointer("/attestation/keyset_endorsement") else {
+        return Ok(Endorsement::Absent);
+    };
+    let identity = keyset
+        .pointer("/workload_identity/public_key")
+        .ok_or("a keyset_endorsement without a workload_identity key")?;
+    let algo = e.get("algo").and_then(Value::as_str).unwrap_or_default();
+    if Some(algo) != identity.get("algo").and_then(Value::as_str) {
+        return Err(format!(
+            "keyset_endorsement is {algo:?}, the identity key another algorithm"
+        ));
+    }
+    let key = hex::decode(
+        identity
+            .get("public_key")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    )
+    .map_err(|_| "the identity key is not hex")?;
+    let sig = hex::decode(e.get("value").and_then(Value::as_str).unwrap_or_default())
+        .map_err(|_| "keyset_endorsement is not hex")?;
+    let payload = jcs::canonical(&serde_json::json!({
+        "purpose": ENDORSEMENT_PURPOSE,
+        "workload_keyset_digest": digest,
+    }));
+    let ok = match algo {
+        "ecdsa-secp256k1" => {
+            let key = k256::ecdsa::VerifyingKey::from_sec1_bytes(&key);
+            let sig = k256::ecdsa::Signature::from_slice(&sig);
+            matches!((key, sig), (Ok(k), Ok(s)) if k.verify(&payload, &s).is_ok())
+        }
+        "ed25519" => ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &key)
+            .verify(&payload, &sig)
+            .is_ok(),
+        other => {
+            return Err(format!(
+                "keyset_endorsement algorithm {other:?} is not known"
+            ))
+        }
+    };
+    if !ok {
+        return Err("keyset_endorsement does not verify under the identity key".into());
+    }
+    Ok(Endorsement::Verified {
+        algo: algo.to_string(),
+    })
+}
+
+/// A quote's workload measurements, lowercase or uppercase hex (as a report holds them).
+pub(crate) struct Measured<'a> {
+    pub(crate) mr_td: &'a str,
+    pub(crate) mr_config_id: &'a str,
+    pub(crate) rtmr: [&'a str; 4],
+}
+
+/// The measurements two quotes must share to be the same workload: the TD (MRTD), its
+/// firmware, kernel and command line (RTMR0–2) and the app compose (MRCONFIGID). RTMR3 also
+/// holds the instance's own events; whether it matches is returned, for the report.
+pub(crate) fn same_workload(native: &TdReport, served: &Measured<'_>) -> Result<bool, String> {
+    let pairs: [(&str, &[u8], &str); 5] = [
+        ("MRTD", &native.mr_td, served.mr_td),
+        ("MRCONFIGID", &native.mr_config_id, served.mr_config_id),
+        ("RTMR0", &native.rtmr[0], served.rtmr[0]),
+        ("RTMR1", &native.rtmr[1], served.rtmr[1]),
+        ("RTMR2", &native.rtmr[2], served.rtmr[2]),
+    ];
+    for (name, ours, theirs) in pairs {
+        if !hex::encode(ours).eq_ignore_ascii_case(theirs.trim()) {
+            return Err(format!(
+                "the gateway's own quote is another workload: its {name} is {}, Venice's quote has {theirs}",
+                hex::encode(ours)
+            ));
+        }
+    }
+    Ok(hex::encode(native.rtmr[3]).eq_ignore_ascii_case(served.rtmr[3].trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attestation::aci::tests::vector_keyset;
+    use serde_json::json;
+
+    /// The real capture's quote with REPORTDATA replaced (the signature is not checked here).
+    fn quote_with(report_data: [u8; 64]) -> String {
+        let body = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/capture/0001_api.venice.ai_api_v1_tee_attestation.body"
+        ))
+        .unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let mut q = hex::decode(v["intel_quote"].as_str().unwrap()).unwrap();
+        q[568..632].copy_from_slice(&report_data);
+        hex::encode(q)
+    }
+
+    fn slot(head: &[u8]) -> [u8; 64] {
+        let mut s = [0u8; 64];
+        s[..32].copy_from_slice(head);
+        s
+    }
+
+    const NONCE: [u8; 32] = [5; 32];
+
+    /// A draft-era keyset with a secp256k1 identity key, and its report endorsed by that key.
+    fn draft_report(identity: &k256::ecdsa::SigningKey) -> Value {
+        let public = hex::encode(identity.verifying_key().to_encoded_point(true).as_bytes());
+        let mut keyset = vector_keyset();
+        keyset["workload_identity"] = json!({"public_key": {"algo": "ecdsa-secp256k1", "public_key": public}, "subject": null});
+        let digest = jcs::digest(&keyset);
+        let workload_id = jcs::digest(&keyset["workload_identity"]["public_key"]);
+        let rd = Sha256::digest(draft_statement(&digest, &workload_id, &NONCE));
+        let payload = jcs::canonical(
+            &json!({"purpose": ENDORSEMENT_PURPOSE, "workload_keyset_digest": digest}),
+        );
+        let sig: k256::ecdsa::Signature = k256::ecdsa::signature::Signer::sign(identity, &payload);
+        json!({"api_version": "aci/1", "workload_id": workload_id, "workload_keyset_digest": digest,
+            "attestation": {"workload_keyset": keyset, "keyset_endorsement": {"algo": "ecdsa-secp256k1", "value": hex::encode(sig.to_bytes())},
+                "freshness": {"fetched_at": 1, "stale_after": 99}, "evidence": {"quote": quote_with(slot(&rd))}}})
+    }
+
+    #[test]
+    fn the_spec_statement_binds_the_keyset_and_our_nonce() {
+        let keyset = vector_keyset();
+        let digest = jcs::digest(&keyset);
+        let rd = Sha256::digest(statement(&digest, &NONCE).as_bytes());
+        let raw = json!({"api_version": "aci/1", "workload_keyset_digest": digest,
+            "attestation": {"workload_keyset": keyset, "evidence": {"quote": quote_with(slot(&rd))}}});
+        let n = read(&raw, &NONCE).unwrap();
+        assert_eq!(n.keyset.digest, digest);
+        assert_eq!(n.workload_id, None);
+        assert_eq!(n.endorsement, Endorsement::Absent);
+        // Another nonce (a replayed report), or a restated digest of another keyset, fail.
+        assert!(read(&raw, &[6; 32]).unwrap_err().contains("our nonce"));
+        let mut other = raw.clone();
+        other["workload_keyset_digest"] = json!(format!("sha256:{}", "00".repeat(32)));
+        assert!(read(&other, &NONCE)
+            .unwrap_err()
+            .contains("restates keyset"));
+        let mut tail = slot(&rd);
+        tail[40] = 1;
+        let mut other = raw.clone();
+        other["attestation"]["evidence"]["quote"] = json!(quote_with(tail));
+        assert!(read(&other, &NONCE).unwrap_err().contains("second half"));
+    }
+
+    #[test]
+    fn the_drafts_statement_and_endorsement_verify_and_any_change_fails() {
+        let identity = k256::ecdsa::SigningKey::from_slice(&[3; 32]).unwrap();
+        let raw = draft_report(&identity);
+        let n = read(&raw, &NONCE).unwrap();
+        assert!(n.workload_id.is_some());
+        assert_eq!(n.stale_after, Some(99));
+        assert_eq!(
+            n.endorsement,
+            Endorsement::Verified {
+                algo: "ecdsa-secp256k1".into()
+            }
+        );
+        // An endorsement by another key; a restated workload id of another key.
+        let mut other = raw.clone();
+        let stranger = draft_report(&k256::ecdsa::SigningKey::from_slice(&[4; 32]).unwrap());
+        other["attestation"]["keyset_endorsement"] =
+            stranger["attestation"]["keyset_endorsement"].clone();
+        assert!(read(&other, &NONCE)
+            .unwrap_err()
+            .contains("does not verify"));
+        let mut other = raw.clone();
+        other["workload_id"] = stranger["workload_id"].clone();
+        assert!(read(&other, &NONCE)
+            .unwrap_err()
+            .contains("restates workload"));
+        // A keyset changed after the quote bound it.
+        let mut other = raw.clone();
+        other["attestation"]["workload_keyset"]["subject"] = json!("someone else");
+        other
+            .as_object_mut()
+            .unwrap()
+            .remove("workload_keyset_digest");
+        assert!(read(&other, &NONCE).is_err());
+    }
+
+    #[test]
+    fn another_workload_is_named_and_another_instance_only_reported() {
+        let td = quote::parse(&hex::decode(quote_with([0; 64])).unwrap()).unwrap();
+        let hexes = |td: &TdReport| {
+            (
+                hex::encode(td.mr_td),
+                hex::encode(td.mr_config_id),
+                td.rtmr.map(hex::encode),
+            )
+        };
+        let (mr_td, cfg, rtmr) = hexes(&td);
+        let served = |rtmr: &[String; 4], cfg: &str| {
+            let m = Measured {
+                mr_td: &mr_td,
+                mr_config_id: cfg,
+                rtmr: [&rtmr[0], &rtmr[1], &rtmr[2], &rtmr[3]],
+            };
+            same_workload(&td, &m)
+        };
+        assert_eq!(served(&rtmr, &cfg), Ok(true));
+        let mut other = rtmr.clone();
+        other[3] = "00".repeat(48);
+        assert_eq!(served(&other, &cfg), Ok(false));
+        let e = served(&rtmr, &"11".repeat(48)).unwrap_err();
+        assert!(e.contains("MRCONFIGID"), "{e}");
+        let mut other = rtmr.clone();
+        other[1] = "22".repeat(48);
+        assert!(served(&other, &cfg).unwrap_err().contains("RTMR1"));
+    }
+}
