@@ -80,6 +80,49 @@ impl Anchors {
         self.kept.lock().expect("poisoned").get(digest).cloned()
     }
 
+    /// Intel DCAP and the TCB policy for another quote than Venice's answer.
+    pub(crate) async fn verify_quote(
+        &self,
+        raw_quote: &[u8],
+    ) -> Result<super::evidence::dcap::TcbVerdict, String> {
+        self.verifier.verify_quote(raw_quote).await
+    }
+
+    /// A JSON document the gateway itself serves at `path` (an attested session), asked of
+    /// its hosts in order without a credential; `None` when it names no host.
+    pub(crate) async fn gateway_document(
+        &self,
+        entry: &Entry,
+        path: &str,
+    ) -> Option<Result<serde_json::Value, String>> {
+        let mut last = None;
+        for origin in self.origins(entry) {
+            let url = format!("{}{path}", origin.trim_end_matches('/'));
+            let fetched = async {
+                let response = self
+                    .http
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("{url} answered {}", response.status().as_u16()));
+                }
+                let body = read_limited(response, DOCUMENT_LIMIT)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("{url}: more than {DOCUMENT_LIMIT} bytes"))?;
+                serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON: {e}"))
+            }
+            .await;
+            if fetched.is_ok() {
+                return Some(fetched);
+            }
+            last = Some(fetched);
+        }
+        last
+    }
+
     /// The anchor of `entry`'s served keyset, anchoring it when nothing current is known.
     /// `None` when there is nothing to anchor: no keyset, or one the quote binds already.
     pub(crate) async fn anchor(&self, entry: &Entry) -> Option<Arc<Anchor>> {

@@ -7,6 +7,7 @@ pub(crate) mod pin;
 pub mod provenance;
 pub mod quote;
 pub mod receipts;
+pub(crate) mod second_hop;
 pub(crate) mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod variants;

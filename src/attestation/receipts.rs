@@ -10,6 +10,7 @@ use super::aci::receipt::{self, Standing, UpstreamEvent};
 use super::aci::session::{self, Session};
 use super::aci::Binding;
 use super::anchor::{Anchor, Anchors};
+use super::second_hop;
 use super::store::Entry;
 use super::unix_now as now;
 use crate::metrics::METRICS;
@@ -117,6 +118,8 @@ pub(crate) struct Outcome {
     /// The quote-bound address that signed the receipt's hashes (Venice's signature
     /// endpoint), when it did.
     pub(crate) countersigned_by: Option<String>,
+    /// The route the gateway chose, as its anchored receipt records it.
+    pub(crate) route: Option<String>,
     /// The gateway's word on its upstream: reported only from an anchored receipt.
     pub(crate) upstream: Vec<UpstreamEvent>,
     pub(crate) sessions: Vec<SessionOutcome>,
@@ -125,9 +128,26 @@ pub(crate) struct Outcome {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct SessionOutcome {
     pub(crate) session_id: String,
+    /// The record hashes to the cited id and its evidence to its digest.
     pub(crate) verified: bool,
     pub(crate) detail: String,
     pub(crate) session: Option<Session>,
+    /// The proxy's own check of the upstream the session describes (its inline report).
+    pub(crate) upstream_check: Option<UpstreamCheck>,
+}
+
+/// The second hop as the proxy checked it itself.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct UpstreamCheck {
+    /// Its quote verified (DCAP, TCB policy), its report is consistent, and the TLS key the
+    /// gateway bound is one its keyset lists for that host.
+    pub(crate) verified: bool,
+    pub(crate) detail: String,
+    pub(crate) tcb: Option<String>,
+    /// What the proxy established, and what stays unproven (the report's freshness, what
+    /// serves behind a router, …).
+    #[serde(flatten)]
+    pub(crate) facts: crate::attestation::second_hop::Facts,
 }
 
 impl Outcome {
@@ -139,12 +159,21 @@ impl Outcome {
                 self.result, self.detail
             ));
         }
-        self.upstream.iter().find(|u| !u.verified()).map(|u| {
-            format!(
+        if let Some(u) = self.upstream.iter().find(|u| !u.verified()) {
+            return Some(format!(
                 "the gateway did not verify upstream {} ({})",
                 u.upstream.as_deref().unwrap_or("-"),
                 u.reason.as_deref().unwrap_or(&u.result)
-            )
+            ));
+        }
+        self.sessions.iter().find_map(|s| {
+            let check = s.upstream_check.as_ref()?;
+            (!check.verified).then(|| {
+                format!(
+                    "the upstream of session {} was not verified by the proxy: {}",
+                    s.session_id, check.detail
+                )
+            })
         })
     }
 }
@@ -173,7 +202,7 @@ pub(crate) struct Receipts {
     anchors: Arc<Anchors>,
     models: Mutex<HashMap<String, ModelState>>,
     /// Sessions are immutable and content-addressed: one verified is verified for good.
-    sessions: Mutex<lru::LruCache<String, Session>>,
+    sessions: Mutex<lru::LruCache<String, SessionOutcome>>,
 }
 
 /// The receipt in an answer: the document itself, or wrapped (`receipt`, `aci_receipt`).
@@ -257,8 +286,18 @@ impl Receipts {
                     .filter(|(_, status)| !status.starts_with("asserted"))
                     .map(|(name, _)| name.as_str())
                     .collect();
+                // The proxy's own check of that upstream, from the session the event cites.
+                let ours = outcome
+                    .sessions
+                    .iter()
+                    .find(|s| Some(s.session_id.as_str()) == u.session_id.as_deref())
+                    .and_then(|s| s.upstream_check.as_ref())
+                    .map_or(
+                        "unchecked",
+                        |c| if c.verified { "verified" } else { "refuted" },
+                    );
                 format!(
-                    "{}:{}{} verifier={} not_established=[{}]",
+                    "{}:{}{} proxy={ours} verifier={} not_established=[{}]",
                     u.upstream.as_deref().unwrap_or("-"),
                     u.result,
                     if u.required == Some(true) {
@@ -274,9 +313,10 @@ impl Receipts {
             .join("; ");
         log::info!(
             target: "access",
-            "receipt model={model} id={} result={} upstream={} request_hash_matches={} detail={}",
+            "receipt model={model} id={} result={} route={} upstream={} request_hash_matches={} detail={}",
             outcome.receipt_id.as_deref().unwrap_or("-"),
             outcome.result,
+            outcome.route.as_deref().unwrap_or("-"),
             if upstream.is_empty() { "-" } else { &upstream },
             outcome.request_hash_matches.map_or("-", |m| if m { "yes" } else { "no" }),
             outcome.detail,
@@ -339,6 +379,7 @@ impl Receipts {
             detail: String::new(),
             request_hash_matches: None,
             countersigned_by: None,
+            route: None,
             upstream: Vec::new(),
             sessions: Vec::new(),
         };
@@ -400,10 +441,11 @@ impl Receipts {
         if !standing.anchored() {
             return out;
         }
+        out.route = verified.route.clone();
         for u in &verified.upstream {
             if let Some(sid) = u.session_id.as_deref().filter(|_| u.verified()) {
                 out.sessions
-                    .push(self.session(sid, verified.served_at).await);
+                    .push(self.session(&parts.entry, sid, verified.served_at).await);
             }
         }
         if let Some(bad) = out.sessions.iter().find(|s| !s.verified) {
@@ -414,38 +456,102 @@ impl Receipts {
         out
     }
 
-    async fn session(&self, id: &str, served_at: Option<u64>) -> SessionOutcome {
+    /// The attested session `id`: fetched (from the gateway's own hosts, else through
+    /// Venice), checked against its content address, then its upstream checked by the proxy
+    /// itself. Sessions are content-addressed: a verified one is kept by id.
+    async fn session(&self, entry: &Entry, id: &str, served_at: Option<u64>) -> SessionOutcome {
         let cached = self.sessions.lock().expect("poisoned").get(id).cloned();
-        let fetched = match cached {
-            Some(s) => Ok(s),
-            None => {
-                let path = self.cfg.session_path.replace("{id}", &percent_encode(id));
-                match self.client.document(&path).await {
-                    Ok(doc) => session::verify(&doc, id, served_at),
-                    Err(e) => Err(format!("not fetched: {e}")),
+        if let Some(outcome) = cached {
+            return outcome;
+        }
+        let path = self.cfg.session_path.replace("{id}", &percent_encode(id));
+        let doc = match self
+            .anchors
+            .gateway_document(entry, &format!("/v1/aci/sessions/{}", percent_encode(id)))
+            .await
+        {
+            Some(Ok(doc)) => Ok(doc),
+            _ => self
+                .client
+                .document(&path)
+                .await
+                .map_err(|e| format!("not fetched: {e}")),
+        };
+        let mut outcome = match doc.and_then(|d| session::verify(&d, id, served_at)) {
+            Ok(s) => SessionOutcome {
+                session_id: id.to_string(),
+                verified: true,
+                detail: "hashes to its id; evidence hashes to its digest".into(),
+                upstream_check: None,
+                session: Some(s),
+            },
+            Err(e) => {
+                return SessionOutcome {
+                    session_id: id.to_string(),
+                    verified: false,
+                    detail: e,
+                    session: None,
+                    upstream_check: None,
                 }
             }
         };
-        match fetched {
-            Ok(s) => {
-                self.sessions
-                    .lock()
-                    .expect("poisoned")
-                    .put(id.to_string(), s.clone());
-                SessionOutcome {
-                    session_id: id.to_string(),
-                    verified: true,
-                    detail: "hashes to its id; evidence hashes to its digest".into(),
-                    session: Some(s),
-                }
+        let session = outcome.session.as_ref().expect("verified above");
+        outcome.upstream_check = Some(self.check_upstream(session).await);
+        self.sessions
+            .lock()
+            .expect("poisoned")
+            .put(id.to_string(), outcome.clone());
+        outcome
+    }
+
+    /// The upstream's own report, inline in the session: its quote through Intel DCAP, the
+    /// rest of the report, and the channel the gateway bound against its keyset.
+    async fn check_upstream(&self, session: &Session) -> UpstreamCheck {
+        let mut check = UpstreamCheck {
+            verified: false,
+            detail: String::new(),
+            tcb: None,
+            facts: Default::default(),
+        };
+        let upstream = match second_hop::read(&session.evidence) {
+            Ok(u) => u,
+            Err(e) => {
+                check.detail = e;
+                return check;
             }
-            Err(e) => SessionOutcome {
-                session_id: id.to_string(),
-                verified: false,
-                detail: e,
-                session: None,
-            },
+        };
+        check.facts = upstream.facts.clone();
+        match self.anchors.verify_quote(&upstream.raw_quote).await {
+            Ok(verdict) => check.tcb = Some(verdict.status),
+            Err(e) => {
+                check.detail = format!("the upstream's quote: {e}");
+                return check;
+            }
         }
+        match second_hop::channel_bound(&session.tls, &upstream.keyset) {
+            Ok(0) => {
+                check.detail = "the session binds no TLS key: the channel to the upstream is not established".into();
+                return check;
+            }
+            Ok(n) => check.facts.established.push(format!(
+                "the TLS key{} the gateway bound {} listed in the upstream's keyset for the host it dialled",
+                if n > 1 { "s" } else { "" },
+                if n > 1 { "are" } else { "is" }
+            )),
+            Err(e) => {
+                check.detail = e;
+                return check;
+            }
+        }
+        check.facts.unproven.push(
+            "what serves behind the upstream (a router's GPU nodes), and the serving software and weights".into(),
+        );
+        check.verified = true;
+        check.detail = format!(
+            "the upstream's own quote verifies (TCB {}) and the channel the gateway bound is a key it attested",
+            check.tcb.as_deref().unwrap_or("-")
+        );
+        check
     }
 }
 

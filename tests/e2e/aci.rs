@@ -117,6 +117,30 @@ async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
     );
     assert!(claims.contains(&json!(["gpu_attested", "unknown"])), "{rc}");
     assert_eq!(rc["sessions"][0]["verified"], true, "{rc}");
+    // The second hop, checked by the proxy itself from the session's inline report, fetched
+    // from the gateway's own host without a credential.
+    assert_eq!(rc["route"], format!("simulated-upstream:{MODEL}"));
+    let check = &rc["sessions"][0]["upstream_check"];
+    assert_eq!(check["verified"], true, "{check}");
+    assert_eq!(check["tcb"], "UpToDate");
+    let said = |k: &str, what: &str| {
+        check[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str().unwrap().contains(what))
+    };
+    assert!(said("established", "event log replays"), "{check}");
+    assert!(
+        said("established", "listed in the upstream's keyset"),
+        "{check}"
+    );
+    assert!(said("unproven", "nonce is not published"), "{check}");
+    assert!(said("unproven", "behind the upstream"), "{check}");
+    let fetched = p.sim.record().third_party;
+    assert!(fetched
+        .iter()
+        .any(|r| r.path.starts_with("/v1/aci/sessions/as_")));
     assert!(rc["sessions"][0]["session"]["claims"]
         .as_array()
         .unwrap()
@@ -341,6 +365,27 @@ async fn bad_receipts_are_reported_and_requests_go_on_by_default() {
             "{fault:?}: {rc}"
         );
     }
+    // The gateway verified an upstream the proxy's own check refutes.
+    for (fault, why) in [
+        (ReceiptFault::UpstreamQuoteAltered, "the upstream's quote"),
+        (
+            ReceiptFault::UpstreamChannelNotAttested,
+            "not in the upstream's attested keyset",
+        ),
+    ] {
+        p.sim.set_receipt_fault(Some(fault));
+        let t = checked(&p).await;
+        assert_eq!(p.post(&chat("second hop", false)).await.status(), 200);
+        let rc = receipt(&p, t).await;
+        assert_eq!(rc["result"], "authentic", "{fault:?}: {rc}");
+        assert_eq!(rc["upstream"][0]["result"], "verified");
+        let check = &rc["sessions"][0]["upstream_check"];
+        assert_eq!(check["verified"], false, "{fault:?}: {check}");
+        assert!(
+            check["detail"].as_str().unwrap().contains(why),
+            "{fault:?}: {check}"
+        );
+    }
     p.sim
         .set_receipt_fault(Some(ReceiptFault::UpstreamNotVerified));
     let t = checked(&p).await;
@@ -381,6 +426,22 @@ async fn required_receipts_refuse_the_model_after_a_bad_one_until_it_is_attested
         .as_str()
         .unwrap()
         .contains("did not verify upstream"));
+    // The proxy's own refutation of the second hop refuses too.
+    let s = aci_sim(Layout::Aci).await;
+    s.set_receipt_fault(Some(ReceiptFault::UpstreamChannelNotAttested));
+    let q = Proxy::start(s, |c| c.attestation.receipts.mode = ReceiptMode::Require).await;
+    assert_eq!(q.post(&chat("judged after", false)).await.status(), 200);
+    receipt(&q, 0).await;
+    let r = q.post(&chat("refused", false)).await;
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not verified by the proxy"),
+        "{v}"
+    );
     // A refresh that finds the same gateway (key and keyset) does not lift it.
     p.sim.set_receipt_fault(None);
     tokio::time::sleep(Duration::from_millis(3200)).await;

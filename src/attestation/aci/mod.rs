@@ -149,7 +149,28 @@ pub(crate) struct Keyset {
     pub(crate) not_after: u64,
     pub(crate) receipt_signing_keys: Vec<KeyEntry>,
     pub(crate) e2ee_public_keys: Vec<KeyEntry>,
-    pub(crate) tls_spki_sha256: Vec<String>,
+    pub(crate) tls_public_keys: Vec<TlsKey>,
+}
+
+/// A TLS key clients pin (§3.1): its SPKI digest, for one host when `domain` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct TlsKey {
+    pub(crate) spki_sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) domain: Option<String>,
+}
+
+impl Keyset {
+    /// Whether the keyset lists `spki_sha256` for `host` (an entry without a domain serves
+    /// any host).
+    pub(crate) fn lists_tls_key(&self, spki_sha256: &str, host: &str) -> bool {
+        self.tls_public_keys.iter().any(|k| {
+            k.spki_sha256.eq_ignore_ascii_case(spki_sha256.trim())
+                && k.domain
+                    .as_deref()
+                    .is_none_or(|d| d.eq_ignore_ascii_case(host))
+        })
+    }
 }
 
 fn entries(v: &Value, role: &str) -> Result<Vec<KeyEntry>, String> {
@@ -188,12 +209,16 @@ impl Keyset {
             .or_else(|| v.pointer("/keyset_epoch/not_after"))
             .and_then(Value::as_u64)
             .ok_or("workload_keyset has no integer not_after")?;
-        let tls_spki_sha256 = match v.get("tls_public_keys") {
+        let tls_public_keys = match v.get("tls_public_keys") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(list)) => list
                 .iter()
-                .filter_map(|e| e.get("spki_sha256").and_then(Value::as_str))
-                .map(str::to_ascii_lowercase)
+                .filter_map(|e| {
+                    Some(TlsKey {
+                        spki_sha256: e.get("spki_sha256")?.as_str()?.to_ascii_lowercase(),
+                        domain: e.get("domain").and_then(Value::as_str).map(str::to_string),
+                    })
+                })
                 .collect(),
             Some(_) => return Err("keyset tls_public_keys is not a list".into()),
         };
@@ -203,7 +228,7 @@ impl Keyset {
             not_after,
             receipt_signing_keys: entries(v, "receipt_signing_keys")?,
             e2ee_public_keys: entries(v, "e2ee_public_keys")?,
-            tls_spki_sha256,
+            tls_public_keys,
         })
     }
 

@@ -70,6 +70,8 @@ pub(crate) struct VerifiedReceipt {
     pub(crate) modified: Vec<String>,
     /// The answer id the receipt names, when the answer had the same one.
     pub(crate) chat_id: Option<String>,
+    /// The route the gateway chose (`route.selected`), as it records it.
+    pub(crate) route: Option<String>,
     pub(crate) upstream: Vec<UpstreamEvent>,
 }
 
@@ -293,6 +295,12 @@ pub(crate) fn verify(
         modified,
         chat_id: text("chat_id")
             .filter(|_| seen.chat_id.is_some())
+            .map(str::to_string),
+        route: events
+            .iter()
+            .find(|e| e.get("type").and_then(Value::as_str) == Some("route.selected"))
+            .and_then(|e| e.get("target_route_id"))
+            .and_then(Value::as_str)
             .map(str::to_string),
         upstream,
     })

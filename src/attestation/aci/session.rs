@@ -1,6 +1,8 @@
 //! Attested sessions (§8, §9.2): the record of one upstream verification a receipt cites.
-//! Content-addressed (`session_id = hex(sha256(JCS(document)))`) and unsigned, so the id a
-//! verified receipt cites is what makes the fetched record trustworthy as the gateway's own.
+//! Content-addressed and unsigned, so the id a verified receipt cites is what makes the
+//! fetched record trustworthy as the gateway's own. Two id forms: the spec's
+//! `hex(sha256(JCS(document)))`, and the deployed gateways' `as_` + the SHA-256 of the JCS
+//! form of its identifying fields and evidence digest.
 
 use super::{jcs, API_VERSION};
 use base64::Engine;
@@ -21,12 +23,43 @@ pub(crate) struct Session {
     pub(crate) channel_bindings: Vec<String>,
     /// Claim name → `status` (`source`), e.g. `tee_attested` → `asserted (hardware_proven)`.
     pub(crate) claims: Vec<(String, String)>,
+    /// The `tls_spki_sha256` bindings: (origin the gateway dialled, SPKI digest it pinned).
+    #[serde(skip)]
+    pub(crate) tls: Vec<(String, String)>,
+    /// The evidence's decoded bytes (what the gateway's verifier consumed).
+    #[serde(skip)]
+    pub(crate) evidence: Vec<u8>,
+}
+
+/// The id of `doc` in the form `cited` has.
+fn id_in_form(doc: &Value, cited: &str) -> String {
+    if cited.trim().starts_with("as_") {
+        let mut fields = serde_json::Map::new();
+        for k in [
+            "upstream_name",
+            "endpoint",
+            "verifier_id",
+            "identity",
+            "channel_binding",
+            "claims",
+        ] {
+            if let Some(v) = doc.get(k) {
+                fields.insert(k.to_string(), v.clone());
+            }
+        }
+        if let Some(d) = doc.pointer("/evidence/digest") {
+            fields.insert("evidence_digest".into(), d.clone());
+        }
+        let hash = Sha256::digest(jcs::canonical(&Value::Object(fields)));
+        return format!("as_{}", hex::encode(hash));
+    }
+    hex::encode(Sha256::digest(jcs::canonical(doc)))
 }
 
 /// Checks `doc` against the id a receipt cited and, when given, that the receipt's
 /// `served_at` lies in the session's validity window.
 pub(crate) fn verify(doc: &Value, cited: &str, served_at: Option<u64>) -> Result<Session, String> {
-    let id = hex::encode(Sha256::digest(jcs::canonical(doc)));
+    let id = id_in_form(doc, cited);
     if !id.eq_ignore_ascii_case(cited.trim()) {
         return Err(format!(
             "the session record hashes to {id}, not the cited {cited}"
@@ -78,6 +111,20 @@ pub(crate) fn verify(doc: &Value, cited: &str, served_at: Option<u64>) -> Result
             })
             .unwrap_or_default(),
         claims: super::claims(doc.get("claims")),
+        tls: doc
+            .get("channel_binding")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("tls_spki_sha256"))
+            .filter_map(|b| {
+                Some((
+                    b.get("origin")?.as_str()?.to_string(),
+                    b.get("spki_sha256")?.as_str()?.to_string(),
+                ))
+            })
+            .collect(),
+        evidence: bytes,
     })
 }
 
@@ -130,5 +177,24 @@ mod tests {
         d["evidence"]["data"] = "data:text/plain;base64,b3RoZXI=".into();
         let id = hex::encode(Sha256::digest(jcs::canonical(&d)));
         assert!(verify(&d, &id, None).unwrap_err().contains("digest"));
+    }
+
+    #[test]
+    fn the_deployed_id_form_covers_the_identifying_fields_and_the_evidence_digest() {
+        let d = vector_session();
+        let id = id_in_form(&d, "as_");
+        assert!(id.starts_with("as_") && id.len() == 67);
+        let s = verify(&d, &id, None).unwrap();
+        assert_eq!(s.tls.len(), 1);
+        assert_eq!(s.evidence, b"example-evidence");
+        // A changed claim or evidence digest is another id; a changed window is not part
+        // of this form (only of the spec's).
+        let mut other = vector_session();
+        other["claims"]["gpu_attested"] = serde_json::json!({"status": "asserted"});
+        assert!(verify(&other, &id, None).unwrap_err().contains("hashes to"));
+        let mut other = vector_session();
+        other["established_at"] = 1750000001u64.into();
+        assert!(verify(&other, &id, None).is_ok());
+        assert!(verify(&vector_session(), ID, None).is_ok());
     }
 }

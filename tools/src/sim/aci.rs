@@ -65,6 +65,10 @@ pub enum ReceiptFault {
     SessionAltered,
     /// The receipt's hashes countersigned by another key than the quote-bound one.
     ForeignCountersignature,
+    /// The cited session's upstream quote was changed after it was signed.
+    UpstreamQuoteAltered,
+    /// The cited session binds a TLS key its upstream's keyset does not list.
+    UpstreamChannelNotAttested,
 }
 
 /// What the hashes in a receipt cover.
@@ -93,8 +97,9 @@ pub struct Gateway {
     /// Every keyset of this gateway expires then (fixed, so digests are stable).
     not_after: u64,
     receipts: Mutex<Kept>,
-    session: Value,
-    session_id: String,
+    /// Attested sessions by id, and which id each upstream variant has.
+    sessions: HashMap<String, Value>,
+    session_ids: HashMap<UpstreamVariant, String>,
 }
 
 /// What the simulated gateway hashed of one exchange.
@@ -112,38 +117,127 @@ pub struct Exchange<'a> {
     pub countersigner: &'a k256::ecdsa::SigningKey,
 }
 
+/// The upstream a session describes: as the gateway verified it, or spoiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpstreamVariant {
+    Genuine,
+    /// Its quote changed after the attestation key signed it.
+    AlteredQuote,
+    /// The TLS key the gateway bound is not one the upstream's keyset lists.
+    ForeignChannel,
+}
+
+/// The simulated upstream's own ACI report (`aci/1`): a second trust domain, its keyset
+/// listing the TLS key it serves `UPSTREAM_ORIGIN` with, its quote binding that keyset with
+/// the gateway's nonce (never published). `quote` signs a quote body with the simulated
+/// Intel PKI.
+pub fn upstream_report(
+    quote: &dyn Fn(&[u8; 64], &super::evidence::Workload) -> Vec<u8>,
+    variant: UpstreamVariant,
+) -> Vec<u8> {
+    let keyset = json!({
+        "subject": "dstack-app://simulated/upstream",
+        "not_after": now() + 30 * 86400,
+        "receipt_signing_keys": [], "e2ee_public_keys": [],
+        "tls_public_keys": [{"spki_sha256": upstream_spki(), "domain": "upstream.sim.invalid"}]
+    });
+    let digest = jcs::digest(&keyset);
+    let gateway_nonce: [u8; 32] = rand::random();
+    let report_data = venice_e2ee_proxy::attestation::aci::report_data(&digest, &gateway_nonce);
+    let workload = super::evidence::workload_of(
+        "simulated-upstream",
+        &format!(
+            "services:\n  vllm:\n    image: {}\n",
+            super::rekor::pinned(super::rekor::MODEL_IMAGE)
+        ),
+    );
+    let mut q = quote(&report_data, &workload);
+    if variant == UpstreamVariant::AlteredQuote {
+        q[venice_e2ee_proxy::attestation::quote::offsets::MR_TD] ^= 0x01;
+    }
+    json!({
+        "api_version": "aci/1",
+        "workload_keyset_digest": digest,
+        "attestation": {
+            "tee_type": "tdx",
+            "workload_keyset": keyset,
+            "report_data": hex::encode(&report_data[..32]),
+            "evidence": {"quote": hex::encode(q), "event_log": Value::Array(workload.events).to_string(),
+                "app_compose": workload.app_compose}
+        },
+        "service_capabilities": {"supported_e2ee_versions": [], "serving": "direct"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn upstream_spki() -> String {
+    hex::encode(Sha256::digest(b"simulated upstream spki"))
+}
+
+/// A session record over `evidence`, with its id in the deployed gateways' form (`as_` +
+/// SHA-256 of the JCS of its identifying fields and evidence digest).
+fn session_of(evidence: &[u8], spki: &str) -> (String, Value) {
+    let at = now();
+    let unknown = json!({"status": "unknown"});
+    let session = json!({
+        "api_version": "aci/1",
+        "upstream_name": "simulated-upstream",
+        "endpoint": UPSTREAM_ORIGIN,
+        "verifier_id": "simulated-verifier/1",
+        "established_at": at - 60,
+        "expires_at": at + 30 * 86400,
+        "identity": {},
+        "channel_binding": [{"type": "tls_spki_sha256", "origin": UPSTREAM_ORIGIN, "spki_sha256": spki}],
+        "claims": {
+            "tee_attested": {"status": "asserted", "source": "hardware_proven", "reason": "simulated quote verified"},
+            "gpu_attested": unknown, "tcb_up_to_date": unknown, "os_known_good": unknown,
+            "serving_software_known_good": unknown, "model_weights_provenance": unknown,
+            "extra": {"tcb_status": "UpToDate"}
+        },
+        "evidence": {"digest": jcs::sha256_tagged(evidence),
+            "data": format!("data:application/json;base64,{}", base64::engine::general_purpose::STANDARD.encode(evidence))}
+    });
+    let fields = json!({
+        "upstream_name": session["upstream_name"], "endpoint": session["endpoint"],
+        "verifier_id": session["verifier_id"], "identity": session["identity"],
+        "channel_binding": session["channel_binding"], "claims": session["claims"],
+        "evidence_digest": session["evidence"]["digest"],
+    });
+    let id = format!(
+        "as_{}",
+        hex::encode(Sha256::digest(jcs::canonical(&fields)))
+    );
+    (id, session)
+}
+
 impl Gateway {
-    pub fn new() -> Result<Gateway, String> {
+    /// `upstream` gives each variant's upstream report (signed by the simulated Intel PKI).
+    pub fn new(upstream: &dyn Fn(UpstreamVariant) -> Vec<u8>) -> Result<Gateway, String> {
         let seed: [u8; 32] = rand::random();
         let receipt_key = Ed25519KeyPair::from_seed_unchecked(&seed).map_err(|e| e.to_string())?;
-        let at = now();
-        let evidence = b"simulated upstream attestation report";
-        let unknown = json!({"status": "unknown"});
-        let session = json!({
-            "api_version": "aci/1",
-            "upstream_name": "simulated-upstream",
-            "endpoint": UPSTREAM_ORIGIN,
-            "verifier_id": "simulated-verifier/1",
-            "established_at": at - 60,
-            "expires_at": at + 30 * 86400,
-            "channel_binding": [{"type": "tls_spki_sha256", "origin": UPSTREAM_ORIGIN,
-                "spki_sha256": hex::encode(Sha256::digest(b"simulated upstream spki"))}],
-            "claims": {
-                "tee_attested": {"status": "asserted", "source": "hardware_proven", "reason": "simulated quote verified"},
-                "gpu_attested": unknown, "tcb_up_to_date": unknown, "os_known_good": unknown,
-                "serving_software_known_good": unknown, "model_weights_provenance": unknown,
-                "extra": {"tcb_status": "UpToDate"}
-            },
-            "evidence": {"digest": jcs::sha256_tagged(evidence),
-                "data": format!("data:text/plain;base64,{}", base64::engine::general_purpose::STANDARD.encode(evidence))}
-        });
-        let session_id = hex::encode(Sha256::digest(jcs::canonical(&session)));
+        let mut sessions = HashMap::new();
+        let mut session_ids = HashMap::new();
+        for variant in [
+            UpstreamVariant::Genuine,
+            UpstreamVariant::AlteredQuote,
+            UpstreamVariant::ForeignChannel,
+        ] {
+            let spki = if variant == UpstreamVariant::ForeignChannel {
+                hex::encode(Sha256::digest(b"another machine's spki"))
+            } else {
+                upstream_spki()
+            };
+            let (id, doc) = session_of(&upstream(variant), &spki);
+            session_ids.insert(variant, id.clone());
+            sessions.insert(id, doc);
+        }
         Ok(Gateway {
             receipt_key,
-            not_after: at + 7 * 86400,
+            not_after: now() + 7 * 86400,
             receipts: Mutex::default(),
-            session,
-            session_id,
+            sessions,
+            session_ids,
         })
     }
 
@@ -216,11 +310,17 @@ impl Gateway {
             json!({"type": "upstream.verified", "result": "failed", "required": false,
                 "model_id": x.model, "reason": "simulated quote did not verify", "upstream_name": "simulated-upstream"})
         } else {
+            let variant = match x.fault {
+                Some(ReceiptFault::UpstreamQuoteAltered) => UpstreamVariant::AlteredQuote,
+                Some(ReceiptFault::UpstreamChannelNotAttested) => UpstreamVariant::ForeignChannel,
+                _ => UpstreamVariant::Genuine,
+            };
+            let session_id = &self.session_ids[&variant];
             json!({"type": "upstream.verified", "result": "verified", "required": false,
-                "model_id": x.model, "session_id": self.session_id, "url_origin": UPSTREAM_ORIGIN,
+                "model_id": x.model, "session_id": session_id, "url_origin": UPSTREAM_ORIGIN,
                 "verifier_id": "simulated-verifier/1",
                 // As Venice's gateway records them: the claims, by name and status.
-                "claims": self.session["claims"]})
+                "claims": self.sessions[session_id]["claims"]})
         };
         let mut doc = json!({
             "api_version": "aci/1",
@@ -234,6 +334,7 @@ impl Gateway {
             "event_log": [
                 {"type": "request.received", "body_hash": tagged(&request)},
                 {"type": "request.forwarded", "body_hash": tagged(&request)},
+                {"type": "route.selected", "target_route_id": format!("simulated-upstream:{}", x.model)},
                 upstream
             ],
             "key_id": RECEIPT_KEY_ID
@@ -284,13 +385,12 @@ impl Gateway {
 
     /// The attested session by id; `altered` serves it changed (no longer its id's content).
     pub fn session(&self, id: &str, altered: bool) -> Option<Value> {
-        (id == self.session_id).then(|| {
-            let mut s = self.session.clone();
-            if altered {
-                s["expires_at"] = json!(u64::MAX / 2);
-            }
-            s
-        })
+        let mut s = self.sessions.get(id)?.clone();
+        if altered {
+            s["claims"]["gpu_attested"] =
+                json!({"status": "asserted", "source": "provider_asserted"});
+        }
+        Some(s)
     }
 }
 

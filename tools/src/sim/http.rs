@@ -166,6 +166,9 @@ async fn handle(
         ),
         // The ACI gateway's own attestation, on the host its ingress serves (unauthenticated).
         ("GET", "/v1/aci/attestation") => native_attestation(&state, &query),
+        ("GET", p) if p.starts_with("/v1/aci/sessions/") => {
+            session(&state, &p["/v1/aci/sessions/".len()..])
+        }
         _ if !authorized(&state, &req) => error(StatusCode::UNAUTHORIZED, "Authentication failed"),
         ("GET", "/api/v1/models") => models(&state),
         ("GET", "/api/v1/tee/attestation") => attestation(&state, &query),
@@ -179,15 +182,7 @@ async fn handle(
             receipt(&state, &p["/api/v1/aci/receipts/".len()..], false)
         }
         ("GET", p) if p.starts_with("/api/v1/aci/sessions/") => {
-            let altered = state.script.lock().expect("poisoned").receipt_fault
-                == Some(ReceiptFault::SessionAltered);
-            match state
-                .gateway
-                .session(&p["/api/v1/aci/sessions/".len()..], altered)
-            {
-                Some(s) => json_response(StatusCode::OK, &s),
-                None => error(StatusCode::NOT_FOUND, "not_found"),
-            }
+            session(&state, &p["/api/v1/aci/sessions/".len()..])
         }
         ("POST", "/api/v1/chat/completions") => chat(&state, req).await,
         _ => error(StatusCode::NOT_FOUND, "Not found"),
@@ -280,6 +275,16 @@ fn models(state: &SimState) -> Response<Body> {
         })
         .collect();
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
+}
+
+/// An attested session by id (served altered under `ReceiptFault::SessionAltered`).
+fn session(state: &SimState, id: &str) -> Response<Body> {
+    let altered =
+        state.script.lock().expect("poisoned").receipt_fault == Some(ReceiptFault::SessionAltered);
+    match state.gateway.session(id, altered) {
+        Some(s) => json_response(StatusCode::OK, &s),
+        None => error(StatusCode::NOT_FOUND, "not_found"),
+    }
 }
 
 /// A receipt by id: as Venice's signature endpoint answers (the countersignature beside

@@ -254,10 +254,23 @@ impl SimState {
             .filter(|m| m.tee)
             .map(|m| (m.id, Arc::new(ModelKey::generate())))
             .collect();
+        let intel = dcap::IntelPki::generate().map_err(std::io::Error::other)?;
+        let sign = |report_data: &[u8; 64], w: &evidence::Workload| {
+            let params = quote::QuoteParams {
+                model: "simulated-upstream",
+                report_data: *report_data,
+                debug: false,
+                rtmr: &w.rtmr,
+                mr_config_id: &w.mr_config_id,
+            };
+            intel.quote(&quote::body(&intel.template_body(), &params))
+        };
+        let gateway = aci::Gateway::new(&|variant| aci::upstream_report(&sign, variant))
+            .map_err(std::io::Error::other)?;
         Ok(SimState {
             api_key,
             gpus: evidence::gpu_pki().map_err(std::io::Error::other)?,
-            intel: dcap::IntelPki::generate().map_err(std::io::Error::other)?,
+            intel,
             nras: evidence::Nras::new().map_err(std::io::Error::other)?,
             keys: Mutex::new(keys),
             script: Mutex::new(Script {
@@ -268,7 +281,7 @@ impl SimState {
             record: Mutex::default(),
             bench,
             rekor: rekor::SimRekor::new().map_err(std::io::Error::other)?,
-            gateway: aci::Gateway::new().map_err(std::io::Error::other)?,
+            gateway,
             last_client_key: Mutex::default(),
             own_host: std::sync::OnceLock::new(),
         })
