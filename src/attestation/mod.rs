@@ -3,6 +3,7 @@
 pub mod aci;
 pub(crate) mod anchor;
 pub mod framing;
+pub(crate) mod model_identity;
 pub(crate) mod pin;
 pub mod provenance;
 pub mod quote;

@@ -29,6 +29,7 @@ pub struct EvidenceVerifier {
     rekor: Rekor,
     source_policy: SourcePolicy,
     os_images: std::collections::BTreeMap<String, String>,
+    model_names: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The HTTP client for the services a verifier consults besides Venice (Intel PCS and its
@@ -113,6 +114,7 @@ impl EvidenceVerifier {
             rekor: Rekor::new(http, &cfg.rekor_url),
             source_policy: cfg.source_provenance.clone(),
             os_images: cfg.os_images.clone(),
+            model_names: cfg.model_names.clone(),
         })
     }
 
@@ -160,6 +162,7 @@ impl EvidenceVerifier {
             nras,
             source_policy: &self.source_policy,
             os_images: &self.os_images,
+            model_names: &self.model_names,
         };
         let (mut report, envelope) = report::verify_all(raw, model, nonce, &trust);
         report::add_provenance(

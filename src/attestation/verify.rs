@@ -49,6 +49,8 @@ pub(crate) enum Check {
     Receipt,
     /// A refresh proved less than the model's pinned attestation form.
     Downgrade,
+    /// The enclave says it serves another model than the one asked for.
+    ModelIdentity,
 }
 
 impl Check {
@@ -81,6 +83,7 @@ impl Check {
             Check::SourceProvenance => "attestation_source_provenance",
             Check::Receipt => "attestation_receipt",
             Check::Downgrade => "attestation_downgrade",
+            Check::ModelIdentity => "attestation_model_identity",
         }
     }
 
@@ -100,6 +103,7 @@ impl Check {
             "aci_keyset" => Check::AciKeyset,
             "aci_report_data" => Check::AciReportData,
             "source_provenance" => Check::SourceProvenance,
+            "model_identity" => Check::ModelIdentity,
             _ => return None,
         })
     }

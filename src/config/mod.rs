@@ -278,6 +278,9 @@ pub struct AttestationSection {
     pub(crate) deployer_named_images: crate::attestation::provenance::policy::DeployerNamedImages,
     /// ACI receipts: checked after each answer (`report`), required (`require`) or `off`.
     pub receipts: crate::attestation::receipts::ReceiptsSection,
+    /// The upstream model names (`model_name`, `upstream_model`) each model's attestation may
+    /// state, exactly. A model not listed is compared by its id's family and size tokens.
+    pub model_names: std::collections::BTreeMap<String, Vec<String>>,
     /// Where an ACI gateway's own attestation is fetched to anchor the keyset Venice serves
     /// in hardware (`https://host`, tried in order). Empty: the hosts the gateway's measured
     /// ingress serves (`DOMAIN` / `DOMAINS` of its dstack-ingress service).
@@ -433,6 +436,7 @@ impl Default for AttestationSection {
             os_images: crate::attestation::evidence::workload::known_os_images(),
             deployer_named_images: Default::default(),
             receipts: Default::default(),
+            model_names: Default::default(),
             aci_anchor_origins: Vec::new(),
             plain_http_for_tests: false,
         }

@@ -609,6 +609,44 @@ async fn the_demo_serves_an_aci_gateway_on_request() {
     assert_eq!(v["report"]["aci"]["binding"]["form"], "statement");
 }
 
+/// `demo --layout venice`: the chain as Venice serves it, end to end through the demo binary:
+/// the address bound, the keyset anchored by the gateway's own quote, the receipt authentic
+/// with its bodies re-wrapped, the second hop checked by the proxy.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_serves_venices_chain() {
+    let demo = Demo::start(&["--layout", "venice"]).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = http
+        .post(format!("{}/v1/chat/completions", demo.base))
+        .json(&chat("hello venice", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut v = Value::Null;
+    for _ in 0..100 {
+        v = http
+            .get(format!("{}/v1/attestation/{MODEL}", demo.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["receipt"]["seq"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(v["report"]["aci"]["binding"]["form"], "address", "{v}");
+    assert_eq!(v["anchor"]["verified"], true, "{v}");
+    assert_eq!(v["receipt"]["result"], "authentic", "{v}");
+    assert_eq!(
+        v["receipt"]["sessions"][0]["upstream_check"]["verified"], true,
+        "{v}"
+    );
+}
+
 /// A keyset that ends soon is attested anew before it ends, in the background: requests are
 /// served across several keyset epochs without waiting, and never with an ended keyset.
 #[tokio::test(flavor = "multi_thread")]

@@ -18,6 +18,10 @@ async fn attestation_faults_fail_closed_with_the_check_named() {
             "attestation_report_data_mismatch",
         ),
         (AttestationFault::Unverified, "attestation_not_verified"),
+        (
+            AttestationFault::SubstitutedModel,
+            "attestation_model_identity",
+        ),
         (AttestationFault::ServerError, "attestation_fetch_failed"),
         // Bounded: a 9 MiB answer is not read to its end.
         (AttestationFault::Oversized, "attestation_fetch_failed"),

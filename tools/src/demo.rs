@@ -33,8 +33,9 @@ fn start_sim(opts: SimOptions) -> Result<Simulator, String> {
 /// `layout`: the keyless demo.
 pub fn demo(mut config: Config, pingora_conf: Option<&Path>, layout: &str) -> Result<(), String> {
     let layout: crate::sim::aci::Layout =
-        serde_json::from_value(serde_json::Value::String(layout.into()))
-            .map_err(|_| format!("--layout {layout}: expected dstack, aci or aci_address_bound"))?;
+        serde_json::from_value(serde_json::Value::String(layout.into())).map_err(|_| {
+            format!("--layout {layout}: expected dstack, aci, aci_address_bound or venice")
+        })?;
     let key = "sim-demo-key";
     let sim = start_sim(SimOptions {
         api_key: key.into(),

@@ -105,7 +105,9 @@ enum Command {
     /// Run the sidecar against a built-in simulated Venice: no API key needed.
     Demo {
         /// How the simulated Venice frames its attestations: dstack, aci (an ACI gateway
-        /// with receipts), or aci_address_bound.
+        /// with receipts, its quote binding the keyset), or venice (= aci_address_bound: as
+        /// Venice serves its gateways, the address bound, the keyset anchored by the
+        /// gateway's own quote, bodies re-wrapped, a second hop behind it).
         #[arg(long, default_value = "dstack")]
         layout: String,
         #[command(flatten)]

@@ -215,6 +215,7 @@ pub async fn verify(c: &Capture) -> Result<super::report::Report, String> {
         nras: c.nras_answer.clone().zip(c.nras_jwks.clone()).map(Ok),
         source_policy: &Default::default(),
         os_images: &Default::default(),
+        model_names: &Default::default(),
     };
     let (mut r, _) = report::verify_all(&c.attestation, &c.model, &c.nonce, &trust);
     let provenance = Provenance::new(

@@ -76,6 +76,9 @@ pub struct Report {
     pub(crate) provenance: Vec<ImageResult>,
     /// The ACI view, for an `aci/1` attestation or one carrying a keyset.
     pub(crate) aci: Option<AciSummary>,
+    /// Evidence Venice served that this proxy does not verify, named so nobody reads it as
+    /// checked (NEAR's `compose_manager_attestation`, `ohttp_key_config`).
+    pub(crate) not_verified: Vec<String>,
 }
 
 /// What an ACI attestation says about who serves, as reported.
@@ -111,8 +114,9 @@ pub struct Allowlists {
     pub(crate) os_image_hash: Vec<String>,
 }
 
-pub(crate) const CHECK_NAMES: [&str; 14] = [
+pub(crate) const CHECK_NAMES: [&str; 15] = [
     "envelope",
+    "model_identity",
     "aci_keyset",
     "aci_report_data",
     "tdx_quote_signature",
@@ -174,6 +178,8 @@ pub struct Trust<'a> {
     pub source_policy: &'a SourcePolicy,
     /// Names of OS image hashes (`attestation.os_images`).
     pub os_images: &'a std::collections::BTreeMap<String, String>,
+    /// The upstream model names each model may state (`attestation.model_names`).
+    pub model_names: &'a std::collections::BTreeMap<String, Vec<String>>,
 }
 
 pub const DEFAULT_TCB_STATUSES: [&str; 2] = ["UpToDate", "SWHardeningNeeded"];
@@ -236,7 +242,21 @@ pub fn verify_all(
         list: Vec::new(),
         report_only: trust.report_only,
     };
+    let foreign = raw
+        .get("attestation_type")
+        .and_then(Value::as_str)
+        .filter(|t| t.eq_ignore_ascii_case("chutes"));
     let (att, envelope) = match serde_path_to_error::deserialize::<_, Attestation>(raw) {
+        _ if foreign.is_some() => (
+            Attestation::default(),
+            Err(AttestationError::new(
+                Check::Malformed,
+                format!(
+                    "a {} attestation (its own report format, served for models Venice routes through Chutes): this proxy does not verify it, so nothing is sent",
+                    foreign.unwrap_or_default()
+                ),
+            )),
+        ),
         Ok(att) => {
             let envelope = verify::verify(&att, model, nonce, trust.policy);
             (att, envelope)
@@ -267,6 +287,11 @@ pub fn verify_all(
         checks: Vec::new(),
         provenance: Vec::new(),
         aci: None,
+        not_verified: ["compose_manager_attestation", "ohttp_key_config"]
+            .into_iter()
+            .filter(|k| raw.get(*k).is_some_and(|v| !v.is_null()))
+            .map(|k| format!("`{k}` is served but not verified by this proxy"))
+            .collect(),
     };
     match &envelope {
         Ok(k) => {
@@ -293,6 +318,14 @@ pub fn verify_all(
             Err(format!("{}: {}", e.check.code(), e.message)),
         ),
     }
+    checks.record(
+        "model_identity",
+        crate::attestation::model_identity::check(
+            model,
+            raw,
+            trust.model_names.get(model).map(Vec::as_slice),
+        ),
+    );
     let key = envelope.as_ref().ok();
     let raw_quote = att
         .quote_text()

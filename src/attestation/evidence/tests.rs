@@ -62,6 +62,7 @@ fn run_full(
         ))),
         source_policy,
         os_images: &Default::default(),
+        model_names: &Default::default(),
     };
     verify_all(raw, &c.model, &c.nonce, &trust).0
 }
@@ -350,6 +351,7 @@ fn missing_collateral_is_skipped_and_not_verified() {
         nras: None,
         source_policy: &Default::default(),
         os_images: &Default::default(),
+        model_names: &Default::default(),
     };
     let r = verify_all(&c.attestation, &c.model, &c.nonce, &trust).0;
     assert_eq!(
@@ -430,4 +432,28 @@ fn images_no_digest_covers_are_refused_and_overrides_reported() {
         ok.contains("`a` sets command") && ok.contains("pre_launch_script"),
         "{ok}"
     );
+}
+
+#[test]
+fn what_venice_states_and_this_proxy_does_not_verify_is_named() {
+    let c = capture();
+    // Another upstream model than the one asked for: refused, whatever else verifies.
+    let mut v = c.attestation.clone();
+    v["upstream_model"] = serde_json::json!("Qwen/Qwen3-32B");
+    let r = run(&c, &v, c.captured_at);
+    assert_eq!(failed(&r), ["model_identity"]);
+    // NEAR's extra evidence is served, not checked: said, not silently passed over.
+    let mut v = c.attestation.clone();
+    v["compose_manager_attestation"] = serde_json::json!({"quote": "00"});
+    v["ohttp_key_config"] = serde_json::json!("0020");
+    let r = run(&c, &v, c.captured_at);
+    assert!(r.verified);
+    assert_eq!(r.not_verified.len(), 2, "{:?}", r.not_verified);
+    // A Chutes report is not a format this proxy verifies: refused, and named.
+    let mut v = c.attestation.clone();
+    v["attestation_type"] = serde_json::json!("chutes");
+    let r = run(&c, &v, c.captured_at);
+    assert!(!r.verified);
+    let envelope = r.checks.iter().find(|c| c.name == "envelope").unwrap();
+    assert!(envelope.detail.contains("chutes"), "{envelope:?}");
 }

@@ -37,7 +37,9 @@ pub enum Layout {
     Dstack,
     /// `aci/1`, REPORTDATA = sha256(statement over the keyset digest and the nonce).
     Aci,
-    /// `aci/1` framing whose quote still binds the address (Venice's legacy binding).
+    /// `aci/1` framing whose quote still binds the address (Venice's legacy binding); the
+    /// gateway's own endpoint binds the keyset (`venice`: as Venice serves its gateways).
+    #[serde(alias = "venice")]
     AciAddressBound,
 }
 

@@ -488,8 +488,13 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
     let compose_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
         app_compose.as_bytes(),
     ));
+    let served_model = if fault == Some(AttestationFault::SubstitutedModel) {
+        "simulated/e2ee-qwen3-32b".to_string()
+    } else {
+        format!("simulated/{model}")
+    };
     let mut v = json!({
-        "model_name": format!("simulated/{model}"),
+        "model_name": served_model,
         "signing_address": format!("0x{}", hex::encode(address)),
         "signing_algo": "ecdsa",
         "signing_public_key": key.public_hex(),
@@ -501,7 +506,7 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
         "model": reported_model,
         "tee_provider": "simulated",
         "tee_hardware": "intel-tdx",
-        "upstream_model": format!("simulated/{model}"),
+        "upstream_model": served_model,
     });
     match (keyset, keyset_digest) {
         (Some(keyset), Some(digest)) => {

@@ -95,6 +95,8 @@ pub enum AttestationFault {
     GatewayClaimedOnly,
     /// An attestation of 9 MiB (padding in an unread field): a sender that is not Venice.
     Oversized,
+    /// The enclave states it serves another upstream model than the one asked for.
+    SubstitutedModel,
 }
 
 /// Faults of the ACI gateway's own attestation (`/v1/aci/attestation`).
