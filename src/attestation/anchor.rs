@@ -6,7 +6,7 @@
 //! served, and its keyset is the one Venice served and lists the key we encrypt to, that
 //! keyset is anchored: receipts signed under it are the gateway's own word.
 
-use super::aci::anchor::{self, Endorsement, Measured};
+use super::aci::anchor::{self, Custody, Endorsement, Measured};
 use super::store::Entry;
 use super::unix_now as now;
 use super::verifier::EvidenceVerifier;
@@ -36,6 +36,8 @@ pub(crate) struct Anchor {
     /// Whether the gateway's quote is of the same instance as Venice's (RTMR3 equal), or of
     /// another replica of the same workload.
     pub(crate) same_instance: Option<bool>,
+    /// The receipt key's KMS custody chain, for what it is (its root is no measurement's).
+    pub(crate) custody: Option<Custody>,
     pub(crate) at: u64,
     /// Used until then (unix seconds): the keyset's end, the report's `stale_after`, or the
     /// retry time of a failure.
@@ -189,6 +191,7 @@ impl Anchors {
             statement: None,
             endorsement: None,
             same_instance: None,
+            custody: None,
             at: now(),
             until: now() + RETRY_AFTER_FAILURE,
         };
@@ -249,6 +252,14 @@ impl Anchors {
             "spec"
         });
         anchor.endorsement = Some(native.endorsement.clone());
+        let app_id = entry
+            .report
+            .workload
+            .as_ref()
+            .and_then(|w| w.app_id.as_ref())
+            .filter(|a| a.from == super::evidence::workload::FROM_RTMR3)
+            .and_then(|a| hex::decode(&a.value).ok());
+        anchor.custody = Some(anchor::custody(&raw, &native.keyset, app_id.as_deref()));
         let served = entry
             .report
             .measurements

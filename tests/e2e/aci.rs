@@ -195,6 +195,9 @@ async fn the_legacy_address_binding_is_anchored_by_the_gateways_own_quote() {
         anchor["keyset_digest"],
         v["report"]["aci"]["keyset"]["digest"]
     );
+    // The receipt key's KMS custody chain, read to its root and reported for what it is.
+    assert_eq!(anchor["custody"]["status"], "chain", "{anchor}");
+    assert_eq!(anchor["custody"]["kms_root"], p.sim.kms_root().as_str());
     // The gateway's endpoint is asked without the Venice key, as a third party.
     let asked: Vec<_> = p
         .sim

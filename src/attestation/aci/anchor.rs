@@ -165,6 +165,114 @@ fn endorsement(raw: &Value, keyset: &Value, digest: &str) -> Result<Endorsement,
     })
 }
 
+/// The receipt key's custody as dstack's KMS publishes it (`evidence.key_custody`), read for
+/// what it is: a chain of two recoverable signatures from the receipt key's KMS-derived key to
+/// a KMS root. The root is not named by any measurement, so the chain is reported, not relied
+/// on (the quote's binding of the keyset is what anchors it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub(crate) enum Custody {
+    /// The report publishes none.
+    Absent,
+    /// The chain recovers to this KMS root (compressed secp256k1, hex).
+    Chain { kms_root: String },
+    /// Published but not a chain that recovers.
+    Broken { why: String },
+}
+
+/// Reads the receipt key's custody chain in `raw` for a workload with `app_id` (measured).
+pub(crate) fn custody(raw: &Value, keyset: &Keyset, app_id: Option<&[u8]>) -> Custody {
+    let Some(c) = raw
+        .pointer("/attestation/evidence/key_custody")
+        .filter(|c| !c.is_null())
+    else {
+        return Custody::Absent;
+    };
+    match custody_root(c, keyset, app_id) {
+        Ok(kms_root) => Custody::Chain { kms_root },
+        Err(why) => Custody::Broken { why },
+    }
+}
+
+fn custody_root(c: &Value, keyset: &Keyset, app_id: Option<&[u8]>) -> Result<String, String> {
+    if c.get("provider").and_then(Value::as_str) != Some("dstack-kms") {
+        return Err("not a dstack-kms custody record".into());
+    }
+    let key = c
+        .get("keys")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|k| k.get("role").and_then(Value::as_str) == Some("receipt"))
+        .ok_or("no custody record for the receipt key")?;
+    let field = |k: &str| {
+        key.get(k)
+            .and_then(Value::as_str)
+            .ok_or(format!("no `{k}`"))
+    };
+    let public = field("public_key")?;
+    if !keyset
+        .receipt_signing_keys
+        .iter()
+        .any(|k| k.public_key.eq_ignore_ascii_case(public))
+    {
+        return Err("the custody record is for another key than the keyset's receipt key".into());
+    }
+    let kms_key = k256::PublicKey::from_sec1_bytes(
+        &hex::decode(field("kms_public_key")?).map_err(|_| "kms_public_key is not hex")?,
+    )
+    .map_err(|_| "kms_public_key is not a secp256k1 key")?;
+    let chain: Vec<Vec<u8>> = key
+        .get("signature_chain")
+        .and_then(Value::as_array)
+        .ok_or("no signature_chain")?
+        .iter()
+        .map(|s| hex::decode(s.as_str().unwrap_or_default().trim_start_matches("0x")))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "the signature chain is not hex")?;
+    let [by_app, by_root] = chain.as_slice() else {
+        return Err(format!(
+            "the signature chain has {} signatures, not 2",
+            chain.len()
+        ));
+    };
+    use k256::elliptic_curve::sec1::ToEncodedPoint as _;
+    let compressed = |k: &k256::PublicKey| k.to_encoded_point(true).as_bytes().to_vec();
+    let message = format!(
+        "{}:{}",
+        field("purpose")?,
+        hex::encode(compressed(&kms_key))
+    );
+    let app_key = recover(message.as_bytes(), by_app)?;
+    let app_id = app_id.ok_or("no measured app id to check the KMS signature against")?;
+    let issued = [
+        b"dstack-kms-issued:".as_slice(),
+        app_id,
+        &compressed(&app_key),
+    ]
+    .concat();
+    let root = recover(&issued, by_root)?;
+    Ok(hex::encode(compressed(&root)))
+}
+
+/// The key whose 65-byte recoverable signature over keccak256(`message`) this is.
+fn recover(message: &[u8], sig: &[u8]) -> Result<k256::PublicKey, String> {
+    use sha3::{Digest as _, Keccak256};
+    let [rs @ .., v] = sig else {
+        return Err("an empty signature".into());
+    };
+    let v = if (27..=30).contains(v) { v - 27 } else { *v };
+    let recovery = k256::ecdsa::RecoveryId::from_byte(v).ok_or("a bad recovery byte")?;
+    let sig = k256::ecdsa::Signature::from_slice(rs).map_err(|_| "not a 65-byte signature")?;
+    let key = k256::ecdsa::VerifyingKey::recover_from_digest(
+        Keccak256::new_with_prefix(message),
+        &sig,
+        recovery,
+    )
+    .map_err(|_| "no key recovers from the signature")?;
+    Ok(key.into())
+}
+
 /// A quote's workload measurements, lowercase or uppercase hex (as a report holds them).
 pub(crate) struct Measured<'a> {
     pub(crate) mr_td: &'a str,
@@ -327,5 +435,73 @@ mod tests {
         let mut other = rtmr.clone();
         other[1] = "22".repeat(48);
         assert!(served(&other, &cfg).unwrap_err().contains("RTMR1"));
+    }
+
+    /// A dstack KMS chain as the gateway publishes it: root signs (app id ‖ app key), the
+    /// app key signs (purpose : KMS-derived key).
+    fn custody_record(root: &k256::ecdsa::SigningKey, app_id: &[u8], receipt_key: &str) -> Value {
+        use sha3::{Digest as _, Keccak256};
+        let app = k256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+        let derived = k256::ecdsa::SigningKey::from_slice(&[8; 32]).unwrap();
+        let compressed = |k: &k256::ecdsa::SigningKey| {
+            k.verifying_key().to_encoded_point(true).as_bytes().to_vec()
+        };
+        let sign = |k: &k256::ecdsa::SigningKey, m: &[u8]| {
+            let (s, r) = k
+                .sign_digest_recoverable(Keccak256::new_with_prefix(m))
+                .unwrap();
+            let mut b = s.to_bytes().to_vec();
+            b.push(r.to_byte() + 27);
+            hex::encode(b)
+        };
+        let purpose = "aci.receipt.ed25519.v1";
+        let by_app = sign(
+            &app,
+            format!("{purpose}:{}", hex::encode(compressed(&derived))).as_bytes(),
+        );
+        let by_root = sign(
+            root,
+            &[b"dstack-kms-issued:".as_slice(), app_id, &compressed(&app)].concat(),
+        );
+        json!({"provider": "dstack-kms", "keys": [{"role": "receipt", "purpose": purpose,
+            "public_key": receipt_key, "kms_public_key": hex::encode(compressed(&derived)),
+            "signature_chain": [by_app, by_root]}]})
+    }
+
+    #[test]
+    fn the_custody_chain_is_read_to_its_root_and_only_reported() {
+        let keyset_value = vector_keyset();
+        let keyset = Keyset::parse(&keyset_value).unwrap();
+        let receipt_key = keyset.receipt_signing_keys[0].public_key.clone();
+        let root = k256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap();
+        let raw = |c: Value| json!({"attestation": {"evidence": {"key_custody": c}}});
+        let app_id = [1u8; 20];
+        let c = custody(
+            &raw(custody_record(&root, &app_id, &receipt_key)),
+            &keyset,
+            Some(&app_id),
+        );
+        let expected = hex::encode(root.verifying_key().to_encoded_point(true).as_bytes());
+        assert_eq!(
+            c,
+            Custody::Chain {
+                kms_root: expected.clone()
+            }
+        );
+        // Another app id recovers another "root": the chain is only as good as what names it.
+        let c = custody(
+            &raw(custody_record(&root, &app_id, &receipt_key)),
+            &keyset,
+            Some(&[2; 20]),
+        );
+        assert_ne!(c, Custody::Chain { kms_root: expected });
+        // A record for another key, or none.
+        let c = custody(
+            &raw(custody_record(&root, &app_id, "00")),
+            &keyset,
+            Some(&app_id),
+        );
+        assert!(matches!(c, Custody::Broken { .. }), "{c:?}");
+        assert_eq!(custody(&json!({}), &keyset, Some(&app_id)), Custody::Absent);
     }
 }

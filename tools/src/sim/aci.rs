@@ -99,6 +99,9 @@ pub struct Gateway {
     /// Every keyset of this gateway expires then (fixed, so digests are stable).
     not_after: u64,
     receipts: Mutex<Kept>,
+    /// dstack's KMS as the gateway's key custody names it: its root, the app key it issued,
+    /// and the key derived for receipts.
+    kms: [k256::ecdsa::SigningKey; 3],
     /// Attested sessions by id, and which id each upstream variant has.
     sessions: HashMap<String, Value>,
     session_ids: HashMap<UpstreamVariant, String>,
@@ -234,8 +237,10 @@ impl Gateway {
             session_ids.insert(variant, id.clone());
             sessions.insert(id, doc);
         }
+        let key = || k256::ecdsa::SigningKey::random(&mut rand::thread_rng());
         Ok(Gateway {
             receipt_key,
+            kms: [key(), key(), key()],
             not_after: now() + 7 * 86400,
             receipts: Mutex::default(),
             sessions,
@@ -261,6 +266,44 @@ impl Gateway {
             "e2ee_public_keys": e2ee,
             "tls_public_keys": []
         })
+    }
+
+    /// The receipt key's custody as dstack's KMS publishes it (`evidence.key_custody`): the
+    /// app key signs (purpose : derived key), the root signs (app id ‖ app key).
+    pub fn key_custody(&self, app_id: &[u8]) -> Value {
+        use sha3::{Digest as _, Keccak256};
+        let [root, app, derived] = &self.kms;
+        let compressed = |k: &k256::ecdsa::SigningKey| {
+            k.verifying_key().to_encoded_point(true).as_bytes().to_vec()
+        };
+        let sign = |k: &k256::ecdsa::SigningKey, m: &[u8]| {
+            let (sig, recovery) = k
+                .sign_digest_recoverable(Keccak256::new_with_prefix(m))
+                .expect("signing a digest");
+            let mut b = sig.to_bytes().to_vec();
+            b.push(recovery.to_byte() + 27);
+            hex::encode(b)
+        };
+        let purpose = "aci.receipt.ed25519.v1";
+        json!({"provider": "dstack-kms", "keys": [{
+            "role": "receipt", "purpose": purpose, "algo": "ed25519",
+            "public_key": hex::encode(self.receipt_key.public_key().as_ref()),
+            "kms_public_key": hex::encode(compressed(derived)),
+            "signature_chain": [
+                sign(app, format!("{purpose}:{}", hex::encode(compressed(derived))).as_bytes()),
+                sign(root, &[b"dstack-kms-issued:".as_slice(), app_id, &compressed(app)].concat()),
+            ]
+        }]})
+    }
+
+    /// The KMS root the custody chain ends at (compressed, hex).
+    pub fn kms_root(&self) -> String {
+        hex::encode(
+            self.kms[0]
+                .verifying_key()
+                .to_encoded_point(true)
+                .as_bytes(),
+        )
     }
 
     /// The gateway's app compose: its ingress serves `ingress_host`, its launcher builds the

@@ -363,7 +363,8 @@ fn native_attestation(state: &SimState, query: &str) -> Response<Body> {
                 "source_provenance": {"repo_url": super::aci::SOURCE_REPO,
                     "repo_commit": super::aci::SOURCE_COMMIT, "image_digest": null, "image_provenance": null},
                 "evidence": {"quote": hex::encode(quote), "quote_report_data": hex::encode(report_data),
-                    "event_log": Value::Array(workload.events).to_string(), "app_compose": workload.app_compose}
+                    "event_log": Value::Array(workload.events).to_string(), "app_compose": workload.app_compose,
+                    "key_custody": state.gateway.key_custody(&sha2::Sha256::digest(format!("app:{}", super::aci::GATEWAY))[..20])}
             },
             "service_capabilities": {"supported_e2ee_versions": [], "serving": "aggregator"}
         }),

@@ -463,6 +463,11 @@ impl Simulator {
         self.script(|s| s.receipt_fault = fault);
     }
 
+    /// The KMS root the ACI gateway's key custody chain ends at.
+    pub fn kms_root(&self) -> String {
+        self.state.gateway.kms_root()
+    }
+
     pub fn set_anchor_fault(&self, fault: Option<script::AnchorFault>) {
         self.script(|s| s.anchor_fault = fault);
     }
