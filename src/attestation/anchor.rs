@@ -100,23 +100,7 @@ impl Anchors {
         let mut last = None;
         for origin in self.origins(entry) {
             let url = format!("{}{path}", origin.trim_end_matches('/'));
-            let fetched = async {
-                let response = self
-                    .http
-                    .get(&url)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if !response.status().is_success() {
-                    return Err(format!("{url} answered {}", response.status().as_u16()));
-                }
-                let body = read_limited(response, DOCUMENT_LIMIT)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("{url}: more than {DOCUMENT_LIMIT} bytes"))?;
-                serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON: {e}"))
-            }
-            .await;
+            let fetched = self.get_json(&url).await.map_err(|e| format!("{url}: {e}"));
             if fetched.is_ok() {
                 return Some(fetched);
             }
@@ -181,6 +165,19 @@ impl Anchors {
             .collect()
     }
 
+    /// A JSON document from the gateway, asked without a credential and read bounded.
+    async fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
+        let response = self.http.get(url).send().await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status().as_u16()));
+        }
+        let body = read_limited(response, DOCUMENT_LIMIT)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("more than {DOCUMENT_LIMIT} bytes"))?;
+        serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+    }
+
     async fn establish(&self, entry: &Entry, digest: &str) -> Anchor {
         let mut anchor = Anchor {
             keyset_digest: digest.to_string(),
@@ -228,21 +225,7 @@ impl Anchors {
             origin.trim_end_matches('/'),
             hex::encode(nonce)
         );
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("answered {}", response.status().as_u16()));
-        }
-        let body = read_limited(response, DOCUMENT_LIMIT)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("more than {DOCUMENT_LIMIT} bytes"))?;
-        let raw: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
+        let raw = self.get_json(&url).await?;
         let native = anchor::read(&raw, &nonce)?;
         let verdict = self.verifier.verify_quote(&native.raw_quote).await?;
         anchor.tcb = Some(verdict.status);

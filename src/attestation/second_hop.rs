@@ -184,16 +184,9 @@ mod tests {
 
     /// The real capture's quote with REPORTDATA replaced, in an upstream report.
     fn report(report_data: [u8; 64], keyset: Value) -> Value {
-        let body = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/capture/0001_api.venice.ai_api_v1_tee_attestation.body"
-        ))
-        .unwrap();
-        let v: Value = serde_json::from_str(&body).unwrap();
-        let mut q = hex::decode(v["intel_quote"].as_str().unwrap()).unwrap();
-        q[568..632].copy_from_slice(&report_data);
+        let q = crate::attestation::aci::anchor::tests::quote_with(report_data);
         json!({"api_version": "aci/1", "attestation": {"workload_keyset": keyset,
-            "evidence": {"quote": hex::encode(q)}}})
+            "evidence": {"quote": q}}})
     }
 
     #[test]

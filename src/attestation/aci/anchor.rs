@@ -303,13 +303,13 @@ pub(crate) fn same_workload(native: &TdReport, served: &Measured<'_>) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::attestation::aci::tests::vector_keyset;
     use serde_json::json;
 
     /// The real capture's quote with REPORTDATA replaced (the signature is not checked here).
-    fn quote_with(report_data: [u8; 64]) -> String {
+    pub(crate) fn quote_with(report_data: [u8; 64]) -> String {
         let body = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/data/capture/0001_api.venice.ai_api_v1_tee_attestation.body"
