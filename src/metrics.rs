@@ -28,6 +28,7 @@ pub struct Metrics {
     pub(crate) receipts: IntCounterVec,
     /// `upstream.verified` events in verified receipts, by model and result.
     pub(crate) upstream_verifications: IntCounterVec,
+    pub(crate) upstream_checks: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -126,6 +127,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
             ),
             &["model", "result"],
         )?,
+        upstream_checks: IntCounterVec::new(
+            name(
+                "upstream_checks_total",
+                "The proxy's own checks of the upstreams receipts cite, by model and result (verified, refuted).",
+            ),
+            &["model", "result"],
+        )?,
         registry,
     };
     m.registry.register(Box::new(m.requests.clone()))?;
@@ -149,6 +157,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     m.registry.register(Box::new(m.receipts.clone()))?;
     m.registry
         .register(Box::new(m.upstream_verifications.clone()))?;
+    m.registry.register(Box::new(m.upstream_checks.clone()))?;
     Ok(m)
 }
 

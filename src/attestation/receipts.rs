@@ -326,6 +326,12 @@ impl Receipts {
             .iter()
             .map(|u| if u.verified() { "verified" } else { "failed" })
             .collect();
+        let checks: Vec<&'static str> = outcome
+            .sessions
+            .iter()
+            .filter_map(|s| s.upstream_check.as_ref())
+            .map(|c| if c.verified { "verified" } else { "refuted" })
+            .collect();
         let result = outcome.result;
         {
             let refusal = outcome.refusal();
@@ -345,6 +351,9 @@ impl Receipts {
                 .upstream_verifications
                 .with_label_values(&[model, r])
                 .inc();
+        }
+        for r in checks {
+            METRICS.upstream_checks.with_label_values(&[model, r]).inc();
         }
     }
 

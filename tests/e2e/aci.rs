@@ -161,6 +161,9 @@ async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
         "venice_e2ee_proxy_receipts_total{{model=\"{MODEL}\",result=\"verified\"}}"
     )));
     assert!(metrics.contains("venice_e2ee_proxy_upstream_verifications_total"));
+    assert!(metrics.contains(&format!(
+        "venice_e2ee_proxy_upstream_checks_total{{model=\"{MODEL}\",result=\"verified\"}}"
+    )));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -670,4 +673,35 @@ async fn keysets_are_attested_anew_before_their_end() {
         (2..=5).contains(&refreshes),
         "{refreshes} refreshes in 7 s of 4 s keysets"
     );
+}
+
+/// Each fault of the chain, under `require`: the answer it came with is served (judged after),
+/// the model's next request is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_fault_of_the_chain_refuses_the_model_under_require() {
+    let receipts = [
+        ReceiptFault::Signature,
+        ReceiptFault::BodyHash,
+        ReceiptFault::ForeignCountersignature,
+        ReceiptFault::SessionAltered,
+        ReceiptFault::UpstreamQuoteAltered,
+        ReceiptFault::UpstreamNotVerified,
+    ];
+    let anchors = [AnchorFault::OtherKeyset, AnchorFault::WrongNonce];
+    let cases = receipts
+        .iter()
+        .map(|f| (Some(*f), None))
+        .chain(anchors.iter().map(|f| (None, Some(*f))));
+    for (receipt_fault, anchor_fault) in cases {
+        let s = aci_sim(Layout::AciAddressBound).await;
+        s.set_receipt_fault(receipt_fault);
+        s.set_anchor_fault(anchor_fault);
+        let p = Proxy::start(s, |c| c.attestation.receipts.mode = ReceiptMode::Require).await;
+        assert_eq!(p.post(&chat("served", false)).await.status(), 200);
+        receipt(&p, 0).await;
+        let r = p.post(&chat("refused", false)).await;
+        assert_eq!(r.status(), 503, "{receipt_fault:?} {anchor_fault:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "attestation_receipt", "{v}");
+    }
 }
