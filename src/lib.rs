@@ -5,10 +5,8 @@
 
 #![deny(unreachable_pub)]
 
-pub(crate) mod admin;
 pub mod anthropic;
 pub mod attestation;
-pub(crate) mod background;
 pub mod config;
 pub(crate) mod conversation;
 pub(crate) mod dialect;

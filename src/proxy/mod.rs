@@ -4,9 +4,7 @@
 mod buffered;
 mod chat_request;
 mod chat_response;
-pub(crate) mod connections;
 mod gate;
-pub mod listener;
 mod relay;
 mod respond;
 pub(crate) mod routes;

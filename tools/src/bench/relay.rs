@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use venice_e2ee_proxy::e2ee::codec::KeyPair;
-use venice_e2ee_proxy::proxy::listener::ClientListener;
+use venice_e2ee_proxy::server::listener::ClientListener;
 
 struct Relay {
     upstream: SocketAddr,

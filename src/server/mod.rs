@@ -1,12 +1,18 @@
-//! Assembles the Pingora server: the proxy listener and the refresh background service.
+//! The Pingora server and its transport: the client listener and its connection limits, the
+//! admin listener, and the background service; the proxy's hooks live in `proxy`.
 
-use crate::admin::AdminApp;
-use crate::background::Refresher;
+pub(crate) mod admin;
+pub(crate) mod background;
+pub(crate) mod connections;
+pub mod listener;
+
 use crate::config::Config;
-use crate::proxy::connections::Guarded;
-use crate::proxy::listener::ClientListener;
 use crate::proxy::VeniceProxy;
 use crate::state::AppState;
+use admin::AdminApp;
+use background::Refresher;
+use connections::Guarded;
+use listener::ClientListener;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::background::background_service;
