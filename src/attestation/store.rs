@@ -282,7 +282,7 @@ impl AttestationStore {
                 .insert(model.to_string(), (next, why.clone()));
             return Err(AttestationError::new(
                 Check::Downgrade,
-                format!("{why}; refused (an operator can accept the new form with the admin action, see README)"),
+                format!("{why}; refused (an operator can accept the new form with the admin action, see docs/OPERATIONS.md)"),
             ));
         }
         pins.insert(model.to_string(), next);

@@ -263,7 +263,7 @@ pub struct AttestationSection {
     /// demo's simulated Rekor); reports say so loudly.
     pub sigstore_trusted_root: Option<PathBuf>,
     /// Which provenance each image repository needs (longest prefix wins; an image no rule
-    /// covers fails the check). Default: the images Venice's enclaves run (see README).
+    /// covers fails the check). Default: the images Venice's enclaves run (see docs/ATTESTATION.md).
     pub provenance_policy: Vec<crate::attestation::provenance::policy::Rule>,
     /// The routing gateway's source (repositories, images built from them) and whether a
     /// build from source at boot is accepted (check `source_provenance`). A workload whose

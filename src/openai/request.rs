@@ -2,7 +2,7 @@
 //! `e2ee::request`).
 //!
 //! Every top-level field is handled by exactly one arm of `apply_field`; that match is the
-//! field table the README documents.
+//! field table docs/DIALECTS.md documents.
 
 use super::error::ApiError;
 use super::structured::OutputFormat;

@@ -247,7 +247,7 @@ fn scope(tenant: Tenant, session_id: Option<&str>) -> Scope {
     h.finalize().into()
 }
 
-/// The headers agents name their session in (README "Agent sessions" has who sends which),
+/// The headers agents name their session in (docs/DIALECTS.md "Agent sessions" has who sends which),
 /// read after the configured one, in this order.
 const AGENT_SESSION_HEADERS: [&str; 8] = [
     // Codex CLI.

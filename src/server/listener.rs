@@ -1,7 +1,7 @@
 //! The client listener: accepts connections and hands each to the application in a task of
 //! its own. Pingora's listening service does the same, but every connection's task there is
 //! sized for a TLS handshake it never does on this cleartext listener (about 9 KiB a
-//! connection, README "Benchmarks"); this one holds only the connection.
+//! connection, docs/BENCHMARKS.md); this one holds only the connection.
 
 use async_trait::async_trait;
 use pingora::apps::ServerApp;

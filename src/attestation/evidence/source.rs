@@ -27,7 +27,7 @@ pub struct SourcePolicy {
 
 impl Default for SourcePolicy {
     /// Venice's ACI gateway: Phala's private-ai-gateway, which its launcher clones and builds
-    /// at boot (see README "What is attested"); no published image is known.
+    /// at boot (see docs/ATTESTATION.md, "What is attested"); no published image is known.
     fn default() -> Self {
         SourcePolicy {
             repositories: vec!["https://github.com/Dstack-TEE/private-ai-gateway".into()],

@@ -1,7 +1,7 @@
 //! The codec's two expensive operations — a key pair from a secret, and the ECDH shared
 //! x-coordinate — behind one interface, with two backends: RustCrypto's `k256` and
 //! libsecp256k1 (the `secp256k1` crate, cargo feature `libsecp256k1`, on by default because it
-//! measured faster: see the README's benchmarks). Everything else in the codec is shared.
+//! measured faster: see docs/BENCHMARKS.md). Everything else in the codec is shared.
 //!
 //! Keys are validated once when they enter (`parse_public`, `public`, `secret`); the ECDH
 //! itself takes them as they are.
