@@ -11,16 +11,16 @@
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use venice_e2ee_proxy::anthropic::writer::MessagesWriter;
+use venice_e2ee_proxy::api::chat::parse;
+use venice_e2ee_proxy::api::messages::writer::MessagesWriter;
+use venice_e2ee_proxy::api::responses::translate::translate;
+use venice_e2ee_proxy::api::responses::writer::ResponsesWriter;
+use venice_e2ee_proxy::chat::answer::{self, Mode, Transformer};
+use venice_e2ee_proxy::chat::structured::OutputFormat;
+use venice_e2ee_proxy::chat::tool_calls::defs::ToolSet;
+use venice_e2ee_proxy::chat::tool_calls::emulate::ToolStream;
 use venice_e2ee_proxy::e2ee::codec::{self, KeyPair};
 use venice_e2ee_proxy::e2ee::keys::ClientKey;
-use venice_e2ee_proxy::e2ee::stream::{self, Mode, Transformer};
-use venice_e2ee_proxy::openai::request;
-use venice_e2ee_proxy::openai::responses::translate::translate;
-use venice_e2ee_proxy::openai::responses::writer::ResponsesWriter;
-use venice_e2ee_proxy::openai::structured::OutputFormat;
-use venice_e2ee_proxy::tools::defs::ToolSet;
-use venice_e2ee_proxy::tools::emulate::ToolStream;
 
 /// Median time per iteration of the baseline and the measured code, their rounds
 /// interleaved so that machine noise (frequency, neighbours) falls on both alike.
@@ -93,7 +93,7 @@ fn per_chunk() {
     let json_event = event.replace(&packed, &json_piece);
     // A fresh output per piece, as the proxy hands each one to Pingora.
     let push = |t: &mut Transformer, event: &str| {
-        let mut out = stream::output_for(event.as_bytes());
+        let mut out = answer::output_for(event.as_bytes());
         t.push(event.as_bytes(), &mut out).unwrap();
         std::hint::black_box(out);
     };
@@ -162,7 +162,7 @@ fn per_chunk() {
         || push(&mut plain, &event),
         || push(&mut responses, &event),
     );
-    let messages_meta = venice_e2ee_proxy::anthropic::translate::translate(
+    let messages_meta = venice_e2ee_proxy::api::messages::translate::translate(
         br#"{"model": "claude-x", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}"#,
     )
     .unwrap()
@@ -212,7 +212,7 @@ fn held_call_latency(key: &Arc<ClientKey>) {
     let mut first_delta = None;
     let mut last = Duration::ZERO;
     for (i, p) in pieces.iter().enumerate() {
-        let mut out = stream::output_for(p.as_bytes());
+        let mut out = answer::output_for(p.as_bytes());
         let at = Instant::now();
         t.push(p.as_bytes(), &mut out).unwrap();
         last = at.elapsed();
@@ -285,11 +285,11 @@ fn history() {
     let messages: Vec<Value> = (0..201)
         .map(|i| json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": format!("{i} {text}")}))
         .collect();
-    let first = request::parse(
+    let first = parse::parse(
         &serde_json::to_vec(&json!({"model": "m", "messages": &messages[..200]})).unwrap(),
     )
     .unwrap();
-    let next = request::parse(
+    let next = parse::parse(
         &serde_json::to_vec(&json!({"model": "m", "messages": &messages[..]})).unwrap(),
     )
     .unwrap();
@@ -359,7 +359,7 @@ fn per_message() {
             }
         },
         || {
-            let req = request::parse(&body).unwrap();
+            let req = parse::parse(&body).unwrap();
             std::hint::black_box(req.encrypted_body(&key));
         },
     );

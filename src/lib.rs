@@ -5,20 +5,16 @@
 
 #![deny(unreachable_pub)]
 
-pub mod anthropic;
+pub mod api;
 pub mod attestation;
+pub mod chat;
 pub mod config;
-pub(crate) mod conversation;
-pub(crate) mod dialect;
 pub mod e2ee;
+pub mod error;
 pub mod logging;
 pub mod metrics;
-pub mod openai;
-#[cfg(test)]
-mod properties;
 pub mod proxy;
 pub mod server;
 pub mod sessions;
 pub mod state;
-pub mod tools;
 pub mod venice;

@@ -1,5 +1,6 @@
 //! Everything the proxy hooks and the background service share, built once from `Config`.
 
+use crate::api::responses::store::ResponseStore;
 use crate::attestation::anchor::Anchors;
 use crate::attestation::receipts::Receipts;
 use crate::attestation::store::AttestationStore;
@@ -7,7 +8,6 @@ use crate::attestation::verifier::EvidenceVerifier;
 use crate::config::{Config, Tenant, UpstreamUrl};
 use crate::e2ee::keys::ClientKeys;
 use crate::e2ee::sealing::Sealer;
-use crate::openai::responses::store::ResponseStore;
 use crate::sessions::Sessions;
 use crate::venice::catalog::Catalog;
 use crate::venice::client::VeniceClient;

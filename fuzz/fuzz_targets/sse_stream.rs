@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
 use venice_e2ee_proxy::e2ee::codec::KeyPair;
 use venice_e2ee_proxy::e2ee::keys::ClientKey;
-use venice_e2ee_proxy::e2ee::stream::{Mode, Transformer};
+use venice_e2ee_proxy::chat::answer::{Mode, Transformer};
 
 static KEY: OnceLock<Arc<ClientKey>> = OnceLock::new();
 

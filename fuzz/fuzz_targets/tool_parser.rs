@@ -3,8 +3,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
-use venice_e2ee_proxy::tools::defs::ToolSet;
-use venice_e2ee_proxy::tools::emulate::{parse_answer, ToolStream};
+use venice_e2ee_proxy::chat::tool_calls::defs::ToolSet;
+use venice_e2ee_proxy::chat::tool_calls::emulate::{parse_answer, ToolStream};
 
 static TOOLS: OnceLock<Arc<ToolSet>> = OnceLock::new();
 

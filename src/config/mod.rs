@@ -317,7 +317,7 @@ pub struct ToolsSection {
     pub stream_validation: StreamValidation,
     /// Prompt/call format per model id (`qwen_xml`, `qwen`, `glm`, `glm47`, `gemma4`, `deepseek_dsml`, `hermes`), overriding the guess from
     /// the id.
-    pub(crate) families: std::collections::HashMap<String, crate::tools::prompt::Family>,
+    pub(crate) families: std::collections::HashMap<String, crate::chat::tool_calls::prompt::Family>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,10 +1,7 @@
-//! The E2EE core: the field codec, the sealing of requests to the attested model key, client
-//! key rotation, and the decryption side (the SSE parser and the stream transformation).
+//! Cryptography only: the field codec, the sealing of messages to the attested model key
+//! (with its reuse cache), client key rotation, and the SSE framing Venice's answers arrive in.
 
 pub mod codec;
 pub mod keys;
-pub(crate) mod request;
 pub mod sealing;
 pub(crate) mod sse;
-pub mod stop;
-pub mod stream;

@@ -9,20 +9,22 @@
 use super::chat_request::{attestation_error, encrypt, Prepared};
 use super::chat_response::map_upstream_status;
 use super::routes::upstream_error;
+use crate::api::chat::wire::{self as out, CHUNK_OBJECT};
 use crate::attestation::receipts::Tap;
 use crate::attestation::store::Entry;
+use crate::chat::answer::{completion_json, write_event, Answer, Mode, StreamError, Transformer};
+use crate::chat::request::ChatRequest;
+use crate::chat::tool_calls::defs::ToolSet;
+use crate::chat::tool_calls::emulate::{
+    parse_answer, parse_answer_as_written, Call, CallDelta, Parsed,
+};
+use crate::chat::tool_calls::error::ToolCallError;
+use crate::chat::tool_calls::prompt::correction;
+use crate::chat::writer::AnswerWriter;
 use crate::config::InvalidCalls;
-use crate::dialect::AnswerWriter;
-use crate::e2ee::stream::{completion_json, write_event, Answer, Mode, StreamError, Transformer};
+use crate::error::ApiError;
 use crate::metrics::METRICS;
-use crate::openai::error::ApiError;
-use crate::openai::request::ChatRequest;
-use crate::openai::response::{self as out, CHUNK_OBJECT};
 use crate::state::AppState;
-use crate::tools::defs::ToolSet;
-use crate::tools::emulate::{parse_answer, parse_answer_as_written, Call, CallDelta, Parsed};
-use crate::tools::error::ToolCallError;
-use crate::tools::prompt::correction;
 use crate::venice::client::UpstreamError;
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;

@@ -3,23 +3,25 @@
 //! attested key, and encrypt. A bad request is answered here and never reaches Venice.
 
 use super::routes::{model_not_found, upstream_error};
-use crate::anthropic;
-use crate::anthropic::writer::MessagesWriter;
+use crate::api::chat::parse;
+use crate::api::messages;
+use crate::api::messages::writer::MessagesWriter;
+use crate::api::responses;
+use crate::api::responses::store::ResponseStore;
+use crate::api::responses::writer::ResponsesWriter;
+use crate::api::Dialect;
 use crate::attestation::store::Entry;
 use crate::attestation::{AttestationError, Check};
+use crate::chat::answer::Mode;
+use crate::chat::request::ChatRequest;
+use crate::chat::stop::Stops;
+use crate::chat::structured::OutputFormat;
+use crate::chat::writer::AnswerWriter;
 use crate::config::{HostedTools, StreamValidation, Tenant};
-use crate::dialect::{AnswerWriter, Dialect};
 use crate::e2ee::codec::Recipient;
 use crate::e2ee::keys::ClientKey;
 use crate::e2ee::sealing::Sealer;
-use crate::e2ee::stop::Stops;
-use crate::e2ee::stream::Mode;
-use crate::openai::error::ApiError;
-use crate::openai::request::{self, ChatRequest};
-use crate::openai::responses;
-use crate::openai::responses::store::ResponseStore;
-use crate::openai::responses::writer::ResponsesWriter;
-use crate::openai::structured::OutputFormat;
+use crate::error::ApiError;
 use crate::state::AppState;
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -71,7 +73,7 @@ pub(crate) enum AnswerPath {
 pub(crate) enum Edge {
     Chat,
     Responses(Arc<responses::Meta>),
-    Messages(Arc<anthropic::Meta>),
+    Messages(Arc<messages::Meta>),
 }
 
 impl Edge {
@@ -343,7 +345,7 @@ fn translate(
             (Some(t.chat), Edge::Responses(t.meta))
         }
         Dialect::Messages => {
-            let t = anthropic::translate::translate(raw)?;
+            let t = messages::translate::translate(raw)?;
             (Some(t.chat), Edge::Messages(t.meta))
         }
     };
@@ -385,16 +387,16 @@ fn chat_request(
 ) -> Result<ChatRequest, ApiError> {
     let families = &state.config.tools.families;
     let mut req = match chat {
-        Some(chat) => request::parse_with(
+        Some(chat) => parse::parse_with(
             &serde_json::to_vec(&chat).expect("JSON serializes"),
             families,
         )?,
-        None => request::parse_with(raw, families)?,
+        None => parse::parse_with(raw, families)?,
     };
     if let Some(target) = state.config.models.resolve(&req.model) {
         req.model = target.to_string();
         // The prompt and call syntax are the real model's.
-        req.family = crate::tools::prompt::Family::for_model(&req.model, families);
+        req.family = crate::chat::tool_calls::prompt::Family::for_model(&req.model, families);
     }
     Ok(req)
 }
@@ -409,7 +411,7 @@ async fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/messages/count_tokens`: the request is read and checked as a Messages request
-/// would be, and its input tokens estimated (see `anthropic::translate::estimate_tokens`).
+/// would be, and its input tokens estimated (see `messages::translate::estimate_tokens`).
 pub(crate) async fn count_tokens(
     state: &AppState,
     session: &mut Session,
@@ -419,7 +421,7 @@ pub(crate) async fn count_tokens(
     let (chat, _) = translate(state, &raw, Dialect::Messages, 0)?;
     let estimate = chat
         .as_ref()
-        .map_or(0, anthropic::translate::estimate_tokens);
+        .map_or(0, messages::translate::estimate_tokens);
     let req = chat_request(state, &raw, chat)?;
     check_model(state, &req.model).await?;
     Ok(serde_json::json!({"input_tokens": estimate}))

@@ -3,10 +3,10 @@
 //! rewrite). Non-streaming answers never come here: `buffered` reads them whole first.
 
 use super::chat_request::Prepared;
+use crate::api::Dialect;
 use crate::attestation::store::Entry;
-use crate::dialect::Dialect;
-use crate::e2ee::stream::{StreamError, Transformer};
-use crate::openai::error::ApiError;
+use crate::chat::answer::{StreamError, Transformer};
+use crate::error::ApiError;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use std::sync::Arc;
@@ -204,7 +204,7 @@ pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> bo
         *body = Some(Bytes::new());
         return !end;
     }
-    let mut out = crate::e2ee::stream::output_for(body.as_deref().unwrap_or_default());
+    let mut out = crate::chat::answer::output_for(body.as_deref().unwrap_or_default());
     match phase {
         Phase::Relay(t) => {
             let mut result = match body.as_deref() {

@@ -4,7 +4,7 @@
 
 use super::routes::Route;
 use crate::config::Tenant;
-use crate::openai::error::ApiError;
+use crate::error::ApiError;
 use crate::state::{AppState, ChatPermit};
 use std::sync::Arc;
 

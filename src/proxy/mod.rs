@@ -398,7 +398,7 @@ impl ProxyHttp for VeniceProxy {
         let stream = ctx
             .prepared
             .as_ref()
-            .is_some_and(|p| matches!(p.mode, crate::e2ee::stream::Mode::Stream { .. }));
+            .is_some_and(|p| matches!(p.mode, crate::chat::answer::Mode::Stream { .. }));
         let elapsed = ctx.started.elapsed();
         // Sessions appear only as a salted tag, never as the id.
         let tag = ctx

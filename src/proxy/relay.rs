@@ -12,13 +12,13 @@ use super::buffered::{attempt_body, next_piece, open, reattested, Opened, E2EE_R
 use super::chat_request::Prepared;
 use super::chat_response::attestation_headers;
 use crate::attestation::store::Entry;
+use crate::chat::answer::{StreamError, Transformer};
+use crate::chat::tool_calls::emulate::{OnInvalid, ToolStream};
+use crate::chat::tool_calls::prompt::correction;
 use crate::config::InvalidCalls;
-use crate::e2ee::stream::{StreamError, Transformer};
+use crate::error::ApiError;
 use crate::metrics::METRICS;
-use crate::openai::error::ApiError;
 use crate::state::AppState;
-use crate::tools::emulate::{OnInvalid, ToolStream};
-use crate::tools::prompt::correction;
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;

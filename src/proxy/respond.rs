@@ -1,8 +1,8 @@
 //! Answering the client directly from a hook: whole bodies and errors (OpenAI's shape, or
 //! the client dialect's).
 
-use crate::dialect::Dialect;
-use crate::openai::error::ApiError;
+use crate::api::Dialect;
+use crate::error::ApiError;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;

@@ -2,8 +2,8 @@
 //! model list).
 
 use super::respond;
-use crate::dialect::Dialect;
-use crate::openai::error::ApiError;
+use crate::api::Dialect;
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::venice::client::UpstreamError;
 use crate::venice::Model;

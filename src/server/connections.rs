@@ -3,8 +3,8 @@
 //! accepts without limit, and its per-read timeout lets a client that trickles a byte now and
 //! then hold a connection (and a task) forever.
 
+use crate::error::ApiError;
 use crate::metrics::METRICS;
-use crate::openai::error::ApiError;
 use async_trait::async_trait;
 use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;

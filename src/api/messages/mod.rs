@@ -5,7 +5,7 @@
 pub mod translate;
 pub mod writer;
 
-use crate::openai::error::ApiError;
+use crate::error::ApiError;
 use serde_json::{json, Value};
 
 /// What the answer echoes of its request.

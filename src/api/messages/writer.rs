@@ -4,9 +4,10 @@
 //! `message`. Non-streaming answers use the same writer and keep only the message.
 
 use super::{error_object, new_id, Meta};
-use crate::dialect::{write_named_event as event, AnswerWriter};
-use crate::openai::error::ApiError;
-use crate::tools::emulate::CallDelta;
+use crate::api::write_named_event as event;
+use crate::chat::tool_calls::emulate::CallDelta;
+use crate::chat::writer::AnswerWriter;
+use crate::error::ApiError;
 use bytes::BytesMut;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -266,7 +267,7 @@ mod tests {
         );
         w.set_finish("tool_calls", None);
         let m = w.complete(&mut out);
-        let evs = crate::dialect::named_events(&out);
+        let evs = crate::api::named_events(&out);
         let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
@@ -339,7 +340,7 @@ mod tests {
             &mut out,
             &ApiError::upstream(502, "e2ee_decryption_failed", "bad"),
         );
-        let evs = crate::dialect::named_events(&out);
+        let evs = crate::api::named_events(&out);
         assert_eq!(evs[0]["type"], "error");
         assert_eq!(evs[0]["error"]["type"], "api_error");
     }

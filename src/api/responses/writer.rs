@@ -3,12 +3,12 @@
 //! stream events for them in the documented order with `sequence_number`s, and the final
 //! Response object. Non-streaming answers use the same writer and keep only the object.
 
+use super::items;
 use super::store::ResponseStore;
-use super::tools;
 use super::{new_id, Meta};
-use crate::dialect::AnswerWriter;
-use crate::openai::error::ApiError;
-use crate::tools::emulate::CallDelta;
+use crate::chat::tool_calls::emulate::CallDelta;
+use crate::chat::writer::AnswerWriter;
+use crate::error::ApiError;
 use bytes::BytesMut;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -92,7 +92,7 @@ impl ResponsesWriter {
         body["type"] = json!(kind);
         body["sequence_number"] = json!(self.seq);
         self.seq += 1;
-        crate::dialect::write_named_event(out, kind, &body);
+        crate::api::write_named_event(out, kind, &body);
     }
 
     /// The Response object as it stands.
@@ -201,7 +201,7 @@ impl ResponsesWriter {
                 // arguments are complete: they are not JSON to the client.
                 match self.items[index]["type"].as_str() {
                     Some("custom_tool_call") => {
-                        let input = tools::custom_input(&arguments);
+                        let input = items::custom_input(&arguments);
                         self.event(
                             out,
                             "response.custom_tool_call_input.delta",
@@ -217,7 +217,7 @@ impl ResponsesWriter {
                         self.items[index]["input"] = json!(input);
                     }
                     Some("local_shell_call") => {
-                        self.items[index]["action"] = tools::shell_action(&arguments);
+                        self.items[index]["action"] = items::shell_action(&arguments);
                     }
                     _ => {
                         self.event(
@@ -335,7 +335,7 @@ impl AnswerWriter for ResponsesWriter {
         self.start(out);
         if let (Some(call_id), Some(name)) = (&d.id, &d.name) {
             let origin = self.meta.tool_origins.get(name);
-            let item = tools::call_item(origin, name, &new_id("fc"), call_id);
+            let item = items::call_item(origin, name, &new_id("fc"), call_id);
             self.open(
                 out,
                 item,
@@ -411,7 +411,7 @@ mod tests {
 
     #[test]
     fn namespaced_custom_and_shell_calls_come_back_as_their_own_items() {
-        let tools = crate::openai::responses::tools::translate(&json!([
+        let tools = crate::api::responses::items::translate(&json!([
             {"type": "namespace", "name": "ns", "description": "", "tools": [{"type": "function", "name": "f"}]},
             {"type": "custom", "name": "apply_patch"},
             {"type": "local_shell"}
@@ -452,7 +452,7 @@ mod tests {
         assert_eq!(o[1]["input"], "*** Begin Patch");
         assert_eq!(o[2]["type"], "local_shell_call");
         assert_eq!(o[2]["action"]["command"], json!(["ls"]));
-        let kinds: Vec<String> = crate::dialect::named_events(&out)
+        let kinds: Vec<String> = crate::api::named_events(&out)
             .iter()
             .map(|e| e["type"].as_str().unwrap().to_string())
             .collect();
@@ -504,7 +504,7 @@ mod tests {
         w.set_usage(&json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}));
         w.set_finish("tool_calls", None);
         let r = w.complete(&mut out);
-        let evs = crate::dialect::named_events(&out);
+        let evs = crate::api::named_events(&out);
         let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,

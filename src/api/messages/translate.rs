@@ -3,7 +3,7 @@
 //! given (images, documents, server tools) is refused or left out here, naming the field.
 
 use super::Meta;
-use crate::openai::error::ApiError;
+use crate::error::ApiError;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ pub struct Translated {
 }
 
 pub fn translate(body: &[u8]) -> Result<Translated, ApiError> {
-    let fields = crate::openai::request::body_object(body)?;
+    let fields = crate::api::chat::parse::body_object(body)?;
     let mut chat = Map::new();
     let mut meta = Meta::default();
     let mut system: Vec<Value> = Vec::new();

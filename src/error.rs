@@ -72,10 +72,10 @@ impl ApiError {
     }
 
     /// The error body in the client's dialect.
-    pub(crate) fn body_in(&self, dialect: crate::dialect::Dialect) -> Bytes {
+    pub(crate) fn body_in(&self, dialect: crate::api::Dialect) -> Bytes {
         match dialect {
-            crate::dialect::Dialect::Messages => Bytes::from(
-                serde_json::to_vec(&crate::anthropic::error_object(self))
+            crate::api::Dialect::Messages => Bytes::from(
+                serde_json::to_vec(&crate::api::messages::error_object(self))
                     .expect("error JSON serializes"),
             ),
             _ => self.body(),

@@ -1,9 +1,9 @@
 //! The Venice request body: a normalized chat request's conversation sealed to the attested
 //! model key, with the flags that keep E2EE intact.
 
-use super::codec::Recipient;
-use super::sealing::Sealer;
-use crate::openai::request::ChatRequest;
+use crate::chat::request::ChatRequest;
+use crate::e2ee::codec::Recipient;
+use crate::e2ee::sealing::Sealer;
 use serde_json::{json, Value};
 
 impl ChatRequest {

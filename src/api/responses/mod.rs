@@ -2,8 +2,8 @@
 //! into a chat request and takes the one chat path; the answer is rendered back as a
 //! Response object or as Responses stream events.
 
+pub mod items;
 pub(crate) mod store;
-pub mod tools;
 pub mod translate;
 pub mod writer;
 
@@ -32,7 +32,7 @@ pub struct Meta {
     pub(crate) history: Vec<Value>,
     /// Tools offered under another name or kind than the client's (namespaces, custom,
     /// local_shell), by the name the model sees.
-    pub(crate) tool_origins: std::collections::HashMap<String, tools::ToolOrigin>,
+    pub(crate) tool_origins: std::collections::HashMap<String, items::ToolOrigin>,
     /// Hosted tools the request named that were not offered (they cannot run over E2EE).
     pub(crate) omitted_tools: Vec<String>,
 }

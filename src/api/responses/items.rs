@@ -4,7 +4,7 @@
 //! items the client expects); hosted tools, which run on OpenAI's side and which neither
 //! Venice (it cannot see encrypted tools) nor the proxy can run, are left out and named.
 
-use crate::openai::error::ApiError;
+use crate::error::ApiError;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 

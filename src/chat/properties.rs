@@ -6,10 +6,10 @@
 //! (`tools/parser/tests.rs`, `attestation/evidence/drift_tests.rs`). `fuzz/` runs the same
 //! entry points under cargo fuzz.
 
+use crate::api::chat::parse;
+use crate::chat::answer::{Mode, Transformer};
 use crate::e2ee::codec::{self, KeyPair};
 use crate::e2ee::keys::ClientKey;
-use crate::e2ee::stream::{Mode, Transformer};
-use crate::openai::request;
 use bytes::BytesMut;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -121,7 +121,7 @@ proptest! {
         if format {
             body["response_format"] = json!({"type": "json_object"});
         }
-        let req = request::parse(body.to_string().as_bytes()).unwrap();
+        let req = parse::parse(body.to_string().as_bytes()).unwrap();
         let model = KeyPair::generate();
         let sent: Value = serde_json::from_slice(&req.encrypted_body(&model.recipient())).unwrap();
         let text = sent.to_string();
@@ -139,8 +139,8 @@ proptest! {
     /// No JSON body, however malformed, panics the request normaliser.
     #[test]
     fn the_request_normaliser_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
-        let _ = request::parse(&body);
-        let _ = crate::openai::responses::translate::translate(&body, None);
+        let _ = parse::parse(&body);
+        let _ = crate::api::responses::translate::translate(&body, None);
     }
 
     /// Structurally valid JSON with wrong types anywhere: a clean error, never a panic.
@@ -150,8 +150,8 @@ proptest! {
         let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "input": "hi"});
         body[field.as_str()] = value;
         let bytes = body.to_string();
-        let _ = request::parse(bytes.as_bytes());
-        let _ = crate::openai::responses::translate::translate(bytes.as_bytes(), None);
+        let _ = parse::parse(bytes.as_bytes());
+        let _ = crate::api::responses::translate::translate(bytes.as_bytes(), None);
     }
 
     /// Any Messages API request, however odd its fields and blocks, either translates into a
@@ -160,8 +160,8 @@ proptest! {
     #[test]
     fn any_messages_request_translates_or_names_its_field(body in messages_request()) {
         let bytes = body.to_string();
-        let result = crate::anthropic::translate::translate(bytes.as_bytes())
-            .and_then(|t| request::parse(&serde_json::to_vec(&t.chat).unwrap()));
+        let result = crate::api::messages::translate::translate(bytes.as_bytes())
+            .and_then(|t| parse::parse(&serde_json::to_vec(&t.chat).unwrap()));
         if let Err(e) = result {
             prop_assert_eq!(e.status, 400, "{:?}", e);
             prop_assert!(e.param.as_deref().is_some_and(|p| !p.is_empty()), "{:?} for {}", e, bytes);

@@ -17,7 +17,7 @@
 //! wraps results in `<tool_result>`. Both are reproduced as they render.
 
 use super::defs::{ToolChoice, ToolDef, ToolSet};
-use crate::conversation::Message;
+use crate::chat::conversation::Message;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -506,10 +506,10 @@ pub(crate) fn correction(reason: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::openai::request;
+    use crate::api::chat::parse;
 
     /// A request with tools, history with a call and its result, and a forced choice.
-    fn conversation(model: &str) -> request::ChatRequest {
+    fn conversation(model: &str) -> crate::chat::request::ChatRequest {
         let body = json!({
             "model": model,
             "tool_choice": "required",
@@ -525,7 +525,7 @@ mod tests {
                 {"role": "user", "content": "And tomorrow?"}
             ]
         });
-        request::parse(body.to_string().as_bytes()).unwrap()
+        parse::parse(body.to_string().as_bytes()).unwrap()
     }
 
     fn snapshot(family: &str, model: &str) {
@@ -561,7 +561,7 @@ mod tests {
 
     #[test]
     fn every_family_reads_back_the_calls_it_renders() {
-        use crate::tools::parser::{parse_all, AnyParser, ParamTypes, ParseEvent};
+        use crate::chat::tool_calls::parser::{parse_all, AnyParser, ParamTypes, ParseEvent};
         struct Types;
         impl ParamTypes for Types {
             fn param_type(&self, _: &str, p: &str) -> Option<String> {
@@ -656,7 +656,7 @@ mod tests {
     fn tool_def(function: Value) -> ToolDef {
         let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
             "tools": [{"type": "function", "function": function}]});
-        let mut set = request::parse(body.to_string().as_bytes())
+        let mut set = parse::parse(body.to_string().as_bytes())
             .unwrap()
             .tools
             .unwrap();
@@ -710,7 +710,7 @@ mod tests {
             {"role": "assistant", "content": "Sunny in Paris, rain in Rome."},
             {"role": "user", "content": "Thanks"}
         ]});
-        let req = request::parse(body.to_string().as_bytes()).unwrap();
+        let req = parse::parse(body.to_string().as_bytes()).unwrap();
         let roles = |family| -> Vec<(&str, String)> {
             render(&req.messages, family, None)
                 .into_iter()
@@ -801,7 +801,7 @@ mod tests {
         let mut req = conversation("e2ee-qwen3");
         let body = json!({"model": "m", "tool_choice": "none", "messages": [{"role": "user", "content": "hi"}],
             "tools": [{"type": "function", "function": {"name": "f"}}]});
-        req.tools = request::parse(body.to_string().as_bytes()).unwrap().tools;
+        req.tools = parse::parse(body.to_string().as_bytes()).unwrap().tools;
         let rendered = render(&req.messages, req.family, req.tools.as_deref());
         assert!(!rendered[0].1.contains("<tools>"));
     }

@@ -3,15 +3,15 @@
 //! key; anything else (plaintext, tampering) stops the stream. With emulated tools, streamed
 //! content goes through the tool-call parser on its way out.
 
-use crate::dialect::AnswerWriter;
+use crate::api::chat::wire::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
+use crate::chat::stop::{StopScanner, Stops};
+use crate::chat::structured::{JsonStream, OutputFormat};
+use crate::chat::tool_calls::emulate::{Call, CallDelta, OnInvalid, Piece, ToolStream};
+use crate::chat::tool_calls::error::ToolCallError;
+use crate::chat::writer::AnswerWriter;
 use crate::e2ee::codec::{CodecError, KeyPair};
 use crate::e2ee::sse::SseParser;
-use crate::e2ee::stop::{StopScanner, Stops};
-use crate::openai::error::ApiError;
-use crate::openai::response::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
-use crate::openai::structured::{JsonStream, OutputFormat};
-use crate::tools::emulate::{Call, CallDelta, OnInvalid, Piece, ToolStream};
-use crate::tools::error::ToolCallError;
+use crate::error::ApiError;
 use crate::venice::{ChatChunk, Text};
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;

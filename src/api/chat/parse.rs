@@ -1,47 +1,18 @@
-//! OpenAI chat request → validated, normalized request (sealed into Venice's body by
-//! `e2ee::request`).
+//! The OpenAI chat request → the validated, normalized internal request (sealed into
+//! Venice's body by `chat::sealed`).
 //!
 //! Every top-level field is handled by exactly one arm of `apply_field`; that match is the
 //! field table docs/DIALECTS.md documents.
 
-use super::error::ApiError;
-use super::structured::OutputFormat;
-use crate::conversation::{Message, PastCall};
-use crate::tools::defs::ToolSet;
-use crate::tools::prompt::{self, Family};
+use crate::chat::conversation::{Message, PastCall};
+use crate::chat::request::ChatRequest;
+use crate::chat::structured::OutputFormat;
+use crate::chat::tool_calls::defs::ToolSet;
+use crate::chat::tool_calls::prompt::Family;
+use crate::error::ApiError;
 use serde_json::{json, Map, Value};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-#[derive(Debug, Clone)]
-pub struct ChatRequest {
-    pub(crate) model: String,
-    pub(crate) messages: Vec<Message>,
-    /// Offered tools, emulated through the prompt.
-    pub(crate) tools: Option<Arc<ToolSet>>,
-    /// The prompt and call syntax the model was trained on.
-    pub(crate) family: Family,
-    /// The client asked for SSE; Venice is always asked to stream.
-    pub(crate) stream: bool,
-    /// The client asked for the usage chunk (`stream_options.include_usage`).
-    pub(crate) include_usage: bool,
-    /// Generation fields forwarded (validated; numbers and known values only: nothing the
-    /// client wrote leaves in clear).
-    pub(crate) forwarded: Map<String, Value>,
-    /// The client's stop sequences: applied by the proxy to the decrypted answer, unless the
-    /// operator sends them (`encryption.send_stop_sequences`).
-    pub(crate) stop: Vec<String>,
-    /// Venice flags the client may set (`strip_thinking_response`, `disable_thinking`).
-    pub(crate) venice_flags: Map<String, Value>,
-    /// Structured output asked for (`response_format`), emulated through the prompt.
-    pub(crate) format: Option<Arc<OutputFormat>>,
-    /// `prompt_cache_key`: where no session is named, it names one (an agent thread).
-    pub(crate) prompt_cache_key: Option<String>,
-    /// The agent session (`metadata.session_id`), which selects the client key pair. Never
-    /// sent upstream.
-    pub(crate) session: Option<String>,
-}
 
 /// Raw tool fields, checked together once all fields are read.
 #[derive(Default)]
@@ -478,29 +449,10 @@ fn content_text(i: usize, content: Value) -> Result<Option<String>, ApiError> {
     }
 }
 
-impl ChatRequest {
-    /// The messages Venice receives, before encryption: the rendered conversation (tool and
-    /// format prompts included) and `extra` turns (a retry's correction).
-    pub(crate) fn upstream_messages<'a>(
-        &'a self,
-        extra: &'a [(&'static str, String)],
-    ) -> Vec<(&'static str, Cow<'a, str>)> {
-        let mut rendered = prompt::render(&self.messages, self.family, self.tools.as_deref());
-        if let Some(format) = &self.format {
-            prompt::add_system(&mut rendered, &format.prompt());
-        }
-        rendered.extend(
-            extra
-                .iter()
-                .map(|(role, text)| (*role, Cow::Borrowed(text.as_str()))),
-        );
-        rendered
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::tool_calls::prompt;
 
     fn parse_json(v: Value) -> Result<ChatRequest, ApiError> {
         parse(v.to_string().as_bytes())

@@ -3,7 +3,7 @@
 
 use super::error::ToolCallError;
 use super::parser::ParamTypes;
-use crate::openai::error::ApiError;
+use crate::error::ApiError;
 use serde_json::{json, Value};
 
 pub(crate) struct ToolDef {
@@ -198,7 +198,7 @@ impl ToolSet {
         if !args.is_object() {
             return Err(ToolCallError::NotObject { name: name.into() });
         }
-        let problems = crate::openai::structured::schema_problems(&tool.validator, &args, 3);
+        let problems = crate::chat::structured::schema_problems(&tool.validator, &args, 3);
         if problems.is_empty() {
             Ok(())
         } else {

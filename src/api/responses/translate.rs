@@ -1,11 +1,11 @@
 //! A Responses API request → the equivalent chat completions request, so it takes the one
 //! chat path (validation, attestation, encryption, tool emulation, structured outputs).
 
+use super::items::{self, ToolOrigin};
 use super::store::ResponseStore;
-use super::tools::{self, ToolOrigin};
 use super::Meta;
 use crate::config::Tenant;
-use crate::openai::error::ApiError;
+use crate::error::ApiError;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ pub fn translate(
     body: &[u8],
     store: Option<(&ResponseStore, Tenant)>,
 ) -> Result<Translated, ApiError> {
-    let fields = crate::openai::request::body_object(body)?;
+    let fields = crate::api::chat::parse::body_object(body)?;
     let mut chat = Map::new();
     let mut meta = Meta {
         store: true,
@@ -49,7 +49,7 @@ pub fn translate(
                 _ => return Err(ApiError::invalid(name, "`instructions` must be a string")),
             },
             "tools" => {
-                let t = tools::translate(&value)?;
+                let t = items::translate(&value)?;
                 chat.insert("tools".into(), t.chat);
                 meta.tool_origins = t.origins;
                 meta.omitted_tools = t.omitted;
@@ -170,7 +170,7 @@ fn tool_choice(v: &Value, origins: &HashMap<String, ToolOrigin>) -> Result<Value
         (Value::Object(o), Some(k @ ("function" | "custom"))) => {
             let name = o.get("name").and_then(Value::as_str).unwrap_or_default();
             let ns = o.get("namespace").and_then(Value::as_str);
-            let offered = tools::offered(origins, ns, name, k == "custom");
+            let offered = items::offered(origins, ns, name, k == "custom");
             Ok(json!({"type": "function", "function": {"name": offered}}))
         }
         // A hosted tool is not offered: the model chooses among what is.
@@ -273,7 +273,7 @@ fn input_messages(
                 let text = |k: &str| item.get(k).and_then(Value::as_str);
                 let (name, arguments) = match kind {
                     "function_call" => (
-                        tools::offered(
+                        items::offered(
                             origins,
                             text("namespace"),
                             text("name").unwrap_or_default(),
@@ -282,7 +282,7 @@ fn input_messages(
                         item.get("arguments").cloned().unwrap_or(json!("{}")),
                     ),
                     "custom_tool_call" => (
-                        tools::offered(
+                        items::offered(
                             origins,
                             text("namespace"),
                             text("name").unwrap_or_default(),
@@ -292,7 +292,7 @@ fn input_messages(
                     ),
                     _ => (
                         "local_shell".to_string(),
-                        json!(tools::shell_arguments(
+                        json!(items::shell_arguments(
                             item.get("action").unwrap_or(&Value::Null)
                         )),
                     ),
@@ -309,7 +309,7 @@ fn input_messages(
                 out.push(tool_output(call_id, item.get("output")));
             }
             // What only hosted tools produce carries nothing to continue from.
-            hosted if tools::HOSTED_ITEMS.contains(&hosted) => {}
+            hosted if items::HOSTED_ITEMS.contains(&hosted) => {}
             // The model's own reasoning is not sent back.
             "reasoning" => {}
             other => {

@@ -4,7 +4,7 @@
 //! fences and text around it tolerated) and validated with the schema. The client gets the
 //! bare JSON, so the SDKs' `parse()` helpers work.
 
-use super::error::ApiError;
+use crate::error::ApiError;
 use serde_json::Value;
 
 pub struct OutputFormat {
