@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use venice_e2ee_proxy::api::chat::parse;
+use venice_e2ee_proxy::api::chat::writer::ChatWriter;
 use venice_e2ee_proxy::api::messages::writer::MessagesWriter;
 use venice_e2ee_proxy::api::responses::translate::translate;
 use venice_e2ee_proxy::api::responses::writer::ResponsesWriter;
@@ -19,6 +20,7 @@ use venice_e2ee_proxy::chat::answer::{self, Mode, Transformer};
 use venice_e2ee_proxy::chat::structured::OutputFormat;
 use venice_e2ee_proxy::chat::tool_calls::defs::ToolSet;
 use venice_e2ee_proxy::chat::tool_calls::emulate::ToolStream;
+use venice_e2ee_proxy::chat::writer::AnswerWriter;
 use venice_e2ee_proxy::e2ee::codec::{self, KeyPair};
 use venice_e2ee_proxy::e2ee::keys::ClientKey;
 
@@ -61,6 +63,21 @@ fn report(name: &str, measured: Duration, baseline: Duration, target: f64) {
 
 /// A transformer for one kind of stream, with or without emulated tools.
 fn transformer(key: &Arc<ClientKey>, with_tools: bool) -> Transformer {
+    let chat = ChatWriter::new(
+        "e2ee-model".into(),
+        Mode::Stream {
+            include_usage: false,
+        },
+    );
+    transformer_for(key, Box::new(chat), with_tools)
+}
+
+/// The same for a client of another dialect.
+fn transformer_for(
+    key: &Arc<ClientKey>,
+    writer: Box<dyn AnswerWriter>,
+    with_tools: bool,
+) -> Transformer {
     let tools = with_tools.then(|| {
         let defs = json!([{"type": "function", "function": {"name": "f"}}]);
         let set = ToolSet::parse(defs, Value::Null, Value::Null)
@@ -68,14 +85,7 @@ fn transformer(key: &Arc<ClientKey>, with_tools: bool) -> Transformer {
             .unwrap();
         ToolStream::new(Arc::new(set))
     });
-    Transformer::new(
-        key.clone(),
-        "e2ee-model".into(),
-        Mode::Stream {
-            include_usage: false,
-        },
-        tools,
-    )
+    Transformer::streaming(key.clone(), writer, tools)
 }
 
 fn per_chunk() {
@@ -154,8 +164,11 @@ fn per_chunk() {
         None,
     )
     .unwrap();
-    let mut responses = transformer(&key, false)
-        .with_writer(Some(Box::new(ResponsesWriter::new(translated.meta, None))));
+    let mut responses = transformer_for(
+        &key,
+        Box::new(ResponsesWriter::new(translated.meta, None)),
+        false,
+    );
     chunk_pair(
         "chunk transform as Responses events vs chat",
         1.10,
@@ -167,8 +180,7 @@ fn per_chunk() {
     )
     .unwrap()
     .meta;
-    let mut messages =
-        transformer(&key, false).with_writer(Some(Box::new(MessagesWriter::new(messages_meta))));
+    let mut messages = transformer_for(&key, Box::new(MessagesWriter::new(messages_meta)), false);
     chunk_pair(
         "chunk transform as Messages events vs chat",
         1.10,

@@ -5,6 +5,7 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
 use venice_e2ee_proxy::e2ee::codec::KeyPair;
 use venice_e2ee_proxy::e2ee::keys::ClientKey;
+use venice_e2ee_proxy::api::chat::writer::ChatWriter;
 use venice_e2ee_proxy::chat::answer::{Mode, Transformer};
 
 static KEY: OnceLock<Arc<ClientKey>> = OnceLock::new();
@@ -23,7 +24,12 @@ fuzz_target!(|data: &[u8]| {
         },
         Mode::Aggregate,
     ] {
-        let mut t = Transformer::new(key.clone(), "m".into(), mode, None);
+        let mut t = match mode {
+            Mode::Aggregate => Transformer::whole(key.clone()),
+            Mode::Stream { .. } => {
+                Transformer::streaming(key.clone(), Box::new(ChatWriter::new("m".into(), mode)), None)
+            }
+        };
         let mut out = bytes::BytesMut::new();
         if t.push(&data[..split], &mut out).is_ok() && t.push(&data[split..], &mut out).is_ok() {
             let _ = match mode {

@@ -3,12 +3,12 @@
 //! key; anything else (plaintext, tampering) stops the stream. With emulated tools, streamed
 //! content goes through the tool-call parser on its way out.
 
-use crate::api::chat::wire::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
 use crate::chat::stop::{StopScanner, Stops};
 use crate::chat::structured::{JsonStream, OutputFormat};
 use crate::chat::tool_calls::emulate::{Call, CallDelta, OnInvalid, Piece, ToolStream};
 use crate::chat::tool_calls::error::ToolCallError;
 use crate::chat::writer::AnswerWriter;
+use crate::chat::writer::Shown;
 use crate::e2ee::codec::{CodecError, KeyPair};
 use crate::e2ee::sse::SseParser;
 use crate::error::ApiError;
@@ -88,14 +88,12 @@ impl Answer {
 
 pub struct Transformer {
     key: Arc<crate::e2ee::keys::ClientKey>,
-    model: String,
-    mode: Mode,
     parser: SseParser,
     tools: Option<ToolStream>,
     /// Structured output asked for: only the JSON is streamed, and it is validated at the end.
     format: Option<(Arc<OutputFormat>, JsonStream)>,
-    /// Streams for a client of another dialect (Responses, Messages) are written as its
-    /// events.
+    /// A stream is written in the client's dialect; without a writer the answer is read
+    /// whole (`finish_answer`).
     writer: Option<Box<dyn AnswerWriter>>,
     /// The client's stop sequences, applied here (they never leave the pod).
     stop: Option<StopScanner>,
@@ -126,42 +124,33 @@ fn open(key: &KeyPair, field: Option<Text<'_>>) -> Result<Option<String>, Stream
     }
 }
 
-fn call_deltas(calls: &[CallDelta]) -> Option<Vec<out::ToolCallDelta<'_>>> {
-    if calls.is_empty() {
-        return None;
-    }
-    Some(
-        calls
-            .iter()
-            .map(|c| out::ToolCallDelta {
-                index: c.index,
-                id: c.id.as_deref(),
-                kind: c.id.as_ref().map(|_| "function"),
-                function: out::FunctionDelta {
-                    name: c.name.as_deref(),
-                    arguments: &c.arguments,
-                },
-            })
-            .collect(),
-    )
-}
-
 impl Transformer {
-    /// `tools`: emulated tool calls to read out of streamed content (stream mode only).
-    pub fn new(
+    /// A stream, written by the client's dialect `writer`; `tools`: emulated tool calls to
+    /// read out of streamed content.
+    pub fn streaming(
         key: Arc<crate::e2ee::keys::ClientKey>,
-        model: String,
-        mode: Mode,
+        writer: Box<dyn AnswerWriter>,
+        tools: Option<ToolStream>,
+    ) -> Self {
+        Self::new(key, Some(writer), tools)
+    }
+
+    /// An answer read whole (`finish_answer`), judged and rendered once complete.
+    pub fn whole(key: Arc<crate::e2ee::keys::ClientKey>) -> Self {
+        Self::new(key, None, None)
+    }
+
+    fn new(
+        key: Arc<crate::e2ee::keys::ClientKey>,
+        writer: Option<Box<dyn AnswerWriter>>,
         tools: Option<ToolStream>,
     ) -> Self {
         Transformer {
             key,
-            model,
-            mode,
             parser: SseParser::new(),
             tools,
             format: None,
-            writer: None,
+            writer,
             stop: None,
             stopped: false,
             said: String::new(),
@@ -211,12 +200,6 @@ impl Transformer {
         self.finished = false;
     }
 
-    /// Writes the stream in another dialect's events.
-    pub fn with_writer(mut self, writer: Option<Box<dyn AnswerWriter>>) -> Self {
-        self.writer = writer;
-        self
-    }
-
     /// The answer's id (Venice's, or one made up when its chunks carried none).
     pub(crate) fn answer_id(&self) -> &str {
         &self.answer.id
@@ -228,14 +211,12 @@ impl Transformer {
             .stream_failures
             .with_label_values(&[err.code.as_ref()])
             .inc();
+        let mut out = BytesMut::new();
         match self.writer.as_mut() {
-            Some(w) => {
-                let mut out = BytesMut::new();
-                w.failed(&mut out, err);
-                out.freeze()
-            }
-            None => err.sse_event(),
+            Some(w) => w.failed(&mut out, err),
+            None => out.extend_from_slice(&err.sse_event()),
         }
+        out.freeze()
     }
 
     /// Feeds upstream bytes; OpenAI SSE for complete events is appended to `out`.
@@ -257,7 +238,7 @@ impl Transformer {
     /// Stream mode, upstream ended: checks the stream completed and ends it (`[DONE]`, or
     /// `response.completed`). Aggregate mode reads the whole answer with `finish_answer`.
     pub fn finish(&mut self, out: &mut BytesMut) -> Result<(), StreamError> {
-        debug_assert!(matches!(self.mode, Mode::Stream { .. }));
+        debug_assert!(self.writer.is_some(), "a stream has a writer");
         if self.stopped {
             // The stop sequence already ended the stream.
             return Ok(());
@@ -267,13 +248,10 @@ impl Transformer {
         Ok(())
     }
 
-    /// The stream's last event: `[DONE]`, or the dialect's completion.
+    /// The stream's last events, in the client's dialect.
     fn write_end(&mut self, out: &mut BytesMut) {
-        match self.writer.as_mut() {
-            Some(w) => {
-                w.complete(out);
-            }
-            None => out.extend_from_slice(b"data: [DONE]\n\n"),
+        if let Some(w) = self.writer.as_mut() {
+            w.end(out);
         }
     }
 
@@ -351,70 +329,34 @@ impl Transformer {
             }
         }
         let (content, finish) = self.through_stops(content, finish);
-        match self.mode {
-            Mode::Stream { include_usage } => {
-                let usage = chunk.usage.as_ref().filter(|_| include_usage);
-                let Shown {
-                    content,
-                    reasoning,
-                    calls,
-                    finish,
-                } = self.through_tools(content, reasoning, finish)?;
-                if let Some(w) = self.writer.as_mut() {
-                    w.start(out);
-                    w.reasoning(out, reasoning.as_deref().unwrap_or_default());
-                    w.text(out, content.as_deref().unwrap_or_default());
-                    for c in &calls {
-                        w.call(out, c);
-                    }
-                    if let Some(f) = &finish {
-                        w.set_finish(f, self.answer.stop_sequence.as_deref());
-                    }
-                    if let Some(u) = &chunk.usage {
-                        w.set_usage(u);
-                    }
-                    if self.stopped {
-                        self.write_end(out);
-                    }
-                    return Ok(());
-                }
-                let has_choice = role.is_some()
-                    || content.is_some()
-                    || reasoning.is_some()
-                    || !calls.is_empty()
-                    || finish.is_some();
-                if !has_choice && usage.is_none() {
-                    return Ok(());
-                }
-                let choices = if has_choice {
-                    vec![out::ChunkChoice {
-                        index: 0,
-                        delta: out::Delta {
-                            role: role.as_deref(),
-                            content: content.as_deref(),
-                            reasoning_content: reasoning.as_deref(),
-                            tool_calls: call_deltas(&calls),
-                        },
-                        logprobs: None,
-                        finish_reason: finish.as_deref(),
-                    }]
-                } else {
-                    Vec::new()
-                };
-                let event = out::Chunk {
-                    id: &self.answer.id,
-                    object: CHUNK_OBJECT,
-                    created: self.answer.created,
-                    model: &self.model,
-                    choices,
-                    usage,
-                };
-                write_event(out, &event);
-                if self.stopped {
-                    self.write_end(out);
-                }
+        if self.writer.is_some() {
+            let Passed {
+                content,
+                reasoning,
+                calls,
+                finish,
+            } = self.through_tools(content, reasoning, finish)?;
+            let shown = Shown {
+                id: &self.answer.id,
+                created: self.answer.created,
+                role: role.as_deref(),
+                content: content.as_deref(),
+                reasoning: reasoning.as_deref(),
+                calls: &calls,
+                finish: finish.as_deref(),
+                stop_sequence: self.answer.stop_sequence.as_deref(),
+                usage: chunk.usage.as_ref(),
+            };
+            if let Some(w) = self.writer.as_mut() {
+                w.show(out, &shown);
             }
-            Mode::Aggregate => {
+            if self.stopped {
+                self.write_end(out);
+            }
+            return Ok(());
+        }
+        {
+            {
                 self.answer
                     .content
                     .push_str(content.as_deref().unwrap_or_default());
@@ -475,9 +417,9 @@ impl Transformer {
         content: Option<String>,
         reasoning: Option<String>,
         finish: Option<String>,
-    ) -> Result<Shown, StreamError> {
+    ) -> Result<Passed, StreamError> {
         if self.tools.is_none() && self.format.is_none() {
-            return Ok(Shown {
+            return Ok(Passed {
                 content,
                 reasoning,
                 calls: Vec::new(),
@@ -530,7 +472,7 @@ impl Transformer {
         }
         let keep =
             |shown: String, was_empty: bool| (!shown.is_empty() || was_empty).then_some(shown);
-        Ok(Shown {
+        Ok(Passed {
             content: keep(std::mem::take(&mut piece.text), empty_content),
             reasoning: keep(shown_reasoning, empty_reasoning),
             calls: piece.calls,
@@ -540,71 +482,11 @@ impl Transformer {
 }
 
 /// What one upstream chunk shows the client once tool calls are read out of it.
-struct Shown {
+struct Passed {
     content: Option<String>,
     reasoning: Option<String>,
     calls: Vec<CallDelta>,
     finish: Option<String>,
-}
-
-/// One `chat.completion` body for a whole answer, with `content` (null when `None`) and any
-/// tool calls.
-pub(crate) fn completion_json(
-    model: &str,
-    answer: &Answer,
-    content: Option<&str>,
-    calls: &[Call],
-) -> Bytes {
-    let tool_calls = (!calls.is_empty()).then(|| {
-        calls
-            .iter()
-            .map(|c| out::ToolCall {
-                id: &c.id,
-                kind: "function",
-                function: out::Function {
-                    name: &c.name,
-                    arguments: &c.arguments,
-                },
-            })
-            .collect()
-    });
-    let finish_reason = answer.finish_with(calls);
-    let completion = out::Completion {
-        id: if answer.id.is_empty() {
-            "chatcmpl-empty"
-        } else {
-            &answer.id
-        },
-        object: COMPLETION_OBJECT,
-        created: answer.created,
-        model,
-        choices: vec![out::CompletionChoice {
-            index: 0,
-            message: out::Message {
-                role: "assistant",
-                content,
-                reasoning_content: Some(answer.reasoning.as_str()).filter(|r| !r.is_empty()),
-                tool_calls,
-                refusal: None,
-            },
-            logprobs: None,
-            finish_reason,
-        }],
-        usage: answer.usage.as_ref(),
-    };
-    Bytes::from(serde_json::to_vec(&completion).expect("completion serializes"))
-}
-
-struct BytesMutWriter<'a>(&'a mut BytesMut);
-
-impl std::io::Write for BytesMutWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// An output buffer for what `input` will produce, sized so that it rarely grows: an OpenAI
@@ -615,16 +497,11 @@ pub fn output_for(input: &[u8]) -> BytesMut {
     BytesMut::with_capacity(input.len() + 256)
 }
 
-/// Writes one SSE `data:` event.
-pub(crate) fn write_event(out: &mut BytesMut, value: &impl serde::Serialize) {
-    out.extend_from_slice(b"data: ");
-    serde_json::to_writer(BytesMutWriter(out), value).expect("chunk serializes");
-    out.extend_from_slice(b"\n\n");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::chat::writer::ChatWriter;
+    use crate::chat::writer::{AnswerWriter, Whole};
     use crate::e2ee::codec;
     use crate::e2ee::keys::ClientKey;
     use serde_json::json;
@@ -638,12 +515,14 @@ mod tests {
 
     /// A plain streaming transformer (no usage, no tools).
     fn streaming(k: &Arc<ClientKey>) -> Transformer {
-        Transformer::new(
+        Transformer::streaming(
             k.clone(),
-            "m".into(),
-            Mode::Stream {
-                include_usage: false,
-            },
+            Box::new(ChatWriter::new(
+                "m".into(),
+                Mode::Stream {
+                    include_usage: false,
+                },
+            )),
             None,
         )
     }
@@ -711,12 +590,14 @@ mod tests {
             true,
         );
         for split in [1, 7, 100, input.len()] {
-            let mut t = Transformer::new(
+            let mut t = Transformer::streaming(
                 k.clone(),
-                "e2ee-m".into(),
-                Mode::Stream {
-                    include_usage: false,
-                },
+                Box::new(ChatWriter::new(
+                    "e2ee-m".into(),
+                    Mode::Stream {
+                        include_usage: false,
+                    },
+                )),
                 None,
             );
             let text = run(&mut t, &input, split).unwrap();
@@ -730,12 +611,14 @@ mod tests {
             assert_eq!(evs[2]["choices"][0]["delta"]["content"], "Hel");
             assert_eq!(evs[4]["choices"][0]["finish_reason"], "stop");
         }
-        let mut t = Transformer::new(
+        let mut t = Transformer::streaming(
             k.clone(),
-            "e2ee-m".into(),
-            Mode::Stream {
-                include_usage: true,
-            },
+            Box::new(ChatWriter::new(
+                "e2ee-m".into(),
+                Mode::Stream {
+                    include_usage: true,
+                },
+            )),
             None,
         );
         let evs = events(&run(&mut t, &input, 13).unwrap());
@@ -755,15 +638,15 @@ mod tests {
             ],
             true,
         );
-        let mut t = Transformer::new(k, "e2ee-m".into(), Mode::Aggregate, None);
+        let mut t = Transformer::whole(k);
         let answer = aggregate(&mut t, &input, 5).unwrap();
-        let v: Value = serde_json::from_slice(&completion_json(
-            "e2ee-m",
-            &answer,
-            Some(&answer.content),
-            &[],
-        ))
-        .unwrap();
+        let whole = Whole {
+            answer: &answer,
+            content: Some(&answer.content),
+            calls: &[],
+        };
+        let mut w = ChatWriter::new("e2ee-m".into(), Mode::Aggregate);
+        let v: Value = serde_json::from_slice(&w.whole(&whole, false)).unwrap();
         assert_eq!(v["object"], "chat.completion");
         assert_eq!(v["id"], "chatcmpl-1");
         assert_eq!(v["created"], 5);
@@ -793,7 +676,7 @@ mod tests {
             "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
             String::from_utf8(packed).unwrap()
         );
-        let mut t = Transformer::new(k.clone(), "m".into(), Mode::Aggregate, None);
+        let mut t = Transformer::whole(k.clone());
         assert_eq!(
             t.push(tampered.as_bytes(), &mut out),
             Err(StreamError::Decrypt(CodecError::Authentication))
@@ -802,7 +685,7 @@ mod tests {
         // Encrypted to someone else.
         let other = codec::encrypt(&KeyPair::generate().recipient(), b"hi");
         let foreign = format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"reasoning_content\":\"{other}\"}}}}]}}\n\n");
-        let mut t = Transformer::new(k, "m".into(), Mode::Aggregate, None);
+        let mut t = Transformer::whole(k);
         assert!(t.push(foreign.as_bytes(), &mut out).is_err());
     }
 
@@ -829,7 +712,7 @@ mod tests {
         let cut = &input[..input.len() / 2];
         let mut t = streaming(&k);
         assert_eq!(run(&mut t, cut, 9), Err(StreamError::Truncated));
-        let mut t = Transformer::new(k, "m".into(), Mode::Aggregate, None);
+        let mut t = Transformer::whole(k);
         let err = aggregate(
             &mut t,
             b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n",
@@ -856,12 +739,14 @@ mod tests {
             true,
         );
         for split in [1, 7, 4096] {
-            let mut t = Transformer::new(
+            let mut t = Transformer::streaming(
                 k.clone(),
-                "m".into(),
-                Mode::Stream {
-                    include_usage: true,
-                },
+                Box::new(ChatWriter::new(
+                    "m".into(),
+                    Mode::Stream {
+                        include_usage: true,
+                    },
+                )),
                 None,
             )
             .with_stops(stops());
@@ -887,8 +772,7 @@ mod tests {
             assert_eq!(shown, "one ");
             assert_eq!(evs.last().unwrap()["choices"][0]["finish_reason"], "stop");
         }
-        let mut t =
-            Transformer::new(k.clone(), "m".into(), Mode::Aggregate, None).with_stops(stops());
+        let mut t = Transformer::whole(k.clone()).with_stops(stops());
         let a = aggregate(&mut t, &input, 5).unwrap();
         assert_eq!(
             (a.content.as_str(), a.finish_reason.as_deref()),
@@ -922,7 +806,7 @@ mod tests {
         let e = t.push(&filler, &mut out).unwrap_err();
         assert!(matches!(e, StreamError::Malformed(m) if m.contains("SSE event")));
         // An answer read whole, in events of half a megabyte each, past MAX_ANSWER.
-        let mut t = Transformer::new(k.clone(), "m".into(), Mode::Aggregate, None);
+        let mut t = Transformer::whole(k.clone());
         let text = "z".repeat(480 << 10);
         let enc = codec::encrypt(&k.pair.recipient(), text.as_bytes());
         let event = format!(

@@ -7,7 +7,7 @@
 //! entry points under cargo fuzz.
 
 use crate::api::chat::parse;
-use crate::chat::answer::{Mode, Transformer};
+use crate::chat::answer::Transformer;
 use crate::e2ee::codec::{self, KeyPair};
 use crate::e2ee::keys::ClientKey;
 use bytes::BytesMut;
@@ -49,7 +49,7 @@ fn transform(
     input: &[u8],
     cuts: &[usize],
 ) -> Result<(String, String), String> {
-    let mut t = Transformer::new(key.clone(), "m".into(), Mode::Aggregate, None);
+    let mut t = Transformer::whole(key.clone());
     let mut out = BytesMut::new();
     let mut from = 0;
     for &cut in cuts.iter().chain([&input.len()]) {

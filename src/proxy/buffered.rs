@@ -9,18 +9,15 @@
 use super::chat_request::{attestation_error, encrypt, Prepared};
 use super::chat_response::map_upstream_status;
 use super::routes::upstream_error;
-use crate::api::chat::wire::{self as out, CHUNK_OBJECT};
 use crate::attestation::receipts::Tap;
 use crate::attestation::store::Entry;
-use crate::chat::answer::{completion_json, write_event, Answer, Mode, StreamError, Transformer};
+use crate::chat::answer::{Answer, Mode, StreamError, Transformer};
 use crate::chat::request::ChatRequest;
 use crate::chat::tool_calls::defs::ToolSet;
-use crate::chat::tool_calls::emulate::{
-    parse_answer, parse_answer_as_written, Call, CallDelta, Parsed,
-};
+use crate::chat::tool_calls::emulate::{parse_answer, parse_answer_as_written, Call, Parsed};
 use crate::chat::tool_calls::error::ToolCallError;
 use crate::chat::tool_calls::prompt::correction;
-use crate::chat::writer::AnswerWriter;
+use crate::chat::writer::Whole;
 use crate::config::InvalidCalls;
 use crate::error::ApiError;
 use crate::metrics::METRICS;
@@ -298,13 +295,7 @@ async fn exchange(
         mut tap,
         began,
     } = open(state, prepared, attested, body).await?;
-    let mut t = Transformer::new(
-        prepared.client_key.clone(),
-        prepared.model.clone(),
-        Mode::Aggregate,
-        None,
-    )
-    .with_stops(prepared.stops.clone());
+    let mut t = Transformer::whole(prepared.client_key.clone()).with_stops(prepared.stops.clone());
     let mut sink = BytesMut::new();
     let stream_error = |e: StreamError| e.to_api_error();
     loop {
@@ -346,138 +337,17 @@ fn reply(
     content: Option<&str>,
     calls: &[Call],
 ) -> (Bytes, &'static str) {
-    if let Some(writer) = prepared.writer() {
-        return as_response(writer, prepared.mode, answer, content, calls);
-    }
-    match prepared.mode {
-        Mode::Aggregate => (
-            completion_json(&prepared.model, answer, content, calls),
-            "application/json",
-        ),
-        Mode::Stream { include_usage } => (
-            as_sse(&prepared.model, answer, content, calls, include_usage),
-            "text/event-stream",
-        ),
-    }
-}
-
-/// A whole answer in another dialect's shape: its one object, or its events.
-fn as_response(
-    mut w: Box<dyn AnswerWriter>,
-    mode: Mode,
-    answer: &Answer,
-    content: Option<&str>,
-    calls: &[Call],
-) -> (Bytes, &'static str) {
-    let mut events = BytesMut::new();
-    w.reasoning(&mut events, &answer.reasoning);
-    w.text(&mut events, content.unwrap_or_default());
-    for (i, c) in calls.iter().enumerate() {
-        let delta = CallDelta {
-            index: i as u32,
-            id: Some(c.id.clone()),
-            name: Some(c.name.clone()),
-            arguments: c.arguments.clone(),
-        };
-        w.call(&mut events, &delta);
-    }
-    w.set_finish(answer.finish_with(calls), answer.stop_sequence.as_deref());
-    if let Some(u) = &answer.usage {
-        w.set_usage(u);
-    }
-    let response = w.complete(&mut events);
-    match mode {
-        Mode::Aggregate => (Bytes::from(response.to_string()), "application/json"),
-        Mode::Stream { .. } => (events.freeze(), "text/event-stream"),
-    }
-}
-
-/// A validated whole answer replayed as an OpenAI stream.
-fn as_sse(
-    model: &str,
-    answer: &Answer,
-    content: Option<&str>,
-    calls: &[Call],
-    include_usage: bool,
-) -> Bytes {
-    let mut out = BytesMut::new();
-    let mut chunk =
-        |delta: out::Delta<'_>, finish: Option<&str>, usage: Option<&serde_json::Value>| {
-            let choices = if usage.is_some() {
-                Vec::new()
-            } else {
-                vec![out::ChunkChoice {
-                    index: 0,
-                    delta,
-                    logprobs: None,
-                    finish_reason: finish,
-                }]
-            };
-            let c = out::Chunk {
-                id: &answer.id,
-                object: CHUNK_OBJECT,
-                created: answer.created,
-                model,
-                choices,
-                usage,
-            };
-            write_event(&mut out, &c);
-        };
-    chunk(
-        out::Delta {
-            role: Some("assistant"),
-            content: Some(""),
-            ..Default::default()
-        },
-        None,
-        None,
-    );
-    if !answer.reasoning.is_empty() {
-        chunk(
-            out::Delta {
-                reasoning_content: Some(&answer.reasoning),
-                ..Default::default()
-            },
-            None,
-            None,
-        );
-    }
-    if let Some(text) = content {
-        chunk(
-            out::Delta {
-                content: Some(text),
-                ..Default::default()
-            },
-            None,
-            None,
-        );
-    }
-    for (i, c) in calls.iter().enumerate() {
-        let call = out::ToolCallDelta {
-            index: i as u32,
-            id: Some(&c.id),
-            kind: Some("function"),
-            function: out::FunctionDelta {
-                name: Some(&c.name),
-                arguments: &c.arguments,
-            },
-        };
-        chunk(
-            out::Delta {
-                tool_calls: Some(vec![call]),
-                ..Default::default()
-            },
-            None,
-            None,
-        );
-    }
-    let finish = answer.finish_with(calls);
-    chunk(out::Delta::default(), Some(finish), None);
-    if include_usage {
-        if let Some(u) = &answer.usage {
-            chunk(out::Delta::default(), None, Some(u));
-        }
-    }
-    out.extend_from_slice(b"data: [DONE]\n\n");
-    out.freeze()
+    let stream = matches!(prepared.mode, Mode::Stream { .. });
+    let whole = Whole {
+        answer,
+        content,
+        calls,
+    };
+    let body = prepared.writer().whole(&whole, stream);
+    let content_type = if stream {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    (body, content_type)
 }

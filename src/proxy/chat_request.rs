@@ -4,6 +4,7 @@
 
 use super::routes::{model_not_found, upstream_error};
 use crate::api::chat::parse;
+use crate::api::chat::writer::ChatWriter;
 use crate::api::messages;
 use crate::api::messages::writer::MessagesWriter;
 use crate::api::responses;
@@ -88,15 +89,15 @@ impl Edge {
 }
 
 impl Prepared {
-    /// A writer for the client's dialect, unless it speaks chat.
-    pub(crate) fn writer(&self) -> Option<Box<dyn AnswerWriter>> {
+    /// A writer for the client's dialect.
+    pub(crate) fn writer(&self) -> Box<dyn AnswerWriter> {
         match &self.edge {
-            Edge::Chat => None,
-            Edge::Responses(meta) => Some(Box::new(ResponsesWriter::new(
+            Edge::Chat => Box::new(ChatWriter::new(self.model.clone(), self.mode)),
+            Edge::Responses(meta) => Box::new(ResponsesWriter::new(
                 meta.clone(),
                 self.response_store.clone(),
-            ))),
-            Edge::Messages(meta) => Some(Box::new(MessagesWriter::new(meta.clone()))),
+            )),
+            Edge::Messages(meta) => Box::new(MessagesWriter::new(meta.clone())),
         }
     }
 

@@ -108,15 +108,9 @@ pub(crate) fn begin(
 ) -> pingora::Result<(ResponseHeader, Phase)> {
     let status = upstream.status.as_u16();
     let (client_status, content_type, phase) = if status == 200 {
-        let t = Transformer::new(
-            prepared.client_key.clone(),
-            prepared.model.clone(),
-            prepared.mode,
-            None,
-        )
-        .with_format(prepared.format.take())
-        .with_stops(prepared.stops.clone())
-        .with_writer(prepared.writer());
+        let t = Transformer::streaming(prepared.client_key.clone(), prepared.writer(), None)
+            .with_format(prepared.format.take())
+            .with_stops(prepared.stops.clone());
         (200, "text/event-stream", Phase::Relay(Box::new(t)))
     } else {
         let retry_after = upstream

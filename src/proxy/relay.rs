@@ -57,15 +57,13 @@ pub(crate) async fn run(
             OnInvalid::Pass
         }
     };
-    let mut t = Transformer::new(
+    let mut t = Transformer::streaming(
         prepared.client_key.clone(),
-        prepared.model.clone(),
-        prepared.mode,
+        prepared.writer(),
         Some(ToolStream::new(set).with_on_invalid(on_invalid(0))),
     )
     .with_format(prepared.format.clone())
-    .with_stops(prepared.stops.clone())
-    .with_writer(prepared.writer());
+    .with_stops(prepared.stops.clone());
     let mut attested = prepared.attested.clone();
     let mut extra: Vec<(&'static str, String)> = Vec::new();
     let mut attempt = 0;

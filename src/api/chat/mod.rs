@@ -3,3 +3,4 @@
 
 pub mod parse;
 pub(crate) mod wire;
+pub mod writer;

@@ -6,7 +6,7 @@
 use super::{error_object, new_id, Meta};
 use crate::api::write_named_event as event;
 use crate::chat::tool_calls::emulate::CallDelta;
-use crate::chat::writer::AnswerWriter;
+use crate::chat::writer::EventWriter;
 use crate::error::ApiError;
 use bytes::BytesMut;
 use serde_json::{json, Value};
@@ -127,7 +127,7 @@ impl MessagesWriter {
     }
 }
 
-impl AnswerWriter for MessagesWriter {
+impl EventWriter for MessagesWriter {
     fn start(&mut self, out: &mut BytesMut) {
         if self.started {
             return;

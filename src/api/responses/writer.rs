@@ -7,7 +7,7 @@ use super::items;
 use super::store::ResponseStore;
 use super::{new_id, Meta};
 use crate::chat::tool_calls::emulate::CallDelta;
-use crate::chat::writer::AnswerWriter;
+use crate::chat::writer::EventWriter;
 use crate::error::ApiError;
 use bytes::BytesMut;
 use serde_json::{json, Value};
@@ -266,7 +266,7 @@ impl ResponsesWriter {
     }
 }
 
-impl AnswerWriter for ResponsesWriter {
+impl EventWriter for ResponsesWriter {
     /// `response.created` and `response.in_progress`, once.
     fn start(&mut self, out: &mut BytesMut) {
         if self.started {
