@@ -1,5 +1,7 @@
-//! OpenAI-shaped errors: `{"error":{"message","type","code","param"}}` with an HTTP status,
-//! or the same object as one SSE event once a stream has started.
+//! The one error a client is answered with: an HTTP status and OpenAI's
+//! `{"error":{"message","type","code","param"}}`, or the same object as one SSE event once a
+//! stream has started (other dialects reshape it: `api::Dialect::error_body`). Each module's
+//! typed error converts into it where it is defined (`From`), so this module imports none.
 
 use bytes::Bytes;
 use serde_json::json;
@@ -54,6 +56,16 @@ impl ApiError {
         Self::new(status, "upstream_error", code, message)
     }
 
+    /// 404 for a model Venice does not offer over E2EE (or not at all).
+    pub(crate) fn model_not_found(id: &str) -> Self {
+        let mut e = Self::not_found(
+            "model_not_found",
+            format!("The model `{id}` does not exist or cannot be used over end-to-end encryption"),
+        );
+        e.param = Some("model".into());
+        e
+    }
+
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "server_error", "internal_error", message)
     }
@@ -69,17 +81,6 @@ impl ApiError {
 
     pub(crate) fn body(&self) -> Bytes {
         Bytes::from(serde_json::to_vec(&self.object()).expect("error JSON serializes"))
-    }
-
-    /// The error body in the client's dialect.
-    pub(crate) fn body_in(&self, dialect: crate::api::Dialect) -> Bytes {
-        match dialect {
-            crate::api::Dialect::Messages => Bytes::from(
-                serde_json::to_vec(&crate::api::messages::error_object(self))
-                    .expect("error JSON serializes"),
-            ),
-            _ => self.body(),
-        }
     }
 
     /// The error as one SSE event; the stream is closed after it.

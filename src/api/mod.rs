@@ -6,7 +6,8 @@ pub mod chat;
 pub mod messages;
 pub mod responses;
 
-use bytes::BytesMut;
+use crate::error::ApiError;
+use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
 /// Which API a client speaks; all take the one chat path.
@@ -16,6 +17,18 @@ pub(crate) enum Dialect {
     Responses,
     /// Anthropic's Messages API: its errors have their own shape too.
     Messages,
+}
+
+impl Dialect {
+    /// An error's body in this dialect.
+    pub(crate) fn error_body(self, e: &ApiError) -> Bytes {
+        match self {
+            Dialect::Messages => Bytes::from(
+                serde_json::to_vec(&messages::error_object(e)).expect("error JSON serializes"),
+            ),
+            Dialect::Chat | Dialect::Responses => e.body(),
+        }
+    }
 }
 
 /// One SSE event named `kind`, as both dialects frame theirs. The JSON is serialized

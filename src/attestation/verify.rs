@@ -132,6 +132,21 @@ impl fmt::Display for AttestationError {
 
 impl std::error::Error for AttestationError {}
 
+/// A model whose enclave is not verified is a 503 naming the check: nothing was sent.
+impl From<&AttestationError> for crate::error::ApiError {
+    fn from(e: &AttestationError) -> Self {
+        Self::new(
+            503,
+            "attestation_error",
+            e.check.code(),
+            format!(
+                "the model's enclave could not be verified, nothing was sent: {}",
+                e.message
+            ),
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Policy {
     pub(crate) allow_debug: bool,

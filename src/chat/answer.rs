@@ -38,9 +38,10 @@ pub enum StreamError {
     Structured(String),
 }
 
-impl StreamError {
-    pub(crate) fn to_api_error(&self) -> ApiError {
-        let code = match self {
+/// A stream that failed after it began: Venice's fault or the model's, a 502 naming which.
+impl From<&StreamError> for ApiError {
+    fn from(e: &StreamError) -> Self {
+        let code = match e {
             StreamError::Decrypt(_) => "e2ee_decryption_failed",
             StreamError::Malformed(_) => "upstream_malformed",
             StreamError::Upstream(_) => "upstream_error",
@@ -48,7 +49,7 @@ impl StreamError {
             StreamError::ToolCall(_) => ToolCallError::CODE,
             StreamError::Structured(_) => "structured_output_invalid",
         };
-        ApiError::upstream(502, code, self.to_string())
+        ApiError::upstream(502, code, e.to_string())
     }
 }
 

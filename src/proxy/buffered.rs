@@ -6,9 +6,8 @@
 //! Pingora's proxying, the one upstream path for streams, cannot re-send once its response
 //! has begun.
 
-use super::chat_request::{attestation_error, encrypt, Prepared};
+use super::chat_request::{encrypt, Prepared};
 use super::chat_response::map_upstream_status;
-use super::routes::upstream_error;
 use crate::attestation::receipts::Tap;
 use crate::attestation::store::Entry;
 use crate::chat::answer::{Answer, Mode, StreamError, Transformer};
@@ -179,7 +178,7 @@ pub(crate) async fn reattested(
         .attestations
         .get(&prepared.model)
         .await
-        .map_err(|e| attestation_error(&e))?;
+        .map_err(|e| ApiError::from(&e))?;
     if fresh.key.key_hex == attested.key.key_hex || !Arc::ptr_eq(attested, &prepared.attested) {
         return Ok(None);
     }
@@ -252,7 +251,7 @@ pub(crate) async fn open(
                 message,
                 retry_after,
             } => map_upstream_status(status, &message, retry_after),
-            other => upstream_error(&other),
+            other => ApiError::from(&other),
         })?;
     let receipt_id = response
         .headers()
@@ -297,7 +296,7 @@ async fn exchange(
     } = open(state, prepared, attested, body).await?;
     let mut t = Transformer::whole(prepared.client_key.clone()).with_stops(prepared.stops.clone());
     let mut sink = BytesMut::new();
-    let stream_error = |e: StreamError| e.to_api_error();
+    let stream_error = |e: StreamError| ApiError::from(&e);
     loop {
         match next_piece(state, &mut response).await? {
             Some(bytes) => {

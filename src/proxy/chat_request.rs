@@ -2,7 +2,6 @@
 //! exists: read the whole body, validate and normalize it, look the model up, get its
 //! attested key, and encrypt. A bad request is answered here and never reaches Venice.
 
-use super::routes::{model_not_found, upstream_error};
 use crate::api::chat::parse;
 use crate::api::chat::writer::ChatWriter;
 use crate::api::messages;
@@ -108,18 +107,6 @@ impl Prepared {
             Edge::Messages(_) => Dialect::Messages,
         }
     }
-}
-
-pub(crate) fn attestation_error(e: &AttestationError) -> ApiError {
-    ApiError::new(
-        503,
-        "attestation_error",
-        e.check.code(),
-        format!(
-            "the model's enclave could not be verified, nothing was sent: {}",
-            e.message
-        ),
-    )
 }
 
 fn too_large(limit: u64) -> ApiError {
@@ -404,10 +391,10 @@ fn chat_request(
 
 /// An unknown model is a 404, before anything is attested or sent.
 async fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
-    let catalog = state.catalog.get().await.map_err(|e| upstream_error(&e))?;
+    let catalog = state.catalog.get().await.map_err(|e| ApiError::from(&e))?;
     match catalog.get(model) {
         Some(_) => Ok(()),
-        None => Err(model_not_found(model)),
+        None => Err(ApiError::model_not_found(model)),
     }
 }
 
@@ -443,12 +430,9 @@ pub(crate) async fn prepare(
         .attestations
         .get(&req.model)
         .await
-        .map_err(|e| attestation_error(&e))?;
+        .map_err(|e| ApiError::from(&e))?;
     if let Some(why) = state.receipts.refusal(&req.model, &attested) {
-        return Err(attestation_error(&AttestationError::new(
-            Check::Receipt,
-            why,
-        )));
+        return Err(ApiError::from(&AttestationError::new(Check::Receipt, why)));
     }
     let http = &*session;
     let session = session_id(state, http, &req)?;

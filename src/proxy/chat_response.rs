@@ -211,7 +211,7 @@ pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> bo
             if let Err(e) = result {
                 // The code only: the message may hold the model's words (a tool call's
                 // arguments) or Venice's (an upstream error echoing the request).
-                let err = e.to_api_error();
+                let err = ApiError::from(&e);
                 log::warn!("stream stopped: {}", err.code);
                 if matches!(e, StreamError::ToolCall(_)) {
                     crate::metrics::METRICS
@@ -243,7 +243,7 @@ pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> bo
                     // The enclave may have a new key: the next request attests again.
                     attested.invalidate();
                 }
-                out.extend_from_slice(&err.body_in(*dialect));
+                out.extend_from_slice(&dialect.error_body(&err));
             }
         }
         Phase::Closed | Phase::Stopped => {}

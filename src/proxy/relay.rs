@@ -126,7 +126,7 @@ pub(crate) async fn run(
                 }
                 Err(e) => {
                     write(session, std::mem::take(&mut out).freeze()).await;
-                    end_with_error(session, &mut t, &e.to_api_error()).await;
+                    end_with_error(session, &mut t, &ApiError::from(&e)).await;
                     return Ok(relayed(began, &t, attested));
                 }
             };
@@ -137,7 +137,7 @@ pub(crate) async fn run(
             match fault {
                 Some(e) if attempt < tools.max_retries => break e,
                 Some(e) => {
-                    let err = StreamError::ToolCall(e).to_api_error();
+                    let err = ApiError::from(&StreamError::ToolCall(e));
                     end_with_error(session, &mut t, &err).await;
                     return Ok(relayed(began, &t, attested));
                 }

@@ -45,7 +45,7 @@ pub(crate) async fn error(
     body(
         session,
         err.status,
-        err.body_in(dialect),
+        dialect.error_body(err),
         "application/json",
         &extra,
     )

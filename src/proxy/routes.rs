@@ -5,7 +5,6 @@ use super::respond;
 use crate::api::Dialect;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::venice::client::UpstreamError;
 use crate::venice::Model;
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -126,40 +125,6 @@ impl Route {
 }
 
 /// The OpenAI-facing error for a failed call to one of Venice's JSON endpoints.
-pub(crate) fn upstream_error(e: &UpstreamError) -> ApiError {
-    match e {
-        UpstreamError::Status {
-            status: 401 | 403,
-            message,
-            ..
-        } => ApiError::upstream(
-            502,
-            "upstream_authentication_failed",
-            format!("Venice rejected the proxy's API key: {message}"),
-        ),
-        UpstreamError::Status {
-            status: 429,
-            message,
-            retry_after,
-        } => {
-            let mut err = ApiError::new(
-                429,
-                "rate_limit_error",
-                "rate_limit_exceeded",
-                format!("Venice rate limit: {message}"),
-            );
-            err.retry_after = retry_after.clone();
-            err
-        }
-        UpstreamError::Timeout => ApiError::upstream(504, "upstream_timeout", e.to_string()),
-        // No connection at all (DNS, refused, TLS): said as such, so operators look there.
-        UpstreamError::Transport(_) => {
-            ApiError::upstream(502, "upstream_unreachable", e.to_string())
-        }
-        _ => ApiError::upstream(502, "upstream_error", e.to_string()),
-    }
-}
-
 /// A model as listed, under its own id or an alias's.
 fn openai_model(m: &Model, id: &str) -> Value {
     json!({
@@ -195,13 +160,13 @@ pub(crate) async fn answer(
                     .filter_map(|(alias, target)| snap.get(target).map(|m| openai_model(m, alias)));
                 (200, json!({"object": "list", "data": models.chain(aliases).collect::<Vec<_>>()}))
             })
-            .map_err(|e| upstream_error(&e)),
+            .map_err(|e| ApiError::from(&e)),
         Route::Model(id) => match state.catalog.get().await {
             Ok(snap) => snap
                 .get(state.config.models.resolve(id).unwrap_or(id))
                 .map(|m| (200, openai_model(m, id)))
-                .ok_or_else(|| model_not_found(id)),
-            Err(e) => Err(upstream_error(&e)),
+                .ok_or_else(|| ApiError::model_not_found(id)),
+            Err(e) => Err(ApiError::from(&e)),
         },
         Route::CountTokens => super::chat_request::count_tokens(state, session)
             .await
@@ -260,15 +225,6 @@ fn attestations(state: &AppState, only: Option<&str>) -> Value {
         Some(_) => data.into_iter().next().unwrap_or(Value::Null),
         None => json!({"object": "list", "data": data}),
     }
-}
-
-pub(crate) fn model_not_found(id: &str) -> ApiError {
-    let mut e = ApiError::not_found(
-        "model_not_found",
-        format!("The model `{id}` does not exist or cannot be used over end-to-end encryption"),
-    );
-    e.param = Some("model".into());
-    e
 }
 
 #[cfg(test)]

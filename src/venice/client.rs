@@ -5,6 +5,7 @@
 
 use super::ModelList;
 use crate::config::Config;
+use crate::error::ApiError;
 use std::fmt;
 
 #[derive(Debug, Clone)]
@@ -34,6 +35,44 @@ impl fmt::Display for UpstreamError {
 }
 
 impl std::error::Error for UpstreamError {}
+
+/// Venice failing a call the proxy makes for itself (the model list, attestation): the
+/// proxy's upstream failed, said as such.
+impl From<&UpstreamError> for ApiError {
+    fn from(e: &UpstreamError) -> Self {
+        match e {
+            UpstreamError::Status {
+                status: 401 | 403,
+                message,
+                ..
+            } => ApiError::upstream(
+                502,
+                "upstream_authentication_failed",
+                format!("Venice rejected the proxy's API key: {message}"),
+            ),
+            UpstreamError::Status {
+                status: 429,
+                message,
+                retry_after,
+            } => {
+                let mut err = ApiError::new(
+                    429,
+                    "rate_limit_error",
+                    "rate_limit_exceeded",
+                    format!("Venice rate limit: {message}"),
+                );
+                err.retry_after = retry_after.clone();
+                err
+            }
+            UpstreamError::Timeout => ApiError::upstream(504, "upstream_timeout", e.to_string()),
+            // No connection at all (DNS, refused, TLS): said as such, so operators look there.
+            UpstreamError::Transport(_) => {
+                ApiError::upstream(502, "upstream_unreachable", e.to_string())
+            }
+            _ => ApiError::upstream(502, "upstream_error", e.to_string()),
+        }
+    }
+}
 
 /// The largest JSON document read from Venice or a third party (a real attestation is about
 /// 180 KB; a session carrying its upstream's whole report a few hundred): the answer's
