@@ -13,49 +13,15 @@ use super::anchor::{Anchor, Anchors};
 use super::second_hop;
 use super::store::Entry;
 use super::unix_now as now;
+pub use crate::config::attestation::{ReceiptMode, ReceiptsSection};
 use crate::metrics::METRICS;
 use crate::venice::client::{percent_encode, UpstreamError, VeniceClient};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReceiptMode {
-    /// Receipts are not fetched.
-    Off,
-    /// Fetched, verified and reported; nothing is refused (Venice does not let a client
-    /// require verified serving).
-    #[default]
-    Report,
-    /// As `report`, and a receipt that is missing, fails, is not anchored in the quote, or
-    /// says the upstream was not verified refuses the model until it is attested anew.
-    Require,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReceiptsSection {
-    pub mode: ReceiptMode,
-    /// Where a receipt is fetched, under `venice.base_url`; `{model}` and `{id}` (the
-    /// `x-receipt-id` header, else the answer's id) are filled in.
-    pub(crate) path: String,
-    /// Where an attested session is fetched, under `venice.base_url`; `{id}` is its id.
-    pub(crate) session_path: String,
-}
-
-impl Default for ReceiptsSection {
-    fn default() -> Self {
-        ReceiptsSection {
-            mode: ReceiptMode::Report,
-            path: "/tee/signature?model={model}&request_id={id}".into(),
-            session_path: "/aci/sessions/{id}".into(),
-        }
-    }
-}
 
 /// One answer's bytes as they arrive, hashed for the receipt's `response.returned`.
 pub(crate) struct Tap {

@@ -6,6 +6,22 @@ pub mod units;
 
 pub use load::{load, load_from_str, ConfigError, ENV_PREFIX};
 
+pub mod attestation;
+
+/// The prompt and call syntax a model was trained on (`tools.families` names it per model;
+/// by default `chat::tool_calls::prompt` reads it from the id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Family {
+    Glm,
+    Glm47,
+    Qwen,
+    QwenXml,
+    Gemma4,
+    DeepseekDsml,
+    Hermes,
+}
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
@@ -249,7 +265,7 @@ pub struct AttestationSection {
     pub intel_root_ca: Option<PathBuf>,
     pub nvidia_root_ca: Option<PathBuf>,
     /// Allowed workload measurements (hex). An empty list only reports the value.
-    pub(crate) allow: crate::attestation::evidence::report::Allowlists,
+    pub(crate) allow: attestation::Allowlists,
     /// Also submit GPU evidence to NVIDIA NRAS and verify its token (check `gpu_nras`).
     pub nras: bool,
     pub nras_url: String,
@@ -264,20 +280,20 @@ pub struct AttestationSection {
     pub sigstore_trusted_root: Option<PathBuf>,
     /// Which provenance each image repository needs (longest prefix wins; an image no rule
     /// covers fails the check). Default: the images Venice's enclaves run (see docs/ATTESTATION.md).
-    pub provenance_policy: Vec<crate::attestation::provenance::policy::Rule>,
+    pub provenance_policy: Vec<attestation::Rule>,
     /// The routing gateway's source (repositories, images built from them) and whether a
     /// build from source at boot is accepted (check `source_provenance`). A workload whose
     /// measured compose runs it is that gateway, which holds no GPU.
-    pub(crate) source_provenance: crate::attestation::evidence::source::SourcePolicy,
+    pub(crate) source_provenance: attestation::SourcePolicy,
     /// Names for OS image hashes (`<sha256 hex>: dstack-0.5.9`), shown for the hash RTMR3
     /// measures; a name with `-dev` marks a development image. Unlisted hashes are named as
     /// Venice's `vm_config` claims, and said to be a claim.
     pub(crate) os_images: std::collections::BTreeMap<String, String>,
     /// An image the compose names through a variable the deployer sets (`allowed_envs`):
     /// `refuse` (check `sigstore_provenance` fails) or `report` (its default is checked).
-    pub(crate) deployer_named_images: crate::attestation::provenance::policy::DeployerNamedImages,
+    pub(crate) deployer_named_images: attestation::DeployerNamedImages,
     /// ACI receipts: checked after each answer (`report`), required (`require`) or `off`.
-    pub receipts: crate::attestation::receipts::ReceiptsSection,
+    pub receipts: attestation::ReceiptsSection,
     /// The upstream model names (`model_name`, `upstream_model`) each model's attestation may
     /// state, exactly. A model not listed is compared by its id's family and size tokens.
     pub model_names: std::collections::BTreeMap<String, Vec<String>>,
@@ -317,7 +333,7 @@ pub struct ToolsSection {
     pub stream_validation: StreamValidation,
     /// Prompt/call format per model id (`qwen_xml`, `qwen`, `glm`, `glm47`, `gemma4`, `deepseek_dsml`, `hermes`), overriding the guess from
     /// the id.
-    pub(crate) families: std::collections::HashMap<String, crate::chat::tool_calls::prompt::Family>,
+    pub(crate) families: std::collections::HashMap<String, Family>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -424,16 +440,16 @@ impl Default for AttestationSection {
             report_only: Vec::new(),
             intel_root_ca: None,
             nvidia_root_ca: None,
-            allow: crate::attestation::evidence::report::Allowlists::default(),
+            allow: attestation::Allowlists::default(),
             nras: false,
             nras_url: "https://nras.attestation.nvidia.com/v3/attest/gpu".into(),
             nras_jwks_url: "https://nras.attestation.nvidia.com/.well-known/jwks.json".into(),
             rekor_url: "https://rekor.sigstore.dev".into(),
-            rekor_max_entries: crate::attestation::provenance::DEFAULT_MAX_ENTRIES,
+            rekor_max_entries: attestation::DEFAULT_MAX_ENTRIES,
             sigstore_trusted_root: None,
-            provenance_policy: crate::attestation::provenance::policy::default_policy(),
+            provenance_policy: attestation::default_policy(),
             source_provenance: Default::default(),
-            os_images: crate::attestation::evidence::workload::known_os_images(),
+            os_images: attestation::known_os_images(),
             deployer_named_images: Default::default(),
             receipts: Default::default(),
             model_names: Default::default(),
@@ -661,9 +677,7 @@ impl Config {
             }
         }
         for check in &self.attestation.report_only {
-            if !crate::attestation::evidence::report::CHECK_NAMES.contains(&check.as_str())
-                || check == "envelope"
-            {
+            if !attestation::CHECK_NAMES.contains(&check.as_str()) || check == "envelope" {
                 return Err(bad(
                     "attestation.report_only",
                     format!("`{check}` is not a check that can be relaxed"),
@@ -692,9 +706,11 @@ impl Config {
                 ));
             }
         }
-        if let Some(r) = a.provenance_policy.iter().find(|r| {
-            r.rule == crate::attestation::provenance::policy::RuleKind::Signed && r.keys.is_empty()
-        }) {
+        if let Some(r) = a
+            .provenance_policy
+            .iter()
+            .find(|r| r.rule == attestation::RuleKind::Signed && r.keys.is_empty())
+        {
             return Err(bad(
                 "attestation.provenance_policy",
                 format!(

@@ -4,6 +4,7 @@
 mod harness;
 
 mod k8s;
+mod layers;
 
 mod aci;
 mod agents;

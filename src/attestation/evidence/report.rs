@@ -11,6 +11,9 @@ use crate::attestation::provenance::policy::DeployerNamedImages;
 use crate::attestation::provenance::{ImageResult, Provenance, Source};
 use crate::attestation::quote;
 use crate::attestation::verify::{self, AttestationError, Check, Policy, VerifiedKey};
+pub use crate::config::attestation::Allowlists;
+#[cfg(test)]
+pub(crate) use crate::config::attestation::CHECK_NAMES;
 use crate::venice::Attestation;
 use serde::Serialize;
 use serde_json::Value;
@@ -99,38 +102,6 @@ pub(crate) struct AciSummary {
     /// In plain words: which machine is attested and what that leaves open.
     pub(crate) attested: String,
 }
-
-/// Measurements the workload must match (`attestation.allowlists`; empty: any, reported).
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Allowlists {
-    pub(crate) mrtd: Vec<String>,
-    pub(crate) mrseam: Vec<String>,
-    pub(crate) rtmr0: Vec<String>,
-    pub(crate) rtmr1: Vec<String>,
-    pub(crate) rtmr2: Vec<String>,
-    pub(crate) compose_hash: Vec<String>,
-    /// The OS image hash RTMR3 measures (an operator can require production images).
-    pub(crate) os_image_hash: Vec<String>,
-}
-
-pub(crate) const CHECK_NAMES: [&str; 15] = [
-    "envelope",
-    "model_identity",
-    "aci_keyset",
-    "aci_report_data",
-    "tdx_quote_signature",
-    "tdx_tcb_status",
-    "rtmr_replay",
-    "mr_config_id",
-    "workload_allowlist",
-    "gpu_cert_chain",
-    "gpu_spdm_signature",
-    "gpu_nonce",
-    "gpu_nras",
-    "sigstore_provenance",
-    "source_provenance",
-];
 
 impl Report {
     /// The first enforced check that did not pass, as the error a request fails with.

@@ -7,35 +7,9 @@
 
 use super::compose::{AppCompose, Service, Setting};
 use crate::attestation::provenance::policy::parse_image;
-use serde::{Deserialize, Serialize};
+pub(crate) use crate::config::attestation::SourcePolicy;
+use serde::Serialize;
 use serde_json::Value;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SourcePolicy {
-    /// The gateway's source repositories (`https://host/owner/name`; case, a trailing `/` and
-    /// `.git` ignored, everything else compared exactly). Empty: no compose is taken for a
-    /// gateway, so every workload must carry GPU evidence.
-    pub(crate) repositories: Vec<String>,
-    /// Image repositories built from those repositories (`ghcr.io/owner/name`): a service
-    /// running one pinned by digest runs the gateway's source.
-    pub(crate) images: Vec<String>,
-    /// Accept a gateway built from source at boot (a repository and commit, no image). The
-    /// quote then fixes the instruction to build that commit, not the binary it produced.
-    pub(crate) allow_built_at_boot: bool,
-}
-
-impl Default for SourcePolicy {
-    /// Venice's ACI gateway: Phala's private-ai-gateway, which its launcher clones and builds
-    /// at boot (see docs/ATTESTATION.md, "What is attested"); no published image is known.
-    fn default() -> Self {
-        SourcePolicy {
-            repositories: vec!["https://github.com/Dstack-TEE/private-ai-gateway".into()],
-            images: Vec::new(),
-            allow_built_at_boot: true,
-        }
-    }
-}
 
 /// What the measured compose runs of the gateway's source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

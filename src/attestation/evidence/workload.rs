@@ -186,29 +186,6 @@ pub(crate) struct Sourced {
     pub(crate) from: &'static str,
 }
 
-/// dstack OS images whose hash is known to name them: each published image's
-/// `os_image_hash` is the SHA-256 of its file list, which pins its `metadata.json` (version,
-/// `is_dev`). From the hashes private-ai-gateway's verifier seeds (Phala's fleet, 2026).
-pub(crate) fn known_os_images() -> std::collections::BTreeMap<String, String> {
-    [
-        (
-            "806a352e16175d90568de97dff563f31f680239e6b90e9b5b2e9141d0955b0d9",
-            "dstack-0.5.9",
-        ),
-        (
-            "0e09f2bcb510c682b461d16b97192c710886db582852991e05146291063f890b",
-            "dstack-dev-0.5.9",
-        ),
-        (
-            "021bf66a7c9fd4a05031b8fa688834948874631c2ad5b9a2d566b4421b817271",
-            "dstack-dev-0.5.5",
-        ),
-    ]
-    .into_iter()
-    .map(|(h, n)| (h.to_string(), n.to_string()))
-    .collect()
-}
-
 pub(crate) const FROM_RTMR3: &str = "RTMR3 event log (measured)";
 pub(crate) const FROM_INFO: &str = "info (Venice's claim, not measured)";
 pub(crate) const FROM_VM_CONFIG: &str = "vm_config (Venice's claim, not measured)";
@@ -418,7 +395,7 @@ mod tests {
 
     #[test]
     fn os_images_are_named_by_measurement_first() {
-        let known = known_os_images();
+        let known = crate::config::attestation::known_os_images();
         let dev = "0e09f2bcb510c682b461d16b97192c710886db582852991e05146291063f890b";
         // Venice's vm_config calls it a production image: the measured hash says otherwise.
         let claim = json!({"os_image_hash": dev, "image": "dstack-0.5.9"});

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod rekor;
 pub mod trusted_root;
 
+pub(crate) use crate::config::attestation::DEFAULT_MAX_ENTRIES;
 use async_trait::async_trait;
 pub use entry::key_fingerprint;
 use entry::{Identity, Signer};
@@ -178,8 +179,6 @@ pub struct Provenance {
 
 /// Verified images remembered (each a few hundred bytes).
 const CACHE_ENTRIES: usize = 1024;
-/// `attestation.rekor_max_entries` by default.
-pub(crate) const DEFAULT_MAX_ENTRIES: usize = 16;
 /// Entries asked for in one `log/entries/retrieve`.
 const BATCH: usize = 10;
 

@@ -18,22 +18,12 @@
 
 use super::defs::{ToolChoice, ToolDef, ToolSet};
 use crate::chat::conversation::Message;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Family {
-    Glm,
-    Glm47,
-    Qwen,
-    QwenXml,
-    Gemma4,
-    DeepseekDsml,
-    Hermes,
-}
+pub(crate) use crate::config::Family;
 
 impl Family {
     /// From the model id, unless the configuration names the family for that model.
