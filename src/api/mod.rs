@@ -6,29 +6,124 @@ pub mod chat;
 pub mod messages;
 pub mod responses;
 
+use self::chat::parse::ModelNames;
+use self::responses::store::ResponseStore;
+use crate::chat::answer::Mode;
+use crate::chat::request::ChatRequest;
+use crate::chat::writer::AnswerWriter;
+use crate::config::{HostedTools, Tenant};
 use crate::error::ApiError;
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
+use std::sync::Arc;
 
-/// Which API a client speaks; all take the one chat path.
+/// Which API a route speaks; all take the one chat path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dialect {
+pub(crate) enum DialectKind {
     Chat,
     Responses,
     /// Anthropic's Messages API: its errors have their own shape too.
     Messages,
 }
 
-impl Dialect {
+/// What parsing a request needs from the configuration and the state.
+pub(crate) struct Context<'a> {
+    pub(crate) names: ModelNames<'a>,
+    /// Hosted tools a request names: left out, or refused.
+    pub(crate) hosted_tools: HostedTools,
+    /// The response store, for `previous_response_id` and for storing answers.
+    pub(crate) responses: Option<&'a Arc<ResponseStore>>,
+    /// The client's tenant (tenants never continue each other's responses).
+    pub(crate) tenant: Tenant,
+}
+
+/// One front door. `parse` reads its request into the internal request and keeps, as `Self`,
+/// what the answer echoes; `writer` renders one answer; `error_body` shapes its errors.
+pub(crate) trait Dialect: Send + Sync {
+    fn parse(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError>
+    where
+        Self: Sized;
+
+    /// A writer for one answer of `model` (Venice's id), streamed or whole.
+    fn writer(&self, model: &str, mode: Mode) -> Box<dyn AnswerWriter>;
+
+    /// Hosted or server tools the request named that were not offered to the model.
+    fn omitted_tools(&self) -> &[String] {
+        &[]
+    }
+
+    fn kind(&self) -> DialectKind;
+
+    fn error_body(e: &ApiError) -> Bytes
+    where
+        Self: Sized,
+    {
+        e.body()
+    }
+}
+
+impl DialectKind {
+    /// The request in this dialect, parsed; hosted tools it named are left out, or refused
+    /// when so configured.
+    pub(crate) fn parse(
+        self,
+        raw: &[u8],
+        ctx: &Context<'_>,
+    ) -> Result<(ChatRequest, Arc<dyn Dialect>), ApiError> {
+        fn boxed<D: Dialect + 'static>(
+            (req, d): (ChatRequest, D),
+        ) -> (ChatRequest, Arc<dyn Dialect>) {
+            (req, Arc::new(d))
+        }
+        let (req, dialect) = match self {
+            DialectKind::Chat => boxed(chat::Chat::parse(raw, ctx)?),
+            DialectKind::Responses => boxed(responses::Responses::parse(raw, ctx)?),
+            DialectKind::Messages => boxed(messages::Messages::parse(raw, ctx)?),
+        };
+        check_omitted(dialect.omitted_tools(), ctx.hosted_tools)?;
+        Ok((req, dialect))
+    }
+
     /// An error's body in this dialect.
     pub(crate) fn error_body(self, e: &ApiError) -> Bytes {
         match self {
-            Dialect::Messages => Bytes::from(
-                serde_json::to_vec(&messages::error_object(e)).expect("error JSON serializes"),
-            ),
-            Dialect::Chat | Dialect::Responses => e.body(),
+            DialectKind::Chat => chat::Chat::error_body(e),
+            DialectKind::Responses => responses::Responses::error_body(e),
+            DialectKind::Messages => messages::Messages::error_body(e),
         }
     }
+}
+
+/// Hosted tools cannot run over E2EE (Venice cannot see tools, the proxy cannot run them).
+pub(crate) fn check_omitted(omitted: &[String], hosted: HostedTools) -> Result<(), ApiError> {
+    // Named in a response header and a log line: tool types are identifiers, nothing else.
+    if let Some(bad) = omitted.iter().find(|t| !is_tool_type(t)) {
+        return Err(ApiError::invalid(
+            "tools",
+            format!(
+                "tool type {:?} is not a tool type (letters, digits, `_`, `-`, `.`, `:`; at most 64)",
+                bad.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    if omitted.is_empty() {
+        return Ok(());
+    }
+    let names = omitted.join(", ");
+    if hosted == HostedTools::Error {
+        return Err(ApiError::unsupported(
+            "tools",
+            format!("hosted tools cannot run over E2EE (Venice cannot see tools, the proxy cannot run them): {names}"),
+        ));
+    }
+    log::info!("hosted tools not offered to the model (they cannot run over E2EE): {names}");
+    Ok(())
+}
+
+fn is_tool_type(t: &str) -> bool {
+    (1..=64).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 
 /// One SSE event named `kind`, as both dialects frame theirs. The JSON is serialized

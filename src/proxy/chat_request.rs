@@ -2,14 +2,9 @@
 //! exists: read the whole body, validate and normalize it, look the model up, get its
 //! attested key, and encrypt. A bad request is answered here and never reaches Venice.
 
-use crate::api::chat::parse;
-use crate::api::chat::writer::ChatWriter;
+use crate::api::chat::parse::ModelNames;
 use crate::api::messages;
-use crate::api::messages::writer::MessagesWriter;
-use crate::api::responses;
-use crate::api::responses::store::ResponseStore;
-use crate::api::responses::writer::ResponsesWriter;
-use crate::api::Dialect;
+use crate::api::{Context, Dialect, DialectKind};
 use crate::attestation::store::Entry;
 use crate::attestation::{AttestationError, Check};
 use crate::chat::answer::Mode;
@@ -17,7 +12,7 @@ use crate::chat::request::ChatRequest;
 use crate::chat::stop::Stops;
 use crate::chat::structured::OutputFormat;
 use crate::chat::writer::AnswerWriter;
-use crate::config::{HostedTools, StreamValidation, Tenant};
+use crate::config::{StreamValidation, Tenant};
 use crate::e2ee::codec::Recipient;
 use crate::e2ee::keys::ClientKey;
 use crate::e2ee::sealing::Sealer;
@@ -50,8 +45,7 @@ pub(crate) struct Prepared {
     /// Whose ciphertexts this request may reuse (retries seal with it too).
     pub(crate) scope: Scope,
     /// The client's dialect, with what its answer echoes.
-    pub(crate) edge: Edge,
-    pub(crate) response_store: Option<Arc<ResponseStore>>,
+    pub(crate) dialect: Arc<dyn Dialect>,
     /// Kept where an answer may be asked for again with a correction (`Whole`, `Relayed`).
     pub(crate) request: Option<ChatRequest>,
 }
@@ -69,43 +63,10 @@ pub(crate) enum AnswerPath {
     Relayed,
 }
 
-/// A request translated at the edge keeps what its answer must echo.
-pub(crate) enum Edge {
-    Chat,
-    Responses(Arc<responses::Meta>),
-    Messages(Arc<messages::Meta>),
-}
-
-impl Edge {
-    /// Hosted or server tools the request named that were not offered to the model.
-    pub(crate) fn omitted_tools(&self) -> &[String] {
-        match self {
-            Edge::Chat => &[],
-            Edge::Responses(m) => &m.omitted_tools,
-            Edge::Messages(m) => &m.omitted_tools,
-        }
-    }
-}
-
 impl Prepared {
-    /// A writer for the client's dialect.
+    /// A writer for one answer, in the client's dialect.
     pub(crate) fn writer(&self) -> Box<dyn AnswerWriter> {
-        match &self.edge {
-            Edge::Chat => Box::new(ChatWriter::new(self.model.clone(), self.mode)),
-            Edge::Responses(meta) => Box::new(ResponsesWriter::new(
-                meta.clone(),
-                self.response_store.clone(),
-            )),
-            Edge::Messages(meta) => Box::new(MessagesWriter::new(meta.clone())),
-        }
-    }
-
-    pub(crate) fn dialect(&self) -> Dialect {
-        match self.edge {
-            Edge::Chat => Dialect::Chat,
-            Edge::Responses(_) => Dialect::Responses,
-            Edge::Messages(_) => Dialect::Messages,
-        }
+        self.dialect.writer(&self.model, self.mode)
     }
 }
 
@@ -305,88 +266,17 @@ fn session_id(
     Ok(id)
 }
 
-/// The client's body as a chat request (translated at the edge from another dialect: from
-/// here on it is a chat request), its model name resolved through the aliases.
-fn parse(
-    state: &AppState,
-    raw: &[u8],
-    dialect: Dialect,
-    tenant: Tenant,
-) -> Result<(ChatRequest, Edge), ApiError> {
-    let (chat, edge) = translate(state, raw, dialect, tenant)?;
-    Ok((chat_request(state, raw, chat)?, edge))
-}
-
-/// Another dialect's request as chat JSON (`None` for chat itself), and what its answer
-/// echoes. Hosted tools it named are left out, or refused when so configured.
-fn translate(
-    state: &AppState,
-    raw: &[u8],
-    dialect: Dialect,
-    tenant: Tenant,
-) -> Result<(Option<serde_json::Value>, Edge), ApiError> {
-    let (chat, edge) = match dialect {
-        Dialect::Chat => (None, Edge::Chat),
-        Dialect::Responses => {
-            let store = state.responses.as_deref().map(|s| (s, tenant));
-            let t = responses::translate::translate(raw, store)?;
-            (Some(t.chat), Edge::Responses(t.meta))
-        }
-        Dialect::Messages => {
-            let t = messages::translate::translate(raw)?;
-            (Some(t.chat), Edge::Messages(t.meta))
-        }
-    };
-    let omitted = edge.omitted_tools();
-    // Named in a response header and a log line: tool types are identifiers, nothing else.
-    if let Some(bad) = omitted.iter().find(|t| !is_tool_type(t)) {
-        return Err(ApiError::invalid(
-            "tools",
-            format!(
-                "tool type {:?} is not a tool type (letters, digits, `_`, `-`, `.`, `:`; at most 64)",
-                bad.chars().take(80).collect::<String>()
-            ),
-        ));
+/// What the dialects need to parse a request.
+fn context(state: &AppState, tenant: Tenant) -> Context<'_> {
+    Context {
+        names: ModelNames {
+            aliases: &state.config.models,
+            families: &state.config.tools.families,
+        },
+        hosted_tools: state.config.responses.hosted_tools,
+        responses: state.responses.as_ref(),
+        tenant,
     }
-    if !omitted.is_empty() {
-        let names = omitted.join(", ");
-        if state.config.responses.hosted_tools == HostedTools::Error {
-            return Err(ApiError::unsupported(
-                "tools",
-                format!("hosted tools cannot run over E2EE (Venice cannot see tools, the proxy cannot run them): {names}"),
-            ));
-        }
-        log::info!("hosted tools not offered to the model (they cannot run over E2EE): {names}");
-    }
-    Ok((chat, edge))
-}
-
-fn is_tool_type(t: &str) -> bool {
-    (1..=64).contains(&t.len())
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
-}
-
-/// The chat request (`chat` when translated, else the raw body), model aliases resolved.
-fn chat_request(
-    state: &AppState,
-    raw: &[u8],
-    chat: Option<serde_json::Value>,
-) -> Result<ChatRequest, ApiError> {
-    let families = &state.config.tools.families;
-    let mut req = match chat {
-        Some(chat) => parse::parse_with(
-            &serde_json::to_vec(&chat).expect("JSON serializes"),
-            families,
-        )?,
-        None => parse::parse_with(raw, families)?,
-    };
-    if let Some(target) = state.config.models.resolve(&req.model) {
-        req.model = target.to_string();
-        // The prompt and call syntax are the real model's.
-        req.family = crate::chat::tool_calls::prompt::Family::for_model(&req.model, families);
-    }
-    Ok(req)
 }
 
 /// An unknown model is a 404, before anything is attested or sent.
@@ -406,11 +296,7 @@ pub(crate) async fn count_tokens(
 ) -> Result<serde_json::Value, ApiError> {
     let server = &state.config.server;
     let raw = read_body(session, server.body_limit, server.body_read_timeout).await?;
-    let (chat, _) = translate(state, &raw, Dialect::Messages, 0)?;
-    let estimate = chat
-        .as_ref()
-        .map_or(0, messages::translate::estimate_tokens);
-    let req = chat_request(state, &raw, chat)?;
+    let (req, estimate) = messages::count_tokens(&raw, &context(state, 0))?;
     check_model(state, &req.model).await?;
     Ok(serde_json::json!({"input_tokens": estimate}))
 }
@@ -418,12 +304,12 @@ pub(crate) async fn count_tokens(
 pub(crate) async fn prepare(
     state: &AppState,
     session: &mut Session,
-    dialect: Dialect,
+    dialect: DialectKind,
     tenant: Tenant,
 ) -> Result<Prepared, ApiError> {
     let server = &state.config.server;
     let raw = read_body(session, server.body_limit, server.body_read_timeout).await?;
-    let (req, edge) = parse(state, &raw, dialect, tenant)?;
+    let (req, dialect) = dialect.parse(&raw, &context(state, tenant))?;
     drop(raw);
     check_model(state, &req.model).await?;
     let attested = state
@@ -497,8 +383,7 @@ pub(crate) async fn prepare(
         stops,
         session,
         scope,
-        edge,
-        response_store: state.responses.clone(),
+        dialect,
         request: (path != AnswerPath::Proxied).then_some(req),
     })
 }

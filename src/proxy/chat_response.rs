@@ -3,7 +3,7 @@
 //! rewrite). Non-streaming answers never come here: `buffered` reads them whole first.
 
 use super::chat_request::Prepared;
-use crate::api::Dialect;
+use crate::api::DialectKind;
 use crate::attestation::store::Entry;
 use crate::chat::answer::{StreamError, Transformer};
 use crate::error::ApiError;
@@ -24,7 +24,7 @@ pub(crate) enum Phase {
         body: Vec<u8>,
         /// The key encrypted to: dropped from the cache if Venice refused the encryption.
         attested: Arc<Entry>,
-        dialect: Dialect,
+        dialect: DialectKind,
     },
     /// A stream was stopped after an SSE error event: drop whatever still arrives.
     Closed,
@@ -127,7 +127,7 @@ pub(crate) fn begin(
                 retry_after,
                 body: Vec::new(),
                 attested: prepared.attested.clone(),
-                dialect: prepared.dialect(),
+                dialect: prepared.dialect.kind(),
             },
         )
     };
@@ -168,7 +168,7 @@ pub(crate) fn attestation_headers(
     if let Some(id) = &prepared.session {
         headers.push(("x-venice-e2ee-session", id.clone()));
     }
-    let omitted = prepared.edge.omitted_tools();
+    let omitted = prepared.dialect.omitted_tools();
     if !omitted.is_empty() {
         headers.push(("x-venice-e2ee-tools-omitted", omitted.join(", ")));
     }

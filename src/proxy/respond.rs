@@ -1,7 +1,7 @@
 //! Answering the client directly from a hook: whole bodies and errors (OpenAI's shape, or
 //! the client dialect's).
 
-use crate::api::Dialect;
+use crate::api::DialectKind;
 use crate::error::ApiError;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -34,7 +34,7 @@ pub(crate) async fn json(session: &mut Session, status: u16, json: Bytes) -> pin
 
 pub(crate) async fn error(
     session: &mut Session,
-    dialect: Dialect,
+    dialect: DialectKind,
     err: &ApiError,
 ) -> pingora::Result<()> {
     let extra: Vec<(&str, String)> = err

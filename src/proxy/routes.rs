@@ -2,7 +2,7 @@
 //! model list).
 
 use super::respond;
-use crate::api::Dialect;
+use crate::api::DialectKind;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::venice::Model;
@@ -96,11 +96,11 @@ impl Route {
     }
 
     /// The API the client speaks here, which shapes its answers and errors.
-    pub(crate) fn dialect(&self) -> Dialect {
+    pub(crate) fn dialect(&self) -> DialectKind {
         match self {
-            Route::Responses => Dialect::Responses,
-            Route::Messages | Route::CountTokens => Dialect::Messages,
-            _ => Dialect::Chat,
+            Route::Responses => DialectKind::Responses,
+            Route::Messages | Route::CountTokens => DialectKind::Messages,
+            _ => DialectKind::Chat,
         }
     }
 
@@ -266,7 +266,7 @@ mod tests {
             Route::classify("POST", "/v1/messages/count_tokens"),
             Route::CountTokens
         );
-        assert_eq!(Route::CountTokens.dialect(), Dialect::Messages);
+        assert_eq!(Route::CountTokens.dialect(), DialectKind::Messages);
         assert!(!Route::CountTokens.is_chat());
         assert_eq!(
             Route::classify("GET", "/v1/attestation"),

@@ -4,3 +4,26 @@
 pub mod parse;
 pub(crate) mod wire;
 pub mod writer;
+
+use super::{Context, Dialect, DialectKind};
+use crate::chat::answer::Mode;
+use crate::chat::request::ChatRequest;
+use crate::chat::writer::AnswerWriter;
+use crate::error::ApiError;
+
+/// Chat completions: the request is the internal request's own dialect; nothing to echo.
+pub(crate) struct Chat;
+
+impl Dialect for Chat {
+    fn parse(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError> {
+        Ok((parse::parse_with(raw, ctx.names)?, Chat))
+    }
+
+    fn writer(&self, model: &str, mode: Mode) -> Box<dyn AnswerWriter> {
+        Box::new(writer::ChatWriter::new(model.to_string(), mode))
+    }
+
+    fn kind(&self) -> DialectKind {
+        DialectKind::Chat
+    }
+}

@@ -9,6 +9,7 @@ use crate::chat::request::ChatRequest;
 use crate::chat::structured::OutputFormat;
 use crate::chat::tool_calls::defs::ToolSet;
 use crate::chat::tool_calls::prompt::Family;
+use crate::config::ModelsSection;
 use crate::error::ApiError;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -22,9 +23,24 @@ struct ToolFields {
     parallel: Value,
 }
 
-/// Parses with the family chosen from the model id alone.
+/// How a request's model name resolves, once: an alias to the model Venice serves, and that
+/// model's family (configured per model, else read from its id).
+#[derive(Clone, Copy)]
+pub(crate) struct ModelNames<'a> {
+    pub(crate) aliases: &'a ModelsSection,
+    pub(crate) families: &'a HashMap<String, Family>,
+}
+
+/// Parses with no aliases, the family chosen from the model id alone.
 pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
-    parse_with(body, &HashMap::new())
+    let (aliases, families) = (ModelsSection::default(), HashMap::new());
+    parse_with(
+        body,
+        ModelNames {
+            aliases: &aliases,
+            families: &families,
+        },
+    )
 }
 
 /// A request body as a JSON object, or the 400 saying why it is not one.
@@ -40,14 +56,19 @@ pub(crate) fn body_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// Parses; `families` overrides the model family per model id.
-pub(crate) fn parse_with(
-    body: &[u8],
-    families: &HashMap<String, Family>,
-) -> Result<ChatRequest, ApiError> {
+/// Parses a chat completions body.
+pub(crate) fn parse_with(body: &[u8], names: ModelNames<'_>) -> Result<ChatRequest, ApiError> {
     std::str::from_utf8(body)
         .map_err(|_| ApiError::invalid("body", "request body is not valid UTF-8"))?;
-    let fields = body_object(body)?;
+    from_fields(body_object(body)?, names)
+}
+
+/// A chat request's fields (a client's, or another dialect's translated at the edge) → the
+/// internal request, its model resolved through the aliases.
+pub(crate) fn from_fields(
+    fields: Map<String, Value>,
+    names: ModelNames<'_>,
+) -> Result<ChatRequest, ApiError> {
     let mut req = ChatRequest {
         model: String::new(),
         messages: Vec::new(),
@@ -81,7 +102,11 @@ pub(crate) fn parse_with(
     if !saw_messages {
         return Err(ApiError::invalid("messages", "`messages` is required"));
     }
-    req.family = Family::for_model(&req.model, families);
+    if let Some(target) = names.aliases.resolve(&req.model) {
+        req.model = target.to_string();
+    }
+    // The prompt and call syntax are the real model's.
+    req.family = Family::for_model(&req.model, names.families);
     Ok(req)
 }
 

@@ -5,8 +5,50 @@
 pub mod translate;
 pub mod writer;
 
+use super::{chat::parse, Context, Dialect, DialectKind};
+use crate::chat::answer::Mode;
+use crate::chat::request::ChatRequest;
+use crate::chat::writer::AnswerWriter;
 use crate::error::ApiError;
+use bytes::Bytes;
 use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Anthropic's Messages API: what a message echoes of its request.
+pub(crate) struct Messages(Arc<Meta>);
+
+impl Dialect for Messages {
+    fn parse(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError> {
+        let t = translate::translate(raw)?;
+        let req = parse::from_fields(t.chat, ctx.names)?;
+        Ok((req, Messages(t.meta)))
+    }
+
+    fn writer(&self, _model: &str, _mode: Mode) -> Box<dyn AnswerWriter> {
+        Box::new(writer::MessagesWriter::new(self.0.clone()))
+    }
+
+    fn omitted_tools(&self) -> &[String] {
+        &self.0.omitted_tools
+    }
+
+    fn kind(&self) -> DialectKind {
+        DialectKind::Messages
+    }
+
+    fn error_body(e: &ApiError) -> Bytes {
+        Bytes::from(serde_json::to_vec(&error_object(e)).expect("error JSON serializes"))
+    }
+}
+
+/// `POST /v1/messages/count_tokens`: the request read and checked as a Messages request
+/// would be, and its input tokens estimated (see `translate::estimate_tokens`).
+pub(crate) fn count_tokens(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, u64), ApiError> {
+    let t = translate::translate(raw)?;
+    super::check_omitted(&t.meta.omitted_tools, ctx.hosted_tools)?;
+    let estimate = translate::estimate_tokens(&t.chat);
+    Ok((parse::from_fields(t.chat, ctx.names)?, estimate))
+}
 
 /// What the answer echoes of its request.
 #[derive(Debug, Default)]

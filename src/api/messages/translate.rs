@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Translated {
-    pub(crate) chat: Value,
+    /// The request as chat completions fields.
+    pub(crate) chat: Map<String, Value>,
     pub meta: Arc<Meta>,
 }
 
@@ -123,7 +124,7 @@ pub fn translate(body: &[u8]) -> Result<Translated, ApiError> {
     // The answer always reports usage.
     chat.insert("stream_options".into(), json!({"include_usage": true}));
     Ok(Translated {
-        chat: Value::Object(chat),
+        chat,
         meta: Arc::new(meta),
     })
 }
@@ -359,7 +360,7 @@ fn output_format(f: &Value) -> Result<Value, ApiError> {
 /// An estimate of a request's input tokens for `count_tokens`: about four characters of
 /// text per token, plus a few per message, over what would be sent (tools included). Not
 /// the model's tokenizer, which the proxy does not have.
-pub(crate) fn estimate_tokens(chat: &Value) -> u64 {
+pub(crate) fn estimate_tokens(chat: &Map<String, Value>) -> u64 {
     fn chars(v: &Value) -> usize {
         match v {
             Value::String(s) => s.chars().count(),
@@ -368,11 +369,14 @@ pub(crate) fn estimate_tokens(chat: &Value) -> u64 {
             _ => 0,
         }
     }
-    let messages = chat["messages"].as_array().map_or(0, Vec::len);
+    let messages = chat
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let tools = chat
         .get("tools")
         .map_or(0, |t| t.to_string().chars().count());
-    let text = chars(&chat["messages"]) + tools;
+    let text = chat.get("messages").map_or(0, chars) + tools;
     (text as u64).div_ceil(4) + 4 * messages as u64
 }
 
@@ -381,7 +385,7 @@ mod tests {
     use super::*;
 
     fn chat_of(v: Value) -> Value {
-        translate(v.to_string().as_bytes()).unwrap().chat
+        Value::Object(translate(v.to_string().as_bytes()).unwrap().chat)
     }
 
     fn err_of(v: Value) -> ApiError {
@@ -544,7 +548,7 @@ mod tests {
             "messages": [{"role": "user", "content": "hi"}],
             "tools": [{"name": "w", "input_schema": {"type": "object"}}]}));
         // "user" and "hi": six characters, two tokens, and four for the message.
-        assert_eq!(estimate_tokens(&small), 2 + 4);
-        assert!(estimate_tokens(&big) > 100 + 8);
+        assert_eq!(estimate_tokens(small.as_object().unwrap()), 2 + 4);
+        assert!(estimate_tokens(big.as_object().unwrap()) > 100 + 8);
     }
 }

@@ -7,7 +7,51 @@ pub(crate) mod store;
 pub mod translate;
 pub mod writer;
 
+use super::{chat::parse, Context, Dialect, DialectKind};
+use crate::chat::answer::Mode;
+use crate::chat::request::ChatRequest;
+use crate::chat::writer::AnswerWriter;
+use crate::error::ApiError;
 use serde_json::{Map, Value};
+use std::sync::Arc;
+use store::ResponseStore;
+
+/// The Responses API: what a Response echoes of its request, and where it is stored.
+pub(crate) struct Responses {
+    meta: Arc<Meta>,
+    store: Option<Arc<ResponseStore>>,
+}
+
+impl Dialect for Responses {
+    fn parse(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError> {
+        let store = ctx.responses.map(|s| (&**s, ctx.tenant));
+        let t = translate::translate(raw, store)?;
+        let req = parse::from_fields(t.chat, ctx.names)?;
+        let store = ctx.responses.cloned();
+        Ok((
+            req,
+            Responses {
+                meta: t.meta,
+                store,
+            },
+        ))
+    }
+
+    fn writer(&self, _model: &str, _mode: Mode) -> Box<dyn AnswerWriter> {
+        Box::new(writer::ResponsesWriter::new(
+            self.meta.clone(),
+            self.store.clone(),
+        ))
+    }
+
+    fn omitted_tools(&self) -> &[String] {
+        &self.meta.omitted_tools
+    }
+
+    fn kind(&self) -> DialectKind {
+        DialectKind::Responses
+    }
+}
 
 /// What a Response echoes of its request, and the conversation to store with it.
 #[derive(Debug, Default)]

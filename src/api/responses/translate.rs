@@ -14,7 +14,8 @@ use std::sync::Arc;
 /// messages of the conversation so far (kept when the response is stored).
 #[derive(Debug)]
 pub struct Translated {
-    pub(crate) chat: Value,
+    /// The request as chat completions fields.
+    pub(crate) chat: Map<String, Value>,
     pub meta: Arc<Meta>,
 }
 
@@ -158,7 +159,7 @@ pub fn translate(
     chat.insert("stream_options".into(), json!({"include_usage": true}));
     chat.insert("messages".into(), Value::Array(messages));
     Ok(Translated {
-        chat: Value::Object(chat),
+        chat,
         meta: Arc::new(meta),
     })
 }
@@ -328,7 +329,7 @@ mod tests {
     use super::*;
 
     fn chat_of(v: Value) -> Value {
-        translate(v.to_string().as_bytes(), None).unwrap().chat
+        Value::Object(translate(v.to_string().as_bytes(), None).unwrap().chat)
     }
 
     #[test]
