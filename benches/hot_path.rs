@@ -118,7 +118,7 @@ fn per_chunk() {
     );
 
     // An ACI model's chunk is also hashed as received, for its receipt (what
-    // `receipts::Tap::update` does: one SHA-256 pass over the raw bytes).
+    // `receipt_checks::Tap::update` does: one SHA-256 pass over the raw bytes).
     let mut receipt_hash = <sha2::Sha256 as sha2::Digest>::new();
     let mut hashed = transformer(&key, false);
     chunk_pair(
@@ -522,8 +522,8 @@ fn rss_kib() -> u64 {
 /// (least recently used evicted). Resident set after 10,000 sessions, then after 100,000
 /// more fresh ids, against the process before the first.
 fn sessions() {
+    use venice_e2ee_proxy::agent_sessions::Sessions;
     use venice_e2ee_proxy::config::SessionsSection;
-    use venice_e2ee_proxy::sessions::Sessions;
     let cap = 10_000;
     let s = Sessions::new(SessionsSection {
         max_sessions: cap,

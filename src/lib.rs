@@ -5,6 +5,7 @@
 
 #![deny(unreachable_pub)]
 
+pub mod agent_sessions;
 pub mod api;
 pub mod attestation;
 pub mod chat;
@@ -15,6 +16,5 @@ pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod server;
-pub mod sessions;
 pub mod state;
 pub mod venice;

@@ -1,14 +1,14 @@
 //! Everything the proxy hooks and the background service share, built once from `Config`.
 
+use crate::agent_sessions::Sessions;
 use crate::api::responses::store::ResponseStore;
-use crate::attestation::anchor::Anchors;
-use crate::attestation::receipts::Receipts;
-use crate::attestation::store::AttestationStore;
+use crate::attestation::anchor_checks::Anchors;
+use crate::attestation::cache::AttestationStore;
+use crate::attestation::receipt_checks::Receipts;
 use crate::attestation::verifier::EvidenceVerifier;
 use crate::config::{Config, Tenant, UpstreamUrl};
 use crate::e2ee::keys::ClientKeys;
 use crate::e2ee::sealing::Sealer;
-use crate::sessions::Sessions;
 use crate::venice::catalog::Catalog;
 use crate::venice::client::VeniceClient;
 use arc_swap::{ArcSwap, ArcSwapOption};

@@ -4,14 +4,14 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use venice_e2ee_proxy::attestation::evidence::{nvidia, workload};
-use venice_e2ee_proxy::attestation::{framing, quote, verify};
+use venice_e2ee_proxy::attestation::{envelope, framing, quote};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
     if let Ok(att) = serde_json::from_value::<venice_e2ee_proxy::venice::Attestation>(v.clone()) {
-        let _ = verify::verify(&att, "m", &[0u8; 32], verify::Policy::default());
+        let _ = envelope::verify(&att, "m", &[0u8; 32], envelope::Policy::default());
         if let Some(q) = att.quote_text() {
             if let Ok(raw) = quote::decode_quote_text(q) {
                 if let Ok(report) = quote::parse(&raw) {

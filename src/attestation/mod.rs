@@ -1,22 +1,22 @@
 //! Attestation: parse and verify (pure), fetch from Venice, cache per model, refresh.
 
 pub mod aci;
-pub(crate) mod anchor;
+pub(crate) mod anchor_checks;
+pub(crate) mod cache;
+pub mod envelope;
 pub mod framing;
 pub(crate) mod model_identity;
 pub(crate) mod pin;
 pub mod provenance;
 pub mod quote;
-pub mod receipts;
+pub mod receipt_checks;
 pub(crate) mod second_hop;
-pub(crate) mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod variants;
 pub mod verifier;
-pub mod verify;
 pub(crate) mod x509;
 
-pub(crate) use verify::{AttestationError, Check};
+pub(crate) use envelope::{AttestationError, Check};
 
 /// The time, Unix seconds, that verification runs at.
 pub fn unix_now() -> u64 {

@@ -1,6 +1,7 @@
 //! The full verifier as the server runs it: pinned (or configured test) trust roots, Intel
 //! collateral from PCS, the TCB and enforcement policy.
 
+use super::envelope::{AttestationError, Policy, VerifiedKey};
 use super::evidence::dcap::{self, TcbVerdict};
 use super::evidence::nras::Nras;
 use super::evidence::nvidia;
@@ -12,7 +13,6 @@ use super::provenance::trusted_root::TrustedRoot;
 use super::provenance::{Provenance, Rekor};
 use super::quote;
 use super::unix_now as now;
-use super::verify::{AttestationError, Policy, VerifiedKey};
 use crate::config::Config;
 use serde_json::Value;
 

@@ -132,7 +132,7 @@ impl Default for ResponsesSection {
     }
 }
 
-/// Agent sessions: a client key pair per session id (see `sessions.rs`).
+/// Agent sessions: a client key pair per session id (see `agent_sessions.rs`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionsSection {

@@ -8,8 +8,8 @@
 
 use super::chat_request::{encrypt, Prepared};
 use super::chat_response::map_upstream_status;
-use crate::attestation::receipts::Tap;
-use crate::attestation::store::Entry;
+use crate::attestation::cache::Entry;
+use crate::attestation::receipt_checks::Tap;
 use crate::chat::answer::{Answer, Mode, StreamError, Transformer};
 use crate::chat::request::ChatRequest;
 use crate::chat::tool_calls::defs::ToolSet;

@@ -5,7 +5,7 @@
 use crate::api::chat::parse::ModelNames;
 use crate::api::messages;
 use crate::api::{Context, Dialect, DialectKind};
-use crate::attestation::store::Entry;
+use crate::attestation::cache::Entry;
 use crate::attestation::{AttestationError, Check};
 use crate::chat::answer::Mode;
 use crate::chat::request::ChatRequest;

@@ -4,7 +4,7 @@
 
 use super::chat_request::Prepared;
 use crate::api::DialectKind;
-use crate::attestation::store::Entry;
+use crate::attestation::cache::Entry;
 use crate::chat::answer::{StreamError, Transformer};
 use crate::error::ApiError;
 use bytes::Bytes;

@@ -9,7 +9,7 @@ mod relay;
 mod respond;
 pub(crate) mod routes;
 
-use crate::attestation::receipts::Tap;
+use crate::attestation::receipt_checks::Tap;
 use crate::metrics::METRICS;
 use crate::state::AppState;
 use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};

@@ -11,7 +11,7 @@
 use super::buffered::{attempt_body, next_piece, open, reattested, Opened, E2EE_REJECTED};
 use super::chat_request::Prepared;
 use super::chat_response::attestation_headers;
-use crate::attestation::store::Entry;
+use crate::attestation::cache::Entry;
 use crate::chat::answer::{StreamError, Transformer};
 use crate::chat::tool_calls::emulate::{OnInvalid, ToolStream};
 use crate::chat::tool_calls::prompt::correction;

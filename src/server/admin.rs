@@ -3,7 +3,7 @@
 //! (`server.admin_token`): the attestation forms pinned per model, and accepting a new one
 //! without a restart.
 
-use crate::attestation::store::AcceptError;
+use crate::attestation::cache::AcceptError;
 use crate::metrics::METRICS;
 use crate::state::AppState;
 use async_trait::async_trait;

@@ -6,7 +6,7 @@
 use crate::harness::*;
 use serde_json::{json, Value};
 use std::time::Duration;
-use venice_e2ee_proxy::attestation::receipts::ReceiptMode;
+use venice_e2ee_proxy::attestation::receipt_checks::ReceiptMode;
 use venice_e2ee_tools::sim::aci::{Layout, ReceiptBodies, ReceiptFault};
 use venice_e2ee_tools::sim::{AciGpu, AnchorFault, AttestationFault};
 

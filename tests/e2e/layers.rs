@@ -15,7 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("venice", 1),
     ("attestation", 2),
     ("chat", 2),
-    ("sessions", 2),
+    ("agent_sessions", 2),
     ("api", 3),
     ("state", 4),
     ("proxy", 5),

@@ -2,7 +2,7 @@
 //! evidence nested, a keyset): it verifies with every check named, each alteration fails the
 //! check that owns it, and no unsigned field talks a check out of applying. The quote is Intel-signed and binds the
 //! signing address, so these variants exercise the address binding; the statement binding
-//! is exercised where a quote can be made for it (`verify.rs`, the simulator end to end).
+//! is exercised where a quote can be made for it (`envelope.rs`, the simulator end to end).
 
 use super::report::{Report, Status};
 use super::tests::{capture, Capture};
@@ -354,6 +354,7 @@ fn the_spec_fixture_recomputes_and_its_stub_quote_fails_closed() {
             "evidence": {"quote": hex::encode(stub)}}
     }))
     .unwrap();
-    let e = crate::attestation::verify::verify(&att, "m", &nonce, Default::default()).unwrap_err();
+    let e =
+        crate::attestation::envelope::verify(&att, "m", &nonce, Default::default()).unwrap_err();
     assert_eq!(e.check, crate::attestation::Check::Quote);
 }

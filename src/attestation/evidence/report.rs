@@ -7,10 +7,10 @@ use super::nvidia::{self, GpuCheck};
 use super::source::{self, GatewaySource, SourceClaim, SourcePolicy};
 use super::workload::{self, Workload};
 use crate::attestation::aci::{self, Binding, Keyset};
+use crate::attestation::envelope::{self, AttestationError, Check, Policy, VerifiedKey};
 use crate::attestation::provenance::policy::DeployerNamedImages;
 use crate::attestation::provenance::{ImageResult, Provenance, Source};
 use crate::attestation::quote;
-use crate::attestation::verify::{self, AttestationError, Check, Policy, VerifiedKey};
 pub use crate::config::attestation::Allowlists;
 #[cfg(test)]
 pub(crate) use crate::config::attestation::CHECK_NAMES;
@@ -229,7 +229,7 @@ pub fn verify_all(
             )),
         ),
         Ok(att) => {
-            let envelope = verify::verify(&att, model, nonce, trust.policy);
+            let envelope = envelope::verify(&att, model, nonce, trust.policy);
             (att, envelope)
         }
         Err(e) => (

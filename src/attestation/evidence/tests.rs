@@ -5,7 +5,7 @@ use super::capture;
 pub(super) use super::capture::Capture;
 use super::nvidia;
 use super::report::{verify_all, Report, Status, Trust, DEFAULT_TCB_STATUSES};
-use crate::attestation::verify::Policy;
+use crate::attestation::envelope::Policy;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::path::Path;

@@ -2,10 +2,10 @@
 //! cold model is fetched once for all concurrent waiters; the background service refreshes
 //! entries before they age out. A failed refresh keeps the old key only until `max_age`.
 
+use super::envelope::{AttestationError, Check, VerifiedKey};
 use super::evidence::report::Report;
 use super::pin::Pin;
 use super::verifier::EvidenceVerifier;
-use super::verify::{AttestationError, Check, VerifiedKey};
 use crate::config::{AttestationSection, FetchRetry};
 use crate::venice::client::{UpstreamError, VeniceClient};
 use arc_swap::ArcSwap;

@@ -7,7 +7,7 @@
 //! keyset is anchored: receipts signed under it are the gateway's own word.
 
 use super::aci::anchor::{self, Custody, Endorsement, Measured};
-use super::store::Entry;
+use super::cache::Entry;
 use super::unix_now as now;
 use super::verifier::EvidenceVerifier;
 use crate::venice::client::{read_limited, DOCUMENT_LIMIT};
