@@ -12,4 +12,5 @@ pub(crate) mod sealed;
 pub mod stop;
 pub mod structured;
 pub mod tool_calls;
+pub(crate) mod whole;
 pub mod writer;

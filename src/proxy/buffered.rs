@@ -6,16 +6,14 @@
 //! Pingora's proxying, the one upstream path for streams, cannot re-send once its response
 //! has begun.
 
-use super::chat_request::{encrypt, Prepared};
+use super::chat_request::{encrypt, AnswerPath, Prepared};
 use super::chat_response::map_upstream_status;
 use crate::attestation::cache::Entry;
 use crate::attestation::receipt_checks::Tap;
 use crate::chat::answer::{Answer, Mode, StreamError, Transformer};
 use crate::chat::request::ChatRequest;
-use crate::chat::tool_calls::defs::ToolSet;
-use crate::chat::tool_calls::emulate::{parse_answer, parse_answer_as_written, Call, Parsed};
-use crate::chat::tool_calls::error::ToolCallError;
-use crate::chat::tool_calls::prompt::correction;
+use crate::chat::tool_calls::emulate::{parse_answer_as_written, Call, Parsed};
+use crate::chat::whole::{judge, TOOL_CALL_INVALID};
 use crate::chat::writer::Whole;
 use crate::config::InvalidCalls;
 use crate::error::ApiError;
@@ -36,17 +34,18 @@ pub(crate) struct Reply {
 }
 
 pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiError> {
-    let req = prepared
-        .request
-        .as_ref()
-        .expect("buffered answers keep their request");
+    let AnswerPath::Whole { request: req } = &prepared.path else {
+        return Err(ApiError::internal(
+            "an answer read whole without its request",
+        ));
+    };
     let tools = req.tools.clone().filter(|t| t.offered().next().is_some());
     let mut extra: Vec<(&'static str, String)> = Vec::new();
     let max_retries = state.config.tools.max_retries;
     let mut attempt = 0;
     let mut attested = prepared.attested.clone();
     loop {
-        let body = attempt_body(state, prepared, &attested, attempt, &extra).await?;
+        let body = attempt_body(state, prepared, req, &attested, attempt, &extra).await?;
         let (mut answer, upstream_began) = match exchange(state, prepared, &attested, body).await {
             Ok(exchanged) => exchanged,
             Err(e) if e.code == E2EE_REJECTED => {
@@ -133,15 +132,7 @@ pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, 
     }
 }
 
-const TOOL_CALL_INVALID: &str = ToolCallError::CODE;
 pub(crate) const E2EE_REJECTED: &str = "upstream_e2ee_rejected";
-
-/// Why an answer is not acceptable, and the turn that asks the model to fix it.
-struct Fault {
-    code: &'static str,
-    reason: String,
-    correction: String,
-}
 
 /// The encrypted body of one attempt: the prepared one, unless this is a retry (with the
 /// correction turns in `extra`) or the key changed. Retries are rare: the request is copied
@@ -149,6 +140,7 @@ struct Fault {
 pub(crate) async fn attempt_body(
     state: &AppState,
     prepared: &Prepared,
+    req: &ChatRequest,
     attested: &Arc<Entry>,
     attempt: u32,
     extra: &[(&'static str, String)],
@@ -156,12 +148,15 @@ pub(crate) async fn attempt_body(
     if attempt == 0 && Arc::ptr_eq(attested, &prepared.attested) {
         return Ok(prepared.body.clone());
     }
-    let req = prepared
-        .request
-        .clone()
-        .expect("retried answers keep their request");
     let key = &attested.key.recipient;
-    let (_, body) = encrypt(&state.sealer, req, key, prepared.scope, extra.to_vec()).await?;
+    let (_, body) = encrypt(
+        &state.sealer,
+        req.clone(),
+        key,
+        prepared.scope,
+        extra.to_vec(),
+    )
+    .await?;
     Ok(body)
 }
 
@@ -184,41 +179,6 @@ pub(crate) async fn reattested(
     }
     log::info!("model {}: key rotated, re-attested", prepared.model);
     Ok(Some(fresh))
-}
-
-/// Reads an answer's tool calls (when tools are offered) and, when it made none, its
-/// structured output (when one was asked for).
-fn judge(
-    req: &ChatRequest,
-    tools: Option<&Arc<ToolSet>>,
-    answer: &Answer,
-) -> Result<Parsed, Fault> {
-    let mut parsed = match tools {
-        Some(set) => parse_answer(set, &answer.content, &answer.reasoning).map_err(|e| {
-            let reason = e.to_string();
-            Fault {
-                code: TOOL_CALL_INVALID,
-                correction: correction(&reason),
-                reason,
-            }
-        })?,
-        None => Parsed {
-            content: Some(answer.content.clone()),
-            reasoning: answer.reasoning.clone(),
-            calls: Vec::new(),
-        },
-    };
-    if let (Some(format), true) = (&req.format, parsed.calls.is_empty()) {
-        let json = format
-            .extract(parsed.content.as_deref().unwrap_or(""))
-            .map_err(|reason| Fault {
-                code: "structured_output_invalid",
-                correction: format.correction(&reason),
-                reason,
-            })?;
-        parsed.content = Some(json);
-    }
-    Ok(parsed)
 }
 
 /// Venice's answer to one request, once its status is 200: the response to read, the

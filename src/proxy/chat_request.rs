@@ -34,10 +34,8 @@ pub(crate) struct Prepared {
     pub(crate) attested: Arc<Entry>,
     pub(crate) model: String,
     pub(crate) mode: Mode,
-    /// How the answer reaches the client.
+    /// How the answer reaches the client, with what that way needs.
     pub(crate) path: AnswerPath,
-    /// Structured output validated at the end of a stream.
-    pub(crate) format: Option<Arc<OutputFormat>>,
     /// The client's stop sequences, applied to the decrypted answer.
     pub(crate) stops: Option<Arc<Stops>>,
     /// The agent session id, echoed to the client (never sent upstream).
@@ -46,20 +44,30 @@ pub(crate) struct Prepared {
     pub(crate) scope: Scope,
     /// The client's dialect, with what its answer echoes.
     pub(crate) dialect: Arc<dyn Dialect>,
-    /// Kept where an answer may be asked for again with a correction (`Whole`, `Relayed`).
-    pub(crate) request: Option<ChatRequest>,
 }
 
-/// Which of the three ways an answer takes to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which of the three ways an answer takes to the client. Where an answer may be asked for
+/// again with a correction, the request is kept; a stream follows its structured output
+/// (`format`) as it passes and validates it at the end.
 pub(crate) enum AnswerPath {
     /// Pingora proxies Venice's stream, decrypted as it passes (no tools).
-    Proxied,
+    Proxied { format: Option<Arc<OutputFormat>> },
     /// Read whole first (`buffered`): every non-streaming answer, and streams under
     /// `tools.stream_validation: buffer`.
-    Whole,
+    Whole { request: ChatRequest },
     /// A stream with tools, relayed here (`relay`): each call held until whole and valid,
     /// an invalid one corrected inside the stream.
+    Relayed {
+        request: ChatRequest,
+        format: Option<Arc<OutputFormat>>,
+    },
+}
+
+/// The way an answer takes, before the request is sealed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Proxied,
+    Whole,
     Relayed,
 }
 
@@ -343,16 +351,15 @@ pub(crate) async fn prepare(
     // any point (a drop, a tampered chunk) is still a JSON error, never a cut connection.
     // Streams with tools are relayed here, so that a call can be corrected; other streams go
     // through Pingora.
-    let path = if mode == Mode::Aggregate
+    let way = if mode == Mode::Aggregate
         || (checked && state.config.tools.stream_validation == StreamValidation::Buffer)
     {
-        AnswerPath::Whole
+        Way::Whole
     } else if tools.is_some() {
-        AnswerPath::Relayed
+        Way::Relayed
     } else {
-        AnswerPath::Proxied
+        Way::Proxied
     };
-    let format = req.format.clone().filter(|_| path != AnswerPath::Whole);
     let mut req = req;
     let stops = if state.config.encryption.send_stop_sequences {
         if !req.stop.is_empty() {
@@ -378,12 +385,19 @@ pub(crate) async fn prepare(
         attested,
         model: req.model.clone(),
         mode,
-        path,
-        format,
         stops,
         session,
         scope,
         dialect,
-        request: (path != AnswerPath::Proxied).then_some(req),
+        path: match way {
+            Way::Proxied => AnswerPath::Proxied {
+                format: req.format.clone(),
+            },
+            Way::Whole => AnswerPath::Whole { request: req },
+            Way::Relayed => AnswerPath::Relayed {
+                format: req.format.clone(),
+                request: req,
+            },
+        },
     })
 }

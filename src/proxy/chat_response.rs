@@ -2,7 +2,7 @@
 //! Venice's answer, and the body transformation (decrypting SSE relay, or upstream error
 //! rewrite). Non-streaming answers never come here: `buffered` reads them whole first.
 
-use super::chat_request::Prepared;
+use super::chat_request::{AnswerPath, Prepared};
 use crate::api::DialectKind;
 use crate::attestation::cache::Entry;
 use crate::chat::answer::{StreamError, Transformer};
@@ -109,7 +109,10 @@ pub(crate) fn begin(
     let status = upstream.status.as_u16();
     let (client_status, content_type, phase) = if status == 200 {
         let t = Transformer::streaming(prepared.client_key.clone(), prepared.writer(), None)
-            .with_format(prepared.format.take())
+            .with_format(match &mut prepared.path {
+                AnswerPath::Proxied { format } => format.take(),
+                _ => None,
+            })
             .with_stops(prepared.stops.clone());
         (200, "text/event-stream", Phase::Relay(Box::new(t)))
     } else {

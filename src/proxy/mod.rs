@@ -123,7 +123,7 @@ impl ProxyHttp for VeniceProxy {
             return Ok(true);
         }
         match chat_request::prepare(&self.state, session, dialect, ctx.tenant).await {
-            Ok(mut prepared) if prepared.path == AnswerPath::Relayed => {
+            Ok(mut prepared) if matches!(prepared.path, AnswerPath::Relayed { .. }) => {
                 let relayed = relay::run(&self.state, session, &prepared).await;
                 match relayed {
                     Ok(r) => {
@@ -139,7 +139,7 @@ impl ProxyHttp for VeniceProxy {
                 }
                 Ok(true)
             }
-            Ok(mut prepared) if prepared.path == AnswerPath::Whole => {
+            Ok(mut prepared) if matches!(prepared.path, AnswerPath::Whole { .. }) => {
                 let reply = buffered::run(&self.state, &prepared).await;
                 if let Ok(r) = &reply {
                     // The headers name the key that served the answer.

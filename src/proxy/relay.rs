@@ -9,7 +9,7 @@
 //! error event (`error`).
 
 use super::buffered::{attempt_body, next_piece, open, reattested, Opened, E2EE_REJECTED};
-use super::chat_request::Prepared;
+use super::chat_request::{AnswerPath, Prepared};
 use super::chat_response::attestation_headers;
 use crate::attestation::cache::Entry;
 use crate::chat::answer::{StreamError, Transformer};
@@ -41,10 +41,13 @@ pub(crate) async fn run(
     session: &mut Session,
     prepared: &Prepared,
 ) -> Result<Relayed, ApiError> {
-    let req = prepared
-        .request
-        .as_ref()
-        .expect("relayed answers keep their request");
+    let AnswerPath::Relayed {
+        request: req,
+        format,
+    } = &prepared.path
+    else {
+        return Err(ApiError::internal("a relayed answer without its request"));
+    };
     let set = req
         .tools
         .clone()
@@ -62,7 +65,7 @@ pub(crate) async fn run(
         prepared.writer(),
         Some(ToolStream::new(set).with_on_invalid(on_invalid(0))),
     )
-    .with_format(prepared.format.clone())
+    .with_format(format.clone())
     .with_stops(prepared.stops.clone());
     let mut attested = prepared.attested.clone();
     let mut extra: Vec<(&'static str, String)> = Vec::new();
@@ -70,7 +73,7 @@ pub(crate) async fn run(
     let mut began: Option<Instant> = None;
     let mut out = BytesMut::new();
     loop {
-        let body = attempt_body(state, prepared, &attested, attempt, &extra).await?;
+        let body = attempt_body(state, prepared, req, &attested, attempt, &extra).await?;
         let opened = match open(state, prepared, &attested, body).await {
             Ok(o) => o,
             Err(e) if began.is_none() && e.code == E2EE_REJECTED => {
