@@ -4,6 +4,8 @@
 //! the fuzz targets use them.
 
 #![deny(unreachable_pub)]
+// One `unsafe` block in the product: `server::raise_fd_limit` (setrlimit), allowed there.
+#![deny(unsafe_code)]
 
 pub mod agent_sessions;
 pub mod api;

@@ -1,6 +1,8 @@
 //! Command line: `serve` (default), `check-config`, `verify`. The simulated Venice, the demo,
 //! the load generator and the soak are the tools crate's (`cargo run -p venice-e2ee-tools`).
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use venice_e2ee_proxy::attestation::evidence::{capture, report};

@@ -38,6 +38,7 @@ pub fn default_threads() -> usize {
 
 /// Raises the open-file limit to its hard maximum: every stream holds two sockets (client and
 /// upstream), and the usual soft limit of 1,024 would cap the proxy near 500 streams.
+#[allow(unsafe_code)]
 pub fn raise_fd_limit() {
     let mut lim = libc::rlimit {
         rlim_cur: 0,

@@ -2,6 +2,8 @@
 //! its test PKIs: a fake Intel root, a fake NVIDIA root, a fake Rekor), the load generator
 //! and relay floor of `bench`, and the soak. The product's tests and benchmarks use them.
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod demo;
 pub mod procfs;

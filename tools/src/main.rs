@@ -1,6 +1,8 @@
 //! The tools' command line: `demo` (the sidecar against a built-in simulated Venice), `sim`
 //! (the simulated Venice alone), `bench`, `relay` (the benchmark's floor) and `soak`.
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
