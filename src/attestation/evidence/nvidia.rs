@@ -4,7 +4,7 @@
 
 use super::EvidenceError;
 use crate::attestation::framing;
-use crate::attestation::x509;
+use crate::attestation::x509::{self, CertError};
 use der::Encode;
 use ring::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
 use serde::Deserialize;
@@ -50,12 +50,10 @@ pub(crate) enum GpuCheck {
 pub(crate) type GpuResult = Result<(), (GpuCheck, String)>;
 
 /// NVIDIA's device chains are signed with ECDSA P-384 / SHA-384 only.
-fn signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
-    if cert.signature_algorithm().oid.to_string() != x509::OID_ECDSA_SHA384 {
-        return Err(format!(
-            "unexpected signature algorithm {}",
-            cert.signature_algorithm().oid
-        ));
+fn signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), CertError> {
+    let algorithm = cert.signature_algorithm().oid.to_string();
+    if algorithm != x509::OID_ECDSA_SHA384 {
+        return Err(CertError::Algorithm(algorithm));
     }
     x509::signed_by(cert, issuer)
 }
@@ -71,7 +69,7 @@ fn verify_chain(
         signed_by(&pair[0], &pair[1]).map_err(|e| format!("certificate {i}: {e}"))?;
     }
     for c in &chain {
-        x509::valid_at(c, now)?;
+        x509::valid_at(c, now).map_err(|e| e.to_string())?;
     }
     let top = chain.last().expect("non-empty");
     let root_der = root.to_der().map_err(|e| e.to_string())?;
@@ -112,7 +110,7 @@ pub(crate) fn verify_gpu(
         ));
     }
     let (signed, signature) = evidence.split_at(evidence.len() - SIGNATURE_LEN);
-    let device_key = x509::public_key(&leaf).map_err(|e| (GpuCheck::CertChain, e))?;
+    let device_key = x509::public_key(&leaf).map_err(|e| (GpuCheck::CertChain, e.to_string()))?;
     UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, device_key)
         .verify(signed, signature)
         .map_err(|_| {

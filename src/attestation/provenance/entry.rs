@@ -68,7 +68,7 @@ pub(crate) fn verify_fulcio(
         let mut ok = Ok(());
         for next in &ca.chain {
             if let Err(e) = x509::signed_by(current, next) {
-                ok = Err(e);
+                ok = Err(e.to_string());
                 break;
             }
             if let Err(e) = x509::valid_at(next, at) {

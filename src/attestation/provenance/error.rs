@@ -21,6 +21,13 @@ impl From<String> for ProvenanceError {
     }
 }
 
+/// A certificate or key that does not verify is a verdict too.
+impl From<crate::attestation::x509::CertError> for ProvenanceError {
+    fn from(e: crate::attestation::x509::CertError) -> Self {
+        ProvenanceError::Invalid(e.to_string())
+    }
+}
+
 impl From<&str> for ProvenanceError {
     fn from(why: &str) -> Self {
         ProvenanceError::Invalid(why.to_string())
