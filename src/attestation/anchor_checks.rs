@@ -226,7 +226,7 @@ impl Anchors {
             hex::encode(nonce)
         );
         let raw = self.get_json(&url).await?;
-        let native = anchor::read(&raw, &nonce)?;
+        let native = anchor::read(&raw, &nonce).map_err(|e| e.to_string())?;
         let verdict = self.verifier.verify_quote(&native.raw_quote).await?;
         anchor.tcb = Some(verdict.status);
         anchor.statement = Some(if native.workload_id.is_some() {
@@ -258,7 +258,8 @@ impl Anchors {
                 &served.rtmr[3],
             ],
         };
-        anchor.same_instance = Some(anchor::same_workload(&native.td, &measured)?);
+        anchor.same_instance =
+            Some(anchor::same_workload(&native.td, &measured).map_err(|e| e.to_string())?);
         if native.keyset.digest != digest {
             return Err(format!(
                 "its quote binds keyset {}, not the {digest} Venice served",

@@ -383,7 +383,7 @@ impl Receipts {
             Ok(v) => v,
             Err(e) => {
                 out.result = "failed";
-                out.detail = e;
+                out.detail = e.to_string();
                 return out;
             }
         };
@@ -452,24 +452,25 @@ impl Receipts {
                 .await
                 .map_err(|e| format!("not fetched: {e}")),
         };
-        let mut outcome = match doc.and_then(|d| session::verify(&d, id, served_at)) {
-            Ok(s) => SessionOutcome {
-                session_id: id.to_string(),
-                verified: true,
-                detail: "hashes to its id; evidence hashes to its digest".into(),
-                upstream_check: None,
-                session: Some(s),
-            },
-            Err(e) => {
-                return SessionOutcome {
+        let mut outcome =
+            match doc.and_then(|d| session::verify(&d, id, served_at).map_err(|e| e.to_string())) {
+                Ok(s) => SessionOutcome {
                     session_id: id.to_string(),
-                    verified: false,
-                    detail: e,
-                    session: None,
+                    verified: true,
+                    detail: "hashes to its id; evidence hashes to its digest".into(),
                     upstream_check: None,
+                    session: Some(s),
+                },
+                Err(e) => {
+                    return SessionOutcome {
+                        session_id: id.to_string(),
+                        verified: false,
+                        detail: e,
+                        session: None,
+                        upstream_check: None,
+                    }
                 }
-            }
-        };
+            };
         let session = outcome.session.as_ref().expect("verified above");
         outcome.upstream_check = Some(self.check_upstream(session).await);
         self.sessions

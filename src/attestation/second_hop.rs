@@ -37,7 +37,7 @@ pub(crate) fn read(evidence: &[u8]) -> Result<Upstream, String> {
     let keyset_value = raw
         .pointer("/attestation/workload_keyset")
         .ok_or("the upstream's report has no workload_keyset")?;
-    let keyset = Keyset::parse(keyset_value)?;
+    let keyset = Keyset::parse(keyset_value).map_err(|e| e.to_string())?;
     if let Some(restated) = raw.get("workload_keyset_digest").and_then(Value::as_str) {
         if !restated.trim().eq_ignore_ascii_case(&keyset.digest) {
             return Err("the upstream's report restates another keyset digest".into());
@@ -179,6 +179,7 @@ mod tests {
         assert_eq!(bound("https://any.example.com", &"cd".repeat(32)), Ok(1));
         assert!(bound("https://up.example.com", &"ef".repeat(32))
             .unwrap_err()
+            .to_string()
             .contains("not in the upstream's attested keyset"));
     }
 

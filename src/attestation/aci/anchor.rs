@@ -4,7 +4,7 @@
 //! keyset digest and our nonce (§3.2, or the drafts' form with `workload_id` the deployed
 //! gateways serve). Pure: the quote's signature and TCB are checked by the caller.
 
-use super::{draft_statement, jcs, statement, Keyset, API_VERSION};
+use super::{draft_statement, jcs, statement, AciError, Keyset, API_VERSION};
 use crate::attestation::quote::{self, TdReport};
 use k256::ecdsa::signature::Verifier as _;
 use serde::Serialize;
@@ -42,30 +42,32 @@ fn text<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
 
 /// Reads `raw` and checks everything that needs no network: the layout, the keyset and its
 /// restated digest, the statement REPORTDATA binds for `nonce`, and the endorsement.
-pub(crate) fn read(raw: &Value, nonce: &[u8; 32]) -> Result<Native, String> {
+pub(crate) fn read(raw: &Value, nonce: &[u8; 32]) -> Result<Native, AciError> {
     if text(raw, "/api_version") != Some(API_VERSION) {
-        return Err(format!(
+        return Err(AciError::Malformed(format!(
             "the gateway's report is not {API_VERSION} ({:?})",
             text(raw, "/api_version")
-        ));
+        )));
     }
     let keyset_value = raw
         .pointer("/attestation/workload_keyset")
         .or_else(|| raw.get("workload_keyset"))
-        .ok_or("the gateway's report has no workload_keyset")?;
+        .ok_or_else(|| AciError::Malformed("the gateway's report has no workload_keyset".into()))?;
     let keyset = Keyset::parse(keyset_value)?;
     if let Some(restated) = text(raw, "/workload_keyset_digest") {
         if !restated.trim().eq_ignore_ascii_case(&keyset.digest) {
-            return Err(format!(
+            return Err(AciError::Mismatch(format!(
                 "the report restates keyset {restated}, but its keyset hashes to {}",
                 keyset.digest
-            ));
+            )));
         }
     }
-    let quote_text = text(raw, "/attestation/evidence/quote")
-        .ok_or("the gateway's report has no attestation.evidence.quote")?;
-    let raw_quote = quote::decode_quote_text(quote_text).map_err(|e| e.to_string())?;
-    let td = quote::parse(&raw_quote).map_err(|e| e.to_string())?;
+    let quote_text = text(raw, "/attestation/evidence/quote").ok_or_else(|| {
+        AciError::Malformed("the gateway's report has no attestation.evidence.quote".into())
+    })?;
+    let raw_quote =
+        quote::decode_quote_text(quote_text).map_err(|e| AciError::Malformed(e.to_string()))?;
+    let td = quote::parse(&raw_quote).map_err(|e| AciError::Malformed(e.to_string()))?;
     let workload_id = bound_statement(raw, keyset_value, &keyset.digest, nonce, &td)?;
     let endorsement = endorsement(raw, keyset_value, &keyset.digest)?;
     Ok(Native {
@@ -88,46 +90,56 @@ fn bound_statement(
     digest: &str,
     nonce: &[u8; 32],
     td: &TdReport,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, AciError> {
     let (head, tail) = td.report_data.split_at(32);
     if tail.iter().any(|b| *b != 0) {
-        return Err("REPORTDATA's second half is not zero".into());
+        return Err(AciError::Mismatch(
+            "REPORTDATA's second half is not zero".into(),
+        ));
     }
     if head == Sha256::digest(statement(digest, nonce).as_bytes()).as_slice() {
         return Ok(None);
     }
     let identity = keyset
         .pointer("/workload_identity/public_key")
-        .ok_or("REPORTDATA is not the statement for our nonce and this keyset")?;
+        .ok_or_else(|| {
+            AciError::Mismatch(
+                "REPORTDATA is not the statement for our nonce and this keyset".into(),
+            )
+        })?;
     let workload_id = jcs::digest(identity);
     if let Some(restated) = text(raw, "/workload_id") {
         if restated.trim() != workload_id {
-            return Err(format!(
+            return Err(AciError::Mismatch(format!(
                 "the report restates workload {restated}, but its identity key hashes to {workload_id}"
-            ));
+            )));
         }
     }
     if head == Sha256::digest(draft_statement(digest, &workload_id, nonce)).as_slice() {
         return Ok(Some(workload_id));
     }
-    Err("REPORTDATA is not the statement for our nonce and this keyset".into())
+    Err(AciError::Mismatch(
+        "REPORTDATA is not the statement for our nonce and this keyset".into(),
+    ))
 }
 
 /// Verifies `keyset_endorsement` under the identity key: `ecdsa-secp256k1` (64-byte r ‖ s
 /// over SHA-256 of the payload) or `ed25519`, over the JCS form of
 /// `{purpose: "aci.keyset.endorsement.v1", workload_keyset_digest}`.
-fn endorsement(raw: &Value, keyset: &Value, digest: &str) -> Result<Endorsement, String> {
+fn endorsement(raw: &Value, keyset: &Value, digest: &str) -> Result<Endorsement, AciError> {
     let Some(e) = raw.pointer("/attestation/keyset_endorsement") else {
         return Ok(Endorsement::Absent);
     };
     let identity = keyset
         .pointer("/workload_identity/public_key")
-        .ok_or("a keyset_endorsement without a workload_identity key")?;
+        .ok_or_else(|| {
+            AciError::Malformed("a keyset_endorsement without a workload_identity key".into())
+        })?;
     let algo = e.get("algo").and_then(Value::as_str).unwrap_or_default();
     if Some(algo) != identity.get("algo").and_then(Value::as_str) {
-        return Err(format!(
+        return Err(AciError::Unsupported(format!(
             "keyset_endorsement is {algo:?}, the identity key another algorithm"
-        ));
+        )));
     }
     let key = hex::decode(
         identity
@@ -135,9 +147,9 @@ fn endorsement(raw: &Value, keyset: &Value, digest: &str) -> Result<Endorsement,
             .and_then(Value::as_str)
             .unwrap_or_default(),
     )
-    .map_err(|_| "the identity key is not hex")?;
+    .map_err(|_| AciError::Malformed("the identity key is not hex".into()))?;
     let sig = hex::decode(e.get("value").and_then(Value::as_str).unwrap_or_default())
-        .map_err(|_| "keyset_endorsement is not hex")?;
+        .map_err(|_| AciError::Malformed("keyset_endorsement is not hex".into()))?;
     let payload = jcs::canonical(&serde_json::json!({
         "purpose": ENDORSEMENT_PURPOSE,
         "workload_keyset_digest": digest,
@@ -152,13 +164,15 @@ fn endorsement(raw: &Value, keyset: &Value, digest: &str) -> Result<Endorsement,
             .verify(&payload, &sig)
             .is_ok(),
         other => {
-            return Err(format!(
+            return Err(AciError::Unsupported(format!(
                 "keyset_endorsement algorithm {other:?} is not known"
-            ))
+            )))
         }
     };
     if !ok {
-        return Err("keyset_endorsement does not verify under the identity key".into());
+        return Err(AciError::Signature(
+            "keyset_endorsement does not verify under the identity key".into(),
+        ));
     }
     Ok(Endorsement::Verified {
         algo: algo.to_string(),
@@ -190,13 +204,17 @@ pub(crate) fn custody(raw: &Value, keyset: &Keyset, app_id: Option<&[u8]>) -> Cu
     };
     match custody_root(c, keyset, app_id) {
         Ok(kms_root) => Custody::Chain { kms_root },
-        Err(why) => Custody::Broken { why },
+        Err(why) => Custody::Broken {
+            why: why.to_string(),
+        },
     }
 }
 
-fn custody_root(c: &Value, keyset: &Keyset, app_id: Option<&[u8]>) -> Result<String, String> {
+fn custody_root(c: &Value, keyset: &Keyset, app_id: Option<&[u8]>) -> Result<String, AciError> {
     if c.get("provider").and_then(Value::as_str) != Some("dstack-kms") {
-        return Err("not a dstack-kms custody record".into());
+        return Err(AciError::Unsupported(
+            "not a dstack-kms custody record".into(),
+        ));
     }
     let key = c
         .get("keys")
@@ -204,11 +222,11 @@ fn custody_root(c: &Value, keyset: &Keyset, app_id: Option<&[u8]>) -> Result<Str
         .into_iter()
         .flatten()
         .find(|k| k.get("role").and_then(Value::as_str) == Some("receipt"))
-        .ok_or("no custody record for the receipt key")?;
+        .ok_or_else(|| AciError::Malformed("no custody record for the receipt key".into()))?;
     let field = |k: &str| {
         key.get(k)
             .and_then(Value::as_str)
-            .ok_or(format!("no `{k}`"))
+            .ok_or_else(|| AciError::Malformed(format!("no `{k}`")))
     };
     let public = field("public_key")?;
     if !keyset
@@ -216,25 +234,28 @@ fn custody_root(c: &Value, keyset: &Keyset, app_id: Option<&[u8]>) -> Result<Str
         .iter()
         .any(|k| k.public_key.eq_ignore_ascii_case(public))
     {
-        return Err("the custody record is for another key than the keyset's receipt key".into());
+        return Err(AciError::Mismatch(
+            "the custody record is for another key than the keyset's receipt key".into(),
+        ));
     }
     let kms_key = k256::PublicKey::from_sec1_bytes(
-        &hex::decode(field("kms_public_key")?).map_err(|_| "kms_public_key is not hex")?,
+        &hex::decode(field("kms_public_key")?)
+            .map_err(|_| AciError::Malformed("kms_public_key is not hex".into()))?,
     )
-    .map_err(|_| "kms_public_key is not a secp256k1 key")?;
+    .map_err(|_| AciError::Malformed("kms_public_key is not a secp256k1 key".into()))?;
     let chain: Vec<Vec<u8>> = key
         .get("signature_chain")
         .and_then(Value::as_array)
-        .ok_or("no signature_chain")?
+        .ok_or_else(|| AciError::Malformed("no signature_chain".into()))?
         .iter()
         .map(|s| hex::decode(s.as_str().unwrap_or_default().trim_start_matches("0x")))
         .collect::<Result<_, _>>()
-        .map_err(|_| "the signature chain is not hex")?;
+        .map_err(|_| AciError::Malformed("the signature chain is not hex".into()))?;
     let [by_app, by_root] = chain.as_slice() else {
-        return Err(format!(
+        return Err(AciError::Malformed(format!(
             "the signature chain has {} signatures, not 2",
             chain.len()
-        ));
+        )));
     };
     use k256::elliptic_curve::sec1::ToEncodedPoint as _;
     let compressed = |k: &k256::PublicKey| k.to_encoded_point(true).as_bytes().to_vec();
@@ -244,7 +265,9 @@ fn custody_root(c: &Value, keyset: &Keyset, app_id: Option<&[u8]>) -> Result<Str
         hex::encode(compressed(&kms_key))
     );
     let app_key = recover(message.as_bytes(), by_app)?;
-    let app_id = app_id.ok_or("no measured app id to check the KMS signature against")?;
+    let app_id = app_id.ok_or_else(|| {
+        AciError::Malformed("no measured app id to check the KMS signature against".into())
+    })?;
     let issued = [
         b"dstack-kms-issued:".as_slice(),
         app_id,
@@ -256,20 +279,22 @@ fn custody_root(c: &Value, keyset: &Keyset, app_id: Option<&[u8]>) -> Result<Str
 }
 
 /// The key whose 65-byte recoverable signature over keccak256(`message`) this is.
-fn recover(message: &[u8], sig: &[u8]) -> Result<k256::PublicKey, String> {
+fn recover(message: &[u8], sig: &[u8]) -> Result<k256::PublicKey, AciError> {
     use sha3::{Digest as _, Keccak256};
     let [rs @ .., v] = sig else {
-        return Err("an empty signature".into());
+        return Err(AciError::Signature("an empty signature".into()));
     };
     let v = if (27..=30).contains(v) { v - 27 } else { *v };
-    let recovery = k256::ecdsa::RecoveryId::from_byte(v).ok_or("a bad recovery byte")?;
-    let sig = k256::ecdsa::Signature::from_slice(rs).map_err(|_| "not a 65-byte signature")?;
+    let recovery = k256::ecdsa::RecoveryId::from_byte(v)
+        .ok_or_else(|| AciError::Signature("a bad recovery byte".into()))?;
+    let sig = k256::ecdsa::Signature::from_slice(rs)
+        .map_err(|_| AciError::Signature("not a 65-byte signature".into()))?;
     let key = k256::ecdsa::VerifyingKey::recover_from_digest(
         Keccak256::new_with_prefix(message),
         &sig,
         recovery,
     )
-    .map_err(|_| "no key recovers from the signature")?;
+    .map_err(|_| AciError::Signature("no key recovers from the signature".into()))?;
     Ok(key.into())
 }
 
@@ -283,7 +308,7 @@ pub(crate) struct Measured<'a> {
 /// The measurements two quotes must share to be the same workload: the TD (MRTD), its
 /// firmware, kernel and command line (RTMR0–2) and the app compose (MRCONFIGID). RTMR3 also
 /// holds the instance's own events; whether it matches is returned, for the report.
-pub(crate) fn same_workload(native: &TdReport, served: &Measured<'_>) -> Result<bool, String> {
+pub(crate) fn same_workload(native: &TdReport, served: &Measured<'_>) -> Result<bool, AciError> {
     let pairs: [(&str, &[u8], &str); 5] = [
         ("MRTD", &native.mr_td, served.mr_td),
         ("MRCONFIGID", &native.mr_config_id, served.mr_config_id),
@@ -293,10 +318,10 @@ pub(crate) fn same_workload(native: &TdReport, served: &Measured<'_>) -> Result<
     ];
     for (name, ours, theirs) in pairs {
         if !hex::encode(ours).eq_ignore_ascii_case(theirs.trim()) {
-            return Err(format!(
+            return Err(AciError::Mismatch(format!(
                 "the gateway's own quote is another workload: its {name} is {}, Venice's quote has {theirs}",
                 hex::encode(ours)
-            ));
+            )));
         }
     }
     Ok(hex::encode(native.rtmr[3]).eq_ignore_ascii_case(served.rtmr[3].trim()))
@@ -358,17 +383,24 @@ pub(crate) mod tests {
         assert_eq!(n.workload_id, None);
         assert_eq!(n.endorsement, Endorsement::Absent);
         // Another nonce (a replayed report), or a restated digest of another keyset, fail.
-        assert!(read(&raw, &[6; 32]).unwrap_err().contains("our nonce"));
+        assert!(read(&raw, &[6; 32])
+            .unwrap_err()
+            .to_string()
+            .contains("our nonce"));
         let mut other = raw.clone();
         other["workload_keyset_digest"] = json!(format!("sha256:{}", "00".repeat(32)));
         assert!(read(&other, &NONCE)
             .unwrap_err()
+            .to_string()
             .contains("restates keyset"));
         let mut tail = slot(&rd);
         tail[40] = 1;
         let mut other = raw.clone();
         other["attestation"]["evidence"]["quote"] = json!(quote_with(tail));
-        assert!(read(&other, &NONCE).unwrap_err().contains("second half"));
+        assert!(read(&other, &NONCE)
+            .unwrap_err()
+            .to_string()
+            .contains("second half"));
     }
 
     #[test]
@@ -391,11 +423,13 @@ pub(crate) mod tests {
             stranger["attestation"]["keyset_endorsement"].clone();
         assert!(read(&other, &NONCE)
             .unwrap_err()
+            .to_string()
             .contains("does not verify"));
         let mut other = raw.clone();
         other["workload_id"] = stranger["workload_id"].clone();
         assert!(read(&other, &NONCE)
             .unwrap_err()
+            .to_string()
             .contains("restates workload"));
         // A keyset changed after the quote bound it.
         let mut other = raw.clone();
@@ -431,10 +465,13 @@ pub(crate) mod tests {
         other[3] = "00".repeat(48);
         assert_eq!(served(&other, &cfg), Ok(false));
         let e = served(&rtmr, &"11".repeat(48)).unwrap_err();
-        assert!(e.contains("MRCONFIGID"), "{e}");
+        assert!(e.to_string().contains("MRCONFIGID"), "{e}");
         let mut other = rtmr.clone();
         other[1] = "22".repeat(48);
-        assert!(served(&other, &cfg).unwrap_err().contains("RTMR1"));
+        assert!(served(&other, &cfg)
+            .unwrap_err()
+            .to_string()
+            .contains("RTMR1"));
     }
 
     /// A dstack KMS chain as the gateway publishes it: root signs (app id ‖ app key), the

@@ -4,6 +4,7 @@
 //! `response.returned` hashes in bare hex, by the secp256k1 key whose address the quote binds.
 //! It is the one signature in the answer made directly by a key the hardware vouches for.
 
+use super::AciError;
 use crate::e2ee::codec;
 use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
 use serde_json::Value;
@@ -20,11 +21,11 @@ pub(crate) enum Countersignature {
 }
 
 /// The text the gateway signs for `receipt`: its request and response hashes, bare hex.
-fn signed_text(receipt: &Value) -> Result<String, String> {
+fn signed_text(receipt: &Value) -> Result<String, AciError> {
     let events = receipt
         .get("event_log")
         .and_then(Value::as_array)
-        .ok_or("the receipt has no event log")?;
+        .ok_or_else(|| AciError::Malformed("the receipt has no event log".into()))?;
     let hash = |kind: &str| {
         events
             .iter()
@@ -32,7 +33,7 @@ fn signed_text(receipt: &Value) -> Result<String, String> {
             .and_then(|e| e.get("body_hash"))
             .and_then(Value::as_str)
             .map(|h| h.trim().strip_prefix("sha256:").unwrap_or(h.trim()))
-            .ok_or_else(|| format!("the receipt has no {kind} hash"))
+            .ok_or_else(|| AciError::Malformed(format!("the receipt has no {kind} hash")))
     };
     Ok(format!(
         "{}:{}",
@@ -50,25 +51,31 @@ fn personal_message_hash(text: &str) -> [u8; 32] {
 }
 
 /// The address whose key made the 65-byte `r ‖ s ‖ v` signature over `text`.
-fn signer(text: &str, signature_hex: &str) -> Result<[u8; 20], String> {
+fn signer(text: &str, signature_hex: &str) -> Result<[u8; 20], AciError> {
     let hex_part = signature_hex.trim();
     let hex_part = hex_part.strip_prefix("0x").unwrap_or(hex_part);
-    let bytes = hex::decode(hex_part).map_err(|_| "the countersignature is not hex")?;
+    let bytes = hex::decode(hex_part)
+        .map_err(|_| AciError::Signature("the countersignature is not hex".into()))?;
     let [rs @ .., v] = bytes.as_slice() else {
-        return Err("the countersignature is empty".into());
+        return Err(AciError::Signature("the countersignature is empty".into()));
     };
     if rs.len() != 64 {
-        return Err(format!(
+        return Err(AciError::Signature(format!(
             "the countersignature has {} bytes, not 65",
             bytes.len()
-        ));
+        )));
     }
     let parity = match v {
         27 | 28 => v - 27,
         0 | 1 => *v,
-        _ => return Err(format!("the countersignature's recovery byte is {v}")),
+        _ => {
+            return Err(AciError::Signature(format!(
+                "the countersignature's recovery byte is {v}"
+            )))
+        }
     };
-    let mut sig = Signature::from_slice(rs).map_err(|_| "the countersignature is not r ‖ s")?;
+    let mut sig = Signature::from_slice(rs)
+        .map_err(|_| AciError::Signature("the countersignature is not r ‖ s".into()))?;
     let mut recovery = RecoveryId::from_byte(parity).expect("0 or 1");
     // A high-s signature is the same signature with the other parity.
     if let Some(low) = sig.normalize_s() {
@@ -76,7 +83,7 @@ fn signer(text: &str, signature_hex: &str) -> Result<[u8; 20], String> {
         recovery = RecoveryId::new(!recovery.is_y_odd(), recovery.is_x_reduced());
     }
     let key = VerifyingKey::recover_from_prehash(&personal_message_hash(text), &sig, recovery)
-        .map_err(|_| "no key recovers from the countersignature")?;
+        .map_err(|_| AciError::Signature("no key recovers from the countersignature".into()))?;
     Ok(codec::address(&key.into()))
 }
 
@@ -86,7 +93,7 @@ pub(crate) fn verify(
     envelope: &Value,
     receipt: &Value,
     address: &[u8; 20],
-) -> Result<Countersignature, String> {
+) -> Result<Countersignature, AciError> {
     let text = |k: &str| envelope.get(k).and_then(Value::as_str);
     let algo_is_ecdsa = text("signing_algo").is_none_or(|a| a.eq_ignore_ascii_case("ecdsa"));
     let (Some(signed), Some(signature), true) = (text("text"), text("signature"), algo_is_ecdsa)
@@ -95,17 +102,17 @@ pub(crate) fn verify(
     };
     let expected = signed_text(receipt)?;
     if !signed.trim().eq_ignore_ascii_case(&expected) {
-        return Err(format!(
+        return Err(AciError::Mismatch(format!(
             "the countersigned text is not the receipt's hashes ({expected})"
-        ));
+        )));
     }
     let by = signer(signed.trim(), signature)?;
     if &by != address {
-        return Err(format!(
+        return Err(AciError::Signature(format!(
             "the countersignature recovers to 0x{}, not the quote-bound 0x{}",
             hex::encode(by),
             hex::encode(address)
-        ));
+        )));
     }
     Ok(Countersignature::By(format!("0x{}", hex::encode(by))))
 }
@@ -166,11 +173,13 @@ mod tests {
         let other = SigningKey::from_slice(&[8u8; 32]).unwrap();
         let text = format!("{}:{}", "aa".repeat(32), "bb".repeat(32));
         let e = verify(&envelope(&other, &text), &receipt(), &address_of(&key)).unwrap_err();
-        assert!(e.contains("not the quote-bound"), "{e}");
+        assert!(e.to_string().contains("not the quote-bound"), "{e}");
+        assert!(matches!(e, AciError::Signature(_)), "{e:?}");
         // A genuine signature over other hashes than this receipt's.
         let elsewhere = format!("{}:{}", "aa".repeat(32), "cc".repeat(32));
         let e = verify(&envelope(&key, &elsewhere), &receipt(), &address_of(&key)).unwrap_err();
-        assert!(e.contains("not the receipt's hashes"), "{e}");
+        assert!(e.to_string().contains("not the receipt's hashes"), "{e}");
+        assert!(matches!(e, AciError::Mismatch(_)), "{e:?}");
         let mut env = envelope(&key, &text);
         env["signature"] = json!("0x00");
         assert!(verify(&env, &receipt(), &address_of(&key)).is_err());

@@ -15,6 +15,29 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// Why an ACI document (keyset, receipt, countersignature, session, the gateway's own report)
+/// is not accepted. The text is the reason the report gives.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum AciError {
+    /// A field missing, or not of the form the spec gives it.
+    #[error("{0}")]
+    Malformed(String),
+    /// A signature that does not verify, or verifies for another key than the attested one.
+    #[error("{0}")]
+    Signature(String),
+    /// A value that must equal another (a digest, a restated field, a nonce, a cited id)
+    /// does not.
+    #[error("{0}")]
+    Mismatch(String),
+    /// A key or algorithm the attested keyset does not hold, or this verifier does not
+    /// implement.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A validity window that excludes the time it is checked at.
+    #[error("{0}")]
+    Expired(String),
+}
+
 pub(crate) const API_VERSION: &str = "aci/1";
 const PURPOSE: &str = "aci.report_data.v1";
 /// A keyset valid for longer than this is implausible (spec §3.1: "SHOULD reject").
@@ -173,13 +196,13 @@ impl Keyset {
     }
 }
 
-fn entries(v: &Value, role: &str) -> Result<Vec<KeyEntry>, String> {
+fn entries(v: &Value, role: &str) -> Result<Vec<KeyEntry>, AciError> {
     let Some(list) = v.get(role) else {
         return Ok(Vec::new());
     };
     let list = list
         .as_array()
-        .ok_or_else(|| format!("keyset {role} is not a list"))?;
+        .ok_or_else(|| AciError::Malformed(format!("keyset {role} is not a list")))?;
     list.iter()
         .enumerate()
         .map(|(i, e)| {
@@ -187,7 +210,7 @@ fn entries(v: &Value, role: &str) -> Result<Vec<KeyEntry>, String> {
                 e.get(k)
                     .and_then(Value::as_str)
                     .map(str::to_string)
-                    .ok_or_else(|| format!("keyset {role}[{i}] has no {k}"))
+                    .ok_or_else(|| AciError::Malformed(format!("keyset {role}[{i}] has no {k}")))
             };
             Ok(KeyEntry {
                 key_id: text("key_id").unwrap_or_default(),
@@ -199,16 +222,20 @@ fn entries(v: &Value, role: &str) -> Result<Vec<KeyEntry>, String> {
 }
 
 impl Keyset {
-    pub(crate) fn parse(v: &Value) -> Result<Keyset, String> {
+    pub(crate) fn parse(v: &Value) -> Result<Keyset, AciError> {
         if !v.is_object() {
-            return Err("workload_keyset is not an object".into());
+            return Err(AciError::Malformed(
+                "workload_keyset is not an object".into(),
+            ));
         }
         // The drafts kept it in `keyset_epoch`.
         let not_after = v
             .get("not_after")
             .or_else(|| v.pointer("/keyset_epoch/not_after"))
             .and_then(Value::as_u64)
-            .ok_or("workload_keyset has no integer not_after")?;
+            .ok_or_else(|| {
+                AciError::Malformed("workload_keyset has no integer not_after".into())
+            })?;
         let tls_public_keys = match v.get("tls_public_keys") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(list)) => list
@@ -220,7 +247,11 @@ impl Keyset {
                     })
                 })
                 .collect(),
-            Some(_) => return Err("keyset tls_public_keys is not a list".into()),
+            Some(_) => {
+                return Err(AciError::Malformed(
+                    "keyset tls_public_keys is not a list".into(),
+                ))
+            }
         };
         Ok(Keyset {
             digest: jcs::digest(v),
@@ -245,34 +276,45 @@ impl Keyset {
 
     /// An Ed25519 receipt key by id (§7.2: the attested entry decides the algorithm; an
     /// unknown algorithm is rejected, never guessed).
-    pub(crate) fn receipt_key(&self, key_id: &str) -> Result<[u8; 32], String> {
+    pub(crate) fn receipt_key(&self, key_id: &str) -> Result<[u8; 32], AciError> {
         let entry = self
             .receipt_signing_keys
             .iter()
             .find(|k| k.key_id == key_id)
-            .ok_or_else(|| format!("receipt key `{key_id}` is not in the attested keyset"))?;
+            .ok_or_else(|| {
+                AciError::Unsupported(format!(
+                    "receipt key `{key_id}` is not in the attested keyset"
+                ))
+            })?;
         if !entry.algo.eq_ignore_ascii_case("ed25519") {
-            return Err(format!(
+            return Err(AciError::Unsupported(format!(
                 "receipt key `{key_id}` has algorithm `{}`, which this verifier does not implement",
                 entry.algo
-            ));
+            )));
         }
         framing::hex_bytes(&entry.public_key)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| format!("receipt key `{key_id}` is not a 32-byte Ed25519 key"))
+            .ok_or_else(|| {
+                AciError::Malformed(format!(
+                    "receipt key `{key_id}` is not a 32-byte Ed25519 key"
+                ))
+            })
     }
 
     /// §3.1 rules a verifier applies: unexpired, not implausibly long-lived, one key per role.
-    pub(crate) fn check(&self, now: u64) -> Result<String, String> {
+    pub(crate) fn check(&self, now: u64) -> Result<String, AciError> {
         if self.not_after <= now {
-            return Err(format!("keyset expired at {} (now {now})", self.not_after));
+            return Err(AciError::Expired(format!(
+                "keyset expired at {} (now {now})",
+                self.not_after
+            )));
         }
         if self.not_after > now + MAX_KEYSET_LIFETIME_SECS {
-            return Err(format!(
+            return Err(AciError::Expired(format!(
                 "keyset not_after {} is implausibly far in the future",
                 self.not_after
-            ));
+            )));
         }
         let normalized = |k: &KeyEntry| {
             framing::hex_bytes(&k.public_key).unwrap_or_else(|_| k.public_key.clone().into())
@@ -283,7 +325,9 @@ impl Keyset {
             .iter()
             .any(|e| receipt.contains(&normalized(e)))
         {
-            return Err("a receipt signing key doubles as an E2EE key".into());
+            return Err(AciError::Malformed(
+                "a receipt signing key doubles as an E2EE key".into(),
+            ));
         }
         Ok(format!(
             "{} valid until {}, {} receipt and {} E2EE keys",
@@ -297,16 +341,26 @@ impl Keyset {
 
 /// Restated `report_data` fields (§4.1) must equal the quote's REPORTDATA: all 64 bytes, or
 /// the first 32 with the rest zero when 32 are restated.
-pub(crate) fn check_restated(slot: &[u8; 64], restated: &[(&str, &str)]) -> Result<String, String> {
+pub(crate) fn check_restated(
+    slot: &[u8; 64],
+    restated: &[(&str, &str)],
+) -> Result<String, AciError> {
     for (name, text) in restated {
-        let bytes = framing::hex_bytes(text).map_err(|_| format!("{name} is not hex"))?;
+        let bytes = framing::hex_bytes(text)
+            .map_err(|_| AciError::Malformed(format!("{name} is not hex")))?;
         let same = match bytes.len() {
             64 => bytes == slot[..],
             32 => bytes == slot[..32] && slot[32..].iter().all(|b| *b == 0),
-            n => return Err(format!("{name} has {n} bytes, not 32 or 64")),
+            n => {
+                return Err(AciError::Malformed(format!(
+                    "{name} has {n} bytes, not 32 or 64"
+                )))
+            }
         };
         if !same {
-            return Err(format!("{name} differs from the quote's REPORTDATA"));
+            return Err(AciError::Mismatch(format!(
+                "{name} differs from the quote's REPORTDATA"
+            )));
         }
     }
     Ok(format!(
@@ -433,8 +487,16 @@ mod tests {
     fn keyset_rules() {
         let k = Keyset::parse(&vector_keyset()).unwrap();
         assert!(k.check(1_750_000_000).is_ok());
-        assert!(k.check(1_800_000_000).unwrap_err().contains("expired"));
-        assert!(k.check(1_000_000_000).unwrap_err().contains("implausibly"));
+        assert!(k
+            .check(1_800_000_000)
+            .unwrap_err()
+            .to_string()
+            .contains("expired"));
+        assert!(k
+            .check(1_000_000_000)
+            .unwrap_err()
+            .to_string()
+            .contains("implausibly"));
         assert!(k.receipt_key("receipt-1").is_ok());
         assert!(k.receipt_key("other").is_err());
         // The X25519 key is no secp256k1 point, so it cannot be the key we encrypt to.
@@ -447,12 +509,14 @@ mod tests {
         assert!(doubled
             .check(1_750_000_000)
             .unwrap_err()
+            .to_string()
             .contains("doubles"));
         v["receipt_signing_keys"][0]["algo"] = "p256".into();
         assert!(Keyset::parse(&v)
             .unwrap()
             .receipt_key("receipt-1")
             .unwrap_err()
+            .to_string()
             .contains("does not implement"));
         v["not_after"] = "1800000000".into();
         assert!(Keyset::parse(&v).is_err());

@@ -2,7 +2,7 @@
 //! over the JCS form of the document without its signature, under a receipt key of the
 //! attested keyset; the response hash is over the raw SSE bytes exactly as received.
 
-use super::{jcs, Keyset, API_VERSION};
+use super::{jcs, AciError, Keyset, API_VERSION};
 use crate::attestation::framing;
 use serde::Serialize;
 use serde_json::Value;
@@ -191,30 +191,35 @@ struct Signed {
 /// The signature and the document it signs: the spec's string `signature` (the document
 /// without it is signed), or an object whose `value` is the signature (the document without
 /// that value is signed), as earlier gateway versions served it.
-fn signed_parts(doc: &Value) -> Result<Signed, String> {
+fn signed_parts(doc: &Value) -> Result<Signed, AciError> {
     let mut unsigned = doc.clone();
     let obj = unsigned
         .as_object_mut()
-        .ok_or("the receipt is not a JSON object")?;
+        .ok_or_else(|| AciError::Malformed("the receipt is not a JSON object".into()))?;
     let (sig_text, inner_key) = match obj.remove("signature") {
         Some(Value::String(s)) => (s, None),
         Some(Value::Object(mut o)) => {
             let value = match o.remove("value") {
                 Some(Value::String(s)) => s,
-                _ => return Err("the receipt signature has no value".into()),
+                _ => {
+                    return Err(AciError::Signature(
+                        "the receipt signature has no value".into(),
+                    ))
+                }
             };
             let key = o.get("key_id").and_then(Value::as_str).map(str::to_string);
             obj.insert("signature".into(), Value::Object(o));
             (value, key)
         }
-        _ => return Err("the receipt has no signature".into()),
+        _ => return Err(AciError::Signature("the receipt has no signature".into())),
     };
-    let sig = framing::hex_bytes(&sig_text).map_err(|_| "the receipt signature is not hex")?;
+    let sig = framing::hex_bytes(&sig_text)
+        .map_err(|_| AciError::Signature("the receipt signature is not hex".into()))?;
     if sig.len() != 64 {
-        return Err(format!(
+        return Err(AciError::Signature(format!(
             "the receipt signature has {} bytes, not 64",
             sig.len()
-        ));
+        )));
     }
     Ok(Signed {
         signature: sig,
@@ -229,49 +234,57 @@ pub(crate) fn verify(
     doc: &Value,
     keyset: &Keyset,
     seen: &Observed<'_>,
-) -> Result<VerifiedReceipt, String> {
+) -> Result<VerifiedReceipt, AciError> {
     let text = |k: &str| doc.get(k).and_then(Value::as_str);
     if text("api_version") != Some(API_VERSION) {
-        return Err(format!(
+        return Err(AciError::Malformed(format!(
             "receipt api_version is {:?}, not {API_VERSION}",
             text("api_version")
-        ));
+        )));
     }
     let signed = signed_parts(doc)?;
     let key_id = text("key_id")
         .map(str::to_string)
         .or(signed.inner_key_id)
-        .ok_or("the receipt names no key_id")?;
+        .ok_or_else(|| AciError::Malformed("the receipt names no key_id".into()))?;
     let public = keyset.receipt_key(&key_id)?;
     ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public)
         .verify(&signed.message, &signed.signature)
-        .map_err(|_| format!("the receipt signature does not verify under key `{key_id}`"))?;
+        .map_err(|_| {
+            AciError::Signature(format!(
+                "the receipt signature does not verify under key `{key_id}`"
+            ))
+        })?;
     match text("workload_keyset_digest") {
         Some(d) if d.trim().eq_ignore_ascii_case(&keyset.digest) => {}
         other => {
-            return Err(format!(
+            return Err(AciError::Mismatch(format!(
                 "the receipt names keyset {other:?}, not the attested {}",
                 keyset.digest
-            ))
+            )))
         }
     }
     let events = doc
         .get("event_log")
         .and_then(Value::as_array)
-        .ok_or("the receipt has no event log")?;
+        .ok_or_else(|| AciError::Malformed("the receipt has no event log".into()))?;
     if events
         .first()
         .and_then(|e| e.get("type"))
         .and_then(Value::as_str)
         != Some("request.received")
     {
-        return Err("the receipt's first event is not request.received".into());
+        return Err(AciError::Malformed(
+            "the receipt's first event is not request.received".into(),
+        ));
     }
-    let response =
-        hash_of(events, "response.returned").ok_or("the receipt has no response.returned hash")?;
+    let response = hash_of(events, "response.returned")
+        .ok_or_else(|| AciError::Malformed("the receipt has no response.returned hash".into()))?;
     if let (Some(id), Some(ours)) = (text("chat_id"), seen.chat_id) {
         if id != ours {
-            return Err(format!("the receipt is for answer {id}, not {ours}"));
+            return Err(AciError::Mismatch(format!(
+                "the receipt is for answer {id}, not {ours}"
+            )));
         }
     }
     let modified = events
@@ -392,7 +405,7 @@ mod tests {
             let mut d = vector_receipt();
             edit(&mut d);
             let e = verify(&d, &keyset, &seen()).unwrap_err();
-            assert!(e.contains(why), "{why}: {e}");
+            assert!(e.to_string().contains(why), "{why}: {e}");
         }
         // Another answer, another keyset.
         let mut other = seen();
@@ -403,6 +416,7 @@ mod tests {
         let moved = Keyset::parse(&ks).unwrap();
         assert!(verify(&vector_receipt(), &moved, &seen())
             .unwrap_err()
+            .to_string()
             .contains("keyset"));
         // A request the gateway restored differently is reported, not failed.
         let mut other = seen();

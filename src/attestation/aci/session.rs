@@ -4,7 +4,7 @@
 //! `hex(sha256(JCS(document)))`, and the deployed gateways' `as_` + the SHA-256 of the JCS
 //! form of its identifying fields and evidence digest.
 
-use super::{jcs, API_VERSION};
+use super::{jcs, AciError, API_VERSION};
 use base64::Engine;
 use serde::Serialize;
 use serde_json::Value;
@@ -58,40 +58,52 @@ fn id_in_form(doc: &Value, cited: &str) -> String {
 
 /// Checks `doc` against the id a receipt cited and, when given, that the receipt's
 /// `served_at` lies in the session's validity window.
-pub(crate) fn verify(doc: &Value, cited: &str, served_at: Option<u64>) -> Result<Session, String> {
+pub(crate) fn verify(
+    doc: &Value,
+    cited: &str,
+    served_at: Option<u64>,
+) -> Result<Session, AciError> {
     let id = id_in_form(doc, cited);
     if !id.eq_ignore_ascii_case(cited.trim()) {
-        return Err(format!(
+        return Err(AciError::Mismatch(format!(
             "the session record hashes to {id}, not the cited {cited}"
-        ));
+        )));
     }
     let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
     if text("api_version").as_deref() != Some(API_VERSION) {
-        return Err("the session's api_version is not aci/1".into());
+        return Err(AciError::Malformed(
+            "the session's api_version is not aci/1".into(),
+        ));
     }
-    let evidence = doc.get("evidence").ok_or("the session has no evidence")?;
+    let evidence = doc
+        .get("evidence")
+        .ok_or_else(|| AciError::Malformed("the session has no evidence".into()))?;
     let data = evidence
         .get("data")
         .and_then(Value::as_str)
-        .ok_or("the session evidence has no data")?;
-    let (_, b64) = data
-        .split_once(";base64,")
-        .ok_or("the session evidence is not a base64 data URI")?;
+        .ok_or_else(|| AciError::Malformed("the session evidence has no data".into()))?;
+    let (_, b64) = data.split_once(";base64,").ok_or_else(|| {
+        AciError::Malformed("the session evidence is not a base64 data URI".into())
+    })?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
-        .map_err(|_| "the session evidence is not base64")?;
+        .map_err(|_| AciError::Malformed("the session evidence is not base64".into()))?;
     let expected = jcs::sha256_tagged(&bytes);
     match evidence.get("digest").and_then(Value::as_str) {
         Some(d) if d.trim().eq_ignore_ascii_case(&expected) => {}
-        _ => return Err("the session evidence does not hash to its digest".into()),
+        _ => {
+            return Err(AciError::Mismatch(
+                "the session evidence does not hash to its digest".into(),
+            ))
+        }
     }
     let number = |k: &str| doc.get(k).and_then(Value::as_u64);
     let (established_at, expires_at) = (number("established_at"), number("expires_at"));
     if let (Some(t), Some(from), Some(to)) = (served_at, established_at, expires_at) {
         if t < from || t > to {
-            return Err(format!(
+            return Err(AciError::Expired(format!(
                 "the receipt was served at {t}, outside the session's window {from}–{to}"
-            ));
+            )));
         }
     }
     Ok(Session {
@@ -168,15 +180,22 @@ mod tests {
     fn alterations_fail() {
         let mut d = vector_session();
         d["expires_at"] = 1750003601u64.into();
-        assert!(verify(&d, ID, None).unwrap_err().contains("hashes to"));
+        assert!(verify(&d, ID, None)
+            .unwrap_err()
+            .to_string()
+            .contains("hashes to"));
         assert!(verify(&vector_session(), ID, Some(1_760_000_000))
             .unwrap_err()
+            .to_string()
             .contains("outside"));
         // Evidence that does not hash to its digest, under a recomputed id.
         let mut d = vector_session();
         d["evidence"]["data"] = "data:text/plain;base64,b3RoZXI=".into();
         let id = hex::encode(Sha256::digest(jcs::canonical(&d)));
-        assert!(verify(&d, &id, None).unwrap_err().contains("digest"));
+        assert!(verify(&d, &id, None)
+            .unwrap_err()
+            .to_string()
+            .contains("digest"));
     }
 
     #[test]
@@ -191,7 +210,10 @@ mod tests {
         // of this form (only of the spec's).
         let mut other = vector_session();
         other["claims"]["gpu_attested"] = serde_json::json!({"status": "asserted"});
-        assert!(verify(&other, &id, None).unwrap_err().contains("hashes to"));
+        assert!(verify(&other, &id, None)
+            .unwrap_err()
+            .to_string()
+            .contains("hashes to"));
         let mut other = vector_session();
         other["established_at"] = 1750000001u64.into();
         assert!(verify(&other, &id, None).is_ok());

@@ -563,7 +563,7 @@ fn aci_checks(
             "aci_keyset",
             "no workload keyset served; the quote binds the key directly",
         ),
-        Some(Err(e)) => checks.record("aci_keyset", Err(e.clone())),
+        Some(Err(e)) => checks.record("aci_keyset", Err(e.to_string())),
         Some(Ok(ks)) => {
             let verdict = match att
                 .restated_digests()
@@ -574,13 +574,16 @@ fn aci_checks(
                     "the restated digest {d} is not the keyset's recomputed {}",
                     ks.digest
                 )),
-                None => ks.check(now).map(|d| {
-                    if anchored {
-                        format!("{d}; bound by the quote's statement")
-                    } else {
-                        format!("{d}; not bound by this quote (REPORTDATA binds the address), so receipts under it are not anchored in hardware")
-                    }
-                }),
+                None => ks
+                    .check(now)
+                    .map(|d| {
+                        if anchored {
+                            format!("{d}; bound by the quote's statement")
+                        } else {
+                            format!("{d}; not bound by this quote (REPORTDATA binds the address), so receipts under it are not anchored in hardware")
+                        }
+                    })
+                    .map_err(|e| e.to_string()),
             };
             checks.record("aci_keyset", verdict);
         }
@@ -590,7 +593,7 @@ fn aci_checks(
         (_, true) => checks.not_applicable("aci_report_data", "no report_data restated"),
         (Some(q), false) => checks.record(
             "aci_report_data",
-            aci::check_restated(&q.report_data, &restated),
+            aci::check_restated(&q.report_data, &restated).map_err(|e| e.to_string()),
         ),
         (None, false) => checks.skip("aci_report_data", "no quote"),
     }
