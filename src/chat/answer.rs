@@ -1,14 +1,14 @@
-//! Venice's encrypted SSE → OpenAI SSE (one chunk out per chunk in) or one aggregated
-//! answer. Every non-empty `content` / `reasoning_content` must decrypt under the client
-//! key; anything else (plaintext, tampering) stops the stream. With emulated tools, streamed
-//! content goes through the tool-call parser on its way out.
+//! The answer pipeline: Venice's encrypted SSE, decrypted chunk by chunk, through the
+//! client's stop sequences, the tool-call parser and the structured output, to the client's
+//! dialect writer (one event out per chunk in), or collected whole. Every non-empty `content`
+//! / `reasoning_content` must decrypt under the client key; anything else (plaintext,
+//! tampering) stops the stream.
 
 use crate::chat::stop::{StopScanner, Stops};
 use crate::chat::structured::{JsonStream, OutputFormat};
 use crate::chat::tool_calls::emulate::{Call, CallDelta, OnInvalid, Piece, ToolStream};
 use crate::chat::tool_calls::error::ToolCallError;
-use crate::chat::writer::AnswerWriter;
-use crate::chat::writer::Shown;
+use crate::chat::writer::{AnswerWriter, Shown};
 use crate::e2ee::codec::{CodecError, KeyPair};
 use crate::e2ee::sse::SseParser;
 use crate::error::ApiError;
@@ -57,6 +57,7 @@ impl From<&StreamError> for ApiError {
 /// limit, so only a sender that is not a model reaches it.
 pub(crate) const MAX_ANSWER: usize = 32 << 20;
 
+/// How the client asked for the answer: streamed (with the usage chunk or not), or whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Stream { include_usage: bool },
@@ -330,13 +331,34 @@ impl Transformer {
             }
         }
         let (content, finish) = self.through_stops(content, finish);
-        if self.writer.is_some() {
-            let Passed {
-                content,
-                reasoning,
-                calls,
-                finish,
-            } = self.through_tools(content, reasoning, finish)?;
+        if self.writer.is_none() {
+            // Read whole: collected here, judged once complete.
+            self.answer
+                .content
+                .push_str(content.as_deref().unwrap_or_default());
+            self.answer
+                .reasoning
+                .push_str(reasoning.as_deref().unwrap_or_default());
+            if self.answer.content.len() + self.answer.reasoning.len() > MAX_ANSWER {
+                return Err(StreamError::Malformed(format!(
+                    "the answer grew past {MAX_ANSWER} bytes"
+                )));
+            }
+            if finish.is_some() {
+                self.answer.finish_reason = finish;
+            }
+            if chunk.usage.is_some() {
+                self.answer.usage = chunk.usage;
+            }
+            return Ok(());
+        }
+        let Passed {
+            content,
+            reasoning,
+            calls,
+            finish,
+        } = self.through_tools(content, reasoning, finish)?;
+        if let Some(w) = self.writer.as_mut() {
             let shown = Shown {
                 id: &self.answer.id,
                 created: self.answer.created,
@@ -348,34 +370,10 @@ impl Transformer {
                 stop_sequence: self.answer.stop_sequence.as_deref(),
                 usage: chunk.usage.as_ref(),
             };
-            if let Some(w) = self.writer.as_mut() {
-                w.show(out, &shown);
-            }
-            if self.stopped {
-                self.write_end(out);
-            }
-            return Ok(());
+            w.show(out, &shown);
         }
-        {
-            {
-                self.answer
-                    .content
-                    .push_str(content.as_deref().unwrap_or_default());
-                self.answer
-                    .reasoning
-                    .push_str(reasoning.as_deref().unwrap_or_default());
-                if self.answer.content.len() + self.answer.reasoning.len() > MAX_ANSWER {
-                    return Err(StreamError::Malformed(format!(
-                        "the answer grew past {MAX_ANSWER} bytes"
-                    )));
-                }
-                if finish.is_some() {
-                    self.answer.finish_reason = finish;
-                }
-                if chunk.usage.is_some() {
-                    self.answer.usage = chunk.usage;
-                }
-            }
+        if self.stopped {
+            self.write_end(out);
         }
         Ok(())
     }
