@@ -7,7 +7,9 @@
 //! keyset is anchored: receipts signed under it are the gateway's own word.
 
 use super::aci::anchor::{self, Custody, Endorsement, Measured};
+use super::aci::AciError;
 use super::cache::Entry;
+use super::evidence::EvidenceError;
 use super::unix_now as now;
 use super::verifier::EvidenceVerifier;
 use crate::venice::client::{read_limited, DOCUMENT_LIMIT};
@@ -17,6 +19,15 @@ use std::sync::{Arc, Mutex};
 
 /// A failed anchoring is tried again after this long (seconds), not on every receipt.
 const RETRY_AFTER_FAILURE: u64 = 60;
+
+/// Why one origin did not anchor the keyset: its report, or the quote in it.
+#[derive(Debug, thiserror::Error)]
+enum AnchorFailure {
+    #[error(transparent)]
+    Report(#[from] AciError),
+    #[error(transparent)]
+    Quote(#[from] EvidenceError),
+}
 /// Anchors kept, by keyset digest (one per gateway keyset in use).
 const KEEP: usize = 64;
 
@@ -86,7 +97,7 @@ impl Anchors {
     pub(crate) async fn verify_quote(
         &self,
         raw_quote: &[u8],
-    ) -> Result<super::evidence::dcap::TcbVerdict, String> {
+    ) -> Result<super::evidence::dcap::TcbVerdict, EvidenceError> {
         self.verifier.verify_quote(raw_quote).await
     }
 
@@ -96,11 +107,14 @@ impl Anchors {
         &self,
         entry: &Entry,
         path: &str,
-    ) -> Option<Result<serde_json::Value, String>> {
+    ) -> Option<Result<serde_json::Value, AciError>> {
         let mut last = None;
         for origin in self.origins(entry) {
             let url = format!("{}{path}", origin.trim_end_matches('/'));
-            let fetched = self.get_json(&url).await.map_err(|e| format!("{url}: {e}"));
+            let fetched = self
+                .get_json(&url)
+                .await
+                .map_err(|e| AciError::Unavailable(format!("{url}: {e}")));
             if fetched.is_ok() {
                 return Some(fetched);
             }
@@ -166,16 +180,26 @@ impl Anchors {
     }
 
     /// A JSON document from the gateway, asked without a credential and read bounded.
-    async fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
-        let response = self.http.get(url).send().await.map_err(|e| e.to_string())?;
+    /// Every failure here is the gateway not answering in protocol: no verdict.
+    async fn get_json(&self, url: &str) -> Result<serde_json::Value, AciError> {
+        let unavailable = AciError::Unavailable;
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
         if !response.status().is_success() {
-            return Err(format!("answered {}", response.status().as_u16()));
+            return Err(unavailable(format!(
+                "answered {}",
+                response.status().as_u16()
+            )));
         }
         let body = read_limited(response, DOCUMENT_LIMIT)
             .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("more than {DOCUMENT_LIMIT} bytes"))?;
-        serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+            .map_err(|e| unavailable(e.to_string()))?
+            .ok_or_else(|| unavailable(format!("more than {DOCUMENT_LIMIT} bytes")))?;
+        serde_json::from_slice(&body).map_err(|e| unavailable(format!("not JSON: {e}")))
     }
 
     async fn establish(&self, entry: &Entry, digest: &str) -> Anchor {
@@ -218,7 +242,7 @@ impl Anchors {
         digest: &str,
         origin: &str,
         anchor: &mut Anchor,
-    ) -> Result<(), String> {
+    ) -> Result<(), AnchorFailure> {
         let nonce: [u8; 32] = rand::random();
         let url = format!(
             "{}/v1/aci/attestation?nonce={}",
@@ -226,7 +250,7 @@ impl Anchors {
             hex::encode(nonce)
         );
         let raw = self.get_json(&url).await?;
-        let native = anchor::read(&raw, &nonce).map_err(|e| e.to_string())?;
+        let native = anchor::read(&raw, &nonce)?;
         let verdict = self.verifier.verify_quote(&native.raw_quote).await?;
         anchor.tcb = Some(verdict.status);
         anchor.statement = Some(if native.workload_id.is_some() {
@@ -247,7 +271,7 @@ impl Anchors {
             .report
             .measurements
             .as_ref()
-            .ok_or("Venice's quote was not read")?;
+            .ok_or_else(|| AciError::Malformed("Venice's quote was not read".into()))?;
         let measured = Measured {
             mr_td: &served.mr_td,
             mr_config_id: &served.mr_config_id,
@@ -258,19 +282,22 @@ impl Anchors {
                 &served.rtmr[3],
             ],
         };
-        anchor.same_instance =
-            Some(anchor::same_workload(&native.td, &measured).map_err(|e| e.to_string())?);
+        anchor.same_instance = Some(anchor::same_workload(&native.td, &measured)?);
         if native.keyset.digest != digest {
-            return Err(format!(
+            return Err(AciError::Mismatch(format!(
                 "its quote binds keyset {}, not the {digest} Venice served",
                 native.keyset.digest
-            ));
+            ))
+            .into());
         }
         if native.keyset.e2ee_entry_for(&entry.key.key).is_none() {
-            return Err("its keyset does not list the key the proxy encrypts to".into());
+            return Err(AciError::Mismatch(
+                "its keyset does not list the key the proxy encrypts to".into(),
+            )
+            .into());
         }
         if native.keyset.not_after <= now() {
-            return Err("its keyset has expired".into());
+            return Err(AciError::Expired("its keyset has expired".into()).into());
         }
         anchor.until = [
             Some(native.keyset.not_after),

@@ -8,7 +8,7 @@
 use super::aci::countersign::{self, Countersignature};
 use super::aci::receipt::{self, Standing, UpstreamEvent};
 use super::aci::session::{self, Session};
-use super::aci::Binding;
+use super::aci::{AciError, Binding};
 use super::anchor_checks::{Anchor, Anchors};
 use super::cache::Entry;
 use super::second_hop;
@@ -323,7 +323,7 @@ impl Receipts {
         }
     }
 
-    async fn fetch_receipt(&self, model: &str, id: &str) -> Result<Value, String> {
+    async fn fetch_receipt(&self, model: &str, id: &str) -> Result<Value, AciError> {
         let path = self
             .cfg
             .path
@@ -334,15 +334,15 @@ impl Receipts {
         for attempt in 0..3 {
             match self.client.document(&path).await {
                 Ok(v) if receipt_document(&v).is_some() => return Ok(v),
-                Ok(_) => return Err("the answer holds no receipt".into()),
+                Ok(_) => return Err(AciError::Malformed("the answer holds no receipt".into())),
                 Err(UpstreamError::Status { status: 404, .. }) if attempt < 2 => {
                     tokio::time::sleep(wait).await;
                     wait *= 2;
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(AciError::Unavailable(e.to_string())),
             }
         }
-        Err("not found".into())
+        Err(AciError::Unavailable("not found".into()))
     }
 
     async fn check(&self, parts: TapParts, model: &str, chat_id: Option<String>) -> Outcome {
@@ -450,27 +450,26 @@ impl Receipts {
                 .client
                 .document(&path)
                 .await
-                .map_err(|e| format!("not fetched: {e}")),
+                .map_err(|e| AciError::Unavailable(format!("not fetched: {e}"))),
         };
-        let mut outcome =
-            match doc.and_then(|d| session::verify(&d, id, served_at).map_err(|e| e.to_string())) {
-                Ok(s) => SessionOutcome {
+        let mut outcome = match doc.and_then(|d| session::verify(&d, id, served_at)) {
+            Ok(s) => SessionOutcome {
+                session_id: id.to_string(),
+                verified: true,
+                detail: "hashes to its id; evidence hashes to its digest".into(),
+                upstream_check: None,
+                session: Some(s),
+            },
+            Err(e) => {
+                return SessionOutcome {
                     session_id: id.to_string(),
-                    verified: true,
-                    detail: "hashes to its id; evidence hashes to its digest".into(),
+                    verified: false,
+                    detail: e.to_string(),
+                    session: None,
                     upstream_check: None,
-                    session: Some(s),
-                },
-                Err(e) => {
-                    return SessionOutcome {
-                        session_id: id.to_string(),
-                        verified: false,
-                        detail: e,
-                        session: None,
-                        upstream_check: None,
-                    }
                 }
-            };
+            }
+        };
         let session = outcome.session.as_ref().expect("verified above");
         outcome.upstream_check = Some(self.check_upstream(session).await);
         self.sessions
@@ -492,7 +491,7 @@ impl Receipts {
         let upstream = match second_hop::read(&session.evidence) {
             Ok(u) => u,
             Err(e) => {
-                check.detail = e;
+                check.detail = e.to_string();
                 return check;
             }
         };
@@ -515,7 +514,7 @@ impl Receipts {
                 if n > 1 { "are" } else { "is" }
             )),
             Err(e) => {
-                check.detail = e;
+                check.detail = e.to_string();
                 return check;
             }
         }

@@ -3,7 +3,7 @@
 //! itself rather than taken on the gateway's word. Pure: the quote's signature and TCB are
 //! checked by the caller (Intel DCAP), everything else here.
 
-use super::aci::{self, jcs, Keyset};
+use super::aci::{self, jcs, AciError, Keyset};
 use super::evidence::workload;
 use super::quote::{self, TdReport};
 use serde::Serialize;
@@ -28,40 +28,53 @@ pub(crate) struct Facts {
 /// Reads the session evidence as an ACI report and checks what needs no network: the keyset
 /// and its restated digest, REPORTDATA, the event log against the RTMRs and the compose
 /// against MRCONFIGID (when the report carries them), and the DEBUG bit.
-pub(crate) fn read(evidence: &[u8]) -> Result<Upstream, String> {
-    let raw: Value = serde_json::from_slice(evidence)
-        .map_err(|_| "the session's evidence is not an ACI report (not JSON)")?;
+pub(crate) fn read(evidence: &[u8]) -> Result<Upstream, AciError> {
+    let raw: Value = serde_json::from_slice(evidence).map_err(|_| {
+        AciError::Malformed("the session's evidence is not an ACI report (not JSON)".into())
+    })?;
     if raw.get("api_version").and_then(Value::as_str) != Some(aci::API_VERSION) {
-        return Err("the session's evidence is not an aci/1 report".into());
+        return Err(AciError::Malformed(
+            "the session's evidence is not an aci/1 report".into(),
+        ));
     }
-    let keyset_value = raw
-        .pointer("/attestation/workload_keyset")
-        .ok_or("the upstream's report has no workload_keyset")?;
-    let keyset = Keyset::parse(keyset_value).map_err(|e| e.to_string())?;
+    let keyset_value = raw.pointer("/attestation/workload_keyset").ok_or_else(|| {
+        AciError::Malformed("the upstream's report has no workload_keyset".into())
+    })?;
+    let keyset = Keyset::parse(keyset_value)?;
     if let Some(restated) = raw.get("workload_keyset_digest").and_then(Value::as_str) {
         if !restated.trim().eq_ignore_ascii_case(&keyset.digest) {
-            return Err("the upstream's report restates another keyset digest".into());
+            return Err(AciError::Mismatch(
+                "the upstream's report restates another keyset digest".into(),
+            ));
         }
     }
     let quote_text = raw
         .pointer("/attestation/evidence/quote")
         .and_then(Value::as_str)
-        .ok_or("the upstream's report has no quote")?;
-    let raw_quote = quote::decode_quote_text(quote_text).map_err(|e| e.to_string())?;
-    let td = quote::parse(&raw_quote).map_err(|e| e.to_string())?;
+        .ok_or_else(|| AciError::Malformed("the upstream's report has no quote".into()))?;
+    let raw_quote =
+        quote::decode_quote_text(quote_text).map_err(|e| AciError::Malformed(e.to_string()))?;
+    let td = quote::parse(&raw_quote).map_err(|e| AciError::Malformed(e.to_string()))?;
     if td.debug() {
-        return Err("the upstream's quote is of a DEBUG trust domain".into());
+        return Err(AciError::Unsupported(
+            "the upstream's quote is of a DEBUG trust domain".into(),
+        ));
     }
     let mut facts = Facts::default();
     facts.statement(&raw, keyset_value, &keyset.digest, &td)?;
     match workload::find_event_log(&raw) {
         Some(Ok(events)) => {
-            workload::check_rtmrs(&td, &events).map_err(|e| format!("the upstream's {e}"))?;
+            workload::check_rtmrs(&td, &events)
+                .map_err(|e| AciError::Mismatch(format!("the upstream's {e}")))?;
             facts
                 .established
                 .push("its event log replays to its RTMRs".into());
         }
-        Some(Err(e)) => return Err(format!("the upstream's event log: {e}")),
+        Some(Err(e)) => {
+            return Err(AciError::Malformed(format!(
+                "the upstream's event log: {e}"
+            )))
+        }
         None => facts
             .unproven
             .push("its boot events (the report carries no event log)".into()),
@@ -72,7 +85,7 @@ pub(crate) fn read(evidence: &[u8]) -> Result<Upstream, String> {
     {
         Some(compose) => {
             workload::check_mr_config_id(&td, compose)
-                .map_err(|e| format!("the upstream's {e}"))?;
+                .map_err(|e| AciError::Mismatch(format!("the upstream's {e}")))?;
             facts
                 .established
                 .push("MRCONFIGID binds the app compose it serves".into());
@@ -98,18 +111,20 @@ impl Facts {
         keyset: &Value,
         digest: &str,
         td: &TdReport,
-    ) -> Result<(), String> {
+    ) -> Result<(), AciError> {
         let (head, tail) = td.report_data.split_at(32);
         if tail.iter().any(|b| *b != 0) {
-            return Err("the upstream's REPORTDATA second half is not zero".into());
+            return Err(AciError::Mismatch(
+                "the upstream's REPORTDATA second half is not zero".into(),
+            ));
         }
         let restated = raw
             .pointer("/attestation/report_data")
             .and_then(Value::as_str);
         if restated.is_some_and(|r| !hex::encode(head).eq_ignore_ascii_case(r.trim())) {
-            return Err(
+            return Err(AciError::Mismatch(
                 "the upstream's report restates another report_data than its quote's".into(),
-            );
+            ));
         }
         let spec_null = format!(
             "{{\"keyset_digest\":\"{digest}\",\"nonce\":null,\"purpose\":\"aci.report_data.v1\"}}"
@@ -140,7 +155,7 @@ impl Facts {
 
 /// Every TLS key the gateway bound the channel to must be listed for the host it dialled
 /// in the upstream's keyset: otherwise a genuine report of another machine passes.
-pub(crate) fn channel_bound(tls: &[(String, String)], keyset: &Keyset) -> Result<usize, String> {
+pub(crate) fn channel_bound(tls: &[(String, String)], keyset: &Keyset) -> Result<usize, AciError> {
     for (origin, spki) in tls {
         let host = origin
             .split_once("://")
@@ -149,9 +164,9 @@ pub(crate) fn channel_bound(tls: &[(String, String)], keyset: &Keyset) -> Result
             .next()
             .unwrap_or_default();
         if !keyset.lists_tls_key(spki, host) {
-            return Err(format!(
+            return Err(AciError::Unsupported(format!(
                 "the TLS key the gateway bound for {origin} ({spki}) is not in the upstream's attested keyset"
-            ));
+            )));
         }
     }
     Ok(tls.len())
@@ -223,9 +238,8 @@ mod tests {
         // An app compose MRCONFIGID does not bind.
         let mut r = report(rd, keyset());
         r["attestation"]["evidence"]["app_compose"] = json!("{}");
-        assert!(read(r.to_string().as_bytes())
-            .err()
-            .unwrap()
-            .contains("MRCONFIGID"));
+        let e = read(r.to_string().as_bytes()).err().unwrap();
+        assert!(e.to_string().contains("MRCONFIGID"));
+        assert!(matches!(e, AciError::Mismatch(_)), "{e:?}");
     }
 }

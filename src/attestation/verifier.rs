@@ -9,6 +9,7 @@ use super::evidence::pcs::Pcs;
 use super::evidence::report::{self, Report, Trust};
 use super::evidence::source::SourcePolicy;
 use super::evidence::trust_roots::{self, Roots};
+use super::evidence::EvidenceError;
 use super::provenance::trusted_root::TrustedRoot;
 use super::provenance::{Provenance, Rekor};
 use super::quote;
@@ -184,12 +185,13 @@ impl EvidenceVerifier {
     /// Intel DCAP for a quote that is not Venice's answer (an ACI gateway's own report):
     /// signature, QE report and PCK chain to the pinned Intel root, CRLs, the DEBUG policy,
     /// then the TCB status policy.
-    pub(crate) async fn verify_quote(&self, raw_quote: &[u8]) -> Result<TcbVerdict, String> {
-        let fetched = self
-            .pcs
-            .collateral(raw_quote)
-            .await
-            .map_err(|e| format!("Intel collateral: {e}"))?;
+    pub(crate) async fn verify_quote(&self, raw_quote: &[u8]) -> Result<TcbVerdict, EvidenceError> {
+        let fetched = self.pcs.collateral(raw_quote).await.map_err(|e| match e {
+            EvidenceError::Unavailable(m) => {
+                EvidenceError::Unavailable(format!("Intel collateral: {m}"))
+            }
+            EvidenceError::Invalid(m) => EvidenceError::Invalid(format!("Intel collateral: {m}")),
+        })?;
         let at = fetched.stale_verify_at.unwrap_or_else(now);
         let verdict = dcap::verify(
             raw_quote,
@@ -199,7 +201,10 @@ impl EvidenceVerifier {
             self.policy.allow_debug,
         )?;
         if !self.tcb_statuses.contains(&verdict.status) {
-            return Err(format!("TCB status {} is not accepted", verdict.status));
+            return Err(EvidenceError::Invalid(format!(
+                "TCB status {} is not accepted",
+                verdict.status
+            )));
         }
         Ok(verdict)
     }

@@ -29,10 +29,14 @@ pub(crate) enum AciError {
     /// does not.
     #[error("{0}")]
     Mismatch(String),
-    /// A key or algorithm the attested keyset does not hold, or this verifier does not
-    /// implement.
+    /// A key, algorithm or trust domain the attested keyset does not hold, or this verifier
+    /// does not accept.
     #[error("{0}")]
     Unsupported(String),
+    /// The document could not be fetched, or came back out of protocol: an outage, no
+    /// verdict on what it would have said.
+    #[error("{0}")]
+    Unavailable(String),
     /// A validity window that excludes the time it is checked at.
     #[error("{0}")]
     Expired(String),
