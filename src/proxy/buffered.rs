@@ -7,7 +7,6 @@
 //! has begun.
 
 use super::chat_request::{encrypt, AnswerPath, Prepared};
-use super::chat_response::map_upstream_status;
 use crate::attestation::cache::Entry;
 use crate::attestation::receipt_checks::Tap;
 use crate::chat::answer::{Answer, Mode, StreamError, Transformer};
@@ -20,6 +19,7 @@ use crate::error::ApiError;
 use crate::metrics::METRICS;
 use crate::state::AppState;
 use crate::venice::client::UpstreamError;
+use crate::venice::status::{chat_error, E2EE_REJECTED};
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 
@@ -132,8 +132,6 @@ pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, 
     }
 }
 
-pub(crate) const E2EE_REJECTED: &str = "upstream_e2ee_rejected";
-
 /// The encrypted body of one attempt: the prepared one, unless this is a retry (with the
 /// correction turns in `extra`) or the key changed. Retries are rare: the request is copied
 /// for the encryption task.
@@ -210,7 +208,7 @@ pub(crate) async fn open(
                 status,
                 message,
                 retry_after,
-            } => map_upstream_status(status, &message, retry_after),
+            } => chat_error(status, &message, retry_after),
             other => ApiError::from(&other),
         })?;
     let receipt_id = response

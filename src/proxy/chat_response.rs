@@ -7,6 +7,7 @@ use crate::api::DialectKind;
 use crate::attestation::cache::Entry;
 use crate::chat::answer::{StreamError, Transformer};
 use crate::error::ApiError;
+use crate::venice::status::{chat_error, E2EE_REJECTED};
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use std::sync::Arc;
@@ -33,72 +34,6 @@ pub(crate) enum Phase {
     Stopped,
 }
 
-/// The client status for an upstream error status. It depends on the status alone: the
-/// header goes out before the upstream's error body has arrived.
-pub(crate) fn client_status(upstream: u16) -> u16 {
-    match upstream {
-        429 => 429,
-        404 => 404,
-        // Client errors (context too long, bad parameter) are the client's to fix; a 5xx
-        // would make SDKs retry a request that cannot succeed.
-        400 | 413 | 422 => 400,
-        504 => 504,
-        _ => 502,
-    }
-}
-
-/// How an upstream error reaches the client: `client_status`, and a code and message from
-/// the upstream's body.
-pub(crate) fn map_upstream_status(
-    status: u16,
-    message: &str,
-    retry_after: Option<String>,
-) -> ApiError {
-    let client = client_status(status);
-    let mut err = match status {
-        401 | 403 => ApiError::upstream(
-            client,
-            "upstream_authentication_failed",
-            format!("Venice rejected the proxy's API key: {message}"),
-        ),
-        429 => ApiError::new(
-            client,
-            "rate_limit_error",
-            "rate_limit_exceeded",
-            format!("Venice rate limit: {message}"),
-        ),
-        404 => ApiError::not_found("model_not_found", format!("Venice: {message}")),
-        // Venice refusing our E2EE framing: the proxy's problem, named as such.
-        _ if client == 400 && is_e2ee_protocol_error(message) => ApiError::new(
-            client,
-            "upstream_error",
-            "upstream_e2ee_rejected",
-            format!("Venice rejected the encrypted request: {message}"),
-        ),
-        _ if client == 400 => ApiError::new(
-            client,
-            "invalid_request_error",
-            "upstream_rejected_request",
-            format!("Venice: {message}"),
-        ),
-        504 => ApiError::upstream(client, "upstream_timeout", format!("Venice: {message}")),
-        _ => ApiError::upstream(
-            client,
-            "upstream_error",
-            format!("Venice answered {status}: {message}"),
-        ),
-    };
-    err.retry_after = retry_after;
-    err
-}
-
-fn is_e2ee_protocol_error(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    ["encrypted field", "decrypt", "public key", "e2ee", "tee"]
-        .iter()
-        .any(|k| m.contains(k))
-}
-
 /// Builds the client's response header from Venice's, and the phase for the body. Venice's
 /// own headers (cookies, CDN headers) are not passed on.
 pub(crate) fn begin(
@@ -121,7 +56,7 @@ pub(crate) fn begin(
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let mapped = map_upstream_status(status, "", None).status;
+        let mapped = chat_error(status, "", None).status;
         (
             mapped,
             "application/json",
@@ -241,8 +176,8 @@ pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> bo
             }
             if end {
                 let message = crate::venice::error_message(collected);
-                let err = map_upstream_status(*status, &message, retry_after.clone());
-                if err.code == "upstream_e2ee_rejected" {
+                let err = chat_error(*status, &message, retry_after.clone());
+                if err.code == E2EE_REJECTED {
                     // The enclave may have a new key: the next request attests again.
                     attested.invalidate();
                 }

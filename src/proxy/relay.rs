@@ -8,7 +8,7 @@
 //! validation does, so the agent's own tool layer reports it) or the stream ends with an
 //! error event (`error`).
 
-use super::buffered::{attempt_body, next_piece, open, reattested, Opened, E2EE_REJECTED};
+use super::buffered::{attempt_body, next_piece, open, reattested, Opened};
 use super::chat_request::{AnswerPath, Prepared};
 use super::chat_response::attestation_headers;
 use crate::attestation::cache::Entry;
@@ -19,6 +19,7 @@ use crate::config::InvalidCalls;
 use crate::error::ApiError;
 use crate::metrics::METRICS;
 use crate::state::AppState;
+use crate::venice::status::E2EE_REJECTED;
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;

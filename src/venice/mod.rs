@@ -2,6 +2,7 @@
 
 pub(crate) mod catalog;
 pub mod client;
+pub(crate) mod status;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
