@@ -6,11 +6,12 @@
 //! Pingora's proxying, the one upstream path for streams, cannot re-send once its response
 //! has begun.
 
-use super::chat_request::{encrypt, AnswerPath, Prepared};
+use super::chat_request::{AnswerPath, Prepared};
 use crate::attestation::cache::Entry;
 use crate::attestation::receipt_checks::Tap;
 use crate::chat::answer::{Answer, Mode, StreamError, Transformer};
 use crate::chat::request::ChatRequest;
+use crate::chat::sealed::encrypt;
 use crate::chat::tool_calls::emulate::{parse_answer_as_written, Call, Parsed};
 use crate::chat::whole::{judge, TOOL_CALL_INVALID};
 use crate::chat::writer::Whole;

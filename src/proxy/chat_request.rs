@@ -9,13 +9,12 @@ use crate::attestation::cache::Entry;
 use crate::attestation::{AttestationError, Check};
 use crate::chat::answer::Mode;
 use crate::chat::request::ChatRequest;
+use crate::chat::sealed::{encrypt, scope, Scope};
 use crate::chat::stop::Stops;
 use crate::chat::structured::OutputFormat;
 use crate::chat::writer::AnswerWriter;
 use crate::config::{StreamValidation, Tenant};
-use crate::e2ee::codec::Recipient;
 use crate::e2ee::keys::ClientKey;
-use crate::e2ee::sealing::Sealer;
 use crate::error::ApiError;
 use crate::state::AppState;
 use bytes::Bytes;
@@ -166,44 +165,6 @@ async fn read_body(
         ));
     }
     Ok(body)
-}
-
-/// Encrypts the request (plus any `extra` turns). One ECDH per message not sealed before:
-/// long histories are sealed off the proxy's worker threads (and across cores), the request
-/// moving there and back uncopied.
-pub(crate) async fn encrypt(
-    sealer: &Arc<Sealer>,
-    req: ChatRequest,
-    key: &Recipient,
-    scope: Scope,
-    extra: Vec<(&'static str, String)>,
-) -> Result<(ChatRequest, Bytes), ApiError> {
-    if !Sealer::is_heavy(req.messages.len() + extra.len()) {
-        let body = Bytes::from(req.encrypted_body_with(sealer, key, &scope, &extra));
-        return Ok((req, body));
-    }
-    let (sealer, key) = (sealer.clone(), key.clone());
-    tokio::task::spawn_blocking(move || {
-        let body = Bytes::from(req.encrypted_body_with(&sealer, &key, &scope, &extra));
-        (req, body)
-    })
-    .await
-    .map_err(|_| ApiError::internal("encryption task failed"))
-}
-
-/// Whose ciphertexts a request may reuse: a digest of its tenant and session id, else of its
-/// tenant (the client token's index; the one client a sidecar serves when there are none).
-pub(crate) type Scope = [u8; 32];
-
-fn scope(tenant: Tenant, session_id: Option<&str>) -> Scope {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update((tenant as u64).to_le_bytes());
-    if let Some(id) = session_id {
-        h.update(b"session:");
-        h.update(id.as_bytes());
-    }
-    h.finalize().into()
 }
 
 /// The headers agents name their session in (docs/DIALECTS.md "Agent sessions" has who sends which),
