@@ -95,12 +95,12 @@ pub fn verify(
     root_der: &[u8],
     now: u64,
     allow_debug: bool,
-) -> Result<TcbVerdict, String> {
+) -> Result<TcbVerdict, EvidenceError> {
     // A DEBUG trust domain passes only when the policy allows it.
     let verifier = dcap_qvl::verify::QuoteVerifier::new(root_der.to_vec()).allow_debug(allow_debug);
     let report = verifier
         .verify(raw_quote, &collateral.to_qvl(), now)
-        .map_err(|e| format!("{e:#}"))?;
+        .map_err(|e| EvidenceError::Invalid(format!("{e:#}")))?;
     Ok(TcbVerdict {
         status: report.status,
         advisory_ids: report.advisory_ids,

@@ -383,7 +383,7 @@ pub fn verify_all(
                 report.tcb = Some(verdict);
             }
             Err(e) => {
-                checks.record("tdx_quote_signature", Err(e));
+                checks.record("tdx_quote_signature", Err(e.to_string()));
                 checks.skip("tdx_tcb_status", "no verified quote");
             }
         },
@@ -442,8 +442,8 @@ pub fn verify_all(
             match workload::find_compose(raw, q) {
                 Some(Ok((compose, mut w))) => {
                     let verdict = workload::check_mr_config_id(q, &compose)
-                        .map_err(|e| e.to_string())
-                        .and_then(|()| replayed.as_ref().map_or(Ok(()), |m| w.measure(m)));
+                        .and_then(|()| replayed.as_ref().map_or(Ok(()), |m| w.measure(m)))
+                        .map_err(|e| e.to_string());
                     bound = verdict.is_ok();
                     let agrees = if replayed
                         .as_ref()

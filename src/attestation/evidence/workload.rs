@@ -87,7 +87,7 @@ pub(crate) fn find_compose(
                 Ok(i) => i,
                 Err(e) => return Some(Err(e.into())),
             };
-            Some(describe_compose(field, info.as_deref(), report).map_err(Into::into))
+            Some(describe_compose(field, info.as_deref(), report))
         }
         None => info.map(|i| describe(i, report)),
     }
@@ -220,7 +220,7 @@ impl Workload {
     pub(crate) fn measure(
         &mut self,
         events: &std::collections::BTreeMap<String, Vec<u8>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), EvidenceError> {
         let hex_of = |name: &str| events.get(name).map(hex::encode);
         let measured = |value: String| Sourced {
             value,
@@ -228,10 +228,10 @@ impl Workload {
         };
         if let Some(h) = hex_of("compose-hash") {
             if h != self.compose_hash {
-                return Err(format!(
+                return Err(EvidenceError::Invalid(format!(
                     "RTMR3's compose-hash event measures compose {h}, not the {} MRCONFIGID binds",
                     self.compose_hash
-                ));
+                )));
             }
         }
         let replace = |slot: &mut Option<Sourced>, value: Option<String>| {
@@ -331,7 +331,7 @@ pub fn describe(info: &Value, report: &TdReport) -> Result<(String, Workload), E
         .and_then(|t| t.get("app_compose"))
         .or_else(|| info.get("app_compose"))
         .ok_or("attestation info has no app_compose")?;
-    describe_compose(field, Some(&info), report).map_err(Into::into)
+    describe_compose(field, Some(&info), report)
 }
 
 /// The compose text `report` binds among the forms `field` may have been hashed as (or the
@@ -340,7 +340,7 @@ pub(crate) fn describe_compose(
     field: &Value,
     info: Option<&Value>,
     report: &TdReport,
-) -> Result<(String, Workload), String> {
+) -> Result<(String, Workload), EvidenceError> {
     let mut texts = compose_texts(field);
     if texts.is_empty() {
         return Err("app_compose is neither text nor an object".into());

@@ -311,7 +311,7 @@ pub(crate) fn read(
 
 /// ECDSA P-256 over a given SHA-256 digest (a hashedrekord signs the artifact, and the log
 /// keeps only its digest).
-fn verify_prehashed_p256(key: &[u8], digest: &[u8], sig: &[u8]) -> Result<(), String> {
+fn verify_prehashed_p256(key: &[u8], digest: &[u8], sig: &[u8]) -> Result<(), ProvenanceError> {
     use p256::ecdsa::signature::hazmat::PrehashVerifier;
     let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(key)
         .map_err(|_| "hashedrekord key is not a P-256 key".to_string())?;

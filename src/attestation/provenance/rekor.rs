@@ -32,11 +32,11 @@ pub struct Entry {
     pub proof: Option<Proof>,
 }
 
-fn hash32(text: &str, what: &str) -> Result<[u8; 32], String> {
+fn hash32(text: &str, what: &str) -> Result<[u8; 32], ProvenanceError> {
     framing::hex_bytes(text)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or(format!("{what} is not a 32-byte hex hash"))
+        .ok_or_else(|| ProvenanceError::Invalid(format!("{what} is not a 32-byte hex hash")))
 }
 
 /// One entry of an answer by its UUID, parsed or why not.
@@ -173,7 +173,7 @@ pub fn set_payload(e: &Entry) -> String {
 
 /// A checkpoint (signed note): origin, tree size, base64 root hash, then a blank line and
 /// signature lines `— <name> <base64(key hint ‖ signature)>`. Returns (size, root).
-fn verify_checkpoint(note: &str, key: &LogKey) -> Result<(u64, [u8; 32]), String> {
+fn verify_checkpoint(note: &str, key: &LogKey) -> Result<(u64, [u8; 32]), ProvenanceError> {
     let (body, sigs) = note
         .split_once("\n\n")
         .ok_or("checkpoint has no signature block")?;
