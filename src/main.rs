@@ -87,7 +87,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         config.server.listen,
         config.venice.base_url
     );
-    server::run(config, args.pingora_conf.as_deref())
+    server::run(config, args.pingora_conf.as_deref()).map_err(|e| e.to_string())
 }
 
 fn check_config(args: &ServeArgs) -> Result<(), String> {

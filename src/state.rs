@@ -6,7 +6,7 @@ use crate::attestation::anchor_checks::Anchors;
 use crate::attestation::cache::AttestationStore;
 use crate::attestation::receipt_checks::Receipts;
 use crate::attestation::verifier::EvidenceVerifier;
-use crate::config::{Config, Tenant, UpstreamUrl};
+use crate::config::{Config, SetupError, Tenant, UpstreamUrl};
 use crate::e2ee::keys::ClientKeys;
 use crate::e2ee::sealing::Sealer;
 use crate::venice::catalog::Catalog;
@@ -56,8 +56,8 @@ impl Drop for ChatPermit {
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Result<Arc<Self>, String> {
-        let upstream = config.validate().map_err(|e| e.to_string())?;
+    pub fn new(config: Config) -> Result<Arc<Self>, SetupError> {
+        let upstream = config.validate()?;
         let client = Arc::new(VeniceClient::new(&config)?);
         let verifier = Arc::new(EvidenceVerifier::from_config(&config)?);
         let anchors = Arc::new(Anchors::new(&config, verifier.clone())?);

@@ -71,7 +71,7 @@ impl Anchors {
     pub(crate) fn new(
         config: &crate::config::Config,
         verifier: Arc<EvidenceVerifier>,
-    ) -> Result<Anchors, String> {
+    ) -> Result<Anchors, reqwest::Error> {
         let a = &config.attestation;
         Ok(Anchors {
             http: super::verifier::third_party_http(config)?,

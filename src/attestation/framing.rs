@@ -172,21 +172,34 @@ pub fn unix_time(text: &str) -> Option<u64> {
 
 /// DER of the first PEM block (a certificate or a public key) in a PEM text.
 pub(crate) fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|_| "trust root is not PEM".to_string())
+    let mut lines = pem.lines().skip_while(|l| !l.starts_with("-----BEGIN"));
+    if lines.next().is_none() {
+        return Err("no PEM block (-----BEGIN …)".into());
+    }
+    let body: String = lines.take_while(|l| !l.starts_with("-----END")).collect();
+    match base64::engine::general_purpose::STANDARD.decode(body.trim()) {
+        Ok(der) if !der.is_empty() => Ok(der),
+        _ => Err("the PEM block is not base64 DER".into()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A configured root that is no PEM at all is refused, not read as an empty key.
+    #[test]
+    fn pem_blocks_are_required() {
+        let der = pem_to_der("-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n");
+        assert_eq!(der, Ok(vec![0, 1, 2]));
+        assert!(pem_to_der("vm\n").is_err());
+        assert!(pem_to_der("").is_err());
+        assert!(pem_to_der("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n").is_err());
+        assert!(
+            pem_to_der("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n").is_err()
+        );
+    }
 
     #[test]
     fn times() {

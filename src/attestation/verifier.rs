@@ -14,7 +14,7 @@ use super::provenance::trusted_root::TrustedRoot;
 use super::provenance::{Provenance, Rekor};
 use super::quote;
 use super::unix_now as now;
-use crate::config::Config;
+use crate::config::{Config, SetupError};
 use serde_json::Value;
 
 pub struct EvidenceVerifier {
@@ -37,35 +37,36 @@ pub struct EvidenceVerifier {
 /// CRL host, NVIDIA NRAS, Sigstore Rekor): it carries no credential of any kind, so the
 /// Venice key can never reach them, and it refuses plain http unless the configuration's
 /// test switch allows it (checked at load too, see `Config::validate`).
-pub(crate) fn third_party_http(config: &Config) -> Result<reqwest::Client, String> {
+pub(crate) fn third_party_http(config: &Config) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .connect_timeout(config.venice.connect_timeout)
         .timeout(config.venice.request_timeout)
         .https_only(!config.attestation.plain_http_for_tests)
         .user_agent(concat!("venice-e2ee-proxy/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| e.to_string())
 }
 
 impl EvidenceVerifier {
-    pub fn from_config(config: &Config) -> Result<Self, String> {
+    pub fn from_config(config: &Config) -> Result<Self, SetupError> {
         let cfg = &config.attestation;
         let http = third_party_http(config)?;
-        let mut roots = trust_roots::pinned().map_err(|e| e.to_string())?;
+        let mut roots =
+            trust_roots::pinned().map_err(|e| SetupError::setting("the pinned trust roots", e))?;
         let mut trust_overrides = Vec::new();
         if let Some(path) = &cfg.intel_root_ca {
-            let pem = std::fs::read_to_string(path)
-                .map_err(|e| format!("attestation.intel_root_ca: {e}"))?;
-            roots.intel_der = crate::attestation::framing::pem_to_der(&pem)?;
+            let setting = |e| SetupError::setting("attestation.intel_root_ca", e);
+            let pem = std::fs::read_to_string(path).map_err(|e| setting(e.to_string()))?;
+            roots.intel_der = crate::attestation::framing::pem_to_der(&pem).map_err(setting)?;
             trust_overrides.push(format!(
                 "Intel root replaced by {} (simulated root, not Intel's)",
                 path.display()
             ));
         }
         if let Some(path) = &cfg.nvidia_root_ca {
-            let pem = std::fs::read_to_string(path)
-                .map_err(|e| format!("attestation.nvidia_root_ca: {e}"))?;
-            roots.nvidia = super::evidence::nvidia::parse_root(&pem).map_err(|e| e.to_string())?;
+            let setting = |e: String| SetupError::setting("attestation.nvidia_root_ca", e);
+            let pem = std::fs::read_to_string(path).map_err(|e| setting(e.to_string()))?;
+            roots.nvidia =
+                super::evidence::nvidia::parse_root(&pem).map_err(|e| setting(e.to_string()))?;
             trust_overrides.push(format!(
                 "NVIDIA root replaced by {} (simulated root, not NVIDIA's)",
                 path.display()
@@ -73,15 +74,17 @@ impl EvidenceVerifier {
         }
         let sigstore_root = match &cfg.sigstore_trusted_root {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("attestation.sigstore_trusted_root: {e}"))?;
+                let setting =
+                    |e: String| SetupError::setting("attestation.sigstore_trusted_root", e);
+                let text = std::fs::read_to_string(path).map_err(|e| setting(e.to_string()))?;
                 trust_overrides.push(format!(
                     "Sigstore trusted root replaced by {} (simulated Rekor and Fulcio, not Sigstore's)",
                     path.display()
                 ));
-                TrustedRoot::parse(&text).map_err(|e| e.to_string())?
+                TrustedRoot::parse(&text).map_err(|e| setting(e.to_string()))?
             }
-            None => TrustedRoot::public_good().map_err(|e| e.to_string())?,
+            None => TrustedRoot::public_good()
+                .map_err(|e| SetupError::setting("the pinned Sigstore trusted root", e))?,
         };
         for check in &cfg.report_only {
             trust_overrides.push(format!("{check} is reported but not enforced"));
@@ -215,8 +218,8 @@ impl EvidenceVerifier {
 pub async fn verify_live(config: &crate::config::Config, model: &str) -> Result<Report, String> {
     use crate::venice::client::VeniceClient;
     config.validate().map_err(|e| e.to_string())?;
-    let client = VeniceClient::new(config)?;
-    let verifier = EvidenceVerifier::from_config(config)?;
+    let client = VeniceClient::new(config).map_err(|e| e.to_string())?;
+    let verifier = EvidenceVerifier::from_config(config).map_err(|e| e.to_string())?;
     let nonce: [u8; 32] = rand::random();
     let raw = client
         .attestation(model, &nonce)

@@ -8,6 +8,31 @@ pub use load::{load, load_from_str, ConfigError, ENV_PREFIX};
 
 pub mod attestation;
 
+/// Why the proxy could not be set up from a loaded configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A setting that names something unusable: a file unreadable, a root that does not
+    /// parse, a key not fit for a header.
+    #[error("{setting}: {reason}")]
+    Setting {
+        setting: &'static str,
+        reason: String,
+    },
+    #[error("the HTTP client could not be built: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl SetupError {
+    pub(crate) fn setting(setting: &'static str, reason: impl std::fmt::Display) -> Self {
+        SetupError::Setting {
+            setting,
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// The prompt and call syntax a model was trained on (`tools.families` names it per model;
 /// by default `chat::tool_calls::prompt` reads it from the id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,13 +53,34 @@ pub fn raise_fd_limit() {
     }
 }
 
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{path}: {reason}")]
+    PingoraConf { path: String, reason: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Setup(#[from] crate::config::SetupError),
+}
+
 /// Pingora's own settings: from `conf/pingora.yaml` when given, else defaults with a short
 /// grace period (Pingora's 300 s default outlives Kubernetes' 30 s). `threads: 0` (and the
 /// default) means `default_threads()`.
-pub fn pingora_conf(path: Option<&std::path::Path>, config: &Config) -> Result<ServerConf, String> {
+pub fn pingora_conf(
+    path: Option<&std::path::Path>,
+    config: &Config,
+) -> Result<ServerConf, StartError> {
     let mut conf = match path {
-        Some(p) => ServerConf::load_from_yaml(p.to_string_lossy().as_ref())
-            .map_err(|e| format!("{}: {e}", p.display()))?,
+        Some(p) => ServerConf::load_from_yaml(p.to_string_lossy().as_ref()).map_err(|e| {
+            StartError::PingoraConf {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?,
         None => ServerConf {
             grace_period_seconds: Some(20),
             graceful_shutdown_timeout_seconds: Some(5),
@@ -79,12 +100,12 @@ pub fn pingora_conf(path: Option<&std::path::Path>, config: &Config) -> Result<S
 }
 
 /// A ready-to-run server and the state its services share.
-pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>), String> {
+pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>), StartError> {
     let listen = config.server.listen;
     let admin = config.server.admin_listen;
     // Pingora retries a taken port for half a minute and then panics in a service thread
     // while the process lives on; fail at once instead.
-    let taken = |addr, e| format!("cannot listen on {addr}: {e}");
+    let taken = |addr, source| StartError::Listen { addr, source };
     if let Some(addr) = admin {
         std::net::TcpListener::bind(addr).map_err(|e| taken(addr, e))?;
     }
@@ -112,7 +133,7 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
 
 /// Serves `config` until the process is told to stop: the file-descriptor limit raised, the
 /// Pingora settings from `pingora_conf` (a YAML path) or defaults.
-pub fn run(config: Config, pingora_conf_path: Option<&std::path::Path>) -> Result<(), String> {
+pub fn run(config: Config, pingora_conf_path: Option<&std::path::Path>) -> Result<(), StartError> {
     raise_fd_limit();
     let conf = pingora_conf(pingora_conf_path, &config)?;
     let (server, _) = build(config, conf)?;

@@ -4,7 +4,7 @@
 //! (`attestation::verifier::third_party_http`).
 
 use super::ModelList;
-use crate::config::Config;
+use crate::config::{Config, SetupError};
 use crate::error::ApiError;
 use std::fmt;
 
@@ -119,7 +119,7 @@ pub struct VeniceClient {
 }
 
 impl VeniceClient {
-    pub fn new(config: &Config) -> Result<Self, String> {
+    pub fn new(config: &Config) -> Result<Self, SetupError> {
         let mut headers = reqwest::header::HeaderMap::new();
         if !config.venice.api_key.is_empty() {
             let mut value = reqwest::header::HeaderValue::from_str(&format!(
@@ -127,7 +127,10 @@ impl VeniceClient {
                 config.venice.api_key.expose()
             ))
             .map_err(|_| {
-                "venice.api_key contains characters not allowed in a header".to_string()
+                SetupError::setting(
+                    "venice.api_key",
+                    "contains characters not allowed in a header",
+                )
             })?;
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
@@ -140,9 +143,9 @@ impl VeniceClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("venice-e2ee-proxy/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &config.venice.ca_file {
-            let pem = std::fs::read(path).map_err(|e| format!("venice.ca_file: {e}"))?;
+            let pem = std::fs::read(path).map_err(|e| SetupError::setting("venice.ca_file", e))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("venice.ca_file: {e}"))?;
+                .map_err(|e| SetupError::setting("venice.ca_file", e))?;
             // A configured CA replaces the public roots: trust exactly what was asked.
             builder = builder.tls_built_in_root_certs(false);
             for cert in certs {
@@ -150,7 +153,7 @@ impl VeniceClient {
             }
         }
         Ok(VeniceClient {
-            http: builder.build().map_err(|e| e.to_string())?,
+            http: builder.build()?,
             base: config.venice.base_url.trim_end_matches('/').to_string(),
         })
     }

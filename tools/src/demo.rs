@@ -68,7 +68,7 @@ pub fn demo(mut config: Config, pingora_conf: Option<&Path>, layout: &str) -> Re
         "Claude Code: ANTHROPIC_BASE_URL=http://{} ANTHROPIC_API_KEY=any claude",
         config.server.listen
     );
-    server::run(config, pingora_conf)
+    server::run(config, pingora_conf).map_err(|e| e.to_string())
 }
 
 /// The simulated Venice alone on `listen` until Ctrl-C; with `proxy_config`, a proxy

@@ -100,10 +100,12 @@ pub fn run(opts: SoakOptions) -> Result<SoakReport, String> {
     config.encryption.cache_size = 2 << 20;
     config.venice.first_byte_timeout = Duration::from_secs(5);
     let base = format!("http://{}/v1", config.server.listen);
-    let mut conf = venice_e2ee_proxy::server::pingora_conf(None, &config)?;
+    let mut conf =
+        venice_e2ee_proxy::server::pingora_conf(None, &config).map_err(|e| e.to_string())?;
     conf.grace_period_seconds = Some(0);
     conf.graceful_shutdown_timeout_seconds = Some(0);
-    let (server, _state) = venice_e2ee_proxy::server::build(config, conf)?;
+    let (server, _state) =
+        venice_e2ee_proxy::server::build(config, conf).map_err(|e| e.to_string())?;
     let stop = Arc::new(tokio::sync::Notify::new());
     let signal = Stop(stop.clone());
     let proxy = std::thread::spawn(move || {
