@@ -14,6 +14,7 @@ pub mod chat;
 pub mod config;
 pub mod e2ee;
 pub mod error;
+pub(crate) mod exchange;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;

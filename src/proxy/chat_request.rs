@@ -4,63 +4,21 @@
 
 use crate::api::chat::parse::ModelNames;
 use crate::api::messages;
-use crate::api::{Context, Dialect, DialectKind};
-use crate::attestation::cache::Entry;
+use crate::api::{Context, DialectKind};
 use crate::attestation::{AttestationError, Check};
 use crate::chat::answer::Mode;
 use crate::chat::request::ChatRequest;
-use crate::chat::sealed::{encrypt, scope, Scope};
+use crate::chat::sealed::{encrypt, scope};
 use crate::chat::stop::Stops;
-use crate::chat::structured::OutputFormat;
-use crate::chat::writer::AnswerWriter;
 use crate::config::{StreamValidation, Tenant};
-use crate::e2ee::keys::ClientKey;
 use crate::error::ApiError;
+use crate::exchange::prepared::{AnswerPath, Prepared};
 use crate::state::AppState;
-use bytes::Bytes;
 use pingora::proxy::Session;
-use std::sync::Arc;
 
 /// Pingora replays at most this much of a request body it has already read (its retry
 /// buffer). See `read_body`.
 const PINGORA_REPLAY_LIMIT: u64 = 64 * 1024;
-
-/// A chat request ready to go upstream.
-pub(crate) struct Prepared {
-    /// The encrypted Venice body, swapped in by `request_body_filter`.
-    pub(crate) body: Bytes,
-    pub(crate) client_key: Arc<ClientKey>,
-    pub(crate) attested: Arc<Entry>,
-    pub(crate) model: String,
-    pub(crate) mode: Mode,
-    /// How the answer reaches the client, with what that way needs.
-    pub(crate) path: AnswerPath,
-    /// The client's stop sequences, applied to the decrypted answer.
-    pub(crate) stops: Option<Arc<Stops>>,
-    /// The agent session id, echoed to the client (never sent upstream).
-    pub(crate) session: Option<String>,
-    /// Whose ciphertexts this request may reuse (retries seal with it too).
-    pub(crate) scope: Scope,
-    /// The client's dialect, with what its answer echoes.
-    pub(crate) dialect: Arc<dyn Dialect>,
-}
-
-/// Which of the three ways an answer takes to the client. Where an answer may be asked for
-/// again with a correction, the request is kept; a stream follows its structured output
-/// (`format`) as it passes and validates it at the end.
-pub(crate) enum AnswerPath {
-    /// Pingora proxies Venice's stream, decrypted as it passes (no tools).
-    Proxied { format: Option<Arc<OutputFormat>> },
-    /// Read whole first (`buffered`): every non-streaming answer, and streams under
-    /// `tools.stream_validation: buffer`.
-    Whole { request: ChatRequest },
-    /// A stream with tools, relayed here (`relay`): each call held until whole and valid,
-    /// an invalid one corrected inside the stream.
-    Relayed {
-        request: ChatRequest,
-        format: Option<Arc<OutputFormat>>,
-    },
-}
 
 /// The way an answer takes, before the request is sealed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -68,13 +26,6 @@ enum Way {
     Proxied,
     Whole,
     Relayed,
-}
-
-impl Prepared {
-    /// A writer for one answer, in the client's dialect.
-    pub(crate) fn writer(&self) -> Box<dyn AnswerWriter> {
-        self.dialect.writer(&self.model, self.mode)
-    }
 }
 
 fn too_large(limit: u64) -> ApiError {

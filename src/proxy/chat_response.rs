@@ -1,12 +1,12 @@
 //! Response side of a streamed chat answer proxied by Pingora: the client-facing header for
 //! Venice's answer, and the body transformation (decrypting SSE relay, or upstream error
-//! rewrite). Non-streaming answers never come here: `buffered` reads them whole first.
+//! rewrite). Non-streaming answers never come here: `exchange::whole` reads them whole first.
 
-use super::chat_request::{AnswerPath, Prepared};
 use crate::api::DialectKind;
 use crate::attestation::cache::Entry;
 use crate::chat::answer::{StreamError, Transformer};
 use crate::error::ApiError;
+use crate::exchange::prepared::{AnswerPath, Prepared};
 use crate::venice::status::{chat_error, E2EE_REJECTED};
 use bytes::Bytes;
 use pingora::http::ResponseHeader;

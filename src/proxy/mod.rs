@@ -1,7 +1,6 @@
 //! The Pingora glue: each hook does one thing and delegates to the modules that hold the
 //! logic (`chat_request`, `chat_response`, `routes`).
 
-mod buffered;
 mod chat_request;
 mod chat_response;
 mod gate;
@@ -10,12 +9,13 @@ mod respond;
 pub(crate) mod routes;
 
 use crate::attestation::receipt_checks::Tap;
+use crate::exchange::prepared::{AnswerPath, Prepared};
+use crate::exchange::whole;
 use crate::metrics::METRICS;
 use crate::state::AppState;
 use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
 use async_trait::async_trait;
 use bytes::Bytes;
-use chat_request::{AnswerPath, Prepared};
 use chat_response::Phase;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
@@ -140,7 +140,7 @@ impl ProxyHttp for VeniceProxy {
                 Ok(true)
             }
             Ok(mut prepared) if matches!(prepared.path, AnswerPath::Whole { .. }) => {
-                let reply = buffered::run(&self.state, &prepared).await;
+                let reply = whole::run(&self.state, &prepared).await;
                 if let Ok(r) = &reply {
                     // The headers name the key that served the answer.
                     prepared.attested = r.attested.clone();

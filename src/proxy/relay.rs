@@ -8,8 +8,6 @@
 //! validation does, so the agent's own tool layer reports it) or the stream ends with an
 //! error event (`error`).
 
-use super::buffered::{attempt_body, next_piece, open, reattested, Opened};
-use super::chat_request::{AnswerPath, Prepared};
 use super::chat_response::attestation_headers;
 use crate::attestation::cache::Entry;
 use crate::chat::answer::{StreamError, Transformer};
@@ -17,6 +15,8 @@ use crate::chat::tool_calls::emulate::{OnInvalid, ToolStream};
 use crate::chat::tool_calls::prompt::correction;
 use crate::config::InvalidCalls;
 use crate::error::ApiError;
+use crate::exchange::prepared::{AnswerPath, Prepared};
+use crate::exchange::{attempt_body, next_piece, open, reattested, Opened};
 use crate::metrics::METRICS;
 use crate::state::AppState;
 use crate::venice::status::E2EE_REJECTED;

@@ -1,5 +1,5 @@
 //! The source's shape: the product's top-level modules import each other one way only, in
-//! the layers docs/ARCHITECTURE.md draws (`proxy` → `api` → `chat` → `e2ee`/`venice`/...), so
+//! the layers docs/ARCHITECTURE.md draws (`proxy` → `exchange` → `state` → `api` → `chat` → `e2ee`/`venice`/...), so
 //! no import loop can come back. Test code is left out: a test may reach across layers.
 
 use std::collections::BTreeSet;
@@ -18,8 +18,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("agent_sessions", 2),
     ("api", 3),
     ("state", 4),
-    ("proxy", 5),
-    ("server", 6),
+    ("exchange", 5),
+    ("proxy", 6),
+    ("server", 7),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -1,0 +1,127 @@
+//! Chat exchanges with Venice that the proxy runs itself, reading the answer as it comes,
+//! where Pingora's proxying cannot serve: answers read whole (`whole`) and, from `proxy`,
+//! streams with tools relayed. Here: the body of each attempt, one request opened, the
+//! next piece of its answer, and re-attestation after Venice refuses the encryption.
+
+pub(crate) mod prepared;
+pub(crate) mod whole;
+
+use crate::attestation::cache::Entry;
+use crate::attestation::receipt_checks::Tap;
+use crate::chat::request::ChatRequest;
+use crate::chat::sealed::encrypt;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::venice::client::UpstreamError;
+use crate::venice::status::chat_error;
+use bytes::Bytes;
+use prepared::Prepared;
+use std::sync::Arc;
+
+/// The encrypted body of one attempt: the prepared one, unless this is a retry (with the
+/// correction turns in `extra`) or the key changed. Retries are rare: the request is copied
+/// for the encryption task.
+pub(crate) async fn attempt_body(
+    state: &AppState,
+    prepared: &Prepared,
+    req: &ChatRequest,
+    attested: &Arc<Entry>,
+    attempt: u32,
+    extra: &[(&'static str, String)],
+) -> Result<Bytes, ApiError> {
+    if attempt == 0 && Arc::ptr_eq(attested, &prepared.attested) {
+        return Ok(prepared.body.clone());
+    }
+    let key = &attested.key.recipient;
+    let (_, body) = encrypt(
+        &state.sealer,
+        req.clone(),
+        key,
+        prepared.scope,
+        extra.to_vec(),
+    )
+    .await?;
+    Ok(body)
+}
+
+/// After Venice refused our encryption: the enclave may have a new key. Attests again and
+/// gives the fresh entry only if the key really changed and this request has not moved to a
+/// fresh key already (so a request is re-sent once at most).
+pub(crate) async fn reattested(
+    state: &AppState,
+    prepared: &Prepared,
+    attested: &Arc<Entry>,
+) -> Result<Option<Arc<Entry>>, ApiError> {
+    attested.invalidate();
+    let fresh = state
+        .attestations
+        .get(&prepared.model)
+        .await
+        .map_err(|e| ApiError::from(&e))?;
+    if fresh.key.key_hex == attested.key.key_hex || !Arc::ptr_eq(attested, &prepared.attested) {
+        return Ok(None);
+    }
+    log::info!("model {}: key rotated, re-attested", prepared.model);
+    Ok(Some(fresh))
+}
+
+/// Venice's answer to one request, once its status is 200: the response to read, the
+/// receipt tap for it, and when it began.
+pub(crate) struct Opened {
+    pub(crate) response: reqwest::Response,
+    pub(crate) tap: Option<Tap>,
+    pub(crate) began: std::time::Instant,
+}
+
+/// Sends one request to Venice. An error status is the client's error, mapped.
+pub(crate) async fn open(
+    state: &AppState,
+    prepared: &Prepared,
+    attested: &Arc<Entry>,
+    body: Bytes,
+) -> Result<Opened, ApiError> {
+    let response = state
+        .client
+        .chat(
+            body.clone(),
+            prepared.client_key.pair.public_hex(),
+            &attested.key.key_hex,
+            state.config.venice.first_byte_timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            UpstreamError::Status {
+                status,
+                message,
+                retry_after,
+            } => chat_error(status, &message, retry_after),
+            other => ApiError::from(&other),
+        })?;
+    let receipt_id = response
+        .headers()
+        .get("x-receipt-id")
+        .and_then(|v| v.to_str().ok());
+    let tap = Tap::new(state.receipts.mode(), attested, &body, receipt_id);
+    Ok(Opened {
+        response,
+        tap,
+        began: std::time::Instant::now(),
+    })
+}
+
+/// The next piece of an upstream answer, under the idle timeout.
+pub(crate) async fn next_piece(
+    state: &AppState,
+    response: &mut reqwest::Response,
+) -> Result<Option<Bytes>, ApiError> {
+    tokio::time::timeout(state.config.venice.idle_timeout, response.chunk())
+        .await
+        .map_err(|_| ApiError::upstream(504, "upstream_timeout", "Venice stopped sending"))?
+        .map_err(|e| {
+            ApiError::upstream(
+                502,
+                "upstream_stream_interrupted",
+                format!("the upstream stream broke off: {e}"),
+            )
+        })
+}

@@ -1,0 +1,58 @@
+//! A chat request ready to go upstream: sealed, its key attested, and the way its answer
+//! takes to the client with what that way needs.
+
+use crate::api::Dialect;
+use crate::attestation::cache::Entry;
+use crate::chat::answer::Mode;
+use crate::chat::request::ChatRequest;
+use crate::chat::sealed::Scope;
+use crate::chat::stop::Stops;
+use crate::chat::structured::OutputFormat;
+use crate::chat::writer::AnswerWriter;
+use crate::e2ee::keys::ClientKey;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// A chat request ready to go upstream.
+pub(crate) struct Prepared {
+    /// The encrypted Venice body, swapped in by `request_body_filter`.
+    pub(crate) body: Bytes,
+    pub(crate) client_key: Arc<ClientKey>,
+    pub(crate) attested: Arc<Entry>,
+    pub(crate) model: String,
+    pub(crate) mode: Mode,
+    /// How the answer reaches the client, with what that way needs.
+    pub(crate) path: AnswerPath,
+    /// The client's stop sequences, applied to the decrypted answer.
+    pub(crate) stops: Option<Arc<Stops>>,
+    /// The agent session id, echoed to the client (never sent upstream).
+    pub(crate) session: Option<String>,
+    /// Whose ciphertexts this request may reuse (retries seal with it too).
+    pub(crate) scope: Scope,
+    /// The client's dialect, with what its answer echoes.
+    pub(crate) dialect: Arc<dyn Dialect>,
+}
+
+/// Which of the three ways an answer takes to the client. Where an answer may be asked for
+/// again with a correction, the request is kept; a stream follows its structured output
+/// (`format`) as it passes and validates it at the end.
+pub(crate) enum AnswerPath {
+    /// Pingora proxies Venice's stream, decrypted as it passes (no tools).
+    Proxied { format: Option<Arc<OutputFormat>> },
+    /// Read whole first (`exchange::whole`): every non-streaming answer, and streams under
+    /// `tools.stream_validation: buffer`.
+    Whole { request: ChatRequest },
+    /// A stream with tools, relayed here (`relay`): each call held until whole and valid,
+    /// an invalid one corrected inside the stream.
+    Relayed {
+        request: ChatRequest,
+        format: Option<Arc<OutputFormat>>,
+    },
+}
+
+impl Prepared {
+    /// A writer for one answer, in the client's dialect.
+    pub(crate) fn writer(&self) -> Box<dyn AnswerWriter> {
+        self.dialect.writer(&self.model, self.mode)
+    }
+}
