@@ -104,7 +104,9 @@ fn verify(
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let r = match (offline, model) {
         (Some(dir), _) => rt.block_on(capture::verify(&capture::load(&dir)?))?,
-        (None, Some(model)) => rt.block_on(verifier::verify_live(&load(args)?, &model))?,
+        (None, Some(model)) => rt
+            .block_on(verifier::verify_live(&load(args)?, &model))
+            .map_err(|e| e.to_string())?,
         (None, None) => return Err("give --offline DIR or --model M".into()),
     };
     if json {

@@ -15,6 +15,7 @@ use super::provenance::{Provenance, Rekor};
 use super::quote;
 use super::unix_now as now;
 use crate::config::{Config, SetupError};
+use crate::venice::client::{UpstreamError, VeniceClient};
 use serde_json::Value;
 
 pub struct EvidenceVerifier {
@@ -213,17 +214,23 @@ impl EvidenceVerifier {
     }
 }
 
+/// Why a live model could not be verified once (`verify --model`): the proxy could not be
+/// set up, or Venice did not serve an attestation.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("Venice served no attestation: {0}")]
+    Fetch(#[from] UpstreamError),
+}
+
 /// One verification of a live model with a fresh nonce, as the server does it (`verify
 /// --model`).
-pub async fn verify_live(config: &crate::config::Config, model: &str) -> Result<Report, String> {
-    use crate::venice::client::VeniceClient;
-    config.validate().map_err(|e| e.to_string())?;
-    let client = VeniceClient::new(config).map_err(|e| e.to_string())?;
-    let verifier = EvidenceVerifier::from_config(config).map_err(|e| e.to_string())?;
+pub async fn verify_live(config: &Config, model: &str) -> Result<Report, LiveError> {
+    config.validate().map_err(SetupError::from)?;
+    let client = VeniceClient::new(config)?;
+    let verifier = EvidenceVerifier::from_config(config)?;
     let nonce: [u8; 32] = rand::random();
-    let raw = client
-        .attestation(model, &nonce)
-        .await
-        .map_err(|e| e.to_string())?;
+    let raw = client.attestation(model, &nonce).await?;
     Ok(verifier.verify(&raw, model, &nonce).await.0)
 }
