@@ -103,7 +103,11 @@ fn verify(
 ) -> Result<(), String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let r = match (offline, model) {
-        (Some(dir), _) => rt.block_on(capture::verify(&capture::load(&dir)?))?,
+        (Some(dir), _) => {
+            let capture = capture::load(&dir).map_err(|e| e.to_string())?;
+            rt.block_on(capture::verify(&capture))
+                .map_err(|e| e.to_string())?
+        }
         (None, Some(model)) => rt
             .block_on(verifier::verify_live(&load(args)?, &model))
             .map_err(|e| e.to_string())?,
