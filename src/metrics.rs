@@ -29,6 +29,7 @@ pub struct Metrics {
     /// `upstream.verified` events in verified receipts, by model and result.
     pub(crate) upstream_verifications: IntCounterVec,
     pub(crate) upstream_checks: IntCounterVec,
+    pub(crate) workload_reviews: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -134,6 +135,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
             ),
             &["model", "result"],
         )?,
+        workload_reviews: IntCounterVec::new(
+            name(
+                "workload_reviews_total",
+                "Verifications by the workload policy's verdict on the attested compose (reviewed, unreviewed, refused), by model.",
+            ),
+            &["model", "result"],
+        )?,
         registry,
     };
     m.registry.register(Box::new(m.requests.clone()))?;
@@ -158,6 +166,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     m.registry
         .register(Box::new(m.upstream_verifications.clone()))?;
     m.registry.register(Box::new(m.upstream_checks.clone()))?;
+    m.registry.register(Box::new(m.workload_reviews.clone()))?;
     Ok(m)
 }
 

@@ -4,6 +4,7 @@
 
 use super::envelope::{AttestationError, Check, VerifiedKey};
 use super::evidence::report::Report;
+use super::evidence::review::{ReviewStatus, ReviewedWorkload, WorkloadReview};
 use super::pin::Pin;
 use super::verifier::EvidenceVerifier;
 use crate::config::{AttestationSection, FetchRetry};
@@ -135,6 +136,10 @@ impl AttestationStore {
         }
     }
 
+    pub(crate) fn verifier(&self) -> &EvidenceVerifier {
+        &self.verifier
+    }
+
     /// A verified key young enough to use, without waiting on anything.
     pub fn cached(&self, model: &str) -> Option<Arc<Entry>> {
         self.entries
@@ -220,6 +225,17 @@ impl AttestationStore {
             }
         }
         self.note_fetch(&flight, &result);
+        if let Some(review) = report.as_ref().and_then(|r| r.review.as_ref()) {
+            let verdict = match review.status {
+                ReviewStatus::Reviewed => "reviewed",
+                ReviewStatus::Unreviewed => "unreviewed",
+                ReviewStatus::Refused => "refused",
+            };
+            crate::metrics::METRICS
+                .workload_reviews
+                .with_label_values(&[model, verdict])
+                .inc();
+        }
         match result {
             Ok((key, refresh_by)) => {
                 let previous = self
@@ -346,6 +362,103 @@ impl AttestationStore {
             *flight.backoff.lock().expect("poisoned") = None;
         }
         Ok((old, form))
+    }
+
+    /// The verdicts on workloads no review accepts, with the model that reported each: the
+    /// last failed verification of every model, and the reports served under
+    /// `attestation.workload_policy: report`.
+    pub(crate) fn unreviewed_workloads(&self) -> Vec<(String, WorkloadReview)> {
+        let failed: Vec<(String, Arc<Report>)> = {
+            let flights = self.flights.lock().expect("flight map poisoned");
+            flights
+                .iter()
+                .filter_map(|(m, f)| {
+                    let r = f.last_failed_report.lock().expect("poisoned").clone()?;
+                    Some((m.clone(), r))
+                })
+                .collect()
+        };
+        let served = self.entries.load();
+        let mut out: Vec<(String, WorkloadReview)> = failed
+            .iter()
+            .map(|(m, r)| (m.clone(), r.review.clone()))
+            .chain(
+                served
+                    .iter()
+                    .map(|(m, e)| (m.clone(), e.report.review.clone())),
+            )
+            .filter_map(|(m, r)| Some((m, r?)))
+            .filter(|(_, r)| r.status != ReviewStatus::Reviewed)
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1.digest).cmp(&(&b.0, &b.1.digest)));
+        out.dedup_by(|a, b| a.0 == b.0 && a.1.digest == b.1.digest);
+        out
+    }
+
+    /// Accepts the unreviewed workload an operator saw (`digest`, as the report gives it):
+    /// its compose, on its OS image, is a reviewed workload from now on (until a restart), with
+    /// the gateway and runtime variables the printed policy lines kept. Returns the entry and
+    /// the policy lines to make it permanent.
+    pub(crate) fn accept_workload(
+        &self,
+        digest: &str,
+    ) -> Result<(ReviewedWorkload, String), AcceptError> {
+        let digest = digest.trim().to_ascii_lowercase();
+        let Some((model, review)) = self
+            .unreviewed_workloads()
+            .into_iter()
+            .find(|(_, r)| r.digest == digest)
+        else {
+            return Err(AcceptError::Nothing(format!(
+                "no unreviewed workload with digest {digest} was seen (GET /admin/workloads lists them)"
+            )));
+        };
+        if review.status == ReviewStatus::Refused {
+            return Err(AcceptError::Nothing(format!(
+                "workload {digest} is refused whatever the policy says: {}",
+                review.refusals.join("; ")
+            )));
+        }
+        let lines = review.policy_lines.clone().unwrap_or_default();
+        let form: Option<ReviewedWorkload> = serde_yaml::from_str::<Vec<ReviewedWorkload>>(&lines)
+            .ok()
+            .and_then(|mut v| v.pop());
+        let at = time::OffsetDateTime::from_unix_timestamp(super::unix_now() as i64)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default();
+        let entry = ReviewedWorkload {
+            name: format!("accepted-{}", &digest[..12.min(digest.len())]),
+            source: format!(
+                "accepted by an operator (POST /admin/workloads/accept) at {at}, as {model} reported it; it differed from reviewed workload `{}`: {}",
+                review.closest.as_deref().unwrap_or("-"),
+                review.differences.join("; ")
+            ),
+            compose_hashes: vec![review.compose_hash.clone()],
+            os_images: review.os_image_hash.clone().into_iter().collect(),
+            pre_launch_scripts: Vec::new(),
+            allowed_envs: Vec::new(),
+            runtime_vars: form.as_ref().map(|f| f.runtime_vars.clone()).unwrap_or_default(),
+            gateway: form.as_ref().and_then(|f| f.gateway.clone()),
+            manifest: Default::default(),
+            services: Default::default(),
+            definitions: Default::default(),
+        };
+        self.verifier.accept_workload(entry.clone());
+        // Refusals are no longer current: every model attests again at once.
+        for flight in self.flights.lock().expect("flight map poisoned").values() {
+            *flight.last_failure.lock().expect("poisoned") = None;
+            *flight.backoff.lock().expect("poisoned") = None;
+        }
+        for e in self.entries.load().values() {
+            if e.report.review.as_ref().is_some_and(|r| r.digest == digest) {
+                e.invalidate();
+            }
+        }
+        Ok((entry, lines))
     }
 
     /// The report of the last failed verification of `model`, if any.

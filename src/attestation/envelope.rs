@@ -34,6 +34,8 @@ pub(crate) enum Check {
     GpuSpdmSignature,
     GpuNonce,
     WorkloadAllowlist,
+    /// The measured compose is not a workload someone reviewed (`attestation.workloads`).
+    WorkloadPolicy,
     GpuNras,
     SigstoreProvenance,
     /// ACI: the E2EE key is not listed in the keyset the quote's statement binds.
@@ -75,6 +77,7 @@ impl Check {
             Check::GpuSpdmSignature => "attestation_gpu_spdm_signature",
             Check::GpuNonce => "attestation_gpu_nonce",
             Check::WorkloadAllowlist => "attestation_workload_not_allowed",
+            Check::WorkloadPolicy => "attestation_workload_policy",
             Check::GpuNras => "attestation_gpu_nras",
             Check::SigstoreProvenance => "attestation_sigstore_provenance",
             Check::AciE2eeKey => "attestation_aci_e2ee_key",
@@ -98,6 +101,7 @@ impl Check {
             "gpu_spdm_signature" => Check::GpuSpdmSignature,
             "gpu_nonce" => Check::GpuNonce,
             "workload_allowlist" => Check::WorkloadAllowlist,
+            "workload_policy" => Check::WorkloadPolicy,
             "gpu_nras" => Check::GpuNras,
             "sigstore_provenance" => Check::SigstoreProvenance,
             "aci_keyset" => Check::AciKeyset,

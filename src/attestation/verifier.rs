@@ -7,7 +7,7 @@ use super::evidence::nras::Nras;
 use super::evidence::nvidia;
 use super::evidence::pcs::Pcs;
 use super::evidence::report::{self, Report, Trust};
-use super::evidence::source::SourcePolicy;
+use super::evidence::review::{self, ReviewedWorkload};
 use super::evidence::trust_roots::{self, Roots};
 use super::evidence::EvidenceError;
 use super::provenance::trusted_root::TrustedRoot;
@@ -29,7 +29,9 @@ pub struct EvidenceVerifier {
     nras: Option<Nras>,
     provenance: Provenance,
     rekor: Rekor,
-    source_policy: SourcePolicy,
+    /// The reviewed workloads: configured, then accepted by an operator at runtime.
+    workloads: arc_swap::ArcSwap<Vec<ReviewedWorkload>>,
+    workload_mode: crate::config::attestation::WorkloadPolicyMode,
     os_images: std::collections::BTreeMap<String, String>,
     model_names: std::collections::BTreeMap<String, Vec<String>>,
 }
@@ -90,6 +92,19 @@ impl EvidenceVerifier {
         for check in &cfg.report_only {
             trust_overrides.push(format!("{check} is reported but not enforced"));
         }
+        let workloads: Vec<ReviewedWorkload> = cfg
+            .workloads
+            .iter()
+            .chain(&cfg.extra_workloads)
+            .cloned()
+            .collect();
+        review::validate(&workloads)
+            .map_err(|e| SetupError::setting("attestation.workloads / extra_workloads", e))?;
+        if cfg.workload_policy == crate::config::attestation::WorkloadPolicyMode::Report {
+            trust_overrides.push(
+                "attestation.workload_policy: report: workloads nobody reviewed are served".into(),
+            );
+        }
         if cfg.plain_http_for_tests {
             trust_overrides.push(
                 "Intel PCS, NVIDIA NRAS and Rekor may be reached over plain http (attestation.plain_http_for_tests)".into(),
@@ -117,7 +132,8 @@ impl EvidenceVerifier {
                 .with_max_entries(cfg.rekor_max_entries)
                 .with_deployer_named_images(cfg.deployer_named_images),
             rekor: Rekor::new(http, &cfg.rekor_url),
-            source_policy: cfg.source_provenance.clone(),
+            workloads: arc_swap::ArcSwap::from_pointee(workloads),
+            workload_mode: cfg.workload_policy,
             os_images: cfg.os_images.clone(),
             model_names: cfg.model_names.clone(),
         })
@@ -152,6 +168,7 @@ impl EvidenceVerifier {
             (Some(n), Some(Ok(payload))) => Some(n.attest(&payload, nonce).await),
             (Some(_), _) => Some(Err("no GPU evidence to submit to NRAS".into())),
         };
+        let workloads = self.workloads.load_full();
         let trust = Trust {
             intel_root_der: &self.roots.intel_der,
             nvidia_root: &self.roots.nvidia,
@@ -165,7 +182,8 @@ impl EvidenceVerifier {
             trust_overrides: self.trust_overrides.clone(),
             allow: &self.allow,
             nras,
-            source_policy: &self.source_policy,
+            workloads: &workloads,
+            workload_mode: self.workload_mode,
             os_images: &self.os_images,
             model_names: &self.model_names,
         };
@@ -186,6 +204,22 @@ impl EvidenceVerifier {
     }
 }
 impl EvidenceVerifier {
+    /// Adds a workload an operator accepted (`POST /admin/workloads/accept`): used by every
+    /// verification from now on, until the proxy restarts.
+    pub(crate) fn accept_workload(&self, w: ReviewedWorkload) {
+        self.workloads.rcu(|list| {
+            let mut list = Vec::clone(list);
+            list.retain(|x| x.name != w.name);
+            list.push(w.clone());
+            list
+        });
+    }
+
+    /// The reviewed workloads in use (configured and accepted).
+    pub(crate) fn workloads(&self) -> std::sync::Arc<Vec<ReviewedWorkload>> {
+        self.workloads.load_full()
+    }
+
     /// Intel DCAP for a quote that is not Venice's answer (an ACI gateway's own report):
     /// signature, QE report and PCK chain to the pinned Intel root, CRLs, the DEBUG policy,
     /// then the TCB status policy.

@@ -4,6 +4,7 @@
 //! configures.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Measurements the workload must match (`attestation.allowlists`; empty: any, reported).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -19,7 +20,7 @@ pub struct Allowlists {
     pub(crate) os_image_hash: Vec<String>,
 }
 
-pub(crate) const CHECK_NAMES: [&str; 15] = [
+pub(crate) const CHECK_NAMES: [&str; 16] = [
     "envelope",
     "model_identity",
     "aci_keyset",
@@ -28,6 +29,7 @@ pub(crate) const CHECK_NAMES: [&str; 15] = [
     "tdx_tcb_status",
     "rtmr_replay",
     "mr_config_id",
+    "workload_policy",
     "workload_allowlist",
     "gpu_cert_chain",
     "gpu_spdm_signature",
@@ -144,32 +146,102 @@ pub fn default_policy() -> Vec<Rule> {
 const DATADOG_AGENT_KEY: &str =
     "sha256:25bcab4ec8eede1e3091a14692126798c23986832ae6e5948d6f7eb0a928ab0b";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SourcePolicy {
-    /// The gateway's source repositories (`https://host/owner/name`; case, a trailing `/` and
-    /// `.git` ignored, everything else compared exactly). Empty: no compose is taken for a
-    /// gateway, so every workload must carry GPU evidence.
-    pub(crate) repositories: Vec<String>,
-    /// Image repositories built from those repositories (`ghcr.io/owner/name`): a service
-    /// running one pinned by digest runs the gateway's source.
-    pub(crate) images: Vec<String>,
-    /// Accept a gateway built from source at boot (a repository and commit, no image). The
-    /// quote then fixes the instruction to build that commit, not the binary it produced.
-    pub(crate) allow_built_at_boot: bool,
+/// What `attestation.workload_policy` does with a workload no reviewed workload accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadPolicyMode {
+    /// Check `workload_policy` fails: nothing is sent to it.
+    #[default]
+    Enforce,
+    /// Served anyway, with the verdict in the report, a trust warning on every answer and the
+    /// metric `venice_e2ee_proxy_unreviewed_workloads_total`: availability chosen over review.
+    Report,
 }
 
-impl Default for SourcePolicy {
-    /// Venice's ACI gateway: Phala's private-ai-gateway, which its launcher clones and builds
-    /// at boot (see docs/ATTESTATION.md, "What is attested"); no published image is known.
-    fn default() -> Self {
-        SourcePolicy {
-            repositories: vec!["https://github.com/Dstack-TEE/private-ai-gateway".into()],
-            images: Vec::new(),
-            allow_built_at_boot: true,
-        }
-    }
+/// A workload someone reviewed: the only source of trust in what an attested CVM runs. A
+/// measured compose is accepted when it is one of `compose_hashes`, or when it runs exactly
+/// these services with exactly these security-relevant parts (see docs/ATTESTATION.md,
+/// "Workload policy"); ordinary settings (log sizes, labels, restart policy, environment
+/// values no reviewed image reads as code) may change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewedWorkload {
+    /// A name for reports and logs.
+    pub name: String,
+    /// Where it was reviewed from (a capture, a published compose, an audit), and what the
+    /// review leaves open.
+    pub source: String,
+    /// Whole app composes accepted as they are (sha256 hex of the manifest MRCONFIGID binds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compose_hashes: Vec<String>,
+    /// OS images accepted, by the hash RTMR3 measures (empty: any, reported).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub os_images: Vec<String>,
+    /// `pre_launch_script`s accepted, by the sha256 of their text (empty: none may run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_launch_scripts: Vec<String>,
+    /// Variables the deployer may set (the compose's `allowed_envs` must be among them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_envs: Vec<String>,
+    /// Variables outside `allowed_envs` that a reviewed service of this workload sets when it
+    /// runs docker compose again (variable → that service). Any other such variable in a
+    /// security-relevant value refuses the workload.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub runtime_vars: BTreeMap<String, String>,
+    /// The reviewed service that is the routing gateway, and the source it builds or runs. A
+    /// workload without one is no gateway: it must prove its GPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<ReviewedGateway>,
+    /// The manifest's security-relevant settings (`runner`, the key provider, `secure_time`,
+    /// `public_logs`, …), exactly.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub manifest: BTreeMap<String, serde_json::Value>,
+    /// The services, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub services: BTreeMap<String, ReviewedService>,
+    /// The compose file's top-level `volumes`, `configs`, `secrets` and `networks`, exactly.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub definitions: BTreeMap<String, serde_yaml::Value>,
 }
+
+/// One reviewed service: its image and every security-relevant key as written in the compose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewedService {
+    /// The image as written (`repo@sha256:…`, `repo:tag`, an interpolation), or any digest of
+    /// a repository (`repo@sha256:*`, `repo:tag@sha256:*`): its publisher is then trusted and
+    /// the provenance rule for the repository decides.
+    pub image: String,
+    /// Environment variables the reviewed image reads as code or as where its code comes from
+    /// (a launcher's repository and commit), with their values as written. Variables any
+    /// runtime reads as code (`LD_PRELOAD`, `PYTHONPATH`, …) may be set only as listed here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub code_env: BTreeMap<String, String>,
+    /// Every other key that is not ordinary (`entrypoint`, `command`, `volumes`, `configs`,
+    /// `privileged`, `cap_add`, `devices`, `network_mode`, `pid`, `ipc`, `env_file`,
+    /// `build`, …), exactly as written; a key left out must be absent.
+    #[serde(flatten)]
+    pub fields: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// The routing gateway of a reviewed workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewedGateway {
+    /// The service that builds or runs it (no `entrypoint` override).
+    pub service: String,
+    /// Its source repository (`https://host/owner/name`) and the reviewed commit, both named
+    /// in that service's reviewed settings.
+    pub repository: String,
+    pub commit: String,
+}
+
+/// The workloads reviewed for this release (`conf/workloads.yaml`, compiled in), each with
+/// where it was reviewed from.
+pub fn default_workloads() -> Vec<ReviewedWorkload> {
+    serde_yaml::from_str(SHIPPED_WORKLOADS).expect("conf/workloads.yaml is a list of workloads")
+}
+
+pub(crate) const SHIPPED_WORKLOADS: &str = include_str!("../../conf/workloads.yaml");
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

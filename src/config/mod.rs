@@ -199,6 +199,11 @@ pub struct ServerSection {
     pub admin_listen: Option<SocketAddr>,
     /// Chat completions in flight at once; more get 429.
     pub max_concurrent_chats: usize,
+    /// What all requests together may hold whole in memory: request bodies while read and
+    /// sealed, answers read whole, a tool-call stream's held text, structured outputs. A
+    /// request that would go past it gets 503 `memory_budget_exhausted` (see `budget.rs`).
+    #[serde(with = "units::size")]
+    pub memory_budget: u64,
     /// An idle keep-alive client connection is closed after this long (Pingora keeps them
     /// forever otherwise).
     #[serde(with = "units::duration")]
@@ -306,10 +311,15 @@ pub struct AttestationSection {
     /// Which provenance each image repository needs (longest prefix wins; an image no rule
     /// covers fails the check). Default: the images Venice's enclaves run (see docs/ATTESTATION.md).
     pub provenance_policy: Vec<attestation::Rule>,
-    /// The routing gateway's source (repositories, images built from them) and whether a
-    /// build from source at boot is accepted (check `source_provenance`). A workload whose
-    /// measured compose runs it is that gateway, which holds no GPU.
-    pub(crate) source_provenance: attestation::SourcePolicy,
+    /// The workloads someone reviewed (default: `conf/workloads.yaml`, compiled in): the
+    /// only source of trust in what an attested CVM runs, and of which one is a gateway
+    /// (check `workload_policy`). Setting it replaces the shipped list.
+    pub workloads: Vec<attestation::ReviewedWorkload>,
+    /// Reviewed workloads added to `workloads` (an operator's own reviews).
+    pub extra_workloads: Vec<attestation::ReviewedWorkload>,
+    /// `enforce` (an unreviewed workload is refused) or `report` (served, with the verdict
+    /// in the report, a trust warning on every answer and a metric).
+    pub workload_policy: attestation::WorkloadPolicyMode,
     /// Names for OS image hashes (`<sha256 hex>: dstack-0.5.9`), shown for the hash RTMR3
     /// measures; a name with `-dev` marks a development image. Unlisted hashes are named as
     /// Venice's `vm_config` claims, and said to be a claim.
@@ -396,6 +406,7 @@ impl Default for ServerSection {
             body_limit: 32 << 20,
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
             max_concurrent_chats: 256,
+            memory_budget: 128 << 20,
             keepalive_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
@@ -473,7 +484,9 @@ impl Default for AttestationSection {
             rekor_max_entries: attestation::DEFAULT_MAX_ENTRIES,
             sigstore_trusted_root: None,
             provenance_policy: attestation::default_policy(),
-            source_provenance: Default::default(),
+            workloads: attestation::default_workloads(),
+            extra_workloads: Vec::new(),
+            workload_policy: Default::default(),
             os_images: attestation::known_os_images(),
             deployer_named_images: Default::default(),
             receipts: Default::default(),
@@ -676,6 +689,15 @@ impl Config {
         if self.server.body_limit == 0 {
             return Err(bad("server.body_limit", "must be above 0".into()));
         }
+        if self.server.memory_budget < self.server.body_limit {
+            return Err(bad(
+                "server.memory_budget",
+                format!(
+                    "{} bytes cannot hold one request of server.body_limit ({} bytes)",
+                    self.server.memory_budget, self.server.body_limit
+                ),
+            ));
+        }
         if self.attestation.max_age.is_zero() {
             return Err(bad("attestation.max_age", "must be above 0".into()));
         }
@@ -742,6 +764,15 @@ impl Config {
                     "the `signed` rule for {} names no signer keys (keys: [sha256:…])",
                     r.repository
                 ),
+            ));
+        }
+        if a.workloads.is_empty()
+            && a.extra_workloads.is_empty()
+            && a.workload_policy == attestation::WorkloadPolicyMode::Enforce
+        {
+            return Err(bad(
+                "attestation.workloads",
+                "no reviewed workload is left, so every attestation would be refused (leave `workloads` out to keep the shipped ones)".into(),
             ));
         }
         if let Some(path) = &self.venice.ca_file {

@@ -27,7 +27,8 @@ fn json(status: u16, v: serde_json::Value) -> Response<Vec<u8>> {
 }
 
 impl AdminApp {
-    /// `GET /admin/pins[/{model}]`, `POST /admin/pins/{model}/accept`.
+    /// `GET /admin/pins[/{model}]`, `POST /admin/pins/{model}/accept`, `GET /admin/workloads`,
+    /// `POST /admin/workloads/accept`.
     fn admin(
         &self,
         method: &str,
@@ -83,6 +84,43 @@ impl AdminApp {
                         409,
                         json!({"error": "the refused form stored now is not the one reviewed; nothing was pinned", "refused": now}),
                     ),
+                }
+            }
+            ("GET", ["workloads"]) => {
+                let reviewed: Vec<_> = store
+                    .verifier()
+                    .workloads()
+                    .iter()
+                    .map(|w| json!({"name": w.name, "source": w.source}))
+                    .collect();
+                let unreviewed: Vec<_> = store
+                    .unreviewed_workloads()
+                    .into_iter()
+                    .map(|(model, review)| json!({"model": model, "review": review}))
+                    .collect();
+                json(200, json!({"reviewed": reviewed, "unreviewed": unreviewed}))
+            }
+            ("POST", ["workloads", "accept"]) => {
+                let Some(digest) = query_param(query, "digest") else {
+                    return json(
+                        400,
+                        json!({"error": "name the workload you reviewed: ?digest=<workload digest from the report or GET /admin/workloads>"}),
+                    );
+                };
+                match store.accept_workload(digest) {
+                    Ok((entry, lines)) => {
+                        log::warn!(
+                            target: "audit",
+                            "admin accepted workload {digest} as `{}` (compose {}): until restart; persist it under attestation.extra_workloads",
+                            entry.name,
+                            entry.compose_hashes.join(", ")
+                        );
+                        json(200, json!({"accepted": entry, "policy_lines": lines}))
+                    }
+                    Err(AcceptError::Nothing(e)) => json(409, json!({"error": e})),
+                    Err(AcceptError::Changed(now)) => {
+                        json(409, json!({"error": "changed", "refused": now}))
+                    }
                 }
             }
             _ => json(404, json!({"error": "no such admin action"})),

@@ -55,8 +55,11 @@ async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
     assert_eq!(report["layout"], "aci/1");
     assert_eq!(report["verified"], true);
     assert_eq!(report["aci"]["binding"]["form"], "statement");
-    // The gateway is the measured compose's doing, not Venice's word.
-    assert_eq!(report["gateway"]["kind"], "built", "{report}");
+    // The gateway is a reviewed workload's, not Venice's word.
+    assert_eq!(
+        report["gateway"]["workload"], "venice-aci-gateway-aa65d64",
+        "{report}"
+    );
     assert_eq!(report["gateway"]["service"], "launcher");
     assert_eq!(report["aci"]["serving"], "aggregator");
     assert!(report["aci"]["attested"]
@@ -312,12 +315,8 @@ async fn gpu_checks_follow_the_measured_compose_not_venices_word() {
             assert_eq!(c["status"], "not_applicable", "{gpu:?} {name}");
             let why = c["detail"].as_str().unwrap();
             assert!(
-                why.contains("the compose MRCONFIGID binds runs the gateway")
-                    && why.contains(
-                        "Dstack-TEE/private-ai-gateway"
-                            .to_ascii_lowercase()
-                            .as_str()
-                    ),
+                why.contains("the compose MRCONFIGID binds is reviewed workload `venice-aci-gateway-aa65d64`")
+                    && why.contains("Dstack-TEE/private-ai-gateway"),
                 "{why}"
             );
         }

@@ -299,6 +299,7 @@ async fn verify_subcommand_checks_a_live_model() {
         let root = c.attestation.nvidia_root_ca.clone().unwrap();
         let sigstore = c.attestation.sigstore_trusted_root.clone().unwrap();
         let policy = serde_json::to_string(&c.attestation.provenance_policy).unwrap();
+        let workloads = serde_json::to_string(&c.attestation.extra_workloads).unwrap();
         let base = s.base_url();
         std::process::Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
             .args(["verify", "--json", "--model", model])
@@ -314,6 +315,7 @@ async fn verify_subcommand_checks_a_live_model() {
                 &c.attestation.rekor_url,
             )
             .env("VENICE_E2EE_PROXY__ATTESTATION__PROVENANCE_POLICY", policy)
+            .env("VENICE_E2EE_PROXY__ATTESTATION__EXTRA_WORKLOADS", workloads)
             .env(
                 "VENICE_E2EE_PROXY__ATTESTATION__PLAIN_HTTP_FOR_TESTS",
                 "true",

@@ -29,3 +29,4 @@ mod sessions;
 mod structured;
 mod tls;
 mod tools;
+mod workloads;

@@ -38,11 +38,12 @@ fn the_capture_in_the_aci_layout_verifies_with_every_check_named() {
         match name {
             // Added by the async provenance step, not `verify_all`.
             "sigstore_provenance" => continue,
-            // NEAR's compose runs no gateway source: a measured fact, named.
+            // NEAR's compose is a reviewed workload without a gateway: that fact, named.
             "source_provenance" => {
                 assert_eq!(status(&r, name), Status::NotApplicable);
                 assert!(
-                    detail(&r, name).contains("not a gateway"),
+                    detail(&r, name)
+                        .contains("reviewed workload `near-ai-gpu-2026-04`, which runs no gateway"),
                     "{}",
                     detail(&r, name)
                 );

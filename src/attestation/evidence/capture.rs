@@ -239,7 +239,8 @@ pub async fn verify(c: &Capture) -> Result<super::report::Report, CaptureError> 
         trust_overrides: Vec::new(),
         allow: &Default::default(),
         nras: c.nras_answer.clone().zip(c.nras_jwks.clone()).map(Ok),
-        source_policy: &Default::default(),
+        workloads: &crate::config::attestation::default_workloads(),
+        workload_mode: Default::default(),
         os_images: &Default::default(),
         model_names: &Default::default(),
     };

@@ -9,6 +9,7 @@ pub(crate) mod nras;
 pub mod nvidia;
 pub mod pcs;
 pub mod report;
+pub(crate) mod review;
 pub(crate) mod source;
 pub mod trust_roots;
 pub mod workload;

@@ -4,16 +4,17 @@
 use super::compose::AppCompose;
 use super::dcap::{self, Collateral, TcbVerdict};
 use super::nvidia::{self, GpuCheck};
-use super::source::{self, GatewaySource, SourceClaim, SourcePolicy};
+use super::review::{self, ReviewStatus, ReviewedWorkload, WorkloadReview};
+use super::source::{self, GatewaySource, SourceClaim};
 use super::workload::{self, Workload};
 use crate::attestation::aci::{self, Binding, Keyset};
 use crate::attestation::envelope::{self, AttestationError, Check, Policy, VerifiedKey};
 use crate::attestation::provenance::policy::DeployerNamedImages;
 use crate::attestation::provenance::{ImageResult, Provenance, Source};
 use crate::attestation::quote;
-pub use crate::config::attestation::Allowlists;
 #[cfg(test)]
 pub(crate) use crate::config::attestation::CHECK_NAMES;
+pub use crate::config::attestation::{Allowlists, WorkloadPolicyMode};
 use crate::venice::Attestation;
 use serde::Serialize;
 use serde_json::Value;
@@ -66,7 +67,9 @@ pub struct Report {
     pub(crate) tcb: Option<TcbVerdict>,
     pub(crate) measurements: Option<Measurements>,
     pub(crate) workload: Option<Workload>,
-    /// The gateway's source the measured compose runs: the attested CVM is a routing gateway.
+    /// The workload policy's verdict on the compose MRCONFIGID binds.
+    pub(crate) review: Option<WorkloadReview>,
+    /// The gateway the reviewed workload runs: the attested CVM is a routing gateway.
     pub(crate) gateway: Option<GatewaySource>,
     pub(crate) gpus: usize,
     /// Whose GPU evidence was verified: `attested_cvm` (the machine the quote covers),
@@ -145,8 +148,11 @@ pub struct Trust<'a> {
     /// Verify DCAP as of this time instead of `now` (stale collateral within its grace).
     pub dcap_at: Option<u64>,
     pub trust_overrides: Vec<String>,
-    /// The gateway's source: a compose that runs it makes the CVM a gateway.
-    pub source_policy: &'a SourcePolicy,
+    /// The reviewed workloads: the only source of trust in what runs (and of which
+    /// workload is a gateway).
+    pub workloads: &'a [ReviewedWorkload],
+    /// Whether an unreviewed workload is refused or served with a warning.
+    pub workload_mode: WorkloadPolicyMode,
     /// Names of OS image hashes (`attestation.os_images`).
     pub os_images: &'a std::collections::BTreeMap<String, String>,
     /// The upstream model names each model may state (`attestation.model_names`).
@@ -175,6 +181,15 @@ impl Checks<'_> {
         match result {
             Ok(d) => self.push(name, Status::Pass, d),
             Err(d) => self.push(name, Status::Fail, d),
+        }
+    }
+
+    /// Marks the check just recorded as reported only (`attestation.workload_policy: report`).
+    fn report_only_if(&mut self, relaxed: bool) {
+        if relaxed {
+            if let Some(last) = self.list.last_mut() {
+                last.enforced = false;
+            }
         }
     }
 
@@ -251,6 +266,7 @@ pub fn verify_all(
         tcb: None,
         measurements: None,
         workload: None,
+        review: None,
         gateway: None,
         gpus: 0,
         gpu_evidence: "none",
@@ -469,23 +485,23 @@ pub fn verify_all(
             checks.skip("mr_config_id", "no quote");
         }
     }
-    // What runs, from the bound compose only: whether it is the gateway, and its source.
-    let compose = report
-        .workload
-        .as_ref()
-        .filter(|_| bound)
-        .and_then(|w| w.compose.as_ref());
-    report.gateway = compose.and_then(|c| source::gateway_source(c, trust.source_policy));
+    // What runs, from the bound compose only, as far as someone reviewed it.
+    review_workload(&mut report, bound, trust, &mut checks);
     let claim = att
         .attestation
         .as_ref()
         .and_then(|a| a.source_provenance.as_ref());
-    let (verdict, reported) =
-        source::check(claim, compose, report.gateway.as_ref(), trust.source_policy);
+    let (verdict, reported) = source::check(claim, report.review.as_ref(), report.gateway.as_ref());
     match verdict {
         source::Verdict::Pass(d) => checks.record("source_provenance", Ok(d)),
         source::Verdict::Fail(d) => checks.record("source_provenance", Err(d)),
-        source::Verdict::Skipped(d) => checks.skip("source_provenance", &d),
+        // Nothing reviewed says what runs: as enforced as the workload policy that says so.
+        source::Verdict::Skipped(d) => {
+            checks.skip("source_provenance", &d);
+            let policy = checks.list.iter().find(|c| c.name == "workload_policy");
+            let enforced = policy.is_none_or(|c| c.enforced);
+            checks.list.last_mut().expect("just pushed").enforced &= enforced;
+        }
         source::Verdict::NotApplicable(d) => checks.not_applicable("source_provenance", &d),
     }
     if let Some(summary) = report.aci.as_mut() {
@@ -512,8 +528,8 @@ pub fn verify_all(
     match &report.gateway {
         Some(g) if placeholder => {
             let why = format!(
-                "the compose MRCONFIGID binds runs the gateway ({}): the attested CVM routes and holds no GPU, and no relayed GPU evidence was served",
-                g.describe()
+                "the compose MRCONFIGID binds is reviewed workload `{}`, whose service `{}` runs the gateway ({}@{}): the attested CVM routes and holds no GPU, and no relayed GPU evidence was served",
+                g.workload, g.service, g.repository, g.commit
             );
             for name in GPU_CHECKS {
                 checks.not_applicable(name, &why);
@@ -541,6 +557,87 @@ pub fn verify_all(
     }
     checks.conclude(&mut report);
     (report, envelope)
+}
+
+/// Check `workload_policy`: the compose MRCONFIGID binds (`bound`), on the OS image RTMR3
+/// measures, against the reviewed workloads; the gateway, if the one it matches names one.
+fn review_workload(report: &mut Report, bound: bool, trust: &Trust<'_>, checks: &mut Checks<'_>) {
+    let Some(w) = report.workload.as_ref().filter(|_| bound) else {
+        checks.skip(
+            "workload_policy",
+            "no compose is bound by MRCONFIGID, so nothing measured says what runs",
+        );
+        return checks.report_only_if(trust.workload_mode == WorkloadPolicyMode::Report);
+    };
+    let Some(compose) = &w.compose else {
+        checks.record(
+            "workload_policy",
+            Err(format!(
+                "the bound compose cannot be read: {}",
+                w.compose_error.as_deref().unwrap_or("-")
+            )),
+        );
+        return checks.report_only_if(trust.workload_mode == WorkloadPolicyMode::Report);
+    };
+    let os_image = w
+        .os_image_hash
+        .as_ref()
+        .filter(|h| h.from == workload::FROM_RTMR3)
+        .map(|h| h.value.as_str());
+    let verdict = review::review(compose, &w.compose_hash, os_image, trust.workloads);
+    let detail = match verdict.status {
+        ReviewStatus::Reviewed => Ok(format!(
+            "reviewed workload `{}` ({}){}",
+            verdict.workload.as_deref().unwrap_or_default(),
+            verdict.reviewed_from.as_deref().unwrap_or_default(),
+            if verdict.unmeasured.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; not fixed by the measurement: {}",
+                    verdict.unmeasured.join("; ")
+                )
+            }
+        )),
+        ReviewStatus::Refused => Err(format!(
+            "refused whatever the policy says: {}",
+            verdict.refusals.join("; ")
+        )),
+        ReviewStatus::Unreviewed => Err(format!(
+            "not a reviewed workload (digest {}); closest `{}` differs: {}",
+            verdict.digest,
+            verdict.closest.as_deref().unwrap_or("-"),
+            if verdict.differences.is_empty() {
+                "-".to_string()
+            } else {
+                verdict.differences.join("; ")
+            }
+        )),
+    };
+    checks.record("workload_policy", detail);
+    checks.report_only_if(trust.workload_mode == WorkloadPolicyMode::Report);
+    if verdict.status == ReviewStatus::Refused {
+        // Not readable with certainty: no policy, no relaxation lifts that.
+        checks.list.last_mut().expect("just recorded").enforced = true;
+    }
+    if verdict.status != ReviewStatus::Reviewed && trust.workload_mode == WorkloadPolicyMode::Report
+    {
+        report.trust_overrides.push(format!(
+            "workload {} is not reviewed (attestation.workload_policy: report)",
+            verdict.digest
+        ));
+    }
+    report.gateway = verdict.gateway.as_ref().map(|g| GatewaySource {
+        workload: verdict.workload.clone().unwrap_or_default(),
+        service: g.service.clone(),
+        repository: g.repository.clone(),
+        commit: g.commit.clone(),
+        image_digest: compose
+            .service(&g.service)
+            .and_then(|s| s.image.as_ref())
+            .and_then(|i| crate::attestation::provenance::policy::parse_image(&i.value).digest),
+    });
+    report.review = Some(verdict);
 }
 
 /// The ACI checks (`aci_keyset`, `aci_report_data`) and the summary for the report.
@@ -1001,6 +1098,38 @@ pub fn render_text(r: &Report) -> String {
                     "  set by the deployer, unmeasured: {}\n",
                     names.join(", ")
                 ));
+            }
+        }
+    }
+    if let Some(v) = &r.review {
+        out.push_str(&format!(
+            "workload digest {}: {}\n",
+            v.digest,
+            match v.status {
+                ReviewStatus::Reviewed => format!(
+                    "reviewed as `{}` ({})",
+                    v.workload.as_deref().unwrap_or("-"),
+                    v.reviewed_from.as_deref().unwrap_or("-")
+                ),
+                ReviewStatus::Unreviewed => format!(
+                    "NOT REVIEWED; closest reviewed workload `{}`",
+                    v.closest.as_deref().unwrap_or("-")
+                ),
+                ReviewStatus::Refused => "REFUSED whatever the policy says".into(),
+            }
+        ));
+        for line in v.refusals.iter().chain(&v.differences) {
+            out.push_str(&format!("  - {line}\n"));
+        }
+        for line in &v.unmeasured {
+            out.push_str(&format!("  unmeasured: {line}\n"));
+        }
+        if let Some(lines) = &v.policy_lines {
+            out.push_str(
+                "  after reviewing it, accept it with POST /admin/workloads/accept?digest=<digest> or these lines under attestation.extra_workloads:\n",
+            );
+            for line in lines.lines() {
+                out.push_str(&format!("    {line}\n"));
             }
         }
     }

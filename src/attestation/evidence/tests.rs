@@ -31,7 +31,13 @@ pub(super) fn run_allowing(
     now: u64,
     allow: &crate::attestation::evidence::report::Allowlists,
 ) -> Report {
-    run_full(c, raw, now, allow, &Default::default())
+    run_full(
+        c,
+        raw,
+        now,
+        allow,
+        &crate::config::attestation::default_workloads(),
+    )
 }
 
 fn run_full(
@@ -39,7 +45,7 @@ fn run_full(
     raw: &Value,
     now: u64,
     allow: &crate::attestation::evidence::report::Allowlists,
-    source_policy: &crate::attestation::evidence::source::SourcePolicy,
+    workloads: &[crate::config::attestation::ReviewedWorkload],
 ) -> Report {
     let nvidia_root = nvidia::parse_root(NVIDIA_ROOT).unwrap();
     let intel = intel_root_der();
@@ -60,7 +66,8 @@ fn run_full(
             c.nras_answer.clone().unwrap(),
             c.nras_jwks.clone().unwrap(),
         ))),
-        source_policy,
+        workloads,
+        workload_mode: Default::default(),
         os_images: &Default::default(),
         model_names: &Default::default(),
     };
@@ -196,7 +203,8 @@ fn each_mutation_fails_its_check() {
                 let flipped = format!("{first}{}", &d[1..]);
                 v["event_log"][5]["digest"] = json!(flipped);
             }),
-            &["rtmr_replay"],
+            // Nothing measures the OS image then: no reviewed workload runs on it.
+            &["rtmr_replay", "workload_policy"],
         ),
         (
             "altered app_compose",
@@ -239,7 +247,7 @@ fn each_mutation_fails_its_check() {
         (
             "RTMR3 measurement in the quote",
             Box::new(|v| mutate_quote(v, 520 + 7)),
-            &["tdx_quote_signature", "rtmr_replay"],
+            &["tdx_quote_signature", "rtmr_replay", "workload_policy"],
         ),
         (
             "nonce echo",
@@ -349,7 +357,8 @@ fn missing_collateral_is_skipped_and_not_verified() {
         trust_overrides: Vec::new(),
         allow: &Default::default(),
         nras: None,
-        source_policy: &Default::default(),
+        workloads: &crate::config::attestation::default_workloads(),
+        workload_mode: Default::default(),
         os_images: &Default::default(),
         model_names: &Default::default(),
     };

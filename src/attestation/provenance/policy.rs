@@ -49,17 +49,38 @@ pub(crate) fn parse_image(value: &str) -> ImageRef {
     ImageRef { repository, digest }
 }
 
-/// The rule for a repository: the longest matching prefix.
+/// The rule for a repository: the longest matching prefix, on a path boundary (`datadog/agent`
+/// covers `datadog/agent` and `datadog/agent/x`, never `datadog/agent-evil`; `nearaidev/` every
+/// repository under it).
 pub(crate) fn rule_for<'a>(policy: &'a [Rule], repository: &str) -> Option<&'a Rule> {
     policy
         .iter()
-        .filter(|r| repository.starts_with(r.repository.as_str()))
+        .filter(|r| covers(&r.repository, repository))
         .max_by_key(|r| r.repository.len())
+}
+
+fn covers(prefix: &str, repository: &str) -> bool {
+    match repository.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),
+        None => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_cover_repositories_on_path_boundaries() {
+        let policy = default_policy();
+        let rule = |r: &str| rule_for(&policy, r).map(|r| r.repository.as_str());
+        assert_eq!(rule("datadog/agent"), Some("datadog/agent"));
+        assert_eq!(rule("datadog/agent/sub"), Some("datadog/agent"));
+        assert_eq!(rule("datadog/agent-evil"), None);
+        assert_eq!(rule("nearaidev/compose-manager"), Some("nearaidev/"));
+        assert_eq!(rule("nearaidevil/compose-manager"), None);
+        assert_eq!(rule("prom/node-exporter-x"), None);
+    }
 
     #[test]
     fn image_references_in_every_form() {
@@ -114,8 +135,13 @@ mod tests {
             keys: vec!["sha256:00".into()],
         });
         assert_eq!(
-            rule_for(&p, "nearaidev/special-app").unwrap().rule,
+            rule_for(&p, "nearaidev/special/app").unwrap().rule,
             RuleKind::Signed
+        );
+        // Not on a path boundary: the wider rule.
+        assert_eq!(
+            rule_for(&p, "nearaidev/special-app").unwrap().rule,
+            RuleKind::Fulcio
         );
         assert_eq!(
             rule_for(&p, "nearaidev/compose-manager").unwrap().rule,

@@ -17,12 +17,16 @@ use venice_e2ee_proxy::e2ee::codec;
 
 /// The one gateway CVM that serves every model in the ACI layouts (its measurements' name).
 pub const GATEWAY: &str = "private-ai-gateway";
-/// The ingress image the gateway's compose pins (its digest is the guarantee).
-const INGRESS_IMAGE: &str = "dstacktee/dstack-ingress";
 pub const SOURCE_REPO: &str = "https://github.com/Dstack-TEE/private-ai-gateway.git";
-pub const SOURCE_COMMIT: &str = "5e1f0c3a9d2b7e4f6a8c0d1e2f3a4b5c6d7e8f90";
-/// An image the gateway's compose names by tag only, as Venice's does (dstack-verifier).
-pub const TAG_ONLY_IMAGE: &str = "simulated/verifier:latest";
+/// The commit Venice's gateway runs (the public audit of Venice's live chain names it).
+pub const SOURCE_COMMIT: &str = "aa65d64c191949b8df7b1ebe210f5b8f8a8e6b99";
+/// The image the gateway's compose names by tag only, as Venice's does.
+pub const TAG_ONLY_IMAGE: &str = "dstacktee/dstack-verifier:latest";
+/// The launcher that clones and builds the gateway at boot.
+const LAUNCHER_IMAGE: &str = "ghcr.io/redpill-ai/private-ai-launcher";
+/// dstack-dev-0.5.9, the development OS image Venice's gateway runs (its hash as
+/// private-ai-gateway's verifier publishes it).
+pub const DEV_OS_IMAGE: &str = "0e09f2bcb510c682b461d16b97192c710886db582852991e05146291063f890b";
 const RECEIPT_KEY_ID: &str = "sim-receipt-1";
 const UPSTREAM_ORIGIN: &str = "https://upstream.sim.invalid";
 /// Receipts kept for lookup; older ones answer 404 like expired ones.
@@ -151,10 +155,13 @@ pub fn upstream_report(
     let report_data = venice_e2ee_proxy::attestation::aci::report_data(&digest, &gateway_nonce);
     let workload = super::evidence::workload_of(
         "simulated-upstream",
-        &format!(
-            "services:\n  vllm:\n    image: {}\n",
-            super::rekor::pinned(super::rekor::MODEL_IMAGE)
-        ),
+        &super::evidence::Manifest {
+            docker_compose_file: format!(
+                "services:\n  vllm:\n    image: {}\n",
+                super::rekor::pinned(super::rekor::MODEL_IMAGE)
+            ),
+            ..Default::default()
+        },
     );
     let mut q = quote(&report_data, &workload);
     if variant == UpstreamVariant::AlteredQuote {
@@ -306,14 +313,94 @@ impl Gateway {
         )
     }
 
-    /// The gateway's app compose: its ingress serves `ingress_host`, its launcher builds the
-    /// pinned source commit at boot; a verifier image is named by tag only.
-    pub fn compose_yaml(ingress_host: &str) -> String {
-        format!(
-            "services:\n  dstack-ingress:\n    image: {INGRESS_IMAGE}@sha256:{}\n    environment:\n      - DOMAIN={ingress_host}\n      - TARGET_ENDPOINT=http://launcher:8086\n  launcher:\n    image: {}\n    environment:\n      - GIT_REPO={SOURCE_REPO}\n      - GIT_REV={SOURCE_COMMIT}\n  verifier:\n    image: {TAG_ONLY_IMAGE}\n",
-            "ab".repeat(32),
-            super::rekor::pinned(super::rekor::AGENT_IMAGE)
-        )
+    /// Venice's ACI gateway as the public audit of it describes it (jooray/venice-e2ee-proxy
+    /// docs/SECURITY-AUDIT.md §2.2, 2026-08-06): dstack-ingress and the launcher pinned by
+    /// digest, the launcher building private-ai-gateway at the commit Venice runs, the verifier
+    /// sidecar by tag, node-exporter pinned; `public_logs` on, `secure_time` off, a dstack
+    /// development OS image. The digests and the settings the audit does not give are this
+    /// simulator's own. Its ingress serves `ingress_host`.
+    pub fn manifest(ingress_host: &str) -> super::evidence::Manifest {
+        let digest = |name: &str| hex::encode(Sha256::digest(format!("simulated image {name}")));
+        let compose = format!(
+            "services:
+  dstack-ingress:
+    image: dstacktee/dstack-ingress:2.2@sha256:{ingress}
+    restart: unless-stopped
+    ports:
+      - \"443:443\"
+    environment:
+      - DOMAINS={ingress_host}
+      - TARGET_ENDPOINT=http://launcher:8086
+      - CLOUDFLARE_API_TOKEN=${{CLOUDFLARE_API_TOKEN}}
+      - CERTBOT_EMAIL=${{CERTBOT_EMAIL}}
+      - SET_CAA=true
+    volumes:
+      - /var/run/dstack.sock:/var/run/dstack.sock
+      - cert-data:/etc/letsencrypt
+  launcher:
+    image: {LAUNCHER_IMAGE}@sha256:{launcher}
+    restart: unless-stopped
+    environment:
+      - GIT_REPO={SOURCE_REPO}
+      - GIT_REV={SOURCE_COMMIT}
+      - RUST_LOG=info,request_outcome=debug
+      - ADMIN_TOKEN=${{ADMIN_TOKEN}}
+      - CONTROL_TOKEN=${{CONTROL_TOKEN}}
+    volumes:
+      - /var/run/dstack.sock:/var/run/dstack.sock
+      - pal-cache:/var/cache/pal
+      - pal-state:/var/lib/pal
+    configs:
+      - source: gateway-upstreams
+        target: /etc/private-ai-gateway/upstreams.seed.json
+    logging:
+      driver: json-file
+      options:
+        max-size: 500m
+        max-file: \"10\"
+  dstack-verifier:
+    image: {TAG_ONLY_IMAGE}
+    restart: unless-stopped
+  node-exporter:
+    image: prom/node-exporter:v1.8.2@sha256:{exporter}
+    restart: unless-stopped
+    command:
+      - --path.procfs=/host/proc
+      - --path.sysfs=/host/sys
+    volumes:
+      - /proc:/host/proc:ro
+      - /sys:/host/sys:ro
+configs:
+  gateway-upstreams:
+    content: |
+      []
+volumes:
+  cert-data:
+  pal-cache:
+  pal-state:
+",
+            ingress = digest("dstack-ingress"),
+            launcher = digest("launcher"),
+            exporter = digest("node-exporter"),
+        );
+        let settings = json!({"kms_enabled": true, "gateway_enabled": true,
+            "local_key_provider_enabled": false, "key_provider_id": "", "public_logs": true,
+            "public_sysinfo": true, "no_instance_id": false, "secure_time": false});
+        super::evidence::Manifest {
+            docker_compose_file: compose,
+            allowed_envs: [
+                "ADMIN_TOKEN",
+                "CERTBOT_EMAIL",
+                "CLOUDFLARE_API_TOKEN",
+                "CONTROL_TOKEN",
+                "DSTACK_ROOT_PUBLIC_KEY",
+            ]
+            .map(String::from)
+            .into(),
+            pre_launch_script: None,
+            settings: settings.as_object().expect("an object").clone(),
+            os_image_hash: Some(DEV_OS_IMAGE.into()),
+        }
     }
 
     /// Signs and keeps the receipt of one exchange (unless the fault is `Missing`).

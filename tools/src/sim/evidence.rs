@@ -101,14 +101,63 @@ pub struct Workload {
     pub mr_config_id: [u8; 48],
 }
 
-pub fn workload(model: &str) -> Workload {
-    // Every simulated model runs the same images, whose provenance the simulated Rekor holds.
-    let compose_yaml = format!(
-        "services:\n  model:\n    image: {}\n  agent:\n    image: ${{AGENT_IMAGE:-{}}}\n",
+/// The app compose a simulated CVM runs: dstack's manifest around a docker compose file. A
+/// hostile Venice may serve any (`Script::workload`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub docker_compose_file: String,
+    #[serde(default)]
+    pub allowed_envs: Vec<String>,
+    #[serde(default)]
+    pub pre_launch_script: Option<String>,
+    /// Further manifest settings (`kms_enabled`, `public_logs`, …).
+    #[serde(default)]
+    pub settings: serde_json::Map<String, Value>,
+    /// The OS image hash RTMR3 measures (hex); default: the simulated image's.
+    #[serde(default)]
+    pub os_image_hash: Option<String>,
+}
+
+impl Manifest {
+    /// The manifest text MRCONFIGID binds.
+    fn text(&self, name: &str) -> String {
+        let mut m = json!({"manifest_version": 2, "name": name, "runner": "docker-compose",
+            "docker_compose_file": self.docker_compose_file, "allowed_envs": self.allowed_envs});
+        if let Some(script) = &self.pre_launch_script {
+            m["pre_launch_script"] = json!(script);
+        }
+        for (k, v) in &self.settings {
+            m[k] = v.clone();
+        }
+        m.to_string()
+    }
+}
+
+/// What every simulated model runs: images whose provenance the simulated Rekor holds. The
+/// simulator's own workload, reviewed only by the test configuration (`reviewed_model_workload`).
+pub fn model_manifest() -> Manifest {
+    Manifest {
+        docker_compose_file: format!(
+            "services:\n  model:\n    image: {}\n    restart: unless-stopped\n  agent:\n    image: {}\n",
+            super::rekor::pinned(super::rekor::MODEL_IMAGE),
+            super::rekor::pinned(super::rekor::AGENT_IMAGE)
+        ),
+        ..Manifest::default()
+    }
+}
+
+/// The policy entry (YAML) that reviews `model_manifest` for the demo and the tests.
+pub fn reviewed_model_workload() -> String {
+    format!(
+        "name: simulated-model\nsource: the simulator's own model workload (tools/src/sim/evidence.rs), reviewed by the test configuration only\nos_images: [{}]\nmanifest: {{runner: docker-compose}}\nservices:\n  model:\n    image: {}\n  agent:\n    image: {}\n",
+        os_image_hash(),
         super::rekor::pinned(super::rekor::MODEL_IMAGE),
         super::rekor::pinned(super::rekor::AGENT_IMAGE)
-    );
-    workload_of(model, &compose_yaml)
+    )
+}
+
+pub fn workload(model: &str, manifest: Option<&Manifest>) -> Workload {
+    workload_of(model, manifest.unwrap_or(&model_manifest()))
 }
 
 /// The simulated OS image (dstack measures its hash into RTMR3).
@@ -121,13 +170,13 @@ pub fn os_image_hash() -> String {
 /// dstack's runtime event type (RTMR3).
 const RUNTIME_EVENT: u32 = 0x0800_0001;
 
-/// The workload of `model` running `compose_yaml`: boot events in RTMR0-2, then dstack's
-/// runtime events in RTMR3 as the guest extends them (`SHA384(type ‖ ":" ‖ name ‖ ":" ‖
-/// payload)`), measuring the app id, the compose hash, the OS image and the KMS.
-pub fn workload_of(model: &str, compose_yaml: &str) -> Workload {
-    let app_compose = json!({"manifest_version": 2, "name": model, "runner": "docker-compose", "docker_compose_file": compose_yaml, "allowed_envs": []}).to_string();
+/// The workload of `name` running `manifest`: boot events in RTMR0-2, then dstack's runtime
+/// events in RTMR3 as the guest extends them (`SHA384(type ‖ ":" ‖ name ‖ ":" ‖ payload)`),
+/// measuring the app id, the compose hash, the OS image and the KMS.
+pub fn workload_of(name: &str, manifest: &Manifest) -> Workload {
+    let app_compose = manifest.text(name);
     let compose_hash = Sha256::digest(app_compose.as_bytes());
-    let app_id = &Sha256::digest(format!("app:{model}").as_bytes())[..20];
+    let app_id = &Sha256::digest(format!("app:{name}").as_bytes())[..20];
     let mut rtmr = [[0u8; 48]; 4];
     let mut events = Vec::new();
     let mut extend = |imr: usize, event_type: u32, digest: [u8; 48], name: &str, payload: &[u8]| {
@@ -140,17 +189,18 @@ pub fn workload_of(model: &str, compose_yaml: &str) -> Workload {
             "event": name, "event_payload": hex::encode(payload)}),
         );
     };
-    for (imr, name) in [
+    for (imr, event) in [
         (0, "firmware"),
         (1, "kernel"),
         (1, "initrd"),
         (2, "cmdline"),
     ] {
-        let digest = Sha384::digest(format!("{model}:{name}").as_bytes()).into();
+        let digest = Sha384::digest(format!("{name}:{event}").as_bytes()).into();
         extend(imr, 1, digest, "", b"");
     }
     let key_provider = br#"{"name":"kms","id":"simulated-kms"}"#;
-    let os_image = hex::decode(os_image_hash()).expect("hex");
+    let os_image = hex::decode(manifest.os_image_hash.clone().unwrap_or_else(os_image_hash))
+        .expect("an OS image hash is hex");
     let runtime: [(&str, &[u8]); 9] = [
         ("system-preparing", b""),
         ("app-id", app_id),
@@ -162,14 +212,14 @@ pub fn workload_of(model: &str, compose_yaml: &str) -> Workload {
         ("key-provider", key_provider),
         ("system-ready", b""),
     ];
-    for (name, payload) in runtime {
+    for (event, payload) in runtime {
         let mut h = Sha384::new();
         h.update(RUNTIME_EVENT.to_le_bytes());
         h.update(b":");
-        h.update(name.as_bytes());
+        h.update(event.as_bytes());
         h.update(b":");
         h.update(payload);
-        extend(3, RUNTIME_EVENT, h.finalize().into(), name, payload);
+        extend(3, RUNTIME_EVENT, h.finalize().into(), event, payload);
     }
     let mut mr_config_id = [0u8; 48];
     mr_config_id[0] = 0x01;

@@ -392,7 +392,7 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             "Model not found or does not support TEE attestation",
         );
     };
-    let (fault, drift, layout, aci_gpu, keyset_lifetime) = {
+    let (fault, drift, layout, aci_gpu, keyset_lifetime, served_workload) = {
         let script = state.script.lock().expect("poisoned");
         (
             script.attestation_fault,
@@ -400,6 +400,7 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             script.attestation_layout,
             script.aci_gpu,
             script.keyset_lifetime_secs,
+            script.workload.clone(),
         )
     };
     if fault == Some(AttestationFault::ServerError) {
@@ -446,7 +447,7 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
     let workload = if layout.is_aci() {
         state.gateway_workload()
     } else {
-        super::evidence::workload(&model)
+        super::evidence::workload(&model, served_workload.as_ref())
     };
     let body = quote::body(
         &state.intel.template_body(),
@@ -472,7 +473,8 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
         events[3]["digest"] = json!(hex::encode([0x42u8; 48]));
     }
     let app_compose = if fault == Some(AttestationFault::BadCompose) {
-        workload.app_compose.replace("simulated/", "tampered/")
+        // Any change to the text: MRCONFIGID no longer binds it.
+        format!("{} ", workload.app_compose)
     } else {
         workload.app_compose
     };
@@ -494,6 +496,10 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
     } else {
         format!("simulated/{model}")
     };
+    let os_image = served_workload
+        .as_ref()
+        .and_then(|w| w.os_image_hash.clone())
+        .unwrap_or_else(super::evidence::os_image_hash);
     let mut v = json!({
         "model_name": served_model,
         "signing_address": format!("0x{}", hex::encode(address)),
@@ -549,7 +555,7 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
                     "event_log": Value::Array(events).to_string(),
                     "app_compose": app_compose,
                     "vm_config": json!({"num_gpus": 0, "vcpu": 8, "memory_size": 17179869184u64,
-                        "os_image_hash": super::evidence::os_image_hash(), "image": super::evidence::OS_IMAGE}).to_string(),
+                        "os_image_hash": super::aci::DEV_OS_IMAGE, "image": "dstack-dev-0.5.9"}).to_string(),
                     "key_custody": null
                 }
             });
@@ -573,9 +579,9 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             v["info"] = json!({
                 "app_id": "simulated",
                 "compose_hash": compose_hash,
-                "os_image_hash": super::evidence::os_image_hash(),
+                "os_image_hash": os_image,
                 "tcb_info": {"app_compose": app_compose},
-                "vm_config": json!({"os_image_hash": super::evidence::os_image_hash(),
+                "vm_config": json!({"os_image_hash": os_image,
                     "num_gpus": super::evidence::GPUS, "image": super::evidence::OS_IMAGE}).to_string(),
             });
             if fault == Some(AttestationFault::GatewayClaimedOnly) {

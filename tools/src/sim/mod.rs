@@ -314,10 +314,15 @@ impl SimState {
         self.gateway.keyset(&keys, not_after)
     }
 
-    /// The one gateway CVM of the ACI layouts, its ingress serving this simulator's host.
+    /// The one gateway CVM of the ACI layouts, its ingress serving this simulator's host (or
+    /// the workload the script serves in its place).
     fn gateway_workload(&self) -> evidence::Workload {
         let host = self.own_host.get().map_or("127.0.0.1", String::as_str);
-        evidence::workload_of(aci::GATEWAY, &aci::Gateway::compose_yaml(host))
+        let served = self.script.lock().expect("poisoned").workload.clone();
+        evidence::workload_of(
+            aci::GATEWAY,
+            &served.unwrap_or_else(|| aci::Gateway::manifest(host)),
+        )
     }
 }
 
@@ -419,6 +424,13 @@ impl Simulator {
             if !config.attestation.provenance_policy.contains(&rule) {
                 config.attestation.provenance_policy.push(rule);
             }
+        }
+        // The simulator's own model workload, reviewed for the demo and the tests only.
+        let reviewed: venice_e2ee_proxy::config::attestation::ReviewedWorkload =
+            serde_yaml::from_str(&evidence::reviewed_model_workload())
+                .map_err(std::io::Error::other)?;
+        if !config.attestation.extra_workloads.contains(&reviewed) {
+            config.attestation.extra_workloads.push(reviewed);
         }
         Ok(())
     }

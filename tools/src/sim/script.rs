@@ -162,6 +162,10 @@ pub struct Script {
     /// What the ACI gateway's own attestation endpoint spoils.
     #[serde(default)]
     pub anchor_fault: Option<AnchorFault>,
+    /// The app compose the attested CVM runs (the model's in the dstack layout, the gateway's
+    /// in the ACI layouts), in place of the simulator's own: a hostile Venice may serve any.
+    #[serde(default)]
+    pub workload: Option<super::evidence::Manifest>,
     /// ACI keysets served from now on expire this many seconds after each attestation (a
     /// gateway rotating its keyset epoch); unset, they last a week.
     #[serde(default)]
