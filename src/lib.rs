@@ -10,6 +10,7 @@
 pub mod agent_sessions;
 pub mod api;
 pub mod attestation;
+pub mod budget;
 pub mod chat;
 pub mod config;
 pub mod e2ee;

@@ -33,6 +33,8 @@ pub struct AppState {
     pub(crate) responses: Option<Arc<ResponseStore>>,
     /// Encrypts request messages (ciphertext reuse, parallelism).
     pub(crate) sealer: Arc<Sealer>,
+    /// What requests together may hold whole (`server.memory_budget`).
+    pub budget: Arc<crate::budget::Budget>,
     /// Venice's JSON endpoints, and chat for answers the proxy must see whole.
     pub(crate) client: Arc<VeniceClient>,
     /// ACI receipts checked after answers.
@@ -59,6 +61,9 @@ impl AppState {
     pub fn new(config: Config) -> Result<Arc<Self>, SetupError> {
         let upstream = config.validate()?;
         let client = Arc::new(VeniceClient::new(&config)?);
+        let budget = crate::budget::Budget::new(
+            usize::try_from(config.server.memory_budget).unwrap_or(usize::MAX),
+        );
         let verifier = Arc::new(EvidenceVerifier::from_config(&config)?);
         let anchors = Arc::new(Anchors::new(&config, verifier.clone())?);
         Ok(Arc::new(AppState {
@@ -89,6 +94,7 @@ impl AppState {
             config,
             resolved: ArcSwapOption::empty(),
             chats_in_flight: AtomicUsize::new(0),
+            budget,
         }))
     }
 

@@ -36,12 +36,19 @@ pub enum StreamError {
     /// The streamed answer is not the structured output asked for.
     #[error("the model produced no valid structured output: {0}")]
     Structured(String),
+    /// Holding more of the answer would go past the proxy's memory budget.
+    #[error(transparent)]
+    Budget(#[from] crate::budget::Exhausted),
 }
 
 /// A stream that failed after it began: Venice's fault or the model's, a 502 naming which.
 impl From<&StreamError> for ApiError {
     fn from(e: &StreamError) -> Self {
+        if let StreamError::Budget(b) = e {
+            return ApiError::from(*b);
+        }
         let code = match e {
+            StreamError::Budget(_) => unreachable!("answered above"),
             StreamError::Decrypt(_) => "e2ee_decryption_failed",
             StreamError::Malformed(_) => "upstream_malformed",
             StreamError::Upstream(_) => "upstream_error",
@@ -56,6 +63,11 @@ impl From<&StreamError> for ApiError {
 /// The largest answer read whole (content and reasoning): far above any model's output
 /// limit, so only a sender that is not a model reaches it.
 pub(crate) const MAX_ANSWER: usize = 32 << 20;
+
+/// What any stream may keep of an event split across reads without counting against the
+/// memory budget: a real event is a few hundred bytes (the per-stream working set in
+/// docs/OPERATIONS.md includes it).
+const EVENT_ALLOWANCE: usize = 16 << 10;
 
 /// How the client asked for the answer: streamed (with the usage chunk or not), or whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +119,8 @@ pub struct Transformer {
     done: bool,
     finished: bool,
     answer: Answer,
+    /// What the answer's held text takes of the proxy's memory budget.
+    held: crate::budget::Held,
     pub(crate) chunks: u64,
 }
 
@@ -162,8 +176,25 @@ impl Transformer {
                 created: now_unix(),
                 ..Answer::default()
             },
+            held: crate::budget::Held::unbounded(),
             chunks: 0,
         }
+    }
+
+    /// Holds the answer's text against the proxy's memory budget (`budget::Held`).
+    pub(crate) fn with_budget(mut self, held: crate::budget::Held) -> Self {
+        self.held = held;
+        self
+    }
+
+    /// Bytes held so far: the answer read whole, what a tool stream keeps to quote back, a
+    /// structured output collected, an event split across reads.
+    fn holding(&self) -> usize {
+        self.said.len()
+            + self.answer.content.len()
+            + self.answer.reasoning.len()
+            + self.format.as_ref().map_or(0, |(_, j)| j.collected.len())
+            + self.parser.kept().saturating_sub(EVENT_ALLOWANCE)
     }
 
     /// Streams only the JSON of the answer and validates it against `format` at the end.
@@ -234,6 +265,8 @@ impl Transformer {
                 crate::e2ee::sse::MAX_EVENT
             )));
         }
+        // An event split across reads is held too.
+        self.held.cover(self.holding())?;
         Ok(())
     }
 
@@ -329,6 +362,7 @@ impl Transformer {
                     "the answer grew past {MAX_ANSWER} bytes"
                 )));
             }
+            self.held.cover(self.holding())?;
         }
         let (content, finish) = self.through_stops(content, finish);
         if self.writer.is_none() {
@@ -344,6 +378,7 @@ impl Transformer {
                     "the answer grew past {MAX_ANSWER} bytes"
                 )));
             }
+            self.held.cover(self.holding())?;
             if finish.is_some() {
                 self.answer.finish_reason = finish;
             }
@@ -463,6 +498,8 @@ impl Transformer {
         };
         if let Some((format, json)) = self.format.as_mut() {
             piece.text = json.push(&piece.text);
+            let holding = json.collected.len() + self.said.len();
+            self.held.cover(holding)?;
             if finish.is_some() && !called {
                 format
                     .extract(&json.collected)

@@ -29,6 +29,11 @@ impl SseParser {
         Self::default()
     }
 
+    /// Bytes kept for an event still being read (their allocation).
+    pub(crate) fn kept(&self) -> usize {
+        self.buf.capacity() + self.data.capacity()
+    }
+
     /// Whether a line or an event grew past `MAX_EVENT` (what was kept of it is dropped).
     pub(crate) fn oversized(&self) -> bool {
         self.oversized

@@ -3,6 +3,7 @@
 
 use crate::api::Dialect;
 use crate::attestation::cache::Entry;
+use crate::budget::{Budget, Held};
 use crate::chat::answer::Mode;
 use crate::chat::request::ChatRequest;
 use crate::chat::sealed::Scope;
@@ -31,6 +32,9 @@ pub(crate) struct Prepared {
     pub(crate) scope: Scope,
     /// The client's dialect, with what its answer echoes.
     pub(crate) dialect: Arc<dyn Dialect>,
+    /// The memory budget, and what this request holds of it (its body read and sealed).
+    pub(crate) budget: Arc<Budget>,
+    pub(crate) _held: Held,
 }
 
 /// Which of the three ways an answer takes to the client. Where an answer may be asked for
@@ -51,6 +55,11 @@ pub(crate) enum AnswerPath {
 }
 
 impl Prepared {
+    /// A reservation for one answer's held text.
+    pub(crate) fn hold(&self) -> Held {
+        self.budget.hold()
+    }
+
     /// A writer for one answer, in the client's dialect.
     pub(crate) fn writer(&self) -> Box<dyn AnswerWriter> {
         self.dialect.writer(&self.model, self.mode)

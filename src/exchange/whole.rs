@@ -142,7 +142,9 @@ async fn exchange(
         mut tap,
         began,
     } = open(state, prepared, attested, body).await?;
-    let mut t = Transformer::whole(prepared.client_key.clone()).with_stops(prepared.stops.clone());
+    let mut t = Transformer::whole(prepared.client_key.clone())
+        .with_stops(prepared.stops.clone())
+        .with_budget(prepared.hold());
     let mut sink = BytesMut::new();
     let stream_error = |e: StreamError| ApiError::from(&e);
     loop {

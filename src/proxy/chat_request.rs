@@ -48,6 +48,7 @@ async fn read_body(
     session: &mut Session,
     limit: u64,
     piece_timeout: std::time::Duration,
+    held: &mut crate::budget::Held,
 ) -> Result<Vec<u8>, ApiError> {
     let declared = match session.req_header().headers.get("content-length") {
         Some(v) => Some(
@@ -96,6 +97,10 @@ async fn read_body(
         };
         match piece {
             Ok(Some(chunk)) => {
+                if let Err(e) = held.cover(body.len() + chunk.len()) {
+                    session.set_keepalive(None);
+                    return Err(e.into());
+                }
                 body.extend_from_slice(&chunk);
                 if body.len() as u64 > limit {
                     session.set_keepalive(None);
@@ -215,7 +220,14 @@ pub(crate) async fn count_tokens(
     session: &mut Session,
 ) -> Result<serde_json::Value, ApiError> {
     let server = &state.config.server;
-    let raw = read_body(session, server.body_limit, server.body_read_timeout).await?;
+    let mut held = state.budget.hold();
+    let raw = read_body(
+        session,
+        server.body_limit,
+        server.body_read_timeout,
+        &mut held,
+    )
+    .await?;
     let (req, estimate) = messages::count_tokens(&raw, &context(state, 0))?;
     check_model(state, &req.model).await?;
     Ok(serde_json::json!({"input_tokens": estimate}))
@@ -228,7 +240,14 @@ pub(crate) async fn prepare(
     tenant: Tenant,
 ) -> Result<Prepared, ApiError> {
     let server = &state.config.server;
-    let raw = read_body(session, server.body_limit, server.body_read_timeout).await?;
+    let mut held = state.budget.hold();
+    let raw = read_body(
+        session,
+        server.body_limit,
+        server.body_read_timeout,
+        &mut held,
+    )
+    .await?;
     let (req, dialect) = dialect.parse(&raw, &context(state, tenant))?;
     drop(raw);
     check_model(state, &req.model).await?;
@@ -291,7 +310,10 @@ pub(crate) async fn prepare(
         Vec::new(),
     )
     .await?;
+    held.cover(body.len())?;
     Ok(Prepared {
+        budget: state.budget.clone(),
+        _held: held,
         body,
         client_key,
         attested,

@@ -48,7 +48,8 @@ pub(crate) fn begin(
                 AnswerPath::Proxied { format } => format.take(),
                 _ => None,
             })
-            .with_stops(prepared.stops.clone());
+            .with_stops(prepared.stops.clone())
+            .with_budget(prepared.hold());
         (200, "text/event-stream", Phase::Relay(Box::new(t)))
     } else {
         let retry_after = upstream

@@ -67,7 +67,8 @@ pub(crate) async fn run(
         Some(ToolStream::new(set).with_on_invalid(on_invalid(0))),
     )
     .with_format(format.clone())
-    .with_stops(prepared.stops.clone());
+    .with_stops(prepared.stops.clone())
+    .with_budget(prepared.hold());
     let mut attested = prepared.attested.clone();
     let mut extra: Vec<(&'static str, String)> = Vec::new();
     let mut attempt = 0;

@@ -301,3 +301,51 @@ async fn stalls_time_out() {
     );
     assert_eq!(content_of(&events), "one two");
 }
+
+/// Issue 39, finding 5: the bound on what is held whole is for all requests together, not
+/// per request. Two answers read whole that fit alone but not together: one is refused
+/// cleanly (503 `memory_budget_exhausted`, in the client's dialect), the other is answered
+/// whole, and the budget is given back afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_read_whole_share_one_memory_budget() {
+    let s = sim().await;
+    // 24 words of 100 KB: 2.4 MB each, alone within the 4 MiB budget, not both at once.
+    let big = |c: char| vec![c.to_string().repeat(100_000); 24].join(" ");
+    s.push_reply(&big('a'), None);
+    s.push_reply(&big('b'), None);
+    // Eight words a second: both answers grow for three seconds, overlapping.
+    s.set_pacing(venice_e2ee_tools::sim::Pacing {
+        ttft: std::time::Duration::ZERO,
+        tokens_per_second: 8.0,
+    });
+    let p = Proxy::start(s, |c| {
+        c.server.body_limit = 256 << 10;
+        c.server.memory_budget = 4 << 20;
+    })
+    .await;
+    let first_body = chat("first", false);
+    let first = p.post(&first_body);
+    let second = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        p.post(&chat("second", false)).await
+    };
+    let (a, b) = tokio::join!(first, second);
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 503]);
+    let refused = if a.status() == 503 { a } else { b };
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let v: Value = refused.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "memory_budget_exhausted", "{v}");
+    // Every reservation is given back once its request is done (Pingora drops a request's
+    // context just after its last byte).
+    for _ in 0..100 {
+        if p.state.budget.used() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(p.state.budget.used(), 0, "every reservation was given back");
+    p.sim.set_pacing(venice_e2ee_tools::sim::Pacing::default());
+    assert_eq!(p.post(&chat("after", false)).await.status(), 200);
+}

@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("metrics", 0),
     ("logging", 0),
     ("config", 0),
+    ("budget", 1),
     ("e2ee", 1),
     ("venice", 1),
     ("attestation", 2),

@@ -137,8 +137,9 @@ def test_values_are_applied_and_not_deployed():
         assert env(c)["VENICE_E2EE_PROXY__ATTESTATION__PREWARM"] == "[e2ee-qwen3-6-27b]"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_proxy_accepts_the_rendered_configuration(overlay):
+def check_config(overlay):
+    """`check-config` of the rendered ConfigMap and the proxy container's environment: the
+    configuration as the proxy reads it (exit status, YAML printed, stderr)."""
     docs = render(overlay)
     c = proxy_container(pod_specs(docs)[0])
     config = kinds(docs, "ConfigMap")[0]["data"]
@@ -152,10 +153,45 @@ def test_the_proxy_accepts_the_rendered_configuration(overlay):
         e = {k: v for k, v in env(c).items() if v is not None}
         if "VENICE_E2EE_PROXY__SERVER__AUTH_TOKENS_FILE" in e:
             e["VENICE_E2EE_PROXY__SERVER__AUTH_TOKENS_FILE"] = tokens
-        out = subprocess.run(
+        return subprocess.run(
             [os.environ["PROXY_BIN"], "check-config", "-c", os.path.join(d, "proxy.yaml")],
             env={**e, "PATH": os.environ["PATH"], "VENICE_API_KEY": "k"},
             capture_output=True, text=True,
         )
-        assert out.returncode == 0, out.stderr
-        assert "token-a" not in out.stdout
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_proxy_accepts_the_rendered_configuration(overlay):
+    out = check_config(overlay)
+    assert out.returncode == 0, out.stderr
+    assert "token-a" not in out.stdout
+
+
+def size(text):
+    """Bytes of a Kubernetes quantity (256Mi) or a proxy size (128MiB, or a number)."""
+    text = str(text)
+    for suffix, factor in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
+                           ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)]:
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * factor)
+    return int(text)
+
+
+# What the proxy holds beyond its memory budget (docs/OPERATIONS.md, "Memory"): resident
+# when idle (about 20 MiB measured, with room), and each chat in flight's working set
+# (about 55 KiB measured per stream).
+BASELINE = 48 << 20
+PER_CHAT = 64 << 10
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_memory_limit_holds_what_the_configuration_allows(overlay):
+    """Every buffered body together is bounded by server.memory_budget; with the idle process
+    and every chat allowed in flight it must fit the container's limit, or a burst the
+    configuration admits would be OOM-killed instead of refused cleanly."""
+    out = check_config(overlay)
+    assert out.returncode == 0, out.stderr
+    server = yaml.safe_load(out.stdout)["server"]
+    limit = size(proxy_container(pod_specs(render(overlay))[0])["resources"]["limits"]["memory"])
+    need = BASELINE + size(server["memory_budget"]) + server["max_concurrent_chats"] * PER_CHAT
+    assert need <= limit, (overlay, need, limit)
