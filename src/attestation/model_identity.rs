@@ -46,19 +46,44 @@ fn tokens(name: &str) -> Vec<String> {
     out
 }
 
-/// Whether `served` (an upstream name) is the model the Venice id `requested` names: every
-/// family and size token of the id, without Venice's own markers (`e2ee-`, `-p`,
-/// `uncensored`), occurs in the served name's last path segment.
-pub(crate) fn same_model(requested: &str, served: &str) -> bool {
-    let mut wanted = tokens(requested);
-    if wanted.first().is_some_and(|t| t == "e") && wanted.get(1).is_some_and(|t| t == "2") {
-        wanted.drain(..3.min(wanted.len())); // e 2 ee
+/// Quantization and number-format markers whose digits say nothing of the model's version or
+/// size (`FP8`, `INT4`, `BF16`, `NVFP4`).
+const FORMATS: [&str; 4] = ["fp", "int", "bf", "nvfp"];
+
+/// The digit tokens of a name, format markers' digits left out: its version and sizes, in
+/// order (`Qwen3.6-27B-FP8` → 3 6 27).
+fn numbers(tokens: &[String]) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut previous = "";
+    for t in tokens {
+        if t.bytes().all(|b| b.is_ascii_digit()) && !FORMATS.contains(&previous) {
+            out.push(t.as_str());
+        }
+        previous = t;
     }
+    out
+}
+
+/// Whether `served` (an upstream name) is the model the Venice id `requested` names: every
+/// family token of the id, without Venice's own markers (`e2ee-`, `-p`, `uncensored`),
+/// occurs in the served name's last path segment, and their version and size numbers are
+/// the same, in the same order (`qwen3-27b` is not `Qwen3.6-27B`).
+pub(crate) fn same_model(requested: &str, served: &str) -> bool {
+    let unmarked = |mut t: Vec<String>| {
+        if t.first().is_some_and(|t| t == "e") && t.get(1).is_some_and(|t| t == "2") {
+            t.drain(..3.min(t.len())); // e 2 ee
+        }
+        t
+    };
+    let mut wanted = unmarked(tokens(requested));
     if wanted.last().is_some_and(|t| t == "p") {
         wanted.pop();
     }
     wanted.retain(|t| t != "uncensored" && t != "tee");
-    let mut have = tokens(served.rsplit('/').next().unwrap_or(served));
+    let mut have = unmarked(tokens(served.rsplit('/').next().unwrap_or(served)));
+    if numbers(&wanted) != numbers(&have) {
+        return false;
+    }
     !wanted.is_empty()
         && wanted
             .iter()
@@ -71,16 +96,35 @@ pub(crate) fn same_model(requested: &str, served: &str) -> bool {
             })
 }
 
+/// The check's outcome.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Pass(String),
+    Fail(String),
+    /// No name is stated, so there is nothing to compare.
+    NotApplicable(String),
+}
+
 /// Checks every name `raw` states against `requested`: by the configured names when the
-/// operator lists them (exactly, any case), else by `same_model`. Ok names what was compared.
-pub(crate) fn check(
+/// operator lists them (exactly, any case), else by `same_model`.
+pub(crate) fn check(requested: &str, raw: &Value, configured: Option<&[String]>) -> Verdict {
+    match compare(requested, raw, configured) {
+        Ok(Some(d)) => Verdict::Pass(d),
+        Ok(None) => Verdict::NotApplicable(
+            "Venice's answer states no upstream model (model_name, upstream_model), and no quote or measurement names a model: nothing to compare".into(),
+        ),
+        Err(e) => Verdict::Fail(e),
+    }
+}
+
+fn compare(
     requested: &str,
     raw: &Value,
     configured: Option<&[String]>,
-) -> Result<String, String> {
+) -> Result<Option<String>, String> {
     let served = served_names(raw);
     if served.is_empty() {
-        return Ok("no upstream model name is stated: nothing to compare".into());
+        return Ok(None);
     }
     for name in &served {
         let ok = match configured {
@@ -98,10 +142,10 @@ pub(crate) fn check(
             ));
         }
     }
-    Ok(format!(
+    Ok(Some(format!(
         "the upstream model it states ({}) is `{requested}` (a claim: it can refuse, not vouch)",
         served.join(", ")
-    ))
+    )))
 }
 
 #[cfg(test)]
@@ -133,6 +177,11 @@ mod tests {
             ("e2ee-qwen3-6-35b-a3b", "Qwen/Qwen3.6-27B"),
             ("e2ee-deepseek-v4-flash", "deepseek-ai/DeepSeek-V3.2"),
             ("e2ee-gemma-4-31b", "google/gemma-3-27b-it"),
+            // Another version or size beside the same tokens.
+            ("e2ee-qwen3-27b", "Qwen/Qwen3.6-27B"),
+            ("e2ee-glm-5-p", "z-ai/glm-5.2"),
+            ("e2ee-qwen3-5-122b-a10b", "Qwen/Qwen3.5-122B-A10B-2"),
+            ("e2ee-gpt-oss-120b-p", "openai/gpt-oss-120b-v2"),
         ] {
             assert!(!same_model(id, name), "{id} is not {name}");
         }
@@ -140,21 +189,30 @@ mod tests {
 
     #[test]
     fn every_stated_name_must_be_the_model() {
+        let pass = |v: Verdict| matches!(v, Verdict::Pass(_));
         let capture = json!({"model_name": "Qwen/Qwen3.5-122B-A10B", "upstream_model": "Qwen/Qwen3.5-122B-A10B"});
-        assert!(check("e2ee-qwen3-5-122b-a10b", &capture, None).is_ok());
+        assert!(pass(check("e2ee-qwen3-5-122b-a10b", &capture, None)));
         let swapped =
             json!({"model_name": "Qwen/Qwen3.5-122B-A10B", "upstream_model": "Qwen/Qwen3-32B"});
-        let e = check("e2ee-qwen3-5-122b-a10b", &swapped, None).unwrap_err();
-        assert!(e.contains("Qwen3-32B"), "{e}");
-        assert!(check("e2ee-qwen3-5-122b-a10b", &json!({}), None).is_ok());
+        match check("e2ee-qwen3-5-122b-a10b", &swapped, None) {
+            Verdict::Fail(e) => assert!(e.contains("Qwen3-32B"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        // Nothing stated: not a pass, not applicable (nothing signed names a model).
+        assert!(matches!(
+            check("e2ee-qwen3-5-122b-a10b", &json!({}), None),
+            Verdict::NotApplicable(_)
+        ));
         // The operator's list decides when given.
         let listed = ["qwen/qwen3-32b".to_string()];
-        assert!(check(
+        assert!(pass(check(
             "e2ee-x",
             &json!({"model_name": "Qwen/Qwen3-32B"}),
             Some(&listed)
-        )
-        .is_ok());
-        assert!(check("e2ee-x", &capture, Some(&listed)).is_err());
+        )));
+        assert!(matches!(
+            check("e2ee-x", &capture, Some(&listed)),
+            Verdict::Fail(_)
+        ));
     }
 }

@@ -105,9 +105,12 @@ pub(crate) struct SessionOutcome {
 /// The second hop as the proxy checked it itself.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct UpstreamCheck {
-    /// Its quote verified (DCAP, TCB policy), its report is consistent, and the TLS key the
-    /// gateway bound is one its keyset lists for that host.
-    pub(crate) verified: bool,
+    /// `verified`: its quote verifies (DCAP, TCB policy), its report is consistent, the TLS
+    /// key the gateway bound is one its keyset lists for that host, and the proxy recomputed
+    /// that the quote binds that keyset. `genuine`: all but the last (the gateway's nonce is
+    /// not published), so that the key is this quote's rests on the gateway's check.
+    /// `refuted`: something did not hold.
+    pub(crate) result: &'static str,
     pub(crate) detail: String,
     pub(crate) tcb: Option<String>,
     /// What the proxy established, and what stays unproven (the report's freshness, what
@@ -134,7 +137,7 @@ impl Outcome {
         }
         self.sessions.iter().find_map(|s| {
             let check = s.upstream_check.as_ref()?;
-            (!check.verified).then(|| {
+            (check.result == "refuted").then(|| {
                 format!(
                     "the upstream of session {} was not verified by the proxy: {}",
                     s.session_id, check.detail
@@ -258,10 +261,7 @@ impl Receipts {
                     .iter()
                     .find(|s| Some(s.session_id.as_str()) == u.session_id.as_deref())
                     .and_then(|s| s.upstream_check.as_ref())
-                    .map_or(
-                        "unchecked",
-                        |c| if c.verified { "verified" } else { "refuted" },
-                    );
+                    .map_or("unchecked", |c| c.result);
                 format!(
                     "{}:{}{} proxy={ours} verifier={} not_established=[{}]",
                     u.upstream.as_deref().unwrap_or("-"),
@@ -296,7 +296,7 @@ impl Receipts {
             .sessions
             .iter()
             .filter_map(|s| s.upstream_check.as_ref())
-            .map(|c| if c.verified { "verified" } else { "refuted" })
+            .map(|c| c.result)
             .collect();
         let result = outcome.result;
         {
@@ -483,7 +483,7 @@ impl Receipts {
     /// rest of the report, and the channel the gateway bound against its keyset.
     async fn check_upstream(&self, session: &Session) -> UpstreamCheck {
         let mut check = UpstreamCheck {
-            verified: false,
+            result: "refuted",
             detail: String::new(),
             tcb: None,
             facts: Default::default(),
@@ -521,11 +521,18 @@ impl Receipts {
         check.facts.unproven.push(
             "what serves behind the upstream (a router's GPU nodes), and the serving software and weights".into(),
         );
-        check.verified = true;
-        check.detail = format!(
-            "the upstream's own quote verifies (TCB {}) and the channel the gateway bound is a key it attested",
-            check.tcb.as_deref().unwrap_or("-")
-        );
+        let tcb = check.tcb.as_deref().unwrap_or("-");
+        if check.facts.keyset_bound {
+            check.result = "verified";
+            check.detail = format!(
+                "the upstream's own quote verifies (TCB {tcb}), binds its keyset, and the channel the gateway bound is a key in it"
+            );
+        } else {
+            check.result = "genuine";
+            check.detail = format!(
+                "the upstream's quote is genuine (TCB {tcb}) and its keyset lists the channel the gateway bound, but that the keyset is this quote's is the gateway's check: its nonce is not published"
+            );
+        }
         check
     }
 }

@@ -21,6 +21,10 @@ pub(crate) struct Upstream {
 /// could not, as reported.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Facts {
+    /// The proxy recomputed the statement its quote binds: the keyset (and so the TLS keys
+    /// it lists) is this quote's. Without it, the quote is genuine and the keyset is only
+    /// the report's word.
+    pub(crate) keyset_bound: bool,
     pub(crate) established: Vec<String>,
     pub(crate) unproven: Vec<String>,
 }
@@ -126,24 +130,40 @@ impl Facts {
                 "the upstream's report restates another report_data than its quote's".into(),
             ));
         }
-        let spec_null = format!(
-            "{{\"keyset_digest\":\"{digest}\",\"nonce\":null,\"purpose\":\"aci.report_data.v1\"}}"
-        );
-        let draft_null = keyset
-            .pointer("/workload_identity/public_key")
-            .map(|identity| {
+        // The nonce it was bound with, where the report names one; else only the unchallenged
+        // form (`nonce: null`) can be rebuilt.
+        let echoed = [
+            "/nonce",
+            "/attestation/nonce",
+            "/attestation/freshness/nonce",
+        ]
+        .iter()
+        .find_map(|p| raw.pointer(p).and_then(Value::as_str));
+        let identity = keyset.pointer("/workload_identity/public_key");
+        let bound_with = |nonce: Value| {
+            let spec = format!(
+                "{{\"keyset_digest\":\"{digest}\",\"nonce\":{nonce},\"purpose\":\"aci.report_data.v1\"}}"
+            );
+            let draft = identity.map(|identity| {
                 jcs::canonical(&serde_json::json!({
                     "purpose": "aci.report_data.v1",
                     "workload_id": jcs::digest(identity),
                     "workload_keyset_digest": digest,
-                    "nonce": null,
+                    "nonce": nonce,
                 }))
             });
-        let unchallenged = head == Sha256::digest(spec_null.as_bytes()).as_slice()
-            || draft_null.is_some_and(|d| head == Sha256::digest(d).as_slice());
-        if unchallenged {
+            head == Sha256::digest(spec.as_bytes()).as_slice()
+                || draft.is_some_and(|d| head == Sha256::digest(d).as_slice())
+        };
+        if bound_with(Value::Null) {
+            self.keyset_bound = true;
             self.established
                 .push("its quote binds its keyset (unchallenged form: no freshness)".into());
+        } else if echoed.is_some_and(|n| bound_with(Value::String(n.to_string()))) {
+            self.keyset_bound = true;
+            self.established.push(
+                "its quote binds its keyset, with the nonce its report names (how fresh that nonce is, is the gateway's check)".into(),
+            );
         } else {
             self.unproven.push(
                 "that its quote binds its keyset, and how fresh it is: the gateway's nonce is not published, so the statement cannot be recomputed".into(),
@@ -217,6 +237,19 @@ mod tests {
             .unproven
             .iter()
             .any(|f| f.contains("nonce is not published")));
+        assert!(!u.facts.keyset_bound);
+        // The same report naming the nonce it was bound with: the binding is recomputed.
+        let mut named = report(rd, keyset());
+        named["nonce"] = json!(hex::encode([9u8; 32]));
+        let u = read(named.to_string().as_bytes()).unwrap();
+        assert!(u.facts.keyset_bound, "{:?}", u.facts);
+        named["nonce"] = json!(hex::encode([8u8; 32]));
+        assert!(
+            !read(named.to_string().as_bytes())
+                .unwrap()
+                .facts
+                .keyset_bound
+        );
         assert!(u.facts.unproven.iter().any(|f| f.contains("event log")));
         // The unchallenged form is recomputed.
         let spec_null = format!(
@@ -230,6 +263,7 @@ mod tests {
             .established
             .iter()
             .any(|f| f.contains("unchallenged")));
+        assert!(u.facts.keyset_bound);
         // A restated digest of another keyset, and evidence that is not a report, fail.
         let mut r = report(rd, keyset());
         r["workload_keyset_digest"] = json!(format!("sha256:{}", "00".repeat(32)));

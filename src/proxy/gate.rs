@@ -8,31 +8,93 @@ use crate::error::ApiError;
 use crate::state::{AppState, ChatPermit};
 use std::sync::Arc;
 
-/// The host a request names (`Host`, or HTTP/2's `:authority`), without its port, lowercase.
-fn named_host(req: &http::request::Parts) -> Option<String> {
-    let authority = req
-        .headers
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri.authority().map(|a| a.as_str()))?;
-    let authority = authority.trim();
-    let host = match authority.strip_prefix('[') {
-        // An IPv6 literal: `[::1]:8080`.
-        Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
+/// The host a request names (`Host`, or HTTP/2's `:authority`).
+#[derive(Debug, PartialEq, Eq)]
+enum Named {
+    /// No host at all: no browser sent it.
+    Nothing,
+    /// A host name or IP literal, lowercase, without its port or a trailing dot.
+    Host(String),
+    /// Something that is not a host with an optional port (non-ASCII bytes, `[::1]evil`,
+    /// `localhost:evil`, two `Host` headers, a `Host` other than the request's authority):
+    /// never guessed at, refused.
+    Malformed,
+}
+
+fn named_host(req: &http::request::Parts) -> Named {
+    let mut hosts = req.headers.get_all(http::header::HOST).iter();
+    let header = match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => return Named::Malformed,
+        (Some(v), None) => match v.to_str() {
+            Ok(v) => Some(v),
+            Err(_) => return Named::Malformed,
+        },
+        (None, None) => None,
+    };
+    let authority = req.uri.authority().map(|a| a.as_str());
+    let text = match (header, authority) {
+        (Some(h), Some(a)) if !h.trim().eq_ignore_ascii_case(a) => return Named::Malformed,
+        (Some(h), _) => h,
+        (None, Some(a)) => a,
+        (None, None) => return Named::Nothing,
+    };
+    parse_authority(text.trim()).map_or(Named::Malformed, Named::Host)
+}
+
+/// `host[:port]` or `[v6]:port`, strictly: the host, or `None` when it is not one.
+fn parse_authority(text: &str) -> Option<String> {
+    let port_ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok()
+    };
+    let host = match text.strip_prefix('[') {
+        Some(rest) => {
+            let (v6, after) = rest.split_once(']')?;
+            let port_fine = after.is_empty() || after.strip_prefix(':').is_some_and(port_ok);
+            (port_fine && v6.parse::<std::net::Ipv6Addr>().is_ok()).then_some(v6)?
+        }
+        None => {
+            let (host, port) = match text.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (text, None),
+            };
+            if port.is_some_and(|p| !port_ok(p)) {
+                return None;
+            }
+            let name = host.trim_end_matches('.');
+            let valid = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+            valid.then_some(host)?
+        }
     };
     Some(host.trim_end_matches('.').to_ascii_lowercase())
 }
 
 /// Whether a request comes through a name this proxy answers to. A web page can make the
 /// user's browser send requests to a loopback port under its own name (DNS rebinding); such
-/// requests name the page's host. A request with no host at all is no browser's.
+/// requests name the page's host. A request with no host at all is no browser's; one whose
+/// host cannot be read is refused.
 pub(crate) fn host_allowed(allowed: &[String], req: &http::request::Parts) -> bool {
     match named_host(req) {
-        None => true,
-        Some(host) => allowed
+        Named::Nothing => true,
+        Named::Host(host) => allowed
             .iter()
             .any(|a| a == "*" || a.eq_ignore_ascii_case(&host)),
+        Named::Malformed => false,
+    }
+}
+
+/// The admin listener's guard: the names the API answers to, and any IP literal (a
+/// rebinding page always names a host of its own, never an address; Prometheus scrapes a
+/// pod by its address).
+pub(crate) fn admin_host_allowed(allowed: &[String], req: &http::request::Parts) -> bool {
+    match named_host(req) {
+        Named::Host(host) if host.parse::<std::net::IpAddr>().is_ok() => true,
+        _ => host_allowed(allowed, req),
     }
 }
 
@@ -126,7 +188,7 @@ pub(crate) fn admit(
 
 #[cfg(test)]
 mod tests {
-    use super::{client_token, content_type_allowed, host_allowed};
+    use super::{admin_host_allowed, client_token, content_type_allowed, host_allowed};
 
     fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
         let mut b = http::Request::builder().method(method).uri(uri);
@@ -157,6 +219,49 @@ mod tests {
             &["*".into()],
             &request("GET", "/", &[("host", "anything")])
         ));
+    }
+
+    /// Issue 39: a Host that cannot be read is refused, never read as a name it begins with.
+    #[test]
+    fn malformed_hosts_fail_closed() {
+        let allowed = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        let host = |h: &str| host_allowed(&allowed, &request("GET", "/v1/models", &[("host", h)]));
+        for bad in [
+            "[::1]evil",
+            "[::1]:evil",
+            "localhost:evil",
+            "localhost:8080:1",
+            "localhost:99999",
+            "127.0.0.1 .evil",
+            "",
+            "[::1",
+            "[evil]:80",
+        ] {
+            assert!(!host(bad), "{bad}");
+        }
+        // Bytes that are not ASCII.
+        let mut r = request("GET", "/v1/models", &[]);
+        r.headers.insert(
+            http::header::HOST,
+            http::HeaderValue::from_bytes(b"localhost\xff").unwrap(),
+        );
+        assert!(!host_allowed(&allowed, &r));
+        // Two Host headers, or a Host that is not the request's own authority.
+        let mut r = request("GET", "/v1/models", &[("host", "localhost")]);
+        r.headers
+            .append(http::header::HOST, "evil.example".parse().unwrap());
+        assert!(!host_allowed(&allowed, &r));
+        let r = request(
+            "GET",
+            "http://evil.example/v1/models",
+            &[("host", "localhost")],
+        );
+        assert!(!host_allowed(&allowed, &r));
+        // The admin listener takes any address (a scraper's), never a foreign name.
+        let admin =
+            |h: &str| admin_host_allowed(&allowed, &request("GET", "/metrics", &[("host", h)]));
+        assert!(admin("10.1.2.3:9090") && admin("[fd00::1]:9090") && admin("localhost"));
+        assert!(!admin("rebind.attacker.example:9090") && !admin("[::1]evil"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 mod chat_request;
 mod chat_response;
-mod gate;
+pub(crate) mod gate;
 mod relay;
 mod respond;
 pub(crate) mod routes;

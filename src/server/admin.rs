@@ -151,6 +151,15 @@ fn response(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>>
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
+        let probe = matches!(path.as_str(), "/healthz" | "/readyz");
+        let allowed =
+            crate::proxy::gate::admin_host_allowed(&self.state.allowed_hosts, session.req_header());
+        if !probe && !allowed {
+            return json(
+                403,
+                serde_json::json!({"error": "this admin listener does not answer under that Host"}),
+            );
+        }
         if let Some(rest) = path.strip_prefix("/admin/") {
             let method = session.req_header().method.as_str().to_string();
             let auth = session

@@ -285,6 +285,37 @@ async fn web_pages_cannot_use_the_proxy() {
             .unwrap();
         assert_eq!(r.status(), 200, "{host}");
     }
+    // A Host that cannot be read is refused, not read as the name it begins with (issue 39).
+    for host in ["[::1]evil", "localhost:evil", "127.0.0.1:8080:1"] {
+        let r = p
+            .http
+            .get(p.url("/models"))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{host}");
+    }
+    // The admin listener is guarded too: a rebinding page cannot read /metrics; a scraper
+    // naming the pod by its address can.
+    let admin = format!("http://{}", p.state.config.server.admin_listen.unwrap());
+    let scrape = |host: &'static str| {
+        let http = p.http.clone();
+        let url = format!("{admin}/metrics");
+        async move {
+            http.get(url)
+                .header("host", host)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(scrape("rebind.attacker.example:9090").await, 403);
+    assert_eq!(scrape("localhost:evil").await, 403);
+    assert_eq!(scrape("10.1.2.3:9090").await, 200);
+    assert_eq!(scrape("localhost").await, 200);
 }
 
 /// Tool types are identifiers: one that is not (a header or log line injected through it) is

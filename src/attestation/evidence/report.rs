@@ -305,14 +305,12 @@ pub fn verify_all(
             Err(format!("{}: {}", e.check.code(), e.message)),
         ),
     }
-    checks.record(
-        "model_identity",
-        crate::attestation::model_identity::check(
-            model,
-            raw,
-            trust.model_names.get(model).map(Vec::as_slice),
-        ),
-    );
+    use crate::attestation::model_identity::{self, Verdict};
+    match model_identity::check(model, raw, trust.model_names.get(model).map(Vec::as_slice)) {
+        Verdict::Pass(d) => checks.record("model_identity", Ok(d)),
+        Verdict::Fail(d) => checks.record("model_identity", Err(d)),
+        Verdict::NotApplicable(d) => checks.not_applicable("model_identity", &d),
+    }
     let key = envelope.as_ref().ok();
     let raw_quote = att
         .quote_text()
