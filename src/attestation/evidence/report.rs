@@ -797,7 +797,8 @@ pub(super) struct ImagePlan {
     pub(super) images: Vec<String>,
     /// What runs that no image digest can cover.
     refused: Vec<String>,
-    /// What changes how an image runs, said with the verdict.
+    /// Said with the verdict (a deployer-named image whose default was checked). What changes
+    /// how an image runs is the workload policy's to judge.
     reported: Vec<String>,
 }
 
@@ -838,18 +839,6 @@ pub(super) fn images_to_check(c: &AppCompose, deployer_named: DeployerNamedImage
                 .refused
                 .push(format!("service `{}` names no image", s.name)),
         }
-        if !s.overrides.is_empty() {
-            plan.reported.push(format!(
-                "service `{}` sets {}",
-                s.name,
-                s.overrides.join(", ")
-            ));
-        }
-    }
-    if let Some(h) = &c.pre_launch_script_sha256 {
-        plan.reported.push(format!(
-            "a pre_launch_script runs before the compose (sha256 {h})"
-        ));
     }
     plan
 }
