@@ -29,7 +29,9 @@ pub(crate) struct Tap {
     request_sha256: [u8; 32],
     receipt_id: Option<String>,
     entry: Arc<Entry>,
-    complete: bool,
+    /// When the request was sent, and when its answer ended (Unix seconds).
+    sent_at: u64,
+    ended_at: Option<u64>,
 }
 
 impl Tap {
@@ -49,7 +51,8 @@ impl Tap {
             request_sha256: Sha256::digest(request_body).into(),
             receipt_id: receipt_id.map(str::to_string),
             entry: entry.clone(),
-            complete: false,
+            sent_at: now(),
+            ended_at: None,
         })
     }
 
@@ -59,11 +62,11 @@ impl Tap {
 
     /// The answer arrived whole (a receipt covers only a whole response).
     pub(crate) fn complete(&mut self) {
-        self.complete = true;
+        self.ended_at = Some(now());
     }
 
     pub(crate) fn is_complete(&self) -> bool {
-        self.complete
+        self.ended_at.is_some()
     }
 }
 
@@ -172,6 +175,8 @@ pub(crate) struct Receipts {
     models: Mutex<HashMap<String, ModelState>>,
     /// Sessions are immutable and content-addressed: one verified is verified for good.
     sessions: Mutex<lru::LruCache<String, SessionOutcome>>,
+    /// Receipt ids and answer ids (`receipt:…`, `answer:…`) and the answer each vouched for.
+    vouched: Mutex<lru::LruCache<String, Vouched>>,
 }
 
 /// The receipt in an answer: the document itself, or wrapped (`receipt`, `aci_receipt`).
@@ -200,7 +205,68 @@ impl Receipts {
             sessions: Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(256).expect("non-zero"),
             )),
+            vouched: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(16_384).expect("non-zero"),
+            )),
         }
+    }
+
+    /// Records the ids `receipt` vouches with for this answer; returns the answer one of
+    /// them vouched for before, when that was another (other response bytes).
+    fn vouch(
+        &self,
+        model: &str,
+        receipt: &receipt::VerifiedReceipt,
+        chat_id: Option<&str>,
+        parts: &TapParts,
+    ) -> Option<Vouched> {
+        let keys: Vec<String> = [
+            Some(format!("receipt:{}", receipt.receipt_id))
+                .filter(|_| !receipt.receipt_id.is_empty()),
+            chat_id.map(|c| format!("answer:{c}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut vouched = self.vouched.lock().expect("poisoned");
+        let earlier = keys
+            .iter()
+            .filter_map(|k| vouched.get(k).cloned())
+            .find(|v| v.response_sha256 != parts.response_sha256);
+        if earlier.is_none() {
+            for k in keys {
+                vouched.put(
+                    k,
+                    Vouched {
+                        model: model.to_string(),
+                        response_sha256: parts.response_sha256,
+                        at: now(),
+                    },
+                );
+            }
+        }
+        earlier
+    }
+
+    /// The earlier answer a reused receipt vouched for fails too: its receipt was not its
+    /// own alone.
+    fn settle_reuse(&self, first: &Vouched, receipt_id: &str, entry: &Entry) {
+        let outcome = Outcome {
+            seq: 0,
+            at: now(),
+            receipt_id: Some(receipt_id.to_string()),
+            result: Standing::Failed.as_str(),
+            detail: format!(
+                "receipt {receipt_id}, checked for an answer at {}, was presented again for another answer: a hop reused its id, so it vouches for neither",
+                first.at
+            ),
+            request_hash_matches: None,
+            countersigned_by: None,
+            route: None,
+            upstream: Vec::new(),
+            sessions: Vec::new(),
+        };
+        self.settle(&first.model, entry, outcome);
     }
 
     pub(crate) fn mode(&self) -> ReceiptMode {
@@ -375,6 +441,7 @@ impl Receipts {
             response_sha256: parts.response_sha256,
             request_sha256: parts.request_sha256,
             chat_id: chat_id.as_deref(),
+            window: parts.window,
         };
         let checked = receipt::verify(doc, keyset, &seen).and_then(|v| {
             countersign::verify(&served, doc, &parts.entry.key.address).map(|c| (v, c))
@@ -395,6 +462,19 @@ impl Receipts {
         out.receipt_id = Some(verified.receipt_id.clone())
             .filter(|r| !r.is_empty())
             .or(out.receipt_id);
+        // One receipt, one answer: an id that already vouched for other bytes is a hop
+        // relabelling answers. Both answers' receipts fail.
+        if let Some(first) = self.vouch(model, &verified, chat_id.as_deref(), &parts) {
+            out.result = Standing::Failed.as_str();
+            out.detail = format!(
+                "receipt {} (answer {}) already vouched for another answer at {}: a hop reused its id",
+                verified.receipt_id,
+                chat_id.as_deref().unwrap_or("-"),
+                first.at
+            );
+            self.settle_reuse(&first, &verified.receipt_id, &parts.entry);
+            return out;
+        }
         // The quote binds the keyset itself, or the gateway's own quote anchors it.
         let anchor = self.anchors.anchor(&parts.entry).await;
         let anchored = matches!(parts.entry.key.binding, Binding::Statement { .. })
@@ -543,6 +623,7 @@ struct TapParts {
     request_sha256: [u8; 32],
     receipt_id: Option<String>,
     entry: Arc<Entry>,
+    window: (u64, u64),
 }
 
 impl Tap {
@@ -552,8 +633,17 @@ impl Tap {
             request_sha256: self.request_sha256,
             receipt_id: self.receipt_id,
             entry: self.entry,
+            window: (self.sent_at, self.ended_at.unwrap_or_else(now)),
         }
     }
+}
+
+/// The answer a receipt or answer id vouched for first: the response bytes it came with.
+#[derive(Clone)]
+struct Vouched {
+    model: String,
+    response_sha256: [u8; 32],
+    at: u64,
 }
 
 #[cfg(test)]

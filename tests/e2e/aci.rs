@@ -7,7 +7,7 @@ use crate::harness::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 use venice_e2ee_proxy::attestation::receipt_checks::ReceiptMode;
-use venice_e2ee_tools::sim::aci::{Layout, ReceiptBodies, ReceiptFault};
+use venice_e2ee_tools::sim::aci::{Forms, Layout, ReceiptBodies, ReceiptFault};
 use venice_e2ee_tools::sim::{AciGpu, AnchorFault, AttestationFault};
 
 async fn aci_sim(layout: Layout) -> venice_e2ee_tools::sim::Simulator {
@@ -40,9 +40,19 @@ async fn receipt(p: &Proxy, before: u64) -> Value {
     panic!("no receipt was reported");
 }
 
+/// The chain in the forms Venice's gateway serves (private-ai-gateway `aa65d64`), and in
+/// the spec's at HEAD: each reads end to end.
 #[tokio::test(flavor = "multi_thread")]
 async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
-    let p = Proxy::start(aci_sim(Layout::Aci).await, |_| {}).await;
+    for forms in [Forms::Deployed, Forms::Head] {
+        chat_through_an_aci_gateway(forms).await;
+    }
+}
+
+async fn chat_through_an_aci_gateway(forms: Forms) {
+    let s = aci_sim(Layout::Aci).await;
+    s.set_aci_forms(forms);
+    let p = Proxy::start(s, |_| {}).await;
     let t0 = checked(&p).await;
     let r = p.post(&chat("through the gateway", true)).await;
     assert_eq!(r.status(), 200);
@@ -143,9 +153,12 @@ async fn chat_through_an_aci_gateway_with_receipts_verified_and_reported() {
     assert!(said("unproven", "nonce is not published"), "{check}");
     assert!(said("unproven", "behind the upstream"), "{check}");
     let fetched = p.sim.record().third_party;
-    assert!(fetched
-        .iter()
-        .any(|r| r.path.starts_with("/v1/aci/sessions/as_")));
+    // Deployed session ids are `as_` over their material; the spec's, over the record.
+    let prefix = match forms {
+        Forms::Deployed => "/v1/aci/sessions/as_",
+        Forms::Head => "/v1/aci/sessions/",
+    };
+    assert!(fetched.iter().any(|r| r.path.starts_with(prefix)));
     assert!(rc["sessions"][0]["session"]["claims"]
         .as_array()
         .unwrap()
@@ -196,7 +209,8 @@ async fn the_legacy_address_binding_is_anchored_by_the_gateways_own_quote() {
     let anchor = &v["anchor"];
     assert_eq!(anchor["verified"], true, "{anchor}");
     assert_eq!(anchor["origin"], origin.as_str());
-    assert_eq!(anchor["statement"], "spec");
+    // Venice's gateway binds the statement with its workload id (aa65d64's form).
+    assert_eq!(anchor["statement"], "draft");
     assert_eq!(anchor["same_instance"], true);
     assert_eq!(anchor["tcb"], "UpToDate");
     assert_eq!(
@@ -345,10 +359,34 @@ async fn gpu_checks_follow_the_measured_compose_not_venices_word() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_receipts_are_reported_and_requests_go_on_by_default() {
+    // Bytes other than were received, in the spec's form (transparency events only where a
+    // hop re-wrapped): failed. In the deployed form the gateway always records its own
+    // re-encryption, so other bytes cannot be told from Venice's re-wrapping: the receipt is
+    // this answer's (its window, its ids) and says nothing of the bytes.
+    for (forms, result, why) in [
+        (Forms::Head, "failed", "records no modification"),
+        (
+            Forms::Deployed,
+            "authentic",
+            "nothing in it covers the bytes received",
+        ),
+    ] {
+        let s = aci_sim(Layout::Aci).await;
+        s.set_aci_forms(forms);
+        s.set_receipt_fault(Some(ReceiptFault::BodyHash));
+        let p = Proxy::start(s, |_| {}).await;
+        let t = checked(&p).await;
+        assert_eq!(p.post(&chat("still served", false)).await.status(), 200);
+        let rc = receipt(&p, t).await;
+        assert_eq!(rc["result"], result, "{forms:?}: {rc}");
+        assert!(
+            rc["detail"].as_str().unwrap().contains(why),
+            "{forms:?}: {rc}"
+        );
+    }
     let p = Proxy::start(aci_sim(Layout::Aci).await, |_| {}).await;
     let cases = [
         (ReceiptFault::Signature, "failed", "does not verify"),
-        (ReceiptFault::BodyHash, "failed", "records no modification"),
         (
             ReceiptFault::ForeignCountersignature,
             "failed",
@@ -676,25 +714,77 @@ async fn keysets_are_attested_anew_before_their_end() {
     );
 }
 
+/// Issue 40, finding 3: a hop relabels every answer after the first with the first one's
+/// chat id (and its `x-receipt-id`, when the hop passes that on), so the first, good receipt
+/// would vouch for them all. A receipt vouches for one answer: the reused one fails both
+/// answers' receipts, and `require` refuses the model as for any receipt fault.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_vouches_for_one_answer_only() {
+    for hide_receipt_id in [false, true] {
+        let relabelling = || async {
+            let s = aci_sim(Layout::AciAddressBound).await;
+            s.set_receipt_fault(Some(ReceiptFault::Relabelled));
+            s.script(|sc| sc.hide_receipt_id = hide_receipt_id);
+            s
+        };
+        let p = Proxy::start(relabelling().await, |_| {}).await;
+        assert_eq!(p.post(&chat("first", false)).await.status(), 200);
+        let first = receipt(&p, 0).await;
+        assert_eq!(first["result"], "authentic", "{first}");
+        for n in 2..=3 {
+            let t = checked(&p).await;
+            assert_eq!(p.post(&chat("relabelled", false)).await.status(), 200);
+            let rc = receipt(&p, t).await;
+            assert_eq!(rc["result"], "failed", "answer {n}: {rc}");
+            assert!(
+                rc["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("already vouched for another answer"),
+                "{rc}"
+            );
+            assert_eq!(rc["receipt_id"], first["receipt_id"]);
+        }
+        // The first answer's receipt failed too, each time its id came back for another
+        // answer: two outcomes per reuse.
+        assert_eq!(checked(&p).await, 5);
+        drop(p);
+        // Under `require`: refused after the reuse, as after any receipt fault.
+        let p = Proxy::start(relabelling().await, |c| {
+            c.attestation.receipts.mode = ReceiptMode::Require
+        })
+        .await;
+        assert_eq!(p.post(&chat("first", false)).await.status(), 200);
+        receipt(&p, 0).await;
+        assert_eq!(p.post(&chat("relabelled", false)).await.status(), 200);
+        receipt(&p, 1).await;
+        let r = p.post(&chat("refused", false)).await;
+        assert_eq!(r.status(), 503, "x-receipt-id hidden: {hide_receipt_id}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "attestation_receipt", "{v}");
+    }
+}
+
 /// Each fault of the chain, under `require`: the answer it came with is served (judged after),
 /// the model's next request is refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_fault_of_the_chain_refuses_the_model_under_require() {
     let receipts = [
-        ReceiptFault::Signature,
-        ReceiptFault::BodyHash,
-        ReceiptFault::ForeignCountersignature,
-        ReceiptFault::SessionAltered,
-        ReceiptFault::UpstreamQuoteAltered,
-        ReceiptFault::UpstreamNotVerified,
+        (ReceiptFault::Signature, Forms::Deployed),
+        (ReceiptFault::BodyHash, Forms::Head),
+        (ReceiptFault::ForeignCountersignature, Forms::Deployed),
+        (ReceiptFault::SessionAltered, Forms::Deployed),
+        (ReceiptFault::UpstreamQuoteAltered, Forms::Deployed),
+        (ReceiptFault::UpstreamNotVerified, Forms::Deployed),
     ];
     let anchors = [AnchorFault::OtherKeyset, AnchorFault::WrongNonce];
     let cases = receipts
         .iter()
-        .map(|f| (Some(*f), None))
-        .chain(anchors.iter().map(|f| (None, Some(*f))));
-    for (receipt_fault, anchor_fault) in cases {
+        .map(|(f, forms)| (Some(*f), None, *forms))
+        .chain(anchors.iter().map(|f| (None, Some(*f), Forms::Deployed)));
+    for (receipt_fault, anchor_fault, forms) in cases {
         let s = aci_sim(Layout::AciAddressBound).await;
+        s.set_aci_forms(forms);
         s.set_receipt_fault(receipt_fault);
         s.set_anchor_fault(anchor_fault);
         let p = Proxy::start(s, |c| c.attestation.receipts.mode = ReceiptMode::Require).await;

@@ -238,11 +238,17 @@ fn custody_root(c: &Value, keyset: &Keyset, app_id: Option<&[u8]>) -> Result<Str
             "the custody record is for another key than the keyset's receipt key".into(),
         ));
     }
+    // The KMS-derived secp256k1 key the chain starts from: named apart (`kms_public_key`,
+    // the spec's form since aa65d64), or the key itself (the deployed form, secp256k1 keys).
+    let (name, derived) = match field("kms_public_key") {
+        Ok(k) => ("kms_public_key", k),
+        Err(_) => ("public_key", public),
+    };
     let kms_key = k256::PublicKey::from_sec1_bytes(
-        &hex::decode(field("kms_public_key")?)
-            .map_err(|_| AciError::Malformed("kms_public_key is not hex".into()))?,
+        &hex::decode(derived.trim_start_matches("0x"))
+            .map_err(|_| AciError::Malformed(format!("{name} is not hex")))?,
     )
-    .map_err(|_| AciError::Malformed("kms_public_key is not a secp256k1 key".into()))?;
+    .map_err(|_| AciError::Malformed(format!("{name} is not a secp256k1 key")))?;
     let chain: Vec<Vec<u8>> = key
         .get("signature_chain")
         .and_then(Value::as_array)
@@ -540,5 +546,75 @@ pub(crate) mod tests {
         );
         assert!(matches!(c, Custody::Broken { .. }), "{c:?}");
         assert_eq!(custody(&json!({}), &keyset, Some(&app_id)), Custody::Absent);
+    }
+
+    /// private-ai-gateway `aa65d64` spec/test-vectors.md §1–§4: the identity key's
+    /// `workload_id`, the statement REPORTDATA binds (its nonce a string there), and the
+    /// keyset endorsement, in the deployed form.
+    #[test]
+    fn the_deployed_forms_statement_and_endorsement_vectors() {
+        let identity = json!({"algo": "ed25519",
+            "public_key": "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"});
+        let workload_id = jcs::digest(&identity);
+        assert_eq!(
+            workload_id,
+            "sha256:57c2c8fa98bcf11441f1eff9ef087db67a5560a026082e96903e15365677b8c0"
+        );
+        let digest = "sha256:f2fba7e1b1451e0c0231df624f293407692ef939d3e0e55bca723131bea3f1ff";
+        let statement = |nonce: Value| {
+            hex::encode(Sha256::digest(jcs::canonical(
+                &json!({"purpose": "aci.report_data.v1",
+                "workload_id": workload_id, "workload_keyset_digest": digest, "nonce": nonce}),
+            )))
+        };
+        assert_eq!(
+            statement(json!("test-nonce")),
+            "0b8cc28d7e989a88b1e969af20aa2b224afdc2c99f24c97c31a4af330c964ecf"
+        );
+        assert_eq!(
+            statement(Value::Null),
+            "e1818eadad3c28375c625e2fa2d2ffd983d2760c84ce17f8527ddcac884c21b9"
+        );
+        let keyset = json!({"workload_identity": {"public_key": identity}});
+        let endorsed = |value: &str| {
+            endorsement(
+                &json!({"attestation": {"keyset_endorsement": {"algo": "ed25519", "value": value}}}),
+                &keyset,
+                digest,
+            )
+        };
+        assert_eq!(
+            endorsed("64e0a4f5d7af28dfdacc102d14c13470b4ddbd90708e190fc0e787f07b36f20eda0ef1f42ea96b8a7f290eb64a918574dc914ce06b6ea023d2153275f06fd201"),
+            Ok(Endorsement::Verified { algo: "ed25519".into() })
+        );
+        // The revocation vector is the same key over another purpose: no endorsement.
+        assert!(endorsed("5f30e02aa53bb628c7f6410636e9f5e33402d2b0b416a6ed278ea3e6e40b48a9af6ba6e5e55abb89a7ad4627eca444a73cad9d25e22bf239c9c6b362d48ed50f").is_err());
+    }
+
+    /// The deployed form (private-ai-gateway `aa65d64`) names no `kms_public_key`: the chain
+    /// starts from the secp256k1 key itself, as its verifier reads it.
+    #[test]
+    fn deployed_custody_records_start_from_the_key_itself() {
+        let derived = k256::ecdsa::SigningKey::from_slice(&[8; 32]).unwrap();
+        let mut keyset_value = vector_keyset();
+        keyset_value["receipt_signing_keys"] = json!([{"key_id": "dstack-kms-receipt-v1",
+            "algo": "ecdsa-secp256k1",
+            "public_key": hex::encode(derived.verifying_key().to_encoded_point(false).as_bytes())}]);
+        let keyset = Keyset::parse(&keyset_value).unwrap();
+        let receipt_key = keyset.receipt_signing_keys[0].public_key.clone();
+        let root = k256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap();
+        let app_id = [1u8; 20];
+        let mut record = custody_record(&root, &app_id, &receipt_key);
+        record["keys"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("kms_public_key");
+        let c = custody(
+            &json!({"attestation": {"evidence": {"key_custody": record}}}),
+            &keyset,
+            Some(&app_id),
+        );
+        let expected = hex::encode(root.verifying_key().to_encoded_point(true).as_bytes());
+        assert_eq!(c, Custody::Chain { kms_root: expected });
     }
 }

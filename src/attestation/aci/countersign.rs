@@ -20,18 +20,15 @@ pub(crate) enum Countersignature {
     By(String),
 }
 
-/// The text the gateway signs for `receipt`: its request and response hashes, bare hex.
+/// The text the gateway signs for `receipt`: its `request.received` hash and its
+/// `response.returned` hash (the deployed form's `wire_hash`, else `body_hash`), bare hex.
 fn signed_text(receipt: &Value) -> Result<String, AciError> {
     let events = receipt
         .get("event_log")
         .and_then(Value::as_array)
         .ok_or_else(|| AciError::Malformed("the receipt has no event log".into()))?;
     let hash = |kind: &str| {
-        events
-            .iter()
-            .find(|e| e.get("type").and_then(Value::as_str) == Some(kind))
-            .and_then(|e| e.get("body_hash"))
-            .and_then(Value::as_str)
+        super::receipt::hash_of(events, kind)
             .map(|h| h.trim().strip_prefix("sha256:").unwrap_or(h.trim()))
             .ok_or_else(|| AciError::Malformed(format!("the receipt has no {kind} hash")))
     };
@@ -165,6 +162,22 @@ mod tests {
         let mut env2 = env.clone();
         env2["signature"] = json!(hex::encode(mirrored));
         assert!(verify(&env2, &receipt(), &address_of(&key)).is_ok());
+    }
+
+    /// The deployed form (private-ai-gateway `aa65d64`, `legacy_signature_text`): the request's
+    /// `body_hash` and the response's `wire_hash`, never its `cleartext_hash`.
+    #[test]
+    fn the_deployed_form_signs_the_wire_hash() {
+        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let deployed = json!({"event_log": [
+            {"seq": 0, "type": "request.received", "body_hash": format!("sha256:{}", "aa".repeat(32))},
+            {"seq": 1, "type": "response.returned", "cleartext_hash": format!("sha256:{}", "cc".repeat(32)),
+             "wire_hash": format!("sha256:{}", "dd".repeat(32))}
+        ]});
+        let text = format!("{}:{}", "aa".repeat(32), "dd".repeat(32));
+        assert!(verify(&envelope(&key, &text), &deployed, &address_of(&key)).is_ok());
+        let cleartext = format!("{}:{}", "aa".repeat(32), "cc".repeat(32));
+        assert!(verify(&envelope(&key, &cleartext), &deployed, &address_of(&key)).is_err());
     }
 
     #[test]

@@ -160,6 +160,57 @@ pub(crate) fn claims(v: Option<&Value>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A receipt signing key, by the algorithm its keyset entry names (§8.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReceiptKey {
+    /// A 64-byte RFC 8032 signature over the canonical bytes.
+    Ed25519([u8; 32]),
+    /// A 65-byte recoverable `r ‖ s ‖ v` signature over their SHA-256 (a 64-byte one is
+    /// refused, as the spec says).
+    Secp256k1(PublicKey),
+}
+
+impl ReceiptKey {
+    pub(crate) fn algo(&self) -> &'static str {
+        match self {
+            ReceiptKey::Ed25519(_) => "ed25519",
+            ReceiptKey::Secp256k1(_) => "ecdsa-secp256k1",
+        }
+    }
+
+    /// Whether `signature` is this key's over `message`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            ReceiptKey::Ed25519(key) => {
+                ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+                    .verify(message, signature)
+                    .is_ok()
+            }
+            ReceiptKey::Secp256k1(key) => {
+                let [rs @ .., v] = signature else {
+                    return false;
+                };
+                if rs.len() != 64 {
+                    return false;
+                }
+                let v = if (27..=30).contains(v) { v - 27 } else { *v };
+                let (Some(recovery), Ok(sig)) = (
+                    k256::ecdsa::RecoveryId::from_byte(v),
+                    k256::ecdsa::Signature::from_slice(rs),
+                ) else {
+                    return false;
+                };
+                k256::ecdsa::VerifyingKey::recover_from_prehash(
+                    &Sha256::digest(message),
+                    &sig,
+                    recovery,
+                )
+                .is_ok_and(|recovered| PublicKey::from(recovered) == *key)
+            }
+        }
+    }
+}
+
 /// One key of a role in the keyset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct KeyEntry {
@@ -172,6 +223,10 @@ pub(crate) struct KeyEntry {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Keyset {
     pub(crate) digest: String,
+    /// `sha256:` of the JCS of `workload_identity.public_key`, when the keyset has an
+    /// identity key (the form gateways deployed in 2026 serve; receipts name it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) workload_id: Option<String>,
     pub(crate) subject: Option<String>,
     pub(crate) not_after: u64,
     pub(crate) receipt_signing_keys: Vec<KeyEntry>,
@@ -259,7 +314,12 @@ impl Keyset {
         };
         Ok(Keyset {
             digest: jcs::digest(v),
-            subject: v.get("subject").and_then(Value::as_str).map(str::to_string),
+            workload_id: v.pointer("/workload_identity/public_key").map(jcs::digest),
+            subject: v
+                .get("subject")
+                .or_else(|| v.pointer("/workload_identity/subject"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
             not_after,
             receipt_signing_keys: entries(v, "receipt_signing_keys")?,
             e2ee_public_keys: entries(v, "e2ee_public_keys")?,
@@ -278,9 +338,9 @@ impl Keyset {
         })
     }
 
-    /// An Ed25519 receipt key by id (§7.2: the attested entry decides the algorithm; an
+    /// A receipt key by id (§7.2, §8.5: the attested entry decides the algorithm; an
     /// unknown algorithm is rejected, never guessed).
-    pub(crate) fn receipt_key(&self, key_id: &str) -> Result<[u8; 32], AciError> {
+    pub(crate) fn receipt_key(&self, key_id: &str) -> Result<ReceiptKey, AciError> {
         let entry = self
             .receipt_signing_keys
             .iter()
@@ -290,20 +350,25 @@ impl Keyset {
                     "receipt key `{key_id}` is not in the attested keyset"
                 ))
             })?;
-        if !entry.algo.eq_ignore_ascii_case("ed25519") {
-            return Err(AciError::Unsupported(format!(
-                "receipt key `{key_id}` has algorithm `{}`, which this verifier does not implement",
-                entry.algo
-            )));
-        }
-        framing::hex_bytes(&entry.public_key)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| {
+        let bytes = framing::hex_bytes(&entry.public_key)
+            .map_err(|_| AciError::Malformed(format!("receipt key `{key_id}` is not hex")))?;
+        match entry.algo.to_ascii_lowercase().as_str() {
+            "ed25519" => bytes.try_into().map(ReceiptKey::Ed25519).map_err(|_| {
                 AciError::Malformed(format!(
                     "receipt key `{key_id}` is not a 32-byte Ed25519 key"
                 ))
-            })
+            }),
+            "ecdsa-secp256k1" => PublicKey::from_sec1_bytes(&bytes)
+                .map(ReceiptKey::Secp256k1)
+                .map_err(|_| {
+                    AciError::Malformed(format!(
+                        "receipt key `{key_id}` is not a secp256k1 key"
+                    ))
+                }),
+            other => Err(AciError::Unsupported(format!(
+                "receipt key `{key_id}` has algorithm `{other}`, which this verifier does not implement"
+            ))),
+        }
     }
 
     /// §3.1 rules a verifier applies: unexpired, not implausibly long-lived, one key per role.

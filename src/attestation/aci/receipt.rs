@@ -1,6 +1,11 @@
-//! Inference receipts (§7, §9.3): a signed per-request event log. The signature is Ed25519
-//! over the JCS form of the document without its signature, under a receipt key of the
-//! attested keyset; the response hash is over the raw SSE bytes exactly as received.
+//! Inference receipts: a signed per-request event log, in both forms gateways serve. The
+//! spec's (§7): top-level `key_id`, a string `signature` over the JCS form of the document
+//! without it, `response.returned.body_hash`. The form private-ai-gateway `aa65d64` deploys
+//! (Venice's gateway, its spec §8): `signature: {algo, key_id, value}` over the document
+//! without `value`, `seq` on every event, `workload_id`, and `response.returned` carrying
+//! `wire_hash` (the bytes it emitted) and `cleartext_hash` (its pre-encryption serialization,
+//! which no client can reproduce). The signature is Ed25519, or a recoverable secp256k1 one
+//! over the SHA-256 of those bytes, under a receipt key of the attested keyset.
 
 use super::{jcs, AciError, Keyset, API_VERSION};
 use crate::attestation::framing;
@@ -8,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// What the proxy itself observed of the exchange a receipt describes.
+#[derive(Clone)]
 pub(crate) struct Observed<'a> {
     /// SHA-256 of the response body bytes as they arrived from Venice.
     pub(crate) response_sha256: [u8; 32],
@@ -15,7 +21,14 @@ pub(crate) struct Observed<'a> {
     pub(crate) request_sha256: [u8; 32],
     /// The answer's id, when it had one.
     pub(crate) chat_id: Option<&'a str>,
+    /// When the request was sent and its answer ended (Unix seconds): a receipt served
+    /// outside it (with some clock skew) is another exchange's.
+    pub(crate) window: (u64, u64),
 }
+
+/// The clock difference allowed between the gateway's `served_at` and the proxy's window
+/// (the gateway's CVM runs without secure time).
+pub(crate) const SERVED_AT_SKEW_SECS: u64 = 60;
 
 /// One `upstream.verified` event (§7.5), as reported.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -60,6 +73,8 @@ pub(crate) struct VerifiedReceipt {
     pub(crate) receipt_id: String,
     pub(crate) key_id: String,
     pub(crate) served_at: Option<u64>,
+    /// Whether `served_at` lies inside the request's window (with the skew allowed).
+    pub(crate) served_in_window: bool,
     /// Whether `request.received` hashes the bytes the proxy sent (a gateway that restores
     /// or re-serializes the request hashes other bytes; reported, not judged).
     pub(crate) request_hash_matches: Option<bool>,
@@ -135,6 +150,18 @@ pub(crate) fn standing(
             "the receipt hashes other bytes than were received and names no answer id the proxy saw".into(),
         );
     }
+    // What a hop cannot copy from another answer: the request bytes the proxy sent (fresh
+    // ephemeral keys make them unique), else the time the gateway served it.
+    let tied = r.served_in_window || r.request_hash_matches == Some(true);
+    if !r.response_hash_matches && !tied {
+        return (
+            Standing::Failed,
+            format!(
+                "the receipt hashes other bytes than were received and was served at {}, outside this request's window: it is another exchange's",
+                r.served_at.map_or("-".to_string(), |t| t.to_string())
+            ),
+        );
+    }
     if !anchored {
         return (
             Standing::Unanchored,
@@ -156,7 +183,7 @@ pub(crate) fn standing(
     (
         Standing::Authentic,
         format!(
-            "signed by {} of the attested keyset for answer {}; Venice re-wrapped the bodies on the way ({}), so their hashes are the gateway's bytes{countersigned}",
+            "signed by {} of the attested keyset for answer {}, served inside this request's window; its hashes are of the gateway's bytes, which Venice re-wraps on the way ({}), so nothing in it covers the bytes received{countersigned}",
             r.key_id,
             r.chat_id.as_deref().unwrap_or("-"),
             r.modified.join(", ")
@@ -164,12 +191,15 @@ pub(crate) fn standing(
     )
 }
 
-fn hash_of<'a>(events: &'a [Value], kind: &str) -> Option<&'a str> {
-    events
+/// The hash an event carries: `wire_hash` where the deployed form has it (`response.returned`:
+/// the exact bytes the gateway emitted), else the spec's `body_hash`.
+pub(crate) fn hash_of<'a>(events: &'a [Value], kind: &str) -> Option<&'a str> {
+    let event = events
         .iter()
-        .find(|e| e.get("type").and_then(Value::as_str) == Some(kind))
-        .and_then(|e| e.get("body_hash"))
-        .and_then(Value::as_str)
+        .find(|e| e.get("type").and_then(Value::as_str) == Some(kind))?;
+    ["wire_hash", "body_hash"]
+        .iter()
+        .find_map(|k| event.get(*k).and_then(Value::as_str))
 }
 
 fn same_hash(field: &str, sha256: &[u8; 32]) -> bool {
@@ -181,10 +211,12 @@ fn same_hash(field: &str, sha256: &[u8; 32]) -> bool {
     framing::hex_matches(hex, sha256)
 }
 
-/// A receipt's signature, the key id it may carry inside, and the bytes it signs.
+/// A receipt's signature, the key id and algorithm it may carry inside, and the bytes it
+/// signs.
 struct Signed {
     signature: Vec<u8>,
     inner_key_id: Option<String>,
+    inner_algo: Option<String>,
     message: Vec<u8>,
 }
 
@@ -196,8 +228,8 @@ fn signed_parts(doc: &Value) -> Result<Signed, AciError> {
     let obj = unsigned
         .as_object_mut()
         .ok_or_else(|| AciError::Malformed("the receipt is not a JSON object".into()))?;
-    let (sig_text, inner_key) = match obj.remove("signature") {
-        Some(Value::String(s)) => (s, None),
+    let (sig_text, inner_key, inner_algo) = match obj.remove("signature") {
+        Some(Value::String(s)) => (s, None, None),
         Some(Value::Object(mut o)) => {
             let value = match o.remove("value") {
                 Some(Value::String(s)) => s,
@@ -207,23 +239,19 @@ fn signed_parts(doc: &Value) -> Result<Signed, AciError> {
                     ))
                 }
             };
-            let key = o.get("key_id").and_then(Value::as_str).map(str::to_string);
+            let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+            let (key, algo) = (text("key_id"), text("algo"));
             obj.insert("signature".into(), Value::Object(o));
-            (value, key)
+            (value, key, algo)
         }
         _ => return Err(AciError::Signature("the receipt has no signature".into())),
     };
     let sig = framing::hex_bytes(&sig_text)
         .map_err(|_| AciError::Signature("the receipt signature is not hex".into()))?;
-    if sig.len() != 64 {
-        return Err(AciError::Signature(format!(
-            "the receipt signature has {} bytes, not 64",
-            sig.len()
-        )));
-    }
     Ok(Signed {
         signature: sig,
         inner_key_id: inner_key,
+        inner_algo,
         message: jcs::canonical(&unsigned),
     })
 }
@@ -247,14 +275,37 @@ pub(crate) fn verify(
         .map(str::to_string)
         .or(signed.inner_key_id)
         .ok_or_else(|| AciError::Malformed("the receipt names no key_id".into()))?;
-    let public = keyset.receipt_key(&key_id)?;
-    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public)
-        .verify(&signed.message, &signed.signature)
-        .map_err(|_| {
-            AciError::Signature(format!(
-                "the receipt signature does not verify under key `{key_id}`"
-            ))
-        })?;
+    let key = keyset.receipt_key(&key_id)?;
+    if let Some(algo) = signed.inner_algo.as_deref() {
+        if !algo.eq_ignore_ascii_case(key.algo()) {
+            return Err(AciError::Signature(format!(
+                "the receipt says {algo}, but key `{key_id}` is {} in the attested keyset",
+                key.algo()
+            )));
+        }
+    }
+    let length = match key {
+        super::ReceiptKey::Ed25519(_) => 64,
+        super::ReceiptKey::Secp256k1(_) => 65,
+    };
+    if signed.signature.len() != length {
+        return Err(AciError::Signature(format!(
+            "the receipt signature has {} bytes, not {length}",
+            signed.signature.len()
+        )));
+    }
+    if !key.verifies(&signed.message, &signed.signature) {
+        return Err(AciError::Signature(format!(
+            "the receipt signature does not verify under key `{key_id}`"
+        )));
+    }
+    if let (Some(named), Some(ours)) = (text("workload_id"), keyset.workload_id.as_deref()) {
+        if !named.trim().eq_ignore_ascii_case(ours) {
+            return Err(AciError::Mismatch(format!(
+                "the receipt names workload {named}, not the attested {ours}"
+            )));
+        }
+    }
     match text("workload_keyset_digest") {
         Some(d) if d.trim().eq_ignore_ascii_case(&keyset.digest) => {}
         other => {
@@ -278,6 +329,18 @@ pub(crate) fn verify(
             "the receipt's first event is not request.received".into(),
         ));
     }
+    // The deployed form numbers its events: strictly from 0, all or none.
+    let seqs: Vec<Option<u64>> = events
+        .iter()
+        .map(|e| e.get("seq").and_then(Value::as_u64))
+        .collect();
+    if seqs.iter().any(Option::is_some)
+        && !seqs.iter().enumerate().all(|(i, s)| *s == Some(i as u64))
+    {
+        return Err(AciError::Malformed(
+            "the receipt's events are not numbered 0, 1, 2, … in order".into(),
+        ));
+    }
     let response = hash_of(events, "response.returned")
         .ok_or_else(|| AciError::Malformed("the receipt has no response.returned hash".into()))?;
     if let (Some(id), Some(ours)) = (text("chat_id"), seen.chat_id) {
@@ -298,10 +361,14 @@ pub(crate) fn verify(
         .filter(|e| e.get("type").and_then(Value::as_str) == Some("upstream.verified"))
         .map(UpstreamEvent::parse)
         .collect();
+    let served_at = doc.get("served_at").and_then(Value::as_u64);
+    let (from, to) = seen.window;
     Ok(VerifiedReceipt {
         receipt_id: text("receipt_id").unwrap_or_default().to_string(),
         key_id,
-        served_at: doc.get("served_at").and_then(Value::as_u64),
+        served_at,
+        served_in_window: served_at
+            .is_some_and(|t| t + SERVED_AT_SKEW_SECS >= from && t <= to + SERVED_AT_SKEW_SECS),
         request_hash_matches: hash_of(events, "request.received")
             .map(|h| same_hash(h, &seen.request_sha256)),
         response_hash_matches: same_hash(response, &seen.response_sha256),
@@ -352,7 +419,136 @@ mod tests {
             )
             .into(),
             chat_id: Some("chatcmpl-123"),
+            window: (1_750_000_000, 1_750_000_010),
         }
+    }
+
+    /// private-ai-gateway `aa65d64` spec/test-vectors.md §2: the keyset in the deployed form
+    /// (an identity key, `keyset_epoch`).
+    fn deployed_keyset() -> Value {
+        json!({
+            "workload_identity": {"public_key": {"algo": "ed25519",
+                "public_key": "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"}, "subject": null},
+            "keyset_epoch": {"version": 1, "not_after": 1800000000u64},
+            "receipt_signing_keys": [{"key_id": "receipt-1", "algo": "ed25519",
+                "public_key": "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"}],
+            "e2ee_public_keys": [{"key_id": "e2ee-1", "algo": "x25519-aes-256-gcm-hkdf-sha256",
+                "public_key": "ab".repeat(32)}],
+            "tls_public_keys": [{"spki_sha256": "c0".repeat(32), "domain": "api.example.com"}]
+        })
+    }
+
+    /// The same vectors, §6: the receipt in the deployed form, as its canonical bytes read.
+    fn deployed_receipt() -> Value {
+        json!({"api_version":"aci/1","chat_id":"chatcmpl-123","endpoint":"/v1/chat/completions",
+            "event_log":[
+                {"body_hash":"sha256:94d809bf47380d8a2eab0eb6e126d4dda9364b0b4725cdf7ead52dd70b2aa87b","seq":0,"type":"request.received"},
+                {"body_hash":"sha256:94d809bf47380d8a2eab0eb6e126d4dda9364b0b4725cdf7ead52dd70b2aa87b","seq":1,"type":"request.forwarded"},
+                {"channel_bindings":[{"origin":"https://upstream.example.com","spki_sha256":"d1".repeat(32),"type":"tls_spki_sha256"}],
+                 "claims":{"gpu_attested":{"status":"unknown"},"model_weights_provenance":{"status":"unknown"},"os_known_good":{"status":"unknown"},"serving_software_known_good":{"status":"unknown"},"tcb_up_to_date":{"status":"unknown"},"tee_attested":{"reason":"example quote verified","source":"hardware_proven","status":"asserted"}},
+                 "model_id":"demo-model","provider_claims":null,"provider_type":null,"reason":null,"required":true,"result":"verified","seq":2,
+                 "session_id":"as_2e9011abafe00fc2902aaa5dedf8373f14e2c4f1a456b854ddb475413547188e","type":"upstream.verified",
+                 "upstream_name":"demo-upstream","url_origin":"https://upstream.example.com","verifier_id":"example/1"},
+                {"cleartext_hash":"sha256:dedfffe5b14d031b8e2c01996d021a15293cb7c63b56be7e4be9e89b6f0a5f61","seq":3,"type":"response.returned",
+                 "wire_hash":"sha256:dedfffe5b14d031b8e2c01996d021a15293cb7c63b56be7e4be9e89b6f0a5f61"}],
+            "method":"POST","model":"demo-model","receipt_id":"rcpt-0001","served_at":1750000000u64,
+            "signature":{"algo":"ed25519","key_id":"receipt-1",
+                "value":"0861f62296f57a120620e79fc0e91008a187e3793b65be4a0ed355d4617f305e00a19b32463e1feb464f7220bcd37debd892facddc068eebf5ef02202c31910f"},
+            "workload_id":"sha256:57c2c8fa98bcf11441f1eff9ef087db67a5560a026082e96903e15365677b8c0",
+            "workload_keyset_digest":"sha256:f2fba7e1b1451e0c0231df624f293407692ef939d3e0e55bca723131bea3f1ff"})
+    }
+
+    #[test]
+    fn the_deployed_forms_vectors_verify() {
+        let keyset = Keyset::parse(&deployed_keyset()).unwrap();
+        assert_eq!(
+            keyset.digest,
+            "sha256:f2fba7e1b1451e0c0231df624f293407692ef939d3e0e55bca723131bea3f1ff"
+        );
+        assert_eq!(
+            keyset.workload_id.as_deref(),
+            Some("sha256:57c2c8fa98bcf11441f1eff9ef087db67a5560a026082e96903e15365677b8c0")
+        );
+        let doc = deployed_receipt();
+        let signed = signed_parts(&doc).unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&signed.message)),
+            "1cd5a27c330ac3a5a82ac30176ba67349b42a64b00868d75ffd23600bf7e7b7c"
+        );
+        let r = verify(&doc, &keyset, &seen()).unwrap();
+        assert!(r.response_hash_matches, "wire_hash is compared");
+        assert_eq!(standing(&r, true, None).0, Standing::Verified);
+        assert!(r.upstream[0].verified());
+        // Each deployed field is checked: the events' numbering, the algorithm (re-signed,
+        // so that only the field decides), the signed hashes.
+        let resigned = |edit: &dyn Fn(&mut Value)| {
+            let key = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[2u8; 32]).unwrap();
+            let mut d = deployed_receipt();
+            d["signature"].as_object_mut().unwrap().remove("value");
+            edit(&mut d);
+            let sig = key.sign(&jcs::canonical(&d));
+            d["signature"]["value"] = json!(hex::encode(sig.as_ref()));
+            d
+        };
+        let cases = [
+            (
+                "numbered",
+                resigned(&|d| d["event_log"][2]["seq"] = json!(7)),
+            ),
+            (
+                "says ecdsa-secp256k1",
+                resigned(&|d| d["signature"]["algo"] = json!("ecdsa-secp256k1")),
+            ),
+            (
+                "names workload",
+                resigned(&|d| d["workload_id"] = json!(format!("sha256:{}", "00".repeat(32)))),
+            ),
+            ("does not verify", {
+                let mut d = deployed_receipt();
+                d["event_log"][3]["wire_hash"] = json!(format!("sha256:{}", "00".repeat(32)));
+                d
+            }),
+        ];
+        assert!(verify(&resigned(&|_| {}), &keyset, &seen()).is_ok());
+        for (why, d) in cases {
+            let e = verify(&d, &keyset, &seen()).unwrap_err();
+            assert!(e.to_string().contains(why), "{why}: {e}");
+        }
+        let mut other = deployed_keyset();
+        other["workload_identity"]["public_key"]["public_key"] = json!("00".repeat(32));
+        let other = Keyset::parse(&other).unwrap();
+        assert!(verify(&doc, &other, &seen()).is_err());
+    }
+
+    #[test]
+    fn a_recoverable_secp256k1_receipt_signature_verifies_under_its_key() {
+        let key = k256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let mut ks = deployed_keyset();
+        ks["receipt_signing_keys"] = json!([{"key_id": "k", "algo": "ecdsa-secp256k1",
+            "public_key": hex::encode(key.verifying_key().to_encoded_point(false).as_bytes())}]);
+        let keyset = Keyset::parse(&ks).unwrap();
+        let mut doc = deployed_receipt();
+        doc["workload_keyset_digest"] = json!(keyset.digest);
+        doc["signature"] = json!({"algo": "ecdsa-secp256k1", "key_id": "k"});
+        let (sig, recovery) = key
+            .sign_prehash_recoverable(&Sha256::digest(jcs::canonical(&doc)))
+            .unwrap();
+        let mut value = sig.to_bytes().to_vec();
+        value.push(recovery.to_byte());
+        doc["signature"]["value"] = json!(hex::encode(&value));
+        assert!(verify(&doc, &keyset, &seen()).is_ok());
+        // 64 bytes (the JOSE shape) are refused; another key's signature fails.
+        doc["signature"]["value"] = json!(hex::encode(&value[..64]));
+        assert!(verify(&doc, &keyset, &seen()).is_err());
+        let other = k256::ecdsa::SigningKey::from_slice(&[8u8; 32]).unwrap();
+        doc["signature"] = json!({"algo": "ecdsa-secp256k1", "key_id": "k"});
+        let (sig, recovery) = other
+            .sign_prehash_recoverable(&Sha256::digest(jcs::canonical(&doc)))
+            .unwrap();
+        let mut value = sig.to_bytes().to_vec();
+        value.push(recovery.to_byte());
+        doc["signature"]["value"] = json!(hex::encode(&value));
+        assert!(verify(&doc, &keyset, &seen()).is_err());
     }
 
     #[test]
@@ -490,5 +686,21 @@ mod tests {
         });
         let r = verify(&doc, &keyset, &rewrapped).unwrap();
         assert_eq!(standing(&r, true, None).0, Standing::Failed);
+        // Re-wrapped, but served before this request was sent: another exchange's.
+        let doc = signed(|d| {
+            let log = d["event_log"].as_array_mut().unwrap();
+            log.insert(3, json!({"type": "transparency.response_modified"}));
+        });
+        let mut later = rewrapped.clone();
+        later.window = (1_750_000_500, 1_750_000_510);
+        later.request_sha256 = [1; 32];
+        let r = verify(&doc, &keyset, &later).unwrap();
+        let (s, why) = standing(&r, true, None);
+        assert_eq!(s, Standing::Failed);
+        assert!(why.contains("outside this request's window"), "{why}");
+        // The request bytes the proxy sent tie it, whatever the gateway's clock says.
+        later.request_sha256 = seen().request_sha256;
+        let r = verify(&doc, &keyset, &later).unwrap();
+        assert_eq!(standing(&r, true, None).0, Standing::Authentic);
     }
 }

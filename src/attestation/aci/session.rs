@@ -1,8 +1,9 @@
 //! Attested sessions (§8, §9.2): the record of one upstream verification a receipt cites.
 //! Content-addressed and unsigned, so the id a verified receipt cites is what makes the
 //! fetched record trustworthy as the gateway's own. Two id forms: the spec's
-//! `hex(sha256(JCS(document)))`, and the deployed gateways' `as_` + the SHA-256 of the JCS
-//! form of its identifying fields and evidence digest.
+//! `hex(sha256(JCS(document)))`, and the deployed gateways' (private-ai-gateway `aa65d64`
+//! §9.2) `as_` + the SHA-256 of the JCS form of its identifying fields and evidence digest,
+//! absent ones as `null`.
 
 use super::{jcs, AciError, API_VERSION};
 use base64::Engine;
@@ -35,6 +36,7 @@ pub(crate) struct Session {
 fn id_in_form(doc: &Value, cited: &str) -> String {
     if cited.trim().starts_with("as_") {
         let mut fields = serde_json::Map::new();
+        // Absent optional fields are restored as null (aa65d64 §9.2).
         for k in [
             "upstream_name",
             "endpoint",
@@ -43,13 +45,14 @@ fn id_in_form(doc: &Value, cited: &str) -> String {
             "channel_binding",
             "claims",
         ] {
-            if let Some(v) = doc.get(k) {
-                fields.insert(k.to_string(), v.clone());
-            }
+            fields.insert(k.to_string(), doc.get(k).cloned().unwrap_or(Value::Null));
         }
-        if let Some(d) = doc.pointer("/evidence/digest") {
-            fields.insert("evidence_digest".into(), d.clone());
-        }
+        fields.insert(
+            "evidence_digest".into(),
+            doc.pointer("/evidence/digest")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
         let hash = Sha256::digest(jcs::canonical(&Value::Object(fields)));
         return format!("as_{}", hex::encode(hash));
     }
@@ -174,6 +177,28 @@ mod tests {
         assert!(s
             .claims
             .contains(&("tee_attested".into(), "asserted (hardware_proven)".into())));
+    }
+
+    /// private-ai-gateway `aa65d64` spec/test-vectors.md §5: the deployed `as_` form, its
+    /// absent `identity` restored as null.
+    #[test]
+    fn the_deployed_vector_hashes_to_its_id() {
+        let record: Value = serde_json::from_str(r#"{
+          "api_version": "aci/1", "upstream_name": "demo-upstream", "verifier_id": "example/1",
+          "endpoint": "https://upstream.example.com", "established_at": 1750000000, "expires_at": 1750003600,
+          "channel_binding": [{"type": "tls_spki_sha256", "origin": "https://upstream.example.com",
+                               "spki_sha256": "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1"}],
+          "claims": {
+            "tee_attested": {"status": "asserted", "source": "hardware_proven", "reason": "example quote verified"},
+            "gpu_attested": {"status": "unknown"}, "tcb_up_to_date": {"status": "unknown"},
+            "os_known_good": {"status": "unknown"}, "serving_software_known_good": {"status": "unknown"},
+            "model_weights_provenance": {"status": "unknown"}},
+          "evidence": {"digest": "sha256:80d70e44d0ae1e829fd5f37c3ee4a60dfbea8d3aa18407ea3f34cf7ec91da34d",
+                       "data": "data:text/plain;base64,ZXhhbXBsZS1ldmlkZW5jZQ=="}
+        }"#).unwrap();
+        let id = "as_2e9011abafe00fc2902aaa5dedf8373f14e2c4f1a456b854ddb475413547188e";
+        assert_eq!(id_in_form(&record, id), id);
+        assert!(verify(&record, id, Some(1_750_000_100)).is_ok());
     }
 
     #[test]

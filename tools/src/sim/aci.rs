@@ -28,6 +28,13 @@ const LAUNCHER_IMAGE: &str = "ghcr.io/redpill-ai/private-ai-launcher";
 /// private-ai-gateway's verifier publishes it).
 pub const DEV_OS_IMAGE: &str = "0e09f2bcb510c682b461d16b97192c710886db582852991e05146291063f890b";
 const RECEIPT_KEY_ID: &str = "sim-receipt-1";
+/// The Ed25519 receipt key's id as aa65d64's dstack key provider names it.
+const DEPLOYED_RECEIPT_KEY_ID: &str = "dstack-kms-receipt-ed25519-v1";
+
+/// A secp256k1 key as the gateway lists it: uncompressed SEC1, hex.
+fn uncompressed(k: &k256::ecdsa::SigningKey) -> String {
+    hex::encode(k.verifying_key().to_encoded_point(false).as_bytes())
+}
 const UPSTREAM_ORIGIN: &str = "https://upstream.sim.invalid";
 /// Receipts kept for lookup; older ones answer 404 like expired ones.
 const KEEP_RECEIPTS: usize = 4096;
@@ -75,6 +82,9 @@ pub enum ReceiptFault {
     UpstreamQuoteAltered,
     /// The cited session binds a TLS key its upstream's keyset does not list.
     UpstreamChannelNotAttested,
+    /// A hop relabels every answer after the first with the first answer's chat id and
+    /// `x-receipt-id`; the later answers' own receipts say the upstream was not verified.
+    Relabelled,
 }
 
 /// What the hashes in a receipt cover.
@@ -89,6 +99,22 @@ pub enum ReceiptBodies {
     Exact,
 }
 
+/// Which shapes the gateway's artifacts take.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Forms {
+    /// As private-ai-gateway `aa65d64` serves them, the commit Venice's gateway runs: an
+    /// identity key and `keyset_epoch` in the keyset, the statement with `workload_id` and the
+    /// identity key's endorsement, receipts with `signature: {algo, key_id, value}`, `seq`,
+    /// `workload_id`, `response.returned {cleartext_hash, wire_hash}` and
+    /// `transparency.response_modified` (its E2EE re-encryption), `as_` session ids over
+    /// their material with absent fields as null, custody records without `kms_public_key`.
+    #[default]
+    Deployed,
+    /// As the spec at HEAD gives them.
+    Head,
+}
+
 /// Receipts (as Venice's signature endpoint serves them: the countersignature beside the
 /// receipt) by receipt id and by chat id, and the (receipt, chat) id pairs in the order they
 /// came, oldest first.
@@ -100,15 +126,17 @@ struct Kept {
 
 pub struct Gateway {
     receipt_key: Ed25519KeyPair,
+    /// The workload's identity key (deployed form): it endorses each keyset.
+    identity: k256::ecdsa::SigningKey,
     /// Every keyset of this gateway expires then (fixed, so digests are stable).
     not_after: u64,
     receipts: Mutex<Kept>,
     /// dstack's KMS as the gateway's key custody names it: its root, the app key it issued,
     /// and the key derived for receipts.
     kms: [k256::ecdsa::SigningKey; 3],
-    /// Attested sessions by id, and which id each upstream variant has.
+    /// Attested sessions by id, and which id each upstream variant has in each form.
     sessions: HashMap<String, Value>,
-    session_ids: HashMap<UpstreamVariant, String>,
+    session_ids: HashMap<(UpstreamVariant, Forms), String>,
 }
 
 /// What the simulated gateway hashed of one exchange.
@@ -122,6 +150,7 @@ pub struct Exchange<'a> {
     pub response: [u8; 32],
     pub fault: Option<ReceiptFault>,
     pub bodies: ReceiptBodies,
+    pub forms: Forms,
     /// The model's enclave key, which countersigns the receipt's hashes (EIP-191).
     pub countersigner: &'a k256::ecdsa::SigningKey,
 }
@@ -187,12 +216,13 @@ fn upstream_spki() -> String {
     hex::encode(Sha256::digest(b"simulated upstream spki"))
 }
 
-/// A session record over `evidence`, with its id in the deployed gateways' form (`as_` +
-/// SHA-256 of the JCS of its identifying fields and evidence digest).
-fn session_of(evidence: &[u8], spki: &str) -> (String, Value) {
+/// A session record over `evidence` and its id: in the deployed form `as_` + the SHA-256 of
+/// the JCS of its material (absent `identity` as null), in HEAD's the SHA-256 of the JCS of
+/// the whole record.
+fn session_of(evidence: &[u8], spki: &str, forms: Forms) -> (String, Value) {
     let at = now();
     let unknown = json!({"status": "unknown"});
-    let session = json!({
+    let mut session = json!({
         "api_version": "aci/1",
         "upstream_name": "simulated-upstream",
         "endpoint": UPSTREAM_ORIGIN,
@@ -210,16 +240,26 @@ fn session_of(evidence: &[u8], spki: &str) -> (String, Value) {
         "evidence": {"digest": jcs::sha256_tagged(evidence),
             "data": format!("data:application/json;base64,{}", base64::engine::general_purpose::STANDARD.encode(evidence))}
     });
-    let fields = json!({
-        "upstream_name": session["upstream_name"], "endpoint": session["endpoint"],
-        "verifier_id": session["verifier_id"], "identity": session["identity"],
-        "channel_binding": session["channel_binding"], "claims": session["claims"],
-        "evidence_digest": session["evidence"]["digest"],
-    });
-    let id = format!(
-        "as_{}",
-        hex::encode(Sha256::digest(jcs::canonical(&fields)))
-    );
+    let id = match forms {
+        Forms::Deployed => {
+            // The wire record omits what the verifier established no value for.
+            session
+                .as_object_mut()
+                .expect("an object")
+                .remove("identity");
+            let material = json!({
+                "upstream_name": session["upstream_name"], "endpoint": session["endpoint"],
+                "verifier_id": session["verifier_id"], "identity": null,
+                "channel_binding": session["channel_binding"], "claims": session["claims"],
+                "evidence_digest": session["evidence"]["digest"],
+            });
+            format!(
+                "as_{}",
+                hex::encode(Sha256::digest(jcs::canonical(&material)))
+            )
+        }
+        Forms::Head => hex::encode(Sha256::digest(jcs::canonical(&session))),
+    };
     (id, session)
 }
 
@@ -240,13 +280,17 @@ impl Gateway {
             } else {
                 upstream_spki()
             };
-            let (id, doc) = session_of(&upstream(variant), &spki);
-            session_ids.insert(variant, id.clone());
-            sessions.insert(id, doc);
+            let evidence = upstream(variant);
+            for forms in [Forms::Deployed, Forms::Head] {
+                let (id, doc) = session_of(&evidence, &spki, forms);
+                session_ids.insert((variant, forms), id.clone());
+                sessions.insert(id, doc);
+            }
         }
         let key = || k256::ecdsa::SigningKey::random(&mut rand::thread_rng());
         Ok(Gateway {
             receipt_key,
+            identity: key(),
             kms: [key(), key(), key()],
             not_after: now() + 7 * 86400,
             receipts: Mutex::default(),
@@ -255,9 +299,14 @@ impl Gateway {
         })
     }
 
-    /// The gateway's keyset (one for the whole service, §4): its receipt key and each
-    /// model's E2EE key, as (model, public key hex).
-    pub fn keyset(&self, e2ee_keys: &[(&str, String)], not_after: Option<u64>) -> Value {
+    /// The gateway's keyset (one for the whole service, §4): its receipt keys and each
+    /// model's E2EE key, as (model, public key hex), in `forms`.
+    pub fn keyset(
+        &self,
+        e2ee_keys: &[(&str, String)],
+        not_after: Option<u64>,
+        forms: Forms,
+    ) -> Value {
         let e2ee: Vec<Value> = e2ee_keys
             .iter()
             .map(|(model, key)| {
@@ -265,19 +314,70 @@ impl Gateway {
                     "algo": "secp256k1-aes-256-gcm-hkdf-sha256", "public_key": key})
             })
             .collect();
-        json!({
-            "subject": format!("dstack-app://simulated/{GATEWAY}"),
-            "not_after": not_after.unwrap_or(self.not_after),
-            "receipt_signing_keys": [{"key_id": RECEIPT_KEY_ID, "algo": "ed25519",
-                "public_key": hex::encode(self.receipt_key.public_key().as_ref())}],
-            "e2ee_public_keys": e2ee,
-            "tls_public_keys": []
-        })
+        let not_after = not_after.unwrap_or(self.not_after);
+        let ed25519 = hex::encode(self.receipt_key.public_key().as_ref());
+        match forms {
+            Forms::Head => json!({
+                "subject": format!("dstack-app://simulated/{GATEWAY}"),
+                "not_after": not_after,
+                "receipt_signing_keys": [{"key_id": RECEIPT_KEY_ID, "algo": "ed25519", "public_key": ed25519}],
+                "e2ee_public_keys": e2ee,
+                "tls_public_keys": []
+            }),
+            Forms::Deployed => json!({
+                "workload_identity": {"public_key": {"algo": "ecdsa-secp256k1",
+                    "public_key": uncompressed(&self.identity)},
+                    "subject": format!("dstack-app://simulated/{GATEWAY}")},
+                "keyset_epoch": {"version": 1, "not_after": not_after},
+                // As aa65d64's dstack key provider lists them: Ed25519 first (the signer),
+                // the secp256k1 receipt key for `ecrecover` verifiers.
+                "receipt_signing_keys": [
+                    {"key_id": DEPLOYED_RECEIPT_KEY_ID, "algo": "ed25519", "public_key": ed25519},
+                    {"key_id": "dstack-kms-receipt-v1", "algo": "ecdsa-secp256k1",
+                     "public_key": uncompressed(&self.kms[2])}],
+                "e2ee_public_keys": e2ee,
+                "tls_public_keys": []
+            }),
+        }
+    }
+
+    /// What the quote's REPORTDATA slot holds for `keyset` and `nonce`: the statement over
+    /// its digest (HEAD), or with the identity key's `workload_id` too (deployed).
+    pub fn report_data(&self, keyset: &Value, nonce: &[u8; 32], forms: Forms) -> [u8; 64] {
+        let digest = jcs::digest(keyset);
+        match keyset
+            .pointer("/workload_identity/public_key")
+            .filter(|_| forms == Forms::Deployed)
+        {
+            None => venice_e2ee_proxy::attestation::aci::report_data(&digest, nonce),
+            Some(identity) => {
+                let statement = jcs::canonical(&json!({"purpose": "aci.report_data.v1",
+                    "workload_id": jcs::digest(identity), "workload_keyset_digest": digest,
+                    "nonce": hex::encode(nonce)}));
+                let mut slot = [0u8; 64];
+                slot[..32].copy_from_slice(&Sha256::digest(statement));
+                slot
+            }
+        }
+    }
+
+    /// The report fields of the deployed form: `workload_id` and the identity key's
+    /// `keyset_endorsement` (64-byte r ‖ s over the SHA-256 of the JCS payload).
+    pub fn identity_fields(&self, keyset: &Value) -> Option<(String, Value)> {
+        use k256::ecdsa::signature::Signer as _;
+        let identity = keyset.pointer("/workload_identity/public_key")?;
+        let payload = jcs::canonical(&json!({"purpose": "aci.keyset.endorsement.v1",
+            "workload_keyset_digest": jcs::digest(keyset)}));
+        let sig: k256::ecdsa::Signature = self.identity.sign(&payload);
+        Some((
+            jcs::digest(identity),
+            json!({"algo": "ecdsa-secp256k1", "value": hex::encode(sig.to_bytes())}),
+        ))
     }
 
     /// The receipt key's custody as dstack's KMS publishes it (`evidence.key_custody`): the
     /// app key signs (purpose : derived key), the root signs (app id ‖ app key).
-    pub fn key_custody(&self, app_id: &[u8]) -> Value {
+    pub fn key_custody(&self, app_id: &[u8], forms: Forms) -> Value {
         use sha3::{Digest as _, Keccak256};
         let [root, app, derived] = &self.kms;
         let compressed = |k: &k256::ecdsa::SigningKey| {
@@ -291,16 +391,32 @@ impl Gateway {
             b.push(recovery.to_byte() + 27);
             hex::encode(b)
         };
-        let purpose = "aci.receipt.ed25519.v1";
-        json!({"provider": "dstack-kms", "keys": [{
-            "role": "receipt", "purpose": purpose, "algo": "ed25519",
-            "public_key": hex::encode(self.receipt_key.public_key().as_ref()),
-            "kms_public_key": hex::encode(compressed(derived)),
-            "signature_chain": [
-                sign(app, format!("{purpose}:{}", hex::encode(compressed(derived))).as_bytes()),
-                sign(root, &[b"dstack-kms-issued:".as_slice(), app_id, &compressed(app)].concat()),
-            ]
-        }]})
+        let issued = sign(
+            root,
+            &[b"dstack-kms-issued:".as_slice(), app_id, &compressed(app)].concat(),
+        );
+        let key = match forms {
+            // HEAD: the Ed25519 receipt key, its KMS-derived secp256k1 key named apart.
+            Forms::Head => {
+                let purpose = "aci.receipt.ed25519.v1";
+                json!({"role": "receipt", "purpose": purpose, "algo": "ed25519",
+                    "public_key": hex::encode(self.receipt_key.public_key().as_ref()),
+                    "kms_public_key": hex::encode(compressed(derived)),
+                    "signature_chain": [
+                        sign(app, format!("{purpose}:{}", hex::encode(compressed(derived))).as_bytes()),
+                        issued]})
+            }
+            // aa65d64: the secp256k1 receipt key is the KMS-derived key itself.
+            Forms::Deployed => {
+                let purpose = "aci.receipt.v1";
+                json!({"role": "receipt", "path": "aci/receipt/v1", "purpose": purpose,
+                    "algo": "ecdsa-secp256k1", "public_key": uncompressed(derived),
+                    "signature_chain": [
+                        sign(app, format!("{purpose}:{}", hex::encode(compressed(derived))).as_bytes()),
+                        issued]})
+            }
+        };
+        json!({"provider": "dstack-kms", "keys": [key]})
     }
 
     /// The KMS root the custody chain ends at (compressed, hex).
@@ -438,7 +554,10 @@ volumes:
             Vec::new()
         };
         let tagged = |h: &[u8; 32]| format!("sha256:{}", hex::encode(h));
-        let upstream = if x.fault == Some(ReceiptFault::UpstreamNotVerified) {
+        let upstream = if matches!(
+            x.fault,
+            Some(ReceiptFault::UpstreamNotVerified | ReceiptFault::Relabelled)
+        ) {
             json!({"type": "upstream.verified", "result": "failed", "required": false,
                 "model_id": x.model, "reason": "simulated quote did not verify", "upstream_name": "simulated-upstream"})
         } else {
@@ -447,13 +566,14 @@ volumes:
                 Some(ReceiptFault::UpstreamChannelNotAttested) => UpstreamVariant::ForeignChannel,
                 _ => UpstreamVariant::Genuine,
             };
-            let session_id = &self.session_ids[&variant];
+            let session_id = &self.session_ids[&(variant, x.forms)];
             json!({"type": "upstream.verified", "result": "verified", "required": false,
                 "model_id": x.model, "session_id": session_id, "url_origin": UPSTREAM_ORIGIN,
                 "verifier_id": "simulated-verifier/1",
                 // As Venice's gateway records them: the claims, by name and status.
                 "claims": self.sessions[session_id]["claims"]})
         };
+        let route = json!({"type": "route.selected", "target_route_id": format!("simulated-upstream:{}", x.model)});
         let mut doc = json!({
             "api_version": "aci/1",
             "receipt_id": x.receipt_id,
@@ -463,19 +583,46 @@ volumes:
             "endpoint": "/v1/chat/completions",
             "method": "POST",
             "served_at": now(),
-            "event_log": [
-                {"type": "request.received", "body_hash": tagged(&request)},
-                {"type": "request.forwarded", "body_hash": tagged(&request)},
-                {"type": "route.selected", "target_route_id": format!("simulated-upstream:{}", x.model)},
-                upstream
-            ],
-            "key_id": RECEIPT_KEY_ID
         });
-        let log = doc["event_log"].as_array_mut().expect("a list");
-        log.extend(transparency);
-        log.push(json!({"type": "response.returned", "body_hash": tagged(&response)}));
+        let mut log = vec![
+            json!({"type": "request.received", "body_hash": tagged(&request)}),
+            json!({"type": "request.forwarded", "body_hash": tagged(&request)}),
+            route,
+            upstream,
+        ];
+        match x.forms {
+            Forms::Head => {
+                log.extend(transparency);
+                log.push(json!({"type": "response.returned", "body_hash": tagged(&response)}));
+                doc["key_id"] = json!(RECEIPT_KEY_ID);
+            }
+            Forms::Deployed => {
+                // Its own E2EE re-encryption is a response modification, whatever Venice does.
+                if rewrapped {
+                    log.push(json!({"type": "transparency.request_modified"}));
+                }
+                log.push(json!({"type": "transparency.response_modified"}));
+                let cleartext: [u8; 32] =
+                    Sha256::digest([b"cleartext:".as_slice(), &response].concat()).into();
+                log.push(
+                    json!({"type": "response.returned", "cleartext_hash": tagged(&cleartext),
+                    "wire_hash": tagged(&response)}),
+                );
+                for (seq, event) in log.iter_mut().enumerate() {
+                    event["seq"] = json!(seq);
+                }
+                if let Some(identity) = keyset.pointer("/workload_identity/public_key") {
+                    doc["workload_id"] = json!(jcs::digest(identity));
+                }
+                doc["signature"] = json!({"algo": "ed25519", "key_id": DEPLOYED_RECEIPT_KEY_ID});
+            }
+        }
+        doc["event_log"] = Value::Array(log);
         let signature = self.receipt_key.sign(&jcs::canonical(&doc));
-        doc["signature"] = json!(hex::encode(signature.as_ref()));
+        match x.forms {
+            Forms::Head => doc["signature"] = json!(hex::encode(signature.as_ref())),
+            Forms::Deployed => doc["signature"]["value"] = json!(hex::encode(signature.as_ref())),
+        }
         if x.fault == Some(ReceiptFault::Signature) {
             doc["served_at"] = json!(0);
         }

@@ -4,7 +4,7 @@ use super::aci::{Exchange, Layout, ReceiptFault};
 use super::quote::{self, QuoteParams};
 use super::script::{AttestationFault, ChatFault, ChatRecord, Reply};
 use super::{SimState, MODELS};
-use venice_e2ee_proxy::attestation::aci::{self, jcs};
+use venice_e2ee_proxy::attestation::aci::jcs;
 use venice_e2ee_proxy::attestation::unix_now as now;
 use venice_e2ee_proxy::e2ee::codec::{self, KeyPair};
 // PEM chains travel percent-encoded in PCS response headers.
@@ -310,7 +310,10 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 /// answers, the same keyset. Faults: another workload, another keyset, another nonce, down.
 fn native_attestation(state: &SimState, query: &str) -> Response<Body> {
     use super::script::AnchorFault;
-    let fault = state.script.lock().expect("poisoned").anchor_fault;
+    let (fault, forms) = {
+        let script = state.script.lock().expect("poisoned");
+        (script.anchor_fault, script.aci_forms)
+    };
     if fault == Some(AnchorFault::Unavailable) {
         return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     }
@@ -331,7 +334,7 @@ fn native_attestation(state: &SimState, query: &str) -> Response<Body> {
     } else {
         nonce
     };
-    let report_data = aci::report_data(&digest, &bound_nonce);
+    let report_data = state.gateway.report_data(&keyset, &bound_nonce, forms);
     let workload = state.gateway_workload();
     let (name, rtmr) = if fault == Some(AnchorFault::OtherWorkload) {
         let mut rtmr = workload.rtmr;
@@ -351,24 +354,27 @@ fn native_attestation(state: &SimState, query: &str) -> Response<Body> {
         },
     );
     let quote = state.intel.quote(&body);
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "api_version": "aci/1",
-            "workload_keyset_digest": digest,
-            "attestation": {
-                "tee_type": "tdx",
-                "workload_keyset": keyset,
-                "report_data": hex::encode(&report_data[..32]),
-                "source_provenance": {"repo_url": super::aci::SOURCE_REPO,
-                    "repo_commit": super::aci::SOURCE_COMMIT, "image_digest": null, "image_provenance": null},
-                "evidence": {"quote": hex::encode(quote), "quote_report_data": hex::encode(report_data),
-                    "event_log": Value::Array(workload.events).to_string(), "app_compose": workload.app_compose,
-                    "key_custody": state.gateway.key_custody(&sha2::Sha256::digest(format!("app:{}", super::aci::GATEWAY))[..20])}
-            },
-            "service_capabilities": {"supported_e2ee_versions": [], "serving": "aggregator"}
-        }),
-    )
+    let identity = state.gateway.identity_fields(&keyset);
+    let mut report = json!({
+        "api_version": "aci/1",
+        "workload_keyset_digest": digest,
+        "attestation": {
+            "tee_type": "tdx",
+            "workload_keyset": keyset,
+            "report_data": hex::encode(&report_data[..32]),
+            "source_provenance": {"repo_url": super::aci::SOURCE_REPO,
+                "repo_commit": super::aci::SOURCE_COMMIT, "image_digest": null, "image_provenance": null},
+            "evidence": {"quote": hex::encode(quote), "quote_report_data": hex::encode(report_data),
+                "event_log": Value::Array(workload.events).to_string(), "app_compose": workload.app_compose,
+                "key_custody": state.gateway.key_custody(&sha2::Sha256::digest(format!("app:{}", super::aci::GATEWAY))[..20], forms)}
+        },
+        "service_capabilities": {"supported_e2ee_versions": [], "serving": "aggregator"}
+    });
+    if let Some((workload_id, endorsement)) = identity {
+        report["workload_id"] = json!(workload_id);
+        report["attestation"]["keyset_endorsement"] = endorsement;
+    }
+    json_response(StatusCode::OK, &report)
 }
 
 fn attestation(state: &SimState, query: &str) -> Response<Body> {
@@ -392,7 +398,7 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             "Model not found or does not support TEE attestation",
         );
     };
-    let (fault, drift, layout, aci_gpu, keyset_lifetime, served_workload) = {
+    let (fault, drift, layout, aci_gpu, keyset_lifetime, served_workload, forms) = {
         let script = state.script.lock().expect("poisoned");
         (
             script.attestation_fault,
@@ -401,6 +407,7 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             script.aci_gpu,
             script.keyset_lifetime_secs,
             script.workload.clone(),
+            script.aci_forms,
         )
     };
     if fault == Some(AttestationFault::ServerError) {
@@ -432,17 +439,20 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
         state.gateway_keyset(replaced, not_after)
     });
     let keyset_digest = keyset.as_ref().map(jcs::digest);
-    let report_data = match (layout, &keyset_digest) {
-        (Layout::Aci, Some(d)) => {
+    let report_data = match (layout, &keyset) {
+        (Layout::Aci, Some(k)) => {
             let bound_nonce = if fault == Some(AttestationFault::WrongStatement) {
                 rand::random()
             } else {
                 nonce
             };
-            aci::report_data(d, &bound_nonce)
+            state.gateway.report_data(k, &bound_nonce, forms)
         }
         _ => quote::address_report_data(&bound_address, &nonce),
     };
+    let identity = keyset
+        .as_ref()
+        .and_then(|k| state.gateway.identity_fields(k));
     // One gateway CVM serves every model in the ACI layouts.
     let workload = if layout.is_aci() {
         state.gateway_workload()
@@ -561,6 +571,10 @@ fn attestation(state: &SimState, query: &str) -> Response<Body> {
             });
             v["service_capabilities"] =
                 json!({"supported_e2ee_versions": [], "serving": "aggregator"});
+            if let Some((workload_id, endorsement)) = identity {
+                v["workload_id"] = json!(workload_id);
+                v["attestation"]["keyset_endorsement"] = endorsement;
+            }
             match aci_gpu {
                 super::script::AciGpu::Relayed => {
                     v["nvidia_payload"] = json!(state.gpus.payload(&nonce, gpu_fault))
@@ -808,27 +822,49 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let (layout, receipt_fault, bodies) = {
+    let (layout, mut receipt_fault, bodies, forms, hide_receipt_id) = {
         let script = state.script.lock().expect("poisoned");
         (
             script.attestation_layout,
             script.receipt_fault,
             script.receipt_bodies,
+            script.aci_forms,
+            script.hide_receipt_id,
         )
     };
+    let mut receipt_id = format!("rcpt-{:016x}", rand::random::<u64>());
+    // A relabelling hop: the first answer is left alone, every later one is shown under its
+    // ids (its own receipt, kept under its own ids, says the upstream was not verified).
+    let mut shown = (id.clone(), receipt_id.clone());
+    if receipt_fault == Some(ReceiptFault::Relabelled) {
+        let mut first = state.relabelled_as.lock().expect("poisoned");
+        match first.as_ref() {
+            Some(f) => shown = f.clone(),
+            None => {
+                *first = Some(shown.clone());
+                receipt_fault = None;
+            }
+        }
+    }
     // An ACI gateway hashes what it received and what it sends, and signs a receipt.
     let receipt = state
         .model_key(&model)
         .filter(|_| layout.is_aci())
         .map(|key| ReceiptPlan {
             state: state.clone(),
-            receipt_id: format!("rcpt-{:016x}", rand::random::<u64>()),
+            receipt_id: std::mem::take(&mut receipt_id),
+            chat_id: id.clone(),
             key,
             request: sha2::Sha256::digest(&bytes).into(),
             fault: receipt_fault,
             bodies,
+            forms,
         });
-    let receipt_id = receipt.as_ref().map(|r| r.receipt_id.clone());
+    let receipt_id = receipt
+        .as_ref()
+        .filter(|_| !hide_receipt_id)
+        .map(|_| shown.1.clone());
+    let id = shown.0;
     let include_usage = include_usage(&body);
     let prompt_tokens = plain.iter().map(|p| p.len() / 4 + 1).sum::<usize>();
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(16);
@@ -860,10 +896,13 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
 struct ReceiptPlan {
     state: Arc<SimState>,
     receipt_id: String,
+    /// The answer's own id (a relabelling hop may show another).
+    chat_id: String,
     key: Arc<super::ModelKey>,
     request: [u8; 32],
     fault: Option<ReceiptFault>,
     bodies: super::aci::ReceiptBodies,
+    forms: super::aci::Forms,
 }
 
 type Chunk = Result<Frame<Bytes>, std::io::Error>;
@@ -1092,12 +1131,13 @@ async fn stream_reply(s: Stream) {
         plan.state.gateway.record(&Exchange {
             model: &s.model,
             keyset: plan.state.gateway_keyset(None, None),
-            chat_id: id,
+            chat_id: &plan.chat_id,
             receipt_id: &plan.receipt_id,
             request: plan.request,
             response: h.finalize().into(),
             fault: plan.fault,
             bodies: plan.bodies,
+            forms: plan.forms,
             countersigner: &plan.key.signer,
         });
     }

@@ -245,6 +245,9 @@ pub struct SimState {
     last_client_key: Mutex<Option<k256::PublicKey>>,
     /// `host:port` this simulator listens on: the ACI gateway's ingress host.
     own_host: std::sync::OnceLock<String>,
+    /// Under `ReceiptFault::Relabelled`: the first answer's (chat id, receipt id), which
+    /// every later answer is shown under.
+    relabelled_as: Mutex<Option<(String, String)>>,
 }
 
 impl SimState {
@@ -284,6 +287,7 @@ impl SimState {
             gateway,
             last_client_key: Mutex::default(),
             own_host: std::sync::OnceLock::new(),
+            relabelled_as: Mutex::default(),
         })
     }
 
@@ -311,7 +315,8 @@ impl SimState {
                 })
                 .collect()
         };
-        self.gateway.keyset(&keys, not_after)
+        let forms = self.script.lock().expect("poisoned").aci_forms;
+        self.gateway.keyset(&keys, not_after, forms)
     }
 
     /// The one gateway CVM of the ACI layouts, its ingress serving this simulator's host (or
@@ -482,6 +487,10 @@ impl Simulator {
 
     pub fn set_anchor_fault(&self, fault: Option<script::AnchorFault>) {
         self.script(|s| s.anchor_fault = fault);
+    }
+
+    pub fn set_aci_forms(&self, forms: aci::Forms) {
+        self.script(|s| s.aci_forms = forms);
     }
 
     pub fn set_receipt_bodies(&self, bodies: aci::ReceiptBodies) {

@@ -156,6 +156,14 @@ pub struct Script {
     /// What receipts spoil (ACI layouts).
     #[serde(default)]
     pub receipt_fault: Option<super::aci::ReceiptFault>,
+    /// The shapes of the ACI gateway's artifacts: as the gateway Venice runs serves them
+    /// (default), or as the spec at HEAD gives them.
+    #[serde(default)]
+    pub aci_forms: super::aci::Forms,
+    /// Answers carry no `x-receipt-id` (a hop that does not pass it on): receipts are then
+    /// looked up by the answer's id.
+    #[serde(default)]
+    pub hide_receipt_id: bool,
     /// What receipts' hashes cover (Venice re-wraps bodies unless told otherwise).
     #[serde(default)]
     pub receipt_bodies: super::aci::ReceiptBodies,
