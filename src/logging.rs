@@ -36,3 +36,14 @@ pub fn init() {
     // Only fails when a logger is already set (tests): keep that one.
     let _ = log::set_boxed_logger(Box::new(Capped(logger)));
 }
+
+/// A Unix time as RFC 3339 (UTC), for reports, logs and pages people read.
+pub fn rfc3339(unix: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(i64::try_from(unix).unwrap_or(i64::MAX))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}

@@ -162,22 +162,62 @@ impl AppState {
 
     /// Ready when every prewarmed model holds a usable verified key; otherwise what is
     /// missing: as JSON, the models still waiting and those Venice does not list.
+    /// Ready when Venice answers (its model list was fetched with the key, the latest fetch
+    /// did not fail), every prewarmed model holds a usable verified key, and, with no
+    /// prewarm, not every model tried so far failed. With `prewarm: []` nothing is attested
+    /// before a request asks for it, so readiness cannot wait for a model; it still says when
+    /// Venice cannot be reached or nothing that was asked for verifies. Not ready names why,
+    /// per model with its last error and its time.
     pub(crate) fn ready(&self) -> Result<(), serde_json::Value> {
-        let waiting: Vec<&String> = self
-            .config
-            .attestation
-            .prewarm
+        use crate::venice::catalog::Reach;
+        let iso = crate::logging::rfc3339;
+        let reach = self.catalog.reach();
+        let venice = match reach.as_deref() {
+            Some(Reach::Answered(at)) => Ok(*at),
+            Some(Reach::Failed(at, why)) => Err(serde_json::json!({
+                "reachable": false, "error": why, "at": iso(*at)})),
+            None => Err(serde_json::json!({
+                "reachable": false, "error": "the model list has not been fetched yet"})),
+        };
+        let prewarm = &self.config.attestation.prewarm;
+        let waiting: Vec<&String> = prewarm
             .iter()
             .filter(|m| self.attestations.cached(m).is_none())
             .collect();
-        if waiting.is_empty() {
+        let tried = self.attestations.models_tried();
+        let nothing_verifies = prewarm.is_empty()
+            && !tried.is_empty()
+            && tried.iter().all(|m| self.attestations.cached(m).is_none());
+        if venice.is_ok() && waiting.is_empty() && !nothing_verifies {
             return Ok(());
         }
+        let errors: serde_json::Map<String, serde_json::Value> = prewarm
+            .iter()
+            .chain(&tried)
+            .filter_map(|m| {
+                let (at, e) = self.attestations.last_error(m)?;
+                Some((
+                    m.clone(),
+                    serde_json::json!({"code": e.check.code(), "message": e.message, "at": iso(at)}),
+                ))
+            })
+            .collect();
+        let why = match (&venice, waiting.first(), nothing_verifies) {
+            (Err(v), _, _) => format!(
+                "Venice cannot be reached: {}",
+                v["error"].as_str().unwrap_or("-")
+            ),
+            (_, Some(m), _) => format!("waiting for a verified attestation of {m}"),
+            _ => "no model asked for so far has verified".into(),
+        };
         let unlisted = self.unlisted.load();
         Err(serde_json::json!({
             "status": "not_ready",
+            "why": why,
+            "venice": venice.map_or_else(|e| e, |at| serde_json::json!({"reachable": true, "at": iso(at)})),
             "waiting_for_attestation": waiting,
             "not_listed_by_venice": unlisted.as_slice(),
+            "last_errors": errors,
         }))
     }
 }

@@ -67,6 +67,9 @@ struct Flight {
     last_failure: Mutex<Option<(Instant, AttestationError)>>,
     /// The report of the last failed verification, for `/v1/attestation`.
     last_failed_report: Mutex<Option<Arc<Report>>>,
+    /// The last fetch or verification that failed and when (Unix seconds), until one
+    /// succeeds: why the model is not usable, or why its last refresh failed.
+    last_error: Mutex<Option<(u64, AttestationError)>>,
     /// After failed fetches: no new fetch before `until`.
     backoff: Mutex<Option<Backoff>>,
 }
@@ -265,6 +268,7 @@ impl AttestationStore {
                     map
                 });
                 *flight.last_failure.lock().expect("poisoned") = None;
+                *flight.last_error.lock().expect("poisoned") = None;
                 crate::metrics::METRICS
                     .attestation_refreshes
                     .with_label_values(&[model, "verified"])
@@ -279,6 +283,8 @@ impl AttestationStore {
                     .inc();
                 *flight.last_failure.lock().expect("poisoned") =
                     Some((Instant::now(), err.clone()));
+                *flight.last_error.lock().expect("poisoned") =
+                    Some((super::unix_now(), err.clone()));
                 if let Some(r) = report {
                     *flight.last_failed_report.lock().expect("poisoned") = Some(Arc::new(r));
                 }
@@ -459,6 +465,31 @@ impl AttestationStore {
             }
         }
         Ok((entry, lines))
+    }
+
+    /// Every model attested, or tried, so far.
+    pub(crate) fn models_tried(&self) -> Vec<String> {
+        let mut models: Vec<String> = self
+            .flights
+            .lock()
+            .expect("flight map poisoned")
+            .keys()
+            .cloned()
+            .collect();
+        models.sort();
+        models
+    }
+
+    /// The last failure of `model` and when (Unix seconds), until an attestation succeeds.
+    pub(crate) fn last_error(&self, model: &str) -> Option<(u64, AttestationError)> {
+        let flight = self
+            .flights
+            .lock()
+            .expect("flight map poisoned")
+            .get(model)
+            .cloned()?;
+        let error = flight.last_error.lock().expect("poisoned").clone();
+        error
     }
 
     /// The report of the last failed verification of `model`, if any.

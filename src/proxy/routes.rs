@@ -174,10 +174,16 @@ pub(crate) async fn answer(
         Route::Attestations => Ok((200, attestations(state, None))),
         Route::Attestation(id) => match state.attestations.cached(id) {
             Some(_) => Ok((200, attestations(state, Some(id)))),
-            None => match state.attestations.last_failed_report(id) {
-                Some(r) => Ok((200, json!({"model": id, "usable": false, "report": *r}))),
-                None => Err(ApiError::not_found("attestation_not_found", format!("no attestation of `{id}` has been made yet"))),
-            },
+            None => {
+                let error = state.attestations.last_error(id).map(|(at, e)| {
+                    json!({"code": e.check.code(), "message": e.message, "at": crate::logging::rfc3339(at)})
+                });
+                match (state.attestations.last_failed_report(id), error) {
+                    (Some(r), error) => Ok((200, json!({"model": id, "usable": false, "last_error": error, "report": *r}))),
+                    (None, Some(error)) => Ok((200, json!({"model": id, "usable": false, "last_error": error}))),
+                    (None, None) => Err(ApiError::not_found("attestation_not_found", format!("no attestation of `{id}` has been made yet"))),
+                }
+            }
         },
         Route::MethodNotAllowed(allowed) => {
             let mut e = ApiError::new(405, "invalid_request_error", "method_not_allowed", format!("use {allowed} for this endpoint"));
@@ -200,25 +206,37 @@ pub(crate) async fn answer(
 }
 
 /// Cached verified attestations with their age; one model when `only` is given.
+/// Every model attested or tried (or one): its verified key and report when usable, and the
+/// last error and its time when not (or when its last refresh failed).
 fn attestations(state: &AppState, only: Option<&str>) -> Value {
     let models = match only {
         Some(m) => vec![m.to_string()],
-        None => state.attestations.models(),
+        None => state.attestations.models_tried(),
     };
+    let iso = crate::logging::rfc3339;
     let data: Vec<Value> = models
         .iter()
-        .filter_map(|m| state.attestations.cached(m).map(|e| (m, e)))
-        .map(|(m, e)| {
-            json!({
-                "model": m,
-                "usable": true,
-                "signing_address": e.key.address_hex(),
-                "verified_at": e.verified_unix,
-                "age_seconds": e.age().as_secs(),
-                "report": e.report,
-                "receipt": state.receipts.last(m).as_deref(),
-                "anchor": state.receipts.anchor_of(&e).as_deref(),
-            })
+        .filter_map(|m| {
+            let error = state.attestations.last_error(m).map(
+                |(at, e)| json!({"code": e.check.code(), "message": e.message, "at": iso(at)}),
+            );
+            match state.attestations.cached(m) {
+                Some(e) => Some(json!({
+                    "model": m,
+                    "usable": true,
+                    "signing_address": e.key.address_hex(),
+                    "verified_at": e.verified_unix,
+                    "verified_at_iso": iso(e.verified_unix),
+                    "age_seconds": e.age().as_secs(),
+                    "last_error": error,
+                    "report": e.report,
+                    "receipt": state.receipts.last(m).as_deref(),
+                    "anchor": state.receipts.anchor_of(&e).as_deref(),
+                })),
+                None => {
+                    error.map(|error| json!({"model": m, "usable": false, "last_error": error}))
+                }
+            }
         })
         .collect();
     match only {

@@ -39,6 +39,17 @@ pub(crate) struct Catalog {
     ttl: Duration,
     current: ArcSwapOption<Snapshot>,
     flight: tokio::sync::Mutex<()>,
+    /// How the last fetch went: whether Venice answers with the key, and since when not.
+    reach: ArcSwapOption<Reach>,
+}
+
+/// The outcome of the latest model-list fetch.
+#[derive(Debug, Clone)]
+pub(crate) enum Reach {
+    /// Fetched at (Unix seconds).
+    Answered(u64),
+    /// Failed at, and why.
+    Failed(u64, String),
 }
 
 impl Catalog {
@@ -48,7 +59,13 @@ impl Catalog {
             ttl,
             current: ArcSwapOption::empty(),
             flight: tokio::sync::Mutex::new(()),
+            reach: ArcSwapOption::empty(),
         }
+    }
+
+    /// How the latest fetch went (`None`: none was made yet).
+    pub(crate) fn reach(&self) -> Option<Arc<Reach>> {
+        self.reach.load_full()
     }
 
     fn fresh(&self) -> Option<Arc<Snapshot>> {
@@ -67,13 +84,23 @@ impl Catalog {
         if let Some(s) = self.fresh() {
             return Ok(s);
         }
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        };
         match self.client.models().await {
             Ok(list) => {
                 let snap = Arc::new(Snapshot::new(list.data));
                 self.current.store(Some(snap.clone()));
+                self.reach.store(Some(Arc::new(Reach::Answered(now()))));
                 Ok(snap)
             }
-            Err(e) => match self.current.load_full() {
+            Err(e) => match {
+                self.reach
+                    .store(Some(Arc::new(Reach::Failed(now(), e.to_string()))));
+                self.current.load_full()
+            } {
                 Some(stale) => {
                     log::warn!("model list refresh failed, serving the cached list: {e}");
                     Ok(stale)

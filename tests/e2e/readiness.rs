@@ -134,3 +134,73 @@ async fn an_outage_after_warm_up_keeps_the_proxy_ready_on_cached_collateral() {
         200
     );
 }
+
+/// Issue 41: readiness that tells the truth. With `prewarm: []` the proxy is ready once
+/// Venice answers with the key, and not while it cannot be reached, or while every model
+/// asked for so far failed; a not-ready answer says why, per model with its last error and
+/// its time, and `/v1/attestation` lists the models that failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_tells_the_truth() {
+    // Venice unreachable (a closed port): not ready, and why.
+    let p = Proxy::start(sim().await, |c| {
+        c.venice.base_url = "http://127.0.0.1:9/api/v1".into();
+    })
+    .await;
+    let mut last = (0, serde_json::Value::Null);
+    for _ in 0..40 {
+        last = ready(&p).await;
+        if last.1["venice"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.contains("not been fetched"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, v) = last;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["venice"]["reachable"], false, "{v}");
+    assert!(
+        v["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("Venice cannot be reached"),
+        "{v}"
+    );
+    assert!(v["venice"]["at"].as_str().unwrap().ends_with('Z'), "{v}");
+    drop(p);
+
+    // Reachable, nothing asked for yet: ready.
+    let p = Proxy::start(sim().await, |_| {}).await;
+    let mut status = 0;
+    for _ in 0..40 {
+        status = ready(&p).await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+    // Every model asked for fails: not ready, each failure named with its time.
+    p.sim
+        .set_attestation_fault(Some(venice_e2ee_tools::sim::AttestationFault::DebugBit));
+    assert_eq!(p.post(&chat("refused", false)).await.status(), 503);
+    let (status, v) = ready(&p).await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["why"], "no model asked for so far has verified");
+    assert_eq!(
+        v["last_errors"][MODEL]["code"], "attestation_debug_td",
+        "{v}"
+    );
+    let (_, list) = p.get("/attestation").await;
+    let entry = &list["data"][0];
+    assert_eq!(entry["model"], MODEL);
+    assert_eq!(entry["usable"], false);
+    assert_eq!(entry["last_error"]["code"], "attestation_debug_td");
+    // Once it verifies, ready again, and the error is gone.
+    p.sim.set_attestation_fault(None);
+    assert_eq!(p.post(&chat("now verified", false)).await.status(), 200);
+    assert_eq!(ready(&p).await.0, 200);
+    let (_, list) = p.get("/attestation").await;
+    assert!(list["data"][0]["last_error"].is_null(), "{list}");
+}
