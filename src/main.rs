@@ -51,6 +51,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask a running sidecar whether traffic is protected, from its admin listener's
+    /// /status.json. Exits 0 when ready and every model is protected, 1 otherwise, 2 when
+    /// the sidecar cannot be asked.
+    Status {
+        /// The admin listener's base URL [default: from the configuration's
+        /// server.admin_listen].
+        #[arg(long)]
+        admin: Option<String>,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -64,6 +76,11 @@ fn main() {
             model,
             json,
         } => verify(&cli.serve, offline, model, json),
+        Command::Status { admin, json } => match status(&cli.serve, admin, json) {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => Err(e),
+        },
     };
     if let Err(message) = result {
         eprintln!("venice-e2ee-proxy: {message}");
@@ -126,4 +143,46 @@ fn verify(
     } else {
         Err("attestation NOT verified".into())
     }
+}
+
+/// Whether the sidecar is ready with every model protected; an error when it cannot be asked.
+fn status(args: &ServeArgs, admin: Option<String>, json: bool) -> Result<bool, String> {
+    let base = match admin {
+        Some(url) => url,
+        None => {
+            let mut addr = load(args)?
+                .server
+                .admin_listen
+                .ok_or("server.admin_listen is off: give --admin URL")?;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}")
+        }
+    };
+    let url = format!("{}/status.json", base.trim_end_matches('/'));
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let snap: serde_json::Value = rt
+        .block_on(async {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()?;
+            client
+                .get(&url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await
+        })
+        .map_err(|e| format!("cannot read {url}: {e}"))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&snap).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", server::status::render_text(&snap));
+    }
+    Ok(server::status::all_protected(&snap))
 }

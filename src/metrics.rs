@@ -30,6 +30,17 @@ pub struct Metrics {
     pub(crate) upstream_verifications: IntCounterVec,
     pub(crate) upstream_checks: IntCounterVec,
     pub(crate) workload_reviews: IntCounterVec,
+    /// Whether each model attested so far holds a usable verified key (1) or not (0).
+    pub(crate) model_verified: IntGaugeVec,
+    /// When each model's key in use was verified (Unix seconds).
+    pub(crate) model_verified_at: IntGaugeVec,
+    /// Requests refused because the model's attestation failed (or a receipt refused it),
+    /// by model and check.
+    pub(crate) attestation_refusals: IntCounterVec,
+    /// Changes in what serves a model, by model and what changed.
+    pub(crate) drift_events: IntCounterVec,
+    /// Test roots, relaxed checks and switches in force (0: the pinned roots, every check).
+    pub(crate) trust_relaxed: IntGauge,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -142,8 +153,47 @@ fn build() -> Result<Metrics, prometheus::Error> {
             ),
             &["model", "result"],
         )?,
+        model_verified: IntGaugeVec::new(
+            name(
+                "model_verified",
+                "1 while the model holds a usable verified key, 0 otherwise, by model.",
+            ),
+            &["model"],
+        )?,
+        model_verified_at: IntGaugeVec::new(
+            name(
+                "model_verified_at_seconds",
+                "When the model's key in use was verified (Unix time), by model.",
+            ),
+            &["model"],
+        )?,
+        attestation_refusals: IntCounterVec::new(
+            name(
+                "attestation_refusals_total",
+                "Requests refused because the model's attestation did not verify (or a receipt refused it), by model and check.",
+            ),
+            &["model", "check"],
+        )?,
+        drift_events: IntCounterVec::new(
+            name(
+                "drift_events_total",
+                "Changes in what serves a model (compose, OS image, gateway commit, keyset, upstream route, model list), by model and what.",
+            ),
+            &["model", "what"],
+        )?,
+        trust_relaxed: IntGauge::with_opts(name(
+            "trust_relaxed",
+            "Test roots, relaxed checks and switches in force (0: pinned roots, every check enforced).",
+        ))?,
         registry,
     };
+    let build_info = IntGaugeVec::new(
+        name("build_info", "The proxy's version (always 1)."),
+        &["version"],
+    )?;
+    build_info
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
     m.registry.register(Box::new(m.requests.clone()))?;
     m.registry.register(Box::new(m.duration.clone()))?;
     m.registry.register(Box::new(m.ttft.clone()))?;
@@ -167,6 +217,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
         .register(Box::new(m.upstream_verifications.clone()))?;
     m.registry.register(Box::new(m.upstream_checks.clone()))?;
     m.registry.register(Box::new(m.workload_reviews.clone()))?;
+    m.registry.register(Box::new(m.model_verified.clone()))?;
+    m.registry.register(Box::new(m.model_verified_at.clone()))?;
+    m.registry
+        .register(Box::new(m.attestation_refusals.clone()))?;
+    m.registry.register(Box::new(m.drift_events.clone()))?;
+    m.registry.register(Box::new(m.trust_relaxed.clone()))?;
+    m.registry.register(Box::new(build_info))?;
     Ok(m)
 }
 
@@ -174,12 +231,117 @@ fn build() -> Result<Metrics, prometheus::Error> {
 pub static METRICS: Lazy<Metrics> = Lazy::new(|| build().expect("metric definitions are valid"));
 
 impl Metrics {
-    /// The text exposition format.
+    /// The text exposition format, the process's own metrics (Prometheus' standard names)
+    /// after the proxy's.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding of gathered metrics");
+        out.extend_from_slice(process::exposition().as_bytes());
         out
+    }
+}
+
+/// The process's CPU time, memory, descriptors and start time, read from `/proc/self` at
+/// scrape time (nothing where `/proc` is missing).
+mod process {
+    use std::fmt::Write as _;
+
+    fn ticks_per_second() -> f64 {
+        // Linux's USER_HZ: 100 on every architecture it runs on.
+        100.0
+    }
+
+    pub(super) fn exposition() -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // Fields after the command name (which may hold spaces) close with ')'.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map_or("", |(_, rest)| rest)
+                .split_whitespace()
+                .collect();
+            let field = |n: usize| fields.get(n).and_then(|v| v.parse::<f64>().ok());
+            if let (Some(user), Some(system)) = (field(11), field(12)) {
+                metric(
+                    "process_cpu_seconds_total",
+                    "counter",
+                    "User and system CPU time spent in seconds.",
+                    (user + system) / ticks_per_second(),
+                );
+            }
+            if let (Some(start), Some(boot)) = (field(19), boot_time()) {
+                metric(
+                    "process_start_time_seconds",
+                    "gauge",
+                    "Start time of the process since the Unix epoch in seconds.",
+                    boot + start / ticks_per_second(),
+                );
+            }
+        }
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+            let kib = |key: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            };
+            if let Some(rss) = kib("VmRSS:") {
+                metric(
+                    "process_resident_memory_bytes",
+                    "gauge",
+                    "Resident memory size in bytes.",
+                    rss * 1024.0,
+                );
+            }
+            if let Some(vm) = kib("VmSize:") {
+                metric(
+                    "process_virtual_memory_bytes",
+                    "gauge",
+                    "Virtual memory size in bytes.",
+                    vm * 1024.0,
+                );
+            }
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            metric(
+                "process_open_fds",
+                "gauge",
+                "Number of open file descriptors.",
+                fds.count() as f64,
+            );
+        }
+        if let Ok(limits) = std::fs::read_to_string("/proc/self/limits") {
+            let max = limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3)?.parse::<f64>().ok());
+            if let Some(max) = max {
+                metric(
+                    "process_max_fds",
+                    "gauge",
+                    "Maximum number of open file descriptors.",
+                    max,
+                );
+            }
+        }
+        out
+    }
+
+    fn boot_time() -> Option<f64> {
+        std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()
     }
 }

@@ -4,6 +4,7 @@ use crate::agent_sessions::Sessions;
 use crate::api::responses::store::ResponseStore;
 use crate::attestation::anchor_checks::Anchors;
 use crate::attestation::cache::AttestationStore;
+use crate::attestation::drift::DriftWatch;
 use crate::attestation::receipt_checks::Receipts;
 use crate::attestation::verifier::EvidenceVerifier;
 use crate::config::{Config, SetupError, Tenant, UpstreamUrl};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub(crate) responses: Option<Arc<ResponseStore>>,
     /// Encrypts request messages (ciphertext reuse, parallelism).
     pub(crate) sealer: Arc<Sealer>,
+    /// Changes in what serves each model, and in Venice's model list.
+    pub(crate) drift: Arc<DriftWatch>,
     /// What requests together may hold whole (`server.memory_budget`).
     pub budget: Arc<crate::budget::Budget>,
     /// Venice's JSON endpoints, and chat for answers the proxy must see whole.
@@ -45,6 +48,24 @@ pub struct AppState {
     pub(crate) unlisted: ArcSwap<Vec<String>>,
     resolved: ArcSwapOption<(SocketAddr, Instant)>,
     chats_in_flight: AtomicUsize,
+}
+
+/// The trust posture, said once at start-up: a warning for every relaxed root, check or
+/// switch (and the `trust_relaxed` gauge), else one line saying nothing is relaxed.
+fn trust_posture(verifier: &EvidenceVerifier) {
+    let relaxed = verifier.trust_overrides();
+    crate::metrics::METRICS
+        .trust_relaxed
+        .set(i64::try_from(relaxed.len()).unwrap_or(i64::MAX));
+    if relaxed.is_empty() {
+        log::info!(
+            "trust: the pinned Intel, NVIDIA and Sigstore roots, every check enforced, {} reviewed workloads",
+            verifier.workloads().len()
+        );
+    }
+    for r in relaxed {
+        log::warn!("trust relaxed: {r}");
+    }
 }
 
 /// One chat completion's place under `server.max_concurrent_chats`, given back on drop.
@@ -65,11 +86,18 @@ impl AppState {
             usize::try_from(config.server.memory_budget).unwrap_or(usize::MAX),
         );
         let verifier = Arc::new(EvidenceVerifier::from_config(&config)?);
+        trust_posture(&verifier);
         let anchors = Arc::new(Anchors::new(&config, verifier.clone())?);
+        let drift = Arc::new(DriftWatch::default());
         Ok(Arc::new(AppState {
             authorization: format!("Bearer {}", config.venice.api_key.expose()),
             catalog: Catalog::new(client.clone(), config.venice.models_ttl),
-            attestations: AttestationStore::new(client.clone(), verifier, &config.attestation),
+            attestations: AttestationStore::new(
+                client.clone(),
+                verifier,
+                &config.attestation,
+                drift.clone(),
+            ),
             keys: ClientKeys::new(
                 config.server.auth_tokens.len(),
                 config.keys.client_key_rotation,
@@ -86,7 +114,9 @@ impl AppState {
                 client.clone(),
                 config.attestation.receipts.clone(),
                 anchors,
+                drift.clone(),
             )),
+            drift,
             client,
             upstream,
             allowed_hosts: config.server.host_names(),

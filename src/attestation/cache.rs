@@ -93,6 +93,8 @@ pub struct AttestationStore {
     /// The last form refused as weaker than the pin, and why, per model: what an operator
     /// may accept.
     refused: Mutex<HashMap<String, (Pin, String)>>,
+    /// Changes in what serves each model.
+    drift: Arc<super::drift::DriftWatch>,
 }
 
 /// A model's pinned form and the last form refused against it.
@@ -125,6 +127,7 @@ impl AttestationStore {
         client: Arc<VeniceClient>,
         verifier: Arc<EvidenceVerifier>,
         config: &AttestationSection,
+        drift: Arc<super::drift::DriftWatch>,
     ) -> Self {
         AttestationStore {
             client,
@@ -136,6 +139,7 @@ impl AttestationStore {
             flights: Mutex::default(),
             pins: Mutex::default(),
             refused: Mutex::default(),
+            drift,
         }
     }
 
@@ -250,6 +254,39 @@ impl AttestationStore {
                     log::warn!(
                         "model {model}: attested key changed to {} (verified before use)",
                         key.address_hex()
+                    );
+                }
+                if let Some(r) = &report {
+                    let w = r.workload.as_ref();
+                    self.drift.verified(
+                        model,
+                        super::drift::Fingerprint {
+                            compose: w.map(|w| w.compose_hash.clone()),
+                            os_image: w
+                                .and_then(|w| w.os_image_hash.as_ref())
+                                .map(|h| h.value.clone()),
+                            gateway_commit: r.gateway.as_ref().map(|g| g.commit.clone()),
+                            keyset: key.keyset.as_ref().map(|k| k.digest.clone()),
+                        },
+                        super::unix_now(),
+                    );
+                    log::info!(
+                        "model {model}: attestation verified: key {}, layout {}, workload {}, {} checks passed{}",
+                        key.address_hex(),
+                        r.layout.unwrap_or("-"),
+                        r.review
+                            .as_ref()
+                            .and_then(|w| w.workload.as_deref())
+                            .unwrap_or("not reviewed"),
+                        r.checks
+                            .iter()
+                            .filter(|c| c.status == super::evidence::report::Status::Pass)
+                            .count(),
+                        if r.trust_overrides.is_empty() {
+                            ""
+                        } else {
+                            " (trust relaxed, see the report)"
+                        }
                     );
                 }
                 let entry = Arc::new(Entry {

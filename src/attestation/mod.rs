@@ -3,6 +3,8 @@
 pub mod aci;
 pub(crate) mod anchor_checks;
 pub(crate) mod cache;
+pub(crate) mod claims;
+pub(crate) mod drift;
 pub mod envelope;
 pub mod framing;
 pub(crate) mod model_identity;

@@ -153,11 +153,16 @@ impl Outcome {
 #[derive(Default)]
 struct ModelState {
     last: Option<Arc<Outcome>>,
+    /// The last few outcomes, newest last (the status page).
+    recent: std::collections::VecDeque<Arc<Outcome>>,
     checked: u64,
     /// `require`: refused while the attested gateway is this one (`gateway_identity`): a
     /// refresh that finds the same key and keyset is the same gateway, still refused.
     blocked: Option<(String, String)>,
 }
+
+/// Receipt outcomes kept per model for the status page.
+const RECENT_RECEIPTS: usize = 8;
 
 /// Which gateway an attestation names: its E2EE key and, where served, its keyset digest.
 fn gateway_identity(entry: &Entry) -> String {
@@ -177,6 +182,8 @@ pub(crate) struct Receipts {
     sessions: Mutex<lru::LruCache<String, SessionOutcome>>,
     /// Receipt ids and answer ids (`receipt:…`, `answer:…`) and the answer each vouched for.
     vouched: Mutex<lru::LruCache<String, Vouched>>,
+    /// Where the upstream route a model's gateway picks is watched for changes.
+    drift: Arc<super::drift::DriftWatch>,
 }
 
 /// The receipt in an answer: the document itself, or wrapped (`receipt`, `aci_receipt`).
@@ -196,6 +203,7 @@ impl Receipts {
         client: Arc<VeniceClient>,
         cfg: ReceiptsSection,
         anchors: Arc<Anchors>,
+        drift: Arc<super::drift::DriftWatch>,
     ) -> Receipts {
         Receipts {
             client,
@@ -208,6 +216,7 @@ impl Receipts {
             vouched: Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(16_384).expect("non-zero"),
             )),
+            drift,
         }
     }
 
@@ -289,6 +298,16 @@ impl Receipts {
         self.anchors.get(&entry.key.keyset.as_ref()?.digest)
     }
 
+    /// The model's last few receipt outcomes, newest last.
+    pub(crate) fn recent(&self, model: &str) -> Vec<Arc<Outcome>> {
+        self.models
+            .lock()
+            .expect("poisoned")
+            .get(model)
+            .map(|m| m.recent.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn last(&self, model: &str) -> Option<Arc<Outcome>> {
         self.models
             .lock()
@@ -365,6 +384,9 @@ impl Receipts {
             .map(|c| c.result)
             .collect();
         let result = outcome.result;
+        if let Some(route) = &outcome.route {
+            self.drift.routed(model, route, outcome.at);
+        }
         {
             let refusal = outcome.refusal();
             let mut models = self.models.lock().expect("poisoned");
@@ -375,7 +397,12 @@ impl Receipts {
                 log::warn!("model {model}: refused until attested anew: {why}");
                 m.blocked = Some((gateway_identity(entry), why));
             }
-            m.last = Some(Arc::new(outcome));
+            let outcome = Arc::new(outcome);
+            if m.recent.len() == RECENT_RECEIPTS {
+                m.recent.pop_front();
+            }
+            m.recent.push_back(outcome.clone());
+            m.last = Some(outcome);
         }
         METRICS.receipts.with_label_values(&[model, result]).inc();
         for r in counts {

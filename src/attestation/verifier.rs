@@ -215,6 +215,11 @@ impl EvidenceVerifier {
         });
     }
 
+    /// What relaxes trust here (test roots, report-only checks, switches), said everywhere.
+    pub(crate) fn trust_overrides(&self) -> &[String] {
+        &self.trust_overrides
+    }
+
     /// The reviewed workloads in use (configured and accepted).
     pub(crate) fn workloads(&self) -> std::sync::Arc<Vec<ReviewedWorkload>> {
         self.workloads.load_full()

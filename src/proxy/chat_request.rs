@@ -238,6 +238,7 @@ pub(crate) async fn prepare(
     session: &mut Session,
     dialect: DialectKind,
     tenant: Tenant,
+    named: &mut Option<String>,
 ) -> Result<Prepared, ApiError> {
     let server = &state.config.server;
     let mut held = state.budget.hold();
@@ -250,14 +251,18 @@ pub(crate) async fn prepare(
     .await?;
     let (req, dialect) = dialect.parse(&raw, &context(state, tenant))?;
     drop(raw);
+    *named = Some(req.model.clone());
     check_model(state, &req.model).await?;
-    let attested = state
-        .attestations
-        .get(&req.model)
-        .await
-        .map_err(|e| ApiError::from(&e))?;
+    let refused = |e: AttestationError| {
+        crate::metrics::METRICS
+            .attestation_refusals
+            .with_label_values(&[&req.model, e.check.code()])
+            .inc();
+        ApiError::from(&e)
+    };
+    let attested = state.attestations.get(&req.model).await.map_err(refused)?;
     if let Some(why) = state.receipts.refusal(&req.model, &attested) {
-        return Err(ApiError::from(&AttestationError::new(Check::Receipt, why)));
+        return Err(refused(AttestationError::new(Check::Receipt, why)));
     }
     let http = &*session;
     let session = session_id(state, http, &req)?;
@@ -311,7 +316,12 @@ pub(crate) async fn prepare(
     )
     .await?;
     held.cover(body.len())?;
+    let claims = crate::attestation::claims::summary(
+        &attested.report,
+        state.receipts.last(&req.model).as_deref(),
+    );
     Ok(Prepared {
+        claims,
         budget: state.budget.clone(),
         _held: held,
         body,

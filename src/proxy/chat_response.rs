@@ -99,6 +99,7 @@ pub(crate) fn attestation_headers(
 ) -> Vec<(&'static str, String)> {
     let mut headers = vec![
         ("x-venice-e2ee-signing-address", attested.key.address_hex()),
+        ("x-venice-e2ee-claims", prepared.claims.clone()),
         (
             "x-venice-e2ee-attestation-age",
             attested.age().as_secs().to_string(),

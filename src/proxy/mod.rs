@@ -59,6 +59,9 @@ pub(crate) struct Ctx {
     tenant: crate::config::Tenant,
     /// Body bytes handed to Pingora for the client so far.
     produced: usize,
+    /// The model the request named, once read (for the access log and metrics, also when
+    /// the request fails).
+    model: Option<String>,
 }
 
 fn is_timeout(e: &Error) -> bool {
@@ -91,6 +94,7 @@ impl ProxyHttp for VeniceProxy {
             _permit: None,
             tenant: 0,
             produced: 0,
+            model: None,
         }
     }
 
@@ -122,7 +126,8 @@ impl ProxyHttp for VeniceProxy {
             routes::answer(&self.state, session, &ctx.route).await?;
             return Ok(true);
         }
-        match chat_request::prepare(&self.state, session, dialect, ctx.tenant).await {
+        match chat_request::prepare(&self.state, session, dialect, ctx.tenant, &mut ctx.model).await
+        {
             Ok(mut prepared) if matches!(prepared.path, AnswerPath::Relayed { .. }) => {
                 let relayed = relay::run(&self.state, session, &prepared).await;
                 match relayed {
@@ -394,7 +399,12 @@ impl ProxyHttp for VeniceProxy {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let e = e.filter(|_| !chat_response::is_stopped(ctx.phase.as_ref()));
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let model = ctx.prepared.as_ref().map_or("-", |p| p.model.as_str());
+        // A model Venice lists (or "other": labels stay bounded whatever clients send).
+        let model = match ctx.model.as_deref() {
+            None => "-",
+            Some(m) if self.state.catalog.lists(m) => m,
+            Some(_) => "other",
+        };
         let stream = ctx
             .prepared
             .as_ref()

@@ -1,4 +1,4 @@
-//! The admin listener: Prometheus metrics and the probes, apart from the client API (its own
+//! The admin listener: Prometheus metrics, the probes and the status page (`status`), apart from the client API (its own
 //! port, loopback by default), and operator actions behind their own token
 //! (`server.admin_token`): the attestation forms pinned per model, and accepting a new one
 //! without a restart.
@@ -138,6 +138,22 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The status page: no script may run and nothing may frame it, so a page the user visits
+/// can neither script it nor overlay it.
+fn page(html: String) -> Response<Vec<u8>> {
+    let mut r = response(200, "text/html; charset=utf-8", html.into_bytes());
+    let h = r.headers_mut();
+    h.insert(
+        "content-security-policy",
+        http::HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert("x-frame-options", http::HeaderValue::from_static("DENY"));
+    h.insert("cache-control", http::HeaderValue::from_static("no-store"));
+    r
+}
+
 fn response(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
     Response::builder()
         .status(status)
@@ -173,16 +189,27 @@ impl ServeHttp for AdminApp {
         match path.as_str() {
             "/metrics" => {
                 // Gauges that are states, not events, are read at scrape time.
-                for model in self.state.attestations.models() {
-                    if let Some(entry) = self.state.attestations.cached(&model) {
+                for model in self.state.attestations.models_tried() {
+                    let entry = self.state.attestations.cached(&model);
+                    METRICS
+                        .model_verified
+                        .with_label_values(&[&model])
+                        .set(i64::from(entry.is_some()));
+                    if let Some(entry) = entry {
                         METRICS
                             .attestation_age
                             .with_label_values(&[&model])
                             .set(entry.age().as_secs() as i64);
+                        METRICS
+                            .model_verified_at
+                            .with_label_values(&[&model])
+                            .set(entry.verified_unix as i64);
                     }
                 }
                 response(200, "text/plain; version=0.0.4", METRICS.render())
             }
+            "/status" => page(super::status::html(&super::status::snapshot(&self.state))),
+            "/status.json" => json(200, super::status::snapshot(&self.state)),
             "/healthz" => response(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
             "/readyz" => match self.state.ready() {
                 Ok(()) => response(200, "application/json", br#"{"status":"ready"}"#.to_vec()),

@@ -53,6 +53,10 @@ impl Refresher {
             // No model list: attest them anyway (a fetch failure names the cause).
             return prewarm.clone();
         };
+        self.state.drift.listed(
+            catalog.models.iter().map(|m| m.id.clone()).collect(),
+            crate::attestation::unix_now(),
+        );
         let (listed, unlisted): (Vec<String>, Vec<String>) = prewarm
             .iter()
             .cloned()

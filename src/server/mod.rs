@@ -5,6 +5,7 @@ pub(crate) mod admin;
 pub(crate) mod background;
 pub(crate) mod connections;
 pub mod listener;
+pub mod status;
 
 use crate::config::Config;
 use crate::proxy::VeniceProxy;

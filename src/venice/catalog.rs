@@ -63,6 +63,14 @@ impl Catalog {
         }
     }
 
+    /// Whether the last list fetched names `id` (no fetch: never waits).
+    pub(crate) fn lists(&self, id: &str) -> bool {
+        self.current
+            .load()
+            .as_ref()
+            .is_some_and(|s| s.get(id).is_some())
+    }
+
     /// How the latest fetch went (`None`: none was made yet).
     pub(crate) fn reach(&self) -> Option<Arc<Reach>> {
         self.reach.load_full()
@@ -96,17 +104,15 @@ impl Catalog {
                 self.reach.store(Some(Arc::new(Reach::Answered(now()))));
                 Ok(snap)
             }
-            Err(e) => match {
+            Err(e) => {
                 self.reach
                     .store(Some(Arc::new(Reach::Failed(now(), e.to_string()))));
-                self.current.load_full()
-            } {
-                Some(stale) => {
-                    log::warn!("model list refresh failed, serving the cached list: {e}");
-                    Ok(stale)
-                }
-                None => Err(e),
-            },
+                let Some(stale) = self.current.load_full() else {
+                    return Err(e);
+                };
+                log::warn!("model list refresh failed, serving the cached list: {e}");
+                Ok(stale)
+            }
         }
     }
 }

@@ -26,6 +26,7 @@ mod requests;
 mod responses;
 mod sdk;
 mod sessions;
+mod status;
 mod structured;
 mod tls;
 mod tools;
