@@ -52,8 +52,9 @@ enum Command {
         json: bool,
     },
     /// Ask a running sidecar whether traffic is protected, from its admin listener's
-    /// /status.json. Exits 0 when ready and every model is protected, 1 otherwise, 2 when
-    /// the sidecar cannot be asked.
+    /// /status.json (with the admin token from VENICE_E2EE_PROXY__SERVER__ADMIN_TOKEN when
+    /// set). Exits 0 when ready and every model is protected, 1 otherwise, 2 when the
+    /// sidecar cannot be asked.
     Status {
         /// The admin listener's base URL [default: from the configuration's
         /// server.admin_listen].
@@ -147,35 +148,9 @@ fn verify(
 
 /// Whether the sidecar is ready with every model protected; an error when it cannot be asked.
 fn status(args: &ServeArgs, admin: Option<String>, json: bool) -> Result<bool, String> {
-    let base = match admin {
-        Some(url) => url,
-        None => {
-            let mut addr = load(args)?
-                .server
-                .admin_listen
-                .ok_or("server.admin_listen is off: give --admin URL")?;
-            if addr.ip().is_unspecified() {
-                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            format!("http://{addr}")
-        }
-    };
-    let url = format!("{}/status.json", base.trim_end_matches('/'));
+    let config = load(args)?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let snap: serde_json::Value = rt
-        .block_on(async {
-            let client = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .build()?;
-            client
-                .get(&url)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await
-        })
-        .map_err(|e| format!("cannot read {url}: {e}"))?;
+    let snap = rt.block_on(server::status::fetch(&config, admin.as_deref()))?;
     if json {
         println!(
             "{}",

@@ -179,15 +179,29 @@ impl AppState {
     }
 
     /// Whether `authorization` carries the admin token; never, when none is configured.
+    /// Whether `authorization` carries the admin token: `Bearer <token>`, or HTTP Basic with
+    /// the token as the password (any user name), which a browser asks for on the status page.
     pub(crate) fn admin_authorized(&self, authorization: Option<&[u8]>) -> bool {
+        use base64::Engine;
         use subtle::ConstantTimeEq;
-        let (Some(token), Some(given)) = (
-            &self.config.server.admin_token,
-            authorization.and_then(|h| h.strip_prefix(b"Bearer ")),
-        ) else {
+        let (Some(token), Some(header)) = (&self.config.server.admin_token, authorization) else {
             return false;
         };
-        token.expose().as_bytes().ct_eq(given).into()
+        let given = if let Some(bearer) = header.strip_prefix(b"Bearer ") {
+            zeroize::Zeroizing::new(bearer.to_vec())
+        } else if let Some(basic) = header.strip_prefix(b"Basic ") {
+            let Ok(pair) = base64::engine::general_purpose::STANDARD.decode(basic) else {
+                return false;
+            };
+            let pair = zeroize::Zeroizing::new(pair);
+            let Some(colon) = pair.iter().position(|&b| b == b':') else {
+                return false;
+            };
+            zeroize::Zeroizing::new(pair[colon + 1..].to_vec())
+        } else {
+            return false;
+        };
+        token.expose().as_bytes().ct_eq(&given).into()
     }
 
     /// Ready when every prewarmed model holds a usable verified key; otherwise what is

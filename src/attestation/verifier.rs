@@ -55,43 +55,27 @@ impl EvidenceVerifier {
         let http = third_party_http(config)?;
         let mut roots =
             trust_roots::pinned().map_err(|e| SetupError::setting("the pinned trust roots", e))?;
-        let mut trust_overrides = Vec::new();
         if let Some(path) = &cfg.intel_root_ca {
             let setting = |e| SetupError::setting("attestation.intel_root_ca", e);
             let pem = std::fs::read_to_string(path).map_err(|e| setting(e.to_string()))?;
             roots.intel_der = crate::attestation::framing::pem_to_der(&pem).map_err(setting)?;
-            trust_overrides.push(format!(
-                "Intel root replaced by {} (simulated root, not Intel's)",
-                path.display()
-            ));
         }
         if let Some(path) = &cfg.nvidia_root_ca {
             let setting = |e: String| SetupError::setting("attestation.nvidia_root_ca", e);
             let pem = std::fs::read_to_string(path).map_err(|e| setting(e.to_string()))?;
             roots.nvidia =
                 super::evidence::nvidia::parse_root(&pem).map_err(|e| setting(e.to_string()))?;
-            trust_overrides.push(format!(
-                "NVIDIA root replaced by {} (simulated root, not NVIDIA's)",
-                path.display()
-            ));
         }
         let sigstore_root = match &cfg.sigstore_trusted_root {
             Some(path) => {
                 let setting =
                     |e: String| SetupError::setting("attestation.sigstore_trusted_root", e);
                 let text = std::fs::read_to_string(path).map_err(|e| setting(e.to_string()))?;
-                trust_overrides.push(format!(
-                    "Sigstore trusted root replaced by {} (simulated Rekor and Fulcio, not Sigstore's)",
-                    path.display()
-                ));
                 TrustedRoot::parse(&text).map_err(|e| setting(e.to_string()))?
             }
             None => TrustedRoot::public_good()
                 .map_err(|e| SetupError::setting("the pinned Sigstore trusted root", e))?,
         };
-        for check in &cfg.report_only {
-            trust_overrides.push(format!("{check} is reported but not enforced"));
-        }
         let workloads: Vec<ReviewedWorkload> = cfg
             .workloads
             .iter()
@@ -100,16 +84,6 @@ impl EvidenceVerifier {
             .collect();
         review::validate(&workloads)
             .map_err(|e| SetupError::setting("attestation.workloads / extra_workloads", e))?;
-        if cfg.workload_policy == crate::config::attestation::WorkloadPolicyMode::Report {
-            trust_overrides.push(
-                "attestation.workload_policy: report: workloads nobody reviewed are served".into(),
-            );
-        }
-        if cfg.plain_http_for_tests {
-            trust_overrides.push(
-                "Intel PCS, NVIDIA NRAS and Rekor may be reached over plain http (attestation.plain_http_for_tests)".into(),
-            );
-        }
         Ok(EvidenceVerifier {
             roots,
             pcs: Pcs::new(
@@ -123,7 +97,7 @@ impl EvidenceVerifier {
             policy: Policy {
                 allow_debug: cfg.allow_debug,
             },
-            trust_overrides,
+            trust_overrides: cfg.relaxations(),
             allow: cfg.allow.clone(),
             nras: cfg
                 .nras

@@ -234,10 +234,29 @@ mod tests {
             assert!(c
                 .describe()
                 .unwrap()
-                .contains("WARNING: attestation.plain_http_for_tests"));
+                .contains("WARNING: trust relaxed: Intel PCS, NVIDIA NRAS and Rekor may be reached over plain http"));
         }
         let c = load_from_str("", env(&[])).unwrap();
         assert!(!c.describe().unwrap().contains("WARNING"));
+        // Every relaxed root and check is named, one warning each.
+        let c = load_from_str(
+            "attestation:\n  intel_root_ca: /tmp/a.pem\n  nvidia_root_ca: /tmp/b.pem\n  sigstore_trusted_root: /tmp/c.json\n  report_only: [gpu_nonce]\n  allow_debug: true\n",
+            env(&[]),
+        )
+        .unwrap();
+        let said = c.describe().unwrap();
+        for want in [
+            "Intel root replaced by /tmp/a.pem",
+            "NVIDIA root replaced by /tmp/b.pem",
+            "Sigstore trusted root replaced by /tmp/c.json",
+            "gpu_nonce is reported but not enforced",
+            "attestation.allow_debug",
+        ] {
+            assert!(
+                said.contains(&format!("# WARNING: trust relaxed: {want}")),
+                "{said}"
+            );
+        }
     }
 
     #[test]

@@ -460,6 +460,57 @@ impl Default for FetchRetry {
     }
 }
 
+impl AttestationSection {
+    /// Every root replaced and check relaxed, one sentence each (empty: the pinned roots,
+    /// every check enforced): logged at start-up, in `check-config`, in every report, on the
+    /// status page and in the trust-warning header.
+    pub(crate) fn relaxations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let replaced = [
+            (
+                &self.intel_root_ca,
+                "Intel root",
+                "simulated root, not Intel's",
+            ),
+            (
+                &self.nvidia_root_ca,
+                "NVIDIA root",
+                "simulated root, not NVIDIA's",
+            ),
+            (
+                &self.sigstore_trusted_root,
+                "Sigstore trusted root",
+                "simulated Rekor and Fulcio, not Sigstore's",
+            ),
+        ];
+        for (path, what, whose) in replaced {
+            if let Some(p) = path {
+                out.push(format!("{what} replaced by {} ({whose})", p.display()));
+            }
+        }
+        for check in &self.report_only {
+            out.push(format!("{check} is reported but not enforced"));
+        }
+        if self.allow_debug {
+            out.push(
+                "attestation.allow_debug: TDs in DEBUG mode (readable by the host) are accepted"
+                    .into(),
+            );
+        }
+        if self.workload_policy == attestation::WorkloadPolicyMode::Report {
+            out.push(
+                "attestation.workload_policy: report: workloads nobody reviewed are served".into(),
+            );
+        }
+        if self.plain_http_for_tests {
+            out.push(
+                "Intel PCS, NVIDIA NRAS and Rekor may be reached over plain http (attestation.plain_http_for_tests)".into(),
+            );
+        }
+        out
+    }
+}
+
 impl Default for AttestationSection {
     fn default() -> Self {
         AttestationSection {
@@ -619,12 +670,18 @@ impl Config {
         } else {
             "set (hidden)"
         };
-        let warning = if self.attestation.plain_http_for_tests {
-            "# WARNING: attestation.plain_http_for_tests: Intel PCS, NVIDIA NRAS and Rekor may be reached over plain http\n"
-        } else {
-            ""
-        };
-        Ok(format!("{yaml}# venice.api_key: {key}\n{warning}"))
+        let mut warnings: String = self
+            .attestation
+            .relaxations()
+            .iter()
+            .map(|r| format!("# WARNING: trust relaxed: {r}\n"))
+            .collect();
+        if warnings.is_empty() {
+            warnings =
+                "# trust: the pinned Intel, NVIDIA and Sigstore roots, every check enforced\n"
+                    .into();
+        }
+        Ok(format!("{yaml}# venice.api_key: {key}\n{warnings}"))
     }
 
     /// Checks that cannot be expressed in the types. Messages name the field.

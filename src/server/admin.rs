@@ -22,6 +22,14 @@ impl AdminApp {
     }
 }
 
+impl AdminApp {
+    /// The status is read-only and holds nothing secret, yet with an admin token configured
+    /// it asks for it as the admin actions do (Bearer, or Basic with the token as password).
+    fn status_allowed(&self, auth: Option<&[u8]>) -> bool {
+        self.state.config.server.admin_token.is_none() || self.state.admin_authorized(auth)
+    }
+}
+
 fn json(status: u16, v: serde_json::Value) -> Response<Vec<u8>> {
     response(status, "application/json", v.to_string().into_bytes())
 }
@@ -176,13 +184,13 @@ impl ServeHttp for AdminApp {
                 serde_json::json!({"error": "this admin listener does not answer under that Host"}),
             );
         }
+        let auth = session
+            .req_header()
+            .headers
+            .get("authorization")
+            .map(|v| v.as_bytes().to_vec());
         if let Some(rest) = path.strip_prefix("/admin/") {
             let method = session.req_header().method.as_str().to_string();
-            let auth = session
-                .req_header()
-                .headers
-                .get("authorization")
-                .map(|v| v.as_bytes().to_vec());
             let query = session.req_header().uri.query().unwrap_or("").to_string();
             return self.admin(&method, rest, &query, auth.as_deref());
         }
@@ -207,6 +215,20 @@ impl ServeHttp for AdminApp {
                     }
                 }
                 response(200, "text/plain; version=0.0.4", METRICS.render())
+            }
+            "/status" | "/status.json" if !self.status_allowed(auth.as_deref()) => {
+                crate::metrics::METRICS.client_auth_failures.inc();
+                let mut r = json(
+                    401,
+                    serde_json::json!({"error": "missing or wrong admin token"}),
+                );
+                r.headers_mut().insert(
+                    "www-authenticate",
+                    http::HeaderValue::from_static(
+                        "Basic realm=\"venice-e2ee-proxy status\", charset=\"UTF-8\"",
+                    ),
+                );
+                r
             }
             "/status" => page(super::status::html(&super::status::snapshot(&self.state))),
             "/status.json" => json(200, super::status::snapshot(&self.state)),

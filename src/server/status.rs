@@ -354,6 +354,38 @@ pub(crate) fn html(snap: &Value) -> String {
     out
 }
 
+/// A running proxy's `/status.json`, from `admin` (a base URL) or else the admin listener
+/// `config` names, with the admin token `config` holds.
+pub async fn fetch(config: &crate::config::Config, admin: Option<&str>) -> Result<Value, String> {
+    let base = match admin {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let mut addr = config
+                .server
+                .admin_listen
+                .ok_or("server.admin_listen is off: give --admin URL")?;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}")
+        }
+    };
+    let url = format!("{base}/status.json");
+    let ask = async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .no_proxy()
+            .build()?;
+        let mut get = client.get(&url);
+        if let Some(token) = &config.server.admin_token {
+            get = get.bearer_auth(token.expose());
+        }
+        get.send().await?.error_for_status()?.json().await
+    };
+    ask.await
+        .map_err(|e: reqwest::Error| format!("cannot read {url}: {e}"))
+}
+
 /// Whether the proxy is ready and holds at least one model, every one protected: the exit
 /// status of `venice-e2ee-proxy status` (none attested yet is not "protected").
 pub fn all_protected(snap: &Value) -> bool {

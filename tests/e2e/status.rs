@@ -30,9 +30,18 @@ async fn status(p: &Proxy) -> Value {
 
 /// `venice-e2ee-proxy status` against `admin`: (exit code, stdout).
 fn cli(admin: &str, json: bool) -> (i32, String) {
+    cli_with(admin, json, None)
+}
+
+/// `cli`, with the admin token in the environment.
+fn cli_with(admin: &str, json: bool, token: Option<&str>) -> (i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"));
     cmd.args(["status", "--admin", admin])
-        .env("RUST_LOG", "off");
+        .env("RUST_LOG", "off")
+        .env_remove("VENICE_E2EE_PROXY__SERVER__ADMIN_TOKEN");
+    if let Some(t) = token {
+        cmd.env("VENICE_E2EE_PROXY__SERVER__ADMIN_TOKEN", t);
+    }
     if json {
         cmd.arg("--json");
     }
@@ -199,6 +208,63 @@ async fn the_status_says_what_protects_traffic_and_what_changed() {
     // Nothing of a prompt is on the page.
     let page = text(&p, "/status").await;
     assert!(!page.contains("hello") && !page.contains("after the change"));
+}
+
+/// With an admin token the status asks for it like the admin actions (a browser gets a Basic
+/// prompt); a foreign Host is refused whatever the token.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_asks_for_the_admin_token_when_one_is_set() {
+    let p = Proxy::start(sim().await, |c| {
+        c.server.admin_token = Some(venice_e2ee_proxy::config::Secret::new("admin-secret"));
+    })
+    .await;
+    let base = admin(&p);
+    for path in ["/status", "/status.json"] {
+        let url = format!("{base}{path}");
+        let r = p.http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        assert!(r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic "));
+        let wrong = p
+            .http
+            .get(&url)
+            .basic_auth("x", Some("nope"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401);
+        let basic = p
+            .http
+            .get(&url)
+            .basic_auth("any", Some("admin-secret"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(basic.status(), 200, "{path}");
+        let bearer = p
+            .http
+            .get(&url)
+            .bearer_auth("admin-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bearer.status(), 200, "{path}");
+        let foreign = p
+            .http
+            .get(&url)
+            .header("host", "attacker.example")
+            .bearer_auth("admin-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(foreign.status(), 403, "{path}");
+    }
+    assert_eq!(cli_with(&base, false, None).0, 2, "no token, no answer");
+    let (code, out) = cli_with(&base, false, Some("admin-secret"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no model attested yet"), "{out}");
 }
 
 #[test]
