@@ -95,6 +95,7 @@ fn load(args: &ServeArgs) -> Result<Config, String> {
 
 fn serve(args: &ServeArgs) -> Result<(), String> {
     let config = load(args)?;
+    venice_e2ee_proxy::logging::set_format(config.logging.format);
     if config.venice.api_key.is_empty() {
         return Err(
             "no Venice API key: set VENICE_API_KEY (or run the tools crate's `demo` to try it without one)".into(),

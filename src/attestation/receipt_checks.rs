@@ -28,6 +28,8 @@ pub(crate) struct Tap {
     hasher: Sha256,
     request_sha256: [u8; 32],
     receipt_id: Option<String>,
+    /// The request's id (`x-request-id`), for the receipt's log line and the status page.
+    request_id: String,
     entry: Arc<Entry>,
     /// When the request was sent, and when its answer ended (Unix seconds).
     sent_at: u64,
@@ -42,6 +44,7 @@ impl Tap {
         entry: &Arc<Entry>,
         request_body: &[u8],
         receipt_id: Option<&str>,
+        request_id: &str,
     ) -> Option<Tap> {
         if mode == ReceiptMode::Off || entry.key.keyset.is_none() {
             return None;
@@ -50,6 +53,7 @@ impl Tap {
             hasher: Sha256::new(),
             request_sha256: Sha256::digest(request_body).into(),
             receipt_id: receipt_id.map(str::to_string),
+            request_id: request_id.to_string(),
             entry: entry.clone(),
             sent_at: now(),
             ended_at: None,
@@ -76,6 +80,8 @@ pub(crate) struct Outcome {
     /// How many receipts of the model this proxy has checked, this one included.
     pub(crate) seq: u64,
     pub(crate) at: u64,
+    /// The request whose answer the receipt covers (its `x-request-id`).
+    pub(crate) request_id: String,
     pub(crate) receipt_id: Option<String>,
     /// `verified`, `authentic` (bodies re-wrapped by Venice, as the receipt records),
     /// `unanchored` (signature good, but no quote binds the keyset that holds the receipt
@@ -248,6 +254,7 @@ impl Receipts {
                     k,
                     Vouched {
                         model: model.to_string(),
+                        request_id: parts.request_id.clone(),
                         response_sha256: parts.response_sha256,
                         at: now(),
                     },
@@ -263,6 +270,7 @@ impl Receipts {
         let outcome = Outcome {
             seq: 0,
             at: now(),
+            request_id: first.request_id.clone(),
             receipt_id: Some(receipt_id.to_string()),
             result: Standing::Failed.as_str(),
             detail: format!(
@@ -364,6 +372,7 @@ impl Receipts {
             .join("; ");
         log::info!(
             target: "access",
+            request_id = outcome.request_id.as_str();
             "receipt model={model} id={} result={} route={} upstream={} request_hash_matches={} detail={}",
             outcome.receipt_id.as_deref().unwrap_or("-"),
             outcome.result,
@@ -442,6 +451,7 @@ impl Receipts {
         let mut out = Outcome {
             seq: 0,
             at: now(),
+            request_id: parts.request_id.clone(),
             receipt_id: parts.receipt_id.clone().or_else(|| chat_id.clone()),
             result: "missing",
             detail: String::new(),
@@ -649,6 +659,7 @@ struct TapParts {
     response_sha256: [u8; 32],
     request_sha256: [u8; 32],
     receipt_id: Option<String>,
+    request_id: String,
     entry: Arc<Entry>,
     window: (u64, u64),
 }
@@ -659,6 +670,7 @@ impl Tap {
             response_sha256: self.hasher.finalize().into(),
             request_sha256: self.request_sha256,
             receipt_id: self.receipt_id,
+            request_id: self.request_id,
             entry: self.entry,
             window: (self.sent_at, self.ended_at.unwrap_or_else(now)),
         }
@@ -669,6 +681,7 @@ impl Tap {
 #[derive(Clone)]
 struct Vouched {
     model: String,
+    request_id: String,
     response_sha256: [u8; 32],
     at: u64,
 }

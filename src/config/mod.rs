@@ -65,6 +65,15 @@ pub struct Config {
     pub responses: ResponsesSection,
     pub encryption: EncryptionSection,
     pub models: ModelsSection,
+    pub logging: LoggingSection,
+}
+
+/// How the process logs (levels come from `RUST_LOG`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingSection {
+    /// `text` (default) or `json`: one JSON object per line, a request's fields as keys.
+    pub format: crate::logging::LogFormat,
 }
 
 /// Whose request it is: the index of the client token it carried in `server.auth_tokens`

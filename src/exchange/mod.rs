@@ -61,7 +61,11 @@ pub(crate) async fn reattested(
     if fresh.key.key_hex == attested.key.key_hex || !Arc::ptr_eq(attested, &prepared.attested) {
         return Ok(None);
     }
-    log::info!("model {}: key rotated, re-attested", prepared.model);
+    log::info!(
+        request_id = prepared.request_id.as_str();
+        "model {}: key rotated, re-attested",
+        prepared.model
+    );
     Ok(Some(fresh))
 }
 
@@ -101,7 +105,13 @@ pub(crate) async fn open(
         .headers()
         .get("x-receipt-id")
         .and_then(|v| v.to_str().ok());
-    let tap = Tap::new(state.receipts.mode(), attested, &body, receipt_id);
+    let tap = Tap::new(
+        state.receipts.mode(),
+        attested,
+        &body,
+        receipt_id,
+        &prepared.request_id,
+    );
     Ok(Opened {
         response,
         tap,

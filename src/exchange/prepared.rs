@@ -34,6 +34,8 @@ pub(crate) struct Prepared {
     pub(crate) dialect: Arc<dyn Dialect>,
     /// What was proven for this answer (`x-venice-e2ee-claims`, see `attestation::claims`).
     pub(crate) claims: String,
+    /// The request's id, for its log lines.
+    pub(crate) request_id: String,
     /// The memory budget, and what this request holds of it (its body read and sealed).
     pub(crate) budget: Arc<Budget>,
     pub(crate) _held: Held,

@@ -76,6 +76,7 @@ pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, 
             }
             Err(fault) if attempt < max_retries => {
                 log::info!(
+                    request_id = prepared.request_id.as_str();
                     "model {}: {}, retrying ({}/{max_retries})",
                     prepared.model,
                     fault.code,

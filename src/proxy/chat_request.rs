@@ -241,6 +241,7 @@ pub(crate) async fn prepare(
     named: &mut Option<String>,
 ) -> Result<Prepared, ApiError> {
     let server = &state.config.server;
+    let request_id = super::request_id::get(session).to_string();
     let mut held = state.budget.hold();
     let raw = read_body(
         session,
@@ -322,6 +323,7 @@ pub(crate) async fn prepare(
     );
     Ok(Prepared {
         claims,
+        request_id,
         budget: state.budget.clone(),
         _held: held,
         body,

@@ -133,7 +133,12 @@ pub(crate) fn attestation_headers(
 
 /// Transforms one upstream body piece in place. Returns whether the upstream should be
 /// cancelled (a stop sequence ended the answer before it did).
-pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> bool {
+pub(crate) fn body(
+    phase: &mut Phase,
+    body: &mut Option<Bytes>,
+    end: bool,
+    request_id: &str,
+) -> bool {
     if matches!(phase, Phase::Stopped) {
         *body = Some(Bytes::new());
         return !end;
@@ -152,7 +157,7 @@ pub(crate) fn body(phase: &mut Phase, body: &mut Option<Bytes>, end: bool) -> bo
                 // The code only: the message may hold the model's words (a tool call's
                 // arguments) or Venice's (an upstream error echoing the request).
                 let err = ApiError::from(&e);
-                log::warn!("stream stopped: {}", err.code);
+                log::warn!(request_id; "stream stopped: {}", err.code);
                 if matches!(e, StreamError::ToolCall(_)) {
                     crate::metrics::METRICS
                         .tool_calls

@@ -5,6 +5,7 @@ mod chat_request;
 mod chat_response;
 pub(crate) mod gate;
 mod relay;
+mod request_id;
 mod respond;
 pub(crate) mod routes;
 
@@ -62,6 +63,8 @@ pub(crate) struct Ctx {
     /// The model the request named, once read (for the access log and metrics, also when
     /// the request fails).
     model: Option<String>,
+    /// On every log line of the request, echoed on its response (`request_id`).
+    request_id: String,
 }
 
 fn is_timeout(e: &Error) -> bool {
@@ -95,12 +98,19 @@ impl ProxyHttp for VeniceProxy {
             tenant: 0,
             produced: 0,
             model: None,
+            request_id: String::new(),
         }
     }
 
     /// Routes the request; everything but chat is answered here. Chat requests are read,
     /// validated, attested and encrypted here, before any upstream connection exists.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> pingora::Result<bool> {
+        // Kept in the request header too, where every response written reads it back.
+        let given = session.req_header().headers.get(request_id::HEADER);
+        ctx.request_id = request_id::of(given.map(|v| v.as_bytes()));
+        session
+            .req_header_mut()
+            .insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         // Idle keep-alive connections are closed after this (Pingora's default is never),
         // where the client allows keep-alive at all.
         if session.get_keepalive().is_some() {
@@ -273,6 +283,7 @@ impl ProxyHttp for VeniceProxy {
                 &prepared.attested,
                 &prepared.body,
                 receipt_id,
+                &ctx.request_id,
             )
             .map(Box::new);
         }
@@ -282,6 +293,7 @@ impl ProxyHttp for VeniceProxy {
             session.as_downstream().is_http2(),
         )?;
         *upstream_response = header;
+        upstream_response.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         ctx.phase = Some(phase);
         Ok(())
     }
@@ -304,7 +316,7 @@ impl ProxyHttp for VeniceProxy {
         }
         if let Some(phase) = ctx.phase.as_mut() {
             let produced = ctx.produced;
-            let stopped = chat_response::body(phase, body, end_of_stream);
+            let stopped = chat_response::body(phase, body, end_of_stream, &ctx.request_id);
             ctx.produced += body.as_ref().map_or(0, Bytes::len);
             // Pingora writes the pieces it filtered together only once all are filtered, and
             // an error drops them: cancel only once everything before is with the client.
@@ -390,6 +402,15 @@ impl ProxyHttp for VeniceProxy {
         }
     }
 
+    /// Pingora's own error lines name the request by its id too.
+    fn request_summary(&self, session: &Session, ctx: &Ctx) -> String {
+        format!(
+            "{}, request_id: {}",
+            session.as_ref().request_summary(),
+            ctx.request_id
+        )
+    }
+
     /// An answer cut at a stop sequence cancels its upstream through an error: not an error.
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, _e: &Error) -> bool {
         chat_response::is_stopped(ctx.phase.as_ref())
@@ -419,8 +440,12 @@ impl ProxyHttp for VeniceProxy {
                 || "-".to_string(),
                 |id| self.state.sessions.tag(ctx.tenant, id),
             );
+        let peer = session
+            .client_addr()
+            .map_or_else(|| "-".to_string(), ToString::to_string);
         log::info!(
             target: "access",
+            request_id = ctx.request_id.as_str(), peer = peer.as_str();
             "{} {} model={} status={} stream={} session={} duration_ms={} ttfb_ms={}{}",
             session.req_header().method,
             ctx.route.label(),

@@ -169,6 +169,7 @@ pub(crate) async fn run(
         // Correct it inside the stream: the model's words so far, then what was wrong.
         let reason = corrected.to_string();
         log::info!(
+            request_id = prepared.request_id.as_str();
             "model {}: tool_call_invalid in a stream, correcting ({}/{})",
             prepared.model,
             attempt + 1,
@@ -196,7 +197,8 @@ async fn write_header(
     prepared: &Prepared,
     attested: &Arc<Entry>,
 ) -> pingora::Result<()> {
-    let mut header = ResponseHeader::build(200, Some(8))?;
+    let mut header = ResponseHeader::build(200, Some(9))?;
+    super::respond::echo_request_id(session, &mut header)?;
     header.insert_header("content-type", "text/event-stream")?;
     header.insert_header("cache-control", "no-cache")?;
     if !session.as_downstream().is_http2() {
@@ -222,7 +224,8 @@ async fn finish(session: &mut Session) {
 
 /// Ends the stream with one error event (the dialect's), then the body.
 async fn end_with_error(session: &mut Session, t: &mut Transformer, err: &ApiError) {
-    log::warn!("relayed stream stopped: {}", err.code);
+    let request_id = super::request_id::get(session);
+    log::warn!(request_id; "relayed stream stopped: {}", err.code);
     let event = t.error_event(err);
     if write(session, event).await {
         finish(session).await;

@@ -7,6 +7,17 @@ use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
+/// The request's id (set on its header by `request_filter`), echoed on its response.
+pub(crate) fn echo_request_id(
+    session: &Session,
+    header: &mut ResponseHeader,
+) -> pingora::Result<()> {
+    if let Some(id) = session.req_header().headers.get(super::request_id::HEADER) {
+        header.insert_header(super::request_id::HEADER, id.clone())?;
+    }
+    Ok(())
+}
+
 /// A whole body with its content type and extra headers.
 pub(crate) async fn body(
     session: &mut Session,
@@ -15,7 +26,8 @@ pub(crate) async fn body(
     content_type: &str,
     extra: &[(&str, String)],
 ) -> pingora::Result<()> {
-    let mut header = ResponseHeader::build(status, Some(4 + extra.len()))?;
+    let mut header = ResponseHeader::build(status, Some(5 + extra.len()))?;
+    echo_request_id(session, &mut header)?;
     header.insert_header("content-type", content_type.to_string())?;
     header.insert_header("content-length", body.len().to_string())?;
     header.insert_header("cache-control", "no-store")?;

@@ -116,7 +116,7 @@ fn model(state: &AppState, model: &str) -> Value {
             "unmeasured": w.unmeasured,
         })),
         "receipts": state.receipts.recent(model).iter().rev().map(|o| json!({
-            "at": iso(o.at), "result": o.result, "receipt_id": o.receipt_id,
+            "at": iso(o.at), "result": o.result, "receipt_id": o.receipt_id, "request_id": o.request_id,
             "route": o.route, "detail": o.detail,
             "upstream": o.sessions.iter().filter_map(|s| s.upstream_check.as_ref())
                 .map(|c| c.result).collect::<Vec<_>>(),
@@ -293,11 +293,12 @@ pub(crate) fn html(snap: &Value) -> String {
             ));
         }
         if let Some(receipts) = m["receipts"].as_array().filter(|r| !r.is_empty()) {
-            push("<table class=\"receipts\"><tr><th>receipt</th><th>checked</th><th>result</th><th>route</th><th>upstream</th></tr>");
+            push("<table class=\"receipts\"><tr><th>receipt</th><th>request</th><th>checked</th><th>result</th><th>route</th><th>upstream</th></tr>");
             for r in receipts {
                 push(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     esc(&text(&r["receipt_id"])),
+                    esc(&text(&r["request_id"])),
                     esc(&text(&r["at"])),
                     esc(&text(&r["result"])),
                     esc(&text(&r["route"])),

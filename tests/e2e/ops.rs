@@ -248,3 +248,80 @@ async fn metrics_pass_promtool_and_move_with_traffic() {
         200
     );
 }
+
+/// `logging.format: json` (the real binary): one JSON object per line; every line of a
+/// request names it by the client's `x-request-id` (or one made for it), echoed on the
+/// response, streaming or not, success or error; the access line names the peer.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_name_each_request_and_its_peer() {
+    let log = std::env::temp_dir().join(format!(
+        "venice-e2ee-proxy-json-log-{}.log",
+        std::process::id()
+    ));
+    let file = std::fs::File::create(&log).unwrap();
+    let demo = Demo::start_with(
+        &[],
+        &[
+            ("RUST_LOG", "info".into()),
+            ("VENICE_E2EE_PROXY__LOGGING__FORMAT", "json".into()),
+        ],
+        file.into(),
+    )
+    .await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let post = |id: &'static str, body: Value| {
+        http.post(format!("{}/v1/chat/completions", demo.base))
+            .header("x-request-id", id)
+            .json(&body)
+            .send()
+    };
+    let mut ids = Vec::new();
+    for (id, body, status) in [
+        ("req-whole-1", chat("hi", false), 200),
+        ("req-stream-2", chat("hi", true), 200),
+        (
+            "req-unknown-3",
+            json!({"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]}),
+            404,
+        ),
+    ] {
+        let r = post(id, body).await.unwrap();
+        assert_eq!(r.status(), status, "{id}");
+        assert_eq!(r.headers()["x-request-id"], id);
+        let _ = r.bytes().await;
+        ids.push(id);
+    }
+    // An id that is not a plain token is replaced, not logged.
+    let r = post("tell me a secret", chat("hi", false)).await.unwrap();
+    let made = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(
+        made.len() == 16 && made.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{made}"
+    );
+    let _ = r.bytes().await;
+    // The access line is written once the response is: wait for it before stopping.
+    for _ in 0..100 {
+        if std::fs::read_to_string(&log).unwrap().contains(&made) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(demo);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for id in ids.iter().copied().chain([made.as_str()]) {
+        let access: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["target"] == "access" && l["request_id"] == id)
+            .collect();
+        assert_eq!(access.len(), 1, "{id}: {text}");
+        let peer = access[0]["peer"].as_str().unwrap();
+        assert!(peer.starts_with("127.0.0.1:"), "{peer}");
+        assert!(access[0]["ts"].as_str().unwrap().ends_with('Z'));
+    }
+    assert!(!text.contains("tell me a secret"));
+}

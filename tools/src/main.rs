@@ -163,6 +163,7 @@ fn main() {
     venice_e2ee_proxy::logging::init();
     let result = match Cli::parse().command {
         Command::Demo { layout, serve } => load(&serve).and_then(|config| {
+            venice_e2ee_proxy::logging::set_format(config.logging.format);
             venice_e2ee_tools::demo::demo(config, serve.pingora_conf.as_deref(), &layout)
         }),
         Command::Sim {
