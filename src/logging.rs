@@ -130,6 +130,22 @@ pub fn rfc3339(unix: u64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// Serializes a Unix time as RFC 3339 (`#[serde(serialize_with = "…")]`).
+pub(crate) fn rfc3339_field<S: serde::Serializer>(unix: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*unix))
+}
+
+/// `rfc3339_field` for an optional time (`null` when absent).
+pub(crate) fn rfc3339_opt_field<S: serde::Serializer>(
+    unix: &Option<u64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match unix {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

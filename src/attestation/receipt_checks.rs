@@ -79,6 +79,7 @@ impl Tap {
 pub(crate) struct Outcome {
     /// How many receipts of the model this proxy has checked, this one included.
     pub(crate) seq: u64,
+    #[serde(serialize_with = "crate::logging::rfc3339_field")]
     pub(crate) at: u64,
     /// The request whose answer the receipt covers (its `x-request-id`).
     pub(crate) request_id: String,

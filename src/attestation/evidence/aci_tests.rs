@@ -200,7 +200,12 @@ fn unsigned_fields_cannot_make_a_gateway() {
             );
         }
         let text = super::report::render_text(&r);
-        assert!(text.contains("NOT VERIFIED"), "{text}");
+        // The last line names each failed check.
+        let last = text.lines().last().unwrap();
+        assert!(last.starts_with("NOT VERIFIED: failed "), "{text}");
+        for ch in r.checks.iter().filter(|c| c.status == Status::Fail) {
+            assert!(last.contains(ch.name), "{last} misses {}", ch.name);
+        }
     }
     // The layout comes from `api_version` alone.
     assert_eq!(verify(&c, &dstack).layout, Some("dstack"));

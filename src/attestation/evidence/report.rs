@@ -60,9 +60,11 @@ pub struct Report {
     pub(crate) layout: Option<&'static str>,
     pub(crate) signing_address: Option<String>,
     pub(crate) nonce: String,
-    /// The time (Unix seconds) the evidence was verified at.
+    /// The time (Unix seconds; RFC 3339 in JSON) the evidence was verified at.
+    #[serde(serialize_with = "crate::logging::rfc3339_field")]
     pub(crate) verified_at: u64,
     /// Until when (Unix seconds) the Intel collateral used is valid.
+    #[serde(serialize_with = "crate::logging::rfc3339_opt_field")]
     pub(crate) collateral_valid_until: Option<u64>,
     pub(crate) tcb: Option<TcbVerdict>,
     pub(crate) measurements: Option<Measurements>,
@@ -1036,7 +1038,7 @@ pub fn render_text(r: &Report) -> String {
             "TCB status {}  collateral valid until {}\n",
             t.status,
             r.collateral_valid_until
-                .map_or("-".to_string(), |t| t.to_string())
+                .map_or("-".to_string(), crate::logging::rfc3339)
         ));
     }
     if let Some(w) = &r.workload {
@@ -1143,7 +1145,41 @@ pub fn render_text(r: &Report) -> String {
     }
     out.push_str(&format!(
         "GPUs {} ({})  verified at {}\n",
-        r.gpus, r.gpu_evidence, r.verified_at
+        r.gpus,
+        r.gpu_evidence,
+        crate::logging::rfc3339(r.verified_at)
     ));
+    out.push_str(&summary(r));
+    out
+}
+
+/// The report's last line: the verdict, naming each failed check (enforced or not).
+fn summary(r: &Report) -> String {
+    let failed = |enforced: bool| -> Vec<&str> {
+        r.checks
+            .iter()
+            .filter(|c| c.status == Status::Fail && c.enforced == enforced)
+            .map(|c| c.name)
+            .collect()
+    };
+    let (refused, waived) = (failed(true), failed(false));
+    let mut out = if r.verified {
+        format!(
+            "VERIFIED: {} checks passed",
+            r.checks.iter().filter(|c| c.status == Status::Pass).count()
+        )
+    } else {
+        format!("NOT VERIFIED: failed {}", refused.join(", "))
+    };
+    if !waived.is_empty() {
+        out.push_str(&format!("; failed but report-only: {}", waived.join(", ")));
+    }
+    if !r.trust_overrides.is_empty() {
+        out.push_str(&format!(
+            "; under {} trust relaxation(s) (WARNING lines above)",
+            r.trust_overrides.len()
+        ));
+    }
+    out.push('\n');
     out
 }
