@@ -41,6 +41,8 @@ pub struct Metrics {
     pub(crate) drift_events: IntCounterVec,
     /// Test roots, relaxed checks and switches in force (0: the pinned roots, every check).
     pub(crate) trust_relaxed: IntGauge,
+    /// What `/readyz` answers (1 ready), read at scrape time.
+    pub(crate) ready: IntGauge,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -185,6 +187,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "trust_relaxed",
             "Test roots, relaxed checks and switches in force (0: pinned roots, every check enforced).",
         ))?,
+        ready: IntGauge::with_opts(name(
+            "ready",
+            "1 while /readyz answers ready (Venice reachable, prewarmed models verified), 0 otherwise.",
+        ))?,
         registry,
     };
     let build_info = IntGaugeVec::new(
@@ -223,6 +229,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         .register(Box::new(m.attestation_refusals.clone()))?;
     m.registry.register(Box::new(m.drift_events.clone()))?;
     m.registry.register(Box::new(m.trust_relaxed.clone()))?;
+    m.registry.register(Box::new(m.ready.clone()))?;
     m.registry.register(Box::new(build_info))?;
     Ok(m)
 }

@@ -68,6 +68,23 @@ fn trust_posture(verifier: &EvidenceVerifier) {
     }
 }
 
+/// Creates a model's event counters at zero: Prometheus' `increase` cannot see an event
+/// whose series first appears with it, so alerts would miss the first refusal, drift or
+/// failed receipt of a prewarmed model.
+fn count_from_zero(model: &str) {
+    let m = &crate::metrics::METRICS;
+    for check in crate::attestation::envelope::Check::ALL {
+        m.attestation_refusals
+            .with_label_values(&[model, check.code()]);
+    }
+    for what in crate::attestation::drift::WHATS {
+        m.drift_events.with_label_values(&[model, what]);
+    }
+    for result in crate::attestation::receipt_checks::RESULTS {
+        m.receipts.with_label_values(&[model, result]);
+    }
+}
+
 /// One chat completion's place under `server.max_concurrent_chats`, given back on drop.
 pub(crate) struct ChatPermit(Arc<AppState>);
 
@@ -87,6 +104,12 @@ impl AppState {
         );
         let verifier = Arc::new(EvidenceVerifier::from_config(&config)?);
         trust_posture(&verifier);
+        for model in &config.attestation.prewarm {
+            count_from_zero(model);
+        }
+        crate::metrics::METRICS
+            .drift_events
+            .with_label_values(&["-", "model_list"]);
         let anchors = Arc::new(Anchors::new(&config, verifier.clone())?);
         let drift = Arc::new(DriftWatch::default());
         Ok(Arc::new(AppState {

@@ -11,6 +11,16 @@ use std::sync::Mutex;
 /// Events kept for the status page.
 const KEPT: usize = 32;
 
+/// What can change: the `what` of an event.
+pub(crate) const WHATS: [&str; 6] = [
+    "compose",
+    "os_image",
+    "gateway_commit",
+    "keyset",
+    "upstream_route",
+    "model_list",
+];
+
 /// One change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct DriftEvent {

@@ -56,6 +56,39 @@ pub(crate) enum Check {
 }
 
 impl Check {
+    /// Every check, for counters that start at zero (an alert on `increase` sees the first).
+    pub(crate) const ALL: [Check; 29] = [
+        Check::Fetch,
+        Check::Malformed,
+        Check::Verified,
+        Check::Nonce,
+        Check::Model,
+        Check::SigningAlgo,
+        Check::SigningKey,
+        Check::Address,
+        Check::Quote,
+        Check::Debug,
+        Check::ReportData,
+        Check::TdxQuoteSignature,
+        Check::TdxTcbStatus,
+        Check::RtmrReplay,
+        Check::MrConfigId,
+        Check::GpuCertChain,
+        Check::GpuSpdmSignature,
+        Check::GpuNonce,
+        Check::WorkloadAllowlist,
+        Check::WorkloadPolicy,
+        Check::GpuNras,
+        Check::SigstoreProvenance,
+        Check::AciE2eeKey,
+        Check::AciKeyset,
+        Check::AciReportData,
+        Check::SourceProvenance,
+        Check::Receipt,
+        Check::Downgrade,
+        Check::ModelIdentity,
+    ];
+
     pub(crate) fn code(self) -> &'static str {
         match self {
             Check::Fetch => "attestation_fetch_failed",
@@ -339,6 +372,13 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_check_has_its_own_code() {
+        let codes: std::collections::BTreeSet<&str> = Check::ALL.iter().map(|c| c.code()).collect();
+        assert_eq!(codes.len(), Check::ALL.len());
+    }
+
     use super::*;
     use serde_json::{json, Value};
 

@@ -23,6 +23,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Every result a receipt check has (`Outcome::result`).
+pub(crate) const RESULTS: [&str; 5] = ["verified", "authentic", "unanchored", "failed", "missing"];
+
 /// One answer's bytes as they arrive, hashed for the receipt's `response.returned`.
 pub(crate) struct Tap {
     hasher: Sha256,

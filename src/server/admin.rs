@@ -197,6 +197,7 @@ impl ServeHttp for AdminApp {
         match path.as_str() {
             "/metrics" => {
                 // Gauges that are states, not events, are read at scrape time.
+                METRICS.ready.set(i64::from(self.state.ready().is_ok()));
                 for model in self.state.attestations.models_tried() {
                     let entry = self.state.attestations.cached(&model);
                     METRICS

@@ -1,5 +1,6 @@
 //! The Kubernetes manifests: rendered with `kubectl kustomize`, validated against the 1.30
-//! schemas and checked for policy by tests/k8s/test_manifests.py.
+//! schemas and checked for policy by tests/k8s/test_manifests.py; the monitoring by
+//! tests/k8s/test_monitoring.py.
 
 #[test]
 fn kubernetes_overlays_render_validate_and_meet_policy() {
@@ -10,4 +11,11 @@ fn kubernetes_overlays_render_validate_and_meet_policy() {
             env!("CARGO_BIN_EXE_venice-e2ee-proxy").to_string(),
         )],
     );
+}
+
+/// k8s/monitoring: the PodMonitor, the alert rules (`promtool check rules`, `promtool test
+/// rules`), the Grafana dashboard, and the NetworkPolicies that let Prometheus scrape.
+#[test]
+fn monitoring_finds_the_proxy_and_its_alerts_pass_their_tests() {
+    crate::harness::pytest("tests/k8s/test_monitoring.py", &[]);
 }

@@ -142,6 +142,7 @@ async fn the_status_says_what_protects_traffic_and_what_changed() {
         metric(&metrics, "process_resident_memory_bytes", &[]) > 1e6,
         "{metrics}"
     );
+    assert_eq!(metric(&metrics, "venice_e2ee_proxy_ready", &[]), 1.0);
 
     // Metrics are the process's: other tests count too, so compare before and after.
     let drifts = |m: &str| {
