@@ -15,7 +15,8 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /venice-e2ee-proxy /usr/local/bin/venice-e2ee-proxy
 COPY conf/proxy.yaml conf/pingora.yaml /etc/venice-e2ee-proxy/
 USER 65532:65532
-# 8080: OpenAI-compatible API (listens on 127.0.0.1 unless configured otherwise).
-EXPOSE 8080
+# 8080: OpenAI-compatible API (listens on 127.0.0.1 unless configured otherwise); 9090: the
+# admin listener (metrics, status, probes; 127.0.0.1 unless configured otherwise).
+EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/venice-e2ee-proxy"]
 CMD ["serve", "-c", "/etc/venice-e2ee-proxy/proxy.yaml", "--pingora-conf", "/etc/venice-e2ee-proxy/pingora.yaml"]

@@ -97,21 +97,19 @@ fn line(record: &Record<'_>, now: u64, json: bool) -> String {
     }
 }
 
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Installs the process's logger (`RUST_LOG`, default `info`), writing text until
 /// `set_format` says otherwise.
 pub fn init() {
     let logger =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
             .format(|buf, record| {
-                writeln!(
-                    buf,
-                    "{}",
-                    line(
-                        record,
-                        crate::attestation::unix_now(),
-                        JSON.load(Ordering::Relaxed)
-                    )
-                )
+                writeln!(buf, "{}", line(record, now(), JSON.load(Ordering::Relaxed)))
             })
             .build();
     log::set_max_level(logger.filter());
