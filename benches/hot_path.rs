@@ -417,7 +417,7 @@ fn through_server() {
     std::thread::spawn(move || server.run_forever());
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let words = "token ".repeat(200);
-    let proxy_body = json!({"model": "e2ee-qwen3-6-27b", "stream": true, "messages": [{"role": "user", "content": words}]});
+    let proxy_body = json!({"model": "e2ee-qwen3-6-35b-a3b", "stream": true, "messages": [{"role": "user", "content": words}]});
     rt.block_on(async {
         for _ in 0..100 {
             if http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok() {
@@ -427,9 +427,9 @@ fn through_server() {
         }
         // Direct baseline: the simulator's own stream (same reply, same encryption work on
         // its side), requested with a prepared encrypted body.
-        let model_key = codec::parse_public_key(&sim.model_public_key("e2ee-qwen3-6-27b").unwrap()).unwrap();
+        let model_key = codec::parse_public_key(&sim.model_public_key("e2ee-qwen3-6-35b-a3b").unwrap()).unwrap();
         let client = KeyPair::generate();
-        let direct_body = json!({"model": "e2ee-qwen3-6-27b", "stream": true,
+        let direct_body = json!({"model": "e2ee-qwen3-6-35b-a3b", "stream": true,
             "messages": [{"role": "user", "content": codec::encrypt(&codec::Recipient::new(&model_key), words.as_bytes())}]});
         let direct = || {
             http.post(format!("{}/chat/completions", sim.base_url()))
@@ -478,7 +478,7 @@ fn through_server() {
         // Memory: resident set with many slow streams in flight against the same process
         // idle (the simulator shares the process, so this is an upper bound for the proxy).
         sim.set_pacing(venice_e2ee_tools::sim::Pacing { ttft: Duration::ZERO, tokens_per_second: 20.0 });
-        let slow = json!({"model": "e2ee-qwen3-6-27b", "stream": true,
+        let slow = json!({"model": "e2ee-qwen3-6-35b-a3b", "stream": true,
             "messages": [{"role": "user", "content": "token ".repeat(60)}]});
         let idle = rss_kib();
         let streams: Vec<_> = (0..STREAMS)

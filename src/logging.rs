@@ -9,24 +9,15 @@
 //! key-values: `request_id`, `peer`, `model`, … as fields).
 
 use log::{LevelFilter, Log, Metadata, Record};
-use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// How log lines are written (`logging.format`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
-
 static JSON: AtomicBool = AtomicBool::new(false);
 
-/// Switches every later line to `format` (set once the configuration is read).
-pub fn set_format(format: LogFormat) {
-    JSON.store(format == LogFormat::Json, Ordering::Relaxed);
+/// Switches every later line to JSON (`logging.format: json`, once the configuration is
+/// read) or back to text.
+pub fn set_json(json: bool) {
+    JSON.store(json, Ordering::Relaxed);
 }
 
 struct Capped(env_logger::Logger);

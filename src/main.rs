@@ -64,6 +64,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A Kubernetes exec probe: exits 0 when the running sidecar's /healthz or /readyz
+    /// answers 200 (for an admin listener kept on loopback), 1 otherwise, 2 when it cannot
+    /// be asked.
+    Probe {
+        #[arg(value_enum)]
+        probe: ProbeKind,
+        /// The admin listener's base URL [default: from the configuration].
+        #[arg(long)]
+        admin: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProbeKind {
+    Healthz,
+    Readyz,
 }
 
 fn main() {
@@ -77,6 +93,21 @@ fn main() {
             model,
             json,
         } => verify(&cli.serve, offline, model, json),
+        Command::Probe { probe, admin } => {
+            let path = match probe {
+                ProbeKind::Healthz => "healthz",
+                ProbeKind::Readyz => "readyz",
+            };
+            match load(&cli.serve).and_then(|config| {
+                tokio::runtime::Runtime::new()
+                    .map_err(|e| e.to_string())?
+                    .block_on(server::status::probe(&config, admin.as_deref(), path))
+            }) {
+                Ok(true) => Ok(()),
+                Ok(false) => std::process::exit(1),
+                Err(e) => Err(e),
+            }
+        }
         Command::Status { admin, json } => match status(&cli.serve, admin, json) {
             Ok(true) => Ok(()),
             Ok(false) => std::process::exit(1),
@@ -95,7 +126,9 @@ fn load(args: &ServeArgs) -> Result<Config, String> {
 
 fn serve(args: &ServeArgs) -> Result<(), String> {
     let config = load(args)?;
-    venice_e2ee_proxy::logging::set_format(config.logging.format);
+    venice_e2ee_proxy::logging::set_json(
+        config.logging.format == venice_e2ee_proxy::config::LogFormat::Json,
+    );
     if config.venice.api_key.is_empty() {
         return Err(
             "no Venice API key: set VENICE_API_KEY (or run the tools crate's `demo` to try it without one)".into(),

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub(crate) trust_relaxed: IntGauge,
     /// What `/readyz` answers (1 ready), read at scrape time.
     pub(crate) ready: IntGauge,
+    /// When Venice retires each model it lists with a scheduled retirement (Unix seconds).
+    pub(crate) model_retires_at: IntGaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -191,6 +193,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "ready",
             "1 while /readyz answers ready (Venice reachable, prewarmed models verified), 0 otherwise.",
         ))?,
+        model_retires_at: IntGaugeVec::new(
+            name(
+                "model_retires_at_seconds",
+                "When Venice retires the model (Unix time; its model list's deprecation), by model: only models with a scheduled retirement.",
+            ),
+            &["model"],
+        )?,
         registry,
     };
     let build_info = IntGaugeVec::new(
@@ -230,6 +239,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     m.registry.register(Box::new(m.drift_events.clone()))?;
     m.registry.register(Box::new(m.trust_relaxed.clone()))?;
     m.registry.register(Box::new(m.ready.clone()))?;
+    m.registry.register(Box::new(m.model_retires_at.clone()))?;
     m.registry.register(Box::new(build_info))?;
     Ok(m)
 }

@@ -44,10 +44,15 @@ pub struct AppState {
     pub(crate) receipts: Arc<Receipts>,
     /// Host names the API answers under (`ServerSection::host_names`).
     pub(crate) allowed_hosts: Vec<String>,
-    /// Prewarmed models Venice's model list does not offer over E2EE (as last fetched).
-    pub(crate) unlisted: ArcSwap<Vec<String>>,
+    /// `attestation.prewarm` against Venice's model list as last fetched (before the first
+    /// fetch: the ids as configured, the patterns matching nothing yet).
+    pub(crate) prewarm: ArcSwap<Vec<crate::venice::selection::Selected>>,
+    /// Models Venice lists with a scheduled retirement (as last fetched).
+    pub(crate) retiring: ArcSwap<std::collections::BTreeMap<String, crate::venice::Deprecation>>,
     resolved: ArcSwapOption<(SocketAddr, Instant)>,
     chats_in_flight: AtomicUsize,
+    /// Requests being answered (any route), for a quick exit after SIGTERM when idle.
+    requests_in_flight: AtomicUsize,
 }
 
 /// The trust posture, said once at start-up: a warning for every relaxed root, check or
@@ -70,8 +75,8 @@ fn trust_posture(verifier: &EvidenceVerifier) {
 
 /// Creates a model's event counters at zero: Prometheus' `increase` cannot see an event
 /// whose series first appears with it, so alerts would miss the first refusal, drift or
-/// failed receipt of a prewarmed model.
-fn count_from_zero(model: &str) {
+/// failed receipt of a prewarmed model (done when the prewarm selects it).
+pub(crate) fn count_from_zero(model: &str) {
     let m = &crate::metrics::METRICS;
     for check in crate::attestation::envelope::Check::ALL {
         m.attestation_refusals
@@ -82,6 +87,22 @@ fn count_from_zero(model: &str) {
     }
     for result in crate::attestation::receipt_checks::RESULTS {
         m.receipts.with_label_values(&[model, result]);
+    }
+}
+
+/// One request being answered, counted until it is dropped with the request's context.
+pub(crate) struct InFlight(Arc<AppState>);
+
+impl InFlight {
+    pub(crate) fn new(state: &Arc<AppState>) -> Self {
+        state.requests_in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.requests_in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -104,9 +125,6 @@ impl AppState {
         );
         let verifier = Arc::new(EvidenceVerifier::from_config(&config)?);
         trust_posture(&verifier);
-        for model in &config.attestation.prewarm {
-            count_from_zero(model);
-        }
         crate::metrics::METRICS
             .drift_events
             .with_label_values(&["-", "model_list"]);
@@ -143,10 +161,15 @@ impl AppState {
             client,
             upstream,
             allowed_hosts: config.server.host_names(),
-            unlisted: ArcSwap::default(),
+            prewarm: ArcSwap::from_pointee(crate::venice::selection::as_configured(
+                &config.attestation.prewarm,
+                &config.models,
+            )),
+            retiring: ArcSwap::default(),
             config,
             resolved: ArcSwapOption::empty(),
             chats_in_flight: AtomicUsize::new(0),
+            requests_in_flight: AtomicUsize::new(0),
             budget,
         }))
     }
@@ -227,10 +250,14 @@ impl AppState {
         token.expose().as_bytes().ct_eq(&given).into()
     }
 
-    /// Ready when every prewarmed model holds a usable verified key; otherwise what is
-    /// missing: as JSON, the models still waiting and those Venice does not list.
+    /// Requests being answered now.
+    pub(crate) fn requests_in_flight(&self) -> usize {
+        self.requests_in_flight.load(Ordering::Acquire)
+    }
+
     /// Ready when Venice answers (its model list was fetched with the key, the latest fetch
-    /// did not fail), every prewarmed model holds a usable verified key, and, with no
+    /// did not fail), every prewarm entry is met (an id: its model holds a usable verified
+    /// key; a pattern or `listed`: one of the models it selects does), and, with no
     /// prewarm, not every model tried so far failed. With `prewarm: []` nothing is attested
     /// before a request asks for it, so readiness cannot wait for a model; it still says when
     /// Venice cannot be reached or nothing that was asked for verifies. Not ready names why,
@@ -246,13 +273,23 @@ impl AppState {
             None => Err(serde_json::json!({
                 "reachable": false, "error": "the model list has not been fetched yet"})),
         };
-        let prewarm = &self.config.attestation.prewarm;
-        let waiting: Vec<&String> = prewarm
+        let selections = self.prewarm.load();
+        let verified = |m: &String| self.attestations.cached(m).is_some();
+        // An id's model must verify; a pattern is met by any one of its models.
+        let waiting: Vec<&str> = selections
             .iter()
-            .filter(|m| self.attestations.cached(m).is_none())
+            .filter(|s| {
+                if s.pattern {
+                    !s.models.iter().any(verified)
+                } else {
+                    s.unmatched() || !s.models.iter().all(verified)
+                }
+            })
+            .map(|s| s.entry.as_str())
             .collect();
+        let prewarm: Vec<String> = selections.iter().flat_map(|s| s.models.clone()).collect();
         let tried = self.attestations.models_tried();
-        let nothing_verifies = prewarm.is_empty()
+        let nothing_verifies = selections.is_empty()
             && !tried.is_empty()
             && tried.iter().all(|m| self.attestations.cached(m).is_none());
         if venice.is_ok() && waiting.is_empty() && !nothing_verifies {
@@ -277,13 +314,19 @@ impl AppState {
             (_, Some(m), _) => format!("waiting for a verified attestation of {m}"),
             _ => "no model asked for so far has verified".into(),
         };
-        let unlisted = self.unlisted.load();
+        let unlisted: Vec<&str> = selections
+            .iter()
+            .filter(|s| s.unmatched())
+            .map(|s| s.entry.as_str())
+            .collect();
+        let retiring = self.retiring.load();
         Err(serde_json::json!({
             "status": "not_ready",
             "why": why,
             "venice": venice.map_or_else(|e| e, |at| serde_json::json!({"reachable": true, "at": iso(at)})),
             "waiting_for_attestation": waiting,
-            "not_listed_by_venice": unlisted.as_slice(),
+            "not_listed_by_venice": unlisted,
+            "retiring": prewarm.iter().filter_map(|m| Some((m, retiring.get(m)?))).collect::<std::collections::BTreeMap<_, _>>(),
             "last_errors": errors,
         }))
     }

@@ -73,7 +73,16 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct LoggingSection {
     /// `text` (default) or `json`: one JSON object per line, a request's fields as keys.
-    pub format: crate::logging::LogFormat,
+    pub format: LogFormat,
+}
+
+/// How log lines are written (`logging.format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// Whose request it is: the index of the client token it carried in `server.auth_tokens`
@@ -267,7 +276,7 @@ pub struct VeniceSection {
     pub request_timeout: Duration,
     /// How long the upstream model list is cached.
     #[serde(with = "units::duration")]
-    pub(crate) models_ttl: Duration,
+    pub models_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

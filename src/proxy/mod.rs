@@ -65,6 +65,8 @@ pub(crate) struct Ctx {
     model: Option<String>,
     /// On every log line of the request, echoed on its response (`request_id`).
     request_id: String,
+    /// Counts the request as in flight until the context is dropped.
+    _in_flight: crate::state::InFlight,
 }
 
 fn is_timeout(e: &Error) -> bool {
@@ -99,6 +101,7 @@ impl ProxyHttp for VeniceProxy {
             produced: 0,
             model: None,
             request_id: String::new(),
+            _in_flight: crate::state::InFlight::new(&self.state),
         }
     }
 

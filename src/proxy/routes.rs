@@ -125,15 +125,24 @@ impl Route {
 }
 
 /// The OpenAI-facing error for a failed call to one of Venice's JSON endpoints.
-/// A model as listed, under its own id or an alias's.
+/// A model as listed, under its own id or an alias's. Tool calls work with every model here
+/// (the proxy emulates them: Venice cannot see encrypted tool definitions), so
+/// `supportsFunctionCalling` says so whatever Venice's list says of the model itself;
+/// Venice's scheduled retirement is passed on as `deprecation`.
 fn openai_model(m: &Model, id: &str) -> Value {
-    json!({
+    let mut capabilities = m.capabilities().cloned().unwrap_or_default();
+    capabilities.insert("supportsFunctionCalling".into(), Value::Bool(true));
+    let mut out = json!({
         "id": id,
         "object": "model",
         "created": m.created,
         "owned_by": m.owned_by.as_deref().unwrap_or("venice.ai"),
-        "capabilities": m.capabilities(),
-    })
+        "capabilities": capabilities,
+    });
+    if let Some(d) = m.deprecation() {
+        out["deprecation"] = json!(d);
+    }
+    out
 }
 
 /// Answers a local route. Returns `Ok(())` once the response is written.

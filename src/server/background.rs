@@ -3,10 +3,11 @@
 //! requests never wait on any of it in steady state.
 
 use crate::state::AppState;
+use crate::venice::{selection, Deprecation};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,32 +46,98 @@ impl Refresher {
 }
 
 impl Refresher {
-    /// The prewarmed models Venice lists for E2EE. One it does not list is never attested
-    /// (the pod would wait forever): said at once in the log, and by `/readyz`.
+    /// The models `attestation.prewarm` selects from what Venice lists now. An entry that
+    /// selects nothing (a retired or misspelt id, a pattern whose family is gone) is never
+    /// attested (the pod would wait forever): said at once in the log, and by `/readyz`.
     async fn listed_prewarm(&self) -> Vec<String> {
-        let prewarm = &self.state.config.attestation.prewarm;
-        let Ok(catalog) = self.state.catalog.get().await else {
-            // No model list: attest them anyway (a fetch failure names the cause).
-            return prewarm.clone();
+        let state = &self.state;
+        let Ok(catalog) = state.catalog.get().await else {
+            // No model list: attest the ids as configured (a fetch failure names the cause).
+            return models_of(&state.prewarm.load());
         };
-        self.state.drift.listed(
-            catalog.models.iter().map(|m| m.id.clone()).collect(),
-            crate::attestation::unix_now(),
+        let ids: Vec<&str> = catalog.models.iter().map(|m| m.id.as_str()).collect();
+        let now = crate::attestation::unix_now();
+        state
+            .drift
+            .listed(ids.iter().map(|m| m.to_string()).collect(), now);
+        let selected = selection::select(
+            &state.config.attestation.prewarm,
+            &ids,
+            &state.config.models,
         );
-        let (listed, unlisted): (Vec<String>, Vec<String>) = prewarm
+        let before = state.prewarm.load_full();
+        if *selected != *before {
+            for s in &selected {
+                let was = before.iter().find(|b| b.entry == s.entry);
+                if s.unmatched() && !was.is_some_and(selection::Selected::unmatched) {
+                    log::warn!(
+                        "attestation.prewarm entry {:?} selects no E2EE text model Venice lists (a retired or misspelt id, or a family gone; an alias under models.aliases can point a retired id at its successor): /readyz stays not ready until it does",
+                        s.entry
+                    );
+                }
+                for m in s
+                    .models
+                    .iter()
+                    .filter(|m| !was.is_some_and(|b| b.models.contains(m)))
+                {
+                    crate::state::count_from_zero(m);
+                }
+            }
+            state.prewarm.store(Arc::new(selected));
+        }
+        self.retirements(&catalog);
+        models_of(&state.prewarm.load())
+    }
+
+    /// Venice's scheduled retirements in the list just fetched: each new one logged (a
+    /// warning naming the date and whether the id will route to a successor), all shown as
+    /// `venice_e2ee_proxy_model_retires_at_seconds{model}`, on the status page and in
+    /// `/readyz` for prewarmed models.
+    fn retirements(&self, catalog: &crate::venice::catalog::Snapshot) {
+        let now: BTreeMap<String, Deprecation> = catalog
+            .models
             .iter()
-            .cloned()
-            .partition(|m| catalog.get(m).is_some());
-        if unlisted != **self.state.unlisted.load() {
-            for m in &unlisted {
+            .filter_map(|m| Some((m.id.clone(), m.deprecation()?)))
+            .collect();
+        let before = self.state.retiring.load_full();
+        if *before == now {
+            return;
+        }
+        let gauge = &crate::metrics::METRICS.model_retires_at;
+        gauge.reset();
+        let in_use = models_of(&self.state.prewarm.load());
+        for (model, d) in &now {
+            if let Some(unix) = d.unix {
+                gauge
+                    .with_label_values(&[model])
+                    .set(i64::try_from(unix).unwrap_or(i64::MAX));
+            }
+            if before.get(model) != Some(d) {
                 log::warn!(
-                    "attestation.prewarm names {m:?}, which Venice does not list as an E2EE text model: /readyz stays not ready until it is listed or removed"
+                    "Venice retires model {model} at {} ({}){}",
+                    d.removes_at,
+                    match d.auto_remap {
+                        Some(true) => "its id will then route to a successor",
+                        _ => "no automatic remap: requests naming it will fail",
+                    },
+                    if in_use.contains(model)
+                        || self.state.attestations.models_tried().contains(model)
+                    {
+                        "; this proxy uses it: point clients at a successor, or an alias under models.aliases"
+                    } else {
+                        ""
+                    }
                 );
             }
-            self.state.unlisted.store(std::sync::Arc::new(unlisted));
         }
-        listed
+        self.state.retiring.store(Arc::new(now));
     }
+}
+
+/// Every model `selections` select, once each.
+fn models_of(selections: &[selection::Selected]) -> Vec<String> {
+    let all: BTreeSet<&String> = selections.iter().flat_map(|s| &s.models).collect();
+    all.into_iter().cloned().collect()
 }
 
 #[async_trait]

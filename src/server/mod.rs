@@ -137,8 +137,36 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
 pub fn run(config: Config, pingora_conf_path: Option<&std::path::Path>) -> Result<(), StartError> {
     raise_fd_limit();
     let conf = pingora_conf(pingora_conf_path, &config)?;
-    let (server, _) = build(config, conf)?;
+    let (server, state) = build(config, conf)?;
+    let phases = server.watch_execution_phase();
+    std::thread::spawn(move || exit_once_drained(phases, &state));
     server.run_forever()
+}
+
+/// After SIGTERM Pingora closes the listeners and then sleeps the whole grace period, busy
+/// or not: this ends the process as soon as no request is in flight, and otherwise leaves
+/// the streams their grace period (Pingora then stops as usual).
+fn exit_once_drained(
+    mut phases: tokio::sync::broadcast::Receiver<pingora::server::ExecutionPhase>,
+    state: &AppState,
+) {
+    use pingora::server::ExecutionPhase;
+    loop {
+        match phases.blocking_recv() {
+            Ok(ExecutionPhase::ShutdownGracePeriod) => break,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+    let started = std::time::Instant::now();
+    while state.requests_in_flight() > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    log::info!(
+        "no request in flight {} ms after SIGTERM: exiting before the grace period ends",
+        started.elapsed().as_millis()
+    );
+    std::process::exit(0);
 }
 
 #[cfg(test)]

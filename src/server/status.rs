@@ -17,12 +17,13 @@ use serde_json::{json, Value};
 pub(crate) fn snapshot(state: &AppState) -> Value {
     let now = crate::attestation::unix_now();
     let mut models = state.attestations.models_tried();
-    for m in &state.config.attestation.prewarm {
+    for m in state.prewarm.load().iter().flat_map(|s| &s.models) {
         if !models.contains(m) {
             models.push(m.clone());
         }
     }
     models.sort();
+    let retiring = state.retiring.load();
     let verifier = state.attestations.verifier();
     let cfg = &state.config.attestation;
     json!({
@@ -42,6 +43,12 @@ pub(crate) fn snapshot(state: &AppState) -> Value {
                 .collect::<Vec<_>>(),
         },
         "models": models.iter().map(|m| model(state, m)).collect::<Vec<_>>(),
+        "prewarm": state.prewarm.load().iter().map(|s| json!({
+            "entry": s.entry, "selects": s.models,
+        })).collect::<Vec<_>>(),
+        "retiring": retiring.iter().map(|(m, d)| json!({
+            "model": m, "removes_at": d.removes_at, "auto_remap": d.auto_remap,
+        })).collect::<Vec<_>>(),
         "drift": state.drift.recent().iter().rev().map(|e| json!({
             "at": iso(e.at), "model": e.model, "what": e.what,
             "before": e.before, "after": e.after,
@@ -100,6 +107,7 @@ fn model(state: &AppState, model: &str) -> Value {
         "model": model,
         "verdict": verdict,
         "why": why,
+        "retires_at": state.retiring.load().get(model).map(|d| d.removes_at.clone()),
         "verified_at": entry.as_ref().map(|e| iso(e.verified_unix)),
         "signing_address": entry.as_ref().map(|e| e.key.address_hex()),
         "last_error": error.map(|(at, e)| json!({"code": e.check.code(), "message": e.message, "at": iso(at)})),
@@ -244,6 +252,12 @@ pub(crate) fn html(snap: &Value) -> String {
             V = esc(&verdict.to_uppercase()),
             why = esc(&text(&m["why"]))
         ));
+        if let Some(at) = m["retires_at"].as_str() {
+            push(&format!(
+                "<p class=\"warn\">Venice retires this model at {}: point clients at a successor, or an alias under models.aliases.</p>",
+                esc(at)
+            ));
+        }
         if let Some(claims) = m["claims"].as_str() {
             push(&format!(
                 "<p>Claims on each answer: <code>{}</code></p>",
@@ -333,6 +347,35 @@ pub(crate) fn html(snap: &Value) -> String {
             .collect::<Vec<_>>()
             .join(", "))
     ));
+    let unmatched: Vec<String> = snap["prewarm"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["selects"].as_array().is_some_and(Vec::is_empty))
+        .map(|p| text(&p["entry"]))
+        .collect();
+    if !unmatched.is_empty() {
+        push(&format!(
+            "<p class=\"warn\" id=\"unmatched\">attestation.prewarm selects nothing Venice lists for: {}</p>",
+            esc(&unmatched.join(", "))
+        ));
+    }
+    if let Some(retiring) = snap["retiring"].as_array().filter(|r| !r.is_empty()) {
+        push("<section id=\"retiring\"><h2>Venice's scheduled retirements</h2><ul>");
+        for r in retiring {
+            push(&format!(
+                "<li>{} at {}{}</li>",
+                esc(&text(&r["model"])),
+                esc(&text(&r["removes_at"])),
+                if r["auto_remap"] == true {
+                    " (its id then routes to a successor)"
+                } else {
+                    " (no automatic remap)"
+                }
+            ));
+        }
+        push("</ul></section>");
+    }
     push("<section id=\"drift\"><h2>Recent changes</h2>");
     match snap["drift"].as_array().filter(|d| !d.is_empty()) {
         None => push("<p>None seen since start-up.</p>"),
@@ -355,36 +398,77 @@ pub(crate) fn html(snap: &Value) -> String {
     out
 }
 
-/// A running proxy's `/status.json`, from `admin` (a base URL) or else the admin listener
-/// `config` names, with the admin token `config` holds.
-pub async fn fetch(config: &crate::config::Config, admin: Option<&str>) -> Result<Value, String> {
-    let base = match admin {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let mut addr = config
-                .server
-                .admin_listen
-                .ok_or("server.admin_listen is off: give --admin URL")?;
-            if addr.ip().is_unspecified() {
-                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            format!("http://{addr}")
-        }
-    };
-    let url = format!("{base}/status.json");
+/// The admin listener's base URL: `admin` when given, else the one `config` names (an
+/// unspecified address asked on loopback).
+fn admin_base(config: &crate::config::Config, admin: Option<&str>) -> Result<String, String> {
+    if let Some(url) = admin {
+        return Ok(url.trim_end_matches('/').to_string());
+    }
+    let mut addr = config
+        .server
+        .admin_listen
+        .ok_or("server.admin_listen is off: give --admin URL")?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    Ok(format!("http://{addr}"))
+}
+
+/// GET `path` on a running proxy's admin listener, with the admin token `config` holds.
+async fn get(
+    config: &crate::config::Config,
+    admin: Option<&str>,
+    path: &str,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Response, String> {
+    let url = format!("{}{path}", admin_base(config, admin)?);
     let ask = async {
         let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
+            .timeout(timeout)
             .no_proxy()
             .build()?;
         let mut get = client.get(&url);
         if let Some(token) = &config.server.admin_token {
             get = get.bearer_auth(token.expose());
         }
-        get.send().await?.error_for_status()?.json().await
+        get.send().await
     };
-    ask.await
-        .map_err(|e: reqwest::Error| format!("cannot read {url}: {e}"))
+    ask.await.map_err(|e| format!("cannot read {url}: {e}"))
+}
+
+/// A running proxy's `/status.json`, from `admin` (a base URL) or else the admin listener
+/// `config` names.
+pub async fn fetch(config: &crate::config::Config, admin: Option<&str>) -> Result<Value, String> {
+    let r = get(
+        config,
+        admin,
+        "/status.json",
+        std::time::Duration::from_secs(10),
+    )
+    .await?;
+    let r = r.error_for_status().map_err(|e| e.to_string())?;
+    r.json().await.map_err(|e| e.to_string())
+}
+
+/// Whether a running proxy's `/healthz` or `/readyz` (`probe`) answers 200: an exec probe
+/// for pods whose admin listener stays on loopback. Not ready prints its answer.
+pub async fn probe(
+    config: &crate::config::Config,
+    admin: Option<&str>,
+    probe: &str,
+) -> Result<bool, String> {
+    let r = get(
+        config,
+        admin,
+        &format!("/{probe}"),
+        std::time::Duration::from_secs(3),
+    )
+    .await?;
+    let ok = r.status() == 200;
+    if !ok {
+        println!("{}", r.text().await.unwrap_or_default());
+    }
+    Ok(ok)
 }
 
 /// Whether the proxy is ready and holds at least one model, every one protected: the exit
@@ -441,6 +525,23 @@ pub fn render_text(snap: &Value) -> String {
                 })
             );
         }
+    }
+    for p in snap["prewarm"].as_array().into_iter().flatten() {
+        if p["selects"].as_array().is_some_and(Vec::is_empty) {
+            let _ = writeln!(
+                out,
+                "PREWARM {} selects nothing Venice lists",
+                text(&p["entry"])
+            );
+        }
+    }
+    for r in snap["retiring"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "RETIRING: {} at {}",
+            text(&r["model"]),
+            text(&r["removes_at"])
+        );
     }
     let trust = &snap["trust"];
     for r in trust["relaxed"].as_array().into_iter().flatten() {

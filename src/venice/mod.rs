@@ -2,6 +2,7 @@
 
 pub(crate) mod catalog;
 pub mod client;
+pub(crate) mod selection;
 pub(crate) mod status;
 
 use serde::{Deserialize, Serialize};
@@ -42,12 +43,39 @@ impl Model {
             .unwrap_or(false)
     }
 
+    /// Venice's scheduled retirement of the model (`model_spec.deprecation`), when it has one.
+    pub(crate) fn deprecation(&self) -> Option<Deprecation> {
+        let d = self.model_spec.get("deprecation")?.as_object()?;
+        let text = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_string);
+        let removes_at = text("removesAt").or_else(|| text("date"))?;
+        Some(Deprecation {
+            unix: time::OffsetDateTime::parse(
+                &removes_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()
+            .and_then(|t| u64::try_from(t.unix_timestamp()).ok()),
+            removes_at,
+            auto_remap: d.get("autoRemap").and_then(Value::as_bool),
+        })
+    }
+
     /// Usable through the proxy: a text model with E2EE and TEE attestation.
     pub(crate) fn is_e2ee_text(&self) -> bool {
         self.kind == "text"
             && self.capability("supportsE2EE")
             && self.capability("supportsTeeAttestation")
     }
+}
+
+/// A model Venice will retire: when (as served, and as Unix seconds when it parses), and
+/// whether its id will then route to a successor (`autoRemap`; else 410 Gone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Deprecation {
+    pub(crate) removes_at: String,
+    #[serde(skip)]
+    pub(crate) unix: Option<u64>,
+    pub(crate) auto_remap: Option<bool>,
 }
 
 /// The attestation envelope in both known layouts (dstack/NEAR at the root, or "aci/1" with
@@ -239,6 +267,34 @@ pub(crate) fn error_message(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As Venice's model list served `e2ee-qwen3-6-27b` before its retirement (api-docs
+    /// data/static-models.json, 2026-08-22).
+    #[test]
+    fn a_scheduled_retirement_is_read() {
+        let m: Model = serde_json::from_value(serde_json::json!({
+            "id": "e2ee-qwen3-6-27b", "type": "text",
+            "model_spec": {"deprecation": {"autoRemap": false,
+                "date": "2026-08-27T13:00:00.000Z", "removesAt": "2026-08-27T13:00:00.000Z"}}
+        }))
+        .unwrap();
+        assert_eq!(
+            m.deprecation(),
+            Some(Deprecation {
+                removes_at: "2026-08-27T13:00:00.000Z".into(),
+                unix: Some(1_787_835_600),
+                auto_remap: Some(false),
+            })
+        );
+        // The documented minimal form; none at all.
+        let m: Model = serde_json::from_value(serde_json::json!({"id": "x",
+            "model_spec": {"deprecation": {"date": "2025-03-01T00:00:00.000Z"}}}))
+        .unwrap();
+        assert_eq!(m.deprecation().unwrap().unix, Some(1_740_787_200));
+        let m: Model =
+            serde_json::from_value(serde_json::json!({"id": "x", "model_spec": {}})).unwrap();
+        assert_eq!(m.deprecation(), None);
+    }
 
     #[test]
     fn error_messages_in_every_shape() {

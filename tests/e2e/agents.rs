@@ -50,7 +50,7 @@ const QWEN: Family = Family {
 
 /// Gemma 4's calls, strings quoted with `<|"|>`.
 const GEMMA: Family = Family {
-    model: "e2ee-gemma-4-31b",
+    model: "e2ee-gemma-4-26b-a4b-uncensored-p",
     call: |tool, arguments| {
         let q = "<|\"|>";
         let arguments: Vec<String> = arguments

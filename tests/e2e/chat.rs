@@ -210,11 +210,9 @@ async fn models_list_and_lookup() {
             "e2ee-glm-5-2-p",
             "e2ee-gemma-3-27b-p",
             "e2ee-gemma-4-26b-a4b-uncensored-p",
-            "e2ee-gemma-4-31b",
             "e2ee-gpt-oss-120b-p",
             "e2ee-gpt-oss-20b-p",
             "e2ee-qwen-2-5-7b-p",
-            "e2ee-qwen3-6-27b",
             "e2ee-qwen3-6-35b-a3b",
             "e2ee-qwen3-6-35b-a3b-uncensored-p",
             "e2ee-qwen3-vl-30b-a3b-p"

@@ -1,5 +1,7 @@
 //! What users copy: the README, the docs, `conf/`, the Kubernetes manifests and the
-//! Dockerfile name only models Venice lists today (the simulated catalog mirrors that list).
+//! Dockerfile name only models Venice lists today (the simulated catalog mirrors that list)
+//! and none its deprecation table schedules for retirement (tests/data/venice-deprecations.json,
+//! from Venice's api-docs); the simulated catalog lists none Venice has retired.
 
 use std::path::{Path, PathBuf};
 use venice_e2ee_tools::sim::MODELS;
@@ -15,16 +17,19 @@ fn files(path: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `e2ee-…` words with a digit in them: model ids (header and metric names have none).
+/// `e2ee-…` words with a digit after the prefix: model ids (header and metric names have
+/// none); a word ending in `*` is a pattern (`e2ee-qwen*`), not an id.
 fn model_ids(text: &str) -> impl Iterator<Item = &str> {
     text.match_indices("e2ee-").filter_map(|(at, _)| {
         let word = &text[at..];
         let end = word
             .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
             .unwrap_or(word.len());
+        let pattern = word[end..].starts_with('*');
         let word = word[..end].trim_end_matches('-');
         let preceded = text[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '-');
-        (!preceded && word.contains(|c: char| c.is_ascii_digit())).then_some(word)
+        let id = word["e2ee-".len()..].contains(|c: char| c.is_ascii_digit());
+        (!preceded && !pattern && id).then_some(word)
     })
 }
 
@@ -43,6 +48,7 @@ fn docs_and_manifests_name_only_models_venice_lists() {
         files(&root.join(p), &mut paths);
     }
     let listed: Vec<&str> = MODELS.iter().filter(|m| m.e2ee).map(|m| m.id).collect();
+    let retiring = deprecations();
     let mut named = 0;
     for path in &paths {
         let Ok(text) = std::fs::read_to_string(path) else {
@@ -55,14 +61,62 @@ fn docs_and_manifests_name_only_models_venice_lists() {
                 "{} names {id}, which Venice does not list",
                 path.display()
             );
+            assert!(
+                !retiring.iter().any(|(r, _)| r == id),
+                "{} names {id}, which Venice retires: take the model from /v1/models, or `prewarm: listed`",
+                path.display()
+            );
         }
     }
     assert!(named > 10, "the scan finds the model names the docs use");
 }
 
+/// Venice's scheduled and past retirements: (id, removal time as served).
+fn deprecations() -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/venice-deprecations.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let list: Vec<(String, String)> = v["deprecations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_str().unwrap().to_string(),
+                d["removes_at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        list.iter().any(|(id, _)| id.starts_with("e2ee-")),
+        "the table is read"
+    );
+    list
+}
+
+/// The simulator follows Venice: a model past its removal date is not in its catalog.
+#[test]
+fn the_simulated_catalog_lists_no_retired_model() {
+    let today = time::OffsetDateTime::now_utc();
+    for (id, removes_at) in deprecations() {
+        let at = time::OffsetDateTime::parse(
+            &removes_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        if at <= today {
+            assert!(
+                !MODELS.iter().any(|m| m.id == id),
+                "the simulated Venice still lists {id}, retired {removes_at}"
+            );
+        }
+    }
+}
+
 #[test]
 fn model_ids_are_read_as_written() {
-    let text = "model: e2ee-qwen3-6-27b, header x-venice-e2ee-session, `e2ee-glm-5-1`.";
+    let text =
+        "model: e2ee-qwen3-6-35b-a3b, header x-venice-e2ee-session, `e2ee-glm-5-1`, `e2ee-qwen*`.";
     let ids: Vec<&str> = model_ids(text).collect();
-    assert_eq!(ids, ["e2ee-qwen3-6-27b", "e2ee-glm-5-1"]);
+    assert_eq!(ids, ["e2ee-qwen3-6-35b-a3b", "e2ee-glm-5-1"]);
 }

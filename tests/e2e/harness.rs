@@ -11,7 +11,7 @@ use venice_e2ee_proxy::server;
 use venice_e2ee_proxy::state::AppState;
 use venice_e2ee_tools::sim::{SimOptions, Simulator};
 
-pub const MODEL: &str = "e2ee-qwen3-6-27b";
+pub const MODEL: &str = "e2ee-qwen3-6-35b-a3b";
 
 /// Venice serves no GLM-4.5/4.6 over E2EE any more: tests of that family's format give one of
 /// its current GLM models that family.

@@ -11,6 +11,7 @@ mod agents;
 mod attestation;
 mod bench;
 mod chat;
+mod churn;
 mod connections;
 mod docs;
 mod fault_matrix;

@@ -141,6 +141,44 @@ async fn sigterm_lets_streams_finish_and_exits_zero() {
     );
 }
 
+/// With nothing in flight SIGTERM ends the process at once, not after the grace period.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_on_an_idle_proxy_exits_at_once() {
+    let conf = std::env::temp_dir().join(format!("venice-e2ee-proxy-pingora-{}.yaml", free_port()));
+    std::fs::write(
+        &conf,
+        "version: 1\nthreads: 2\ngrace_period_seconds: 20\ngraceful_shutdown_timeout_seconds: 5\n",
+    )
+    .unwrap();
+    let demo = Demo::start(&["--pingora-conf", conf.to_str().unwrap()]).await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    // A finished request, its keep-alive connection left open: idle, not in flight.
+    let r = http
+        .post(format!("{}/v1/chat/completions", demo.base))
+        .json(&chat("done already", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = r.bytes().await;
+    let started = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &demo.pid().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::task::spawn_blocking(move || demo.wait())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(&conf);
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "idle: no wait for the 20 s grace period ({:?})",
+        started.elapsed()
+    );
+}
+
 /// A metric's value summed over the label sets that contain all of `labels`.
 fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
     text.lines()
@@ -210,7 +248,9 @@ async fn metrics_pass_promtool_and_move_with_traffic() {
             &[]
         ) >= 2.0
     );
-    assert!(after.contains("venice_e2ee_proxy_attestation_age_seconds{model=\"e2ee-qwen3-6-27b\"}"));
+    assert!(
+        after.contains("venice_e2ee_proxy_attestation_age_seconds{model=\"e2ee-qwen3-6-35b-a3b\"}")
+    );
     assert!(
         !after.contains("count these words"),
         "no message text in metrics"

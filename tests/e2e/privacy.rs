@@ -51,7 +51,7 @@ async fn trace_logs_never_hold_secrets_or_conversation_text() {
             .send()
     };
     let chat = |stream: bool| {
-        json!({"model": "e2ee-qwen3-6-27b", "stream": stream,
+        json!({"model": "e2ee-qwen3-6-35b-a3b", "stream": stream,
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": said}]})
     };
     let faults = [
@@ -108,7 +108,7 @@ async fn trace_logs_never_hold_secrets_or_conversation_text() {
         .unwrap();
     post(
         "responses",
-        json!({"model": "e2ee-qwen3-6-27b", "input": said, "stream": true}),
+        json!({"model": "e2ee-qwen3-6-35b-a3b", "input": said, "stream": true}),
     )
     .await
     .unwrap()

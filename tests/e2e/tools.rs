@@ -5,7 +5,7 @@ use crate::harness::*;
 use serde_json::{json, Value};
 use venice_e2ee_proxy::config::{InvalidCalls, StreamValidation};
 
-const QWEN: &str = "e2ee-qwen3-6-27b";
+const QWEN: &str = "e2ee-qwen3-6-35b-a3b";
 const GLM: &str = GLM_46_AS;
 const HERMES: &str = "e2ee-gemma-3-27b-p";
 
@@ -417,7 +417,7 @@ async fn malformed_tool_definitions_are_refused_before_venice() {
 
 const QWEN3: &str = "e2ee-qwen3-vl-30b-a3b-p";
 const GLM5: &str = "e2ee-glm-5-2-p";
-const GEMMA: &str = "e2ee-gemma-4-31b";
+const GEMMA: &str = "e2ee-gemma-4-26b-a4b-uncensored-p";
 const DEEPSEEK: &str = "e2ee-deepseek-v4-flash";
 
 /// The same call (`get_weather(city="Paris", days=2)`) in each syntax the proxy reads.

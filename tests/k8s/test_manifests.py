@@ -21,12 +21,32 @@ OVERLAYS = ["sidecar", "egress"]
 KUBECTL = shutil.which("kubectl") or os.path.join(sysconfig.get_path("scripts"), "kubectl")
 
 
-def render(overlay):
+def render(overlay, values=None):
+    """The overlay as `kubectl kustomize` renders it; with `values`, from a copy of k8s/ whose
+    overlay values.yaml has those data entries changed."""
+    if not values:
+        return render_dir(os.path.join(ROOT, "k8s", "overlays", overlay))
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copytree(os.path.join(ROOT, "k8s"), os.path.join(d, "k8s"))
+        path = os.path.join(d, "k8s", "overlays", overlay, "values.yaml")
+        with open(path) as f:
+            doc = yaml.safe_load(f)
+        doc["data"].update(values)
+        with open(path, "w") as f:
+            yaml.safe_dump(doc, f)
+        return render_dir(os.path.join(d, "k8s", "overlays", overlay))
+
+
+def render_dir(path):
     out = subprocess.run(
-        [KUBECTL, "kustomize", os.path.join(ROOT, "k8s", "overlays", overlay)],
-        check=True, capture_output=True, text=True,
+        [KUBECTL, "kustomize", path], check=True, capture_output=True, text=True,
     ).stdout
     return [d for d in yaml.safe_load_all(out) if d]
+
+
+def values(overlay):
+    with open(os.path.join(ROOT, "k8s", "overlays", overlay, "values.yaml")) as f:
+        return yaml.safe_load(f)["data"]
 
 
 def kinds(docs, kind):
@@ -71,13 +91,23 @@ def test_every_pod_is_locked_down(overlay):
                 assert {"cpu", "memory"} <= set(c["resources"][kind]), (c["name"], kind)
 
 
+def probed(probe):
+    """What a probe asks: `/readyz` or `/healthz`, over HTTP or through `venice-e2ee-proxy
+    probe` (an exec probe, for an admin listener on loopback)."""
+    if "httpGet" in probe:
+        return probe["httpGet"]["path"]
+    command = probe["exec"]["command"]
+    assert command[:2] == ["venice-e2ee-proxy", "probe"], command
+    return "/" + command[2]
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_probes_mean_something(overlay):
     for spec in pod_specs(render(overlay)):
         c = proxy_container(spec)
-        assert c["startupProbe"]["httpGet"]["path"] == "/readyz"
-        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert probed(c["startupProbe"]) == "/readyz"
+        assert probed(c["readinessProbe"]) == "/readyz"
+        assert probed(c["livenessProbe"]) == "/healthz"
         assert "preStop" in c["lifecycle"]
         assert spec["terminationGracePeriodSeconds"] >= 25
 
@@ -97,6 +127,81 @@ def test_sidecar_is_native_and_loopback_only():
     c = proxy_container(spec)
     assert c in spec["initContainers"] and c["restartPolicy"] == "Always"
     assert env(c)["VENICE_E2EE_PROXY__SERVER__LISTEN"].startswith("127.0.0.1:")
+    # The admin listener too, unless Prometheus is to scrape it.
+    assert env(c)["VENICE_E2EE_PROXY__SERVER__ADMIN_LISTEN"] == "127.0.0.1:9090"
+    assert "httpGet" not in c["readinessProbe"]
+
+
+# A value for each setting of each overlay's values.yaml, unlike its default: rendering with
+# it must change the manifests (each setting is wired to what it names). A new setting needs
+# its line here.
+CHANGED = {
+    "image": "registry.example/venice-e2ee-proxy:9.9.9",
+    "prewarm": "[e2ee-glm*]",
+    "apiKeySecret": "other-api-key",
+    "listen": "127.0.0.1:18080",
+    "adminHost": "0.0.0.0",
+    "adminPort": "19090",
+    "scrape": "true",
+    "prometheusNamespace": "observability",
+    "cpuRequest": "123m",
+    "memoryRequest": "77Mi",
+    "cpuLimit": "3",
+    "memoryLimit": "999Mi",
+    "minReplicas": "3",
+    "maxReplicas": "9",
+    "clientTokenSecret": "other-tokens",
+    "allowedHosts": "[proxy.example]",
+    "clientLabel": "agents-only",
+}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_value_is_wired(overlay):
+    before = yaml.safe_dump_all(render(overlay))
+    for key, default in values(overlay).items():
+        assert key in CHANGED, f"{overlay}: {key} has no test value"
+        assert CHANGED[key] != default, key
+        after = yaml.safe_dump_all(render(overlay, {key: CHANGED[key]}))
+        assert after != before, f"{overlay}: {key} changes nothing"
+        shown = CHANGED[key].strip("[]")
+        assert shown in after, f"{overlay}: {key}={CHANGED[key]} not in the manifests"
+
+
+def test_the_sidecar_follows_its_ports():
+    docs = render("sidecar", {"listen": "127.0.0.1:18080", "adminHost": "0.0.0.0",
+                              "adminPort": "19090", "scrape": "true"})
+    spec = pod_specs(docs)[0]
+    c = proxy_container(spec)
+    assert env(c)["VENICE_E2EE_PROXY__SERVER__LISTEN"] == "127.0.0.1:18080"
+    assert env(c)["VENICE_E2EE_PROXY__SERVER__ADMIN_LISTEN"] == "0.0.0.0:19090"
+    agent = [x for x in spec["containers"] if x["name"] == "agent"][0]
+    assert env(agent)["OPENAI_BASE_URL"] == "http://127.0.0.1:18080/v1"
+    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"admin": 19090}
+    meta = kinds(docs, "Deployment")[0]["spec"]["template"]["metadata"]
+    assert meta["labels"]["venice-e2ee-proxy/metrics"] == "true"
+    assert meta["annotations"]["prometheus.io/port"] == "19090"
+    policy = [p for p in kinds(docs, "NetworkPolicy") if p["spec"].get("ingress")][0]
+    assert policy["spec"]["ingress"][0]["ports"][0]["port"] == 19090
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.30.0", strict=True)
+
+
+MINIMUM_KUBERNETES = "1.30"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_minimum_kubernetes_version_is_stated_and_needed(overlay):
+    """Native sidecars are on by default from 1.29, `preStop.sleep` from 1.30; 1.28's API
+    has no `sleep` action at all."""
+    with open(os.path.join(ROOT, "docs", "OPERATIONS.md")) as f:
+        assert f"Kubernetes {MINIMUM_KUBERNETES} or later" in f.read()
+    docs = render(overlay)
+    for doc in docs:
+        kubernetes_validate.validate(doc, MINIMUM_KUBERNETES + ".0", strict=True)
+    with pytest.raises(kubernetes_validate.ValidationError):
+        for doc in kinds(docs, "Deployment"):
+            kubernetes_validate.validate(doc, "1.28.0", strict=True)
 
 
 def test_egress_requires_tokens_and_admits_only_labelled_pods():
@@ -134,7 +239,7 @@ def test_values_are_applied_and_not_deployed():
         assert not [d for d in kinds(docs, "ConfigMap") if d["metadata"]["name"] == "values"]
         c = proxy_container(pod_specs(docs)[0])
         assert c["image"].endswith("venice-e2ee-proxy:0.1.0")
-        assert env(c)["VENICE_E2EE_PROXY__ATTESTATION__PREWARM"] == "[e2ee-qwen3-6-27b]"
+        assert env(c)["VENICE_E2EE_PROXY__ATTESTATION__PREWARM"] == "[listed]"
 
 
 def check_config(overlay):

@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from test_manifests import KUBECTL, OVERLAYS, ROOT, kinds, pod_specs, proxy_container, render
+from test_manifests import KUBECTL, OVERLAYS, ROOT, env, kinds, pod_specs, proxy_container, render
 
 PREFIX = "venice_e2ee_proxy_"
 
@@ -128,12 +128,25 @@ def test_the_dashboard_is_well_formed():
     assert titles[:2] == ["Models verified", "Trust relaxations in force"]
 
 
+# What each overlay needs set to be scraped: the sidecar keeps its admin listener on
+# loopback until told otherwise.
+SCRAPED = {"egress": {}, "sidecar": {"adminHost": "0.0.0.0", "scrape": "true"}}
+
+
+def test_the_sidecar_is_not_scraped_unless_asked():
+    (monitor,) = kinds(monitoring(), "PodMonitor")
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    template = kinds(render("sidecar"), "Deployment")[0]["spec"]["template"]
+    assert not wanted.items() <= template["metadata"]["labels"].items()
+    assert template["metadata"]["annotations"]["prometheus.io/scrape"] == "false"
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_pod_monitor_finds_the_proxy(overlay):
     (monitor,) = kinds(monitoring(), "PodMonitor")
     wanted = monitor["spec"]["selector"]["matchLabels"]
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-    docs = render(overlay)
+    docs = render(overlay, SCRAPED[overlay])
     for deployment in kinds(docs, "Deployment"):
         template = deployment["spec"]["template"]
         assert wanted.items() <= template["metadata"]["labels"].items()
@@ -142,6 +155,9 @@ def test_the_pod_monitor_finds_the_proxy(overlay):
         notes = template["metadata"]["annotations"]
         assert notes["prometheus.io/scrape"] == "true"
         assert int(notes["prometheus.io/port"]) == ports[endpoint["port"]]
+        # Reachable from another pod: the admin listener is not on loopback.
+        admin = env(proxy_container(template["spec"])).get("VENICE_E2EE_PROXY__SERVER__ADMIN_LISTEN")
+        assert admin is None or not admin.startswith("127."), admin
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

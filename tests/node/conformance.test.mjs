@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 
-const MODEL = "e2ee-qwen3-6-27b";
+const MODEL = "e2ee-qwen3-6-35b-a3b";
 const client = new OpenAI({ maxRetries: 0 });
 
 async function script(...replies) {

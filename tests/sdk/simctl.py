@@ -5,7 +5,7 @@ import json
 import os
 import urllib.request
 
-MODEL = "e2ee-qwen3-6-27b"
+MODEL = "e2ee-qwen3-6-35b-a3b"
 
 
 def script(*replies):

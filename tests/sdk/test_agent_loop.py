@@ -12,7 +12,7 @@ from simctl import script
 
 # One model per family, and the call `get_weather(city="Paris")` in that family's syntax.
 FAMILIES = {
-    "qwen_xml": ("e2ee-qwen3-6-27b",
+    "qwen_xml": ("e2ee-qwen3-6-35b-a3b",
                  "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>"),
     "qwen": ("e2ee-qwen3-vl-30b-a3b-p",
              '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'),
@@ -20,7 +20,7 @@ FAMILIES = {
             "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>"),
     "glm47": ("e2ee-glm-5-2-p",
               "<tool_call>get_weather<arg_key>city</arg_key><arg_value>Paris</arg_value></tool_call>"),
-    "gemma4": ("e2ee-gemma-4-31b",
+    "gemma4": ("e2ee-gemma-4-26b-a4b-uncensored-p",
                '<|tool_call>call:get_weather{city:<|"|>Paris<|"|>}<tool_call|>'),
     "deepseek_dsml": ("e2ee-deepseek-v4-flash",
                       '<｜DSML｜tool_calls>\n<｜DSML｜invoke name="get_weather">\n'

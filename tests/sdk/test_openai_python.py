@@ -5,7 +5,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-MODEL = "e2ee-qwen3-6-27b"
+MODEL = "e2ee-qwen3-6-35b-a3b"
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ pub fn demo(mut config: Config, pingora_conf: Option<&Path>, layout: &str) -> Re
     })?;
     sim.set_attestation_layout(layout);
     sim.configure(&mut config).map_err(|e| e.to_string())?;
-    let model = "e2ee-qwen3-6-27b";
+    let model = "e2ee-qwen3-6-35b-a3b";
     if config.attestation.prewarm.is_empty() {
         config.attestation.prewarm = vec![model.into()];
     }

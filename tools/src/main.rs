@@ -66,7 +66,7 @@ struct BenchArgs {
     /// Characters per message.
     #[arg(long, default_value_t = 200)]
     message_chars: usize,
-    #[arg(long, default_value = "e2ee-qwen3-6-27b")]
+    #[arg(long, default_value = "e2ee-qwen3-6-35b-a3b")]
     model: String,
     #[arg(long, default_value = "3s")]
     warmup: String,
@@ -163,7 +163,9 @@ fn main() {
     venice_e2ee_proxy::logging::init();
     let result = match Cli::parse().command {
         Command::Demo { layout, serve } => load(&serve).and_then(|config| {
-            venice_e2ee_proxy::logging::set_format(config.logging.format);
+            venice_e2ee_proxy::logging::set_json(
+                config.logging.format == venice_e2ee_proxy::config::LogFormat::Json,
+            );
             venice_e2ee_tools::demo::demo(config, serve.pingora_conf.as_deref(), &layout)
         }),
         Command::Sim {

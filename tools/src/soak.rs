@@ -160,7 +160,7 @@ enum Outcome {
 
 async fn one(http: &reqwest::Client, base: &str, stream: bool, n: u64) -> Result<Outcome, String> {
     let words = format!("soak request {n} with several words in it");
-    let body = json!({"model": "e2ee-qwen3-6-27b", "stream": stream,
+    let body = json!({"model": "e2ee-qwen3-6-35b-a3b", "stream": stream,
         "messages": [{"role": "user", "content": words}]});
     let r = http
         .post(format!("{base}/chat/completions"))

@@ -118,7 +118,8 @@ impl ResponsesWriter {
             "parallel_tool_calls": m.parallel_tool_calls,
             "previous_response_id": m.previous_response_id,
             "reasoning": if m.reasoning.is_null() { json!({"effort": null, "summary": null}) } else { m.reasoning.clone() },
-            "store": m.store,
+            // Whether it really is stored: not with the store off (responses.store_size: 0).
+            "store": self.store.is_some(),
             "temperature": m.sampling.get("temperature").cloned().unwrap_or(Value::Null),
             "text": text,
             "tool_choice": if m.tool_choice.is_null() { json!("auto") } else { m.tool_choice.clone() },
@@ -408,6 +409,34 @@ impl EventWriter for ResponsesWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `store` says whether the response really is kept: a client asking for it (the
+    /// default) with the store off is told it is not.
+    #[test]
+    fn store_says_whether_the_response_is_kept() {
+        let asked = || {
+            Arc::new(Meta {
+                store: true,
+                ..Meta::default()
+            })
+        };
+        assert_eq!(
+            ResponsesWriter::new(asked(), None).response("completed")["store"],
+            false
+        );
+        let store = ResponseStore::new(1 << 20, std::time::Duration::from_secs(60)).map(Arc::new);
+        assert!(store.is_some());
+        let kept = ResponsesWriter::new(asked(), store.clone());
+        assert_eq!(kept.response("completed")["store"], true);
+        let declined = Arc::new(Meta {
+            store: false,
+            ..Meta::default()
+        });
+        assert_eq!(
+            ResponsesWriter::new(declined, store).response("completed")["store"],
+            false
+        );
+    }
 
     #[test]
     fn namespaced_custom_and_shell_calls_come_back_as_their_own_items() {

@@ -239,8 +239,13 @@ async fn control_script(state: &SimState, req: Request<Incoming>) -> Response<Bo
 
 fn models(state: &SimState) -> Response<Body> {
     state.record.lock().expect("poisoned").model_lists += 1;
+    let (deprecations, retired) = {
+        let script = state.script.lock().expect("poisoned");
+        (script.deprecations.clone(), script.retired.clone())
+    };
     let data: Vec<Value> = MODELS
         .iter()
+        .filter(|m| !retired.iter().any(|r| r == m.id))
         .map(|m| {
             let mut caps = json!({
                 "supportsE2EE": m.e2ee,
@@ -260,7 +265,7 @@ fn models(state: &SimState) -> Response<Body> {
                     first
                 });
             }
-            json!({
+            let mut model = json!({
                 "id": m.id,
                 "type": m.kind,
                 "object": "model",
@@ -271,7 +276,11 @@ fn models(state: &SimState) -> Response<Body> {
                     "availableContextTokens": m.context_tokens,
                     "capabilities": caps,
                 }
-            })
+            });
+            if let Some(d) = deprecations.get(m.id) {
+                model["model_spec"]["deprecation"] = d.clone();
+            }
+            model
         })
         .collect();
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))

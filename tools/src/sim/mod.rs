@@ -123,15 +123,6 @@ pub const MODELS: &[SimModel] = &[
         64_000,
     ),
     SimModel::e2ee(
-        "e2ee-gemma-4-31b",
-        "Gemma 4 31B Instruct",
-        false,
-        true,
-        &[],
-        false,
-        32_000,
-    ),
-    SimModel::e2ee(
         "e2ee-gpt-oss-120b-p",
         "GPT OSS 120B",
         false,
@@ -157,15 +148,6 @@ pub const MODELS: &[SimModel] = &[
         &[],
         false,
         32_000,
-    ),
-    SimModel::e2ee(
-        "e2ee-qwen3-6-27b",
-        "Qwen 3.6 27B FP8",
-        true,
-        true,
-        &[],
-        false,
-        256_000,
     ),
     SimModel::e2ee(
         "e2ee-qwen3-6-35b-a3b",

@@ -178,6 +178,13 @@ pub struct Script {
     /// gateway rotating its keyset epoch); unset, they last a week.
     #[serde(default)]
     pub keyset_lifetime_secs: Option<u64>,
+    /// Scheduled retirements, served as each model's `model_spec.deprecation` (as Venice's
+    /// list does: `date`, `removesAt`, `autoRemap`).
+    #[serde(default)]
+    pub deprecations: std::collections::BTreeMap<String, Value>,
+    /// Models Venice no longer lists (retired since).
+    #[serde(default)]
+    pub retired: Vec<String>,
 }
 
 impl ChatFault {
