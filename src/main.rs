@@ -142,8 +142,13 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     server::run(config, args.pingora_conf.as_deref()).map_err(|e| e.to_string())
 }
 
+/// Prints the configuration as loaded; fails (as `serve` would) without a Venice key.
 fn check_config(args: &ServeArgs) -> Result<(), String> {
-    print!("{}", load(args)?.describe()?);
+    let config = load(args)?;
+    print!("{}", config.describe()?);
+    if config.venice.api_key.is_empty() {
+        return Err("no Venice API key: serve would refuse to start (set VENICE_API_KEY)".into());
+    }
     Ok(())
 }
 

@@ -374,9 +374,16 @@ pub fn verify(
 mod tests {
 
     #[test]
-    fn every_check_has_its_own_code() {
+    fn every_check_has_its_own_code_and_is_documented() {
         let codes: std::collections::BTreeSet<&str> = Check::ALL.iter().map(|c| c.code()).collect();
         assert_eq!(codes.len(), Check::ALL.len());
+        let docs = include_str!("../../docs/ATTESTATION.md");
+        for code in codes {
+            assert!(
+                docs.contains(&format!("| `{code}` |")),
+                "{code} is not in docs/ATTESTATION.md"
+            );
+        }
     }
 
     use super::*;

@@ -55,6 +55,8 @@ pub fn load_from_str(
     }
     let mut api_key = None;
     let mut admin_token = None;
+    // Which variable set which field, so an error says where its value came from.
+    let mut from_env: Vec<(String, String)> = Vec::new();
     for (name, value) in env {
         if name == "VENICE_API_KEY" {
             api_key.get_or_insert(value);
@@ -74,16 +76,32 @@ pub fn load_from_str(
         }
         set(&mut tree, &path, &value).map_err(|message| ConfigError::Invalid {
             field: path.join("."),
-            message,
+            message: format!("{message} (set by {name})"),
         })?;
+        from_env.push((path.join("."), name));
     }
-    let mut config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
-        let field = e.path().to_string();
-        ConfigError::Invalid {
-            field,
-            message: e.into_inner().to_string(),
+    let sourced = |e: ConfigError| match e {
+        ConfigError::Invalid { field, message } => {
+            let var = from_env
+                .iter()
+                .find(|(path, _)| field == *path || field.starts_with(&format!("{path}.")));
+            let message = match var {
+                Some((_, name)) => format!("{message} (set by {name})"),
+                None => message,
+            };
+            ConfigError::Invalid { field, message }
         }
-    })?;
+        other => other,
+    };
+    let mut config: Config = serde_path_to_error::deserialize(tree)
+        .map_err(|e| {
+            let field = e.path().to_string();
+            ConfigError::Invalid {
+                field,
+                message: e.into_inner().to_string(),
+            }
+        })
+        .map_err(sourced)?;
     if let Some(key) = api_key {
         config.venice.api_key = Secret::new(key.trim());
     }
@@ -109,7 +127,7 @@ pub fn load_from_str(
         }
         config.server.auth_tokens.extend(tokens);
     }
-    config.validate()?;
+    config.validate().map_err(sourced)?;
     Ok(config)
 }
 
@@ -257,6 +275,45 @@ mod tests {
                 "{said}"
             );
         }
+    }
+
+    /// Errors say what is wrong with the value and, for the environment, which variable set it.
+    #[test]
+    fn errors_name_the_value_and_its_variable() {
+        let err = |yaml: &str, vars: &[(&str, &str)]| {
+            load_from_str(yaml, env(vars)).unwrap_err().to_string()
+        };
+        let e = err("attestation:\n  max_age: 10\n", &[]);
+        assert!(
+            e.contains("`attestation.max_age`")
+                && e.contains("10s")
+                && e.contains("refresh_lead (120s)"),
+            "{e}"
+        );
+        let e = err("", &[("VENICE_E2EE_PROXY__SERVER__LISTN", "x")]);
+        assert!(
+            e.contains("unknown field `listn`")
+                && e.contains("set by VENICE_E2EE_PROXY__SERVER__LISTN"),
+            "{e}"
+        );
+        let e = err(
+            "",
+            &[("VENICE_E2EE_PROXY__SERVER__LISTEN", "localhost:18080")],
+        );
+        assert!(
+            e.contains("not a host name") && e.contains("set by VENICE_E2EE_PROXY__SERVER__LISTEN"),
+            "{e}"
+        );
+        let e = err("server:\n  listen: localhost:18080\n", &[]);
+        assert!(
+            e.contains("not a host name") && !e.contains("set by"),
+            "{e}"
+        );
+        let e = err("attestation:\n  report_only: [gpu_nonse]\n", &[]);
+        assert!(
+            e.contains("`gpu_nonse`") && e.contains("gpu_nonce") && e.contains("tdx_tcb_status"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -209,11 +209,13 @@ impl Default for SessionsSection {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSection {
     /// Address the OpenAI-compatible listener binds.
+    #[serde(with = "units::addr")]
     pub listen: SocketAddr,
     /// Largest request body accepted (413 beyond it).
     #[serde(with = "units::size")]
     pub body_limit: u64,
     /// Admin listener: Prometheus `/metrics` and the probes (null: none).
+    #[serde(with = "units::opt_addr")]
     pub admin_listen: Option<SocketAddr>,
     /// Chat completions in flight at once; more get 429.
     pub max_concurrent_chats: usize,
@@ -684,9 +686,16 @@ impl Config {
     pub fn describe(&self) -> Result<String, String> {
         let yaml = serde_yaml::to_string(self).map_err(|e| e.to_string())?;
         let key = if self.venice.api_key.is_empty() {
-            "not set"
+            "NOT SET: serve refuses to start (set VENICE_API_KEY)"
         } else {
             "set (hidden)"
+        };
+        let admin = match (&self.server.admin_token, self.server.admin_listen) {
+            (Some(_), _) => "set (hidden): admin actions on, the status page asks for it",
+            (None, Some(_)) => {
+                "not set: admin actions off, the status page open to the admin listener"
+            }
+            (None, None) => "not set (no admin listener)",
         };
         let mut warnings: String = self
             .attestation
@@ -699,7 +708,9 @@ impl Config {
                 "# trust: the pinned Intel, NVIDIA and Sigstore roots, every check enforced\n"
                     .into();
         }
-        Ok(format!("{yaml}# venice.api_key: {key}\n{warnings}"))
+        Ok(format!(
+            "{yaml}# venice.api_key: {key}\n# server.admin_token: {admin}\n{warnings}"
+        ))
     }
 
     /// Checks that cannot be expressed in the types. Messages name the field.
@@ -777,9 +788,14 @@ impl Config {
             return Err(bad("attestation.max_age", "must be above 0".into()));
         }
         if self.attestation.refresh_lead >= self.attestation.max_age {
+            let secs = |d: Duration| format!("{}s", d.as_secs_f64());
             return Err(bad(
-                "attestation.refresh_lead",
-                "must be shorter than attestation.max_age".into(),
+                "attestation.max_age",
+                format!(
+                    "{} is not longer than attestation.refresh_lead ({}), which refreshes start that long before max_age: raise max_age (a bare number is seconds: write 10m) or lower refresh_lead",
+                    secs(self.attestation.max_age),
+                    secs(self.attestation.refresh_lead)
+                ),
             ));
         }
         if self.keys.client_key_rotation < Duration::from_secs(1) {
@@ -802,7 +818,15 @@ impl Config {
             if !attestation::CHECK_NAMES.contains(&check.as_str()) || check == "envelope" {
                 return Err(bad(
                     "attestation.report_only",
-                    format!("`{check}` is not a check that can be relaxed"),
+                    format!(
+                        "`{check}` is not a check that can be relaxed; these can: {}",
+                        attestation::CHECK_NAMES
+                            .iter()
+                            .filter(|c| **c != "envelope")
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ));
             }
         }

@@ -98,9 +98,85 @@ pub(crate) mod size {
     }
 }
 
+/// `ip:port`, with a message that says what is wrong with a host name.
+fn parse_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse().map_err(|_| {
+        if text.rsplit_once(':').is_some_and(|(host, port)| {
+            port.parse::<u16>().is_ok() && host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[')
+        }) {
+            format!("`{text}`: an IP address and port are needed, not a host name (127.0.0.1:8080, 0.0.0.0:8080, [::1]:8080)")
+        } else {
+            format!("`{text}` is not an IP address and port such as 127.0.0.1:8080")
+        }
+    })
+}
+
+/// A listen address (`ip:port`).
+pub(crate) mod addr {
+    use super::*;
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<std::net::SocketAddr, D::Error> {
+        let text = match NumberOrText::deserialize(d)? {
+            NumberOrText::Number(n) => n.to_string(),
+            NumberOrText::Text(t) => t,
+        };
+        parse_addr(&text).map_err(de::Error::custom)
+    }
+
+    pub(crate) fn serialize<S: Serializer>(
+        a: &std::net::SocketAddr,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_str(a)
+    }
+}
+
+/// An optional listen address (`null`: none).
+pub(crate) mod opt_addr {
+    use super::*;
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<std::net::SocketAddr>, D::Error> {
+        Option::<NumberOrText>::deserialize(d)?
+            .map(|v| {
+                let text = match v {
+                    NumberOrText::Number(n) => n.to_string(),
+                    NumberOrText::Text(t) => t,
+                };
+                parse_addr(&text).map_err(de::Error::custom)
+            })
+            .transpose()
+    }
+
+    pub(crate) fn serialize<S: Serializer>(
+        a: &Option<std::net::SocketAddr>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match a {
+            Some(a) => s.collect_str(a),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_say_what_is_wrong() {
+        assert_eq!(parse_addr("127.0.0.1:8080").unwrap().port(), 8080);
+        assert_eq!(parse_addr("[::1]:9090").unwrap().port(), 9090);
+        assert!(parse_addr("localhost:18080")
+            .unwrap_err()
+            .contains("not a host name"));
+        assert!(parse_addr("8080")
+            .unwrap_err()
+            .contains("such as 127.0.0.1:8080"));
+    }
 
     #[test]
     fn durations() {

@@ -120,3 +120,96 @@ fn model_ids_are_read_as_written() {
     let ids: Vec<&str> = model_ids(text).collect();
     assert_eq!(ids, ["e2ee-qwen3-6-35b-a3b", "e2ee-glm-5-1"]);
 }
+
+/// Every setting the configuration defines (as `check-config` prints it) has its row in
+/// docs/CONFIGURATION.md and its line in conf/proxy.yaml (a comment where setting it would
+/// replace a compiled-in default). Secrets are never printed, and are documented by hand.
+#[test]
+fn every_setting_is_documented_and_shown() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let (docs, conf_text) = (read("docs/CONFIGURATION.md"), read("conf/proxy.yaml"));
+    let conf: serde_yaml::Value = serde_yaml::from_str(&conf_text).unwrap();
+    let defaults = serde_yaml::to_value(venice_e2ee_proxy::config::Config::default()).unwrap();
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for (section, fields) in defaults.as_mapping().unwrap() {
+        let section = section.as_str().unwrap();
+        for field in fields.as_mapping().unwrap().keys() {
+            let field = field.as_str().unwrap();
+            seen += 1;
+            let name = format!("{section}.{field}");
+            if !docs.contains(&format!("`{name}`")) {
+                missing.push(format!("docs/CONFIGURATION.md lacks `{name}`"));
+            }
+            let shown = conf.get(section).and_then(|s| s.get(field)).is_some()
+                || conf_text.contains(&format!("# {field}:"));
+            if !shown {
+                missing.push(format!("conf/proxy.yaml lacks {name}"));
+            }
+        }
+    }
+    assert!(seen > 60, "the settings are read ({seen})");
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+/// A heading's GitHub anchor: lower case, spaces to `-`, punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// Every relative link in the README, SECURITY.md and docs/ names a file that exists, and a
+/// heading in it when it names one.
+#[test]
+fn relative_links_resolve() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = vec![root.join("README.md"), root.join("SECURITY.md")];
+    files(&root.join("docs"), &mut paths);
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for path in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+    {
+        let text = std::fs::read_to_string(path).unwrap();
+        for (at, _) in text.match_indices("](") {
+            let rest = &text[at + 2..];
+            let Some(end) = rest.find([')', ' ']) else {
+                continue;
+            };
+            let link = &rest[..end];
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (file, fragment) = link.split_once('#').unwrap_or((link, ""));
+            let target = if file.is_empty() {
+                path.clone()
+            } else {
+                path.parent().unwrap().join(file)
+            };
+            if !target.exists() {
+                broken.push(format!("{}: {link}", path.display()));
+                continue;
+            }
+            if !fragment.is_empty() && target.extension().is_some_and(|e| e == "md") {
+                let headings = std::fs::read_to_string(&target).unwrap();
+                let found = headings
+                    .lines()
+                    .filter_map(|l| l.strip_prefix('#'))
+                    .any(|h| anchor(h.trim_start_matches('#')) == fragment);
+                if !found {
+                    broken.push(format!("{}: {link} (no such heading)", path.display()));
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "links are read ({checked})");
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
