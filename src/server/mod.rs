@@ -135,9 +135,23 @@ pub fn build(config: Config, conf: ServerConf) -> Result<(Server, Arc<AppState>)
 /// Serves `config` until the process is told to stop: the file-descriptor limit raised, the
 /// Pingora settings from `pingora_conf` (a YAML path) or defaults.
 pub fn run(config: Config, pingora_conf_path: Option<&std::path::Path>) -> Result<(), StartError> {
+    let (server, state) = prepare(config, pingora_conf_path)?;
+    serve(server, state)
+}
+
+/// The server `run` serves, built (its configuration read, its listeners bound) but not yet
+/// serving: the file-descriptor limit raised, Pingora's settings from `pingora_conf_path`.
+pub fn prepare(
+    config: Config,
+    pingora_conf_path: Option<&std::path::Path>,
+) -> Result<(Server, Arc<AppState>), StartError> {
     raise_fd_limit();
     let conf = pingora_conf(pingora_conf_path, &config)?;
-    let (server, state) = build(config, conf)?;
+    build(config, conf)
+}
+
+/// Serves a prepared server until the process is told to stop.
+pub fn serve(server: Server, state: Arc<AppState>) -> ! {
     let phases = server.watch_execution_phase();
     std::thread::spawn(move || exit_once_drained(phases, &state));
     server.run_forever()

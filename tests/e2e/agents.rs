@@ -526,6 +526,27 @@ fn continue_cli() -> Agent {
     }
 }
 
+/// `demo --responder agent`, as the README shows a newcomer: nothing scripted, Codex CLI
+/// asked to create a file, the simulated Qwen model calls the shell tool Codex offers, Codex
+/// runs it, and the model says it is done.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_demo_creates_a_file_unscripted() {
+    let demo = Demo::start(&["--responder", "agent"]).await;
+    let (home, work) = (temp_dir("agent-home"), temp_dir("agent-work"));
+    let (args, env) = (codex().setup)(&home, &demo.base, MODEL);
+    let (stdout, stderr) = run_agent(&codex().bin, &args, &work, &home, &env).await;
+    assert_eq!(
+        std::fs::read_to_string(work.join("hello.txt"))
+            .unwrap_or_default()
+            .trim(),
+        "proxied",
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("Done"), "{stdout}\n{stderr}");
+    let _ = std::fs::remove_dir_all(&home);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn codex_cli_runs_tool_loops_and_survives_an_invalid_call() {
     run_tasks(&codex(), &[Task::OneTool, Task::Recover]).await;

@@ -104,7 +104,12 @@ impl Proxy {
         conf.grace_period_seconds = Some(0);
         conf.graceful_shutdown_timeout_seconds = Some(0);
         conf.threads = 2;
+        let written = venice_e2ee_tools::sim::written_roots(&config);
         let (server, state) = server::build(config, conf).unwrap();
+        // Read at build: the temporary directory keeps nothing of each test.
+        for path in written {
+            let _ = std::fs::remove_file(path);
+        }
         let stop = Arc::new(Notify::new());
         let signal = server::Stop(stop.clone());
         let thread = std::thread::spawn(move || {

@@ -31,7 +31,12 @@ fn start_sim(opts: SimOptions) -> Result<Simulator, String> {
 
 /// The sidecar with `config`, against a simulated Venice started in this process in
 /// `layout`: the keyless demo.
-pub fn demo(mut config: Config, pingora_conf: Option<&Path>, layout: &str) -> Result<(), String> {
+pub fn demo(
+    mut config: Config,
+    pingora_conf: Option<&Path>,
+    layout: &str,
+    responder: crate::sim::responder::Responder,
+) -> Result<(), String> {
     let layout: crate::sim::aci::Layout =
         serde_json::from_value(serde_json::Value::String(layout.into())).map_err(|_| {
             format!("--layout {layout}: expected dstack, aci, aci_address_bound or venice")
@@ -42,8 +47,14 @@ pub fn demo(mut config: Config, pingora_conf: Option<&Path>, layout: &str) -> Re
         ..SimOptions::default()
     })?;
     sim.set_attestation_layout(layout);
+    sim.script(|s| s.responder = responder);
     sim.configure(&mut config).map_err(|e| e.to_string())?;
-    let model = "e2ee-qwen3-6-35b-a3b";
+    // A Qwen model with tool calling from the simulated catalog (which follows Venice's).
+    let model = crate::sim::MODELS
+        .iter()
+        .find(|m| m.e2ee && m.kind == "text" && m.function_calling && m.id.contains("qwen"))
+        .map(|m| m.id)
+        .ok_or("the simulated catalog lists no Qwen model with tool calling")?;
     if config.attestation.prewarm.is_empty() {
         config.attestation.prewarm = vec![model.into()];
     }
@@ -68,7 +79,13 @@ pub fn demo(mut config: Config, pingora_conf: Option<&Path>, layout: &str) -> Re
         "Claude Code: ANTHROPIC_BASE_URL=http://{} ANTHROPIC_API_KEY=any claude",
         config.server.listen
     );
-    server::run(config, pingora_conf).map_err(|e| e.to_string())
+    let written = crate::sim::written_roots(&config);
+    let (server, state) = server::prepare(config, pingora_conf).map_err(|e| e.to_string())?;
+    // The simulated roots are read: nothing is left behind in the temporary directory.
+    for path in written {
+        let _ = std::fs::remove_file(path);
+    }
+    server::serve(server, state)
 }
 
 /// The simulated Venice alone on `listen` until Ctrl-C; with `proxy_config`, a proxy

@@ -112,6 +112,10 @@ enum Command {
         /// gateway's own quote, bodies re-wrapped, a second hop behind it).
         #[arg(long, default_value = "dstack")]
         layout: String,
+        /// How the simulated model answers: echo (the last user message) or agent (asked to
+        /// create a file while tools are offered, a Qwen model calls the tool that writes it).
+        #[arg(long, value_enum, default_value = "echo")]
+        responder: ResponderArg,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -159,14 +163,28 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ResponderArg {
+    Echo,
+    Agent,
+}
+
 fn main() {
     venice_e2ee_proxy::logging::init();
     let result = match Cli::parse().command {
-        Command::Demo { layout, serve } => load(&serve).and_then(|config| {
+        Command::Demo {
+            layout,
+            responder,
+            serve,
+        } => load(&serve).and_then(|config| {
             venice_e2ee_proxy::logging::set_json(
                 config.logging.format == venice_e2ee_proxy::config::LogFormat::Json,
             );
-            venice_e2ee_tools::demo::demo(config, serve.pingora_conf.as_deref(), &layout)
+            let responder = match responder {
+                ResponderArg::Echo => venice_e2ee_tools::sim::responder::Responder::Echo,
+                ResponderArg::Agent => venice_e2ee_tools::sim::responder::Responder::Agent,
+            };
+            venice_e2ee_tools::demo::demo(config, serve.pingora_conf.as_deref(), &layout, responder)
         }),
         Command::Sim {
             listen,

@@ -104,8 +104,12 @@ pub fn run(opts: SoakOptions) -> Result<SoakReport, String> {
         venice_e2ee_proxy::server::pingora_conf(None, &config).map_err(|e| e.to_string())?;
     conf.grace_period_seconds = Some(0);
     conf.graceful_shutdown_timeout_seconds = Some(0);
+    let written = crate::sim::written_roots(&config);
     let (server, _state) =
         venice_e2ee_proxy::server::build(config, conf).map_err(|e| e.to_string())?;
+    for path in written {
+        let _ = std::fs::remove_file(path);
+    }
     let stop = Arc::new(tokio::sync::Notify::new());
     let signal = Stop(stop.clone());
     let proxy = std::thread::spawn(move || {

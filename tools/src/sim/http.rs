@@ -727,7 +727,7 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
     } else {
         check_chat(state, &headers, &body)
     };
-    let (fault, pacing, reply) = {
+    let (fault, pacing, reply, responder) = {
         let mut script = state.script.lock().expect("poisoned");
         let reply = if outcome.is_ok() {
             let model = body.get("model").and_then(Value::as_str);
@@ -745,7 +745,7 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
             }
             other => other.clone(),
         };
-        (fault, script.pacing, reply)
+        (fault, script.pacing, reply, script.responder)
     };
     if fault.is_some() && state.script.lock().expect("poisoned").chat_fault.is_none() {
         state.record.lock().expect("poisoned").random_faults += 1;
@@ -820,7 +820,7 @@ async fn chat(state: &Arc<SimState>, req: Request<Incoming>) -> Response<Body> {
         return sse(replay(events, pacing, include_usage(&body)));
     }
     let mut reply = reply.unwrap_or_else(|| Reply {
-        content: last_user(&body, &plain),
+        content: unscripted(responder, &body, &plain),
         reasoning: None,
         model: None,
     });
@@ -984,6 +984,27 @@ fn include_usage(body: &Value) -> bool {
     body.pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         .unwrap_or(false)
+}
+
+/// The answer to an unscripted request: what the responder says, else the last user message.
+fn unscripted(responder: super::responder::Responder, body: &Value, plain: &[String]) -> String {
+    if responder == super::responder::Responder::Agent {
+        let roles = body
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|m| m.get("role").and_then(Value::as_str).unwrap_or_default());
+        let conversation: Vec<(&str, &str)> = roles.zip(plain.iter().map(String::as_str)).collect();
+        let model = body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if let Some(said) = super::responder::agent_reply(model, &conversation) {
+            return said;
+        }
+    }
+    last_user(body, plain)
 }
 
 fn last_user(body: &Value, plain: &[String]) -> String {

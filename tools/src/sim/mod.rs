@@ -10,6 +10,7 @@ pub mod evidence;
 mod http;
 pub mod quote;
 pub mod rekor;
+pub mod responder;
 pub mod script;
 pub mod tls;
 
@@ -183,6 +184,21 @@ pub const MODELS: &[SimModel] = &[
 
 /// A model's enclave key: it decrypts prompts and, as dstack's legacy signing key, signs
 /// the hashes of each answer's receipt (EIP-191).
+/// The root files `Simulator::configure` wrote for `config`.
+pub fn written_roots(config: &venice_e2ee_proxy::config::Config) -> Vec<std::path::PathBuf> {
+    let a = &config.attestation;
+    [
+        &a.intel_root_ca,
+        &a.nvidia_root_ca,
+        &a.sigstore_trusted_root,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|p| p.starts_with(std::env::temp_dir()))
+    .cloned()
+    .collect()
+}
+
 pub struct ModelKey {
     pair: KeyPair,
     pub(crate) signer: k256::ecdsa::SigningKey,
@@ -379,6 +395,8 @@ impl Simulator {
     /// Points `config` at this simulator and makes it trust the simulator's test PKIs: the
     /// simulated Intel root (with the simulator as PCS) and the simulated NVIDIA root. Only for
     /// the demo and tests; reports and answers say so loudly.
+    /// Points `config` at this simulator and trusts its test PKIs, whose roots it writes to
+    /// the temporary directory (`written_roots` names them, to remove once read).
     pub fn configure(&self, config: &mut venice_e2ee_proxy::config::Config) -> std::io::Result<()> {
         let write_root = |name: &str, pem: &str| -> std::io::Result<std::path::PathBuf> {
             let path = std::env::temp_dir().join(format!(

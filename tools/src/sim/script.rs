@@ -185,6 +185,10 @@ pub struct Script {
     /// Models Venice no longer lists (retired since).
     #[serde(default)]
     pub retired: Vec<String>,
+    /// How an unscripted request is answered: `echo` (the last user message) or `agent` (a
+    /// small deterministic tool-calling model, see `responder.rs`).
+    #[serde(default)]
+    pub responder: super::responder::Responder,
 }
 
 impl ChatFault {
