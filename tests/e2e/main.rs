@@ -12,6 +12,7 @@ mod attestation;
 mod bench;
 mod chat;
 mod churn;
+mod commands;
 mod connections;
 mod docs;
 mod fault_matrix;
