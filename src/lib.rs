@@ -1,5 +1,6 @@
 //! venice-e2ee-proxy: a Pingora sidecar that serves Venice.ai's end-to-end-encrypted models
-//! as a plain OpenAI endpoint. Pure logic lives in plain modules; `proxy` wires it into
+//! to OpenAI- and Anthropic-style clients (chat completions, Responses, Messages) as a plain
+//! endpoint. Pure logic lives in plain modules; `proxy` wires it into
 //! Pingora's hooks. Items are `pub` only where the tools crate, the tests, the benchmarks or
 //! the fuzz targets use them.
 

@@ -18,7 +18,8 @@ const ERROR_BODY_LIMIT: usize = 16 * 1024;
 pub(crate) enum Phase {
     /// Venice answered 200: decrypt and relay.
     Relay(Box<Transformer>),
-    /// Venice answered an error: collect its body, answer an OpenAI error at the end.
+    /// Venice answered an error: collect its body, answer it in the client's dialect at the
+    /// end.
     UpstreamError {
         status: u16,
         retry_after: Option<String>,
@@ -74,7 +75,8 @@ pub(crate) fn begin(
     header.insert_header("content-type", content_type)?;
     header.insert_header("cache-control", "no-cache")?;
     if !downstream_h2 {
-        // The body length changes: Pingora must re-frame it (see PINGORA_NOTES.md).
+        // The body length changes: Pingora must re-frame it (chunked; an HTTP/2 client frames
+        // it itself).
         header.insert_header("transfer-encoding", "chunked")?;
     }
     if let Phase::UpstreamError {

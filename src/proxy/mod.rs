@@ -348,7 +348,7 @@ impl ProxyHttp for VeniceProxy {
         e
     }
 
-    /// Every failure the client sees is OpenAI-shaped: a JSON error before the response
+    /// Every failure the client sees is in its dialect: a JSON error before the response
     /// began, one SSE error event after a stream began.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         if chat_response::is_stopped(ctx.phase.as_ref()) {

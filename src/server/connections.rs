@@ -107,7 +107,8 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
     }
 }
 
-/// The refusal: an OpenAI-shaped 503 that SDKs retry after `Retry-After`, then a lingering
+/// The refusal: a JSON 503 (read before any request, so in no dialect in particular) that
+/// SDKs retry after `Retry-After`, then a lingering
 /// close (what the client already sent is read and dropped, so the close is not a reset that
 /// could destroy the answer before the client reads it).
 async fn refuse(mut stream: Stream, limit: usize) {
