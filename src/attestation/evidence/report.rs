@@ -230,21 +230,69 @@ pub fn verify_all(
         list: Vec::new(),
         report_only: trust.report_only,
     };
+    let (att, envelope) = read_envelope(raw, model, nonce, trust);
+    let mut report = new_report(raw, model, nonce, trust);
+    record_envelope(&envelope, &mut checks);
+    record_model_identity(model, raw, trust, &mut checks);
+    let key = envelope.as_ref().ok();
+    let raw_quote = att
+        .quote_text()
+        .and_then(|q| quote::decode_quote_text(q).ok());
+    let parsed = raw_quote.as_deref().and_then(|q| quote::parse(q).ok());
+    if let Some(k) = key {
+        report.layout = Some(k.layout);
+        report.signing_address = Some(k.address_hex());
+    }
+    report.measurements = parsed.as_ref().map(measurements);
+    keyset_checks(
+        &att,
+        raw,
+        key,
+        parsed.as_ref(),
+        trust,
+        &mut checks,
+        &mut report,
+    );
+    dcap_checks(raw_quote.as_deref(), trust, &mut checks, &mut report);
+    let bound = workload_checks(raw, parsed.as_ref(), trust, &mut checks, &mut report);
+    // What runs, from the bound compose only, as far as someone reviewed it.
+    review_workload(&mut report, bound, trust, &mut checks);
+    source_checks(&att, &mut checks, &mut report);
+    if let Some(m) = &report.measurements {
+        checks.record(
+            "workload_allowlist",
+            allowlisted(trust.allow, m, report.workload.as_ref()),
+        );
+    }
+    gpu_checks(raw, nonce, trust, &mut checks, &mut report);
+    checks.conclude(&mut report);
+    (report, envelope)
+}
+
+/// The envelope read and its own checks (`envelope::verify`); a report format this proxy
+/// does not read (Chutes') or a field of the wrong type is `attestation_malformed`.
+fn read_envelope(
+    raw: &Value,
+    model: &str,
+    nonce: &[u8; 32],
+    trust: &Trust<'_>,
+) -> (Attestation, Result<VerifiedKey, AttestationError>) {
     let foreign = raw
         .get("attestation_type")
         .and_then(Value::as_str)
         .filter(|t| t.eq_ignore_ascii_case("chutes"));
-    let (att, envelope) = match serde_path_to_error::deserialize::<_, Attestation>(raw) {
-        _ if foreign.is_some() => (
+    if let Some(kind) = foreign {
+        return (
             Attestation::default(),
             Err(AttestationError::new(
                 Check::Malformed,
                 format!(
-                    "a {} attestation (its own report format, served for models Venice routes through Chutes): this proxy does not verify it, so nothing is sent",
-                    foreign.unwrap_or_default()
+                    "a {kind} attestation (its own report format, served for models Venice routes through Chutes): this proxy does not verify it, so nothing is sent"
                 ),
             )),
-        ),
+        );
+    }
+    match serde_path_to_error::deserialize::<_, Attestation>(raw) {
         Ok(att) => {
             let envelope = envelope::verify(&att, model, nonce, trust.policy);
             (att, envelope)
@@ -256,8 +304,12 @@ pub fn verify_all(
                 format!("attestation field `{}`: {}", e.path(), e.inner()),
             )),
         ),
-    };
-    let mut report = Report {
+    }
+}
+
+/// A report with nothing verified yet.
+fn new_report(raw: &Value, model: &str, nonce: &[u8; 32], trust: &Trust<'_>) -> Report {
+    Report {
         model: model.to_string(),
         verified: false,
         layout: None,
@@ -281,8 +333,12 @@ pub fn verify_all(
             .filter(|k| raw.get(*k).is_some_and(|v| !v.is_null()))
             .map(|k| format!("`{k}` is served but not verified by this proxy"))
             .collect(),
-    };
-    match &envelope {
+    }
+}
+
+/// Check `envelope`, naming the REPORTDATA binding it verified.
+fn record_envelope(envelope: &Result<VerifiedKey, AttestationError>, checks: &mut Checks<'_>) {
+    match envelope {
         Ok(k) => {
             let binding = match &k.binding {
                 Binding::Address => "REPORTDATA = address ‖ 0 ‖ nonce".to_string(),
@@ -307,47 +363,48 @@ pub fn verify_all(
             Err(format!("{}: {}", e.check.code(), e.message)),
         ),
     }
+}
+
+/// Check `model_identity`: the model names Venice states, against the id asked for.
+fn record_model_identity(model: &str, raw: &Value, trust: &Trust<'_>, checks: &mut Checks<'_>) {
     use crate::attestation::model_identity::{self, Verdict};
     match model_identity::check(model, raw, trust.model_names.get(model).map(Vec::as_slice)) {
         Verdict::Pass(d) => checks.record("model_identity", Ok(d)),
         Verdict::Fail(d) => checks.record("model_identity", Err(d)),
         Verdict::NotApplicable(d) => checks.not_applicable("model_identity", &d),
     }
-    let key = envelope.as_ref().ok();
-    let raw_quote = att
-        .quote_text()
-        .and_then(|q| quote::decode_quote_text(q).ok());
-    let parsed = raw_quote.as_deref().and_then(|q| quote::parse(q).ok());
-    if let Some(k) = key {
-        report.layout = Some(k.layout);
-        report.signing_address = Some(k.address_hex());
-    }
-    if let Some(r) = &parsed {
-        report.measurements = Some(Measurements {
-            mr_td: hex48(&r.mr_td),
-            mr_seam: hex48(&r.mr_seam),
-            mr_config_id: hex48(&r.mr_config_id),
-            rtmr: [
-                hex48(&r.rtmr[0]),
-                hex48(&r.rtmr[1]),
-                hex48(&r.rtmr[2]),
-                hex48(&r.rtmr[3]),
-            ],
-            report_data: hex::encode(r.report_data),
-            td_attributes: format!("{:016x}", r.td_attributes),
-        });
-    }
+}
 
-    let aci_layout = att.layout() == aci::API_VERSION;
-    if aci_layout || att.keyset().is_some() {
-        report.aci = Some(aci_checks(
-            &att,
-            raw,
-            key,
-            parsed.as_ref(),
-            trust.now,
-            &mut checks,
-        ));
+/// The quote's measurements, as hex.
+fn measurements(r: &quote::TdReport) -> Measurements {
+    Measurements {
+        mr_td: hex48(&r.mr_td),
+        mr_seam: hex48(&r.mr_seam),
+        mr_config_id: hex48(&r.mr_config_id),
+        rtmr: [
+            hex48(&r.rtmr[0]),
+            hex48(&r.rtmr[1]),
+            hex48(&r.rtmr[2]),
+            hex48(&r.rtmr[3]),
+        ],
+        report_data: hex::encode(r.report_data),
+        td_attributes: format!("{:016x}", r.td_attributes),
+    }
+}
+
+/// Checks `aci_keyset` and `aci_report_data`: run for an `aci/1` attestation or one serving
+/// a keyset; not applicable when REPORTDATA binds the key's address directly.
+fn keyset_checks(
+    att: &Attestation,
+    raw: &Value,
+    key: Option<&VerifiedKey>,
+    parsed: Option<&quote::TdReport>,
+    trust: &Trust<'_>,
+    checks: &mut Checks<'_>,
+    report: &mut Report,
+) {
+    if att.layout() == aci::API_VERSION || att.keyset().is_some() {
+        report.aci = Some(aci_checks(att, raw, key, parsed, trust.now, checks));
     } else if key.is_some_and(|k| k.binding == Binding::Address) {
         checks.not_applicable(
             "aci_keyset",
@@ -361,9 +418,17 @@ pub fn verify_all(
         checks.skip("aci_keyset", "the envelope did not verify");
         checks.skip("aci_report_data", "the envelope did not verify");
     }
+}
 
-    // Intel DCAP: signature, chain, CRLs, then the TCB status policy.
-    match (&raw_quote, trust.collateral) {
+/// Checks `tdx_quote_signature` and `tdx_tcb_status`: Intel DCAP (signature, chain, CRLs),
+/// then the TCB status policy.
+fn dcap_checks(
+    raw_quote: Option<&[u8]>,
+    trust: &Trust<'_>,
+    checks: &mut Checks<'_>,
+    report: &mut Report,
+) {
+    match (raw_quote, trust.collateral) {
         (Some(q), Some(c)) => match dcap::verify(
             q,
             c,
@@ -420,73 +485,86 @@ pub fn verify_all(
             checks.skip("tdx_tcb_status", &why);
         }
     }
+}
 
-    // Workload: the event log replays to RTMR0-3 and its RTMR3 events measure the identity;
-    // the compose MRCONFIGID binds says what runs. Without them nothing measured says what
-    // runs, whatever the layout.
-    let mut bound = false;
-    match &parsed {
-        Some(q) => {
-            let replayed = match workload::find_event_log(raw) {
-                Some(Ok(events)) => match workload::check_rtmrs(q, &events) {
-                    Ok(()) => {
-                        let measured = workload::runtime_events(&events);
-                        checks.record(
-                            "rtmr_replay",
-                            Ok(format!(
-                                "{} events replay to RTMR0-3; {} RTMR3 events carry their content",
-                                events.len(),
-                                measured.len()
-                            )),
-                        );
-                        Some(measured)
-                    }
-                    Err(e) => {
-                        checks.record("rtmr_replay", Err(e.to_string()));
-                        None
-                    }
-                },
-                Some(Err(e)) => {
-                    checks.record("rtmr_replay", Err(e.to_string()));
-                    None
-                }
-                None => {
-                    checks.record("rtmr_replay", Err("no event log".into()));
-                    None
-                }
-            };
-            match workload::find_compose(raw, q) {
-                Some(Ok((compose, mut w))) => {
-                    let verdict = workload::check_mr_config_id(q, &compose)
-                        .and_then(|()| replayed.as_ref().map_or(Ok(()), |m| w.measure(m)))
-                        .map_err(|e| e.to_string());
-                    bound = verdict.is_ok();
-                    let agrees = if replayed
-                        .as_ref()
-                        .is_some_and(|m| m.contains_key("compose-hash"))
-                    {
-                        "; RTMR3's compose-hash event agrees"
-                    } else {
-                        ""
-                    };
-                    checks.record(
-                        "mr_config_id",
-                        verdict.map(|()| format!("binds compose {}{agrees}", w.compose_hash)),
-                    );
-                    w.name_os_image(trust.os_images, vm_config(raw).as_ref());
-                    report.workload = Some(w);
-                }
-                Some(Err(e)) => checks.record("mr_config_id", Err(e.to_string())),
-                None => checks.record("mr_config_id", Err("no app compose".into())),
+/// Checks `rtmr_replay` and `mr_config_id`: the event log replays to RTMR0-3 and its RTMR3
+/// events measure the identity; the compose MRCONFIGID binds says what runs. Without them
+/// nothing measured says what runs, whatever the layout. Whether the compose is bound.
+fn workload_checks(
+    raw: &Value,
+    parsed: Option<&quote::TdReport>,
+    trust: &Trust<'_>,
+    checks: &mut Checks<'_>,
+    report: &mut Report,
+) -> bool {
+    let Some(q) = parsed else {
+        checks.skip("rtmr_replay", "no quote");
+        checks.skip("mr_config_id", "no quote");
+        return false;
+    };
+    let replayed = match workload::find_event_log(raw) {
+        Some(Ok(events)) => match workload::check_rtmrs(q, &events) {
+            Ok(()) => {
+                let measured = workload::runtime_events(&events);
+                checks.record(
+                    "rtmr_replay",
+                    Ok(format!(
+                        "{} events replay to RTMR0-3; {} RTMR3 events carry their content",
+                        events.len(),
+                        measured.len()
+                    )),
+                );
+                Some(measured)
             }
+            Err(e) => {
+                checks.record("rtmr_replay", Err(e.to_string()));
+                None
+            }
+        },
+        Some(Err(e)) => {
+            checks.record("rtmr_replay", Err(e.to_string()));
+            None
         }
         None => {
-            checks.skip("rtmr_replay", "no quote");
-            checks.skip("mr_config_id", "no quote");
+            checks.record("rtmr_replay", Err("no event log".into()));
+            None
+        }
+    };
+    match workload::find_compose(raw, q) {
+        Some(Ok((compose, mut w))) => {
+            let verdict = workload::check_mr_config_id(q, &compose)
+                .and_then(|()| replayed.as_ref().map_or(Ok(()), |m| w.measure(m)))
+                .map_err(|e| e.to_string());
+            let bound = verdict.is_ok();
+            let agrees = if replayed
+                .as_ref()
+                .is_some_and(|m| m.contains_key("compose-hash"))
+            {
+                "; RTMR3's compose-hash event agrees"
+            } else {
+                ""
+            };
+            checks.record(
+                "mr_config_id",
+                verdict.map(|()| format!("binds compose {}{agrees}", w.compose_hash)),
+            );
+            w.name_os_image(trust.os_images, vm_config(raw).as_ref());
+            report.workload = Some(w);
+            bound
+        }
+        Some(Err(e)) => {
+            checks.record("mr_config_id", Err(e.to_string()));
+            false
+        }
+        None => {
+            checks.record("mr_config_id", Err("no app compose".into()));
+            false
         }
     }
-    // What runs, from the bound compose only, as far as someone reviewed it.
-    review_workload(&mut report, bound, trust, &mut checks);
+}
+
+/// Check `source_provenance`: Venice's unsigned source claim against the reviewed gateway.
+fn source_checks(att: &Attestation, checks: &mut Checks<'_>, report: &mut Report) {
     let claim = att
         .attestation
         .as_ref()
@@ -510,53 +588,51 @@ pub fn verify_all(
             summary.attested = GATEWAY_ATTESTED.into();
         }
     }
+}
 
-    if let Some(m) = &report.measurements {
-        checks.record(
-            "workload_allowlist",
-            allowlisted(trust.allow, m, report.workload.as_ref()),
-        );
-    }
-    // GPUs: a workload that is not the gateway must prove its GPUs. The gateway holds none;
-    // GPU evidence it serves is its upstream's, relayed: verified and reported as such.
+/// The GPU checks: a workload that is not the gateway must prove its GPUs. The gateway
+/// holds none; GPU evidence it serves is its upstream's, relayed: verified and reported as
+/// such.
+fn gpu_checks(
+    raw: &Value,
+    nonce: &[u8; 32],
+    trust: &Trust<'_>,
+    checks: &mut Checks<'_>,
+    report: &mut Report,
+) {
     let payload = raw.get("nvidia_payload").map(nvidia::parse_payload);
     let placeholder = match &payload {
         None => true,
         Some(Ok(p)) => p.evidence_list.is_empty(),
         Some(Err(_)) => false,
     };
-    match &report.gateway {
-        Some(g) if placeholder => {
-            let why = format!(
-                "the compose MRCONFIGID binds is reviewed workload `{}`, whose service `{}` runs the gateway ({}@{}): the attested CVM routes and holds no GPU, and no relayed GPU evidence was served",
-                g.workload, g.service, g.repository, g.commit
-            );
-            for name in GPU_CHECKS {
-                checks.not_applicable(name, &why);
-            }
+    if let (Some(g), true) = (&report.gateway, placeholder) {
+        let why = format!(
+            "the compose MRCONFIGID binds is reviewed workload `{}`, whose service `{}` runs the gateway ({}@{}): the attested CVM routes and holds no GPU, and no relayed GPU evidence was served",
+            g.workload, g.service, g.repository, g.commit
+        );
+        for name in GPU_CHECKS {
+            checks.not_applicable(name, &why);
         }
-        gateway => {
-            let relayed = gateway.is_some();
-            verify_gpus(payload, nonce, trust, relayed, &mut checks, &mut report);
-            match &trust.nras {
-                None => checks.list.push(CheckResult {
-                    name: "gpu_nras",
-                    status: Status::Skipped,
-                    enforced: false,
-                    detail: "NRAS not used (attestation.nras)".into(),
-                }),
-                Some(Err(e)) => checks.record("gpu_nras", Err(e.to_string())),
-                Some(Ok((answer, jwks))) => checks.record(
-                    "gpu_nras",
-                    super::nras::verify_eat(answer, jwks, nonce, trust.now)
-                        .map(|d| relayed_note(relayed, d))
-                        .map_err(|e| e.to_string()),
-                ),
-            }
-        }
+        return;
     }
-    checks.conclude(&mut report);
-    (report, envelope)
+    let relayed = report.gateway.is_some();
+    verify_gpus(payload, nonce, trust, relayed, checks, report);
+    match &trust.nras {
+        None => checks.list.push(CheckResult {
+            name: "gpu_nras",
+            status: Status::Skipped,
+            enforced: false,
+            detail: "NRAS not used (attestation.nras)".into(),
+        }),
+        Some(Err(e)) => checks.record("gpu_nras", Err(e.to_string())),
+        Some(Ok((answer, jwks))) => checks.record(
+            "gpu_nras",
+            super::nras::verify_eat(answer, jwks, nonce, trust.now)
+                .map(|d| relayed_note(relayed, d))
+                .map_err(|e| e.to_string()),
+        ),
+    }
 }
 
 /// Check `workload_policy`: the compose MRCONFIGID binds (`bound`), on the OS image RTMR3
