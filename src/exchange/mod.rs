@@ -1,7 +1,9 @@
 //! Chat exchanges with Venice that the proxy runs itself, reading the answer as it comes,
 //! where Pingora's proxying cannot serve: answers read whole (`whole`) and, from `proxy`,
-//! streams with tools relayed. Here: the body of each attempt, one request opened, the
-//! next piece of its answer, and re-attestation after Venice refuses the encryption.
+//! streams with tools relayed. `run` is the one exchange: each attempt's body sealed, the
+//! request opened, re-attestation once when Venice refuses the key, and correction turns up
+//! to the retry budget; a `Reader` reads each answer (whole, or streamed to the client) and
+//! says whether it is done or needs correcting.
 
 pub(crate) mod prepared;
 pub(crate) mod whole;
@@ -11,12 +13,104 @@ use crate::attestation::receipt_checks::Tap;
 use crate::chat::request::ChatRequest;
 use crate::chat::sealed::encrypt;
 use crate::error::ApiError;
+use crate::metrics::METRICS;
 use crate::state::AppState;
 use crate::venice::client::UpstreamError;
-use crate::venice::status::chat_error;
+use crate::venice::status::{chat_error, E2EE_REJECTED};
 use bytes::Bytes;
 use prepared::Prepared;
 use std::sync::Arc;
+
+/// How one attempt's answer ended, as its reader judged it.
+pub(crate) enum Turn<T> {
+    /// The exchange is over.
+    Done(T),
+    /// The answer needs correcting: the model's words, why (an error code), and the
+    /// correction turn that asks again.
+    Correct {
+        said: String,
+        why: &'static str,
+        correction: String,
+    },
+}
+
+/// What an exchange's answers are read into: a reply read whole, or a stream to the client.
+#[async_trait::async_trait]
+pub(crate) trait Reader: Send {
+    type Output: Send;
+    /// Whether the client has seen anything of the answer: a failure then ends what it sees,
+    /// and a refused key is no longer re-attested and re-sent.
+    fn began(&self) -> bool;
+    /// Reads one opened answer, `attempt` corrections into the exchange.
+    async fn read(
+        &mut self,
+        state: &AppState,
+        prepared: &Prepared,
+        opened: Opened,
+        attested: &Arc<Entry>,
+        attempt: u32,
+    ) -> Result<Turn<Self::Output>, ApiError>;
+    /// The exchange failed with `e`, the answer encrypted to `attested`.
+    async fn fail(&mut self, e: ApiError, attested: Arc<Entry>) -> Result<Self::Output, ApiError>;
+    /// A correction follows: `attempt` is its number.
+    fn retry(&mut self, attempt: u32);
+}
+
+/// One exchange with Venice for `req`, read by `reader`.
+pub(crate) async fn run<R: Reader>(
+    state: &AppState,
+    prepared: &Prepared,
+    req: &ChatRequest,
+    reader: &mut R,
+) -> Result<R::Output, ApiError> {
+    let max_retries = state.config.tools.max_retries;
+    let mut attested = prepared.attested.clone();
+    let mut extra: Vec<(&'static str, String)> = Vec::new();
+    let mut attempt = 0;
+    loop {
+        let body = match attempt_body(state, prepared, req, &attested, attempt, &extra).await {
+            Ok(body) => body,
+            Err(e) => return reader.fail(e, attested).await,
+        };
+        let opened = match open(state, prepared, &attested, body).await {
+            Ok(o) => o,
+            Err(e) if !reader.began() && e.code == E2EE_REJECTED => {
+                match reattested(state, prepared, &attested).await? {
+                    Some(fresh) => {
+                        attested = fresh;
+                        continue;
+                    }
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return reader.fail(e, attested).await,
+        };
+        match reader
+            .read(state, prepared, opened, &attested, attempt)
+            .await
+        {
+            Ok(Turn::Done(out)) => return Ok(out),
+            Ok(Turn::Correct {
+                said,
+                why,
+                correction,
+            }) => {
+                log::info!(
+                    request_id = prepared.request_id.as_str();
+                    "model {}: {why}, correcting ({}/{max_retries})",
+                    prepared.model,
+                    attempt + 1
+                );
+                METRICS.tool_retries.inc();
+                extra.push(("assistant", said));
+                extra.push(("user", correction));
+                attempt += 1;
+                reader.retry(attempt);
+            }
+            Err(e) => return reader.fail(e, attested).await,
+        }
+    }
+}
 
 /// The encrypted body of one attempt: the prepared one, unless this is a retry (with the
 /// correction turns in `extra`) or the key changed. Retries are rare: the request is copied

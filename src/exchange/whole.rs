@@ -7,9 +7,11 @@
 //! has begun.
 
 use super::prepared::{AnswerPath, Prepared};
-use super::{attempt_body, next_piece, open, reattested, Opened};
+use super::{next_piece, Opened, Reader, Turn};
 use crate::attestation::cache::Entry;
 use crate::chat::answer::{Answer, Mode, StreamError, Transformer};
+use crate::chat::request::ChatRequest;
+use crate::chat::tool_calls::defs::ToolSet;
 use crate::chat::tool_calls::emulate::{parse_answer_as_written, Call, Parsed};
 use crate::chat::whole::{judge, TOOL_CALL_INVALID};
 use crate::chat::writer::Whole;
@@ -17,7 +19,6 @@ use crate::config::InvalidCalls;
 use crate::error::ApiError;
 use crate::metrics::METRICS;
 use crate::state::AppState;
-use crate::venice::status::E2EE_REJECTED;
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 
@@ -37,62 +38,59 @@ pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, 
             "an answer read whole without its request",
         ));
     };
-    let tools = req.tools.clone().filter(|t| t.offered().next().is_some());
-    let mut extra: Vec<(&'static str, String)> = Vec::new();
-    let max_retries = state.config.tools.max_retries;
-    let mut attempt = 0;
-    let mut attested = prepared.attested.clone();
-    loop {
-        let body = attempt_body(state, prepared, req, &attested, attempt, &extra).await?;
-        let (mut answer, upstream_began) = match exchange(state, prepared, &attested, body).await {
-            Ok(exchanged) => exchanged,
-            Err(e) if e.code == E2EE_REJECTED => {
-                match reattested(state, prepared, &attested).await? {
-                    Some(fresh) => {
-                        attested = fresh;
-                        continue;
-                    }
-                    None => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
-        };
-        let judged = judge(req, tools.as_ref(), &answer);
+    let mut reader = ReadWhole {
+        req,
+        tools: req.tools.clone().filter(|t| t.offered().next().is_some()),
+    };
+    super::run(state, prepared, req, &mut reader).await
+}
+
+/// Reads each answer whole, then judges its tool calls and structured output.
+struct ReadWhole<'a> {
+    req: &'a ChatRequest,
+    tools: Option<Arc<ToolSet>>,
+}
+
+#[async_trait::async_trait]
+impl Reader for ReadWhole<'_> {
+    type Output = Reply;
+
+    fn began(&self) -> bool {
+        // Nothing reaches the client before the reply is whole.
+        false
+    }
+
+    async fn read(
+        &mut self,
+        state: &AppState,
+        prepared: &Prepared,
+        opened: Opened,
+        attested: &Arc<Entry>,
+        attempt: u32,
+    ) -> Result<Turn<Reply>, ApiError> {
+        let (mut answer, upstream_began) = collect(state, prepared, opened).await?;
+        let tools = self.tools.as_ref();
+        let judged = judge(self.req, tools, &answer);
         if tools.is_some() {
             let outcome = if judged.is_ok() { "valid" } else { "invalid" };
             METRICS.tool_calls.with_label_values(&[outcome]).inc();
         }
-        match judged {
+        let policy = state.config.tools.invalid_calls;
+        let parsed = match judged {
             Ok(parsed) => {
-                answer.reasoning = parsed.reasoning;
-                let (body, content_type) =
-                    reply(prepared, &answer, parsed.content.as_deref(), &parsed.calls);
-                return Ok(Reply {
-                    body,
-                    content_type,
-                    attested,
-                    upstream_began,
+                answer.reasoning = parsed.reasoning.clone();
+                parsed
+            }
+            Err(fault) if attempt < state.config.tools.max_retries => {
+                return Ok(Turn::Correct {
+                    said: answer.content,
+                    why: fault.code,
+                    correction: fault.correction,
                 });
             }
-            Err(fault) if attempt < max_retries => {
-                log::info!(
-                    request_id = prepared.request_id.as_str();
-                    "model {}: {}, retrying ({}/{max_retries})",
-                    prepared.model,
-                    fault.code,
-                    attempt + 1
-                );
-                METRICS.tool_retries.inc();
-                extra.push(("assistant", answer.content));
-                extra.push(("user", fault.correction));
-                attempt += 1;
-            }
-            Err(fault)
-                if fault.code == TOOL_CALL_INVALID
-                    && state.config.tools.invalid_calls != InvalidCalls::Error =>
-            {
-                let parsed = match (state.config.tools.invalid_calls, &tools) {
-                    // What a server without validation answers: the calls as written.
+            // What a server without validation answers: the calls as written, or the text.
+            Err(fault) if fault.code == TOOL_CALL_INVALID && policy != InvalidCalls::Error => {
+                match (policy, tools) {
                     (InvalidCalls::Pass, Some(set)) => {
                         parse_answer_as_written(set, &answer.content, &answer.reasoning)
                     }
@@ -101,15 +99,7 @@ pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, 
                         reasoning: answer.reasoning.clone(),
                         calls: Vec::new(),
                     },
-                };
-                let (body, content_type) =
-                    reply(prepared, &answer, parsed.content.as_deref(), &parsed.calls);
-                return Ok(Reply {
-                    body,
-                    content_type,
-                    attested,
-                    upstream_began,
-                });
+                }
             }
             Err(fault) => {
                 let what = if fault.code == TOOL_CALL_INVALID {
@@ -127,22 +117,35 @@ pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, 
                     ),
                 ));
             }
-        }
+        };
+        let (body, content_type) =
+            reply(prepared, &answer, parsed.content.as_deref(), &parsed.calls);
+        Ok(Turn::Done(Reply {
+            body,
+            content_type,
+            attested: attested.clone(),
+            upstream_began,
+        }))
     }
+
+    async fn fail(&mut self, e: ApiError, _: Arc<Entry>) -> Result<Reply, ApiError> {
+        Err(e)
+    }
+
+    fn retry(&mut self, _: u32) {}
 }
 
-/// One request to Venice, read to the end under the idle timeout, decrypted.
-async fn exchange(
+/// One opened answer, read to the end under the idle timeout, decrypted.
+async fn collect(
     state: &AppState,
     prepared: &Prepared,
-    attested: &Arc<Entry>,
-    body: Bytes,
+    opened: Opened,
 ) -> Result<(Answer, std::time::Instant), ApiError> {
     let Opened {
         mut response,
         mut tap,
         began,
-    } = open(state, prepared, attested, body).await?;
+    } = opened;
     let mut t = Transformer::whole(prepared.client_key.clone())
         .with_stops(prepared.stops.clone())
         .with_budget(prepared.hold());

@@ -16,10 +16,9 @@ use crate::chat::tool_calls::prompt::correction;
 use crate::config::InvalidCalls;
 use crate::error::ApiError;
 use crate::exchange::prepared::{AnswerPath, Prepared};
-use crate::exchange::{attempt_body, next_piece, open, reattested, Opened};
+use crate::exchange::{next_piece, Opened, Reader, Turn};
 use crate::metrics::METRICS;
 use crate::state::AppState;
-use crate::venice::status::E2EE_REJECTED;
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
@@ -49,145 +48,164 @@ pub(crate) async fn run(
     else {
         return Err(ApiError::internal("a relayed answer without its request"));
     };
-    let set = req
-        .tools
-        .clone()
-        .expect("relayed answers have tools to hold");
-    let tools = &state.config.tools;
-    let on_invalid = |attempt: u32| {
-        if attempt < tools.max_retries || tools.invalid_calls == InvalidCalls::Error {
-            OnInvalid::Reject
-        } else {
-            OnInvalid::Pass
-        }
+    let Some(set) = req.tools.clone() else {
+        return Err(ApiError::internal("a relayed answer without tools to hold"));
     };
-    let mut t = Transformer::streaming(
+    let policy = (
+        state.config.tools.max_retries,
+        state.config.tools.invalid_calls,
+    );
+    let t = Transformer::streaming(
         prepared.client_key.clone(),
         prepared.writer(),
-        Some(ToolStream::new(set).with_on_invalid(on_invalid(0))),
+        Some(ToolStream::new(set).with_on_invalid(on_invalid(policy, 0))),
     )
     .with_format(format.clone())
     .with_stops(prepared.stops.clone())
     .with_budget(prepared.hold());
-    let mut attested = prepared.attested.clone();
-    let mut extra: Vec<(&'static str, String)> = Vec::new();
-    let mut attempt = 0;
-    let mut began: Option<Instant> = None;
-    let mut out = BytesMut::new();
-    loop {
-        let body = attempt_body(state, prepared, req, &attested, attempt, &extra).await?;
-        let opened = match open(state, prepared, &attested, body).await {
-            Ok(o) => o,
-            Err(e) if began.is_none() && e.code == E2EE_REJECTED => {
-                match reattested(state, prepared, &attested).await? {
-                    Some(fresh) => {
-                        attested = fresh;
-                        continue;
-                    }
-                    None => return Err(e),
-                }
-            }
-            Err(e) if began.is_none() => return Err(e),
-            Err(e) => {
-                end_with_error(session, &mut t, &e).await;
-                return Ok(relayed(began, &t, attested));
-            }
-        };
+    let mut relay = Relay {
+        session,
+        t,
+        began: None,
+        out: BytesMut::new(),
+        policy,
+    };
+    crate::exchange::run(state, prepared, req, &mut relay).await
+}
+
+/// An invalid call is rejected (and corrected) while retries remain or the policy is
+/// `error`; after that it passes as the model wrote it.
+fn on_invalid((max_retries, invalid_calls): (u32, InvalidCalls), attempt: u32) -> OnInvalid {
+    if attempt < max_retries || invalid_calls == InvalidCalls::Error {
+        OnInvalid::Reject
+    } else {
+        OnInvalid::Pass
+    }
+}
+
+/// Streams each answer to the client as it is decrypted, holding each call until it is
+/// whole and valid.
+struct Relay<'s> {
+    session: &'s mut Session,
+    t: Transformer,
+    /// When Venice's first answer began; `Some` once the client has the header.
+    began: Option<Instant>,
+    out: BytesMut,
+    /// `tools.max_retries`, `tools.invalid_calls`.
+    policy: (u32, InvalidCalls),
+}
+
+impl Relay<'_> {
+    fn relayed(&self, attested: Arc<Entry>) -> Relayed {
+        Relayed {
+            upstream_began: self.began.unwrap_or_else(Instant::now),
+            chunks: self.t.chunks,
+            attested,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Reader for Relay<'_> {
+    type Output = Relayed;
+
+    fn began(&self) -> bool {
+        self.began.is_some()
+    }
+
+    async fn read(
+        &mut self,
+        state: &AppState,
+        prepared: &Prepared,
+        opened: Opened,
+        attested: &Arc<Entry>,
+        attempt: u32,
+    ) -> Result<Turn<Relayed>, ApiError> {
         let Opened {
             mut response,
             mut tap,
             began: opened_at,
         } = opened;
-        if began.is_none() {
-            began = Some(opened_at);
-            write_header(session, prepared, &attested)
+        if self.began.is_none() {
+            write_header(self.session, prepared, attested)
                 .await
                 .map_err(|_| ApiError::invalid("body", "client went away"))?;
+            self.began = Some(opened_at);
         }
-        // One attempt: read until the answer ends, a call must be corrected, or it fails.
-        let corrected = loop {
-            let piece = match next_piece(state, &mut response).await {
-                Ok(p) => p,
-                Err(e) => {
-                    end_with_error(session, &mut t, &e).await;
-                    return Ok(relayed(began, &t, attested));
-                }
-            };
-            out.clear();
+        // Read until the answer ends, a call must be corrected, or it fails.
+        loop {
+            let piece = next_piece(state, &mut response).await?;
+            self.out.clear();
             let result = match &piece {
                 Some(bytes) => {
                     if let Some(tap) = tap.as_mut() {
                         tap.update(bytes);
                     }
-                    t.push(bytes, &mut out)
+                    self.t.push(bytes, &mut self.out)
                 }
-                None => t.finish(&mut out),
+                None => self.t.finish(&mut self.out),
             };
             let fault = match result {
                 Ok(()) => None,
-                Err(StreamError::ToolCall(e)) if on_invalid(attempt) == OnInvalid::Reject => {
+                Err(StreamError::ToolCall(e))
+                    if on_invalid(self.policy, attempt) == OnInvalid::Reject =>
+                {
                     METRICS.tool_calls.with_label_values(&["invalid"]).inc();
                     Some(e)
                 }
                 Err(e) => {
-                    write(session, std::mem::take(&mut out).freeze()).await;
-                    end_with_error(session, &mut t, &ApiError::from(&e)).await;
-                    return Ok(relayed(began, &t, attested));
+                    write(self.session, std::mem::take(&mut self.out).freeze()).await;
+                    return Err(ApiError::from(&e));
                 }
             };
             // What came before a call to correct is the client's (text the model wrote).
-            if !out.is_empty() && !write(session, std::mem::take(&mut out).freeze()).await {
-                return Ok(relayed(began, &t, attested));
+            if !self.out.is_empty()
+                && !write(self.session, std::mem::take(&mut self.out).freeze()).await
+            {
+                return Ok(Turn::Done(self.relayed(attested.clone())));
             }
             match fault {
-                Some(e) if attempt < tools.max_retries => break e,
-                Some(e) => {
-                    let err = ApiError::from(&StreamError::ToolCall(e));
-                    end_with_error(session, &mut t, &err).await;
-                    return Ok(relayed(began, &t, attested));
+                // Correct it inside the stream: the model's words so far, then what was wrong.
+                Some(e) if attempt < self.policy.0 => {
+                    return Ok(Turn::Correct {
+                        said: self.t.said().to_string(),
+                        why: "tool_call_invalid",
+                        correction: correction(&e.to_string()),
+                    });
                 }
-                None if t.stopped() => {
+                Some(e) => return Err(ApiError::from(&StreamError::ToolCall(e))),
+                None if self.t.stopped() => {
                     // A stop sequence ended the answer: dropping the response cancels the rest.
-                    finish(session).await;
-                    return Ok(relayed(began, &t, attested));
+                    finish(self.session).await;
+                    return Ok(Turn::Done(self.relayed(attested.clone())));
                 }
                 None if piece.is_none() => {
-                    finish(session).await;
+                    finish(self.session).await;
                     if let Some(mut tap) = tap {
                         tap.complete();
                         state.receipts.check_later(
                             tap,
                             prepared.model.clone(),
-                            Some(t.answer_id().to_string()),
+                            Some(self.t.answer_id().to_string()),
                         );
                     }
-                    return Ok(relayed(began, &t, attested));
+                    return Ok(Turn::Done(self.relayed(attested.clone())));
                 }
                 None => {}
             }
-        };
-        // Correct it inside the stream: the model's words so far, then what was wrong.
-        let reason = corrected.to_string();
-        log::info!(
-            request_id = prepared.request_id.as_str();
-            "model {}: tool_call_invalid in a stream, correcting ({}/{})",
-            prepared.model,
-            attempt + 1,
-            tools.max_retries
-        );
-        METRICS.tool_retries.inc();
-        extra.push(("assistant", t.said().to_string()));
-        extra.push(("user", correction(&reason)));
-        attempt += 1;
-        t.restart(on_invalid(attempt));
+        }
     }
-}
 
-fn relayed(began: Option<Instant>, t: &Transformer, attested: Arc<Entry>) -> Relayed {
-    Relayed {
-        upstream_began: began.unwrap_or_else(Instant::now),
-        chunks: t.chunks,
-        attested,
+    async fn fail(&mut self, e: ApiError, attested: Arc<Entry>) -> Result<Relayed, ApiError> {
+        if self.began.is_none() {
+            return Err(e);
+        }
+        end_with_error(self.session, &mut self.t, &e).await;
+        Ok(self.relayed(attested))
+    }
+
+    fn retry(&mut self, attempt: u32) {
+        self.t.restart(on_invalid(self.policy, attempt));
     }
 }
 
