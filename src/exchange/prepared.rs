@@ -59,6 +59,43 @@ pub(crate) enum AnswerPath {
 }
 
 impl Prepared {
+    /// The headers of an answer encrypted to `attested`, whichever way it takes: the key's
+    /// address, the claims, the attestation's age, the session, tools left out, and every
+    /// trust relaxation (never silent).
+    pub(crate) fn answer_headers(&self, attested: &Entry) -> Vec<(&'static str, String)> {
+        let mut headers = vec![
+            ("x-venice-e2ee-signing-address", attested.key.address_hex()),
+            ("x-venice-e2ee-claims", self.claims.clone()),
+            (
+                "x-venice-e2ee-attestation-age",
+                attested.age().as_secs().to_string(),
+            ),
+        ];
+        if let Some(id) = &self.session {
+            headers.push(("x-venice-e2ee-session", id.clone()));
+        }
+        let omitted = self.dialect.omitted_tools();
+        if !omitted.is_empty() {
+            headers.push(("x-venice-e2ee-tools-omitted", omitted.join(", ")));
+        }
+        let warnings = &attested.report.trust_overrides;
+        if !warnings.is_empty() {
+            let text: String = warnings
+                .join("; ")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_graphic() || c == ' ' {
+                        c
+                    } else {
+                        '?'
+                    }
+                })
+                .collect();
+            headers.push(("x-venice-e2ee-trust-warning", text));
+        }
+        headers
+    }
+
     /// A reservation for one answer's held text.
     pub(crate) fn hold(&self) -> Held {
         self.budget.hold()

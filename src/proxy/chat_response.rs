@@ -16,8 +16,8 @@ use std::sync::Arc;
 const ERROR_BODY_LIMIT: usize = 16 * 1024;
 
 pub(crate) enum Phase {
-    /// Venice answered 200: decrypt and relay.
-    Relay(Box<Transformer>),
+    /// Venice answered 200: Pingora proxies it, each piece decrypted as it passes.
+    Decrypting(Box<Transformer>),
     /// Venice answered an error: collect its body, answer it in the client's dialect at the
     /// end.
     UpstreamError {
@@ -51,7 +51,7 @@ pub(crate) fn begin(
             })
             .with_stops(prepared.stops.clone())
             .with_budget(prepared.hold());
-        (200, "text/event-stream", Phase::Relay(Box::new(t)))
+        (200, "text/event-stream", Phase::Decrypting(Box::new(t)))
     } else {
         let retry_after = upstream
             .headers
@@ -87,50 +87,11 @@ pub(crate) fn begin(
         header.insert_header("retry-after", ra.as_str())?;
     }
     if status == 200 {
-        for (name, value) in attestation_headers(prepared, &prepared.attested) {
+        for (name, value) in prepared.answer_headers(&prepared.attested) {
             header.insert_header(name, value)?;
         }
     }
     Ok((header, phase))
-}
-
-/// The attested key's address and the attestation's age, for the client to see.
-pub(crate) fn attestation_headers(
-    prepared: &Prepared,
-    attested: &Entry,
-) -> Vec<(&'static str, String)> {
-    let mut headers = vec![
-        ("x-venice-e2ee-signing-address", attested.key.address_hex()),
-        ("x-venice-e2ee-claims", prepared.claims.clone()),
-        (
-            "x-venice-e2ee-attestation-age",
-            attested.age().as_secs().to_string(),
-        ),
-    ];
-    if let Some(id) = &prepared.session {
-        headers.push(("x-venice-e2ee-session", id.clone()));
-    }
-    let omitted = prepared.dialect.omitted_tools();
-    if !omitted.is_empty() {
-        headers.push(("x-venice-e2ee-tools-omitted", omitted.join(", ")));
-    }
-    // Test PKIs and relaxed checks are never silent.
-    let warnings = &attested.report.trust_overrides;
-    if !warnings.is_empty() {
-        let text: String = warnings
-            .join("; ")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_graphic() || c == ' ' {
-                    c
-                } else {
-                    '?'
-                }
-            })
-            .collect();
-        headers.push(("x-venice-e2ee-trust-warning", text));
-    }
-    headers
 }
 
 /// Transforms one upstream body piece in place. Returns whether the upstream should be
@@ -147,7 +108,7 @@ pub(crate) fn body(
     }
     let mut out = crate::chat::answer::output_for(body.as_deref().unwrap_or_default());
     match phase {
-        Phase::Relay(t) => {
+        Phase::Decrypting(t) => {
             let mut result = match body.as_deref() {
                 Some(input) => t.push(input, &mut out),
                 None => Ok(()),
@@ -211,7 +172,7 @@ pub(crate) fn is_stopped(phase: Option<&Phase>) -> bool {
 /// The SSE error event for a failure Pingora reports after the stream began (drop, timeout).
 pub(crate) fn late_failure_event(phase: &mut Phase, message: &str, timeout: bool) -> Option<Bytes> {
     match phase {
-        Phase::Relay(t) => {
+        Phase::Decrypting(t) => {
             let err = if timeout {
                 ApiError::upstream(
                     504,
@@ -256,7 +217,7 @@ pub(crate) fn proxy_failure(e: &pingora::Error, timeout: bool) -> ApiError {
 /// The id of a relayed answer, once its first chunk was read.
 pub(crate) fn answer_id(phase: &Phase) -> Option<&str> {
     match phase {
-        Phase::Relay(t) => Some(t.answer_id()).filter(|id| !id.is_empty()),
+        Phase::Decrypting(t) => Some(t.answer_id()).filter(|id| !id.is_empty()),
         _ => None,
     }
 }
@@ -264,7 +225,7 @@ pub(crate) fn answer_id(phase: &Phase) -> Option<&str> {
 /// How many upstream chunks a relay decrypted.
 pub(crate) fn decrypted_chunks(phase: &Phase) -> Option<u64> {
     match phase {
-        Phase::Relay(t) => Some(t.chunks),
+        Phase::Decrypting(t) => Some(t.chunks),
         _ => None,
     }
 }

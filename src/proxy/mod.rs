@@ -37,9 +37,9 @@ impl VeniceProxy {
 
     /// Headers every successful chat answer carries: which attested key served it.
     fn chat_headers(&self, ctx: &Ctx) -> Vec<(&'static str, String)> {
-        ctx.prepared.as_ref().map_or_else(Vec::new, |p| {
-            chat_response::attestation_headers(p, &p.attested)
-        })
+        ctx.prepared
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.answer_headers(&p.attested))
     }
 }
 

@@ -8,7 +8,6 @@
 //! validation does, so the agent's own tool layer reports it) or the stream ends with an
 //! error event (`error`).
 
-use super::chat_response::attestation_headers;
 use crate::attestation::cache::Entry;
 use crate::chat::answer::{StreamError, Transformer};
 use crate::chat::tool_calls::emulate::{OnInvalid, ToolStream};
@@ -222,7 +221,7 @@ async fn write_header(
     if !session.as_downstream().is_http2() {
         header.insert_header("transfer-encoding", "chunked")?;
     }
-    for (name, value) in attestation_headers(prepared, attested) {
+    for (name, value) in prepared.answer_headers(attested) {
         header.insert_header(name, value)?;
     }
     session.write_response_header(Box::new(header), false).await
