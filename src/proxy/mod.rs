@@ -4,14 +4,14 @@
 mod chat_request;
 mod chat_response;
 pub(crate) mod gate;
+mod own_answer;
 mod relay;
 mod request_id;
 mod respond;
 pub(crate) mod routes;
 
 use crate::attestation::receipt_checks::Tap;
-use crate::exchange::prepared::{AnswerPath, Prepared};
-use crate::exchange::whole;
+use crate::exchange::prepared::Prepared;
 use crate::metrics::METRICS;
 use crate::state::AppState;
 use crate::venice::{HEADER_CLIENT_PUB_KEY, HEADER_MODEL_PUB_KEY, HEADER_SIGNING_ALGO};
@@ -33,13 +33,6 @@ pub(crate) struct VeniceProxy {
 impl VeniceProxy {
     pub(crate) fn new(state: Arc<AppState>) -> Self {
         VeniceProxy { state }
-    }
-
-    /// Headers every successful chat answer carries: which attested key served it.
-    fn chat_headers(&self, ctx: &Ctx) -> Vec<(&'static str, String)> {
-        ctx.prepared
-            .as_ref()
-            .map_or_else(Vec::new, |p| p.answer_headers(&p.attested))
     }
 }
 
@@ -139,53 +132,21 @@ impl ProxyHttp for VeniceProxy {
             routes::answer(&self.state, session, &ctx.route).await?;
             return Ok(true);
         }
-        match chat_request::prepare(&self.state, session, dialect, ctx.tenant, &mut ctx.model).await
-        {
-            Ok(mut prepared) if matches!(prepared.path, AnswerPath::Relayed { .. }) => {
-                let relayed = relay::run(&self.state, session, &prepared).await;
-                match relayed {
-                    Ok(r) => {
-                        ctx.first_byte = Some(r.upstream_began.duration_since(ctx.started));
-                        METRICS.decrypted_chunks.inc_by(r.chunks);
-                        prepared.attested = r.attested;
-                        ctx.prepared = Some(Box::new(prepared));
-                    }
-                    Err(e) => {
-                        ctx.prepared = Some(Box::new(prepared));
-                        respond::error(session, dialect, &e).await?;
-                    }
-                }
-                Ok(true)
-            }
-            Ok(mut prepared) if matches!(prepared.path, AnswerPath::Whole { .. }) => {
-                let reply = whole::run(&self.state, &prepared).await;
-                if let Ok(r) = &reply {
-                    // The headers name the key that served the answer.
-                    prepared.attested = r.attested.clone();
-                    ctx.first_byte = Some(r.upstream_began.duration_since(ctx.started));
-                }
-                ctx.prepared = Some(Box::new(prepared));
-                match reply {
-                    Ok(r) => {
-                        respond::body(
-                            session,
-                            200,
-                            r.body,
-                            r.content_type,
-                            &self.chat_headers(ctx),
-                        )
-                        .await?
-                    }
-                    Err(e) => respond::error(session, dialect, &e).await?,
-                }
-                Ok(true)
-            }
-            Ok(prepared) => {
-                ctx.prepared = Some(Box::new(prepared));
-                Ok(false)
-            }
+        let prepared =
+            chat_request::prepare(&self.state, session, dialect, ctx.tenant, &mut ctx.model).await;
+        let mut prepared = match prepared {
+            Ok(p) => p,
             Err(e) => {
                 respond::error(session, dialect, &e).await?;
+                return Ok(true);
+            }
+        };
+        let answered = own_answer::answer(&self.state, session, &mut prepared).await?;
+        ctx.prepared = Some(Box::new(prepared));
+        match answered {
+            own_answer::Answered::ByPingora => Ok(false),
+            own_answer::Answered::Here(began) => {
+                ctx.first_byte = began.map(|b| b.duration_since(ctx.started));
                 Ok(true)
             }
         }
