@@ -5,6 +5,7 @@
 
 pub mod answer;
 pub(crate) mod conversation;
+pub(crate) mod judge;
 #[cfg(test)]
 mod properties;
 pub mod request;
@@ -12,5 +13,4 @@ pub(crate) mod sealed;
 pub mod stop;
 pub mod structured;
 pub mod tool_calls;
-pub(crate) mod whole;
 pub mod writer;

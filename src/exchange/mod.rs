@@ -1,12 +1,12 @@
 //! Chat exchanges with Venice that the proxy runs itself, reading the answer as it comes,
-//! where Pingora's proxying cannot serve: answers read whole (`whole`) and, from `proxy`,
+//! where Pingora's proxying cannot serve: answers read whole (`read_whole`) and, from `proxy`,
 //! streams with tools relayed. `run` is the one exchange: each attempt's body sealed, the
 //! request opened, re-attestation once when Venice refuses the key, and correction turns up
 //! to the retry budget; a `Reader` reads each answer (whole, or streamed to the client) and
 //! says whether it is done or needs correcting.
 
 pub(crate) mod prepared;
-pub(crate) mod whole;
+pub(crate) mod read_whole;
 
 use crate::attestation::cache::Entry;
 use crate::attestation::receipt_checks::Tap;

@@ -47,7 +47,7 @@ pub(crate) struct Prepared {
 pub(crate) enum AnswerPath {
     /// Pingora proxies Venice's stream, decrypted as it passes (no tools).
     Proxied { format: Option<Arc<OutputFormat>> },
-    /// Read whole first (`exchange::whole`): every non-streaming answer, and streams under
+    /// Read whole first (`exchange::read_whole`): every non-streaming answer, and streams under
     /// `tools.stream_validation: buffer`.
     Whole { request: ChatRequest },
     /// A stream with tools, relayed here (`relay`): each call held until whole and valid,

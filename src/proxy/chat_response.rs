@@ -1,6 +1,6 @@
 //! Response side of a streamed chat answer proxied by Pingora: the client-facing header for
 //! Venice's answer, and the body transformation (decrypting SSE relay, or upstream error
-//! rewrite). Non-streaming answers never come here: `exchange::whole` reads them whole first.
+//! rewrite). Non-streaming answers never come here: `exchange::read_whole` reads them whole first.
 
 use crate::api::DialectKind;
 use crate::attestation::cache::Entry;

@@ -4,7 +4,7 @@
 
 use super::{relay, respond};
 use crate::exchange::prepared::{AnswerPath, Prepared};
-use crate::exchange::whole;
+use crate::exchange::read_whole;
 use crate::metrics::METRICS;
 use crate::state::AppState;
 use pingora::proxy::Session;
@@ -33,7 +33,7 @@ pub(crate) async fn answer(
             prepared.attested = r.attested;
             r.upstream_began
         }),
-        AnswerPath::Whole { .. } => match whole::run(state, prepared).await {
+        AnswerPath::Whole { .. } => match read_whole::run(state, prepared).await {
             Ok(r) => {
                 prepared.attested = r.attested;
                 let headers = prepared.answer_headers(&prepared.attested);
