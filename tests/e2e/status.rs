@@ -340,3 +340,52 @@ async fn the_status_page_renders_in_a_browser() {
         "a screenshot of the page"
     );
 }
+
+/// `venice-e2ee-proxy probe` (the sidecar overlay's exec probes): 0 on a 200, 1 otherwise
+/// (printing why), 2 when the admin listener cannot be asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_probe_command_answers_as_the_probes_do() {
+    let p = Proxy::start(sim().await, |c| {
+        c.attestation.prewarm = vec![MODEL.into()];
+    })
+    .await;
+    let probe = |what: &str, admin: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_venice-e2ee-proxy"))
+            .args(["probe", what, "--admin", admin])
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let base = admin(&p);
+    assert_eq!(probe("healthz", &base).0, 0);
+    let mut ready = probe("readyz", &base);
+    for _ in 0..100 {
+        if ready.0 == 0 {
+            break;
+        }
+        assert_eq!(ready.0, 1, "not ready yet, and says why: {}", ready.1);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        ready = probe("readyz", &base);
+    }
+    assert_eq!(ready.0, 0, "{}", ready.1);
+    // Venice refuses every attestation from now on: not ready, saying why.
+    p.sim
+        .set_attestation_fault(Some(AttestationFault::WrongNonce));
+    p.state.attestations.cached(MODEL).unwrap().invalidate();
+    let mut not_ready = probe("readyz", &base);
+    for _ in 0..100 {
+        if not_ready.0 == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        not_ready = probe("readyz", &base);
+    }
+    assert_eq!(not_ready.0, 1);
+    assert!(not_ready.1.contains("not_ready"), "{}", not_ready.1);
+    let gone = format!("http://127.0.0.1:{}", free_port());
+    assert_eq!(probe("readyz", &gone).0, 2);
+}
