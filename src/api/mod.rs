@@ -63,6 +63,31 @@ pub(crate) trait Dialect: Send + Sync {
 }
 
 impl DialectKind {
+    /// Every dialect: adding one adds it here, to its path and label, and to its folder.
+    pub(crate) const ALL: [DialectKind; 3] = [
+        DialectKind::Chat,
+        DialectKind::Responses,
+        DialectKind::Messages,
+    ];
+
+    /// The endpoint that speaks it.
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            DialectKind::Chat => "/v1/chat/completions",
+            DialectKind::Responses => "/v1/responses",
+            DialectKind::Messages => "/v1/messages",
+        }
+    }
+
+    /// Its label in logs and metrics.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            DialectKind::Chat => "chat_completions",
+            DialectKind::Responses => "responses",
+            DialectKind::Messages => "messages",
+        }
+    }
+
     /// The request in this dialect, parsed; hosted tools it named are left out, or refused
     /// when so configured.
     pub(crate) fn parse(

@@ -12,12 +12,10 @@ use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
-    ChatCompletions,
-    /// The Responses API, translated onto the chat path.
-    Responses,
-    /// Anthropic's Messages API, translated onto the chat path.
-    Messages,
-    /// Its token count: an estimate, answered locally.
+    /// A chat answer in a dialect (chat completions, the Responses API, the Messages API),
+    /// each translated onto the one chat path.
+    Chat(DialectKind),
+    /// The Messages API's token count: an estimate, answered locally.
     CountTokens,
     Models,
     Model(String),
@@ -53,32 +51,33 @@ const UNSUPPORTED: [&str; 14] = [
 impl Route {
     pub(crate) fn classify(method: &str, path: &str) -> Route {
         let path = path.trim_end_matches('/');
-        let (route, allowed) = match path {
-            "/v1/chat/completions" => (Route::ChatCompletions, "POST"),
-            "/v1/responses" => (Route::Responses, "POST"),
-            "/v1/messages" => (Route::Messages, "POST"),
-            "/v1/messages/count_tokens" => (Route::CountTokens, "POST"),
-            "/v1/models" => (Route::Models, "GET"),
-            "/healthz" => (Route::Health, "GET"),
-            "/readyz" => (Route::Ready, "GET"),
-            "/v1/attestation" => (Route::Attestations, "GET"),
-            _ => {
-                if let Some(id) = path.strip_prefix("/v1/models/").filter(|id| !id.is_empty()) {
-                    (Route::Model(id.to_string()), "GET")
-                } else if let Some(id) = path
-                    .strip_prefix("/v1/attestation/")
-                    .filter(|id| !id.is_empty())
-                {
-                    (Route::Attestation(id.to_string()), "GET")
-                } else if let Some(family) = UNSUPPORTED
-                    .iter()
-                    .find(|p| path == **p || path.starts_with(&format!("{p}/")))
-                {
-                    return Route::Unsupported(family);
-                } else {
-                    return Route::NotFound;
+        let chat = DialectKind::ALL.into_iter().find(|d| d.path() == path);
+        let (route, allowed) = match (chat, path) {
+            (Some(dialect), _) => (Route::Chat(dialect), "POST"),
+            (None, path) => match path {
+                "/v1/messages/count_tokens" => (Route::CountTokens, "POST"),
+                "/v1/models" => (Route::Models, "GET"),
+                "/healthz" => (Route::Health, "GET"),
+                "/readyz" => (Route::Ready, "GET"),
+                "/v1/attestation" => (Route::Attestations, "GET"),
+                _ => {
+                    if let Some(id) = path.strip_prefix("/v1/models/").filter(|id| !id.is_empty()) {
+                        (Route::Model(id.to_string()), "GET")
+                    } else if let Some(id) = path
+                        .strip_prefix("/v1/attestation/")
+                        .filter(|id| !id.is_empty())
+                    {
+                        (Route::Attestation(id.to_string()), "GET")
+                    } else if let Some(family) = UNSUPPORTED
+                        .iter()
+                        .find(|p| path == **p || path.starts_with(&format!("{p}/")))
+                    {
+                        return Route::Unsupported(family);
+                    } else {
+                        return Route::NotFound;
+                    }
                 }
-            }
+            },
         };
         if method == allowed || (allowed == "GET" && method == "HEAD") {
             route
@@ -89,17 +88,14 @@ impl Route {
 
     /// A chat answer, in any dialect: proxied, not answered locally.
     pub(crate) fn is_chat(&self) -> bool {
-        matches!(
-            self,
-            Route::ChatCompletions | Route::Responses | Route::Messages
-        )
+        matches!(self, Route::Chat(_))
     }
 
     /// The API the client speaks here, which shapes its answers and errors.
     pub(crate) fn dialect(&self) -> DialectKind {
         match self {
-            Route::Responses => DialectKind::Responses,
-            Route::Messages | Route::CountTokens => DialectKind::Messages,
+            Route::Chat(dialect) => *dialect,
+            Route::CountTokens => DialectKind::Messages,
             _ => DialectKind::Chat,
         }
     }
@@ -107,9 +103,7 @@ impl Route {
     /// Label for logs and metrics: never the model id from a path.
     pub(crate) fn label(&self) -> &'static str {
         match self {
-            Route::ChatCompletions => "chat_completions",
-            Route::Responses => "responses",
-            Route::Messages => "messages",
+            Route::Chat(dialect) => dialect.label(),
             Route::CountTokens => "count_tokens",
             Route::Models => "models",
             Route::Model(_) => "model",
@@ -204,7 +198,7 @@ pub(crate) async fn answer(
             format!("`{path}` is not available: Venice end-to-end encryption serves chat models only; use /v1/chat/completions, /v1/responses or /v1/messages"),
         )),
         Route::NotFound => Err(ApiError::not_found("unknown_url", "no such endpoint on this proxy")),
-        Route::ChatCompletions | Route::Responses | Route::Messages => {
+        Route::Chat(_) => {
             Err(ApiError::internal("chat is proxied, not answered locally"))
         }
     };
@@ -262,7 +256,7 @@ mod tests {
     fn routes() {
         assert_eq!(
             Route::classify("POST", "/v1/chat/completions"),
-            Route::ChatCompletions
+            Route::Chat(DialectKind::Chat)
         );
         assert_eq!(
             Route::classify("GET", "/v1/chat/completions"),
@@ -288,7 +282,15 @@ mod tests {
         );
         assert_eq!(Route::classify("POST", "/v1/completionsx"), Route::NotFound);
         assert_eq!(Route::classify("HEAD", "/healthz"), Route::Health);
-        assert_eq!(Route::classify("POST", "/v1/messages"), Route::Messages);
+        assert_eq!(
+            Route::classify("POST", "/v1/messages"),
+            Route::Chat(DialectKind::Messages)
+        );
+        assert_eq!(
+            Route::classify("POST", "/v1/responses/"),
+            Route::Chat(DialectKind::Responses)
+        );
+        assert_eq!(Route::Chat(DialectKind::Responses).label(), "responses");
         assert_eq!(
             Route::classify("POST", "/v1/messages/count_tokens"),
             Route::CountTokens
