@@ -680,6 +680,14 @@ impl ServerSection {
     }
 }
 
+/// A configuration error naming its field.
+fn invalid(field: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message,
+    }
+}
+
 impl Config {
     /// The configuration as YAML without its secrets (`check-config`), and whether the API
     /// key is set.
@@ -715,10 +723,7 @@ impl Config {
 
     /// Checks that cannot be expressed in the types. Messages name the field.
     pub fn validate(&self) -> Result<UpstreamUrl, ConfigError> {
-        let bad = |field: &str, msg: String| ConfigError::Invalid {
-            field: field.into(),
-            message: msg,
-        };
+        let bad = invalid;
         let url =
             UpstreamUrl::parse(&self.venice.base_url).map_err(|m| bad("venice.base_url", m))?;
         if !url.tls && !url.is_loopback() {
@@ -727,6 +732,23 @@ impl Config {
                 "plain http is only allowed for a loopback upstream (the simulator)".into(),
             ));
         }
+        self.validate_server()?;
+        self.validate_durations()?;
+        self.validate_attestation()?;
+        if let Some(path) = &self.venice.ca_file {
+            if !path.is_file() {
+                return Err(bad(
+                    "venice.ca_file",
+                    format!("{} is not a file", path.display()),
+                ));
+            }
+        }
+        Ok(url)
+    }
+
+    /// The listeners, their limits, host names, aliases and the session header.
+    fn validate_server(&self) -> Result<(), ConfigError> {
+        let bad = invalid;
         if !self.server.listen.ip().is_loopback()
             && self.server.auth_tokens.is_empty()
             && self.server.auth_tokens_file.is_none()
@@ -784,6 +806,12 @@ impl Config {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Lifetimes and timeouts: none zero, the refresh lead inside max_age.
+    fn validate_durations(&self) -> Result<(), ConfigError> {
+        let bad = invalid;
         if self.attestation.max_age.is_zero() {
             return Err(bad("attestation.max_age", "must be above 0".into()));
         }
@@ -814,6 +842,13 @@ impl Config {
                 return Err(bad(field, "must be above 0".into()));
             }
         }
+        Ok(())
+    }
+
+    /// Attestation: the checks that may be relaxed, https for every service, signed rules
+    /// with keys, at least one reviewed workload.
+    fn validate_attestation(&self) -> Result<(), ConfigError> {
+        let bad = invalid;
         for check in &self.attestation.report_only {
             if !attestation::CHECK_NAMES.contains(&check.as_str()) || check == "envelope" {
                 return Err(bad(
@@ -874,14 +909,6 @@ impl Config {
                 "no reviewed workload is left, so every attestation would be refused (leave `workloads` out to keep the shipped ones)".into(),
             ));
         }
-        if let Some(path) = &self.venice.ca_file {
-            if !path.is_file() {
-                return Err(bad(
-                    "venice.ca_file",
-                    format!("{} is not a file", path.display()),
-                ));
-            }
-        }
-        Ok(url)
+        Ok(())
     }
 }
