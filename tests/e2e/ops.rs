@@ -85,15 +85,22 @@ async fn chats_beyond_the_cap_get_429() {
     assert_eq!(p.post(&chat("again", false)).await.status(), 200);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_lets_streams_finish_and_exits_zero() {
+/// The real demo with Pingora's grace period and runtime shutdown timeout set (seconds).
+async fn demo_with_grace(grace: u32, shutdown: u32) -> Demo {
     let conf = std::env::temp_dir().join(format!("venice-e2ee-proxy-pingora-{}.yaml", free_port()));
     std::fs::write(
         &conf,
-        "version: 1\nthreads: 2\ngrace_period_seconds: 4\ngraceful_shutdown_timeout_seconds: 1\n",
+        format!("version: 1\nthreads: 2\ngrace_period_seconds: {grace}\ngraceful_shutdown_timeout_seconds: {shutdown}\n"),
     )
     .unwrap();
     let demo = Demo::start(&["--pingora-conf", conf.to_str().unwrap()]).await;
+    let _ = std::fs::remove_file(&conf);
+    demo
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_streams_finish_and_exits_zero() {
+    let demo = demo_with_grace(4, 1).await;
     let (base, sim_base) = (demo.base.clone(), demo.sim_base.clone());
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     // A stream that takes about 1.5 s.
@@ -144,13 +151,7 @@ async fn sigterm_lets_streams_finish_and_exits_zero() {
 /// With nothing in flight SIGTERM ends the process at once, not after the grace period.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_on_an_idle_proxy_exits_at_once() {
-    let conf = std::env::temp_dir().join(format!("venice-e2ee-proxy-pingora-{}.yaml", free_port()));
-    std::fs::write(
-        &conf,
-        "version: 1\nthreads: 2\ngrace_period_seconds: 20\ngraceful_shutdown_timeout_seconds: 5\n",
-    )
-    .unwrap();
-    let demo = Demo::start(&["--pingora-conf", conf.to_str().unwrap()]).await;
+    let demo = demo_with_grace(20, 5).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     // A finished request, its keep-alive connection left open: idle, not in flight.
     let r = http
@@ -170,7 +171,6 @@ async fn sigterm_on_an_idle_proxy_exits_at_once() {
     let status = tokio::task::spawn_blocking(move || demo.wait())
         .await
         .unwrap();
-    let _ = std::fs::remove_file(&conf);
     assert!(status.success(), "{status:?}");
     assert!(
         started.elapsed() < Duration::from_secs(6),
