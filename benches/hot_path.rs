@@ -166,7 +166,7 @@ fn per_chunk() {
     .unwrap();
     let mut responses = transformer_for(
         &key,
-        Box::new(ResponsesWriter::new(translated.meta, None)),
+        Box::new(ResponsesWriter::new(Arc::new(translated.1), None)),
         false,
     );
     chunk_pair(
@@ -179,8 +179,12 @@ fn per_chunk() {
         br#"{"model": "claude-x", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}"#,
     )
     .unwrap()
-    .meta;
-    let mut messages = transformer_for(&key, Box::new(MessagesWriter::new(messages_meta)), false);
+    .1;
+    let mut messages = transformer_for(
+        &key,
+        Box::new(MessagesWriter::new(Arc::new(messages_meta))),
+        false,
+    );
     chunk_pair(
         "chunk transform as Messages events vs chat",
         1.10,

@@ -3,13 +3,13 @@
 //! and renders answers through its `chat::writer::AnswerWriter`; errors take its shape.
 
 pub mod chat;
+pub(crate) mod fields;
 pub mod messages;
 pub mod responses;
 
-use self::chat::parse::ModelNames;
 use self::responses::store::ResponseStore;
 use crate::chat::answer::Mode;
-use crate::chat::request::ChatRequest;
+use crate::chat::request::{ChatRequest, ModelNames};
 use crate::chat::writer::AnswerWriter;
 use crate::config::{HostedTools, Tenant};
 use crate::error::ApiError;
@@ -37,8 +37,8 @@ pub(crate) struct Context<'a> {
     pub(crate) tenant: Tenant,
 }
 
-/// One front door. `parse` reads its request into the internal request and keeps, as `Self`,
-/// what the answer echoes; `writer` renders one answer; `error_body` shapes its errors.
+/// One front door. `parse` builds the internal request from its request and keeps, as
+/// `Self`, what the answer echoes; `writer` renders one answer; `error_body` shapes its errors.
 pub(crate) trait Dialect: Send + Sync {
     fn parse(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError>
     where
@@ -88,8 +88,9 @@ impl DialectKind {
         }
     }
 
-    /// The request in this dialect, parsed; hosted tools it named are left out, or refused
-    /// when so configured.
+    /// The request in this dialect, built into the internal request, which is then checked
+    /// and its model resolved, whichever door built it; hosted tools it named are left out,
+    /// or refused when so configured.
     pub(crate) fn parse(
         self,
         raw: &[u8],
@@ -106,7 +107,7 @@ impl DialectKind {
             DialectKind::Messages => boxed(messages::Messages::parse(raw, ctx)?),
         };
         check_omitted(dialect.omitted_tools(), ctx.hosted_tools)?;
-        Ok((req, dialect))
+        Ok((checked(req, ctx.names)?, dialect))
     }
 
     /// An error's body in this dialect.
@@ -117,6 +118,17 @@ impl DialectKind {
             DialectKind::Messages => messages::Messages::error_body(e),
         }
     }
+}
+
+/// The internal request checked and its model resolved: the one validation every door's
+/// request passes.
+pub(crate) fn checked(
+    mut req: ChatRequest,
+    names: ModelNames<'_>,
+) -> Result<ChatRequest, ApiError> {
+    req.validate()?;
+    req.resolve(names);
+    Ok(req)
 }
 
 /// Hosted tools cannot run over E2EE (Venice cannot see tools, the proxy cannot run them).

@@ -5,6 +5,7 @@
 
 pub mod answer;
 pub(crate) mod conversation;
+pub(crate) mod generation;
 pub(crate) mod judge;
 #[cfg(test)]
 mod properties;

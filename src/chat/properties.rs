@@ -154,14 +154,14 @@ proptest! {
         let _ = crate::api::responses::translate::translate(bytes.as_bytes(), None);
     }
 
-    /// Any Messages API request, however odd its fields and blocks, either translates into a
-    /// chat request the normaliser takes, or is a 400 naming the field at fault; never a
-    /// panic.
+    /// Any Messages API request, however odd its fields and blocks, either becomes an
+    /// internal request that passes its checks, or is a 400 naming the field at fault; never
+    /// a panic.
     #[test]
     fn any_messages_request_translates_or_names_its_field(body in messages_request()) {
         let bytes = body.to_string();
         let result = crate::api::messages::translate::translate(bytes.as_bytes())
-            .and_then(|t| parse::parse(&serde_json::to_vec(&t.chat).unwrap()));
+            .and_then(|(req, _)| req.validate());
         if let Err(e) = result {
             prop_assert_eq!(e.status, 400, "{:?}", e);
             prop_assert!(e.param.as_deref().is_some_and(|p| !p.is_empty()), "{:?} for {}", e, bytes);

@@ -1,14 +1,50 @@
 //! The Venice request body: a normalized chat request's conversation sealed to the attested
 //! model key, with the flags that keep E2EE intact.
 
+use crate::chat::generation::{Generation, VeniceFlags};
 use crate::chat::request::ChatRequest;
 use crate::config::Tenant;
 use crate::e2ee::codec::Recipient;
 use crate::e2ee::sealing::Sealer;
 use crate::error::ApiError;
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::sync::Arc;
+
+/// Venice's request body: the conversation sealed, the client's controls, and the flags that
+/// keep E2EE intact.
+#[derive(Serialize)]
+struct VeniceBody<'a> {
+    model: &'a str,
+    messages: Vec<SealedMessage<'a>>,
+    /// Always a stream: answers read whole are read from one.
+    stream: bool,
+    /// Always with usage: non-streaming answers need it; streams drop it unless asked.
+    stream_options: StreamOptions,
+    venice_parameters: VeniceParameters<'a>,
+    #[serde(flatten)]
+    generation: &'a Generation,
+}
+
+#[derive(Serialize)]
+struct SealedMessage<'a> {
+    role: &'a str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct VeniceParameters<'a> {
+    #[serde(flatten)]
+    client: &'a VeniceFlags,
+    enable_e2ee: bool,
+    include_venice_system_prompt: bool,
+    enable_web_search: &'static str,
+}
 
 impl ChatRequest {
     /// The Venice request body: every message's content encrypted to the attested model key,
@@ -29,22 +65,26 @@ impl ChatRequest {
         let plain = self.upstream_messages(extra);
         let refs: Vec<(&str, &str)> = plain.iter().map(|(r, t)| (*r, t.as_ref())).collect();
         let sealed = sealer.seal(model_key, scope, &refs);
-        let messages: Vec<Value> = plain
+        let messages: Vec<SealedMessage> = plain
             .iter()
-            .zip(sealed)
-            .map(|((role, _), content)| json!({"role": role, "content": &*content}))
+            .zip(sealed.iter())
+            .map(|((role, _), content)| SealedMessage { role, content })
             .collect();
-        let mut venice = self.venice_flags.clone();
-        venice.insert("enable_e2ee".into(), json!(true));
-        venice.insert("include_venice_system_prompt".into(), json!(false));
-        venice.insert("enable_web_search".into(), json!("off"));
-        let mut body = self.forwarded.clone();
-        body.insert("model".into(), json!(self.model));
-        body.insert("messages".into(), Value::Array(messages));
-        body.insert("stream".into(), json!(true));
-        // Always ask for usage: non-streaming answers need it; streams drop it unless asked.
-        body.insert("stream_options".into(), json!({"include_usage": true}));
-        body.insert("venice_parameters".into(), Value::Object(venice));
+        let body = VeniceBody {
+            model: &self.model,
+            messages,
+            stream: true,
+            stream_options: StreamOptions {
+                include_usage: true,
+            },
+            venice_parameters: VeniceParameters {
+                client: &self.venice,
+                enable_e2ee: true,
+                include_venice_system_prompt: false,
+                enable_web_search: "off",
+            },
+            generation: &self.generation,
+        };
         serde_json::to_vec(&body).expect("request JSON serializes")
     }
 }

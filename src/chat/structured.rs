@@ -29,10 +29,7 @@ impl OutputFormat {
         match v.get("type").and_then(Value::as_str) {
             _ if v.is_null() => Ok(None),
             Some("text") => Ok(None),
-            Some("json_object") => Ok(Some(OutputFormat {
-                name: None,
-                schema: None,
-            })),
+            Some("json_object") => Ok(Some(OutputFormat::json_object())),
             Some("json_schema") => {
                 let spec = v
                     .get("json_schema")
@@ -45,16 +42,7 @@ impl OutputFormat {
                     .get("schema")
                     .cloned()
                     .unwrap_or_else(|| serde_json::json!({}));
-                let validator = jsonschema::options().build(&schema).map_err(|e| {
-                    ApiError::invalid(
-                        at("json_schema.schema"),
-                        format!("invalid JSON Schema: {e}"),
-                    )
-                })?;
-                Ok(Some(OutputFormat {
-                    name,
-                    schema: Some((schema, validator)),
-                }))
+                OutputFormat::json_schema(name, schema, &at("json_schema.schema")).map(Some)
             }
             Some(other) => Err(ApiError::unsupported(
                 at("type"),
@@ -62,6 +50,29 @@ impl OutputFormat {
             )),
             None => Err(ApiError::invalid(at("type"), "`type` is required")),
         }
+    }
+
+    /// Any JSON object.
+    pub(crate) fn json_object() -> OutputFormat {
+        OutputFormat {
+            name: None,
+            schema: None,
+        }
+    }
+
+    /// JSON valid against `schema` (compiled once); `param` names it in an error.
+    pub(crate) fn json_schema(
+        name: Option<String>,
+        schema: Value,
+        param: &str,
+    ) -> Result<OutputFormat, ApiError> {
+        let validator = jsonschema::options()
+            .build(&schema)
+            .map_err(|e| ApiError::invalid(param, format!("invalid JSON Schema: {e}")))?;
+        Ok(OutputFormat {
+            name,
+            schema: Some((schema, validator)),
+        })
     }
 
     /// The instruction added to the system message.

@@ -2,12 +2,11 @@
 //! exists: read the whole body, validate and normalize it, look the model up, get its
 //! attested key, and encrypt. A bad request is answered here and never reaches Venice.
 
-use crate::api::chat::parse::ModelNames;
 use crate::api::messages;
 use crate::api::{Context, DialectKind};
 use crate::attestation::{AttestationError, Check};
 use crate::chat::answer::Mode;
-use crate::chat::request::ChatRequest;
+use crate::chat::request::{ChatRequest, ModelNames};
 use crate::chat::sealed::{encrypt, scope};
 use crate::chat::stop::Stops;
 use crate::config::{StreamValidation, Tenant};
@@ -213,8 +212,8 @@ async fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
     }
 }
 
-/// `POST /v1/messages/count_tokens`: the request is read and checked as a Messages request
-/// would be, and its input tokens estimated (see `messages::translate::estimate_tokens`).
+/// `POST /v1/messages/count_tokens` (the Messages API's own, `api::messages::count_tokens`):
+/// its body read, its model looked up.
 pub(crate) async fn count_tokens(
     state: &AppState,
     session: &mut Session,
@@ -228,9 +227,9 @@ pub(crate) async fn count_tokens(
         &mut held,
     )
     .await?;
-    let (req, estimate) = messages::count_tokens(&raw, &context(state, 0))?;
+    let (req, answer) = messages::count_tokens::answer(&raw, &context(state, 0))?;
     check_model(state, &req.model).await?;
-    Ok(serde_json::json!({"input_tokens": estimate}))
+    Ok(answer)
 }
 
 pub(crate) async fn prepare(
@@ -300,8 +299,7 @@ pub(crate) async fn prepare(
     let mut req = req;
     let stops = if state.config.encryption.send_stop_sequences {
         if !req.stop.is_empty() {
-            let stop = serde_json::json!(req.stop);
-            req.forwarded.insert("stop".into(), stop);
+            req.generation.stop = Some(req.stop.clone());
         }
         None
     } else {

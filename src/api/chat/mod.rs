@@ -15,8 +15,8 @@ use crate::error::ApiError;
 pub(crate) struct Chat;
 
 impl Dialect for Chat {
-    fn parse(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError> {
-        Ok((parse::parse_with(raw, ctx.names)?, Chat))
+    fn parse(raw: &[u8], _ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError> {
+        Ok((parse::parse_body(raw)?, Chat))
     }
 
     fn writer(&self, model: &str, mode: Mode) -> Box<dyn AnswerWriter> {

@@ -1,17 +1,17 @@
-//! The OpenAI chat request → the validated, normalized internal request (sealed into
-//! Venice's body by `chat::sealed`).
+//! The chat completions request → the internal request, its fields read into typed values
+//! (checked once, whichever door built it, by `ChatRequest::validate`).
 //!
 //! Every top-level field is handled by exactly one arm of `apply_field`; that match is the
 //! field table docs/DIALECTS.md documents.
 
+use super::super::fields;
 use crate::chat::conversation::{Message, PastCall};
-use crate::chat::request::ChatRequest;
+use crate::chat::request::{ChatRequest, ModelNames};
 use crate::chat::structured::OutputFormat;
 use crate::chat::tool_calls::defs::ToolSet;
-use crate::chat::tool_calls::prompt::Family;
 use crate::config::ModelsSection;
 use crate::error::ApiError;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -23,69 +23,24 @@ struct ToolFields {
     parallel: Value,
 }
 
-/// How a request's model name resolves, once: an alias to the model Venice serves, and that
-/// model's family (configured per model, else read from its id).
-#[derive(Clone, Copy)]
-pub(crate) struct ModelNames<'a> {
-    pub(crate) aliases: &'a ModelsSection,
-    pub(crate) families: &'a HashMap<String, Family>,
-}
-
-/// Parses with no aliases, the family chosen from the model id alone.
+/// Parses, validates and resolves with no aliases, the family chosen from the model id alone.
 pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let (aliases, families) = (ModelsSection::default(), HashMap::new());
-    parse_with(
-        body,
-        ModelNames {
-            aliases: &aliases,
-            families: &families,
-        },
-    )
+    let names = ModelNames {
+        aliases: &aliases,
+        families: &families,
+    };
+    super::super::checked(parse_body(body)?, names)
 }
 
-/// A request body as a JSON object, or the 400 saying why it is not one.
-pub(crate) fn body_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid("body", format!("request body is not valid JSON: {e}")))?;
-    match value {
-        Value::Object(fields) => Ok(fields),
-        _ => Err(ApiError::invalid(
-            "body",
-            "request body must be a JSON object",
-        )),
-    }
-}
-
-/// Parses a chat completions body.
-pub(crate) fn parse_with(body: &[u8], names: ModelNames<'_>) -> Result<ChatRequest, ApiError> {
+/// A chat completions body → the internal request (validated and resolved by the caller).
+pub(crate) fn parse_body(body: &[u8]) -> Result<ChatRequest, ApiError> {
     std::str::from_utf8(body)
         .map_err(|_| ApiError::invalid("body", "request body is not valid UTF-8"))?;
-    from_fields(body_object(body)?, names)
-}
-
-/// A chat request's fields (a client's, or another dialect's translated at the edge) → the
-/// internal request, its model resolved through the aliases.
-pub(crate) fn from_fields(
-    fields: Map<String, Value>,
-    names: ModelNames<'_>,
-) -> Result<ChatRequest, ApiError> {
-    let mut req = ChatRequest {
-        model: String::new(),
-        messages: Vec::new(),
-        tools: None,
-        family: Family::Hermes,
-        stream: false,
-        include_usage: false,
-        forwarded: Map::new(),
-        stop: Vec::new(),
-        venice_flags: Map::new(),
-        format: None,
-        session: None,
-        prompt_cache_key: None,
-    };
+    let mut req = ChatRequest::new(String::new(), Vec::new());
     let mut saw_messages = false;
     let mut tool_fields = ToolFields::default();
-    for (name, value) in fields {
+    for (name, value) in fields::body_object(body)? {
         saw_messages |= name == "messages";
         match name.as_str() {
             "tools" => tool_fields.tools = value,
@@ -102,11 +57,6 @@ pub(crate) fn from_fields(
     if !saw_messages {
         return Err(ApiError::invalid("messages", "`messages` is required"));
     }
-    if let Some(target) = names.aliases.resolve(&req.model) {
-        req.model = target.to_string();
-    }
-    // The prompt and call syntax are the real model's.
-    req.family = Family::for_model(&req.model, names.families);
     Ok(req)
 }
 
@@ -114,98 +64,45 @@ fn is_null_or(v: &Value, ok: impl Fn(&Value) -> bool) -> bool {
     v.is_null() || ok(v)
 }
 
-fn number_in(v: &Value, lo: f64, hi: f64) -> bool {
-    v.as_f64().is_some_and(|x| (lo..=hi).contains(&x))
-}
-
 fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), ApiError> {
-    let invalid = |msg: &str| Err(ApiError::invalid(name, format!("`{name}` {msg}")));
     let unsupported = |msg: &str| Err(ApiError::unsupported(name, format!("`{name}` {msg}")));
+    let g = &mut req.generation;
     match name {
-        "model" => match value {
-            Value::String(s) if !s.is_empty() => req.model = s,
-            _ => return invalid("must be a non-empty string"),
-        },
+        "model" => req.model = fields::model(name, value)?,
         "messages" => req.messages = parse_messages(value)?,
-        "stream" => match value {
-            Value::Bool(b) => req.stream = b,
-            Value::Null => {}
-            _ => return invalid("must be a boolean"),
-        },
+        "stream" => req.stream = fields::flag(name, &value)?.unwrap_or(false),
         "stream_options" => match &value {
             Value::Null => {}
-            Value::Object(o) => match o.get("include_usage") {
-                None | Some(Value::Null) => {}
-                Some(Value::Bool(b)) => req.include_usage = *b,
-                Some(_) => {
-                    return Err(ApiError::invalid(
-                        "stream_options.include_usage",
-                        "`stream_options.include_usage` must be a boolean",
-                    ))
-                }
-            },
-            _ => return invalid("must be an object"),
-        },
-        // Generation fields Venice honours under E2EE: validated, then forwarded.
-        "temperature" if is_null_or(&value, |v| number_in(v, 0.0, 2.0)) => {
-            forward(req, name, value)
-        }
-        "top_p" if is_null_or(&value, |v| number_in(v, 0.0, 1.0)) => forward(req, name, value),
-        "frequency_penalty" | "presence_penalty"
-            if is_null_or(&value, |v| number_in(v, -2.0, 2.0)) =>
-        {
-            forward(req, name, value)
-        }
-        "max_tokens" | "max_completion_tokens" | "seed"
-            if is_null_or(&value, |v| {
-                v.as_u64().is_some_and(|n| name == "seed" || n > 0)
-            }) =>
-        {
-            forward(req, name, value)
-        }
-        "stop" if is_null_or(&value, valid_stop) => {
-            req.stop = match value {
-                Value::String(s) => vec![s],
-                Value::Array(a) => a
-                    .into_iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                _ => Vec::new(),
+            Value::Object(o) => {
+                let usage = o.get("include_usage").unwrap_or(&Value::Null);
+                req.include_usage =
+                    fields::flag("stream_options.include_usage", usage)?.unwrap_or(false);
             }
-        }
-        "reasoning" if value.is_null() => {}
-        "reasoning" => forward(req, name, reasoning_controls(&value)?),
-        "reasoning_effort" if is_null_or(&value, is_effort) => forward(req, name, value),
-        "temperature"
-        | "top_p"
-        | "frequency_penalty"
-        | "presence_penalty"
-        | "max_tokens"
-        | "max_completion_tokens"
-        | "seed"
-        | "stop"
-        | "reasoning_effort" => return invalid("has an invalid value"),
-        "venice_parameters" => apply_venice_parameters(req, value)?,
-        "metadata" => match value.get("session_id") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(id)) => req.session = Some(id.clone()),
-            Some(_) => {
+            _ => {
                 return Err(ApiError::invalid(
-                    "metadata.session_id",
-                    "`metadata.session_id` must be a string",
+                    name,
+                    format!("`{name}` must be an object"),
                 ))
             }
         },
+        // Generation controls Venice honours under E2EE: typed here, ranges checked once on
+        // the internal request, then forwarded.
+        "temperature" => g.temperature = fields::number(name, &value)?,
+        "top_p" => g.top_p = fields::number(name, &value)?,
+        "frequency_penalty" => g.frequency_penalty = fields::number(name, &value)?,
+        "presence_penalty" => g.presence_penalty = fields::number(name, &value)?,
+        "max_tokens" => g.max_tokens = fields::count(name, &value)?,
+        "max_completion_tokens" => g.max_completion_tokens = fields::count(name, &value)?,
+        "seed" => g.seed = fields::count(name, &value)?,
+        "reasoning" => g.reasoning = fields::reasoning(name, &value)?,
+        "reasoning_effort" => g.reasoning_effort = fields::effort(name, &value)?,
+        "stop" => req.stop = stop_sequences(value)?,
+        "venice_parameters" => apply_venice_parameters(req, value)?,
+        "metadata" => req.session = fields::session_id(&value)?,
         "response_format" => req.format = OutputFormat::parse(&value, name)?.map(Arc::new),
         // Harmless fields real clients send: accepted, not forwarded.
         "prompt_cache_key" => req.prompt_cache_key = value.as_str().map(str::to_string),
-        "user"
-        | "store"
-        | "service_tier"
-        | "parallel_tool_calls"
-        | "logit_bias"
-        | "tool_choice"
-        | "safety_identifier" => {}
+        "user" | "store" | "service_tier" | "logit_bias" | "safety_identifier" => {}
         "n" if is_null_or(&value, |v| v.as_u64() == Some(1)) => {}
         "n" => return unsupported("must be 1: only one choice can be generated over E2EE"),
         "logprobs" if is_null_or(&value, |v| v == &Value::Bool(false)) => {}
@@ -214,12 +111,6 @@ fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), Ap
         "top_logprobs" => return unsupported("is not available over E2EE"),
         "modalities" if is_null_or(&value, |v| v == &json!(["text"])) => {}
         "modalities" => return unsupported("supports only [\"text\"] over E2EE"),
-        "tools" if is_null_or(&value, |v| v.as_array().is_some_and(Vec::is_empty)) => {}
-        "tools" => {
-            return unsupported(
-                "are not supported yet: Venice cannot see encrypted tool definitions",
-            )
-        }
         "audio" | "web_search_options" | "prediction" | "functions" | "function_call" => {
             if !value.is_null() {
                 return unsupported("is not supported over E2EE");
@@ -232,59 +123,16 @@ fn apply_field(req: &mut ChatRequest, name: &str, value: Value) -> Result<(), Ap
     Ok(())
 }
 
-fn forward(req: &mut ChatRequest, name: &str, value: Value) {
-    if !value.is_null() {
-        req.forwarded.insert(name.to_string(), value);
-    }
-}
-
-/// Reasoning efforts as OpenAI names them.
-const EFFORTS: [&str; 6] = ["none", "minimal", "low", "medium", "high", "xhigh"];
-
-fn is_effort(v: &Value) -> bool {
-    v.as_str().is_some_and(|e| EFFORTS.contains(&e))
-}
-
-/// The reasoning controls Venice takes, as known fields with known values: the object is
-/// rebuilt from them, so nothing else the client put there leaves in clear. Others
-/// (`summary`, …) are dropped.
-fn reasoning_controls(value: &Value) -> Result<Value, ApiError> {
-    let Value::Object(given) = value else {
-        return Err(ApiError::invalid(
-            "reasoning",
-            "`reasoning` must be an object",
-        ));
-    };
-    let mut kept = Map::new();
-    for (key, v) in given {
-        let valid = match key.as_str() {
-            "effort" => is_effort(v),
-            "max_tokens" => v.as_u64().is_some(),
-            "enabled" | "exclude" => v.is_boolean(),
-            _ => {
-                log::debug!("not forwarding reasoning field {key:?}");
-                continue;
-            }
-        };
-        if v.is_null() {
-            continue;
-        }
-        if !valid {
-            return Err(ApiError::invalid(
-                format!("reasoning.{key}"),
-                format!("`reasoning.{key}` has an invalid value"),
-            ));
-        }
-        kept.insert(key.clone(), v.clone());
-    }
-    Ok(Value::Object(kept))
-}
-
-fn valid_stop(v: &Value) -> bool {
-    match v {
-        Value::String(_) => true,
-        Value::Array(a) => a.len() <= 4 && a.iter().all(Value::is_string),
-        _ => false,
+/// `stop`: a string or a list of strings (how many is checked on the internal request).
+fn stop_sequences(value: Value) -> Result<Vec<String>, ApiError> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => Ok(vec![s]),
+        Value::Array(a) if a.iter().all(Value::is_string) => Ok(a
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()),
+        _ => Err(ApiError::invalid("stop", "`stop` has an invalid value")),
     }
 }
 
@@ -309,18 +157,10 @@ fn apply_venice_parameters(req: &mut ChatRequest, value: Value) -> Result<(), Ap
             ))
         };
         match key.as_str() {
-            "strip_thinking_response" | "disable_thinking" => match v {
-                Value::Bool(_) => {
-                    req.venice_flags.insert(key, v);
-                }
-                Value::Null => {}
-                _ => {
-                    return Err(ApiError::invalid(
-                        param.clone(),
-                        format!("`{param}` must be a boolean"),
-                    ))
-                }
-            },
+            "strip_thinking_response" => {
+                req.venice.strip_thinking_response = fields::flag(&param, &v)?
+            }
+            "disable_thinking" => req.venice.disable_thinking = fields::flag(&param, &v)?,
             "enable_e2ee" if v == json!(true) || v.is_null() => {}
             "enable_e2ee" => return refuse("cannot be turned off: this proxy only speaks E2EE"),
             "include_venice_system_prompt" if v == json!(false) || v.is_null() => {}
@@ -337,28 +177,11 @@ fn parse_messages(value: Value) -> Result<Vec<Message>, ApiError> {
     let Value::Array(items) = value else {
         return Err(ApiError::invalid("messages", "`messages` must be an array"));
     };
-    if items.is_empty() {
-        return Err(ApiError::invalid(
-            "messages",
-            "`messages` must not be empty",
-        ));
-    }
-    let mut messages = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let m = parse_message(i, item)?;
-        // A tool result must answer a call made earlier in the conversation.
-        if let Message::Tool { call_id, .. } = &m {
-            let known = messages.iter().any(|p| matches!(p, Message::Assistant { calls, .. } if calls.iter().any(|c: &PastCall| &c.id == call_id)));
-            if !known {
-                return Err(ApiError::invalid(
-                    format!("messages[{i}].tool_call_id"),
-                    format!("no earlier assistant tool call has the id `{call_id}`"),
-                ));
-            }
-        }
-        messages.push(m);
-    }
-    Ok(messages)
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| parse_message(i, item))
+        .collect()
 }
 
 fn parse_message(i: usize, item: Value) -> Result<Message, ApiError> {
@@ -514,8 +337,14 @@ mod tests {
             rendered[2].1
         );
         assert!(rendered[3].1.starts_with("<tool_response>\n"));
-        assert_eq!(r.forwarded.get("temperature"), Some(&json!(0.2)));
-        assert!(!r.forwarded.contains_key("user"));
+        assert_eq!(r.generation.temperature, Some(0.2));
+        let sent: Value = serde_json::from_slice(
+            &r.encrypted_body(&crate::e2ee::codec::KeyPair::generate().recipient()),
+        )
+        .unwrap();
+        assert!(sent.get("user").is_none(), "{sent}");
+        assert_eq!(sent["temperature"], 0.2);
+        assert_eq!(sent["max_tokens"], 10);
     }
 
     #[test]
@@ -625,11 +454,15 @@ mod tests {
             "reasoning_effort": "low"
         })).unwrap())
         .unwrap();
+        let sent: Value = serde_json::from_slice(
+            &r.encrypted_body(&crate::e2ee::codec::KeyPair::generate().recipient()),
+        )
+        .unwrap();
         assert_eq!(
-            r.forwarded["reasoning"],
+            sent["reasoning"],
             json!({"effort": "high", "max_tokens": 512})
         );
-        assert_eq!(r.forwarded["reasoning_effort"], "low");
+        assert_eq!(sent["reasoning_effort"], "low");
         for (field, bad) in [
             (
                 "reasoning",

@@ -1,11 +1,13 @@
 //! Anthropic's Messages API (`POST /v1/messages`), spoken at the edge like the Responses
-//! API: a request is translated into a chat request and takes the one chat path; the answer
+//! API: a request is built into the internal request and takes the one chat path; the answer
 //! is rendered back as a `message` or as Messages stream events, errors in Anthropic's shape.
+//! Its own extra endpoint, `count_tokens`, lives here too.
 
+pub(crate) mod count_tokens;
 pub mod translate;
 pub mod writer;
 
-use super::{chat::parse, Context, Dialect, DialectKind};
+use super::{Context, Dialect, DialectKind};
 use crate::chat::answer::Mode;
 use crate::chat::request::ChatRequest;
 use crate::chat::writer::AnswerWriter;
@@ -18,10 +20,9 @@ use std::sync::Arc;
 pub(crate) struct Messages(Arc<Meta>);
 
 impl Dialect for Messages {
-    fn parse(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError> {
-        let t = translate::translate(raw)?;
-        let req = parse::from_fields(t.chat, ctx.names)?;
-        Ok((req, Messages(t.meta)))
+    fn parse(raw: &[u8], _ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError> {
+        let (req, meta) = translate::translate(raw)?;
+        Ok((req, Messages(Arc::new(meta))))
     }
 
     fn writer(&self, _model: &str, _mode: Mode) -> Box<dyn AnswerWriter> {
@@ -39,15 +40,6 @@ impl Dialect for Messages {
     fn error_body(e: &ApiError) -> Bytes {
         Bytes::from(serde_json::to_vec(&error_object(e)).expect("error JSON serializes"))
     }
-}
-
-/// `POST /v1/messages/count_tokens`: the request read and checked as a Messages request
-/// would be, and its input tokens estimated (see `translate::estimate_tokens`).
-pub(crate) fn count_tokens(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, u64), ApiError> {
-    let t = translate::translate(raw)?;
-    super::check_omitted(&t.meta.omitted_tools, ctx.hosted_tools)?;
-    let estimate = translate::estimate_tokens(&t.chat);
-    Ok((parse::from_fields(t.chat, ctx.names)?, estimate))
 }
 
 /// What the answer echoes of its request.

@@ -1,52 +1,55 @@
-//! A Messages API request → the equivalent chat completions request, so it takes the one
-//! chat path (validation, attestation, encryption, tool emulation). What Venice cannot be
-//! given (images, documents, server tools) is refused or left out here, naming the field.
+//! A Messages API request → the internal request, built here from Anthropic's fields, so it
+//! takes the one chat path (validation, attestation, encryption, tool emulation). What Venice
+//! cannot be given (images, documents, server tools) is refused or left out here, naming the
+//! field.
 
 use super::Meta;
+use crate::api::fields;
+use crate::chat::conversation::{Message, PastCall};
+use crate::chat::generation::Effort;
+use crate::chat::request::ChatRequest;
+use crate::chat::structured::OutputFormat;
+use crate::chat::tool_calls::defs::{ToolChoice, ToolSet, ToolSpec};
 use crate::error::ApiError;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
-#[derive(Debug)]
-pub struct Translated {
-    /// The request as chat completions fields.
-    pub(crate) chat: Map<String, Value>,
-    pub meta: Arc<Meta>,
-}
-
-pub fn translate(body: &[u8]) -> Result<Translated, ApiError> {
-    let fields = crate::api::chat::parse::body_object(body)?;
-    let mut chat = Map::new();
+/// The internal request (checked by the caller) and what the answer echoes.
+pub fn translate(body: &[u8]) -> Result<(ChatRequest, Meta), ApiError> {
+    let mut req = ChatRequest::new(String::new(), Vec::new());
+    // The answer always reports usage.
+    req.include_usage = true;
     let mut meta = Meta::default();
-    let mut system: Vec<Value> = Vec::new();
+    let mut system: Vec<Message> = Vec::new();
     let mut messages: Option<Value> = None;
-    let mut tool_choice: Option<Value> = None;
-    let mut effort: Option<Value> = None;
-    for (name, value) in fields {
+    let mut specs: Vec<ToolSpec> = Vec::new();
+    let mut choice = ToolChoice::Auto;
+    let mut parallel = true;
+    let mut effort: Option<Effort> = None;
+    for (name, value) in fields::body_object(body)? {
         if value.is_null() {
             continue;
         }
+        let g = &mut req.generation;
         match name.as_str() {
             "model" => {
-                meta.model = value.as_str().unwrap_or_default().to_string();
-                chat.insert(name, value);
+                req.model = fields::model(&name, value)?;
+                meta.model = req.model.clone();
             }
-            "max_tokens" | "temperature" | "top_p" | "stream" => {
-                chat.insert(name, value);
-            }
-            "system" => {
-                system.push(json!({"role": "system", "content": text_of(&value, "system")?}))
-            }
+            "max_tokens" => g.max_tokens = fields::count(&name, &value)?,
+            "temperature" => g.temperature = fields::number(&name, &value)?,
+            "top_p" => g.top_p = fields::number(&name, &value)?,
+            "stream" => req.stream = fields::flag(&name, &value)?.unwrap_or(false),
+            "system" => system.push(Message::System(text_of(&value, "system")?)),
             "messages" => messages = Some(value),
-            "tools" => {
-                let (tools, omitted) = tools(&value)?;
-                chat.insert("tools".into(), Value::Array(tools));
-                meta.omitted_tools = omitted;
-            }
-            "tool_choice" => tool_choice = Some(value),
-            "stop_sequences" => match value.as_array() {
-                Some(s) if s.len() <= 4 && s.iter().all(Value::is_string) => {
-                    chat.insert("stop".into(), value);
+            "tools" => (specs, meta.omitted_tools) = tools(&value)?,
+            "tool_choice" => (choice, parallel) = tool_choice(&value)?,
+            "stop_sequences" => match value {
+                Value::Array(s) if s.iter().all(Value::is_string) => {
+                    req.stop = s
+                        .into_iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
                 }
                 _ => {
                     return Err(ApiError::invalid(
@@ -58,19 +61,16 @@ pub fn translate(body: &[u8]) -> Result<Translated, ApiError> {
             "thinking" => match value.get("type").and_then(Value::as_str) {
                 Some("enabled") => {
                     let budget = value.get("budget_tokens").and_then(Value::as_u64);
-                    effort = Some(json!(match budget {
-                        Some(b) if b <= 4096 => "low",
-                        Some(b) if b <= 16384 => "medium",
-                        _ => "high",
-                    }));
+                    effort = Some(match budget {
+                        Some(b) if b <= 4096 => Effort::Low,
+                        Some(b) if b <= 16384 => Effort::Medium,
+                        _ => Effort::High,
+                    });
                     meta.hide_thinking = value["display"] == "omitted";
                 }
                 Some("adaptive") => meta.hide_thinking = value["display"] == "omitted",
                 Some("disabled") => {
-                    chat.insert(
-                        "venice_parameters".into(),
-                        json!({"disable_thinking": true}),
-                    );
+                    req.venice.disable_thinking = Some(true);
                     meta.hide_thinking = true;
                 }
                 _ => {
@@ -81,27 +81,25 @@ pub fn translate(body: &[u8]) -> Result<Translated, ApiError> {
                 }
             },
             "output_config" => {
-                if let Some(e) = value.get("effort").and_then(Value::as_str) {
+                if let Some(e) = value.get("effort").filter(|e| !e.is_null()) {
                     // Anthropic's `max` is the most Venice's reasoning controls offer: high.
-                    let e = if e == "max" { "high" } else { e };
-                    effort.get_or_insert(json!(e));
+                    let e = if e == "max" { &Value::from("high") } else { e };
+                    let e = fields::effort("output_config.effort", e)?;
+                    effort = effort.or(e);
                 }
                 if let Some(f) = value.get("format").filter(|f| !f.is_null()) {
-                    chat.insert("response_format".into(), output_format(f)?);
+                    req.format = Some(Arc::new(output_format(f, "output_config.format")?));
                 }
             }
             // The structured-outputs beta's name for the same.
             "output_format" => {
-                chat.insert("response_format".into(), output_format(&value)?);
+                req.format = Some(Arc::new(output_format(&value, "output_format")?));
             }
             "metadata" => {
-                if let Some(id) = value
+                req.session = value
                     .get("user_id")
                     .and_then(Value::as_str)
                     .and_then(session_of)
-                {
-                    chat.insert("metadata".into(), json!({"session_id": id}));
-                }
             }
             "mcp_servers" if value.as_array().is_some_and(|a| !a.is_empty()) => {
                 meta.omitted_tools.push("mcp_servers".into())
@@ -111,22 +109,13 @@ pub fn translate(body: &[u8]) -> Result<Translated, ApiError> {
             _ => log::debug!("messages: ignoring request field {name:?}"),
         }
     }
-    if let Some(effort) = effort {
-        chat.insert("reasoning_effort".into(), effort);
-    }
-    if let Some(choice) = tool_choice {
-        translate_tool_choice(&choice, &mut chat)?;
-    }
+    req.generation.reasoning_effort = effort;
+    req.tools = ToolSet::new(specs, choice, parallel)?.map(Arc::new);
     let messages =
         messages.ok_or_else(|| ApiError::invalid("messages", "`messages` is required"))?;
-    system.extend(chat_messages(messages)?);
-    chat.insert("messages".into(), Value::Array(system));
-    // The answer always reports usage.
-    chat.insert("stream_options".into(), json!({"include_usage": true}));
-    Ok(Translated {
-        chat,
-        meta: Arc::new(meta),
-    })
+    system.extend(conversation(messages)?);
+    req.messages = system;
+    Ok((req, meta))
 }
 
 /// The agent session in `metadata.user_id`: Claude Code's JSON (`{"session_id": …}`) or
@@ -185,10 +174,10 @@ fn server_block(kind: &str) -> bool {
     kind == "server_tool_use" || kind == "mcp_tool_use" || kind.ends_with("_tool_result")
 }
 
-/// `messages` → chat messages. A user turn's `tool_result` blocks become tool messages (ahead
-/// of its text, as chat wants them); an assistant turn's `tool_use` blocks its tool calls;
-/// earlier thinking is not sent back.
-fn chat_messages(v: Value) -> Result<Vec<Value>, ApiError> {
+/// `messages` → the conversation. A user turn's `tool_result` blocks become tool results
+/// (ahead of its text); an assistant turn's `tool_use` blocks its calls; earlier thinking is
+/// not sent back.
+fn conversation(v: Value) -> Result<Vec<Message>, ApiError> {
     let Value::Array(items) = v else {
         return Err(ApiError::invalid("messages", "`messages` must be a list"));
     };
@@ -204,9 +193,14 @@ fn chat_messages(v: Value) -> Result<Vec<Value>, ApiError> {
                 ))
             }
         };
+        let turn = |content: String, calls: Vec<PastCall>| match role {
+            "user" => Message::User(content),
+            "system" => Message::System(content),
+            _ => Message::Assistant { content, calls },
+        };
         let blocks = match m.get("content") {
             Some(Value::String(s)) => {
-                out.push(json!({"role": role, "content": s}));
+                out.push(turn(s.clone(), Vec::new()));
                 continue;
             }
             Some(Value::Array(blocks)) => blocks,
@@ -217,15 +211,15 @@ fn chat_messages(v: Value) -> Result<Vec<Value>, ApiError> {
                 ))
             }
         };
-        let mut text: Vec<Value> = Vec::new();
-        let mut calls: Vec<Value> = Vec::new();
+        let mut text: Vec<&str> = Vec::new();
+        let mut calls: Vec<PastCall> = Vec::new();
         for (j, b) in blocks.iter().enumerate() {
             let block_at = |f: &str| format!("messages.{i}.content.{j}.{f}");
             let kind = b.get("type").and_then(Value::as_str);
             match (role, kind) {
-                (_, Some("text")) => text.push(
-                    json!({"type": "text", "text": b.get("text").and_then(Value::as_str).unwrap_or_default()}),
-                ),
+                (_, Some("text")) => {
+                    text.push(b.get("text").and_then(Value::as_str).unwrap_or_default())
+                }
                 (_, Some("thinking" | "redacted_thinking")) => {}
                 (_, Some(k)) if server_block(k) => {}
                 ("assistant", Some("tool_use")) => {
@@ -243,8 +237,11 @@ fn chat_messages(v: Value) -> Result<Vec<Value>, ApiError> {
                         Some(Value::String(text)) => text.clone(),
                         Some(input) => input.to_string(),
                     };
-                    calls.push(json!({"id": id, "type": "function",
-                        "function": {"name": name, "arguments": arguments}}));
+                    calls.push(PastCall {
+                        id: id.to_string(),
+                        name: name.to_string(),
+                        arguments,
+                    });
                 }
                 ("user", Some("tool_result")) => {
                     let Some(id) = b.get("tool_use_id").and_then(Value::as_str) else {
@@ -253,15 +250,18 @@ fn chat_messages(v: Value) -> Result<Vec<Value>, ApiError> {
                             "`tool_result` blocks need a `tool_use_id`",
                         ));
                     };
-                    let mut result = match b.get("content") {
+                    let mut content = match b.get("content") {
                         None | Some(Value::Null) => String::new(),
                         Some(c) => text_of(c, &block_at("content"))?,
                     };
                     // The model is told, in words, that the tool failed.
                     if b.get("is_error") == Some(&Value::Bool(true)) {
-                        result.insert_str(0, "Error: ");
+                        content.insert_str(0, "Error: ");
                     }
-                    out.push(json!({"role": "tool", "tool_call_id": id, "content": result}));
+                    out.push(Message::Tool {
+                        call_id: id.to_string(),
+                        content,
+                    });
                 }
                 _ => return Err(not_text(&block_at("type"), kind)),
             }
@@ -270,19 +270,15 @@ fn chat_messages(v: Value) -> Result<Vec<Value>, ApiError> {
         if text.is_empty() && calls.is_empty() && !blocks.is_empty() && role != "assistant" {
             continue;
         }
-        let mut msg = json!({"role": role, "content": text});
-        if !calls.is_empty() {
-            msg["tool_calls"] = Value::Array(calls);
-        }
-        out.push(msg);
+        out.push(turn(text.join("\n"), calls));
     }
     Ok(out)
 }
 
-/// Client tools become function tools. Server tools (`web_search_…`, `code_execution_…`,
+/// Client tools are offered to the model. Server tools (`web_search_…`, `code_execution_…`,
 /// `computer_…`, `bash_…`, …: any `type` but `custom`) run on Anthropic's side or carry a
 /// schema only Claude is trained on; they are left out and named.
-fn tools(v: &Value) -> Result<(Vec<Value>, Vec<String>), ApiError> {
+fn tools(v: &Value) -> Result<(Vec<ToolSpec>, Vec<String>), ApiError> {
     let Some(list) = v.as_array() else {
         return Err(ApiError::invalid("tools", "`tools` must be a list"));
     };
@@ -302,28 +298,30 @@ fn tools(v: &Value) -> Result<(Vec<Value>, Vec<String>), ApiError> {
                 "each tool needs a `name`",
             ));
         };
-        let mut f = Map::new();
-        f.insert("name".into(), json!(name));
-        if let Some(d) = t.get("description").filter(|d| !d.is_null()) {
-            f.insert("description".into(), d.clone());
-        }
-        let schema = t
-            .get("input_schema")
-            .cloned()
-            .unwrap_or_else(|| json!({"type": "object"}));
-        f.insert("parameters".into(), schema);
-        offered.push(json!({"type": "function", "function": f}));
+        offered.push(ToolSpec {
+            name: name.to_string(),
+            description: t
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            parameters: Some(
+                t.get("input_schema")
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!({"type": "object"})),
+            ),
+        });
     }
     Ok((offered, omitted))
 }
 
-fn translate_tool_choice(v: &Value, chat: &mut Map<String, Value>) -> Result<(), ApiError> {
+/// `tool_choice` → the choice, and whether calls may come in parallel.
+fn tool_choice(v: &Value) -> Result<(ToolChoice, bool), ApiError> {
     let choice = match v.get("type").and_then(Value::as_str) {
-        Some("auto") => json!("auto"),
-        Some("any") => json!("required"),
-        Some("none") => json!("none"),
+        Some("auto") => ToolChoice::Auto,
+        Some("any") => ToolChoice::Required,
+        Some("none") => ToolChoice::None,
         Some("tool") => match v.get("name").and_then(Value::as_str) {
-            Some(name) => json!({"type": "function", "function": {"name": name}}),
+            Some(name) => ToolChoice::Named(name.to_string()),
             None => {
                 return Err(ApiError::invalid(
                     "tool_choice.name",
@@ -338,63 +336,53 @@ fn translate_tool_choice(v: &Value, chat: &mut Map<String, Value>) -> Result<(),
             ))
         }
     };
-    chat.insert("tool_choice".into(), choice);
-    if v.get("disable_parallel_tool_use") == Some(&Value::Bool(true)) {
-        chat.insert("parallel_tool_calls".into(), json!(false));
-    }
-    Ok(())
+    let parallel = v.get("disable_parallel_tool_use") != Some(&Value::Bool(true));
+    Ok((choice, parallel))
 }
 
-/// `output_config.format` (`{"type": "json_schema", "schema": …}`) → chat `response_format`.
-fn output_format(f: &Value) -> Result<Value, ApiError> {
+/// `output_config.format` (`{"type": "json_schema", "schema": …}`): JSON valid against it.
+fn output_format(f: &Value, at: &str) -> Result<OutputFormat, ApiError> {
     match (f.get("type").and_then(Value::as_str), f.get("schema")) {
-        (Some("json_schema"), Some(schema)) => Ok(json!({"type": "json_schema",
-            "json_schema": {"name": "output", "schema": schema, "strict": true}})),
+        (Some("json_schema"), Some(schema)) => OutputFormat::json_schema(
+            Some("output".into()),
+            schema.clone(),
+            &format!("{at}.schema"),
+        ),
         _ => Err(ApiError::invalid(
-            "output_config.format",
+            at,
             "`format` must be {\"type\": \"json_schema\", \"schema\": …}",
         )),
     }
 }
 
-/// An estimate of a request's input tokens for `count_tokens`: about four characters of
-/// text per token, plus a few per message, over what would be sent (tools included). Not
-/// the model's tokenizer, which the proxy does not have.
-pub(crate) fn estimate_tokens(chat: &Map<String, Value>) -> u64 {
-    fn chars(v: &Value) -> usize {
-        match v {
-            Value::String(s) => s.chars().count(),
-            Value::Array(a) => a.iter().map(chars).sum(),
-            Value::Object(o) => o.values().map(chars).sum(),
-            _ => 0,
-        }
-    }
-    let messages = chat
-        .get("messages")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    let tools = chat
-        .get("tools")
-        .map_or(0, |t| t.to_string().chars().count());
-    let text = chat.get("messages").map_or(0, chars) + tools;
-    (text as u64).div_ceil(4) + 4 * messages as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn chat_of(v: Value) -> Value {
-        Value::Object(translate(v.to_string().as_bytes()).unwrap().chat)
+    fn request_of(v: Value) -> ChatRequest {
+        translate(v.to_string().as_bytes()).unwrap().0
     }
 
     fn err_of(v: Value) -> ApiError {
-        translate(v.to_string().as_bytes()).unwrap_err()
+        let (req, _) = match translate(v.to_string().as_bytes()) {
+            Ok(t) => t,
+            Err(e) => return e,
+        };
+        req.validate().unwrap_err()
+    }
+
+    fn call(id: &str, name: &str, arguments: &str) -> PastCall {
+        PastCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: arguments.into(),
+        }
     }
 
     #[test]
     fn a_claude_code_turn_translates() {
-        let t = translate(
+        let (req, meta) = translate(
             json!({"model": "claude-opus-5-5", "max_tokens": 128000, "stream": true,
                 "system": [{"type": "text", "text": "You are Claude Code."},
                            {"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
@@ -423,48 +411,53 @@ mod tests {
             .as_bytes(),
         )
         .unwrap();
-        let c = &t.chat;
-        assert_eq!(t.meta.model, "claude-opus-5-5");
-        assert_eq!(t.meta.omitted_tools, ["web_search_20250305"]);
-        assert!(t.meta.hide_thinking);
-        assert_eq!(c["reasoning_effort"], "medium");
-        assert_eq!(c["parallel_tool_calls"], false);
-        assert_eq!(c["tool_choice"], "auto");
-        assert_eq!(c["metadata"]["session_id"], "c8ea1555");
-        assert_eq!(c["stream_options"]["include_usage"], true);
-        assert_eq!(c["tools"].as_array().unwrap().len(), 2);
-        assert_eq!(c["tools"][0]["function"]["parameters"]["type"], "object");
-        assert!(c.get("top_k").is_none());
-        let m = c["messages"].as_array().unwrap();
+        assert_eq!(meta.model, "claude-opus-5-5");
+        assert_eq!(meta.omitted_tools, ["web_search_20250305"]);
+        assert!(meta.hide_thinking);
+        assert!(req.stream && req.include_usage);
+        assert_eq!(req.generation.reasoning_effort, Some(Effort::Medium));
+        assert_eq!(req.generation.max_tokens, Some(128000));
+        let tools = req.tools.as_ref().unwrap();
+        assert!(!tools.parallel);
+        assert_eq!(tools.choice, ToolChoice::Auto);
+        assert_eq!(tools.tools.len(), 2);
+        assert_eq!(tools.tools[0].parameters["type"], "object");
+        assert_eq!(req.session.as_deref(), Some("c8ea1555"));
+        assert!(req.validate().is_ok());
         assert_eq!(
-            m[0],
-            json!({"role": "system", "content": "You are Claude Code.\n\nBe brief."})
+            req.messages,
+            [
+                Message::System("You are Claude Code.\n\nBe brief.".into()),
+                Message::User("<system-reminder>x</system-reminder>\nwrite a file".into()),
+                Message::System("# Environment".into()),
+                Message::Assistant {
+                    content: "Writing.".into(),
+                    calls: vec![call(
+                        "toolu_1",
+                        "Write",
+                        r#"{"file_path":"/a","content":"x"}"#
+                    )],
+                },
+                Message::Tool {
+                    call_id: "toolu_1".into(),
+                    content: "File created".into()
+                },
+                Message::User("thanks".into()),
+                Message::Assistant {
+                    content: String::new(),
+                    calls: vec![call("toolu_2", "Write", "{}")],
+                },
+                Message::Tool {
+                    call_id: "toolu_2".into(),
+                    content: "Error: denied".into()
+                },
+            ]
         );
-        assert_eq!(m[1]["content"][1]["text"], "write a file");
-        assert_eq!(m[2]["role"], "system");
-        assert_eq!(
-            m[3]["content"],
-            json!([{"type": "text", "text": "Writing."}])
-        );
-        assert_eq!(m[3]["tool_calls"][0]["id"], "toolu_1");
-        assert_eq!(
-            m[3]["tool_calls"][0]["function"]["arguments"],
-            r#"{"file_path":"/a","content":"x"}"#
-        );
-        assert_eq!(
-            m[4],
-            json!({"role": "tool", "tool_call_id": "toolu_1", "content": "File created"})
-        );
-        assert_eq!(m[5]["content"][0]["text"], "thanks");
-        assert_eq!(m[6]["content"], json!([]));
-        assert_eq!(m[6]["tool_calls"][0]["function"]["arguments"], "{}");
-        assert_eq!(m[7]["content"], "Error: denied");
-        assert_eq!(m.len(), 8, "{m:?}");
     }
 
     #[test]
-    fn controls_map_onto_chat() {
-        let c = chat_of(
+    fn controls_map_onto_the_internal_request() {
+        let req = request_of(
             json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
             "stop_sequences": ["END"], "temperature": 0.5, "top_p": 0.9,
             "thinking": {"type": "enabled", "budget_tokens": 2000},
@@ -472,32 +465,43 @@ mod tests {
             "tools": [{"name": "w", "input_schema": {"type": "object"}}],
             "metadata": {"user_id": "user_abc_account_x_session_s-1"}}),
         );
-        assert_eq!(c["stop"], json!(["END"]));
-        assert_eq!(c["reasoning_effort"], "low");
-        assert_eq!(c["tool_choice"]["function"]["name"], "w");
-        assert_eq!(c["metadata"]["session_id"], "s-1");
+        assert_eq!(req.stop, ["END"]);
+        assert_eq!(req.generation.reasoning_effort, Some(Effort::Low));
         assert_eq!(
-            (c["temperature"].as_f64(), c["max_tokens"].as_u64()),
+            req.tools.as_ref().unwrap().choice,
+            ToolChoice::Named("w".into())
+        );
+        assert_eq!(req.session.as_deref(), Some("s-1"));
+        assert_eq!(
+            (req.generation.temperature, req.generation.max_tokens),
             (Some(0.5), Some(5))
         );
-        let c = chat_of(
+        let req = request_of(
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
             "thinking": {"type": "disabled"}, "tool_choice": {"type": "any"},
+            "tools": [{"name": "w", "input_schema": {"type": "object"}}],
             "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
             "metadata": {"user_id": "has spaces in it"}}),
         );
-        assert_eq!(c["venice_parameters"]["disable_thinking"], true);
-        assert_eq!(c["tool_choice"], "required");
-        assert_eq!(
-            c["response_format"]["json_schema"]["schema"]["type"],
-            "object"
-        );
-        assert!(c.get("metadata").is_none(), "not a usable session id");
-        let c = chat_of(
+        assert_eq!(req.venice.disable_thinking, Some(true));
+        assert_eq!(req.tools.as_ref().unwrap().choice, ToolChoice::Required);
+        let format = req.format.as_ref().unwrap();
+        assert_eq!(format.schema.as_ref().unwrap().0["type"], "object");
+        assert!(req.session.is_none(), "not a usable session id");
+        let req = request_of(
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
             "thinking": {"type": "enabled", "budget_tokens": 32000}, "output_config": {"effort": "low"}}),
         );
-        assert_eq!(c["reasoning_effort"], "high", "thinking's budget decides");
+        assert_eq!(
+            req.generation.reasoning_effort,
+            Some(Effort::High),
+            "thinking's budget decides"
+        );
+        let req = request_of(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "output_config": {"effort": "max"}}),
+        );
+        assert_eq!(req.generation.reasoning_effort, Some(Effort::High));
     }
 
     #[test]
@@ -527,28 +531,29 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("thinking.type"));
         let e = err_of(json!({"model": "m"}));
         assert_eq!(e.param.as_deref(), Some("messages"));
+        let e = err_of(json!({"messages": [{"role": "user", "content": "x"}]}));
+        assert_eq!(e.param.as_deref(), Some("model"));
         let e = err_of(
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"input_schema": {}}]}),
         );
         assert_eq!(e.param.as_deref(), Some("tools.0.name"));
+        let e = err_of(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3}),
+        );
+        assert_eq!(e.param.as_deref(), Some("temperature"));
         // Server tools' own blocks from earlier turns carry nothing and are dropped.
-        let c = chat_of(
+        let req = request_of(
             json!({"model": "m", "messages": [{"role": "assistant", "content": [
             {"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}},
             {"type": "web_search_tool_result", "tool_use_id": "s", "content": []},
             {"type": "text", "text": "found"}]}]}),
         );
-        assert_eq!(c["messages"][0]["content"][0]["text"], "found");
-    }
-
-    #[test]
-    fn token_estimate_grows_with_the_request() {
-        let small = chat_of(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}));
-        let big = chat_of(json!({"model": "m", "system": "x".repeat(400),
-            "messages": [{"role": "user", "content": "hi"}],
-            "tools": [{"name": "w", "input_schema": {"type": "object"}}]}));
-        // "user" and "hi": six characters, two tokens, and four for the message.
-        assert_eq!(estimate_tokens(small.as_object().unwrap()), 2 + 4);
-        assert!(estimate_tokens(big.as_object().unwrap()) > 100 + 8);
+        assert_eq!(
+            req.messages,
+            [Message::Assistant {
+                content: "found".into(),
+                calls: Vec::new()
+            }]
+        );
     }
 }

@@ -4,8 +4,9 @@
 //! items the client expects); hosted tools, which run on OpenAI's side and which neither
 //! Venice (it cannot see encrypted tools) nor the proxy can run, are left out and named.
 
+use crate::chat::tool_calls::defs::ToolSpec;
 use crate::error::ApiError;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// Where a tool the model is offered came from, when not a plain function tool.
@@ -50,35 +51,32 @@ pub(crate) const HOSTED_ITEMS: [&str; 8] = [
     "mcp_call",
 ];
 
-/// The chat tools, where each non-function tool came from (by the name the model sees),
-/// and the hosted tools left out.
+/// The tools the model is offered, where each non-function tool came from (by the name the
+/// model sees), and the hosted tools left out.
 #[derive(Debug, Default)]
 pub(crate) struct Translated {
-    pub(crate) chat: Value,
+    pub(crate) offered: Vec<ToolSpec>,
     pub(crate) origins: HashMap<String, ToolOrigin>,
     pub(crate) omitted: Vec<String>,
 }
 
 const LOCAL_SHELL: &str = "local_shell";
 
-fn function(name: &str, t: &Value) -> Value {
-    let mut f = Map::new();
-    f.insert("name".into(), json!(name));
-    for k in ["description", "parameters", "strict"] {
-        if let Some(x) = t.get(k).filter(|x| !x.is_null()) {
-            f.insert(k.into(), x.clone());
-        }
+fn text(t: &Value, key: &str) -> Option<String> {
+    t.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn function(name: &str, t: &Value) -> ToolSpec {
+    ToolSpec {
+        name: name.to_string(),
+        description: text(t, "description"),
+        parameters: t.get("parameters").filter(|p| !p.is_null()).cloned(),
     }
-    json!({"type": "function", "function": f})
 }
 
 /// A custom tool as a function taking its free-form text as one string argument.
-fn custom(name: &str, t: &Value) -> Value {
-    let mut about = t
-        .get("description")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+fn custom(name: &str, t: &Value) -> ToolSpec {
+    let mut about = text(t, "description").unwrap_or_default();
     about.push_str(if about.is_empty() { "" } else { " " });
     about.push_str("Its input is free-form text, given as `input`.");
     let mut input = json!({"type": "string"});
@@ -89,18 +87,23 @@ fn custom(name: &str, t: &Value) -> Value {
             f["definition"].as_str().unwrap_or_default()
         ));
     }
-    json!({"type": "function", "function": {"name": name, "description": about,
-        "parameters": {"type": "object", "properties": {"input": input},
-            "required": ["input"], "additionalProperties": false}}})
+    ToolSpec {
+        name: name.to_string(),
+        description: Some(about),
+        parameters: Some(json!({"type": "object", "properties": {"input": input},
+            "required": ["input"], "additionalProperties": false})),
+    }
 }
 
-fn local_shell() -> Value {
-    json!({"type": "function", "function": {"name": LOCAL_SHELL,
-        "description": "Runs a command on the user's machine and returns its output.",
-        "parameters": {"type": "object", "properties": {
+fn local_shell() -> ToolSpec {
+    ToolSpec {
+        name: LOCAL_SHELL.to_string(),
+        description: Some("Runs a command on the user's machine and returns its output.".into()),
+        parameters: Some(json!({"type": "object", "properties": {
             "command": {"type": "array", "items": {"type": "string"}, "description": "The program and its arguments."},
             "workdir": {"type": "string"}, "timeout_ms": {"type": "integer"}},
-            "required": ["command"]}}})
+            "required": ["command"]})),
+    }
 }
 
 /// The name a tool is offered as: its own, or `namespace__name` for a namespace's; a name
@@ -119,20 +122,17 @@ fn offered_name(taken: &HashMap<String, ()>, namespace: Option<&str>, name: &str
     candidate
 }
 
-/// The Responses `tools` → chat tools.
+/// The Responses `tools` → the tools the model is offered.
 pub(crate) fn translate(v: &Value) -> Result<Translated, ApiError> {
     let Some(items) = v.as_array() else {
         return if v.is_null() {
-            Ok(Translated {
-                chat: Value::Null,
-                ..Translated::default()
-            })
+            Ok(Translated::default())
         } else {
             Err(ApiError::invalid("tools", "`tools` must be an array"))
         };
     };
     let mut out = Translated::default();
-    let mut chat = Vec::new();
+    let specs = &mut out.offered;
     let mut taken: HashMap<String, ()> = HashMap::new();
     // Plain function names first: they keep their names whatever follows.
     for t in items.iter().filter(|t| t["type"] == "function") {
@@ -144,11 +144,11 @@ pub(crate) fn translate(v: &Value) -> Result<Translated, ApiError> {
         let kind = t.get("type").and_then(Value::as_str).unwrap_or("?");
         let name = t.get("name").and_then(Value::as_str).unwrap_or_default();
         match kind {
-            "function" => chat.push(function(name, t)),
+            "function" => specs.push(function(name, t)),
             "custom" => {
                 let offered = offered_name(&taken, None, name);
                 taken.insert(offered.clone(), ());
-                chat.push(custom(&offered, t));
+                specs.push(custom(&offered, t));
                 out.origins.insert(
                     offered,
                     ToolOrigin::Custom {
@@ -164,14 +164,14 @@ pub(crate) fn translate(v: &Value) -> Result<Translated, ApiError> {
                     taken.insert(offered.clone(), ());
                     let origin = match inner["type"].as_str() {
                         Some("function") => {
-                            chat.push(function(&offered, inner));
+                            specs.push(function(&offered, inner));
                             ToolOrigin::Namespaced {
                                 namespace: name.into(),
                                 name: inner_name.into(),
                             }
                         }
                         Some("custom") => {
-                            chat.push(custom(&offered, inner));
+                            specs.push(custom(&offered, inner));
                             ToolOrigin::Custom {
                                 namespace: Some(name.into()),
                                 name: inner_name.into(),
@@ -191,7 +191,7 @@ pub(crate) fn translate(v: &Value) -> Result<Translated, ApiError> {
                 }
             }
             LOCAL_SHELL => {
-                chat.push(local_shell());
+                specs.push(local_shell());
                 out.origins
                     .insert(LOCAL_SHELL.into(), ToolOrigin::LocalShell);
             }
@@ -206,7 +206,6 @@ pub(crate) fn translate(v: &Value) -> Result<Translated, ApiError> {
             }
         }
     }
-    out.chat = Value::Array(chat);
     Ok(out)
 }
 
@@ -320,13 +319,7 @@ mod tests {
             {"type": "image_generation"}
         ]))
         .unwrap();
-        let names: Vec<&str> = t
-            .chat
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["function"]["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> = t.offered.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
             [
@@ -345,11 +338,13 @@ mod tests {
                 name: "spawn_agent".into()
             }
         );
-        let patch = &t.chat[3]["function"];
-        assert!(patch["parameters"]["properties"]["input"]["description"]
-            .as_str()
-            .unwrap()
-            .contains("lark"));
+        let patch = &t.offered[3];
+        assert!(
+            patch.parameters.as_ref().unwrap()["properties"]["input"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("lark")
+        );
         assert_eq!(
             offered(&t.origins, Some("multi_agent_v1"), "spawn_agent", false),
             "multi_agent_v1__spawn_agent"
@@ -371,7 +366,7 @@ mod tests {
             {"type": "namespace", "name": "ns", "description": "", "tools": [{"type": "function", "name": "f"}]}
         ]))
         .unwrap();
-        assert_eq!(t.chat[1]["function"]["name"], "ns__f_2");
+        assert_eq!(t.offered[1].name, "ns__f_2");
         assert_eq!(offered(&t.origins, Some("ns"), "f", false), "ns__f_2");
         assert!(translate(&json!([{"type": "unknown_tool"}])).is_err());
         assert!(translate(

@@ -1,14 +1,15 @@
-//! The Responses API (`POST /v1/responses`), spoken at the edge: a request is translated
-//! into a chat request and takes the one chat path; the answer is rendered back as a
-//! Response object or as Responses stream events.
+//! The Responses API (`POST /v1/responses`), spoken at the edge: a request is built into the
+//! internal request and takes the one chat path; the answer is rendered back as a Response
+//! object or as Responses stream events. Its own state, the response store, lives here.
 
 pub mod items;
 pub(crate) mod store;
 pub mod translate;
 pub mod writer;
 
-use super::{chat::parse, Context, Dialect, DialectKind};
+use super::{Context, Dialect, DialectKind};
 use crate::chat::answer::Mode;
+use crate::chat::conversation::Message;
 use crate::chat::request::ChatRequest;
 use crate::chat::writer::AnswerWriter;
 use crate::error::ApiError;
@@ -25,14 +26,12 @@ pub(crate) struct Responses {
 impl Dialect for Responses {
     fn parse(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError> {
         let store = ctx.responses.map(|s| (&**s, ctx.tenant));
-        let t = translate::translate(raw, store)?;
-        let req = parse::from_fields(t.chat, ctx.names)?;
-        let store = ctx.responses.cloned();
+        let (req, meta) = translate::translate(raw, store)?;
         Ok((
             req,
             Responses {
-                meta: t.meta,
-                store,
+                meta: Arc::new(meta),
+                store: ctx.responses.cloned(),
             },
         ))
     }
@@ -72,8 +71,8 @@ pub struct Meta {
     pub(crate) previous_response_id: Option<String>,
     /// Whose store the answer goes to (tenants never continue each other's responses).
     pub(crate) tenant: crate::config::Tenant,
-    /// The conversation as chat messages: what a previous response stored, then this input.
-    pub(crate) history: Vec<Value>,
+    /// The conversation: what a previous response stored, then this input.
+    pub(crate) history: Vec<Message>,
     /// Tools offered under another name or kind than the client's (namespaces, custom,
     /// local_shell), by the name the model sees.
     pub(crate) tool_origins: std::collections::HashMap<String, items::ToolOrigin>,

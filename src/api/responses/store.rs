@@ -1,16 +1,15 @@
-//! Stored responses for `previous_response_id`: each response's conversation (as chat
-//! messages), per tenant, bounded in number (least recently used evicted) and in age. Off by default:
+//! Stored responses for `previous_response_id`: each response's conversation, per tenant, bounded in number (least recently used evicted) and in age. Off by default:
 //! it keeps conversation text in the proxy's memory.
 
+use crate::chat::conversation::Message;
 use crate::config::Tenant;
 use lru::LruCache;
-use serde_json::Value;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A stored conversation (chat messages) and when it was stored.
-type Stored = (Instant, Arc<Vec<Value>>);
+/// A stored conversation and when it was stored.
+type Stored = (Instant, Arc<Vec<Message>>);
 
 pub struct ResponseStore {
     map: Mutex<LruCache<(Tenant, String), Stored>>,
@@ -26,7 +25,7 @@ impl ResponseStore {
         })
     }
 
-    pub(crate) fn get(&self, tenant: Tenant, id: &str) -> Option<Arc<Vec<Value>>> {
+    pub(crate) fn get(&self, tenant: Tenant, id: &str) -> Option<Arc<Vec<Message>>> {
         let key = (tenant, id.to_string());
         let mut map = self.map.lock().expect("poisoned");
         let (at, conversation) = map.get(&key)?;
@@ -37,7 +36,7 @@ impl ResponseStore {
         Some(conversation.clone())
     }
 
-    pub(crate) fn put(&self, tenant: Tenant, id: String, conversation: Vec<Value>) {
+    pub(crate) fn put(&self, tenant: Tenant, id: String, conversation: Vec<Message>) {
         self.map
             .lock()
             .expect("poisoned")
@@ -48,21 +47,16 @@ impl ResponseStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn bounded_and_expiring() {
         assert!(ResponseStore::new(0, Duration::from_secs(1)).is_none());
         let s = ResponseStore::new(2, Duration::from_secs(60)).unwrap();
         for i in 0..3 {
-            s.put(
-                0,
-                format!("resp_{i}"),
-                vec![json!({"role": "user", "content": i})],
-            );
+            s.put(0, format!("resp_{i}"), vec![Message::User(i.to_string())]);
         }
         assert!(s.get(0, "resp_0").is_none(), "least recently used evicted");
-        assert_eq!(s.get(0, "resp_2").unwrap()[0]["content"], 2);
+        assert_eq!(s.get(0, "resp_2").unwrap()[0], Message::User("2".into()));
         assert!(s.get(1, "resp_2").is_none(), "another tenant's");
         let s = ResponseStore::new(2, Duration::ZERO).unwrap();
         s.put(0, "r".into(), vec![]);

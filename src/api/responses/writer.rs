@@ -6,6 +6,7 @@
 use super::items;
 use super::store::ResponseStore;
 use super::{new_id, Meta};
+use crate::chat::conversation::{Message, PastCall};
 use crate::chat::tool_calls::emulate::CallDelta;
 use crate::chat::writer::EventWriter;
 use crate::error::ApiError;
@@ -243,27 +244,27 @@ impl ResponsesWriter {
     }
 
     /// The answer as chat messages, for the response store.
-    pub(crate) fn as_messages(&self) -> Vec<Value> {
-        let mut text = String::new();
+    pub(crate) fn as_messages(&self) -> Vec<Message> {
+        let mut content = String::new();
         for item in self.items.iter().filter(|i| i["type"] == "message") {
             for p in item["content"].as_array().into_iter().flatten() {
-                text.push_str(p["text"].as_str().unwrap_or_default());
+                content.push_str(p["text"].as_str().unwrap_or_default());
             }
         }
         // Calls under the names the model was offered, as it will see them next turn.
-        let calls: Vec<Value> = self
+        let calls = self
             .calls
             .iter()
-            .map(|(index, offered, arguments)| {
-                json!({"id": self.items[*index]["call_id"], "type": "function",
-                    "function": {"name": offered, "arguments": arguments}})
+            .map(|(index, offered, arguments)| PastCall {
+                id: self.items[*index]["call_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                name: offered.clone(),
+                arguments: arguments.clone(),
             })
             .collect();
-        let mut m = json!({"role": "assistant", "content": text});
-        if !calls.is_empty() {
-            m["tool_calls"] = Value::Array(calls);
-        }
-        vec![m]
+        vec![Message::Assistant { content, calls }]
     }
 }
 
@@ -495,13 +496,11 @@ mod tests {
             1
         );
         // The stored conversation names the calls as the model was offered them.
-        let m = &w.as_messages()[0]["tool_calls"];
-        let names: Vec<&str> = m
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["function"]["name"].as_str().unwrap())
-            .collect();
+        let stored = w.as_messages();
+        let Message::Assistant { calls, .. } = &stored[0] else {
+            panic!("{stored:?}")
+        };
+        let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["ns__f", "apply_patch", "local_shell"]);
     }
 
@@ -569,10 +568,11 @@ mod tests {
         assert_eq!(r["output"][2]["call_id"], "call_1");
         assert_eq!(r["usage"]["output_tokens"], 4);
         assert_eq!(r["status"], "completed");
-        assert_eq!(
-            w.as_messages()[0]["tool_calls"][0]["function"]["arguments"],
-            "{\"a\":1}"
-        );
+        let stored = w.as_messages();
+        let Message::Assistant { calls, .. } = &stored[0] else {
+            panic!("{stored:?}")
+        };
+        assert_eq!(calls[0].arguments, "{\"a\":1}");
         let mut w = ResponsesWriter::new(Arc::new(Meta::default()), None);
         w.text(&mut BytesMut::new(), "cut");
         w.set_finish("length", None);

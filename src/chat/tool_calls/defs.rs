@@ -48,8 +48,30 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// A tool as a front door read it: what the model is offered under `name`.
+#[derive(Debug, Clone)]
+pub(crate) struct ToolSpec {
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    /// Its JSON Schema; none means it takes no arguments.
+    pub(crate) parameters: Option<Value>,
+}
+
+impl ToolChoice {
+    /// `auto`, `none` or `required`.
+    pub(crate) fn by_word(word: &str) -> Option<ToolChoice> {
+        match word {
+            "auto" => Some(ToolChoice::Auto),
+            "none" => Some(ToolChoice::None),
+            "required" => Some(ToolChoice::Required),
+            _ => None,
+        }
+    }
+}
+
 impl ToolSet {
-    /// `None` when the request offers no tools.
+    /// A chat request's `tools`, `tool_choice` and `parallel_tool_calls`; `None` when the
+    /// request offers no tools.
     pub fn parse(
         tools: Value,
         choice: Value,
@@ -61,7 +83,7 @@ impl ToolSet {
             Value::Array(a) => a,
             _ => return Err(ApiError::invalid("tools", "`tools` must be an array")),
         };
-        let mut defs: Vec<ToolDef> = Vec::with_capacity(items.len());
+        let mut specs = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             let at = |p: &str| format!("tools[{i}].{p}");
             if item.get("type").and_then(Value::as_str) != Some("function") {
@@ -74,56 +96,22 @@ impl ToolSet {
                 .get("function")
                 .filter(|f| f.is_object())
                 .ok_or_else(|| ApiError::invalid(at("function"), "`function` must be an object"))?;
-            let name = f.get("name").and_then(Value::as_str).unwrap_or_default();
-            if !valid_name(name) {
-                return Err(ApiError::invalid(
-                    at("function.name"),
-                    "function names are 1-64 characters of a-z, A-Z, 0-9, _ and -",
-                ));
-            }
-            if defs.iter().any(|d| d.name == name) {
-                return Err(ApiError::invalid(
-                    at("function.name"),
-                    format!("duplicate function name `{name}`"),
-                ));
-            }
-            let parameters = match f.get("parameters") {
-                None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
-                Some(p @ Value::Object(_)) => p.clone(),
-                Some(_) => {
-                    return Err(ApiError::invalid(
-                        at("function.parameters"),
-                        "`parameters` must be a JSON Schema object",
-                    ))
-                }
-            };
-            if parameters.get("type").is_some_and(|t| t != "object") {
-                return Err(ApiError::invalid(
-                    at("function.parameters"),
-                    "`parameters` must describe an object",
-                ));
-            }
-            let validator = jsonschema::validator_for(&parameters).map_err(|e| {
-                ApiError::invalid(
-                    at("function.parameters"),
-                    format!("invalid JSON Schema: {e}"),
-                )
-            })?;
-            defs.push(ToolDef {
-                name: name.to_string(),
+            specs.push(ToolSpec {
+                name: f
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 description: f
                     .get("description")
                     .and_then(Value::as_str)
                     .map(str::to_string),
-                parameters,
-                validator,
+                parameters: f.get("parameters").filter(|p| !p.is_null()).cloned(),
             });
         }
-        let choice = match choice {
-            Value::Null => ToolChoice::Auto,
-            Value::String(s) if s == "auto" => ToolChoice::Auto,
-            Value::String(s) if s == "none" => ToolChoice::None,
-            Value::String(s) if s == "required" => ToolChoice::Required,
+        let choice = match &choice {
+            Value::Null => Some(ToolChoice::Auto),
+            Value::String(word) => ToolChoice::by_word(word),
             Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
                 let name = o
                     .get("function")
@@ -135,21 +123,16 @@ impl ToolSet {
                             "a forced tool needs `function.name`",
                         )
                     })?;
-                if !defs.iter().any(|d| d.name == name) {
-                    return Err(ApiError::invalid(
-                        "tool_choice.function.name",
-                        format!("`{name}` is not among the tools"),
-                    ));
-                }
-                ToolChoice::Named(name.to_string())
+                Some(ToolChoice::Named(name.to_string()))
             }
-            _ => {
-                return Err(ApiError::invalid(
-                    "tool_choice",
-                    "`tool_choice` must be none, auto, required or a function",
-                ))
-            }
-        };
+            _ => None,
+        }
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "tool_choice",
+                "`tool_choice` must be none, auto, required or a function",
+            )
+        })?;
         let parallel = match parallel {
             Value::Null => true,
             Value::Bool(b) => b,
@@ -160,6 +143,68 @@ impl ToolSet {
                 ))
             }
         };
+        ToolSet::new(specs, choice, parallel)
+    }
+
+    /// The tools a front door read, checked (names, schemas, the forced tool among them),
+    /// each schema compiled once; `None` when there are none.
+    pub(crate) fn new(
+        specs: Vec<ToolSpec>,
+        choice: ToolChoice,
+        parallel: bool,
+    ) -> Result<Option<ToolSet>, ApiError> {
+        if specs.is_empty() {
+            return Ok(None);
+        }
+        let mut defs: Vec<ToolDef> = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.into_iter().enumerate() {
+            let at = |p: &str| format!("tools[{i}].function.{p}");
+            if !valid_name(&spec.name) {
+                return Err(ApiError::invalid(
+                    at("name"),
+                    "function names are 1-64 characters of a-z, A-Z, 0-9, _ and -",
+                ));
+            }
+            if defs.iter().any(|d| d.name == spec.name) {
+                return Err(ApiError::invalid(
+                    at("name"),
+                    format!("duplicate function name `{}`", spec.name),
+                ));
+            }
+            let parameters = match spec.parameters {
+                None => json!({"type": "object", "properties": {}}),
+                Some(p @ Value::Object(_)) => p,
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        at("parameters"),
+                        "`parameters` must be a JSON Schema object",
+                    ))
+                }
+            };
+            if parameters.get("type").is_some_and(|t| t != "object") {
+                return Err(ApiError::invalid(
+                    at("parameters"),
+                    "`parameters` must describe an object",
+                ));
+            }
+            let validator = jsonschema::validator_for(&parameters).map_err(|e| {
+                ApiError::invalid(at("parameters"), format!("invalid JSON Schema: {e}"))
+            })?;
+            defs.push(ToolDef {
+                name: spec.name,
+                description: spec.description,
+                parameters,
+                validator,
+            });
+        }
+        if let ToolChoice::Named(name) = &choice {
+            if !defs.iter().any(|d| &d.name == name) {
+                return Err(ApiError::invalid(
+                    "tool_choice.function.name",
+                    format!("`{name}` is not among the tools"),
+                ));
+            }
+        }
         Ok(Some(ToolSet {
             tools: defs,
             choice,
