@@ -11,16 +11,16 @@
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use venice_e2ee_proxy::api::chat::parse;
-use venice_e2ee_proxy::api::chat::writer::ChatWriter;
+use venice_e2ee_proxy::api::completions::parse;
+use venice_e2ee_proxy::api::completions::writer::ChatWriter;
 use venice_e2ee_proxy::api::messages::writer::MessagesWriter;
 use venice_e2ee_proxy::api::responses::translate::translate;
 use venice_e2ee_proxy::api::responses::writer::ResponsesWriter;
 use venice_e2ee_proxy::chat::answer::{self, Mode, Transformer};
+use venice_e2ee_proxy::chat::answer_writer::AnswerWriter;
 use venice_e2ee_proxy::chat::structured::OutputFormat;
 use venice_e2ee_proxy::chat::tool_calls::defs::ToolSet;
 use venice_e2ee_proxy::chat::tool_calls::emulate::ToolStream;
-use venice_e2ee_proxy::chat::writer::AnswerWriter;
 use venice_e2ee_proxy::e2ee::codec::{self, KeyPair};
 use venice_e2ee_proxy::e2ee::keys::ClientKey;
 

@@ -1,7 +1,7 @@
 //! Everything the proxy hooks and the background service share, built once from `Config`.
 
 use crate::agent_sessions::Sessions;
-use crate::api::responses::store::ResponseStore;
+use crate::api::DialectStates;
 use crate::attestation::anchor_checks::Anchors;
 use crate::attestation::cache::AttestationStore;
 use crate::attestation::drift::DriftWatch;
@@ -30,8 +30,8 @@ pub struct AppState {
     pub(crate) keys: ClientKeys,
     /// Per-session client keys (agent sessions).
     pub sessions: Sessions,
-    /// Stored responses for `previous_response_id` (`None`: off).
-    pub(crate) responses: Option<Arc<ResponseStore>>,
+    /// What each dialect keeps across requests (the Responses API's store).
+    pub(crate) dialects: DialectStates,
     /// Encrypts request messages (ciphertext reuse, parallelism).
     pub(crate) sealer: Arc<Sealer>,
     /// Changes in what serves each model, and in Venice's model list.
@@ -149,8 +149,7 @@ impl AppState {
             } else {
                 0
             })),
-            responses: ResponseStore::new(config.responses.store_size, config.responses.store_ttl)
-                .map(Arc::new),
+            dialects: DialectStates::new(&config),
             receipts: Arc::new(Receipts::new(
                 client.clone(),
                 config.attestation.receipts.clone(),

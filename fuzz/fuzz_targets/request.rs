@@ -3,7 +3,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(req) = venice_e2ee_proxy::api::chat::parse::parse(data) {
+    if let Ok(req) = venice_e2ee_proxy::api::completions::parse::parse(data) {
         let key = venice_e2ee_proxy::e2ee::codec::KeyPair::generate();
         let _ = req.encrypted_body(&key.recipient());
     }

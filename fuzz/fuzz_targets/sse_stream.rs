@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, OnceLock};
 use venice_e2ee_proxy::e2ee::codec::KeyPair;
 use venice_e2ee_proxy::e2ee::keys::ClientKey;
-use venice_e2ee_proxy::api::chat::writer::ChatWriter;
+use venice_e2ee_proxy::api::completions::writer::ChatWriter;
 use venice_e2ee_proxy::chat::answer::{Mode, Transformer};
 
 static KEY: OnceLock<Arc<ClientKey>> = OnceLock::new();
@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         Mode::Aggregate,
     ] {
         let mut t = match mode {
-            Mode::Aggregate => Transformer::whole(key.clone()),
+            Mode::Aggregate => Transformer::collecting(key.clone()),
             Mode::Stream { .. } => {
                 Transformer::streaming(key.clone(), Box::new(ChatWriter::new("m".into(), mode)), None)
             }

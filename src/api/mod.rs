@@ -1,17 +1,16 @@
 //! The front doors: one module per dialect (chat completions, the Responses API, Anthropic's
 //! Messages API). Each parses its requests into the one internal `chat::request::ChatRequest`
-//! and renders answers through its `chat::writer::AnswerWriter`; errors take its shape.
+//! and renders answers through its `chat::answer_writer::AnswerWriter`; errors take its shape.
 
-pub mod chat;
+pub mod completions;
 pub(crate) mod fields;
 pub mod messages;
 pub mod responses;
 
-use self::responses::store::ResponseStore;
 use crate::chat::answer::Mode;
+use crate::chat::answer_writer::AnswerWriter;
 use crate::chat::request::{ChatRequest, ModelNames};
-use crate::chat::writer::AnswerWriter;
-use crate::config::{HostedTools, Tenant};
+use crate::config::{Config, HostedTools, Tenant};
 use crate::error::ApiError;
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
@@ -20,7 +19,7 @@ use std::sync::Arc;
 /// Which API a route speaks; all take the one chat path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DialectKind {
-    Chat,
+    Completions,
     Responses,
     /// Anthropic's Messages API: its errors have their own shape too.
     Messages,
@@ -31,10 +30,62 @@ pub(crate) struct Context<'a> {
     pub(crate) names: ModelNames<'a>,
     /// Hosted tools a request names: left out, or refused.
     pub(crate) hosted_tools: HostedTools,
-    /// The response store, for `previous_response_id` and for storing answers.
-    pub(crate) responses: Option<&'a Arc<ResponseStore>>,
+    /// Each dialect's own state.
+    pub(crate) states: &'a DialectStates,
     /// The client's tenant (tenants never continue each other's responses).
     pub(crate) tenant: Tenant,
+}
+
+/// What each dialect keeps across requests, built once from the configuration.
+pub(crate) struct DialectStates {
+    pub(crate) responses: responses::State,
+}
+
+impl DialectStates {
+    pub(crate) fn new(config: &Config) -> Self {
+        DialectStates {
+            responses: responses::State::new(&config.responses),
+        }
+    }
+}
+
+/// An endpoint a dialect answers itself, without Venice, from a request in that dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LocalEndpoint {
+    /// `POST /v1/messages/count_tokens`: an estimate of a Messages request's input tokens.
+    MessagesCountTokens,
+}
+
+impl LocalEndpoint {
+    /// Every local endpoint: adding one adds it here and to its dialect's folder.
+    pub(crate) const ALL: [LocalEndpoint; 1] = [LocalEndpoint::MessagesCountTokens];
+
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            LocalEndpoint::MessagesCountTokens => "/v1/messages/count_tokens",
+        }
+    }
+
+    /// The dialect its requests and errors speak.
+    pub(crate) fn dialect(self) -> DialectKind {
+        match self {
+            LocalEndpoint::MessagesCountTokens => DialectKind::Messages,
+        }
+    }
+
+    /// Its label in logs and metrics.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            LocalEndpoint::MessagesCountTokens => "count_tokens",
+        }
+    }
+
+    /// The answer's body, and the model the request named (the caller looks it up).
+    pub(crate) fn answer(self, raw: &[u8], ctx: &Context<'_>) -> Result<(String, Value), ApiError> {
+        match self {
+            LocalEndpoint::MessagesCountTokens => messages::count_tokens::answer(raw, ctx),
+        }
+    }
 }
 
 /// One front door. `parse` builds the internal request from its request and keeps, as
@@ -65,7 +116,7 @@ pub(crate) trait Dialect: Send + Sync {
 impl DialectKind {
     /// Every dialect: adding one adds it here, to its path and label, and to its folder.
     pub(crate) const ALL: [DialectKind; 3] = [
-        DialectKind::Chat,
+        DialectKind::Completions,
         DialectKind::Responses,
         DialectKind::Messages,
     ];
@@ -73,7 +124,7 @@ impl DialectKind {
     /// The endpoint that speaks it.
     pub(crate) fn path(self) -> &'static str {
         match self {
-            DialectKind::Chat => "/v1/chat/completions",
+            DialectKind::Completions => "/v1/chat/completions",
             DialectKind::Responses => "/v1/responses",
             DialectKind::Messages => "/v1/messages",
         }
@@ -82,7 +133,7 @@ impl DialectKind {
     /// Its label in logs and metrics.
     pub(crate) fn label(self) -> &'static str {
         match self {
-            DialectKind::Chat => "chat_completions",
+            DialectKind::Completions => "chat_completions",
             DialectKind::Responses => "responses",
             DialectKind::Messages => "messages",
         }
@@ -102,7 +153,7 @@ impl DialectKind {
             (req, Arc::new(d))
         }
         let (req, dialect) = match self {
-            DialectKind::Chat => boxed(chat::Chat::parse(raw, ctx)?),
+            DialectKind::Completions => boxed(completions::Completions::parse(raw, ctx)?),
             DialectKind::Responses => boxed(responses::Responses::parse(raw, ctx)?),
             DialectKind::Messages => boxed(messages::Messages::parse(raw, ctx)?),
         };
@@ -113,7 +164,7 @@ impl DialectKind {
     /// An error's body in this dialect.
     pub(crate) fn error_body(self, e: &ApiError) -> Bytes {
         match self {
-            DialectKind::Chat => chat::Chat::error_body(e),
+            DialectKind::Completions => completions::Completions::error_body(e),
             DialectKind::Responses => responses::Responses::error_body(e),
             DialectKind::Messages => messages::Messages::error_body(e),
         }

@@ -4,11 +4,11 @@
 //! / `reasoning_content` must decrypt under the client key; anything else (plaintext,
 //! tampering) stops the stream.
 
+use crate::chat::answer_writer::{AnswerWriter, Shown};
 use crate::chat::stop::{StopScanner, Stops};
 use crate::chat::structured::{JsonStream, OutputFormat};
 use crate::chat::tool_calls::emulate::{Call, CallDelta, OnInvalid, Piece, ToolStream};
 use crate::chat::tool_calls::error::ToolCallError;
-use crate::chat::writer::{AnswerWriter, Shown};
 use crate::e2ee::codec::{CodecError, KeyPair};
 use crate::e2ee::sse::SseParser;
 use crate::error::ApiError;
@@ -152,7 +152,7 @@ impl Transformer {
     }
 
     /// An answer read whole (`finish_answer`), judged and rendered once complete.
-    pub fn whole(key: Arc<crate::e2ee::keys::ClientKey>) -> Self {
+    pub fn collecting(key: Arc<crate::e2ee::keys::ClientKey>) -> Self {
         Self::new(key, None, None)
     }
 
@@ -536,8 +536,8 @@ pub fn output_for(input: &[u8]) -> BytesMut {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::chat::writer::ChatWriter;
-    use crate::chat::writer::{AnswerWriter, Whole};
+    use crate::api::completions::writer::ChatWriter;
+    use crate::chat::answer_writer::{AnswerWriter, Judged};
     use crate::e2ee::codec;
     use crate::e2ee::keys::ClientKey;
     use serde_json::json;
@@ -674,15 +674,15 @@ mod tests {
             ],
             true,
         );
-        let mut t = Transformer::whole(k);
+        let mut t = Transformer::collecting(k);
         let answer = aggregate(&mut t, &input, 5).unwrap();
-        let whole = Whole {
+        let judged = Judged {
             answer: &answer,
             content: Some(&answer.content),
             calls: &[],
         };
         let mut w = ChatWriter::new("e2ee-m".into(), Mode::Aggregate);
-        let v: Value = serde_json::from_slice(&w.whole(&whole, false)).unwrap();
+        let v: Value = serde_json::from_slice(&w.judged(&judged, false)).unwrap();
         assert_eq!(v["object"], "chat.completion");
         assert_eq!(v["id"], "chatcmpl-1");
         assert_eq!(v["created"], 5);
@@ -712,7 +712,7 @@ mod tests {
             "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
             String::from_utf8(packed).unwrap()
         );
-        let mut t = Transformer::whole(k.clone());
+        let mut t = Transformer::collecting(k.clone());
         assert_eq!(
             t.push(tampered.as_bytes(), &mut out),
             Err(StreamError::Decrypt(CodecError::Authentication))
@@ -721,7 +721,7 @@ mod tests {
         // Encrypted to someone else.
         let other = codec::encrypt(&KeyPair::generate().recipient(), b"hi");
         let foreign = format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"reasoning_content\":\"{other}\"}}}}]}}\n\n");
-        let mut t = Transformer::whole(k);
+        let mut t = Transformer::collecting(k);
         assert!(t.push(foreign.as_bytes(), &mut out).is_err());
     }
 
@@ -748,7 +748,7 @@ mod tests {
         let cut = &input[..input.len() / 2];
         let mut t = streaming(&k);
         assert_eq!(run(&mut t, cut, 9), Err(StreamError::Truncated));
-        let mut t = Transformer::whole(k);
+        let mut t = Transformer::collecting(k);
         let err = aggregate(
             &mut t,
             b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n",
@@ -808,7 +808,7 @@ mod tests {
             assert_eq!(shown, "one ");
             assert_eq!(evs.last().unwrap()["choices"][0]["finish_reason"], "stop");
         }
-        let mut t = Transformer::whole(k.clone()).with_stops(stops());
+        let mut t = Transformer::collecting(k.clone()).with_stops(stops());
         let a = aggregate(&mut t, &input, 5).unwrap();
         assert_eq!(
             (a.content.as_str(), a.finish_reason.as_deref()),
@@ -842,7 +842,7 @@ mod tests {
         let e = t.push(&filler, &mut out).unwrap_err();
         assert!(matches!(e, StreamError::Malformed(m) if m.contains("SSE event")));
         // An answer read whole, in events of half a megabyte each, past MAX_ANSWER.
-        let mut t = Transformer::whole(k.clone());
+        let mut t = Transformer::collecting(k.clone());
         let text = "z".repeat(480 << 10);
         let enc = codec::encrypt(&k.pair.recipient(), text.as_bytes());
         let event = format!(

@@ -4,6 +4,7 @@
 //! writer), shared by streams and answers read whole.
 
 pub mod answer;
+pub mod answer_writer;
 pub(crate) mod conversation;
 pub(crate) mod generation;
 pub(crate) mod judge;
@@ -14,4 +15,3 @@ pub(crate) mod sealed;
 pub mod stop;
 pub mod structured;
 pub mod tool_calls;
-pub mod writer;

@@ -6,7 +6,7 @@
 //! (`tools/parser/tests.rs`, `attestation/evidence/drift_tests.rs`). `fuzz/` runs the same
 //! entry points under cargo fuzz.
 
-use crate::api::chat::parse;
+use crate::api::completions::parse;
 use crate::chat::answer::Transformer;
 use crate::e2ee::codec::{self, KeyPair};
 use crate::e2ee::keys::ClientKey;
@@ -49,7 +49,7 @@ fn transform(
     input: &[u8],
     cuts: &[usize],
 ) -> Result<(String, String), String> {
-    let mut t = Transformer::whole(key.clone());
+    let mut t = Transformer::collecting(key.clone());
     let mut out = BytesMut::new();
     let mut from = 0;
     for &cut in cuts.iter().chain([&input.len()]) {

@@ -5,11 +5,12 @@ use crate::api::Dialect;
 use crate::attestation::cache::Entry;
 use crate::budget::{Budget, Held};
 use crate::chat::answer::Mode;
+use crate::chat::answer_writer::AnswerWriter;
 use crate::chat::request::ChatRequest;
 use crate::chat::sealed::Scope;
 use crate::chat::stop::Stops;
 use crate::chat::structured::OutputFormat;
-use crate::chat::writer::AnswerWriter;
+use crate::chat::tool_calls::defs::ToolSet;
 use crate::e2ee::keys::ClientKey;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -49,11 +50,16 @@ pub(crate) enum AnswerPath {
     Proxied { format: Option<Arc<OutputFormat>> },
     /// Read whole first (`exchange::read_whole`): every non-streaming answer, and streams under
     /// `tools.stream_validation: buffer`.
-    Whole { request: ChatRequest },
+    ReadWhole {
+        request: ChatRequest,
+        /// The tools offered (none under `tool_choice: none`).
+        tools: Option<Arc<ToolSet>>,
+    },
     /// A stream with tools, relayed here (`relay`): each call held until whole and valid,
     /// an invalid one corrected inside the stream.
     Relayed {
         request: ChatRequest,
+        tools: Arc<ToolSet>,
         format: Option<Arc<OutputFormat>>,
     },
 }

@@ -6,15 +6,15 @@
 //! Pingora's proxying, the one upstream path for streams, cannot re-send once its response
 //! has begun.
 
-use super::prepared::{AnswerPath, Prepared};
+use super::prepared::Prepared;
 use super::{next_piece, Opened, Reader, Turn};
 use crate::attestation::cache::Entry;
 use crate::chat::answer::{Answer, Mode, StreamError, Transformer};
+use crate::chat::answer_writer::Judged;
 use crate::chat::judge::{judge, TOOL_CALL_INVALID};
 use crate::chat::request::ChatRequest;
 use crate::chat::tool_calls::defs::ToolSet;
 use crate::chat::tool_calls::emulate::{parse_answer_as_written, Call, Parsed};
-use crate::chat::writer::Whole;
 use crate::config::InvalidCalls;
 use crate::error::ApiError;
 use crate::metrics::METRICS;
@@ -32,27 +32,24 @@ pub(crate) struct Reply {
     pub(crate) upstream_began: std::time::Instant,
 }
 
-pub(crate) async fn run(state: &AppState, prepared: &Prepared) -> Result<Reply, ApiError> {
-    let AnswerPath::Whole { request: req } = &prepared.path else {
-        return Err(ApiError::internal(
-            "an answer read whole without its request",
-        ));
-    };
-    let mut reader = ReadWhole {
-        req,
-        tools: req.tools.clone().filter(|t| t.offered().next().is_some()),
-    };
+pub(crate) async fn run(
+    state: &AppState,
+    prepared: &Prepared,
+    req: &ChatRequest,
+    tools: Option<Arc<ToolSet>>,
+) -> Result<Reply, ApiError> {
+    let mut reader = WholeReader { req, tools };
     super::run(state, prepared, req, &mut reader).await
 }
 
 /// Reads each answer whole, then judges its tool calls and structured output.
-struct ReadWhole<'a> {
+struct WholeReader<'a> {
     req: &'a ChatRequest,
     tools: Option<Arc<ToolSet>>,
 }
 
 #[async_trait::async_trait]
-impl Reader for ReadWhole<'_> {
+impl Reader for WholeReader<'_> {
     type Output = Reply;
 
     fn began(&self) -> bool {
@@ -146,7 +143,7 @@ async fn collect(
         mut tap,
         began,
     } = opened;
-    let mut t = Transformer::whole(prepared.client_key.clone())
+    let mut t = Transformer::collecting(prepared.client_key.clone())
         .with_stops(prepared.stops.clone())
         .with_budget(prepared.hold());
     let mut sink = BytesMut::new();
@@ -191,12 +188,12 @@ fn reply(
     calls: &[Call],
 ) -> (Bytes, &'static str) {
     let stream = matches!(prepared.mode, Mode::Stream { .. });
-    let whole = Whole {
+    let judged = Judged {
         answer,
         content,
         calls,
     };
-    let body = prepared.writer().whole(&whole, stream);
+    let body = prepared.writer().judged(&judged, stream);
     let content_type = if stream {
         "text/event-stream"
     } else {

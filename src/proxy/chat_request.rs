@@ -2,8 +2,7 @@
 //! exists: read the whole body, validate and normalize it, look the model up, get its
 //! attested key, and encrypt. A bad request is answered here and never reaches Venice.
 
-use crate::api::messages;
-use crate::api::{Context, DialectKind};
+use crate::api::{Context, DialectKind, LocalEndpoint};
 use crate::attestation::{AttestationError, Check};
 use crate::chat::answer::Mode;
 use crate::chat::request::{ChatRequest, ModelNames};
@@ -18,14 +17,6 @@ use pingora::proxy::Session;
 /// Pingora replays at most this much of a request body it has already read (its retry
 /// buffer). See `read_body`.
 const PINGORA_REPLAY_LIMIT: u64 = 64 * 1024;
-
-/// The way an answer takes, before the request is sealed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Way {
-    Proxied,
-    Whole,
-    Relayed,
-}
 
 fn too_large(limit: u64) -> ApiError {
     ApiError::new(
@@ -198,7 +189,7 @@ fn context(state: &AppState, tenant: Tenant) -> Context<'_> {
             families: &state.config.tools.families,
         },
         hosted_tools: state.config.responses.hosted_tools,
-        responses: state.responses.as_ref(),
+        states: &state.dialects,
         tenant,
     }
 }
@@ -212,11 +203,12 @@ async fn check_model(state: &AppState, model: &str) -> Result<(), ApiError> {
     }
 }
 
-/// `POST /v1/messages/count_tokens` (the Messages API's own, `api::messages::count_tokens`):
-/// its body read, its model looked up.
-pub(crate) async fn count_tokens(
+/// A dialect's local endpoint (`api::LocalEndpoint`): its body read and answered, the model
+/// it names looked up.
+pub(crate) async fn answer_local(
     state: &AppState,
     session: &mut Session,
+    endpoint: LocalEndpoint,
 ) -> Result<serde_json::Value, ApiError> {
     let server = &state.config.server;
     let mut held = state.budget.hold();
@@ -227,8 +219,8 @@ pub(crate) async fn count_tokens(
         &mut held,
     )
     .await?;
-    let (req, answer) = messages::count_tokens::answer(&raw, &context(state, 0))?;
-    check_model(state, &req.model).await?;
+    let (model, answer) = endpoint.answer(&raw, &context(state, 0))?;
+    check_model(state, &model).await?;
     Ok(answer)
 }
 
@@ -287,15 +279,8 @@ pub(crate) async fn prepare(
     // any point (a drop, a tampered chunk) is still a JSON error, never a cut connection.
     // Streams with tools are relayed here, so that a call can be corrected; other streams go
     // through Pingora.
-    let way = if mode == Mode::Aggregate
-        || (checked && state.config.tools.stream_validation == StreamValidation::Buffer)
-    {
-        Way::Whole
-    } else if tools.is_some() {
-        Way::Relayed
-    } else {
-        Way::Proxied
-    };
+    let read_whole = mode == Mode::Aggregate
+        || (checked && state.config.tools.stream_validation == StreamValidation::Buffer);
     let mut req = req;
     let stops = if state.config.encryption.send_stop_sequences {
         if !req.stop.is_empty() {
@@ -333,14 +318,18 @@ pub(crate) async fn prepare(
         session,
         scope,
         dialect,
-        path: match way {
-            Way::Proxied => AnswerPath::Proxied {
-                format: req.format.clone(),
-            },
-            Way::Whole => AnswerPath::Whole { request: req },
-            Way::Relayed => AnswerPath::Relayed {
-                format: req.format.clone(),
+        path: match tools {
+            _ if read_whole => AnswerPath::ReadWhole {
+                tools,
                 request: req,
+            },
+            Some(tools) => AnswerPath::Relayed {
+                format: req.format.clone(),
+                tools,
+                request: req,
+            },
+            None => AnswerPath::Proxied {
+                format: req.format.clone(),
             },
         },
     })

@@ -26,22 +26,37 @@ pub(crate) async fn answer(
     prepared: &mut Prepared,
 ) -> pingora::Result<Answered> {
     let dialect = prepared.dialect.kind();
-    let result = match prepared.path {
+    let result = match &prepared.path {
         AnswerPath::Proxied { .. } => return Ok(Answered::ByPingora),
-        AnswerPath::Relayed { .. } => relay::run(state, session, prepared).await.map(|r| {
+        AnswerPath::Relayed {
+            request,
+            tools,
+            format,
+        } => relay::run(
+            state,
+            session,
+            prepared,
+            request,
+            tools.clone(),
+            format.clone(),
+        )
+        .await
+        .map(|r| {
             METRICS.decrypted_chunks.inc_by(r.chunks);
             prepared.attested = r.attested;
             r.upstream_began
         }),
-        AnswerPath::Whole { .. } => match read_whole::run(state, prepared).await {
-            Ok(r) => {
-                prepared.attested = r.attested;
-                let headers = prepared.answer_headers(&prepared.attested);
-                respond::body(session, 200, r.body, r.content_type, &headers).await?;
-                Ok(r.upstream_began)
+        AnswerPath::ReadWhole { request, tools } => {
+            match read_whole::run(state, prepared, request, tools.clone()).await {
+                Ok(r) => {
+                    prepared.attested = r.attested;
+                    let headers = prepared.answer_headers(&prepared.attested);
+                    respond::body(session, 200, r.body, r.content_type, &headers).await?;
+                    Ok(r.upstream_began)
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        },
+        }
     };
     match result {
         Ok(began) => Ok(Answered::Here(Some(began))),

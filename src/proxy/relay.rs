@@ -10,11 +10,14 @@
 
 use crate::attestation::cache::Entry;
 use crate::chat::answer::{StreamError, Transformer};
+use crate::chat::request::ChatRequest;
+use crate::chat::structured::OutputFormat;
+use crate::chat::tool_calls::defs::ToolSet;
 use crate::chat::tool_calls::emulate::{OnInvalid, ToolStream};
 use crate::chat::tool_calls::prompt::correction;
 use crate::config::InvalidCalls;
 use crate::error::ApiError;
-use crate::exchange::prepared::{AnswerPath, Prepared};
+use crate::exchange::prepared::Prepared;
 use crate::exchange::{next_piece, Opened, Reader, Turn};
 use crate::metrics::METRICS;
 use crate::state::AppState;
@@ -39,17 +42,10 @@ pub(crate) async fn run(
     state: &AppState,
     session: &mut Session,
     prepared: &Prepared,
+    req: &ChatRequest,
+    set: Arc<ToolSet>,
+    format: Option<Arc<OutputFormat>>,
 ) -> Result<Relayed, ApiError> {
-    let AnswerPath::Relayed {
-        request: req,
-        format,
-    } = &prepared.path
-    else {
-        return Err(ApiError::internal("a relayed answer without its request"));
-    };
-    let Some(set) = req.tools.clone() else {
-        return Err(ApiError::internal("a relayed answer without tools to hold"));
-    };
     let policy = (
         state.config.tools.max_retries,
         state.config.tools.invalid_calls,
@@ -59,7 +55,7 @@ pub(crate) async fn run(
         prepared.writer(),
         Some(ToolStream::new(set).with_on_invalid(on_invalid(policy, 0))),
     )
-    .with_format(format.clone())
+    .with_format(format)
     .with_stops(prepared.stops.clone())
     .with_budget(prepared.hold());
     let mut relay = Relay {

@@ -2,7 +2,7 @@
 //! model list).
 
 use super::respond;
-use crate::api::DialectKind;
+use crate::api::{DialectKind, LocalEndpoint};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::venice::Model;
@@ -15,8 +15,8 @@ pub(crate) enum Route {
     /// A chat answer in a dialect (chat completions, the Responses API, the Messages API),
     /// each translated onto the one chat path.
     Chat(DialectKind),
-    /// The Messages API's token count: an estimate, answered locally.
-    CountTokens,
+    /// A dialect's own endpoint answered locally (the Messages API's token count).
+    Local(LocalEndpoint),
     Models,
     Model(String),
     /// Cached attestation reports: all models, or one.
@@ -52,10 +52,11 @@ impl Route {
     pub(crate) fn classify(method: &str, path: &str) -> Route {
         let path = path.trim_end_matches('/');
         let chat = DialectKind::ALL.into_iter().find(|d| d.path() == path);
-        let (route, allowed) = match (chat, path) {
+        let local = LocalEndpoint::ALL.into_iter().find(|e| e.path() == path);
+        let (route, allowed) = match (chat, local) {
             (Some(dialect), _) => (Route::Chat(dialect), "POST"),
-            (None, path) => match path {
-                "/v1/messages/count_tokens" => (Route::CountTokens, "POST"),
+            (None, Some(endpoint)) => (Route::Local(endpoint), "POST"),
+            (None, None) => match path {
                 "/v1/models" => (Route::Models, "GET"),
                 "/healthz" => (Route::Health, "GET"),
                 "/readyz" => (Route::Ready, "GET"),
@@ -95,8 +96,8 @@ impl Route {
     pub(crate) fn dialect(&self) -> DialectKind {
         match self {
             Route::Chat(dialect) => *dialect,
-            Route::CountTokens => DialectKind::Messages,
-            _ => DialectKind::Chat,
+            Route::Local(endpoint) => endpoint.dialect(),
+            _ => DialectKind::Completions,
         }
     }
 
@@ -104,7 +105,7 @@ impl Route {
     pub(crate) fn label(&self) -> &'static str {
         match self {
             Route::Chat(dialect) => dialect.label(),
-            Route::CountTokens => "count_tokens",
+            Route::Local(endpoint) => endpoint.label(),
             Route::Models => "models",
             Route::Model(_) => "model",
             Route::Attestations => "attestations",
@@ -171,7 +172,7 @@ pub(crate) async fn answer(
                 .ok_or_else(|| ApiError::model_not_found(id)),
             Err(e) => Err(ApiError::from(&e)),
         },
-        Route::CountTokens => super::chat_request::count_tokens(state, session)
+        Route::Local(endpoint) => super::chat_request::answer_local(state, session, *endpoint)
             .await
             .map(|v| (200, v)),
         Route::Attestations => Ok((200, attestations(state, None))),
@@ -256,7 +257,7 @@ mod tests {
     fn routes() {
         assert_eq!(
             Route::classify("POST", "/v1/chat/completions"),
-            Route::Chat(DialectKind::Chat)
+            Route::Chat(DialectKind::Completions)
         );
         assert_eq!(
             Route::classify("GET", "/v1/chat/completions"),
@@ -293,10 +294,11 @@ mod tests {
         assert_eq!(Route::Chat(DialectKind::Responses).label(), "responses");
         assert_eq!(
             Route::classify("POST", "/v1/messages/count_tokens"),
-            Route::CountTokens
+            Route::Local(LocalEndpoint::MessagesCountTokens)
         );
-        assert_eq!(Route::CountTokens.dialect(), DialectKind::Messages);
-        assert!(!Route::CountTokens.is_chat());
+        let count = Route::Local(LocalEndpoint::MessagesCountTokens);
+        assert_eq!(count.dialect(), DialectKind::Messages);
+        assert!(!count.is_chat());
         assert_eq!(
             Route::classify("GET", "/v1/attestation"),
             Route::Attestations

@@ -107,3 +107,51 @@ fn modules_import_one_way() {
         wrong.join("\n")
     );
 }
+
+/// Each dialect lives in its own folder under `src/api/`, reached only through the registry
+/// (`api/mod.rs`): no dialect imports another, and nothing outside `api/` names one, so that
+/// adding a dialect touches the registry and its own folder.
+#[test]
+fn dialects_are_reached_only_through_the_registry() {
+    let api = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let dialects: Vec<String> = std::fs::read_dir(&api)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert!(dialects.len() >= 3, "the dialect folders: {dialects:?}");
+    let src = api.parent().unwrap();
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut wrong = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(src).unwrap();
+        let name = rel.file_stem().unwrap().to_str().unwrap();
+        if name == "tests" || name.ends_with("_tests") || name == "properties" {
+            continue;
+        }
+        let mut parts = rel.components().map(|c| c.as_os_str().to_str().unwrap());
+        let home = match (parts.next(), parts.next()) {
+            (Some("api"), Some(d)) if dialects.iter().any(|x| x == d) => Some(d),
+            (Some("api"), Some("mod.rs")) => continue,
+            _ => None,
+        };
+        let code = product_code(&std::fs::read_to_string(file).unwrap());
+        for other in dialects.iter().filter(|d| Some(d.as_str()) != home) {
+            let named = [format!("api::{other}"), format!("super::{other}")];
+            if named.iter().any(|n| {
+                code.match_indices(n.as_str()).any(|(at, _)| {
+                    !code[at + n.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                })
+            }) {
+                wrong.push(format!("{} names the dialect {other}", rel.display()));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "dialects reached around the registry:\n{}",
+        wrong.join("\n")
+    );
+}

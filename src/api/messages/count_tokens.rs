@@ -9,13 +9,13 @@ use crate::chat::request::ChatRequest;
 use crate::error::ApiError;
 use serde_json::{json, Value};
 
-/// The checked request (its model still to be looked up) and the answer's body.
-pub(crate) fn answer(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, Value), ApiError> {
+/// The answer's body and the checked request's model (still to be looked up).
+pub(crate) fn answer(raw: &[u8], ctx: &Context<'_>) -> Result<(String, Value), ApiError> {
     let (req, meta) = translate::translate(raw)?;
     check_omitted(&meta.omitted_tools, ctx.hosted_tools)?;
     let req = checked(req, ctx.names)?;
     let estimate = estimate(&req);
-    Ok((req, json!({"input_tokens": estimate})))
+    Ok((req.model, json!({"input_tokens": estimate})))
 }
 
 /// About four characters per token over what would be sent (roles, text, calls, tools), plus

@@ -9,8 +9,8 @@ pub mod writer;
 
 use super::{Context, Dialect, DialectKind};
 use crate::chat::answer::Mode;
+use crate::chat::answer_writer::AnswerWriter;
 use crate::chat::request::ChatRequest;
-use crate::chat::writer::AnswerWriter;
 use crate::error::ApiError;
 use bytes::Bytes;
 use serde_json::{json, Value};

@@ -5,8 +5,8 @@
 
 use super::{error_object, new_id, Meta};
 use crate::api::write_named_event as event;
+use crate::chat::answer_writer::EventWriter;
 use crate::chat::tool_calls::emulate::CallDelta;
-use crate::chat::writer::EventWriter;
 use crate::error::ApiError;
 use bytes::BytesMut;
 use serde_json::{json, Value};

@@ -9,13 +9,27 @@ pub mod writer;
 
 use super::{Context, Dialect, DialectKind};
 use crate::chat::answer::Mode;
+use crate::chat::answer_writer::AnswerWriter;
 use crate::chat::conversation::Message;
 use crate::chat::request::ChatRequest;
-use crate::chat::writer::AnswerWriter;
 use crate::error::ApiError;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use store::ResponseStore;
+
+/// The Responses API's own state: its store of responses, for `previous_response_id`.
+pub(crate) struct State {
+    /// `None`: the store is off.
+    store: Option<Arc<ResponseStore>>,
+}
+
+impl State {
+    pub(crate) fn new(config: &crate::config::ResponsesSection) -> Self {
+        State {
+            store: ResponseStore::new(config.store_size, config.store_ttl).map(Arc::new),
+        }
+    }
+}
 
 /// The Responses API: what a Response echoes of its request, and where it is stored.
 pub(crate) struct Responses {
@@ -25,13 +39,14 @@ pub(crate) struct Responses {
 
 impl Dialect for Responses {
     fn parse(raw: &[u8], ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError> {
-        let store = ctx.responses.map(|s| (&**s, ctx.tenant));
+        let own = &ctx.states.responses.store;
+        let store = own.as_deref().map(|s| (s, ctx.tenant));
         let (req, meta) = translate::translate(raw, store)?;
         Ok((
             req,
             Responses {
                 meta: Arc::new(meta),
-                store: ctx.responses.cloned(),
+                store: own.clone(),
             },
         ))
     }

@@ -6,9 +6,9 @@
 use super::items;
 use super::store::ResponseStore;
 use super::{new_id, Meta};
+use crate::chat::answer_writer::EventWriter;
 use crate::chat::conversation::{Message, PastCall};
 use crate::chat::tool_calls::emulate::CallDelta;
-use crate::chat::writer::EventWriter;
 use crate::error::ApiError;
 use bytes::BytesMut;
 use serde_json::{json, Value};

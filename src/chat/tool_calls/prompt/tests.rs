@@ -2,7 +2,7 @@
 
 use super::gemma::{declaration as gemma_declaration, GEMMA_QUOTE};
 use super::*;
-use crate::api::chat::parse;
+use crate::api::completions::parse;
 
 /// A request with tools, history with a call and its result, and a forced choice.
 fn conversation(model: &str) -> crate::chat::request::ChatRequest {

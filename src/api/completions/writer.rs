@@ -4,8 +4,8 @@
 
 use super::wire::{self as out, CHUNK_OBJECT, COMPLETION_OBJECT};
 use crate::chat::answer::Mode;
+use crate::chat::answer_writer::{AnswerWriter, Judged, Shown};
 use crate::chat::tool_calls::emulate::CallDelta;
-use crate::chat::writer::{AnswerWriter, Shown, Whole};
 use crate::error::ApiError;
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -91,7 +91,7 @@ impl AnswerWriter for ChatWriter {
         out.extend_from_slice(b"data: [DONE]\n\n");
     }
 
-    fn whole(&mut self, w: &Whole<'_>, stream: bool) -> Bytes {
+    fn judged(&mut self, w: &Judged<'_>, stream: bool) -> Bytes {
         if stream {
             self.replay(w)
         } else {
@@ -107,7 +107,7 @@ impl AnswerWriter for ChatWriter {
 impl ChatWriter {
     /// A validated whole answer as a stream: the role, the reasoning, the content, each call,
     /// the finish reason and the usage, one chunk each.
-    fn replay(&mut self, w: &Whole<'_>) -> Bytes {
+    fn replay(&mut self, w: &Judged<'_>) -> Bytes {
         let answer = w.answer;
         let mut out = BytesMut::new();
         let at = Shown {
@@ -156,7 +156,7 @@ impl ChatWriter {
     }
 
     /// One `chat.completion` body, with `content` (null when `None`) and any tool calls.
-    fn completion(&self, w: &Whole<'_>) -> Bytes {
+    fn completion(&self, w: &Judged<'_>) -> Bytes {
         let answer = w.answer;
         let tool_calls = (!w.calls.is_empty()).then(|| {
             w.calls

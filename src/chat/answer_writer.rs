@@ -29,7 +29,7 @@ pub struct Shown<'a> {
 
 /// A validated answer read whole: its content (`None`: null, as when it only called tools),
 /// reasoning and calls, with the rest of `answer` (id, finish, usage).
-pub struct Whole<'a> {
+pub struct Judged<'a> {
     pub(crate) answer: &'a Answer,
     pub(crate) content: Option<&'a str>,
     pub(crate) calls: &'a [Call],
@@ -42,7 +42,7 @@ pub trait AnswerWriter: Send + Sync {
     fn end(&mut self, out: &mut BytesMut);
     /// A whole answer: the one object a non-streaming client receives, or (`stream`) the
     /// whole stream of events.
-    fn whole(&mut self, whole: &Whole<'_>, stream: bool) -> Bytes;
+    fn judged(&mut self, whole: &Judged<'_>, stream: bool) -> Bytes;
     /// Ends a stream that failed after it began.
     fn failed(&mut self, out: &mut BytesMut, e: &ApiError);
 }
@@ -83,7 +83,7 @@ impl<W: EventWriter> AnswerWriter for W {
         self.complete(out);
     }
 
-    fn whole(&mut self, w: &Whole<'_>, stream: bool) -> Bytes {
+    fn judged(&mut self, w: &Judged<'_>, stream: bool) -> Bytes {
         let mut events = BytesMut::new();
         self.reasoning(&mut events, &w.answer.reasoning);
         self.text(&mut events, w.content.unwrap_or_default());

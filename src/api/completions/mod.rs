@@ -7,16 +7,16 @@ pub mod writer;
 
 use super::{Context, Dialect, DialectKind};
 use crate::chat::answer::Mode;
+use crate::chat::answer_writer::AnswerWriter;
 use crate::chat::request::ChatRequest;
-use crate::chat::writer::AnswerWriter;
 use crate::error::ApiError;
 
 /// Chat completions: the request is the internal request's own dialect; nothing to echo.
-pub(crate) struct Chat;
+pub(crate) struct Completions;
 
-impl Dialect for Chat {
+impl Dialect for Completions {
     fn parse(raw: &[u8], _ctx: &Context<'_>) -> Result<(ChatRequest, Self), ApiError> {
-        Ok((parse::parse_body(raw)?, Chat))
+        Ok((parse::parse_body(raw)?, Completions))
     }
 
     fn writer(&self, model: &str, mode: Mode) -> Box<dyn AnswerWriter> {
@@ -24,6 +24,6 @@ impl Dialect for Chat {
     }
 
     fn kind(&self) -> DialectKind {
-        DialectKind::Chat
+        DialectKind::Completions
     }
 }
