@@ -34,6 +34,18 @@ pub(crate) fn model(name: &str, v: Value) -> Result<String, ApiError> {
     }
 }
 
+/// A string, or nothing for null.
+pub(crate) fn string(name: &str, v: Value) -> Result<Option<String>, ApiError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        _ => Err(ApiError::invalid(
+            name,
+            format!("`{name}` must be a string"),
+        )),
+    }
+}
+
 /// A number, or nothing for null.
 pub(crate) fn number(name: &str, v: &Value) -> Result<Option<f64>, ApiError> {
     match v {

@@ -3,16 +3,19 @@
 //! attested key, and encrypt. A bad request is answered here and never reaches Venice.
 
 use crate::api::{Context, DialectKind, LocalEndpoint};
+use crate::attestation::cache::Entry;
 use crate::attestation::{AttestationError, Check};
+use crate::budget::Held;
 use crate::chat::answer::Mode;
 use crate::chat::request::{ChatRequest, ModelNames};
 use crate::chat::sealed::{encrypt, scope};
 use crate::chat::stop::Stops;
-use crate::config::{StreamValidation, Tenant};
+use crate::config::Tenant;
 use crate::error::ApiError;
 use crate::exchange::prepared::{AnswerPath, Prepared};
 use crate::state::AppState;
 use pingora::proxy::Session;
+use std::sync::Arc;
 
 /// Pingora replays at most this much of a request body it has already read (its retry
 /// buffer). See `read_body`.
@@ -210,15 +213,8 @@ pub(crate) async fn answer_local(
     session: &mut Session,
     endpoint: LocalEndpoint,
 ) -> Result<serde_json::Value, ApiError> {
-    let server = &state.config.server;
     let mut held = state.budget.hold();
-    let raw = read_body(
-        session,
-        server.body_limit,
-        server.body_read_timeout,
-        &mut held,
-    )
-    .await?;
+    let raw = body(state, session, &mut held).await?;
     let (model, answer) = endpoint.answer(&raw, &context(state, 0))?;
     check_model(state, &model).await?;
     Ok(answer)
@@ -231,40 +227,19 @@ pub(crate) async fn prepare(
     tenant: Tenant,
     named: &mut Option<String>,
 ) -> Result<Prepared, ApiError> {
-    let server = &state.config.server;
     let request_id = super::request_id::get(session).to_string();
     let mut held = state.budget.hold();
-    let raw = read_body(
-        session,
-        server.body_limit,
-        server.body_read_timeout,
-        &mut held,
-    )
-    .await?;
-    let (req, dialect) = dialect.parse(&raw, &context(state, tenant))?;
+    let raw = body(state, session, &mut held).await?;
+    let (mut req, dialect) = dialect.parse(&raw, &context(state, tenant))?;
     drop(raw);
     *named = Some(req.model.clone());
     check_model(state, &req.model).await?;
-    let refused = |e: AttestationError| {
-        crate::metrics::METRICS
-            .attestation_refusals
-            .with_label_values(&[&req.model, e.check.code()])
-            .inc();
-        ApiError::from(&e)
-    };
-    let attested = state.attestations.get(&req.model).await.map_err(refused)?;
-    if let Some(why) = state.receipts.refusal(&req.model, &attested) {
-        return Err(refused(AttestationError::new(Check::Receipt, why)));
-    }
-    let http = &*session;
-    let session = session_id(state, http, &req)?;
-    let client_key = match session
+    let attested = attested_key(state, &req.model).await?;
+    let session = session_id(state, session, &req)?;
+    let client_key = session
         .as_deref()
         .and_then(|id| state.sessions.key(tenant, id))
-    {
-        Some(key) => key,
-        None => state.keys.current(tenant),
-    };
+        .unwrap_or_else(|| state.keys.current(tenant));
     let mode = if req.stream {
         Mode::Stream {
             include_usage: req.include_usage,
@@ -272,24 +247,7 @@ pub(crate) async fn prepare(
     } else {
         Mode::Aggregate
     };
-    // Tools under `tool_choice: none` are not offered: the answer is plain text.
-    let tools = req.tools.clone().filter(|t| t.offered().next().is_some());
-    let checked = tools.is_some() || req.format.is_some();
-    // Non-streaming answers are read whole before the client sees a header, so a failure at
-    // any point (a drop, a tampered chunk) is still a JSON error, never a cut connection.
-    // Streams with tools are relayed here, so that a call can be corrected; other streams go
-    // through Pingora.
-    let read_whole = mode == Mode::Aggregate
-        || (checked && state.config.tools.stream_validation == StreamValidation::Buffer);
-    let mut req = req;
-    let stops = if state.config.encryption.send_stop_sequences {
-        if !req.stop.is_empty() {
-            req.generation.stop = Some(req.stop.clone());
-        }
-        None
-    } else {
-        Stops::new(req.stop.clone())
-    };
+    let stops = where_stops_apply(state, &mut req);
     let scope = scope(tenant, session.as_deref());
     let (req, body) = encrypt(
         &state.sealer,
@@ -313,24 +271,50 @@ pub(crate) async fn prepare(
         client_key,
         attested,
         model: req.model.clone(),
-        mode,
         stops,
         session,
         scope,
         dialect,
-        path: match tools {
-            _ if read_whole => AnswerPath::ReadWhole {
-                tools,
-                request: req,
-            },
-            Some(tools) => AnswerPath::Relayed {
-                format: req.format.clone(),
-                tools,
-                request: req,
-            },
-            None => AnswerPath::Proxied {
-                format: req.format.clone(),
-            },
-        },
+        path: AnswerPath::choose(req, mode, state.config.tools.stream_validation),
+        mode,
     })
+}
+
+/// The request body, read whole within the server's limits.
+async fn body(
+    state: &AppState,
+    session: &mut Session,
+    held: &mut Held,
+) -> Result<Vec<u8>, ApiError> {
+    let server = &state.config.server;
+    read_body(session, server.body_limit, server.body_read_timeout, held).await
+}
+
+/// The model's verified key, unless its attestation or its receipts refuse it (counted by
+/// the check that refused).
+async fn attested_key(state: &AppState, model: &str) -> Result<Arc<Entry>, ApiError> {
+    let refused = |e: AttestationError| {
+        crate::metrics::METRICS
+            .attestation_refusals
+            .with_label_values(&[model, e.check.code()])
+            .inc();
+        ApiError::from(&e)
+    };
+    let attested = state.attestations.get(model).await.map_err(refused)?;
+    match state.receipts.refusal(model, &attested) {
+        Some(why) => Err(refused(AttestationError::new(Check::Receipt, why))),
+        None => Ok(attested),
+    }
+}
+
+/// Stop sequences are either sent to Venice (`encryption.send_stop_sequences`) or cut here
+/// from the decrypted answer; the stops to cut here.
+fn where_stops_apply(state: &AppState, req: &mut ChatRequest) -> Option<Arc<Stops>> {
+    if !state.config.encryption.send_stop_sequences {
+        return Stops::new(req.stop.clone());
+    }
+    if !req.stop.is_empty() {
+        req.generation.stop = Some(req.stop.clone());
+    }
+    None
 }

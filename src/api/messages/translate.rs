@@ -44,42 +44,15 @@ pub fn translate(body: &[u8]) -> Result<(ChatRequest, Meta), ApiError> {
             "messages" => messages = Some(value),
             "tools" => (specs, meta.omitted_tools) = tools(&value)?,
             "tool_choice" => (choice, parallel) = tool_choice(&value)?,
-            "stop_sequences" => match value {
-                Value::Array(s) if s.iter().all(Value::is_string) => {
-                    req.stop = s
-                        .into_iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                }
-                _ => {
-                    return Err(ApiError::invalid(
-                        name,
-                        "`stop_sequences` must be a list of at most 4 strings",
-                    ))
-                }
-            },
-            "thinking" => match value.get("type").and_then(Value::as_str) {
-                Some("enabled") => {
-                    let budget = value.get("budget_tokens").and_then(Value::as_u64);
-                    effort = Some(match budget {
-                        Some(b) if b <= 4096 => Effort::Low,
-                        Some(b) if b <= 16384 => Effort::Medium,
-                        _ => Effort::High,
-                    });
-                    meta.hide_thinking = value["display"] == "omitted";
-                }
-                Some("adaptive") => meta.hide_thinking = value["display"] == "omitted",
-                Some("disabled") => {
+            "stop_sequences" => req.stop = stop_sequences(&name, value)?,
+            "thinking" => {
+                let t = thinking(&value)?;
+                effort = t.effort.or(effort);
+                meta.hide_thinking = t.hidden;
+                if t.disabled {
                     req.venice.disable_thinking = Some(true);
-                    meta.hide_thinking = true;
                 }
-                _ => {
-                    return Err(ApiError::invalid(
-                        "thinking.type",
-                        "`thinking.type` must be enabled, adaptive or disabled",
-                    ))
-                }
-            },
+            }
             "output_config" => {
                 if let Some(e) = value.get("effort").filter(|e| !e.is_null()) {
                     // Anthropic's `max` is the most Venice's reasoning controls offer: high.
@@ -116,6 +89,62 @@ pub fn translate(body: &[u8]) -> Result<(ChatRequest, Meta), ApiError> {
     system.extend(conversation(messages)?);
     req.messages = system;
     Ok((req, meta))
+}
+
+/// `stop_sequences`: a list of strings (their count is checked with the request).
+fn stop_sequences(name: &str, value: Value) -> Result<Vec<String>, ApiError> {
+    match value {
+        Value::Array(s) if s.iter().all(Value::is_string) => Ok(s
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()),
+        _ => Err(ApiError::invalid(
+            name,
+            "`stop_sequences` must be a list of at most 4 strings",
+        )),
+    }
+}
+
+/// What `thinking` asks for.
+struct Thinking {
+    /// `enabled` with a budget: the effort closest to it.
+    effort: Option<Effort>,
+    /// The answer leaves the thinking out (`display: omitted`, or thinking disabled).
+    hidden: bool,
+    disabled: bool,
+}
+
+fn thinking(value: &Value) -> Result<Thinking, ApiError> {
+    let omitted = value["display"] == "omitted";
+    match value.get("type").and_then(Value::as_str) {
+        Some("enabled") => {
+            let budget = value.get("budget_tokens").and_then(Value::as_u64);
+            let effort = match budget {
+                Some(b) if b <= 4096 => Effort::Low,
+                Some(b) if b <= 16384 => Effort::Medium,
+                _ => Effort::High,
+            };
+            Ok(Thinking {
+                effort: Some(effort),
+                hidden: omitted,
+                disabled: false,
+            })
+        }
+        Some("adaptive") => Ok(Thinking {
+            effort: None,
+            hidden: omitted,
+            disabled: false,
+        }),
+        Some("disabled") => Ok(Thinking {
+            effort: None,
+            hidden: true,
+            disabled: true,
+        }),
+        _ => Err(ApiError::invalid(
+            "thinking.type",
+            "`thinking.type` must be enabled, adaptive or disabled",
+        )),
+    }
 }
 
 /// The agent session in `metadata.user_id`: Claude Code's JSON (`{"session_id": …}`) or

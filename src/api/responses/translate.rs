@@ -37,7 +37,9 @@ pub fn translate(
     let mut tools = items::Translated::default();
     let mut tool_choice_value = Value::Null;
     for (name, value) in fields::body_object(body)? {
-        let unsupported = |msg: &str| Err(ApiError::unsupported(name.clone(), msg.to_string()));
+        if let Some(why) = refused(&name, &value) {
+            return Err(ApiError::unsupported(name, why));
+        }
         let g = &mut req.generation;
         match name.as_str() {
             "model" => {
@@ -45,11 +47,7 @@ pub fn translate(
                 meta.model = req.model.clone();
             }
             "input" => input = Some(value),
-            "instructions" => match value {
-                Value::String(s) => meta.instructions = Some(s),
-                Value::Null => {}
-                _ => return Err(ApiError::invalid(name, "`instructions` must be a string")),
-            },
+            "instructions" => meta.instructions = fields::string(&name, value)?,
             "tools" => {
                 tools = items::translate(&value)?;
                 meta.tools = value;
@@ -87,29 +85,11 @@ pub fn translate(
             }
             "store" => meta.store = value != json!(false),
             "stream" => req.stream = fields::flag(&name, &value)?.unwrap_or(false),
-            "previous_response_id" => match value {
-                Value::Null => {}
-                Value::String(id) => {
+            "previous_response_id" => {
+                if let Some(id) = fields::string(&name, value)? {
                     prior = previous(store, &id)?;
                     meta.previous_response_id = Some(id);
                 }
-                _ => {
-                    return Err(ApiError::invalid(
-                        name,
-                        "`previous_response_id` must be a string",
-                    ))
-                }
-            },
-            "background" if value == json!(true) => {
-                return unsupported("background responses are not supported by this proxy")
-            }
-            "conversation" | "prompt" if !value.is_null() => {
-                return unsupported(
-                    "is not supported by this proxy: send `input` (and `previous_response_id`)",
-                )
-            }
-            "top_logprobs" if value.as_u64().unwrap_or(0) > 0 => {
-                return unsupported("is not available over E2EE")
             }
             "prompt_cache_key" => req.prompt_cache_key = value.as_str().map(str::to_string),
             // include (`reasoning.encrypted_content`: the model's reasoning is never sent
@@ -135,6 +115,20 @@ pub fn translate(
     messages.extend(meta.history.iter().cloned());
     req.messages = messages;
     Ok((req, meta))
+}
+
+/// Why a field, as given, cannot be honoured here.
+fn refused(name: &str, value: &Value) -> Option<&'static str> {
+    match name {
+        "background" if value == &json!(true) => {
+            Some("background responses are not supported by this proxy")
+        }
+        "conversation" | "prompt" if !value.is_null() => {
+            Some("is not supported by this proxy: send `input` (and `previous_response_id`)")
+        }
+        "top_logprobs" if value.as_u64().unwrap_or(0) > 0 => Some("is not available over E2EE"),
+        _ => None,
+    }
 }
 
 /// The conversation a stored response holds, for `previous_response_id`.
