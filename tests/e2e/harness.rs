@@ -56,12 +56,26 @@ pub fn tools_bin() -> &'static std::path::Path {
     })
 }
 
+/// A port for a proxy listener to bind later. Taken below the kernel's ephemeral range
+/// (32768–60999), where the simulators' and clients' port-0 sockets land, and never handed
+/// out twice in this run: a port the kernel gave back could otherwise go to a simulator
+/// before the proxy binds it, and a test would talk to the wrong server.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 10_000) as u16,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(port < 32_768, "the e2e suite ran out of ports");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub async fn sim() -> Simulator {
