@@ -202,28 +202,8 @@ impl AttestationStore {
         let flight = self.flight(model);
         let queued_at = Instant::now();
         let _only_fetcher = flight.lock.lock().await;
-        if !still_needed(self) {
-            if let Some(e) = self.entries.load().get(model) {
-                return Ok(e.clone());
-            }
-        }
-        if let Some((at, err)) = flight.last_failure.lock().expect("poisoned").as_ref() {
-            if *at >= queued_at {
-                return Err(err.clone());
-            }
-        }
-        if let Some(b) = flight.backoff.lock().expect("poisoned").as_ref() {
-            let wait = b.until.saturating_duration_since(Instant::now());
-            if !wait.is_zero() {
-                return Err(AttestationError::new(
-                    b.error.check,
-                    format!(
-                        "{} (not fetched again for {} ms)",
-                        b.error.message,
-                        wait.as_millis()
-                    ),
-                ));
-            }
+        if let Some(answer) = self.answered_while_queued(model, &flight, queued_at, still_needed) {
+            return answer;
         }
         let (report, mut result) = self.fetch_and_verify(model).await;
         if let (Ok(_), Some(r)) = (&result, &report) {
@@ -233,101 +213,110 @@ impl AttestationStore {
         }
         self.note_fetch(&flight, &result);
         if let Some(review) = report.as_ref().and_then(|r| r.review.as_ref()) {
-            let verdict = match review.status {
-                ReviewStatus::Reviewed => "reviewed",
-                ReviewStatus::Unreviewed => "unreviewed",
-                ReviewStatus::Refused => "refused",
-            };
-            crate::metrics::METRICS
-                .workload_reviews
-                .with_label_values(&[model, verdict])
-                .inc();
+            count_review(model, review.status);
         }
-        match result {
-            Ok((key, refresh_by)) => {
-                let previous = self
-                    .entries
-                    .load()
-                    .get(model)
-                    .map(|e| e.key.key_hex.clone());
-                if previous.as_deref().is_some_and(|p| p != key.key_hex) {
-                    log::warn!(
-                        "model {model}: attested key changed to {} (verified before use)",
-                        key.address_hex()
-                    );
-                }
-                if let Some(r) = &report {
-                    let w = r.workload.as_ref();
-                    self.drift.verified(
-                        model,
-                        super::drift::Fingerprint {
-                            compose: w.map(|w| w.compose_hash.clone()),
-                            os_image: w
-                                .and_then(|w| w.os_image_hash.as_ref())
-                                .map(|h| h.value.clone()),
-                            gateway_commit: r.gateway.as_ref().map(|g| g.commit.clone()),
-                            keyset: key.keyset.as_ref().map(|k| k.digest.clone()),
-                        },
-                        super::unix_now(),
-                    );
-                    log::info!(
-                        "model {model}: attestation verified: key {}, layout {}, workload {}, {} checks passed{}",
-                        key.address_hex(),
-                        r.layout.unwrap_or("-"),
-                        r.review
-                            .as_ref()
-                            .and_then(|w| w.workload.as_deref())
-                            .unwrap_or("not reviewed"),
-                        r.checks
-                            .iter()
-                            .filter(|c| c.status == super::evidence::report::Status::Pass)
-                            .count(),
-                        if r.trust_overrides.is_empty() {
-                            ""
-                        } else {
-                            " (trust relaxed, see the report)"
-                        }
-                    );
-                }
-                let entry = Arc::new(Entry {
-                    key,
-                    report: report.expect("a verified key has a report"),
-                    verified_at: Instant::now(),
-                    verified_unix: SystemTime::now()
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
-                    refresh_by,
-                    invalidated: AtomicBool::new(false),
-                });
-                self.entries.rcu(|map| {
-                    let mut map = HashMap::clone(map);
-                    map.insert(model.to_string(), entry.clone());
-                    map
-                });
-                *flight.last_failure.lock().expect("poisoned") = None;
-                *flight.last_error.lock().expect("poisoned") = None;
-                crate::metrics::METRICS
-                    .attestation_refreshes
-                    .with_label_values(&[model, "verified"])
-                    .inc();
-                Ok(entry)
+        match (result, report) {
+            (Ok((key, refresh_by)), Some(report)) => {
+                Ok(self.store_verified(model, &flight, key, refresh_by, report))
             }
-            Err(err) => {
-                log::warn!("model {model}: attestation failed: {err}");
-                crate::metrics::METRICS
-                    .attestation_refreshes
-                    .with_label_values(&[model, err.check.code()])
-                    .inc();
-                *flight.last_failure.lock().expect("poisoned") =
-                    Some((Instant::now(), err.clone()));
-                *flight.last_error.lock().expect("poisoned") =
-                    Some((super::unix_now(), err.clone()));
-                if let Some(r) = report {
-                    *flight.last_failed_report.lock().expect("poisoned") = Some(Arc::new(r));
-                }
+            (Ok(_), None) => unreachable!("a verified key has a report"),
+            (Err(err), report) => {
+                note_failure(model, &flight, &err, report);
                 Err(err)
             }
         }
+    }
+
+    /// What a caller that queued behind another fetch gets without fetching again: the entry
+    /// that fetch stored, the error it ended in, or the error still backing off.
+    fn answered_while_queued(
+        &self,
+        model: &str,
+        flight: &Flight,
+        queued_at: Instant,
+        still_needed: impl Fn(&Self) -> bool,
+    ) -> Option<Result<Arc<Entry>, AttestationError>> {
+        if !still_needed(self) {
+            if let Some(e) = self.entries.load().get(model) {
+                return Some(Ok(e.clone()));
+            }
+        }
+        if let Some((at, err)) = flight.last_failure.lock().expect("poisoned").as_ref() {
+            if *at >= queued_at {
+                return Some(Err(err.clone()));
+            }
+        }
+        let backoff = flight.backoff.lock().expect("poisoned");
+        let b = backoff.as_ref()?;
+        let wait = b.until.saturating_duration_since(Instant::now());
+        (!wait.is_zero()).then(|| {
+            Err(AttestationError::new(
+                b.error.check,
+                format!(
+                    "{} (not fetched again for {} ms)",
+                    b.error.message,
+                    wait.as_millis()
+                ),
+            ))
+        })
+    }
+
+    /// Stores a verified key for `model`, says what was verified and feeds the drift watch.
+    fn store_verified(
+        &self,
+        model: &str,
+        flight: &Flight,
+        key: VerifiedKey,
+        refresh_by: Option<u64>,
+        report: Report,
+    ) -> Arc<Entry> {
+        let previous = self
+            .entries
+            .load()
+            .get(model)
+            .map(|e| e.key.key_hex.clone());
+        if previous.as_deref().is_some_and(|p| p != key.key_hex) {
+            log::warn!(
+                "model {model}: attested key changed to {} (verified before use)",
+                key.address_hex()
+            );
+        }
+        let w = report.workload.as_ref();
+        self.drift.verified(
+            model,
+            super::drift::Fingerprint {
+                compose: w.map(|w| w.compose_hash.clone()),
+                os_image: w
+                    .and_then(|w| w.os_image_hash.as_ref())
+                    .map(|h| h.value.clone()),
+                gateway_commit: report.gateway.as_ref().map(|g| g.commit.clone()),
+                keyset: key.keyset.as_ref().map(|k| k.digest.clone()),
+            },
+            super::unix_now(),
+        );
+        log_verified(model, &key, &report);
+        let entry = Arc::new(Entry {
+            key,
+            report,
+            verified_at: Instant::now(),
+            verified_unix: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            refresh_by,
+            invalidated: AtomicBool::new(false),
+        });
+        self.entries.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(model.to_string(), entry.clone());
+            map
+        });
+        *flight.last_failure.lock().expect("poisoned") = None;
+        *flight.last_error.lock().expect("poisoned") = None;
+        crate::metrics::METRICS
+            .attestation_refreshes
+            .with_label_values(&[model, "verified"])
+            .inc();
+        entry
     }
 
     /// Pins the first verified form of `model`; refuses a weaker one later.
@@ -646,6 +635,53 @@ fn refresh_deadline(raw: &serde_json::Value, keyset_not_after: Option<u64>) -> O
         .filter_map(when)
         .chain(keyset_not_after)
         .min()
+}
+
+fn count_review(model: &str, status: ReviewStatus) {
+    let verdict = match status {
+        ReviewStatus::Reviewed => "reviewed",
+        ReviewStatus::Unreviewed => "unreviewed",
+        ReviewStatus::Refused => "refused",
+    };
+    crate::metrics::METRICS
+        .workload_reviews
+        .with_label_values(&[model, verdict])
+        .inc();
+}
+
+fn log_verified(model: &str, key: &VerifiedKey, r: &Report) {
+    log::info!(
+        "model {model}: attestation verified: key {}, layout {}, workload {}, {} checks passed{}",
+        key.address_hex(),
+        r.layout.unwrap_or("-"),
+        r.review
+            .as_ref()
+            .and_then(|w| w.workload.as_deref())
+            .unwrap_or("not reviewed"),
+        r.checks
+            .iter()
+            .filter(|c| c.status == super::evidence::report::Status::Pass)
+            .count(),
+        if r.trust_overrides.is_empty() {
+            ""
+        } else {
+            " (trust relaxed, see the report)"
+        }
+    );
+}
+
+/// Keeps a failed refresh where the status and the next caller see it.
+fn note_failure(model: &str, flight: &Flight, err: &AttestationError, report: Option<Report>) {
+    log::warn!("model {model}: attestation failed: {err}");
+    crate::metrics::METRICS
+        .attestation_refreshes
+        .with_label_values(&[model, err.check.code()])
+        .inc();
+    *flight.last_failure.lock().expect("poisoned") = Some((Instant::now(), err.clone()));
+    *flight.last_error.lock().expect("poisoned") = Some((super::unix_now(), err.clone()));
+    if let Some(r) = report {
+        *flight.last_failed_report.lock().expect("poisoned") = Some(Arc::new(r));
+    }
 }
 
 #[cfg(test)]

@@ -213,152 +213,23 @@ impl VerifiedKey {
     }
 }
 
+/// Checks one attestation envelope in order; the first failing check decides the error.
 pub fn verify(
     att: &Attestation,
     model: &str,
     nonce: &[u8; 32],
     policy: Policy,
 ) -> Result<VerifiedKey, AttestationError> {
-    use Check::*;
-    let fail = |check, msg: String| Err(AttestationError::new(check, msg));
-
-    if att.verified != Some(true) {
-        return fail(
-            Verified,
-            "Venice did not report the attestation as verified".into(),
-        );
-    }
-
-    // Every nonce echo present must match; at least one must be present.
-    let echoes: Vec<&str> = [att.nonce.as_deref(), att.request_nonce.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    if echoes.is_empty() {
-        return fail(Nonce, "attestation does not echo the nonce".into());
-    }
-    if echoes.iter().any(|e| !hex_matches(e, nonce)) {
-        return fail(Nonce, "attestation echoes a different nonce".into());
-    }
-
-    match att.model.as_deref() {
-        Some(m) if m == model => {}
-        Some(m) => {
-            return fail(
-                Model,
-                format!("attestation is for model `{m}`, not `{model}`"),
-            )
-        }
-        None => return fail(Model, "attestation does not name its model".into()),
-    }
-
-    if let Some(algo) = att.signing_algo.as_deref() {
-        if !algo.eq_ignore_ascii_case("ecdsa") {
-            return fail(
-                SigningAlgo,
-                format!("signing algorithm `{algo}` is not ecdsa"),
-            );
-        }
-    }
-
-    let key_text = match att.signing_key_text() {
-        Some(k) => k,
-        None => return fail(SigningKey, "attestation has no signing key".into()),
-    };
-    // Both key fields, when present, must name the same key.
-    let key = codec::parse_public_key(key_text).map_err(|_| {
-        AttestationError::new(SigningKey, "signing key is not a secp256k1 public key")
-    })?;
-    if let (Some(a), Some(b)) = (
-        att.signing_key.as_deref(),
-        att.signing_public_key.as_deref(),
-    ) {
-        if codec::parse_public_key(a).ok() != codec::parse_public_key(b).ok() {
-            return fail(
-                SigningKey,
-                "signing_key and signing_public_key differ".into(),
-            );
-        }
-    }
-
+    verdict_and_echoes(att, model, nonce)?;
+    let key = signing_key(att)?;
     let address = codec::address(&key);
-    match att.signing_address.as_deref() {
-        Some(a) if hex_matches(a, &address) => {}
-        Some(_) => {
-            return fail(
-                Address,
-                "signing address is not derived from the signing key".into(),
-            )
-        }
-        None => return fail(Address, "attestation has no signing address".into()),
-    }
-
-    let quote_text = att
-        .quote_text()
-        .ok_or_else(|| AttestationError::new(Quote, "attestation has no TDX quote"))?;
-    let report = quote::decode_quote_text(quote_text)
-        .and_then(|raw| quote::parse(&raw))
-        .map_err(|e| AttestationError::new(Quote, e.to_string()))?;
-
-    if report.debug() && !policy.allow_debug {
-        return fail(
-            Debug,
-            "the trust domain runs with the DEBUG attribute".into(),
-        );
-    }
-
-    // REPORTDATA is dstack's `address ‖ 0 ‖ nonce` or ACI's statement over the keyset
-    // digest and the nonce: the data says which, and either binds the key only when it holds.
+    signing_address(att, &address)?;
+    let report = td_report(att, policy)?;
     let keyset = att.keyset().map(Keyset::parse);
-    let mut expected = [0u8; 64];
-    expected[..20].copy_from_slice(&address);
-    expected[32..].copy_from_slice(nonce);
-    let binding = if report.report_data == expected {
-        Binding::Address
-    } else {
-        let digests = aci::candidate_digests(att.keyset(), &att.restated_digests());
-        let workload_ids = aci::candidate_workload_ids(att.keyset(), &att.restated_workload_ids());
-        match aci::statement_bound(&report.report_data, &digests, &workload_ids, nonce) {
-            Some(bound) => bound,
-            None => {
-                return fail(
-                    ReportData,
-                    "quote REPORTDATA binds neither the signing address and this nonce (dstack) nor the ACI statement over the keyset digest and this nonce".into(),
-                )
-            }
-        }
-    };
+    let binding = report_data_binding(att, &report.report_data, &address, nonce)?;
     if let Binding::Statement { keyset_digest, .. } = &binding {
-        // The quote binds a keyset, not the key: the key is attested only if listed in it.
-        let ks = match &keyset {
-            Some(Ok(k)) => k,
-            Some(Err(e)) => return fail(AciE2eeKey, format!("the bound keyset: {e}")),
-            None => {
-                return fail(
-                    AciE2eeKey,
-                    format!(
-                    "the quote binds keyset {keyset_digest}, which the attestation does not carry"
-                ),
-                )
-            }
-        };
-        if ks.digest != *keyset_digest {
-            return fail(
-                AciE2eeKey,
-                format!(
-                    "the quote binds keyset {keyset_digest}, the served keyset hashes to {}",
-                    ks.digest
-                ),
-            );
-        }
-        if ks.e2ee_entry_for(&key).is_none() {
-            return fail(
-                AciE2eeKey,
-                "the signing key is not listed in the attested keyset's e2ee_public_keys".into(),
-            );
-        }
+        key_listed_in_bound_keyset(keyset_digest, keyset.as_ref(), &key)?;
     }
-
     Ok(VerifiedKey {
         key_hex: codec::public_key_hex(&key),
         recipient: codec::Recipient::new(&key),
@@ -368,6 +239,165 @@ pub fn verify(
         binding,
         keyset: keyset.and_then(Result::ok).map(Arc::new),
     })
+}
+
+fn fail<T>(check: Check, message: impl Into<String>) -> Result<T, AttestationError> {
+    Err(AttestationError::new(check, message))
+}
+
+/// Venice's verdict, then its echoes of our nonce and the model: every nonce echo present
+/// must match, and at least one must be present.
+fn verdict_and_echoes(
+    att: &Attestation,
+    model: &str,
+    nonce: &[u8; 32],
+) -> Result<(), AttestationError> {
+    if att.verified != Some(true) {
+        return fail(
+            Check::Verified,
+            "Venice did not report the attestation as verified",
+        );
+    }
+    let echoes: Vec<&str> = [att.nonce.as_deref(), att.request_nonce.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if echoes.is_empty() {
+        return fail(Check::Nonce, "attestation does not echo the nonce");
+    }
+    if echoes.iter().any(|e| !hex_matches(e, nonce)) {
+        return fail(Check::Nonce, "attestation echoes a different nonce");
+    }
+    match att.model.as_deref() {
+        Some(m) if m == model => Ok(()),
+        Some(m) => fail(
+            Check::Model,
+            format!("attestation is for model `{m}`, not `{model}`"),
+        ),
+        None => fail(Check::Model, "attestation does not name its model"),
+    }
+}
+
+/// The signing key, an ecdsa secp256k1 key; both key fields, when present, name it.
+fn signing_key(att: &Attestation) -> Result<PublicKey, AttestationError> {
+    if let Some(algo) = att.signing_algo.as_deref() {
+        if !algo.eq_ignore_ascii_case("ecdsa") {
+            return fail(
+                Check::SigningAlgo,
+                format!("signing algorithm `{algo}` is not ecdsa"),
+            );
+        }
+    }
+    let Some(key_text) = att.signing_key_text() else {
+        return fail(Check::SigningKey, "attestation has no signing key");
+    };
+    let key = codec::parse_public_key(key_text).map_err(|_| {
+        AttestationError::new(
+            Check::SigningKey,
+            "signing key is not a secp256k1 public key",
+        )
+    })?;
+    if let (Some(a), Some(b)) = (
+        att.signing_key.as_deref(),
+        att.signing_public_key.as_deref(),
+    ) {
+        if codec::parse_public_key(a).ok() != codec::parse_public_key(b).ok() {
+            return fail(
+                Check::SigningKey,
+                "signing_key and signing_public_key differ",
+            );
+        }
+    }
+    Ok(key)
+}
+
+/// The served address must be the one derived from the key.
+fn signing_address(att: &Attestation, address: &[u8; 20]) -> Result<(), AttestationError> {
+    match att.signing_address.as_deref() {
+        Some(a) if hex_matches(a, address) => Ok(()),
+        Some(_) => fail(
+            Check::Address,
+            "signing address is not derived from the signing key",
+        ),
+        None => fail(Check::Address, "attestation has no signing address"),
+    }
+}
+
+/// The TDX quote's shape, and no DEBUG trust domain unless the policy allows one.
+fn td_report(att: &Attestation, policy: Policy) -> Result<quote::TdReport, AttestationError> {
+    let quote_text = att
+        .quote_text()
+        .ok_or_else(|| AttestationError::new(Check::Quote, "attestation has no TDX quote"))?;
+    let report = quote::decode_quote_text(quote_text)
+        .and_then(|raw| quote::parse(&raw))
+        .map_err(|e| AttestationError::new(Check::Quote, e.to_string()))?;
+    if report.debug() && !policy.allow_debug {
+        return fail(
+            Check::Debug,
+            "the trust domain runs with the DEBUG attribute",
+        );
+    }
+    Ok(report)
+}
+
+/// REPORTDATA is dstack's `address ‖ 0 ‖ nonce` or ACI's statement over the keyset digest
+/// and the nonce: the data says which, and either binds the key only when it holds.
+fn report_data_binding(
+    att: &Attestation,
+    report_data: &[u8; 64],
+    address: &[u8; 20],
+    nonce: &[u8; 32],
+) -> Result<Binding, AttestationError> {
+    let mut expected = [0u8; 64];
+    expected[..20].copy_from_slice(address);
+    expected[32..].copy_from_slice(nonce);
+    if *report_data == expected {
+        return Ok(Binding::Address);
+    }
+    let digests = aci::candidate_digests(att.keyset(), &att.restated_digests());
+    let workload_ids = aci::candidate_workload_ids(att.keyset(), &att.restated_workload_ids());
+    aci::statement_bound(report_data, &digests, &workload_ids, nonce).ok_or_else(|| {
+        AttestationError::new(
+            Check::ReportData,
+            "quote REPORTDATA binds neither the signing address and this nonce (dstack) nor the ACI statement over the keyset digest and this nonce",
+        )
+    })
+}
+
+/// The quote binds a keyset, not the key: the key is attested only if listed in it.
+fn key_listed_in_bound_keyset(
+    keyset_digest: &str,
+    served: Option<&Result<Keyset, aci::AciError>>,
+    key: &PublicKey,
+) -> Result<(), AttestationError> {
+    let ks = match served {
+        Some(Ok(k)) => k,
+        Some(Err(e)) => return fail(Check::AciE2eeKey, format!("the bound keyset: {e}")),
+        None => {
+            return fail(
+                Check::AciE2eeKey,
+                format!(
+                    "the quote binds keyset {keyset_digest}, which the attestation does not carry"
+                ),
+            )
+        }
+    };
+    if ks.digest != keyset_digest {
+        return fail(
+            Check::AciE2eeKey,
+            format!(
+                "the quote binds keyset {keyset_digest}, the served keyset hashes to {}",
+                ks.digest
+            ),
+        );
+    }
+    if ks.e2ee_entry_for(key).is_none() {
+        return fail(
+            Check::AciE2eeKey,
+            "the signing key is not listed in the attested keyset's e2ee_public_keys",
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

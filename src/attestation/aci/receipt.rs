@@ -264,6 +264,58 @@ pub(crate) fn verify(
     seen: &Observed<'_>,
 ) -> Result<VerifiedReceipt, AciError> {
     let text = |k: &str| doc.get(k).and_then(Value::as_str);
+    let key_id = signed_by(doc, keyset)?;
+    names_this_workload(doc, keyset)?;
+    let events = event_log(doc)?;
+    let response = hash_of(events, "response.returned")
+        .ok_or_else(|| AciError::Malformed("the receipt has no response.returned hash".into()))?;
+    if let (Some(id), Some(ours)) = (text("chat_id"), seen.chat_id) {
+        if id != ours {
+            return Err(AciError::Mismatch(format!(
+                "the receipt is for answer {id}, not {ours}"
+            )));
+        }
+    }
+    let of_type = |kind: &'static str| {
+        events
+            .iter()
+            .filter(move |e| e.get("type").and_then(Value::as_str) == Some(kind))
+    };
+    let served_at = doc.get("served_at").and_then(Value::as_u64);
+    let (from, to) = seen.window;
+    Ok(VerifiedReceipt {
+        receipt_id: text("receipt_id").unwrap_or_default().to_string(),
+        key_id,
+        served_at,
+        served_in_window: served_at
+            .is_some_and(|t| t + SERVED_AT_SKEW_SECS >= from && t <= to + SERVED_AT_SKEW_SECS),
+        request_hash_matches: hash_of(events, "request.received")
+            .map(|h| same_hash(h, &seen.request_sha256)),
+        response_hash_matches: same_hash(response, &seen.response_sha256),
+        modified: events
+            .iter()
+            .filter_map(|e| e.get("type").and_then(Value::as_str))
+            .filter(|t| t.starts_with("transparency.") && t.ends_with("_modified"))
+            .map(str::to_string)
+            .collect(),
+        chat_id: text("chat_id")
+            .filter(|_| seen.chat_id.is_some())
+            .map(str::to_string),
+        route: of_type("route.selected")
+            .next()
+            .and_then(|e| e.get("target_route_id"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        upstream: of_type("upstream.verified")
+            .map(UpstreamEvent::parse)
+            .collect(),
+    })
+}
+
+/// The receipt's form and signature: a receipt key of the attested keyset signed it, with the
+/// algorithm and signature length that key has. Returns the key's id.
+fn signed_by(doc: &Value, keyset: &Keyset) -> Result<String, AciError> {
+    let text = |k: &str| doc.get(k).and_then(Value::as_str);
     if text("api_version") != Some(API_VERSION) {
         return Err(AciError::Malformed(format!(
             "receipt api_version is {:?}, not {API_VERSION}",
@@ -299,6 +351,12 @@ pub(crate) fn verify(
             "the receipt signature does not verify under key `{key_id}`"
         )));
     }
+    Ok(key_id)
+}
+
+/// The receipt names the attested workload (when it names one) and the attested keyset.
+fn names_this_workload(doc: &Value, keyset: &Keyset) -> Result<(), AciError> {
+    let text = |k: &str| doc.get(k).and_then(Value::as_str);
     if let (Some(named), Some(ours)) = (text("workload_id"), keyset.workload_id.as_deref()) {
         if !named.trim().eq_ignore_ascii_case(ours) {
             return Err(AciError::Mismatch(format!(
@@ -307,14 +365,17 @@ pub(crate) fn verify(
         }
     }
     match text("workload_keyset_digest") {
-        Some(d) if d.trim().eq_ignore_ascii_case(&keyset.digest) => {}
-        other => {
-            return Err(AciError::Mismatch(format!(
-                "the receipt names keyset {other:?}, not the attested {}",
-                keyset.digest
-            )))
-        }
+        Some(d) if d.trim().eq_ignore_ascii_case(&keyset.digest) => Ok(()),
+        other => Err(AciError::Mismatch(format!(
+            "the receipt names keyset {other:?}, not the attested {}",
+            keyset.digest
+        ))),
     }
+}
+
+/// The event log: it starts with `request.received`, and the deployed form numbers its
+/// events strictly from 0, all or none.
+fn event_log(doc: &Value) -> Result<&[Value], AciError> {
     let events = doc
         .get("event_log")
         .and_then(Value::as_array)
@@ -329,7 +390,6 @@ pub(crate) fn verify(
             "the receipt's first event is not request.received".into(),
         ));
     }
-    // The deployed form numbers its events: strictly from 0, all or none.
     let seqs: Vec<Option<u64>> = events
         .iter()
         .map(|e| e.get("seq").and_then(Value::as_u64))
@@ -341,49 +401,7 @@ pub(crate) fn verify(
             "the receipt's events are not numbered 0, 1, 2, … in order".into(),
         ));
     }
-    let response = hash_of(events, "response.returned")
-        .ok_or_else(|| AciError::Malformed("the receipt has no response.returned hash".into()))?;
-    if let (Some(id), Some(ours)) = (text("chat_id"), seen.chat_id) {
-        if id != ours {
-            return Err(AciError::Mismatch(format!(
-                "the receipt is for answer {id}, not {ours}"
-            )));
-        }
-    }
-    let modified = events
-        .iter()
-        .filter_map(|e| e.get("type").and_then(Value::as_str))
-        .filter(|t| t.starts_with("transparency.") && t.ends_with("_modified"))
-        .map(str::to_string)
-        .collect();
-    let upstream = events
-        .iter()
-        .filter(|e| e.get("type").and_then(Value::as_str) == Some("upstream.verified"))
-        .map(UpstreamEvent::parse)
-        .collect();
-    let served_at = doc.get("served_at").and_then(Value::as_u64);
-    let (from, to) = seen.window;
-    Ok(VerifiedReceipt {
-        receipt_id: text("receipt_id").unwrap_or_default().to_string(),
-        key_id,
-        served_at,
-        served_in_window: served_at
-            .is_some_and(|t| t + SERVED_AT_SKEW_SECS >= from && t <= to + SERVED_AT_SKEW_SECS),
-        request_hash_matches: hash_of(events, "request.received")
-            .map(|h| same_hash(h, &seen.request_sha256)),
-        response_hash_matches: same_hash(response, &seen.response_sha256),
-        modified,
-        chat_id: text("chat_id")
-            .filter(|_| seen.chat_id.is_some())
-            .map(str::to_string),
-        route: events
-            .iter()
-            .find(|e| e.get("type").and_then(Value::as_str) == Some("route.selected"))
-            .and_then(|e| e.get("target_route_id"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        upstream,
-    })
+    Ok(events)
 }
 
 #[cfg(test)]

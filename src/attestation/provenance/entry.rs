@@ -198,115 +198,115 @@ pub(crate) fn read(
         .ok_or("body has no kind")?
         .to_ascii_lowercase();
     let spec = &v["spec"];
-    match kind.as_str() {
-        "dsse" => {
-            let sigs = spec["signatures"]
-                .as_array()
-                .ok_or("DSSE body without signatures")?;
-            let signers = sigs
-                .iter()
-                .map(|s| {
-                    signer(s["verifier"].as_str().unwrap_or_default(), root, at).map(|(s, _)| s)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if signers.is_empty() {
-                return Err("DSSE body without signatures".into());
-            }
-            Ok(Material {
-                kind,
-                names_digest: None,
-                signature_verified: false,
-                signers,
-            })
-        }
-        "hashedrekord" => {
-            let hash = spec
-                .pointer("/data/hash/value")
-                .and_then(Value::as_str)
-                .ok_or("hashedrekord without data.hash")?;
-            let alg = spec
-                .pointer("/data/hash/algorithm")
-                .and_then(Value::as_str)
-                .unwrap_or("sha256");
-            let (s, key) = signer(
-                spec.pointer("/signature/publicKey/content")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-                root,
-                at,
-            )?;
-            let sig = framing::base64_bytes(
-                spec.pointer("/signature/content")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-            )
-            .map_err(|e| format!("hashedrekord signature: {e}"))?;
-            let prehash = framing::hex_bytes(hash).map_err(|e| format!("data hash: {e}"))?;
-            if alg != "sha256" || prehash.len() != 32 {
-                return Err(format!("hashedrekord data hash {alg} is not supported").into());
-            }
-            verify_prehashed_p256(&key, &prehash, &sig)?;
-            Ok(Material {
-                kind,
-                names_digest: Some(hash.eq_ignore_ascii_case(digest)),
-                signature_verified: true,
-                signers: vec![s],
-            })
-        }
-        "intoto" => {
-            let env = spec
-                .pointer("/content/envelope")
-                .ok_or("in-toto body without an envelope")?;
-            let payload_type = env["payloadType"].as_str().unwrap_or_default();
-            let payload = env["payload"]
-                .as_str()
-                .map(framing::base64_bytes)
-                .transpose()?;
-            let mut signers = Vec::new();
-            let mut verified = payload.is_some();
-            for s in env["signatures"]
-                .as_array()
-                .ok_or("in-toto envelope without signatures")?
-            {
-                let (who, key) = signer(s["publicKey"].as_str().unwrap_or_default(), root, at)?;
-                if let Some(p) = &payload {
-                    let sig = framing::base64_bytes(s["sig"].as_str().unwrap_or_default())?;
-                    // Some clients base64 the signature twice.
-                    let sig = std::str::from_utf8(&sig)
-                        .ok()
-                        .filter(|t| !t.is_empty())
-                        .and_then(|t| framing::base64_bytes(t).ok())
-                        .unwrap_or(sig);
-                    verified &= verify_ecdsa(&key, &pae(payload_type, p), &sig);
-                }
-                signers.push(who);
-            }
-            if payload.is_some() && !verified {
-                return Err("in-toto envelope signature does not verify".into());
-            }
-            let names_digest = match &payload {
-                Some(p) => {
-                    let statement: Value =
-                        serde_json::from_slice(p).map_err(|e| format!("in-toto statement: {e}"))?;
-                    Some(statement["subject"].as_array().is_some_and(|subjects| {
-                        subjects.iter().any(|s| {
-                            s.pointer("/digest/sha256")
-                                .and_then(Value::as_str)
-                                .is_some_and(|d| d.eq_ignore_ascii_case(digest))
-                        })
-                    }))
-                }
-                None => None,
-            };
-            Ok(Material {
-                kind,
-                names_digest,
-                signature_verified: payload.is_some(),
-                signers,
-            })
-        }
-        other => Err(format!("entry kind {other} is not supported").into()),
+    let (names_digest, signature_verified, signers) = match kind.as_str() {
+        "dsse" => dsse(spec, root, at)?,
+        "hashedrekord" => hashedrekord(spec, digest, root, at)?,
+        "intoto" => intoto(spec, digest, root, at)?,
+        other => return Err(format!("entry kind {other} is not supported").into()),
+    };
+    Ok(Material {
+        kind,
+        names_digest,
+        signature_verified,
+        signers,
+    })
+}
+
+/// What one kind of entry says: whether it names the digest, whether its signature was
+/// verified, and who signed.
+type Read = (Option<bool>, bool, Vec<Signer>);
+
+/// DSSE keeps only hashes: its signers are read, its signature cannot be checked.
+fn dsse(spec: &Value, root: &TrustedRoot, at: u64) -> Result<Read, ProvenanceError> {
+    let sigs = spec["signatures"]
+        .as_array()
+        .ok_or("DSSE body without signatures")?;
+    let signers = sigs
+        .iter()
+        .map(|s| signer(s["verifier"].as_str().unwrap_or_default(), root, at).map(|(s, _)| s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if signers.is_empty() {
+        return Err("DSSE body without signatures".into());
     }
+    Ok((None, false, signers))
+}
+
+/// A signature over the artifact's SHA-256, which the entry keeps.
+fn hashedrekord(
+    spec: &Value,
+    digest: &str,
+    root: &TrustedRoot,
+    at: u64,
+) -> Result<Read, ProvenanceError> {
+    let text = |pointer: &str| spec.pointer(pointer).and_then(Value::as_str);
+    let hash = text("/data/hash/value").ok_or("hashedrekord without data.hash")?;
+    let alg = text("/data/hash/algorithm").unwrap_or("sha256");
+    let (s, key) = signer(
+        text("/signature/publicKey/content").unwrap_or_default(),
+        root,
+        at,
+    )?;
+    let sig = framing::base64_bytes(text("/signature/content").unwrap_or_default())
+        .map_err(|e| format!("hashedrekord signature: {e}"))?;
+    let prehash = framing::hex_bytes(hash).map_err(|e| format!("data hash: {e}"))?;
+    if alg != "sha256" || prehash.len() != 32 {
+        return Err(format!("hashedrekord data hash {alg} is not supported").into());
+    }
+    verify_prehashed_p256(&key, &prehash, &sig)?;
+    Ok((Some(hash.eq_ignore_ascii_case(digest)), true, vec![s]))
+}
+
+/// An in-toto envelope: every signature must verify over the payload when the entry keeps
+/// it, and the statement's subjects say whether it is about this digest.
+fn intoto(
+    spec: &Value,
+    digest: &str,
+    root: &TrustedRoot,
+    at: u64,
+) -> Result<Read, ProvenanceError> {
+    let env = spec
+        .pointer("/content/envelope")
+        .ok_or("in-toto body without an envelope")?;
+    let payload_type = env["payloadType"].as_str().unwrap_or_default();
+    let payload = env["payload"]
+        .as_str()
+        .map(framing::base64_bytes)
+        .transpose()?;
+    let mut signers = Vec::new();
+    let mut verified = payload.is_some();
+    for s in env["signatures"]
+        .as_array()
+        .ok_or("in-toto envelope without signatures")?
+    {
+        let (who, key) = signer(s["publicKey"].as_str().unwrap_or_default(), root, at)?;
+        if let Some(p) = &payload {
+            let sig = framing::base64_bytes(s["sig"].as_str().unwrap_or_default())?;
+            // Some clients base64 the signature twice.
+            let sig = std::str::from_utf8(&sig)
+                .ok()
+                .filter(|t| !t.is_empty())
+                .and_then(|t| framing::base64_bytes(t).ok())
+                .unwrap_or(sig);
+            verified &= verify_ecdsa(&key, &pae(payload_type, p), &sig);
+        }
+        signers.push(who);
+    }
+    let Some(p) = &payload else {
+        return Ok((None, false, signers));
+    };
+    if !verified {
+        return Err("in-toto envelope signature does not verify".into());
+    }
+    let statement: Value =
+        serde_json::from_slice(p).map_err(|e| format!("in-toto statement: {e}"))?;
+    let names_digest = statement["subject"].as_array().is_some_and(|subjects| {
+        subjects.iter().any(|s| {
+            s.pointer("/digest/sha256")
+                .and_then(Value::as_str)
+                .is_some_and(|d| d.eq_ignore_ascii_case(digest))
+        })
+    });
+    Ok((Some(names_digest), true, signers))
 }
 
 /// ECDSA P-256 over a given SHA-256 digest (a hashedrekord signs the artifact, and the log
