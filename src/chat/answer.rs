@@ -328,9 +328,7 @@ impl Transformer {
                 .id
                 .map(|Text(id)| id.into_owned())
                 .unwrap_or_else(|| format!("chatcmpl-{:032x}", rand::random::<u128>()));
-            if let Some(c) = chunk.created {
-                self.answer.created = c;
-            }
+            self.answer.created = chunk.created.unwrap_or(self.answer.created);
         }
         // Only one choice is ever requested (`n` must be 1).
         if let Some(c) = chunk.choices.iter().find(|c| c.index != 0) {
@@ -366,26 +364,7 @@ impl Transformer {
         }
         let (content, finish) = self.through_stops(content, finish);
         if self.writer.is_none() {
-            // Read whole: collected here, judged once complete.
-            self.answer
-                .content
-                .push_str(content.as_deref().unwrap_or_default());
-            self.answer
-                .reasoning
-                .push_str(reasoning.as_deref().unwrap_or_default());
-            if self.answer.content.len() + self.answer.reasoning.len() > MAX_ANSWER {
-                return Err(StreamError::Malformed(format!(
-                    "the answer grew past {MAX_ANSWER} bytes"
-                )));
-            }
-            self.held.cover(self.holding())?;
-            if finish.is_some() {
-                self.answer.finish_reason = finish;
-            }
-            if chunk.usage.is_some() {
-                self.answer.usage = chunk.usage;
-            }
-            return Ok(());
+            return self.collect(content, reasoning, finish, chunk.usage);
         }
         let Passed {
             content,
@@ -409,6 +388,35 @@ impl Transformer {
         }
         if self.stopped {
             self.write_end(out);
+        }
+        Ok(())
+    }
+
+    /// Read whole: a chunk's pieces are collected here, judged once the answer is complete.
+    fn collect(
+        &mut self,
+        content: Option<String>,
+        reasoning: Option<String>,
+        finish: Option<String>,
+        usage: Option<Value>,
+    ) -> Result<(), StreamError> {
+        self.answer
+            .content
+            .push_str(content.as_deref().unwrap_or_default());
+        self.answer
+            .reasoning
+            .push_str(reasoning.as_deref().unwrap_or_default());
+        if self.answer.content.len() + self.answer.reasoning.len() > MAX_ANSWER {
+            return Err(StreamError::Malformed(format!(
+                "the answer grew past {MAX_ANSWER} bytes"
+            )));
+        }
+        self.held.cover(self.holding())?;
+        if finish.is_some() {
+            self.answer.finish_reason = finish;
+        }
+        if usage.is_some() {
+            self.answer.usage = usage;
         }
         Ok(())
     }

@@ -30,17 +30,47 @@ pub fn load_from_str(
     yaml: &str,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
-    let mut tree: Value = if yaml.trim().is_empty() {
-        Value::Mapping(Mapping::new())
+    let mut tree = file_tree(yaml)?;
+    let from_env = apply_env(&mut tree, env)?;
+    let mut config: Config = serde_path_to_error::deserialize(tree)
+        .map_err(|e| {
+            let field = e.path().to_string();
+            ConfigError::Invalid {
+                field,
+                message: e.into_inner().to_string(),
+            }
+        })
+        .map_err(|e| from_env.name_source(e))?;
+    if let Some(key) = &from_env.api_key {
+        config.venice.api_key = Secret::new(key.trim());
+    }
+    if let Some(token) = from_env
+        .admin_token
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
+        config.server.admin_token = Some(Secret::new(token.trim()));
+    }
+    read_auth_tokens_file(&mut config)?;
+    config.validate().map_err(|e| from_env.name_source(e))?;
+    Ok(config)
+}
+
+/// The file's settings as a tree; secrets are refused there, they come from the environment.
+fn file_tree(yaml: &str) -> Result<Value, ConfigError> {
+    let tree: Value = if yaml.trim().is_empty() {
+        Value::Null
     } else {
         serde_yaml::from_str(yaml).map_err(|e| ConfigError::Invalid {
             field: "<file>".into(),
             message: e.to_string(),
         })?
     };
-    if tree.is_null() {
-        tree = Value::Mapping(Mapping::new());
-    }
+    let tree = if tree.is_null() {
+        Value::Mapping(Mapping::new())
+    } else {
+        tree
+    };
     if lookup(&tree, &["venice", "api_key"]).is_some_and(|v| !v.is_null()) {
         return Err(ConfigError::Invalid {
             field: "venice.api_key".into(),
@@ -53,13 +83,49 @@ pub fn load_from_str(
             message: format!("must not be in a config file; set {ENV_PREFIX}SERVER__ADMIN_TOKEN"),
         });
     }
-    let mut api_key = None;
-    let mut admin_token = None;
-    // Which variable set which field, so an error says where its value came from.
-    let mut from_env: Vec<(String, String)> = Vec::new();
+    Ok(tree)
+}
+
+/// What the environment set: the secrets, kept out of the tree, and which variable set
+/// which field, so an error says where its value came from.
+struct FromEnv {
+    api_key: Option<String>,
+    admin_token: Option<String>,
+    fields: Vec<(String, String)>,
+}
+
+impl FromEnv {
+    fn name_source(&self, e: ConfigError) -> ConfigError {
+        match e {
+            ConfigError::Invalid { field, message } => {
+                let var = self
+                    .fields
+                    .iter()
+                    .find(|(path, _)| field == *path || field.starts_with(&format!("{path}.")));
+                let message = match var {
+                    Some((_, name)) => format!("{message} (set by {name})"),
+                    None => message,
+                };
+                ConfigError::Invalid { field, message }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Writes each `VENICE_E2EE_PROXY__A__B` variable into the tree at `a.b`.
+fn apply_env(
+    tree: &mut Value,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<FromEnv, ConfigError> {
+    let mut found = FromEnv {
+        api_key: None,
+        admin_token: None,
+        fields: Vec::new(),
+    };
     for (name, value) in env {
         if name == "VENICE_API_KEY" {
-            api_key.get_or_insert(value);
+            found.api_key.get_or_insert(value);
             continue;
         }
         let Some(path) = name.strip_prefix(ENV_PREFIX) else {
@@ -67,68 +133,45 @@ pub fn load_from_str(
         };
         let path: Vec<String> = path.split("__").map(|s| s.to_ascii_lowercase()).collect();
         if path == ["venice", "api_key"] {
-            api_key = Some(value);
+            found.api_key = Some(value);
             continue;
         }
         if path == ["server", "admin_token"] {
-            admin_token = Some(value);
+            found.admin_token = Some(value);
             continue;
         }
-        set(&mut tree, &path, &value).map_err(|message| ConfigError::Invalid {
+        set(tree, &path, &value).map_err(|message| ConfigError::Invalid {
             field: path.join("."),
             message: format!("{message} (set by {name})"),
         })?;
-        from_env.push((path.join("."), name));
+        found.fields.push((path.join("."), name));
     }
-    let sourced = |e: ConfigError| match e {
-        ConfigError::Invalid { field, message } => {
-            let var = from_env
-                .iter()
-                .find(|(path, _)| field == *path || field.starts_with(&format!("{path}.")));
-            let message = match var {
-                Some((_, name)) => format!("{message} (set by {name})"),
-                None => message,
-            };
-            ConfigError::Invalid { field, message }
-        }
-        other => other,
+    Ok(found)
+}
+
+/// Adds the tokens of `server.auth_tokens_file`, one per line; a file without one is an error.
+fn read_auth_tokens_file(config: &mut Config) -> Result<(), ConfigError> {
+    let Some(path) = config.server.auth_tokens_file.clone() else {
+        return Ok(());
     };
-    let mut config: Config = serde_path_to_error::deserialize(tree)
-        .map_err(|e| {
-            let field = e.path().to_string();
-            ConfigError::Invalid {
-                field,
-                message: e.into_inner().to_string(),
-            }
-        })
-        .map_err(sourced)?;
-    if let Some(key) = api_key {
-        config.venice.api_key = Secret::new(key.trim());
-    }
-    if let Some(token) = admin_token.filter(|t| !t.trim().is_empty()) {
-        config.server.admin_token = Some(Secret::new(token.trim()));
-    }
-    if let Some(path) = config.server.auth_tokens_file.clone() {
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+    let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+        field: "server.auth_tokens_file".into(),
+        message: format!("{}: {e}", path.display()),
+    })?;
+    let tokens: Vec<Secret> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(Secret::new)
+        .collect();
+    if tokens.is_empty() {
+        return Err(ConfigError::Invalid {
             field: "server.auth_tokens_file".into(),
-            message: format!("{}: {e}", path.display()),
-        })?;
-        let tokens: Vec<Secret> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(Secret::new)
-            .collect();
-        if tokens.is_empty() {
-            return Err(ConfigError::Invalid {
-                field: "server.auth_tokens_file".into(),
-                message: format!("{} holds no token", path.display()),
-            });
-        }
-        config.server.auth_tokens.extend(tokens);
+            message: format!("{} holds no token", path.display()),
+        });
     }
-    config.validate().map_err(sourced)?;
-    Ok(config)
+    config.server.auth_tokens.extend(tokens);
+    Ok(())
 }
 
 fn lookup<'a>(tree: &'a Value, path: &[&str]) -> Option<&'a Value> {

@@ -1081,33 +1081,7 @@ pub fn render_text(r: &Report) -> String {
         out.push_str(&format!("  [{status}] {:<20} {}{note}\n", c.name, c.detail));
     }
     if let Some(a) = &r.aci {
-        let binding = match &a.binding {
-            Some(Binding::Statement { keyset_digest, .. }) => {
-                format!("ACI statement over {keyset_digest}")
-            }
-            Some(Binding::Address) => {
-                "the signing address (dstack form); the keyset is not anchored".into()
-            }
-            None => "-".into(),
-        };
-        out.push_str(&format!(
-            "ACI: quote binds {binding}; serving {}; E2EE key {}\n{}\n",
-            a.serving.as_deref().unwrap_or("-"),
-            a.e2ee_key_id.as_deref().unwrap_or("-"),
-            a.attested
-        ));
-        if let Some(s) = &a.source {
-            out.push_str(&format!(
-                "source {} commit {} image {}: {}\n",
-                s.repo_url.as_deref().unwrap_or("-"),
-                s.repo_commit.as_deref().unwrap_or("-"),
-                s.image_digest.as_deref().unwrap_or("none"),
-                s.corroboration
-            ));
-        }
-        if let Some(v) = &a.vm_config {
-            out.push_str(&format!("vm_config (Venice's claim) {v}\n"));
-        }
+        text_aci(&mut out, a);
     }
     if let Some(t) = &r.tcb {
         out.push_str(&format!(
@@ -1118,85 +1092,10 @@ pub fn render_text(r: &Report) -> String {
         ));
     }
     if let Some(w) = &r.workload {
-        let sourced = |s: &Option<workload::Sourced>| {
-            s.as_ref()
-                .map_or("-".to_string(), |s| format!("{} ({})", s.value, s.from))
-        };
-        out.push_str(&format!(
-            "app {}\ncompose {}\nos image {}{}{}\nkey provider {}\nimages: {}\n",
-            sourced(&w.app_id),
-            w.compose_hash,
-            sourced(&w.os_image_hash),
-            w.os_image
-                .as_ref()
-                .map(|n| format!(", named {} by {}", n.value, n.from))
-                .unwrap_or_default(),
-            if w.dev_os_image {
-                "; a development image: SSH and console access are possible"
-            } else {
-                ""
-            },
-            sourced(&w.key_provider),
-            w.images.join(", ")
-        ));
-        if let Some(c) = &w.compose {
-            for s in &c.services {
-                if s.build || !s.overrides.is_empty() {
-                    out.push_str(&format!(
-                        "  service {}: {}{}\n",
-                        s.name,
-                        if s.build {
-                            "built from a Dockerfile; "
-                        } else {
-                            ""
-                        },
-                        s.overrides.join(", ")
-                    ));
-                }
-            }
-            if let Some(h) = &c.pre_launch_script_sha256 {
-                out.push_str(&format!("  pre_launch_script sha256 {h}\n"));
-            }
-            if !c.allowed_envs.is_empty() {
-                let names: Vec<&str> = c.allowed_envs.iter().map(String::as_str).collect();
-                out.push_str(&format!(
-                    "  set by the deployer, unmeasured: {}\n",
-                    names.join(", ")
-                ));
-            }
-        }
+        text_workload(&mut out, w);
     }
     if let Some(v) = &r.review {
-        out.push_str(&format!(
-            "workload digest {}: {}\n",
-            v.digest,
-            match v.status {
-                ReviewStatus::Reviewed => format!(
-                    "reviewed as `{}` ({})",
-                    v.workload.as_deref().unwrap_or("-"),
-                    v.reviewed_from.as_deref().unwrap_or("-")
-                ),
-                ReviewStatus::Unreviewed => format!(
-                    "NOT REVIEWED; closest reviewed workload `{}`",
-                    v.closest.as_deref().unwrap_or("-")
-                ),
-                ReviewStatus::Refused => "REFUSED whatever the policy says".into(),
-            }
-        ));
-        for line in v.refusals.iter().chain(&v.differences) {
-            out.push_str(&format!("  - {line}\n"));
-        }
-        for line in &v.unmeasured {
-            out.push_str(&format!("  unmeasured: {line}\n"));
-        }
-        if let Some(lines) = &v.policy_lines {
-            out.push_str(
-                "  after reviewing it, accept it with POST /admin/workloads/accept?digest=<digest> or these lines under attestation.extra_workloads:\n",
-            );
-            for line in lines.lines() {
-                out.push_str(&format!("    {line}\n"));
-            }
-        }
+        text_review(&mut out, v);
     }
     if let Some(g) = &r.gateway {
         out.push_str(&format!("gateway: {}\n", g.describe()));
@@ -1227,6 +1126,122 @@ pub fn render_text(r: &Report) -> String {
     ));
     out.push_str(&summary(r));
     out
+}
+
+/// What the ACI layout proved: the binding, the keys serving, the source.
+fn text_aci(out: &mut String, a: &AciSummary) {
+    let binding = match &a.binding {
+        Some(Binding::Statement { keyset_digest, .. }) => {
+            format!("ACI statement over {keyset_digest}")
+        }
+        Some(Binding::Address) => {
+            "the signing address (dstack form); the keyset is not anchored".into()
+        }
+        None => "-".into(),
+    };
+    out.push_str(&format!(
+        "ACI: quote binds {binding}; serving {}; E2EE key {}\n{}\n",
+        a.serving.as_deref().unwrap_or("-"),
+        a.e2ee_key_id.as_deref().unwrap_or("-"),
+        a.attested
+    ));
+    if let Some(s) = &a.source {
+        out.push_str(&format!(
+            "source {} commit {} image {}: {}\n",
+            s.repo_url.as_deref().unwrap_or("-"),
+            s.repo_commit.as_deref().unwrap_or("-"),
+            s.image_digest.as_deref().unwrap_or("none"),
+            s.corroboration
+        ));
+    }
+    if let Some(v) = &a.vm_config {
+        out.push_str(&format!("vm_config (Venice's claim) {v}\n"));
+    }
+}
+
+/// The measured workload: identity, images, and what the compose leaves open.
+fn text_workload(out: &mut String, w: &Workload) {
+    let sourced = |s: &Option<workload::Sourced>| {
+        s.as_ref()
+            .map_or("-".to_string(), |s| format!("{} ({})", s.value, s.from))
+    };
+    out.push_str(&format!(
+        "app {}\ncompose {}\nos image {}{}{}\nkey provider {}\nimages: {}\n",
+        sourced(&w.app_id),
+        w.compose_hash,
+        sourced(&w.os_image_hash),
+        w.os_image
+            .as_ref()
+            .map(|n| format!(", named {} by {}", n.value, n.from))
+            .unwrap_or_default(),
+        if w.dev_os_image {
+            "; a development image: SSH and console access are possible"
+        } else {
+            ""
+        },
+        sourced(&w.key_provider),
+        w.images.join(", ")
+    ));
+    if let Some(c) = &w.compose {
+        for s in &c.services {
+            if s.build || !s.overrides.is_empty() {
+                out.push_str(&format!(
+                    "  service {}: {}{}\n",
+                    s.name,
+                    if s.build {
+                        "built from a Dockerfile; "
+                    } else {
+                        ""
+                    },
+                    s.overrides.join(", ")
+                ));
+            }
+        }
+        if let Some(h) = &c.pre_launch_script_sha256 {
+            out.push_str(&format!("  pre_launch_script sha256 {h}\n"));
+        }
+        if !c.allowed_envs.is_empty() {
+            let names: Vec<&str> = c.allowed_envs.iter().map(String::as_str).collect();
+            out.push_str(&format!(
+                "  set by the deployer, unmeasured: {}\n",
+                names.join(", ")
+            ));
+        }
+    }
+}
+
+/// Whether someone reviewed this workload, and how to accept it after review.
+fn text_review(out: &mut String, v: &WorkloadReview) {
+    out.push_str(&format!(
+        "workload digest {}: {}\n",
+        v.digest,
+        match v.status {
+            ReviewStatus::Reviewed => format!(
+                "reviewed as `{}` ({})",
+                v.workload.as_deref().unwrap_or("-"),
+                v.reviewed_from.as_deref().unwrap_or("-")
+            ),
+            ReviewStatus::Unreviewed => format!(
+                "NOT REVIEWED; closest reviewed workload `{}`",
+                v.closest.as_deref().unwrap_or("-")
+            ),
+            ReviewStatus::Refused => "REFUSED whatever the policy says".into(),
+        }
+    ));
+    for line in v.refusals.iter().chain(&v.differences) {
+        out.push_str(&format!("  - {line}\n"));
+    }
+    for line in &v.unmeasured {
+        out.push_str(&format!("  unmeasured: {line}\n"));
+    }
+    if let Some(lines) = &v.policy_lines {
+        out.push_str(
+            "  after reviewing it, accept it with POST /admin/workloads/accept?digest=<digest> or these lines under attestation.extra_workloads:\n",
+        );
+        for line in lines.lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
 }
 
 /// The report's last line: the verdict, naming each failed check (enforced or not).

@@ -117,6 +117,87 @@ fn unframe(raw: &str) -> &str {
         .unwrap_or(v)
 }
 
+impl XmlReader {
+    /// `NAME>` after `<function=`: a name that is not one is prose.
+    fn function_name(&mut self, buf: &mut String) -> Step {
+        let Some(end) = buf.find('>') else {
+            let candidate = buf.trim();
+            return if candidate.len() <= MAX_NAME && (candidate.is_empty() || valid_name(candidate))
+            {
+                Step::Wait
+            } else {
+                self.prose(buf)
+            };
+        };
+        let name = buf[..end].trim();
+        if !valid_name(name) {
+            return self.prose(buf);
+        }
+        self.name = name.to_string();
+        self.consumed.extend(buf.drain(..=end));
+        self.state = State::Params;
+        Step::Again
+    }
+
+    /// Inside a function: the next `<parameter=KEY>` or its `</function>`.
+    fn parameter_or_close(&mut self, buf: &mut String, out: &mut Vec<ParseEvent>) -> Step {
+        let trimmed = buf.trim_start();
+        let lead = buf.len() - trimmed.len();
+        if let Some(rest) = trimmed.strip_prefix(PARAM) {
+            let Some(end) = rest.find('>') else {
+                return if rest.len() > MAX_NAME {
+                    self.broken("a <parameter= tag is not closed".into(), out)
+                } else {
+                    Step::Wait
+                };
+            };
+            let key = rest[..end].trim().to_string();
+            buf.drain(..lead + PARAM.len() + end + 1);
+            self.start(out);
+            self.state = State::Value { key };
+            Step::Again
+        } else if trimmed.starts_with(FUNCTION_CLOSE) {
+            buf.drain(..lead + FUNCTION_CLOSE.len());
+            self.close(out);
+            self.state = State::AfterFunction;
+            Step::Again
+        } else if trimmed.is_empty()
+            || could_become(trimmed, PARAM)
+            || could_become(trimmed, FUNCTION_CLOSE)
+        {
+            Step::Wait
+        } else if !self.started && !self.wrapped {
+            // A bare `<function=NAME>` followed by prose: a mention, not a call.
+            self.prose(buf)
+        } else {
+            self.broken(
+                format!(
+                    "unexpected text inside <function={}>; expected <parameter=…> or </function>",
+                    self.name
+                ),
+                out,
+            )
+        }
+    }
+}
+
+/// Where a parameter's value ends and how much of `buf` it consumes. Only `</parameter>` ends
+/// a value (it may hold any other tag), or, when that is missing, a `</function>` that
+/// `</tool_call>` follows.
+fn value_end(buf: &str) -> Option<(usize, usize)> {
+    match buf.find(PARAM_CLOSE) {
+        Some(at) => Some((at, at + PARAM_CLOSE.len())),
+        None => buf
+            .find(FUNCTION_CLOSE)
+            .filter(|at| {
+                buf[at + FUNCTION_CLOSE.len()..]
+                    .trim_start()
+                    .starts_with(CLOSE)
+            })
+            .map(|at| (at, at)),
+    }
+}
+
 impl Reader for XmlReader {
     fn step(
         &mut self,
@@ -125,80 +206,11 @@ impl Reader for XmlReader {
         out: &mut Vec<ParseEvent>,
     ) -> Step {
         match &self.state {
-            State::Name => {
-                let Some(end) = buf.find('>') else {
-                    let candidate = buf.trim();
-                    return if candidate.len() <= MAX_NAME
-                        && (candidate.is_empty() || valid_name(candidate))
-                    {
-                        Step::Wait
-                    } else {
-                        self.prose(buf)
-                    };
-                };
-                let name = buf[..end].trim();
-                if !valid_name(name) {
-                    return self.prose(buf);
-                }
-                self.name = name.to_string();
-                self.consumed.extend(buf.drain(..=end));
-                self.state = State::Params;
-                Step::Again
-            }
-            State::Params => {
-                let trimmed = buf.trim_start();
-                let lead = buf.len() - trimmed.len();
-                if let Some(rest) = trimmed.strip_prefix(PARAM) {
-                    let Some(end) = rest.find('>') else {
-                        return if rest.len() > MAX_NAME {
-                            self.broken("a <parameter= tag is not closed".into(), out)
-                        } else {
-                            Step::Wait
-                        };
-                    };
-                    let key = rest[..end].trim().to_string();
-                    buf.drain(..lead + PARAM.len() + end + 1);
-                    self.start(out);
-                    self.state = State::Value { key };
-                    Step::Again
-                } else if trimmed.starts_with(FUNCTION_CLOSE) {
-                    buf.drain(..lead + FUNCTION_CLOSE.len());
-                    self.close(out);
-                    self.state = State::AfterFunction;
-                    Step::Again
-                } else if trimmed.is_empty()
-                    || could_become(trimmed, PARAM)
-                    || could_become(trimmed, FUNCTION_CLOSE)
-                {
-                    Step::Wait
-                } else if !self.started && !self.wrapped {
-                    // A bare `<function=NAME>` followed by prose: a mention, not a call.
-                    self.prose(buf)
-                } else {
-                    self.broken(
-                        format!(
-                            "unexpected text inside <function={}>; expected <parameter=…> or </function>",
-                            self.name
-                        ),
-                        out,
-                    )
-                }
-            }
+            State::Name => self.function_name(buf),
+            State::Params => self.parameter_or_close(buf, out),
             State::Value { key } => {
-                // Only `</parameter>` ends a value (it may hold any other tag), or, when
-                // that is missing, a `</function>` that `</tool_call>` follows.
-                let (at, consumed) = match buf.find(PARAM_CLOSE) {
-                    Some(at) => (at, at + PARAM_CLOSE.len()),
-                    None => match buf.find(FUNCTION_CLOSE) {
-                        Some(at)
-                            if buf[at + FUNCTION_CLOSE.len()..]
-                                .trim_start()
-                                .starts_with(CLOSE) =>
-                        {
-                            (at, at)
-                        }
-                        _ => return Step::Wait,
-                    },
+                let Some((at, consumed)) = value_end(buf) else {
+                    return Step::Wait;
                 };
                 let key = key.clone();
                 let value = typed(types, &self.name, &key, unframe(&buf[..at]));
