@@ -387,7 +387,8 @@ fn per_message() {
     );
 }
 
-/// Reads a whole streamed answer; a benchmark of a failing request would measure nothing.
+/// Reads a whole streamed answer and counts its events; a benchmark of a failing request
+/// would measure nothing.
 async fn read_all(req: reqwest::RequestBuilder) -> usize {
     let mut r = req.send().await.unwrap();
     assert_eq!(r.status(), 200, "benchmark request failed");
@@ -396,7 +397,57 @@ async fn read_all(req: reqwest::RequestBuilder) -> usize {
         body.extend_from_slice(&c);
     }
     assert!(body.ends_with(b"data: [DONE]\n\n"), "incomplete stream");
-    body.len()
+    body.windows(6).filter(|w| w == b"data: ").count()
+}
+
+/// CPU time of the whole process, every thread: the proxy, the simulator and the client
+/// share it, so the difference between two ways of reading the same answer is what the
+/// proxy added.
+fn process_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Median time of one bare chunk decryption (ECDH, HKDF, AES-GCM), the per-chunk floor.
+fn one_decryption() -> Duration {
+    let pair = KeyPair::generate();
+    let packed = codec::encrypt(&pair.recipient(), b" token");
+    let decrypt = || {
+        std::hint::black_box(pair.decrypt(std::hint::black_box(&packed)).unwrap());
+    };
+    time_pair(21, 300, decrypt, decrypt).0
+}
+
+/// Wall and CPU of `rounds` reads of `a` and of `b`, interleaved: medians of the wall
+/// times, CPU per event summed over all rounds.
+async fn read_pair<A, B, FA, FB>(rounds: usize, a: A, b: B) -> [(Duration, Duration); 2]
+where
+    A: Fn() -> FA,
+    B: Fn() -> FB,
+    FA: std::future::Future<Output = usize>,
+    FB: std::future::Future<Output = usize>,
+{
+    let mut wall = [Vec::new(), Vec::new()];
+    let mut cpu = [Duration::ZERO; 2];
+    let mut events = [0u32; 2];
+    for _ in 0..rounds {
+        for side in 0..2 {
+            let (t, c) = (Instant::now(), process_cpu());
+            events[side] += if side == 0 { a().await } else { b().await } as u32;
+            cpu[side] += process_cpu() - c;
+            wall[side].push(t.elapsed());
+        }
+    }
+    [0, 1].map(|side| {
+        wall[side].sort();
+        (wall[side][rounds / 2], cpu[side] / events[side].max(1))
+    })
 }
 
 fn through_server() {
@@ -445,19 +496,18 @@ fn through_server() {
         };
         let via = || http.post(format!("http://127.0.0.1:{port}/v1/chat/completions")).json(&proxy_body);
         read_all(via()).await; // attest + warm up
-        let mut base = Vec::new();
-        let mut prox = Vec::new();
-        for _ in 0..11 {
-            let t = Instant::now();
-            read_all(direct()).await;
-            base.push(t.elapsed());
-            let t = Instant::now();
-            read_all(via()).await;
-            prox.push(t.elapsed());
-        }
-        base.sort();
-        prox.sort();
-        report("200-chunk stream via proxy vs direct from sim", prox[5], base[5], 2.5);
+        let decryption = one_decryption();
+        let [(direct_wall, direct_cpu), (via_wall, via_cpu)] =
+            read_pair(11, || read_all(direct()), || read_all(via())).await;
+        report("200-chunk stream via proxy vs direct from sim", via_wall, direct_wall, 2.5);
+        // End to end: what the proxy spends per chunk (HTTP in and out, SSE framing, decryption,
+        // re-encoding) against the one decryption no proxy can avoid.
+        report(
+            "proxy CPU per chunk vs one decryption",
+            via_cpu.saturating_sub(direct_cpu),
+            decryption,
+            3.0,
+        );
 
         // A stream with tools is relayed by the proxy itself (its calls held and corrected):
         // the same 200 chunks that way against Pingora's proxying of the same answer.
@@ -465,19 +515,15 @@ fn through_server() {
         tools_body["tools"] = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
         let relayed = || http.post(format!("http://127.0.0.1:{port}/v1/chat/completions")).json(&tools_body);
         read_all(relayed()).await;
-        let mut proxied = Vec::new();
-        let mut relay = Vec::new();
-        for _ in 0..11 {
-            let t = Instant::now();
-            read_all(via()).await;
-            proxied.push(t.elapsed());
-            let t = Instant::now();
-            read_all(relayed()).await;
-            relay.push(t.elapsed());
-        }
-        proxied.sort();
-        relay.sort();
-        report("200-chunk tool stream relayed vs proxied", relay[5], proxied[5], 1.5);
+        let [(proxied_wall, _), (relay_wall, relay_cpu)] =
+            read_pair(11, || read_all(via()), || read_all(relayed())).await;
+        report("200-chunk tool stream relayed vs proxied", relay_wall, proxied_wall, 1.5);
+        report(
+            "relayed CPU per chunk vs one decryption",
+            relay_cpu.saturating_sub(direct_cpu),
+            decryption,
+            3.5,
+        );
 
         // Memory: resident set with many slow streams in flight against the same process
         // idle (the simulator shares the process, so this is an upper bound for the proxy).
