@@ -52,196 +52,190 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 fn build() -> Result<Metrics, prometheus::Error> {
-    let registry = Registry::new();
-    let name = |n: &str, h: &str| Opts::new(format!("venice_e2ee_proxy_{n}"), h);
-    let hist = |n: &str, h: &str| {
-        HistogramOpts::new(format!("venice_e2ee_proxy_{n}"), h).buckets(LATENCY_BUCKETS.to_vec())
-    };
-    let m = Metrics {
-        requests: IntCounterVec::new(
-            name("requests_total", "Requests by route, model and status."),
-            &["route", "model", "status"],
-        )?,
-        duration: HistogramVec::new(
-            hist("request_duration_seconds", "Whole request time, by route."),
-            &["route"],
-        )?,
-        ttft: HistogramVec::new(
-            hist(
-                "upstream_first_byte_seconds",
-                "Time to Venice's first response byte (TTFT), by model.",
-            ),
-            &["model"],
-        )?,
-        active_chats: IntGauge::with_opts(name("active_chats", "Chat completions in flight."))?,
-        decrypted_chunks: IntCounter::with_opts(name(
-            "decrypted_chunks_total",
-            "Encrypted SSE chunks decrypted.",
-        ))?,
-        bytes: IntCounterVec::new(
-            name(
-                "bytes_total",
-                "Body bytes, by direction (upstream_request, client_response).",
-            ),
-            &["direction"],
-        )?,
-        attestation_refreshes: IntCounterVec::new(
-            name(
-                "attestation_refreshes_total",
-                "Attestation fetches and verifications, by model and outcome.",
-            ),
-            &["model", "outcome"],
-        )?,
-        attestation_age: IntGaugeVec::new(
-            name(
-                "attestation_age_seconds",
-                "Age of the verified attestation in use, by model.",
-            ),
-            &["model"],
-        )?,
-        tool_calls: IntCounterVec::new(
-            name(
-                "tool_call_parses_total",
-                "Emulated tool-call answers parsed, by outcome.",
-            ),
-            &["outcome"],
-        )?,
-        tool_retries: IntCounter::with_opts(name(
-            "tool_call_retries_total",
-            "Upstream retries after an invalid tool call.",
-        ))?,
-        client_auth_failures: IntCounter::with_opts(name(
-            "client_auth_failures_total",
-            "Requests refused for a missing or wrong client token.",
-        ))?,
-        stream_failures: IntCounterVec::new(
-            name(
-                "stream_failures_total",
-                "Streams that began and were ended by an error event, by error code.",
-            ),
-            &["code"],
-        )?,
-        client_connections: IntGauge::with_opts(name(
-            "client_connections",
-            "Client connections open.",
-        ))?,
-        connections_refused: IntCounter::with_opts(name(
-            "client_connections_refused_total",
-            "Client connections refused beyond server.max_connections.",
-        ))?,
-        receipts: IntCounterVec::new(
-            name(
-                "receipts_total",
-                "ACI receipts checked after answers, by model and result.",
-            ),
-            &["model", "result"],
-        )?,
-        upstream_verifications: IntCounterVec::new(
-            name(
-                "upstream_verifications_total",
-                "The gateway's upstream.verified events in receipts, by model and result.",
-            ),
-            &["model", "result"],
-        )?,
-        upstream_checks: IntCounterVec::new(
-            name(
-                "upstream_checks_total",
-                "The proxy's own checks of the upstreams receipts cite, by model and result (verified, refuted).",
-            ),
-            &["model", "result"],
-        )?,
-        workload_reviews: IntCounterVec::new(
-            name(
-                "workload_reviews_total",
-                "Verifications by the workload policy's verdict on the attested compose (reviewed, unreviewed, refused), by model.",
-            ),
-            &["model", "result"],
-        )?,
-        model_verified: IntGaugeVec::new(
-            name(
-                "model_verified",
-                "1 while the model holds a usable verified key, 0 otherwise, by model.",
-            ),
-            &["model"],
-        )?,
-        model_verified_at: IntGaugeVec::new(
-            name(
-                "model_verified_at_seconds",
-                "When the model's key in use was verified (Unix time), by model.",
-            ),
-            &["model"],
-        )?,
-        attestation_refusals: IntCounterVec::new(
-            name(
-                "attestation_refusals_total",
-                "Requests refused because the model's attestation did not verify (or a receipt refused it), by model and check.",
-            ),
-            &["model", "check"],
-        )?,
-        drift_events: IntCounterVec::new(
-            name(
-                "drift_events_total",
-                "Changes in what serves a model (compose, OS image, gateway commit, keyset, upstream route, model list), by model and what.",
-            ),
-            &["model", "what"],
-        )?,
-        trust_relaxed: IntGauge::with_opts(name(
-            "trust_relaxed",
-            "Test roots, relaxed checks and switches in force (0: pinned roots, every check enforced).",
-        ))?,
-        ready: IntGauge::with_opts(name(
-            "ready",
-            "1 while /readyz answers ready (Venice reachable, prewarmed models verified), 0 otherwise.",
-        ))?,
-        model_retires_at: IntGaugeVec::new(
-            name(
-                "model_retires_at_seconds",
-                "When Venice retires the model (Unix time; its model list's deprecation), by model: only models with a scheduled retirement.",
-            ),
-            &["model"],
-        )?,
-        registry,
-    };
-    let build_info = IntGaugeVec::new(
-        name("build_info", "The proxy's version (always 1)."),
+    let d = Defs(Registry::new());
+    let build_info = d.gauges(
+        "build_info",
+        "The proxy's version (always 1).",
         &["version"],
     )?;
     build_info
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1);
-    m.registry.register(Box::new(m.requests.clone()))?;
-    m.registry.register(Box::new(m.duration.clone()))?;
-    m.registry.register(Box::new(m.ttft.clone()))?;
-    m.registry.register(Box::new(m.active_chats.clone()))?;
-    m.registry.register(Box::new(m.decrypted_chunks.clone()))?;
-    m.registry.register(Box::new(m.bytes.clone()))?;
-    m.registry
-        .register(Box::new(m.attestation_refreshes.clone()))?;
-    m.registry.register(Box::new(m.attestation_age.clone()))?;
-    m.registry.register(Box::new(m.tool_calls.clone()))?;
-    m.registry.register(Box::new(m.tool_retries.clone()))?;
-    m.registry
-        .register(Box::new(m.client_auth_failures.clone()))?;
-    m.registry.register(Box::new(m.stream_failures.clone()))?;
-    m.registry
-        .register(Box::new(m.client_connections.clone()))?;
-    m.registry
-        .register(Box::new(m.connections_refused.clone()))?;
-    m.registry.register(Box::new(m.receipts.clone()))?;
-    m.registry
-        .register(Box::new(m.upstream_verifications.clone()))?;
-    m.registry.register(Box::new(m.upstream_checks.clone()))?;
-    m.registry.register(Box::new(m.workload_reviews.clone()))?;
-    m.registry.register(Box::new(m.model_verified.clone()))?;
-    m.registry.register(Box::new(m.model_verified_at.clone()))?;
-    m.registry
-        .register(Box::new(m.attestation_refusals.clone()))?;
-    m.registry.register(Box::new(m.drift_events.clone()))?;
-    m.registry.register(Box::new(m.trust_relaxed.clone()))?;
-    m.registry.register(Box::new(m.ready.clone()))?;
-    m.registry.register(Box::new(m.model_retires_at.clone()))?;
-    m.registry.register(Box::new(build_info))?;
-    Ok(m)
+    Ok(Metrics {
+        requests: d.counters(
+            "requests_total",
+            "Requests by route, model and status.",
+            &["route", "model", "status"],
+        )?,
+        duration: d.histograms(
+            "request_duration_seconds",
+            "Whole request time, by route.",
+            &["route"],
+        )?,
+        ttft: d.histograms(
+            "upstream_first_byte_seconds",
+            "Time to Venice's first response byte (TTFT), by model.",
+            &["model"],
+        )?,
+        active_chats: d.gauge(
+            "active_chats",
+            "Chat completions in flight.",
+        )?,
+        decrypted_chunks: d.counter(
+            "decrypted_chunks_total",
+            "Encrypted SSE chunks decrypted.",
+        )?,
+        bytes: d.counters(
+            "bytes_total",
+            "Body bytes, by direction (upstream_request, client_response).",
+            &["direction"],
+        )?,
+        attestation_refreshes: d.counters(
+            "attestation_refreshes_total",
+            "Attestation fetches and verifications, by model and outcome.",
+            &["model", "outcome"],
+        )?,
+        attestation_age: d.gauges(
+            "attestation_age_seconds",
+            "Age of the verified attestation in use, by model.",
+            &["model"],
+        )?,
+        tool_calls: d.counters(
+            "tool_call_parses_total",
+            "Emulated tool-call answers parsed, by outcome.",
+            &["outcome"],
+        )?,
+        tool_retries: d.counter(
+            "tool_call_retries_total",
+            "Upstream retries after an invalid tool call.",
+        )?,
+        client_auth_failures: d.counter(
+            "client_auth_failures_total",
+            "Requests refused for a missing or wrong client token.",
+        )?,
+        stream_failures: d.counters(
+            "stream_failures_total",
+            "Streams that began and were ended by an error event, by error code.",
+            &["code"],
+        )?,
+        client_connections: d.gauge(
+            "client_connections",
+            "Client connections open.",
+        )?,
+        connections_refused: d.counter(
+            "client_connections_refused_total",
+            "Client connections refused beyond server.max_connections.",
+        )?,
+        receipts: d.counters(
+            "receipts_total",
+            "ACI receipts checked after answers, by model and result.",
+            &["model", "result"],
+        )?,
+        upstream_verifications: d.counters(
+            "upstream_verifications_total",
+            "The gateway's upstream.verified events in receipts, by model and result.",
+            &["model", "result"],
+        )?,
+        upstream_checks: d.counters(
+            "upstream_checks_total",
+            "The proxy's own checks of the upstreams receipts cite, by model and result (verified, refuted).",
+            &["model", "result"],
+        )?,
+        workload_reviews: d.counters(
+            "workload_reviews_total",
+            "Verifications by the workload policy's verdict on the attested compose (reviewed, unreviewed, refused), by model.",
+            &["model", "result"],
+        )?,
+        model_verified: d.gauges(
+            "model_verified",
+            "1 while the model holds a usable verified key, 0 otherwise, by model.",
+            &["model"],
+        )?,
+        model_verified_at: d.gauges(
+            "model_verified_at_seconds",
+            "When the model's key in use was verified (Unix time), by model.",
+            &["model"],
+        )?,
+        attestation_refusals: d.counters(
+            "attestation_refusals_total",
+            "Requests refused because the model's attestation did not verify (or a receipt refused it), by model and check.",
+            &["model", "check"],
+        )?,
+        drift_events: d.counters(
+            "drift_events_total",
+            "Changes in what serves a model (compose, OS image, gateway commit, keyset, upstream route, model list), by model and what.",
+            &["model", "what"],
+        )?,
+        trust_relaxed: d.gauge(
+            "trust_relaxed",
+            "Test roots, relaxed checks and switches in force (0: pinned roots, every check enforced).",
+        )?,
+        ready: d.gauge(
+            "ready",
+            "1 while /readyz answers ready (Venice reachable, prewarmed models verified), 0 otherwise.",
+        )?,
+        model_retires_at: d.gauges(
+            "model_retires_at_seconds",
+            "When Venice retires the model (Unix time; its model list's deprecation), by model: only models with a scheduled retirement.",
+            &["model"],
+        )?,
+        registry: d.0,
+    })
+}
+
+/// Defines each metric and registers it in the same step: none is served unregistered.
+struct Defs(Registry);
+
+impl Defs {
+    fn add<M: prometheus::core::Collector + Clone + 'static>(
+        &self,
+        metric: M,
+    ) -> Result<M, prometheus::Error> {
+        self.0.register(Box::new(metric.clone()))?;
+        Ok(metric)
+    }
+
+    fn opts(name: &str, help: &str) -> Opts {
+        Opts::new(format!("venice_e2ee_proxy_{name}"), help)
+    }
+
+    fn counter(&self, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+        self.add(IntCounter::with_opts(Self::opts(name, help))?)
+    }
+
+    fn counters(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntCounterVec, prometheus::Error> {
+        self.add(IntCounterVec::new(Self::opts(name, help), labels)?)
+    }
+
+    fn gauge(&self, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
+        self.add(IntGauge::with_opts(Self::opts(name, help))?)
+    }
+
+    fn gauges(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntGaugeVec, prometheus::Error> {
+        self.add(IntGaugeVec::new(Self::opts(name, help), labels)?)
+    }
+
+    /// Latency histograms, all on the same buckets.
+    fn histograms(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<HistogramVec, prometheus::Error> {
+        let opts = HistogramOpts::new(format!("venice_e2ee_proxy_{name}"), help)
+            .buckets(LATENCY_BUCKETS.to_vec());
+        self.add(HistogramVec::new(opts, labels)?)
+    }
 }
 
 /// The process's metrics (one registry per process, like the client key).

@@ -221,12 +221,11 @@ th,td{border:1px solid #d0d7de;padding:.3em .5em;text-align:left;vertical-align:
 /// The page for `snap` (from `snapshot`).
 pub(crate) fn html(snap: &Value) -> String {
     let mut out = String::new();
-    let mut push = |s: &str| out.push_str(s);
-    push("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>venice-e2ee-proxy status</title><style>");
-    push(STYLE);
-    push("</style></head><body><h1>venice-e2ee-proxy status</h1>");
+    out.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>venice-e2ee-proxy status</title><style>");
+    out.push_str(STYLE);
+    out.push_str("</style></head><body><h1>venice-e2ee-proxy status</h1>");
     let ready = &snap["ready"];
-    push(&format!(
+    out.push_str(&format!(
         "<p id=\"ready\">{} · version {} · {}</p>",
         if ready["ready"] == true {
             "Ready".to_string()
@@ -241,101 +240,152 @@ pub(crate) fn html(snap: &Value) -> String {
     ));
     let models = snap["models"].as_array().cloned().unwrap_or_default();
     if models.is_empty() {
-        push("<p>No model has been attested yet: models are attested at start-up when prewarmed, else on first use.</p>");
+        out.push_str("<p>No model has been attested yet: models are attested at start-up when prewarmed, else on first use.</p>");
     }
     for m in &models {
-        let verdict = text(&m["verdict"]);
-        push(&format!(
-            "<section class=\"model {v}\" id=\"model-{id}\"><h2>{id}<span class=\"verdict\">{V}</span></h2><p class=\"why\">{why}</p>",
-            v = esc(&verdict),
-            id = esc(&text(&m["model"])),
-            V = esc(&verdict.to_uppercase()),
-            why = esc(&text(&m["why"]))
-        ));
-        if let Some(at) = m["retires_at"].as_str() {
-            push(&format!(
-                "<p class=\"warn\">Venice retires this model at {}: point clients at a successor, or an alias under models.aliases.</p>",
-                esc(at)
-            ));
-        }
-        if let Some(claims) = m["claims"].as_str() {
-            push(&format!(
-                "<p>Claims on each answer: <code>{}</code></p>",
-                esc(claims)
-            ));
-        }
-        if let Some(hops) = m["hops"].as_array().filter(|h| !h.is_empty()) {
-            push("<table class=\"chain\"><tr><th>hop</th><th>verified</th><th>by</th><th>when</th><th>not proven</th></tr>");
-            for h in hops {
-                push(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&text(&h["hop"])),
-                    esc(&text(&h["verified"])),
-                    esc(&text(&h["by"])),
-                    esc(&text(&h["when"])),
-                    esc(&text(&h["unproven"]))
-                ));
-            }
-            push("</table>");
-        }
-        let w = &m["workload"];
-        if !w.is_null() {
-            let reviewed = w["status"] == json!(ReviewStatus::Reviewed);
-            push(&format!(
-                "<p class=\"workload\">Workload <code>{}</code>: {}</p>",
-                esc(&text(&w["digest"])),
-                if reviewed {
-                    format!(
-                        "reviewed as <b>{}</b> ({})",
-                        esc(&text(&w["workload"])),
-                        esc(&text(&w["reviewed_from"]))
-                    )
-                } else {
-                    format!(
-                        "<span class=\"warn\">not reviewed</span>; closest reviewed workload {}: {}",
-                        esc(&text(&w["closest"])),
-                        esc(&w["differences"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .chain(w["refusals"].as_array().into_iter().flatten())
-                            .map(text)
-                            .collect::<Vec<_>>()
-                            .join("; "))
-                    )
-                }
-            ));
-        }
-        if let Some(receipts) = m["receipts"].as_array().filter(|r| !r.is_empty()) {
-            push("<table class=\"receipts\"><tr><th>receipt</th><th>request</th><th>checked</th><th>result</th><th>route</th><th>upstream</th></tr>");
-            for r in receipts {
-                push(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&text(&r["receipt_id"])),
-                    esc(&text(&r["request_id"])),
-                    esc(&text(&r["at"])),
-                    esc(&text(&r["result"])),
-                    esc(&text(&r["route"])),
-                    esc(&text(&r["upstream"]))
-                ));
-            }
-            push("</table>");
-        }
-        push("</section>");
+        model_section(&mut out, m);
     }
+    trust_section(&mut out, snap);
+    retiring_section(&mut out, snap);
+    out.push_str("<section id=\"drift\"><h2>Recent changes</h2>");
+    match snap["drift"].as_array().filter(|d| !d.is_empty()) {
+        None => out.push_str("<p>None seen since start-up.</p>"),
+        Some(events) => table(
+            &mut out,
+            None,
+            &[
+                ("when", "at"),
+                ("model", "model"),
+                ("what", "what"),
+                ("before", "before"),
+                ("after", "after"),
+            ],
+            events,
+        ),
+    }
+    out.push_str("</section></body></html>");
+    out
+}
+
+/// A table of `rows`, one column per (heading, field).
+fn table(out: &mut String, class: Option<&str>, columns: &[(&str, &str)], rows: &[Value]) {
+    match class {
+        Some(c) => out.push_str(&format!("<table class=\"{c}\"><tr>")),
+        None => out.push_str("<table><tr>"),
+    }
+    for (heading, _) in columns {
+        out.push_str(&format!("<th>{heading}</th>"));
+    }
+    out.push_str("</tr>");
+    for row in rows {
+        out.push_str("<tr>");
+        for (_, field) in columns {
+            out.push_str(&format!("<td>{}</td>", esc(&text(&row[*field]))));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
+}
+
+/// One model: its verdict and why, retirement, claims, hops, workload and receipts.
+fn model_section(out: &mut String, m: &Value) {
+    let verdict = text(&m["verdict"]);
+    out.push_str(&format!(
+        "<section class=\"model {v}\" id=\"model-{id}\"><h2>{id}<span class=\"verdict\">{V}</span></h2><p class=\"why\">{why}</p>",
+        v = esc(&verdict),
+        id = esc(&text(&m["model"])),
+        V = esc(&verdict.to_uppercase()),
+        why = esc(&text(&m["why"]))
+    ));
+    if let Some(at) = m["retires_at"].as_str() {
+        out.push_str(&format!(
+            "<p class=\"warn\">Venice retires this model at {}: point clients at a successor, or an alias under models.aliases.</p>",
+            esc(at)
+        ));
+    }
+    if let Some(claims) = m["claims"].as_str() {
+        out.push_str(&format!(
+            "<p>Claims on each answer: <code>{}</code></p>",
+            esc(claims)
+        ));
+    }
+    if let Some(hops) = m["hops"].as_array().filter(|h| !h.is_empty()) {
+        table(
+            out,
+            Some("chain"),
+            &[
+                ("hop", "hop"),
+                ("verified", "verified"),
+                ("by", "by"),
+                ("when", "when"),
+                ("not proven", "unproven"),
+            ],
+            hops,
+        );
+    }
+    let w = &m["workload"];
+    if !w.is_null() {
+        let reviewed = w["status"] == json!(ReviewStatus::Reviewed);
+        out.push_str(&format!(
+            "<p class=\"workload\">Workload <code>{}</code>: {}</p>",
+            esc(&text(&w["digest"])),
+            if reviewed {
+                format!(
+                    "reviewed as <b>{}</b> ({})",
+                    esc(&text(&w["workload"])),
+                    esc(&text(&w["reviewed_from"]))
+                )
+            } else {
+                format!(
+                    "<span class=\"warn\">not reviewed</span>; closest reviewed workload {}: {}",
+                    esc(&text(&w["closest"])),
+                    esc(&w["differences"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .chain(w["refusals"].as_array().into_iter().flatten())
+                        .map(text)
+                        .collect::<Vec<_>>()
+                        .join("; "))
+                )
+            }
+        ));
+    }
+    if let Some(receipts) = m["receipts"].as_array().filter(|r| !r.is_empty()) {
+        table(
+            out,
+            Some("receipts"),
+            &[
+                ("receipt", "receipt_id"),
+                ("request", "request_id"),
+                ("checked", "at"),
+                ("result", "result"),
+                ("route", "route"),
+                ("upstream", "upstream"),
+            ],
+            receipts,
+        );
+    }
+    out.push_str("</section>");
+}
+
+/// What is trusted: roots and relaxations, the policies, and prewarm entries that match nothing.
+fn trust_section(out: &mut String, snap: &Value) {
     let trust = &snap["trust"];
-    push("<section id=\"trust\"><h2>Trust posture</h2><ul>");
+    out.push_str("<section id=\"trust\"><h2>Trust posture</h2><ul>");
     let relaxed = trust["relaxed"].as_array().cloned().unwrap_or_default();
     if relaxed.is_empty() {
-        push("<li>Intel's, NVIDIA's and Sigstore's pinned roots; every check enforced</li>");
+        out.push_str(
+            "<li>Intel's, NVIDIA's and Sigstore's pinned roots; every check enforced</li>",
+        );
     }
     for r in &relaxed {
-        push(&format!(
+        out.push_str(&format!(
             "<li class=\"warn\">relaxed: {}</li>",
             esc(&text(r))
         ));
     }
-    push(&format!(
+    out.push_str(&format!(
         "<li>workload policy: {}; receipts: {}; reviewed workloads: {}</li></ul></section>",
         esc(&text(&trust["workload_policy"])),
         esc(&text(&trust["receipts"])),
@@ -355,47 +405,32 @@ pub(crate) fn html(snap: &Value) -> String {
         .map(|p| text(&p["entry"]))
         .collect();
     if !unmatched.is_empty() {
-        push(&format!(
+        out.push_str(&format!(
             "<p class=\"warn\" id=\"unmatched\">attestation.prewarm selects nothing Venice lists for: {}</p>",
             esc(&unmatched.join(", "))
         ));
     }
-    if let Some(retiring) = snap["retiring"].as_array().filter(|r| !r.is_empty()) {
-        push("<section id=\"retiring\"><h2>Venice's scheduled retirements</h2><ul>");
-        for r in retiring {
-            push(&format!(
-                "<li>{} at {}{}</li>",
-                esc(&text(&r["model"])),
-                esc(&text(&r["removes_at"])),
-                if r["auto_remap"] == true {
-                    " (its id then routes to a successor)"
-                } else {
-                    " (no automatic remap)"
-                }
-            ));
-        }
-        push("</ul></section>");
-    }
-    push("<section id=\"drift\"><h2>Recent changes</h2>");
-    match snap["drift"].as_array().filter(|d| !d.is_empty()) {
-        None => push("<p>None seen since start-up.</p>"),
-        Some(events) => {
-            push("<table><tr><th>when</th><th>model</th><th>what</th><th>before</th><th>after</th></tr>");
-            for e in events {
-                push(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&text(&e["at"])),
-                    esc(&text(&e["model"])),
-                    esc(&text(&e["what"])),
-                    esc(&text(&e["before"])),
-                    esc(&text(&e["after"]))
-                ));
+}
+
+/// Venice's scheduled retirements, when it lists any.
+fn retiring_section(out: &mut String, snap: &Value) {
+    let Some(retiring) = snap["retiring"].as_array().filter(|r| !r.is_empty()) else {
+        return;
+    };
+    out.push_str("<section id=\"retiring\"><h2>Venice's scheduled retirements</h2><ul>");
+    for r in retiring {
+        out.push_str(&format!(
+            "<li>{} at {}{}</li>",
+            esc(&text(&r["model"])),
+            esc(&text(&r["removes_at"])),
+            if r["auto_remap"] == true {
+                " (its id then routes to a successor)"
+            } else {
+                " (no automatic remap)"
             }
-            push("</table>");
-        }
+        ));
     }
-    push("</section></body></html>");
-    out
+    out.push_str("</ul></section>");
 }
 
 /// The admin listener's base URL: `admin` when given, else the one `config` names (an

@@ -31,9 +31,9 @@ def exported():
     """Every metric name the proxy exports, read from its definitions (src/metrics.rs)."""
     with open(os.path.join(ROOT, "src", "metrics.rs")) as f:
         src = f.read()
-    names = {PREFIX + n for n in re.findall(r'(?:name|hist)\(\s*"([a-z0-9_]+)"', src)}
+    names = {PREFIX + n for n in re.findall(r'd\.(?:counters?|gauges?|histograms)\(\s*"([a-z0-9_]+)"', src)}
     names |= set(re.findall(r'"(process_[a-z_]+)"', src))
-    hists = {PREFIX + n for n in re.findall(r'hist\(\s*"([a-z0-9_]+)"', src)}
+    hists = {PREFIX + n for n in re.findall(r'd\.histograms\(\s*"([a-z0-9_]+)"', src)}
     for h in hists:
         names |= {h + "_bucket", h + "_sum", h + "_count"}
     assert PREFIX + "model_verified" in names and "process_resident_memory_bytes" in names
