@@ -518,6 +518,8 @@ fn through_server() {
         let [(proxied_wall, _), (relay_wall, relay_cpu)] =
             read_pair(11, || read_all(via()), || read_all(relayed())).await;
         report("200-chunk tool stream relayed vs proxied", relay_wall, proxied_wall, 1.5);
+        // Against the same plain request straight to the simulator: this also counts what the
+        // simulator (in this process) does differently for the tool-bearing request.
         report(
             "relayed CPU per chunk vs one decryption",
             relay_cpu.saturating_sub(direct_cpu),

@@ -236,19 +236,7 @@ pub(crate) fn apply(v: &mut Value, drift: Drift) {
                 .collect();
             lines.join("\n") + "\n"
         }),
-        Drift::QuoteBase64 => {
-            let to_base64 = |q: &mut Value| {
-                if let Some(raw) = q.as_str().and_then(|q| hex::decode(q).ok()) {
-                    *q = json!(b64().encode(raw));
-                }
-            };
-            if let Some(q) = v.get_mut("intel_quote") {
-                to_base64(q);
-            }
-            if let Some(q) = aci_evidence(v).and_then(|e| e.get_mut("quote")) {
-                to_base64(q);
-            }
-        }
+        Drift::QuoteBase64 => quotes_in_base64(v),
         Drift::UpperHex => hex_fields(v, |s| match s.strip_prefix("0x") {
             Some(h) => format!("0x{}", h.to_ascii_uppercase()),
             None => s.to_ascii_uppercase(),
@@ -260,50 +248,17 @@ pub(crate) fn apply(v: &mut Value, drift: Drift) {
                 format!("0x{s}")
             }
         }),
-        Drift::ExtraFields => {
-            add_extra(v);
-            if let Some(p) = v.get_mut("nvidia_payload") {
-                in_nested(p, add_extra);
-            }
-            gpus(v, |g| {
-                g.insert("x_future_field".into(), json!([1, 2, 3]));
-            });
-            event_logs(v, |log| {
-                in_nested(log, |log| {
-                    log.as_array_mut().into_iter().flatten().for_each(add_extra)
-                })
-            });
-            if let Some(a) = v.get_mut("attestation") {
-                add_extra(a);
-            }
-            if let Some(e) = aci_evidence(v) {
-                add_extra(e);
-            }
-            if let Some(info) = v.get_mut("info") {
-                in_nested(info, |info| {
-                    add_extra(info);
-                    if let Some(t) = info.get_mut("tcb_info") {
-                        in_nested(t, add_extra);
-                    }
-                });
-            }
-        }
+        Drift::ExtraFields => extra_fields_everywhere(v),
         Drift::AppComposeObject => {
             if let Some(c) = aci_evidence(v).and_then(|e| e.get_mut("app_compose")) {
-                if let Some(obj) = c.as_str().and_then(|s| serde_json::from_str(s).ok()) {
-                    *c = obj;
-                }
+                parse_in_place(c);
             }
             if let Some(info) = v.get_mut("info") {
                 in_nested(info, |info| {
                     if let Some(t) = info.get_mut("tcb_info") {
                         in_nested(t, |t| {
                             if let Some(c) = t.get_mut("app_compose") {
-                                if let Some(obj) =
-                                    c.as_str().and_then(|s| serde_json::from_str(s).ok())
-                                {
-                                    *c = obj;
-                                }
+                                parse_in_place(c);
                             }
                         });
                     }
@@ -337,10 +292,60 @@ pub(crate) fn apply(v: &mut Value, drift: Drift) {
         }
         Drift::NvidiaPayloadObject => {
             if let Some(p) = v.get_mut("nvidia_payload") {
-                if let Some(obj) = p.as_str().and_then(|s| serde_json::from_str(s).ok()) {
-                    *p = obj;
-                }
+                parse_in_place(p);
             }
         }
+    }
+}
+
+/// The quotes, hex as served, in base64 instead.
+fn quotes_in_base64(v: &mut Value) {
+    let to_base64 = |q: &mut Value| {
+        if let Some(raw) = q.as_str().and_then(|q| hex::decode(q).ok()) {
+            *q = json!(b64().encode(raw));
+        }
+    };
+    if let Some(q) = v.get_mut("intel_quote") {
+        to_base64(q);
+    }
+    if let Some(q) = aci_evidence(v).and_then(|e| e.get_mut("quote")) {
+        to_base64(q);
+    }
+}
+
+/// A field this verifier does not know in every object the evidence holds.
+fn extra_fields_everywhere(v: &mut Value) {
+    add_extra(v);
+    if let Some(p) = v.get_mut("nvidia_payload") {
+        in_nested(p, add_extra);
+    }
+    gpus(v, |g| {
+        g.insert("x_future_field".into(), json!([1, 2, 3]));
+    });
+    event_logs(v, |log| {
+        in_nested(log, |log| {
+            log.as_array_mut().into_iter().flatten().for_each(add_extra)
+        })
+    });
+    if let Some(a) = v.get_mut("attestation") {
+        add_extra(a);
+    }
+    if let Some(e) = aci_evidence(v) {
+        add_extra(e);
+    }
+    if let Some(info) = v.get_mut("info") {
+        in_nested(info, |info| {
+            add_extra(info);
+            if let Some(t) = info.get_mut("tcb_info") {
+                in_nested(t, add_extra);
+            }
+        });
+    }
+}
+
+/// A JSON document served as a string, served as the object instead.
+fn parse_in_place(x: &mut Value) {
+    if let Some(obj) = x.as_str().and_then(|s| serde_json::from_str(s).ok()) {
+        *x = obj;
     }
 }
